@@ -1,0 +1,44 @@
+"""Settings read from the environment and command-line flags.
+
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_DATABASE_URL = "PGSCHED_DATABASE_URL"
+ENV_HOME = "PGSCHED_HOME"
+
+# As root the embedded server runs as a dedicated system user, and the library
+# makes every parent of its data directory world-readable so that user can reach
+# it. /var/lib is public already; a default under /root would open up /root.
+ROOT_DEFAULT_HOME = Path("/var/lib/pgsched")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where pgsched finds its database and keeps its local files."""
+
+    database_url: str | None
+    home: Path
+
+    @classmethod
+    def load(cls, database_url: str | None = None, home: str | Path | None = None) -> Settings:
+        """Build settings from flags, falling back to ``PGSCHED_*`` variables and defaults."""
+        url = database_url or os.environ.get(ENV_DATABASE_URL) or None
+        home_value = home or os.environ.get(ENV_HOME) or None
+        return cls(
+            database_url=url,
+            home=Path(home_value).expanduser() if home_value else default_home(),
+        )
+
+
+def default_home() -> Path:
+    """``PGSCHED_HOME``'s default: ``/var/lib/pgsched`` as root, else under XDG data home."""
+    if os.geteuid() == 0:
+        return ROOT_DEFAULT_HOME
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "pgsched"

@@ -1,0 +1,53 @@
+"""Connections: which database to use, and driver errors turned into ours.
+
+Runtime code uses psycopg directly; SQLAlchemy is used only to hand Alembic a
+connection.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from pgsched.config import Settings
+from pgsched.errors import DatabaseUnavailable
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's (started if it is not running)."""
+    if settings.database_url:
+        return settings.database_url
+    from pgsched import embedded  # optional dependency: imported only when needed
+
+    return embedded.ensure_running(settings.home)
+
+
+def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
+    """A psycopg connection to ``url``, or ``DatabaseUnavailable`` saying why not."""
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to {redact(url)}: {reason}. "
+            "Check PGSCHED_DATABASE_URL, or run `pgsched db start` for the embedded server."
+        ) from exc
+
+
+def sqlalchemy_engine(url: str) -> Engine:
+    """An engine whose connections come from ``connect``, so any libpq URL works."""
+    return create_engine("postgresql+psycopg://", creator=lambda: connect(url), poolclass=NullPool)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable database URL>"
+    if "password" in info:
+        info["password"] = "***"
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})

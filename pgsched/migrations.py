@@ -1,0 +1,105 @@
+"""Schema migrations: Alembic driven from Python, safe to run from many containers at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from alembic import command
+from pgsched.database import sqlalchemy_engine
+from pgsched.errors import PgschedError
+from pgsched.schema import SCHEMA
+
+VERSION_TABLE = "alembic_version"
+# Serialises concurrent `pgsched migrate` runs; the number is 'pgsc' in ASCII.
+MIGRATION_LOCK_KEY = 0x70677363
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_dir(name: str) -> Path:
+    """A top-level folder of the repository, or its copy inside an installed wheel."""
+    for candidate in (_PACKAGE_DIR / f"_{name}", _PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise PgschedError(f"pgsched is installed without its {name}/ folder; reinstall the package")
+
+
+def alembic_dir() -> Path:
+    """The folder with Alembic's env.py and revisions."""
+    return _resource_dir("alembic")
+
+
+def sql_dir() -> Path:
+    """The folder of SQL files that migrations apply."""
+    return _resource_dir("sql")
+
+
+def apply_sql_file(bind: Connection, relative_path: str) -> None:
+    """Run one file under ``sql/`` on ``bind``, in the migration's transaction.
+
+    The raw driver connection runs it: SQLAlchemy would read ``:name`` and ``%L``
+    in plpgsql bodies as parameters.
+    """
+    statement = (sql_dir() / relative_path).read_text(encoding="utf-8")
+    driver_connection = bind.connection.driver_connection
+    assert driver_connection is not None
+    driver_connection.execute(statement)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema up to ``revision`` (default: the newest)."""
+    _run(url, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema down to ``revision`` (``base`` removes every pgsched object)."""
+    _run(url, lambda config: command.downgrade(config, revision))
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    engine = sqlalchemy_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table_schema": SCHEMA, "version_table": VERSION_TABLE}
+            )
+            return context.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision this version of pgsched ships."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(alembic_dir()))
+    return config
+
+
+def _run(url: str, action: object) -> None:
+    engine = sqlalchemy_engine(url)
+    try:
+        with engine.connect() as connection:
+            config = _config()
+            config.attributes["connection"] = connection
+            assert callable(action)
+            action(config)
+    finally:
+        engine.dispose()
+
+
+def lock_and_prepare(connection: Connection) -> None:
+    """Called by env.py inside the migration transaction, before any revision runs."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))

@@ -1,0 +1,154 @@
+"""The tables of the schema ``pgsched``, described for Alembic.
+
+Migrations under ``alembic/versions`` create these objects; this module is the
+current shape they produce, and ``tests/integration/test_migrations.py`` checks the
+two agree. Functions, triggers and views are SQL files under ``sql/``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+
+SCHEMA = "pgsched"
+
+JOB_KINDS = ("python", "shell", "http", "sql")
+OVERLAP_POLICIES = ("skip", "allow", "queue", "replace")
+MISFIRE_POLICIES = ("run_once", "skip", "run_all")
+RUN_STATUSES = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "lost",
+    "skipped",
+    "cancelled",
+)
+RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
+
+metadata = MetaData(schema=SCHEMA)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def timestamptz() -> TIMESTAMP:
+    """The one timestamp type pgsched stores: an instant, with time zone."""
+    return TIMESTAMP(timezone=True)
+
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("schedule", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("kind", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("args", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("timeout_seconds", Integer, nullable=False, server_default=text("300")),
+    Column("max_attempts", Integer, nullable=False, server_default=text("1")),
+    Column("retry_delay_seconds", Integer, nullable=False, server_default=text("5")),
+    Column("overlap", Text, nullable=False, server_default=text("'skip'")),
+    Column("misfire", Text, nullable=False, server_default=text("'run_once'")),
+    Column("misfire_threshold_seconds", Integer, nullable=False, server_default=text("60")),
+    Column("queue", Text, nullable=False, server_default=text("'default'")),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("category", Text),
+    Column("description", Text),
+    Column("next_run", timestamptz()),
+    Column("last_error", Text),
+    Column("checkpoint", JSONB),
+    Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
+    Column("updated_at", timestamptz(), nullable=False, server_default=text("now()")),
+    Column("modified_by", Text, server_default=text("CURRENT_USER")),
+    UniqueConstraint("name", name="jobs_name_key"),
+    CheckConstraint(one_of("kind", JOB_KINDS), name="jobs_kind_check"),
+    CheckConstraint(one_of("overlap", OVERLAP_POLICIES), name="jobs_overlap_check"),
+    CheckConstraint(one_of("misfire", MISFIRE_POLICIES), name="jobs_misfire_check"),
+    CheckConstraint("timeout_seconds > 0", name="jobs_timeout_seconds_check"),
+    CheckConstraint("max_attempts > 0", name="jobs_max_attempts_check"),
+    CheckConstraint("retry_delay_seconds >= 0", name="jobs_retry_delay_seconds_check"),
+    CheckConstraint("misfire_threshold_seconds >= 0", name="jobs_misfire_threshold_seconds_check"),
+    CheckConstraint("jsonb_typeof(args) = 'object'", name="jobs_args_check"),
+    CheckConstraint("btrim(target) <> ''", name="jobs_target_check"),
+    CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
+)
+
+# The claim query's index: enabled jobs by due time (NULL next_run = to be scheduled).
+Index("jobs_next_run_idx", jobs.c.next_run, postgresql_where=jobs.c.enabled)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    # History outlives its job: deleting a job keeps its runs, by name.
+    Column("job_id", BigInteger, ForeignKey("jobs.id", ondelete="SET NULL")),
+    Column("job_name", Text, nullable=False),
+    Column("scheduled_for", timestamptz(), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("trigger", Text, nullable=False, server_default=text("'schedule'")),
+    Column("worker_id", Text),
+    Column("started_at", timestamptz()),
+    Column("finished_at", timestamptz()),
+    Column("duration_ms", Double),
+    Column("error", Text),
+    Column("output", Text),
+    Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
+    # One first attempt per (job, slot) is the database's guarantee that no slot
+    # fires twice, whatever the number of workers.
+    UniqueConstraint(
+        "job_id", "scheduled_for", "attempt", name="runs_job_id_scheduled_for_attempt_key"
+    ),
+    CheckConstraint(one_of("status", RUN_STATUSES), name="runs_status_check"),
+    CheckConstraint(one_of("trigger", RUN_TRIGGERS), name="runs_trigger_check"),
+    CheckConstraint("attempt >= 1", name="runs_attempt_check"),
+)
+
+# Small at any history size: only attempts waiting or running are in it.
+Index(
+    "runs_status_idx",
+    runs.c.status,
+    postgresql_where=runs.c.status.in_(("pending", "running")),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("queues", ARRAY(Text), nullable=False, server_default=text("'{default}'")),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", timestamptz(), nullable=False, server_default=text("now()")),
+    Column("last_heartbeat_at", timestamptz(), nullable=False, server_default=text("now()")),
+    Column("stopped_at", timestamptz()),
+)
+
+# A copy of pg_timezone_names' names: looking a name up there costs ~30 ms.
+time_zones = Table(
+    "time_zones",
+    metadata,
+    Column("name", Text, primary_key=True),
+)
