@@ -11,7 +11,14 @@ Vocabulary, used the same way in code, SQL and docs:
   with ``SELECT ... FOR UPDATE SKIP LOCKED``, executes them and records the outcome.
 """
 
-from pgsched.errors import PgschedError, ScheduleError, TimezoneError
+from pgsched.errors import Permanent, PgschedError, ScheduleError, TimezoneError
 from pgsched.schedule import Schedule, parse_schedule
 
-__all__ = ["PgschedError", "Schedule", "ScheduleError", "TimezoneError", "parse_schedule"]
+__all__ = [
+    "Permanent",
+    "PgschedError",
+    "Schedule",
+    "ScheduleError",
+    "TimezoneError",
+    "parse_schedule",
+]

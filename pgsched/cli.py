@@ -15,6 +15,7 @@ from pgsched import embedded, migrations
 from pgsched.config import Settings
 from pgsched.database import redact, resolve_database_url
 from pgsched.errors import PgschedError
+from pgsched.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from pgsched.schedule import parse_schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +29,21 @@ class PgschedGroup(click.Group):
             return super().invoke(ctx)
         except PgschedError as exc:
             raise click.ClickException(str(exc)) from exc
+
+
+def log_options(command: F) -> F:
+    """``--log-level`` and ``--log-format``; configures structlog before the command runs."""
+
+    @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+    @click.option(
+        "--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True
+    )
+    @wraps(command)
+    def wrapper(*args: Any, log_level: str, log_format: str, **kwargs: Any) -> Any:
+        configure_logging(log_level, log_format)
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def database_options(command: F) -> F:
@@ -141,6 +157,101 @@ def schedule_command(
             else ""
         )
         click.echo(f"{local:%Y-%m-%d %H:%M:%S %Z}  {fire.at:%Y-%m-%dT%H:%M:%SZ}{note}")
+
+
+@cli.command()
+@database_options
+@click.option(
+    "--concurrency",
+    "-c",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="Attempts this worker runs at once.",
+)
+@click.option(
+    "--queues",
+    "-q",
+    default="default",
+    show_default=True,
+    help="Comma-separated queues to take jobs from.",
+)
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Longest sleep between looks at the database, in seconds.",
+)
+@click.option(
+    "--allow-python",
+    multiple=True,
+    metavar="PREFIX",
+    help="Module prefix python jobs may come from (repeatable; '*' allows any).",
+)
+@click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
+@click.option(
+    "--grace-period",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds running attempts get to finish after SIGTERM.",
+)
+@click.option("--name", default=None, help="Worker name prefix. Default: the host name.")
+@click.option(
+    "--lease-seconds",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Silence after which other workers recover this worker's attempts.",
+)
+@click.option(
+    "--python-processes",
+    type=click.IntRange(1),
+    default=None,
+    help="Child processes for python jobs. Default: --concurrency (started lazily).",
+)
+@log_options
+def worker(
+    settings: Settings,
+    concurrency: int,
+    queues: str,
+    poll_interval: float,
+    allow_python: tuple[str, ...],
+    allow_shell: bool,
+    grace_period: float,
+    name: str | None,
+    lease_seconds: int,
+    python_processes: int | None,
+) -> None:
+    """Run a worker: claim due jobs, execute them, record every attempt.
+
+    Runs until SIGTERM or SIGINT; then stops claiming and gives running attempts
+    the grace period to finish (a second signal stops at once).
+
+    \b
+    Example:
+      pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
+    """
+    from pgsched.worker import WorkerOptions, run_worker
+
+    queue_names = tuple(part.strip() for part in queues.split(",") if part.strip())
+    if not queue_names:
+        raise click.BadParameter("name at least one queue", param_hint="--queues")
+    options = WorkerOptions(
+        concurrency=concurrency,
+        queues=queue_names,
+        poll_interval=poll_interval,
+        allow_python=allow_python,
+        allow_shell=allow_shell,
+        grace_seconds=grace_period,
+        lease_seconds=lease_seconds,
+        python_processes=python_processes,
+        name=name,
+    )
+    url = resolve_database_url(settings)
+    migrations.require_current(url)
+    run_worker(url, options)
 
 
 @cli.group()

@@ -36,3 +36,7 @@ class SchemaNotMigrated(PgschedError):
 
 class EmbeddedDatabaseError(PgschedError):
     """The embedded PostgreSQL server could not be managed."""
+
+
+class Permanent(Exception):
+    """The job failed in a way a retry cannot fix; pgsched records it and does not retry."""

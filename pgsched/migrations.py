@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from alembic import command
 from pgsched.database import sqlalchemy_engine
-from pgsched.errors import PgschedError
+from pgsched.errors import PgschedError, SchemaNotMigrated
 from pgsched.schema import SCHEMA
 
 VERSION_TABLE = "alembic_version"
@@ -103,3 +103,13 @@ def lock_and_prepare(connection: Connection) -> None:
     """Called by env.py inside the migration transaction, before any revision runs."""
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+
+
+def require_current(url: str) -> None:
+    """Raise ``SchemaNotMigrated`` unless the database is at this version's head."""
+    current = current_revision(url)
+    if current != head_revision():
+        raise SchemaNotMigrated(
+            f"the pgsched schema is at {current or 'nothing'}, this pgsched needs "
+            f"{head_revision()}: run `pgsched migrate`"
+        )

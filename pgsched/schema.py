@@ -21,6 +21,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
@@ -95,8 +97,12 @@ jobs = Table(
     CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
 )
 
-# The claim query's index: enabled jobs by due time (NULL next_run = to be scheduled).
-Index("jobs_next_run_idx", jobs.c.next_run, postgresql_where=jobs.c.enabled)
+# The claim query's index: enabled jobs in due order, "not yet scheduled" (NULL) first.
+Index(
+    "jobs_due_idx",
+    func.coalesce(jobs.c.next_run, literal_column("'-infinity'::timestamp with time zone")),
+    postgresql_where=jobs.c.enabled,
+)
 
 runs = Table(
     "runs",
@@ -116,6 +122,14 @@ runs = Table(
     Column("error", Text),
     Column("output", Text),
     Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
+    # The claim's fencing token: an outcome is written only while the run still has it.
+    Column("fence", BigInteger),
+    # When a pending attempt (retry, manual, queued) may start.
+    Column("available_at", timestamptz()),
+    Column("queue", Text, nullable=False, server_default=text("'default'")),
+    # A "gap" record (status skipped) stands for the slots scheduled_for..missed_until.
+    Column("missed_until", timestamptz()),
+    Column("missed_slots", Integer),
     # One first attempt per (job, slot) is the database's guarantee that no slot
     # fires twice, whatever the number of workers.
     UniqueConstraint(
@@ -126,12 +140,21 @@ runs = Table(
     CheckConstraint("attempt >= 1", name="runs_attempt_check"),
 )
 
-# Small at any history size: only attempts waiting or running are in it.
+# The partial indexes below stay small at any history size: only attempts waiting
+# or running are in them.
 Index(
     "runs_status_idx",
     runs.c.status,
     postgresql_where=runs.c.status.in_(("pending", "running")),
 )
+Index(
+    "runs_job_id_active_idx",
+    runs.c.job_id,
+    postgresql_where=runs.c.status.in_(("pending", "running")),
+)
+Index("runs_available_at_idx", runs.c.available_at, postgresql_where=runs.c.status == "pending")
+Index("runs_worker_id_running_idx", runs.c.worker_id, postgresql_where=runs.c.status == "running")
+Index("runs_queue_running_idx", runs.c.queue, postgresql_where=runs.c.status == "running")
 
 workers = Table(
     "workers",
@@ -144,6 +167,19 @@ workers = Table(
     Column("started_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("last_heartbeat_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("stopped_at", timestamptz()),
+    # How long this worker may stay silent before its running attempts count as lost.
+    Column("lease_seconds", Integer, nullable=False, server_default=text("30")),
+    CheckConstraint("lease_seconds > 0", name="workers_lease_seconds_check"),
+)
+
+# A cap on running attempts per queue across the whole cluster; queues without a
+# row are limited only by each worker's concurrency.
+queue_limits = Table(
+    "queue_limits",
+    metadata,
+    Column("queue", Text, primary_key=True),
+    Column("max_running", Integer, nullable=False),
+    CheckConstraint("max_running > 0", name="queue_limits_max_running_check"),
 )
 
 # A copy of pg_timezone_names' names: looking a name up there costs ~30 ms.

@@ -1,0 +1,1 @@
+"""Executors: one per job kind, each turning an ``Attempt`` into an ``Outcome``."""

@@ -1,0 +1,112 @@
+"""Records outcomes in batches: one statement for every attempt that ended meanwhile.
+
+Outcomes wait in memory while the database is away and are written when it comes
+back; a result whose claim was taken from this worker is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from pgsched.backoff import Backoff
+from pgsched.errors import DatabaseUnavailable
+from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.repository import Repository
+
+# Larger batches amortise the round trip; this bounds one statement's size.
+MAX_BATCH = 1000
+
+log = structlog.get_logger(__name__)
+
+
+class Finisher:
+    """Collects ``(attempt, outcome, duration_ms)`` and writes them in batches."""
+
+    def __init__(self, repository: Repository, worker_id: str) -> None:
+        self._repository = repository
+        self.worker_id = worker_id
+        self._waiting: list[tuple[Attempt, Outcome, float]] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
+        """Queue one outcome for recording."""
+        self._waiting.append((attempt, outcome, duration_ms))
+        self._idle.clear()
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Write queued outcomes until cancelled."""
+        backoff = Backoff()
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._waiting:
+                batch = self._waiting[:MAX_BATCH]
+                try:
+                    await self._record(batch)
+                except DatabaseUnavailable as exc:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "outcomes_not_recorded_yet",
+                        waiting=len(self._waiting),
+                        error=str(exc),
+                        retry_in_s=round(delay, 2),
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                backoff.reset()
+                del self._waiting[: len(batch)]
+            self._idle.set()
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every queued outcome is recorded; False if ``timeout`` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close the finisher's connection."""
+        await self._repository.close()
+
+    @property
+    def unrecorded(self) -> int:
+        """How many outcomes are still waiting to be written."""
+        return len(self._waiting)
+
+    async def _record(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
+        started = time.monotonic()
+        recorded = {row.run_id: row for row in await self._repository.finish_runs(batch)}
+        for attempt, outcome, duration_ms in batch:
+            row = recorded.get(attempt.run_id)
+            fields = {
+                "job_name": attempt.job_name,
+                "run_id": attempt.run_id,
+                "attempt": attempt.attempt,
+                "scheduled_for": attempt.scheduled_for.isoformat(),
+                "worker_id": self.worker_id,
+                "duration_ms": round(duration_ms, 1),
+                "status": outcome.status.value,
+            }
+            if row is None:
+                log.warning("run_result_dropped", reason="the claim was taken away", **fields)
+            elif outcome.status is RunStatus.SUCCEEDED:
+                log.info("run_finished", **fields)
+            else:
+                log.info(
+                    "run_finished",
+                    error=(outcome.error or "").splitlines()[0][:200] if outcome.error else None,
+                    retry_run_id=row.retry_run_id,
+                    retry_at=row.retry_at.isoformat() if row.retry_at else None,
+                    **fields,
+                )
+        log.debug(
+            "outcomes_recorded", count=len(batch), ms=round(1000 * (time.monotonic() - started))
+        )

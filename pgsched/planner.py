@@ -1,0 +1,220 @@
+"""The planner: turns a due job into the runs to record and its next ``next_run``.
+
+Pure (no I/O, no clock of its own): the claim passes the database's ``now()``.
+For one claimed job it decides
+
+- which slots between ``next_run`` and now fire, which a misfire policy passes
+  over (recorded as one *gap* row: a skipped run standing for a range of slots),
+- what the overlap policy makes of each fired slot while the job still runs
+  (start it, queue it as pending, record it skipped, or cancel the running one),
+- and the next fire time after now.
+
+A slot late by at most ``misfire_threshold_seconds`` simply runs late. Beyond it:
+``run_once`` fires the latest missed slot as one catch-up run (none if an on-time
+slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
+``RUN_ALL_LIMIT`` missed slots. Every slot passed over lands in a gap row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pgsched.errors import PgschedError
+from pgsched.models import RunStatus, Trigger
+from pgsched.schedule import Schedule, parse_schedule
+
+# run_all fires at most this many missed slots per claim; older ones become a gap.
+RUN_ALL_LIMIT = 100
+# Missed slots are counted one by one up to here; past it a gap says "more than".
+COUNT_LIMIT = 1000
+# A schedule only Python can reject is looked at again after this long, so a bad
+# row neither spins a worker nor is forgotten once fixed.
+INVALID_SCHEDULE_RECHECK = timedelta(minutes=5)
+# The finest step between two slots (schedules have whole seconds).
+RESOLUTION = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class DueJob:
+    """What the planner needs to know of a claimed job."""
+
+    schedule: str
+    timezone: str
+    next_run: datetime | None
+    overlap: str
+    misfire: str
+    misfire_threshold_seconds: int
+    running_run_ids: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A first-attempt row to insert for one slot (or a gap of slots)."""
+
+    scheduled_for: datetime
+    trigger: Trigger
+    status: RunStatus
+    error: str | None = None
+    missed_until: datetime | None = None
+    missed_slots: int | None = None
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The outcome of planning one job at one instant."""
+
+    next_run: datetime
+    runs: list[PlannedRun] = field(default_factory=list)
+    cancel_run_ids: tuple[int, ...] = ()
+    last_error: str | None = None
+
+    @property
+    def started(self) -> PlannedRun | None:
+        """The run to start now on this worker, if any (at most one per job and claim)."""
+        return next((run for run in self.runs if run.status is RunStatus.RUNNING), None)
+
+
+def plan_job(job: DueJob, now: datetime) -> JobPlan:
+    """Plan ``job`` at the database instant ``now``."""
+    try:
+        schedule = parse_schedule(job.schedule, job.timezone)
+    except PgschedError as exc:
+        return JobPlan(next_run=now + INVALID_SCHEDULE_RECHECK, last_error=str(exc))
+    next_run = schedule.next_fire(now)
+    if job.next_run is None:
+        # A new or changed job starts from its next slot; nothing is owed for the past.
+        return JobPlan(next_run=next_run)
+
+    slots, beyond = _due_slots(schedule, job.next_run, now)
+    threshold = timedelta(seconds=job.misfire_threshold_seconds)
+    gap: PlannedRun | None = None
+    if beyond is None:
+        on_time = [slot for slot in slots if now - slot <= threshold]
+        late = [slot for slot in slots if now - slot > threshold]
+        fires, passed_over = _apply_misfire_policy(job.misfire, on_time, late)
+        if passed_over:
+            gap = _gap(job, passed_over[0], passed_over[-1], len(passed_over))
+    else:
+        # Too many slots to list (an every-second job after hours of downtime):
+        # at most the latest slot fires, in every policy, and a gap covers the rest.
+        fires = []
+        if now - beyond <= threshold:
+            fires = [(beyond, Trigger.SCHEDULE)]
+        elif job.misfire != "skip":
+            fires = [(beyond, Trigger.CATCHUP)]
+        gap_end = beyond
+        if fires:
+            gap_end = _last_slot_at_or_before(schedule, beyond - RESOLUTION, after=slots[-1])
+        gap = _gap(job, slots[0], gap_end, None)
+
+    overlap_runs, cancel = _apply_overlap_policy(job, fires)
+    runs = [gap, *overlap_runs] if gap else overlap_runs
+    return JobPlan(next_run=next_run, runs=runs, cancel_run_ids=cancel)
+
+
+def _due_slots(
+    schedule: Schedule, first: datetime, now: datetime
+) -> tuple[list[datetime], datetime | None]:
+    """Slots from ``first`` up to ``now``: at most ``COUNT_LIMIT`` of them, and, when
+    there are more, the latest slot <= ``now`` (else None)."""
+    slots: list[datetime] = []
+    slot = first
+    while slot <= now and len(slots) < COUNT_LIMIT:
+        slots.append(slot)
+        slot = schedule.next_fire(slot)
+    if slot > now:
+        return slots, None
+    return slots, _last_slot_at_or_before(schedule, now, after=slot)
+
+
+def _last_slot_at_or_before(schedule: Schedule, now: datetime, after: datetime) -> datetime:
+    """The latest slot <= ``now``, knowing ``after`` is one: search back, then walk forward."""
+    step = timedelta(seconds=1)
+    probe = schedule.next_fire(now - step)
+    while probe > now and now - step > after:
+        step *= 2
+        probe = schedule.next_fire(max(now - step, after))
+    last = after if probe > now else probe
+    following = schedule.next_fire(last)
+    while following <= now:
+        last, following = following, schedule.next_fire(following)
+    return last
+
+
+def _apply_misfire_policy(
+    policy: str, on_time: list[datetime], late: list[datetime]
+) -> tuple[list[tuple[datetime, Trigger]], list[datetime]]:
+    """Split slots into those to fire (with their trigger) and those passed over."""
+    fires = [(slot, Trigger.SCHEDULE) for slot in on_time]
+    if not late:
+        return fires, []
+    if policy == "skip":
+        return fires, late
+    if policy == "run_all":
+        caught_up = late[-RUN_ALL_LIMIT:]
+        return [(slot, Trigger.CATCHUP) for slot in caught_up] + fires, late[: -len(caught_up)]
+    # run_once: one catch-up run, unless an on-time slot runs anyway.
+    if fires:
+        return fires, late
+    return [(late[-1], Trigger.CATCHUP)], late[:-1]
+
+
+def _gap(job: DueJob, first: datetime, last: datetime, count: int | None) -> PlannedRun:
+    """One skipped row standing for the passed-over slots ``first``..``last``."""
+    counted = str(count) if count is not None else f"more than {COUNT_LIMIT}"
+    return PlannedRun(
+        scheduled_for=first,
+        trigger=Trigger.SCHEDULE,
+        status=RunStatus.SKIPPED,
+        error=(
+            f"missed {counted} slot(s) from {_iso(first)} to {_iso(last)}: later than "
+            f"misfire_threshold_seconds={job.misfire_threshold_seconds} "
+            f"(misfire={job.misfire})"
+        ),
+        missed_until=last,
+        missed_slots=count,
+    )
+
+
+def _apply_overlap_policy(
+    job: DueJob, fires: list[tuple[datetime, Trigger]]
+) -> tuple[list[PlannedRun], tuple[int, ...]]:
+    """Turn fired slots into rows given the job's running attempts and overlap policy."""
+    if not fires:
+        return [], ()
+    running = tuple(job.running_run_ids)
+    if job.overlap == "replace":
+        *replaced, (newest, trigger) = fires
+        rows = [
+            _skipped(slot, kind, f"overlap=replace: superseded by the slot {_iso(newest)}")
+            for slot, kind in replaced
+        ]
+        return [*rows, PlannedRun(newest, trigger, RunStatus.RUNNING)], running
+    if running and job.overlap == "skip":
+        reason = f"overlap=skip: run {', '.join(map(str, running))} of this job was still running"
+        return [_skipped(slot, kind, reason) for slot, kind in fires], ()
+    if running:  # queue or allow
+        status = RunStatus.PENDING if job.overlap == "queue" else RunStatus.RUNNING
+        first = PlannedRun(fires[0][0], fires[0][1], status)
+        return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in fires[1:])], ()
+    (first_slot, first_trigger), *rest = fires
+    rows = [PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)]
+    for slot, kind in rest:
+        # run_all asked for every slot: they queue. Otherwise a burst of on-time
+        # slots for a skip job is one run and the rest recorded as skipped.
+        if job.overlap == "skip" and job.misfire != "run_all":
+            reason = f"overlap=skip: the slot {_iso(first_slot)} started in the same claim"
+            rows.append(_skipped(slot, kind, reason))
+        else:
+            rows.append(PlannedRun(slot, kind, RunStatus.PENDING))
+    return rows, ()
+
+
+def _skipped(slot: datetime, trigger: Trigger, reason: str) -> PlannedRun:
+    return PlannedRun(slot, trigger, RunStatus.SKIPPED, error=reason)
+
+
+def _iso(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,34 @@
+"""The runtime SQL: named blocks from ``sql/queries/*.sql``, loaded once.
+
+A block starts with a line ``-- name: <name>`` and runs to the next such line.
+Comments inside a block stay in it; they cost nothing in a prepared statement.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from pgsched.migrations import sql_dir
+
+NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@cache
+def all_queries() -> dict[str, str]:
+    """Every named block of every file under ``sql/queries``, by name."""
+    blocks: dict[str, str] = {}
+    for path in sorted((sql_dir() / "queries").glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        parts = NAME_LINE.split(text)
+        # parts: [preamble, name1, body1, name2, body2, ...]
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in blocks:
+                raise ValueError(f"query {name!r} is defined twice (second time in {path.name})")
+            blocks[name] = body.strip().rstrip(";")
+    return blocks
+
+
+def query(name: str) -> str:
+    """The SQL of the block called ``name``."""
+    return all_queries()[name]

@@ -1,0 +1,358 @@
+"""The worker: claim due slots and pending attempts, execute them, record outcomes.
+
+Identical workers cooperate only through the database. Each loop round claims at
+most its free capacity with ``FOR UPDATE SKIP LOCKED``, starts the attempts, then
+sleeps until the earliest due time (by the database clock), a NOTIFY, or a freed
+slot, whichever comes first. Side loops keep the lease (``heartbeat.py``), write
+outcomes in batches (``finisher.py``) and listen for wake-ups (``listener.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from pgsched.backoff import Backoff
+from pgsched.errors import DatabaseUnavailable
+from pgsched.executors.base import Executor
+from pgsched.executors.http import HttpExecutor
+from pgsched.executors.python import PythonExecutor
+from pgsched.executors.shell import ShellExecutor
+from pgsched.executors.sql import SqlExecutor
+from pgsched.finisher import Finisher
+from pgsched.heartbeat import Heartbeat
+from pgsched.listener import Listener
+from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.planner import plan_job
+from pgsched.repository import Repository, WorkerIdentity
+
+# When due work exists but other workers hold it, look again after this long.
+CONTENDED_RETRY_SECONDS = 0.01
+# After the grace period, interrupted attempts get this long to be stopped and recorded.
+SHUTDOWN_RECORD_SECONDS = 10.0
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How one worker runs; the CLI fills it from flags."""
+
+    concurrency: int = 10
+    queues: tuple[str, ...] = ("default",)
+    poll_interval: float = 1.0
+    allow_python: tuple[str, ...] = ()
+    allow_shell: bool = False
+    grace_seconds: float = 30.0
+    name: str | None = None
+    lease_seconds: int = 30
+    python_processes: int | None = None
+    http_per_host: int = 8
+    sql_pool_size: int = 4
+
+
+class _Taken:
+    """Cancellation reason: the attempt is no longer ours; record nothing."""
+
+
+TAKEN = _Taken()
+
+
+class Worker:
+    """One worker process's engine."""
+
+    def __init__(self, database_url: str, options: WorkerOptions) -> None:
+        self.options = options
+        self._url = database_url
+        self.identity = self._new_identity()
+        self._claims = Repository(database_url, "pgsched-worker")
+        self._side = Repository(database_url, "pgsched-worker-side")
+        self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self.worker_id)
+        self._executors: dict[str, Executor] = {
+            "python": PythonExecutor(
+                options.allow_python,
+                options.python_processes or options.concurrency,
+                self._save_checkpoint,
+            ),
+            "shell": ShellExecutor(options.allow_shell),
+            "http": HttpExecutor(options.http_per_host),
+            "sql": SqlExecutor(database_url, options.sql_pool_size),
+        }
+        self._in_flight: dict[int, tuple[Attempt, asyncio.Task[None]]] = {}
+        self._cancel_reasons: dict[int, Outcome | _Taken] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._aborting = False
+        self._check_pending = True
+        self._pending_due_at: float | None = None
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id, as ``runs.worker_id`` and ``workers.id`` hold it."""
+        return self.identity.worker_id
+
+    def _new_identity(self) -> WorkerIdentity:
+        options = self.options
+        return WorkerIdentity(
+            worker_id=f"{options.name or socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=options.queues,
+            concurrency=options.concurrency,
+            lease_seconds=options.lease_seconds,
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit."""
+        await self._register()
+        for executor in self._executors.values():
+            await executor.start()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        heartbeat = Heartbeat(
+            self._side,
+            self.options.lease_seconds,
+            lambda: self.worker_id,
+            self._held_runs,
+            self._presumed_dead,
+            self._take_away,
+        )
+        listener = Listener(self._url, self._wake_up, self._take_away)
+        side_tasks = [
+            asyncio.create_task(heartbeat.run(), name="heartbeat"),
+            asyncio.create_task(listener.run(), name="listener"),
+            asyncio.create_task(self._finisher.run(), name="finisher"),
+        ]
+        log.info(
+            "worker_started",
+            worker_id=self.worker_id,
+            queues=list(self.options.queues),
+            concurrency=self.options.concurrency,
+        )
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            for task in side_tasks:
+                task.cancel()
+            await asyncio.gather(*side_tasks, return_exceptions=True)
+            for executor in self._executors.values():
+                await executor.close()
+            await self._unregister()
+            for repository in (self._claims, self._side):
+                await repository.close()
+            await self._finisher.close()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            log.info("worker_stopped", worker_id=self.worker_id)
+
+    def request_stop(self) -> None:
+        """First call: stop claiming and drain. Second call: stop at once."""
+        if self._stopping:
+            log.warning("worker_aborting", worker_id=self.worker_id, running=len(self._in_flight))
+            self._aborting = True
+            for run_id in list(self._in_flight):
+                self._cancel(run_id, TAKEN)
+        else:
+            log.info("worker_stopping", worker_id=self.worker_id, running=len(self._in_flight))
+            self._stopping = True
+        self._wake.set()
+
+    async def _register(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await self._side.register_worker(self.identity)
+                return
+            except DatabaseUnavailable as exc:
+                if self._stopping:
+                    raise
+                delay = backoff.next_delay()
+                log.warning("worker_register_failed", error=str(exc), retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def _unregister(self) -> None:
+        try:
+            await self._side.stop_worker(self.worker_id)
+        except DatabaseUnavailable as exc:
+            log.warning("worker_unregister_failed", error=str(exc))
+
+    async def _drain(self) -> None:
+        """Let running attempts finish within the grace period, then interrupt the rest."""
+        tasks = [task for _, task in self._in_flight.values()]
+        if tasks and not self._aborting:
+            log.info("worker_draining", running=len(tasks), grace_s=self.options.grace_seconds)
+            await asyncio.wait(tasks, timeout=self.options.grace_seconds)
+        interrupted = Outcome(
+            RunStatus.LOST,
+            error=f"interrupted: worker {self.worker_id} shut down before the attempt finished "
+            f"(grace period {self.options.grace_seconds:g} s)",
+        )
+        for run_id in list(self._in_flight):
+            self._cancel(run_id, TAKEN if self._aborting else interrupted)
+        remaining = [task for _, task in self._in_flight.values()]
+        if remaining:
+            await asyncio.wait(remaining, timeout=SHUTDOWN_RECORD_SECONDS)
+        if not self._aborting and not await self._finisher.flush(SHUTDOWN_RECORD_SECONDS):
+            log.error("outcomes_lost_at_shutdown", count=self._finisher.unrecorded)
+
+    # -- claiming --------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            free = self.options.concurrency - len(self._in_flight)
+            if free <= 0:
+                await self._sleep(self.options.poll_interval)
+                continue
+            try:
+                started = await self._claim(free)
+                if started >= free:
+                    continue
+                delay = await self._idle_delay(started)
+            except DatabaseUnavailable as exc:
+                delay = backoff.next_delay()
+                log.warning("claim_failed", error=str(exc), retry_in_s=round(delay, 2))
+            else:
+                backoff.reset()
+            await self._sleep(delay)
+
+    async def _claim(self, free: int) -> int:
+        """Start pending attempts and due slots, up to ``free``; returns how many started."""
+        started = 0
+        if self._check_pending or (
+            self._pending_due_at is not None and time.monotonic() >= self._pending_due_at
+        ):
+            self._check_pending = False
+            self._pending_due_at = None
+            attempts = await self._claims.claim_pending_runs(
+                self.worker_id, self.options.queues, free
+            )
+            self._start(attempts)
+            started += len(attempts)
+            # More may be waiting behind the ones just started.
+            self._check_pending = len(attempts) == free
+        if started < free:
+            result = await self._claims.claim_due_jobs(
+                self.worker_id, self.options.queues, free - started, plan_job
+            )
+            for job_name, error in result.job_errors:
+                log.error("job_schedule_invalid", job_name=job_name, error=error)
+            self._start(result.attempts)
+            started += len(result.attempts)
+        return started
+
+    async def _idle_delay(self, started: int) -> float:
+        """How long to sleep: until the next due time, capped by the poll interval."""
+        due = await self._claims.due_in(self.options.queues)
+        delay = self.options.poll_interval
+        if due.jobs is not None:
+            # Due now but nothing claimed: other workers hold those rows this instant.
+            delay = min(delay, max(due.jobs, 0.0 if started else CONTENDED_RETRY_SECONDS))
+        if due.pending is not None and not self._check_pending:
+            # Pending attempts due now but not startable (their job is running) wait
+            # for a finish, a NOTIFY or the next poll instead of spinning.
+            wait = due.pending if due.pending > 0 else self.options.poll_interval
+            self._pending_due_at = time.monotonic() + wait
+            delay = min(delay, wait)
+        return delay
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._wake.is_set() or seconds <= 0:
+            self._wake.clear()
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _wake_up(self) -> None:
+        self._check_pending = True
+        self._wake.set()
+
+    # -- executing -------------------------------------------------------------
+
+    def _start(self, attempts: Sequence[Attempt]) -> None:
+        for attempt in attempts:
+            task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
+            self._in_flight[attempt.run_id] = (attempt, task)
+
+    async def _execute(self, attempt: Attempt) -> None:
+        fields = {
+            "job_name": attempt.job_name,
+            "run_id": attempt.run_id,
+            "attempt": attempt.attempt,
+            "scheduled_for": attempt.scheduled_for.isoformat(),
+            "worker_id": self.worker_id,
+        }
+        log.debug("run_started", kind=attempt.kind, trigger=attempt.trigger.value, **fields)
+        started = time.monotonic()
+        outcome: Outcome | _Taken
+        try:
+            async with asyncio.timeout(attempt.timeout_seconds):
+                outcome = await self._executors[attempt.kind].execute(attempt)
+        except TimeoutError:
+            outcome = Outcome(
+                RunStatus.TIMED_OUT,
+                error=f"timed out after {attempt.timeout_seconds} s; the work was stopped",
+            )
+        except asyncio.CancelledError:
+            if attempt.run_id not in self._cancel_reasons:
+                raise
+            outcome = self._cancel_reasons.pop(attempt.run_id)
+        except Exception as exc:  # an executor bug must not take the worker down
+            log.exception("executor_failed", **fields)
+            outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
+        finally:
+            self._in_flight.pop(attempt.run_id, None)
+            self._check_pending = True  # a queued attempt of this job may start now
+            self._wake.set()
+        duration_ms = (time.monotonic() - started) * 1000
+        if isinstance(outcome, _Taken):
+            log.warning("run_abandoned", reason="taken away or aborted", **fields)
+            return
+        self._finisher.submit(attempt, outcome, duration_ms)
+
+    def _cancel(self, run_id: int, reason: Outcome | _Taken) -> None:
+        entry = self._in_flight.get(run_id)
+        if entry is not None and run_id not in self._cancel_reasons:
+            self._cancel_reasons[run_id] = reason
+            entry[1].cancel()
+
+    def _take_away(self, run_ids: list[int]) -> None:
+        for run_id in run_ids:
+            self._cancel(run_id, TAKEN)
+
+    def _held_runs(self) -> list[tuple[int, int]]:
+        return [(attempt.run_id, attempt.fence) for attempt, _ in self._in_flight.values()]
+
+    async def _presumed_dead(self) -> None:
+        """The cluster reaped this worker: drop its work and rejoin under a new id."""
+        self._take_away(list(self._in_flight))
+        self.identity = self._new_identity()
+        self._finisher.worker_id = self.worker_id
+        await self._side.register_worker(self.identity)
+        log.warning("worker_rejoined", worker_id=self.worker_id)
+
+    async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
+        if not await self._side.save_checkpoint(attempt, value):
+            raise RuntimeError("checkpoint not saved: this attempt no longer holds its claim")
+
+
+def run_worker(database_url: str, options: WorkerOptions) -> None:
+    """Run a worker in this process until it is told to stop."""
+    asyncio.run(Worker(database_url, options).run())

@@ -1,0 +1,205 @@
+-- The worker's runtime queries, one named block each ("-- name: <name>").
+-- Parameters use psycopg's %(name)s style; repository.py runs each block as a
+-- prepared statement. All "what is due" decisions compare against now(), the
+-- database clock, never the worker's.
+
+-- name: register_worker
+INSERT INTO pgsched.workers (id, host, pid, queues, concurrency, lease_seconds)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(queues)s, %(concurrency)s, %(lease_seconds)s);
+
+-- name: heartbeat
+-- No row back means the cluster declared this worker dead: it must let go of its work.
+UPDATE pgsched.workers
+   SET last_heartbeat_at = now()
+ WHERE id = %(worker_id)s AND stopped_at IS NULL
+RETURNING id;
+
+-- name: stop_worker
+UPDATE pgsched.workers SET stopped_at = now() WHERE id = %(worker_id)s AND stopped_at IS NULL;
+
+-- name: lock_queue_limits
+-- Serialises claims in capped queues cluster-wide; the count runs as the next
+-- statement so that it sees what the previous lock holder committed.
+SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s) ORDER BY queue FOR UPDATE;
+
+-- name: queue_headroom
+SELECT l.queue,
+       l.max_running - (SELECT count(*) FROM pgsched.runs AS r
+                         WHERE r.status = 'running' AND r.queue = l.queue) AS headroom
+  FROM pgsched.queue_limits AS l
+ WHERE l.queue = ANY(%(queues)s);
+
+-- name: lock_due_jobs
+SELECT id
+  FROM pgsched.jobs
+ WHERE enabled
+   AND coalesce(next_run, '-infinity'::timestamptz) <= now()
+   AND queue = ANY(%(queues)s)
+ ORDER BY coalesce(next_run, '-infinity'::timestamptz)
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: load_locked_jobs
+-- Runs after the jobs are locked, on a fresh snapshot: every run another worker
+-- started for these jobs under the same lock is visible here.
+SELECT j.id, j.name, j.schedule, j.timezone, j.kind, j.target, j.args, j.timeout_seconds,
+       j.max_attempts, j.overlap, j.misfire, j.misfire_threshold_seconds, j.queue,
+       j.priority, j.next_run, j.checkpoint,
+       coalesce((SELECT array_agg(r.id ORDER BY r.id) FROM pgsched.runs AS r
+                  WHERE r.job_id = j.id AND r.status = 'running'), '{}') AS running_run_ids,
+       now() AS database_now
+  FROM pgsched.jobs AS j
+ WHERE j.id = ANY(%(job_ids)s);
+
+-- name: insert_planned_runs
+-- First attempts of fired slots, skipped slots and gap records. ON CONFLICT makes
+-- the unique (job_id, scheduled_for, attempt) the last word on "no slot twice".
+INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, attempt, status, trigger,
+                               worker_id, started_at, fence, available_at, finished_at,
+                               queue, error, missed_until, missed_slots)
+SELECT p.job_id, p.job_name, p.scheduled_for, 1, p.status, p.trigger,
+       CASE WHEN p.status = 'running' THEN %(worker_id)s END,
+       CASE WHEN p.status = 'running' THEN now() END,
+       CASE WHEN p.status = 'running' THEN nextval('pgsched.run_fence_seq') END,
+       CASE WHEN p.status = 'pending' THEN now() END,
+       CASE WHEN p.status = 'skipped' THEN now() END,
+       p.queue, p.error, p.missed_until, p.missed_slots
+  FROM unnest(%(job_ids)s::bigint[], %(job_names)s::text[], %(scheduled_fors)s::timestamptz[],
+              %(statuses)s::text[], %(triggers)s::text[], %(queues)s::text[], %(errors)s::text[],
+              %(missed_untils)s::timestamptz[], %(missed_slots)s::integer[])
+       AS p(job_id, job_name, scheduled_for, status, trigger, queue, error, missed_until,
+            missed_slots)
+    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
+RETURNING r.id, r.job_id, r.scheduled_for, r.status, r.trigger, r.fence;
+
+-- name: advance_jobs
+UPDATE pgsched.jobs AS j
+   SET next_run = a.next_run, last_error = a.last_error
+  FROM unnest(%(job_ids)s::bigint[], %(next_runs)s::timestamptz[], %(last_errors)s::text[])
+       AS a(job_id, next_run, last_error)
+ WHERE j.id = a.job_id;
+
+-- name: supersede_retries
+-- A retry still waiting when its job's next slot starts would run behind it and
+-- pile up under a frequent schedule; it is recorded as superseded instead.
+UPDATE pgsched.runs AS r
+   SET status = 'skipped', finished_at = now(),
+       error = format('superseded: the slot %%s started before this retry did',
+                      to_char(s.started_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+  FROM unnest(%(job_ids)s::bigint[], %(started_slots)s::timestamptz[]) AS s(job_id, started_slot)
+ WHERE r.job_id = s.job_id AND r.status = 'pending' AND r.trigger = 'retry'
+   AND r.scheduled_for < s.started_slot;
+
+-- name: cancel_replaced_runs
+UPDATE pgsched.runs
+   SET status = 'cancelled', finished_at = now(),
+       duration_ms = extract(epoch FROM now() - started_at) * 1000,
+       error = 'cancelled by overlap=replace: a newer slot of the job started'
+ WHERE id = ANY(%(run_ids)s) AND status = 'running'
+RETURNING id;
+
+-- name: notify_cancel
+SELECT pg_notify('pgsched_cancel', %(payload)s);
+
+-- name: lock_pending_runs
+SELECT id, job_id
+  FROM pgsched.runs
+ WHERE status = 'pending' AND available_at <= now() AND queue = ANY(%(queues)s)
+   AND job_id IS NOT NULL
+ ORDER BY available_at, id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: lock_jobs
+SELECT id FROM pgsched.jobs WHERE id = ANY(%(job_ids)s) FOR UPDATE SKIP LOCKED;
+
+-- name: start_pending_runs
+-- One attempt per job per claim, and none for a job already running unless its
+-- overlap policy is allow. Both jobs and runs are locked by now, and this
+-- statement's snapshot is newer than those locks.
+WITH startable AS (
+    SELECT DISTINCT ON (r.job_id) r.id
+      FROM pgsched.runs AS r
+      JOIN pgsched.jobs AS j ON j.id = r.job_id
+     WHERE r.id = ANY(%(run_ids)s) AND r.job_id = ANY(%(job_ids)s) AND r.status = 'pending'
+       AND (j.enabled OR r.trigger = 'manual')
+       AND (j.overlap = 'allow'
+            OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS o
+                            WHERE o.job_id = r.job_id AND o.status = 'running'))
+     ORDER BY r.job_id, r.available_at, r.id
+)
+UPDATE pgsched.runs AS r
+   SET status = 'running', worker_id = %(worker_id)s, started_at = now(),
+       fence = nextval('pgsched.run_fence_seq')
+  FROM startable AS s
+ WHERE r.id = s.id
+RETURNING r.id, r.job_id, r.scheduled_for, r.attempt, r.trigger, r.fence;
+
+-- name: next_due_in
+-- Seconds from now until something may be due for these queues (<= 0: now).
+SELECT extract(epoch FROM greatest(
+           (SELECT min(coalesce(next_run, '-infinity'::timestamptz)) FROM pgsched.jobs
+             WHERE enabled AND queue = ANY(%(queues)s)),
+           now() - interval '1 hour') - now())::float8 AS jobs_due_in,
+       extract(epoch FROM greatest(
+           (SELECT min(available_at) FROM pgsched.runs
+             WHERE status = 'pending' AND queue = ANY(%(queues)s)),
+           now() - interval '1 hour') - now())::float8 AS pending_due_in;
+
+-- name: finish_runs
+-- Records outcomes only where the run still carries the claim's fence and is
+-- running; everything else was taken from this worker and is dropped. Failed
+-- attempts with attempts left get their retry in the same statement.
+-- An attempt interrupted by a worker shutdown (status lost) did not fail: it is
+-- retried at once, and may go up to two attempts past max_attempts.
+WITH outcome AS (
+    SELECT *
+      FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
+                  %(errors)s::text[], %(outputs)s::text[], %(durations_ms)s::float8[],
+                  %(retryable)s::boolean[])
+           AS o(run_id, fence, status, error, output, duration_ms, retryable)
+), finished AS (
+    UPDATE pgsched.runs AS r
+       SET status = o.status, finished_at = now(), duration_ms = o.duration_ms,
+           error = o.error, output = o.output
+      FROM outcome AS o
+     WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
+    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.status,
+              o.retryable
+), retried AS (
+    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
+                                   available_at, queue)
+    SELECT f.job_id, f.job_name, f.scheduled_for, f.attempt + 1, 'pending', 'retry',
+           CASE WHEN f.status = 'lost' THEN now()
+                ELSE now() + pgsched.retry_delay(j.retry_delay_seconds, f.attempt) END,
+           f.queue
+      FROM finished AS f JOIN pgsched.jobs AS j ON j.id = f.job_id
+     WHERE f.retryable AND f.status IN ('failed', 'timed_out', 'lost')
+       AND f.attempt < j.max_attempts + CASE WHEN f.status = 'lost' THEN 2 ELSE 0 END
+    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
+    RETURNING n.id, n.job_id, n.scheduled_for, n.available_at
+)
+SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at
+  FROM finished AS f
+  LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for;
+
+-- name: save_checkpoint
+UPDATE pgsched.jobs
+   SET checkpoint = %(checkpoint)s
+ WHERE id = %(job_id)s
+   AND EXISTS (SELECT 1 FROM pgsched.runs
+                WHERE id = %(run_id)s AND fence = %(fence)s AND status = 'running')
+RETURNING id;
+
+-- name: runs_taken_away
+-- Of the attempts this worker believes it runs, those no longer running under its fence.
+SELECT h.run_id
+  FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
+ WHERE NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
+                    WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running');
+
+-- name: reap_lost_runs
+SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs();
+
+-- name: retire_orphan_runs
+SELECT pgsched.retire_orphan_runs();

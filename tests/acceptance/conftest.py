@@ -1,0 +1,102 @@
+"""Real ``pgsched worker`` subprocesses against a test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+class Workers:
+    """Starts workers for one test and stops whatever is left at the end."""
+
+    def __init__(self, database_url: str, log_dir: Path) -> None:
+        self.database_url = database_url
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, *extra: str, concurrency: int = 10, lease_seconds: int = 3
+    ) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pgsched",
+                "worker",
+                "--database-url",
+                self.database_url,
+                "--concurrency",
+                str(concurrency),
+                "--poll-interval",
+                "0.5",
+                "--lease-seconds",
+                str(lease_seconds),
+                "--allow-python",
+                "tests.",
+                "--log-format",
+                "json",
+                *extra,
+            ],
+            cwd=REPOSITORY,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("worker-*.log")))
+
+    def stop_all(self, timeout: float = 30) -> list[int | None]:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = []
+        for process in self.processes:
+            try:
+                codes.append(process.wait(timeout=timeout))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                codes.append(None)
+        return codes
+
+
+@pytest.fixture
+def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
+    manager = Workers(database_url, tmp_path)
+    try:
+        yield manager
+    finally:
+        for process in manager.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def scalar(db: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
+    row = db.execute(sql, params).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,29 @@
+"""Job targets for the acceptance tests (imported by worker child processes)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def noop() -> None:
+    """Does nothing: measures the scheduler, not the job."""
+
+
+def sleep(seconds: float) -> None:
+    """Takes a while."""
+    time.sleep(seconds)
+
+
+def sleep_then_touch(seconds: float, path: str) -> None:
+    """A side effect that must never happen when the attempt is stopped in time."""
+    time.sleep(seconds)
+    Path(path).touch()
+
+
+def fail_once_then_succeed(marker: str) -> str:
+    """Fails on the first call (no marker yet), succeeds afterwards."""
+    if not Path(marker).exists():
+        Path(marker).touch()
+        raise RuntimeError("first attempt fails on purpose")
+    return "second attempt"

@@ -1,0 +1,213 @@
+"""Real worker processes: slots fire once, crashes lose nothing, shutdown drains,
+the database may go away, and stopped work really stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.acceptance.conftest import Workers, scalar, wait_for
+
+pytestmark = pytest.mark.slow
+
+Connection = psycopg.Connection[Any]
+
+
+def add_job(
+    db: Connection, name: str, target: str, schedule: str = "* * * * * *", **columns: Any
+) -> None:
+    values = {"name": name, "schedule": schedule, "kind": "python", "target": target, **columns}
+    if "args" in values:
+        values["args"] = json.dumps(values["args"])
+    db.execute(
+        f"INSERT INTO pgsched.jobs ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})",
+        list(values.values()),
+    )
+
+
+def statuses(db: Connection, job: str) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT attempt, status, trigger FROM pgsched.runs WHERE job_name = %s"
+        " ORDER BY scheduled_for, attempt",
+        [job],
+    ).fetchall()
+
+
+def test_slot_fires_once_with_many_workers(workers: Workers, db: Connection) -> None:
+    for i in range(100):
+        add_job(db, f"tick-{i:03}", "tests.acceptance.jobs:noop")
+    for _ in range(3):
+        workers.start(concurrency=40)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.runs") > 0, what="first runs")
+    window_start = scalar(db, "SELECT date_trunc('second', now()) + interval '2 seconds'")
+    time.sleep(20)
+    window_end = scalar(db, "SELECT date_trunc('second', now()) - interval '2 seconds'")
+    assert workers.stop_all() == [0, 0, 0], workers.logs()[-3000:]
+
+    seconds = int((window_end - window_start).total_seconds()) + 1
+    per_job = db.execute(
+        "SELECT j.name, count(r.id), count(DISTINCT r.scheduled_for),"
+        "       count(*) FILTER (WHERE r.status = 'succeeded')"
+        "  FROM pgsched.jobs AS j LEFT JOIN pgsched.runs AS r"
+        "    ON r.job_id = j.id AND r.attempt = 1"
+        "   AND r.scheduled_for BETWEEN %s AND %s"
+        " GROUP BY j.name",
+        [window_start, window_end],
+    ).fetchall()
+    assert len(per_job) == 100
+    wrong = [row for row in per_job if row[1:] != (seconds, seconds, seconds)]
+    assert wrong == [], f"expected {seconds} runs per job, all succeeded: {wrong[:5]}"
+    assert (
+        scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status IN ('running', 'pending')") == 0
+    )
+    assert scalar(db, "SELECT count(DISTINCT worker_id) FROM pgsched.runs") == 3
+
+
+def test_killed_worker_run_is_lost_then_retried_and_succeeds(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    marker = tmp_path / "second-attempt-done"
+    add_job(
+        db,
+        "long",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        max_attempts=2,
+        retry_delay_seconds=0,
+        args={"seconds": 2, "path": str(marker)},
+    )
+    doomed = workers.start(lease_seconds=2)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.jobs WHERE next_run IS NOT NULL"))
+    db.execute("SELECT pgsched.run_now('long')")
+    wait_for(lambda: statuses(db, "long") == [(1, "running", "manual")], what="first attempt")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    workers.start(lease_seconds=2)
+    wait_for(
+        lambda: statuses(db, "long") == [(1, "lost", "manual"), (2, "succeeded", "retry")],
+        timeout=30,
+        what="lost attempt retried",
+    )
+    assert marker.exists()
+    error = scalar(db, "SELECT error FROM pgsched.runs WHERE attempt = 1")
+    assert "stopped heartbeating" in error
+
+
+def test_sigterm_lets_the_running_attempt_finish(workers: Workers, db: Connection) -> None:
+    add_job(
+        db, "drain-me", "tests.acceptance.jobs:sleep", schedule="0 0 1 1 *", args={"seconds": 2}
+    )
+    worker = workers.start()
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now('drain-me')")
+    wait_for(lambda: statuses(db, "drain-me") == [(1, "running", "manual")])
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    assert statuses(db, "drain-me") == [(1, "succeeded", "manual")]
+    assert scalar(db, "SELECT stopped_at IS NOT NULL FROM pgsched.workers") is True
+
+
+def test_sigterm_past_the_grace_period_records_the_attempt_for_retry(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    marker = tmp_path / "never"
+    add_job(
+        db,
+        "too-slow",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        args={"seconds": 5, "path": str(marker)},
+    )
+    worker = workers.start("--grace-period", "0.5")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now('too-slow')")
+    wait_for(lambda: statuses(db, "too-slow") == [(1, "running", "manual")])
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0
+    assert statuses(db, "too-slow") == [(1, "lost", "manual"), (2, "pending", "retry")]
+    time.sleep(5.5)
+    assert not marker.exists()
+
+
+def test_timed_out_python_and_shell_jobs_are_really_gone(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    python_marker, shell_marker = tmp_path / "python", tmp_path / "shell"
+    add_job(
+        db,
+        "python-overrun",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        timeout_seconds=1,
+        args={"seconds": 3, "path": str(python_marker)},
+    )
+    add_job(
+        db,
+        "shell-overrun",
+        f"sh -c 'sleep 3; touch {shell_marker}'",
+        schedule="0 0 1 1 *",
+        kind="shell",
+        timeout_seconds=1,
+    )
+    workers.start("--allow-shell")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now('python-overrun'), pgsched.run_now('shell-overrun')")
+    wait_for(
+        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'timed_out'") == 2,
+        what="both attempts timed out",
+    )
+    time.sleep(3.5)
+    assert not python_marker.exists() and not shell_marker.exists()
+
+
+def test_dropped_connections_do_not_stop_the_worker(workers: Workers, db: Connection) -> None:
+    add_job(db, "steady", "tests.acceptance.jobs:noop")
+    worker = workers.start()
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") > 1)
+    for _ in range(3):
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'pgsched-worker%%' AND datname = current_database()"
+        )
+        time.sleep(1.5)
+    before = scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
+    wait_for(
+        lambda: (
+            scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") > before + 2
+        ),
+        what="runs after reconnecting",
+    )
+    assert worker.poll() is None
+    assert workers.stop_all() == [0]
+    assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'running'") == 0
+
+
+def test_bad_jobs_fail_alone_with_a_readable_error(workers: Workers, db: Connection) -> None:
+    add_job(db, "good", "tests.acceptance.jobs:noop")
+    add_job(db, "missing-module", "tests.acceptance.nope:run", schedule="0 0 1 1 *")
+    add_job(db, "not-allowed", "json:dumps", schedule="0 0 1 1 *")
+    add_job(db, "bad-args", "tests.acceptance.jobs:sleep", schedule="0 0 1 1 *", args={"x": 1})
+    workers.start()
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs WHERE name <> 'good' ORDER BY name")
+    wait_for(
+        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'failed'") == 3,
+        what="three failed runs",
+    )
+    errors = dict(
+        db.execute("SELECT job_name, error FROM pgsched.runs WHERE status = 'failed'").fetchall()
+    )
+    assert "cannot import" in errors["missing-module"]
+    assert "not allowed" in errors["not-allowed"]
+    assert "arguments do not fit" in errors["bad-args"]
+    before = scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = 'good'")
+    wait_for(
+        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = 'good'") > before + 1
+    )
+    assert workers.stop_all() == [0]

@@ -1,0 +1,309 @@
+"""The claim and finish queries against real PostgreSQL, without executing anything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgsched.models import Attempt, Outcome, Trigger
+from pgsched.planner import plan_job
+from pgsched.repository import ClaimResult, Repository, WorkerIdentity
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def add_job(db: Connection, name: str, schedule: str = "* * * * *", **columns: Any) -> int:
+    values = {"name": name, "schedule": schedule, "kind": "python", "target": "m:f", **columns}
+    names = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    row = db.execute(
+        f"INSERT INTO pgsched.jobs ({names}) VALUES ({marks}) RETURNING id",  # test data only
+        list(values.values()),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def make_due(db: Connection, job_id: int, seconds_ago: float = 0.5) -> None:
+    db.execute(
+        "UPDATE pgsched.jobs SET next_run = now() - make_interval(secs => %s) WHERE id = %s",
+        [seconds_ago, job_id],
+    )
+
+
+def runs(db: Connection, job_id: int) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT status, trigger, attempt, error, missed_slots FROM pgsched.runs"
+        " WHERE job_id = %s ORDER BY scheduled_for, attempt",
+        [job_id],
+    ).fetchall()
+
+
+async def register(repository: Repository, worker_id: str, lease: int = 30) -> None:
+    identity = WorkerIdentity(worker_id, "host", 1, ("default",), 10, lease)
+    with contextlib.suppress(psycopg.errors.UniqueViolation):  # several claims, one worker
+        await repository.register_worker(identity)
+
+
+def claim(url: str, limit: int = 100, worker_id: str = "w1") -> ClaimResult:
+    async def go() -> ClaimResult:
+        repository = Repository(url, "test")
+        try:
+            await register(repository, worker_id)
+            return await repository.claim_due_jobs(worker_id, ["default"], limit, plan_job)
+        finally:
+            await repository.close()
+
+    return asyncio.run(go())
+
+
+def finish(url: str, attempt: Attempt, outcome: Outcome) -> list[int]:
+    async def go() -> list[int]:
+        repository = Repository(url, "test")
+        try:
+            return [row.run_id for row in await repository.finish_runs([(attempt, outcome, 1.0)])]
+        finally:
+            await repository.close()
+
+    return asyncio.run(go())
+
+
+def test_new_job_is_scheduled_from_now_without_firing(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "fresh", "*/5 * * * *")
+    result = claim(database_url)
+    assert result.attempts == []
+    next_run, due_in_future = db.execute(
+        "SELECT next_run, next_run > now() FROM pgsched.jobs WHERE id = %s", [job_id]
+    ).fetchone() or (None, None)
+    assert due_in_future and next_run.minute % 5 == 0 and next_run.second == 0
+    assert runs(db, job_id) == []
+
+
+def test_due_slot_starts_one_running_attempt_with_a_fence(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "due", "0 0 1 1 *")
+    make_due(db, job_id)
+    result = claim(database_url)
+    assert [a.job_name for a in result.attempts] == ["due"]
+    attempt = result.attempts[0]
+    assert attempt.fence > 0 and attempt.attempt == 1 and attempt.trigger is Trigger.SCHEDULE
+    row = db.execute(
+        "SELECT status, worker_id, fence, started_at IS NOT NULL FROM pgsched.runs WHERE id = %s",
+        [attempt.run_id],
+    ).fetchone()
+    assert row == ("running", "w1", attempt.fence, True)
+    assert db.execute("SELECT next_run > now() FROM pgsched.jobs").fetchone() == (True,)
+
+
+def test_concurrent_claimers_fire_each_slot_once(database_url: str, db: Connection) -> None:
+    job_ids = [add_job(db, f"job-{i}", "* * * * * *") for i in range(60)]
+    for job_id in job_ids:
+        make_due(db, job_id)
+
+    async def many() -> list[ClaimResult]:
+        repositories = [Repository(database_url, f"t{i}") for i in range(4)]
+        for i, repository in enumerate(repositories):
+            await register(repository, f"w{i}")
+        try:
+            return await asyncio.gather(
+                *(
+                    r.claim_due_jobs(f"w{i}", ["default"], 20, plan_job)
+                    for i, r in enumerate(repositories)
+                )
+            )
+        finally:
+            for repository in repositories:
+                await repository.close()
+
+    results = asyncio.run(many())
+    claimed = [a.job_id for result in results for a in result.attempts]
+    assert len(claimed) == len(set(claimed))
+    duplicates = db.execute(
+        "SELECT job_id, scheduled_for FROM pgsched.runs GROUP BY 1, 2 HAVING count(*) > 1"
+    ).fetchall()
+    assert duplicates == []
+
+
+def test_slot_due_while_the_job_runs_is_recorded_skipped(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "slow", "0 0 1 1 *")
+    make_due(db, job_id)
+    first = claim(database_url).attempts[0]
+    make_due(db, job_id, seconds_ago=0)
+    assert claim(database_url).attempts == []
+    statuses = runs(db, job_id)
+    assert [s[0] for s in statuses] == ["running", "skipped"]
+    assert f"run {first.run_id} of this job was still running" in statuses[1][3]
+
+
+def test_overlap_replace_cancels_the_running_attempt(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "replace", "0 0 1 1 *", overlap="replace")
+    make_due(db, job_id)
+    first = claim(database_url).attempts[0]
+    make_due(db, job_id, seconds_ago=0)
+    result = claim(database_url)
+    assert result.cancelled_run_ids == [first.run_id]
+    assert [a.job_id for a in result.attempts] == [job_id]
+    assert [s[0] for s in runs(db, job_id)] == ["cancelled", "running"]
+    # The replaced attempt's late result is dropped by its fence.
+    assert finish(database_url, first, Outcome.succeeded()) == []
+
+
+def test_outcome_with_a_stale_fence_is_dropped(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "fenced", "0 0 1 1 *")
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    stale = Attempt(**{**attempt.__dict__, "fence": attempt.fence + 1000})
+    assert finish(database_url, stale, Outcome.succeeded()) == []
+    assert finish(database_url, attempt, Outcome.succeeded("ok")) == [attempt.run_id]
+    assert runs(db, job_id)[0][0] == "succeeded"
+
+
+def test_failed_attempt_gets_a_retry_with_backoff(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "flaky", "0 0 1 1 *", max_attempts=3, retry_delay_seconds=10)
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    finish(database_url, attempt, Outcome.failed("boom"))
+    row = db.execute(
+        "SELECT attempt, status, trigger, extract(epoch FROM available_at - now())"
+        " FROM pgsched.runs WHERE job_id = %s AND attempt = 2",
+        [job_id],
+    ).fetchone()
+    assert row is not None and row[:3] == (2, "pending", "retry")
+    assert 5 - 1 <= float(row[3]) <= 10 + 1  # equal jitter: between half and all of 10 s
+
+
+def test_permanent_failure_and_last_attempt_are_not_retried(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "permanent", "0 0 1 1 *", max_attempts=3)
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    finish(database_url, attempt, Outcome.failed("bad input", retryable=False))
+    assert [s[:3] for s in runs(db, job_id)] == [("failed", "schedule", 1)]
+
+
+def test_retry_delay_doubles_and_is_capped(db: Connection) -> None:
+    rows = db.execute(
+        "SELECT n, min(extract(epoch FROM pgsched.retry_delay(5, n))),"
+        " max(extract(epoch FROM pgsched.retry_delay(5, n)))"
+        " FROM generate_series(1, 12) AS n, generate_series(1, 200) GROUP BY n ORDER BY n"
+    ).fetchall()
+    for n, low, high in rows:
+        full = min(3600, 5 * 2 ** (n - 1))
+        assert full / 2 <= float(low) <= float(high) <= full
+
+
+def test_dead_workers_runs_are_lost_and_retried_once(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "crashy", "0 0 1 1 *", max_attempts=2)
+    make_due(db, job_id)
+    claim(database_url, worker_id="w1")
+    db.execute("UPDATE pgsched.workers SET last_heartbeat_at = now() - interval '1 minute'")
+
+    async def reap_twice() -> list[Any]:
+        a, b = Repository(database_url, "a"), Repository(database_url, "b")
+        try:
+            return list(await asyncio.gather(a.reap_lost_runs(), b.reap_lost_runs()))
+        finally:
+            await a.close()
+            await b.close()
+
+    first, second = asyncio.run(reap_twice())
+    assert len(first) + len(second) == 1
+    assert [s[:3] for s in runs(db, job_id)] == [("lost", "schedule", 1), ("pending", "retry", 2)]
+    assert db.execute("SELECT stopped_at IS NOT NULL FROM pgsched.workers").fetchone() == (True,)
+
+
+def test_run_now_is_started_by_the_pending_claim(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "manual", "0 0 1 1 *")
+    run_id = db.execute("SELECT pgsched.run_now('manual')").fetchone()
+
+    async def go() -> list[Attempt]:
+        repository = Repository(database_url, "test")
+        try:
+            await register(repository, "w1")
+            return await repository.claim_pending_runs("w1", ["default"], 10)
+        finally:
+            await repository.close()
+
+    started = asyncio.run(go())
+    assert [(a.run_id, a.trigger) for a in started] == [(run_id[0], Trigger.MANUAL)]
+    assert runs(db, job_id)[0][:2] == ("running", "manual")
+
+
+def test_run_now_of_an_unknown_job_says_so(db: Connection) -> None:
+    with pytest.raises(psycopg.errors.NoDataFound, match="no job named 'nope'"):
+        db.execute("SELECT pgsched.run_now('nope')")
+
+
+def test_queue_limit_caps_running_attempts_across_workers(
+    database_url: str, db: Connection
+) -> None:
+    db.execute("INSERT INTO pgsched.queue_limits (queue, max_running) VALUES ('default', 3)")
+    for i in range(10):
+        make_due(db, add_job(db, f"limited-{i}", "* * * * * *"))
+    assert len(claim(database_url, worker_id="w1").attempts) == 3
+    for (job_id,) in db.execute("SELECT id FROM pgsched.jobs").fetchall():
+        make_due(db, job_id, seconds_ago=0)
+    assert claim(database_url, worker_id="w2").attempts == []
+    assert db.execute("SELECT count(*) FROM pgsched.runs WHERE status = 'running'").fetchone() == (
+        3,
+    )
+
+
+def test_missed_slots_after_downtime_become_one_gap_row(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "downtime", "* * * * *")
+    db.execute(
+        "UPDATE pgsched.jobs SET next_run = date_trunc('minute', now()) - interval '10 minutes'"
+    )
+    result = claim(database_url)
+    rows = runs(db, job_id)
+    # run_once: one gap for the 10 late slots but the newest, which runs as a catch-up
+    # (or on time, when the current minute's slot is within the threshold).
+    assert rows[0][0] == "skipped" and rows[0][4] in (9, 10)
+    assert [r[0] for r in rows[1:]] == ["running"]
+    assert len(result.attempts) == 1
+
+
+def test_retry_is_superseded_when_the_next_slot_starts(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "frequent", "0 0 1 1 *", max_attempts=3, retry_delay_seconds=60)
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    finish(database_url, attempt, Outcome.failed("boom"))
+    make_due(db, job_id, seconds_ago=0)
+    claim(database_url)
+    statuses = [(s[0], s[1]) for s in runs(db, job_id)]
+    assert ("skipped", "retry") in statuses
+    superseded = [s for s in runs(db, job_id) if s[1] == "retry"][0]
+    assert superseded[3].startswith("superseded")
+
+
+def test_pending_runs_of_disabled_jobs_are_retired(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "disabled-later", "0 0 1 1 *", max_attempts=2)
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    finish(database_url, attempt, Outcome.failed("boom"))
+    db.execute("UPDATE pgsched.jobs SET enabled = false WHERE id = %s", [job_id])
+    assert db.execute("SELECT pgsched.retire_orphan_runs()").fetchone() == (1,)
+    assert runs(db, job_id)[1][0] == "skipped"
+
+
+def test_due_claim_uses_the_due_index(db: Connection) -> None:
+    for i in range(200):
+        add_job(db, f"bulk-{i}", "0 0 1 1 *")
+    db.execute("ANALYZE pgsched.jobs")
+    db.execute("SET enable_seqscan = off")
+    plan = "\n".join(
+        row[0]
+        for row in db.execute(
+            "EXPLAIN SELECT id FROM pgsched.jobs WHERE enabled"
+            " AND coalesce(next_run, '-infinity'::timestamptz) <= now()"
+            " AND queue = ANY('{default}') ORDER BY coalesce(next_run, '-infinity'::timestamptz)"
+            " LIMIT 10 FOR UPDATE SKIP LOCKED"
+        )
+    )
+    assert "jobs_due_idx" in plan
