@@ -211,6 +211,13 @@ def schedule_command(
     default=None,
     help="Child processes for python jobs. Default: --concurrency (started lazily).",
 )
+@click.option(
+    "--stop-after",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
+)
 @log_options
 def worker(
     settings: Settings,
@@ -223,6 +230,7 @@ def worker(
     name: str | None,
     lease_seconds: int,
     python_processes: int | None,
+    stop_after: float | None,
 ) -> None:
     """Run a worker: claim due jobs, execute them, record every attempt.
 
@@ -248,6 +256,7 @@ def worker(
         lease_seconds=lease_seconds,
         python_processes=python_processes,
         name=name,
+        stop_after_seconds=stop_after,
     )
     url = resolve_database_url(settings)
     migrations.require_current(url)

@@ -1,9 +1,10 @@
-"""The worker's side loop: heartbeat, recovery of dead workers' runs, and fencing checks.
+"""The worker's side loops: its heartbeat, and recovery of other workers' runs.
 
-Every ``lease / 3`` seconds the worker extends its lease, asks the database to
-reap runs of workers silent past theirs (any worker may; each lost run is handled
-once), retires pending runs of deleted or disabled jobs, and checks that the
-attempts it runs are still its own.
+The heartbeat has a connection of its own and does nothing else, so slow recovery
+work or a busy database cannot delay it past the lease. Recovery, on the side
+connection, asks the database to reap runs of workers silent past their lease (any
+worker may; each lost run is handled once), retires pending runs of deleted or
+disabled jobs, and checks that the attempts this worker runs are still its own.
 """
 
 from __future__ import annotations
@@ -20,44 +21,73 @@ from pgsched.repository import Repository
 log = structlog.get_logger(__name__)
 
 
+async def _every(interval: float, step: Callable[[], Awaitable[None]], failed_event: str) -> None:
+    """Run ``step`` every ``interval`` seconds until cancelled, riding out database outages."""
+    backoff = Backoff()
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await step()
+        except DatabaseUnavailable as exc:
+            delay = min(backoff.next_delay(), interval)
+            log.warning(failed_event, error=str(exc), retry_in_s=round(delay, 2))
+            await asyncio.sleep(delay)
+            continue
+        backoff.reset()
+        # A steady cadence: the time the step took counts against the interval.
+        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+
 class Heartbeat:
-    """Runs the side loop for one worker."""
+    """Keeps one worker's lease, and reports when the cluster has declared it dead."""
 
     def __init__(
         self,
         repository: Repository,
         lease_seconds: float,
         worker_id: Callable[[], str],
-        held_runs: Callable[[], Sequence[tuple[int, int]]],
         on_presumed_dead: Callable[[], Awaitable[None]],
-        on_runs_taken: Callable[[list[int]], None],
     ) -> None:
         self._repository = repository
         self._interval = lease_seconds / 3
         self._worker_id = worker_id
-        self._held_runs = held_runs
         self._on_presumed_dead = on_presumed_dead
-        self._on_runs_taken = on_runs_taken
 
     async def run(self) -> None:
         """Beat until cancelled."""
-        backoff = Backoff()
-        while True:
-            try:
-                await self.beat()
-            except DatabaseUnavailable as exc:
-                delay = min(backoff.next_delay(), self._interval)
-                log.warning("heartbeat_failed", error=str(exc), retry_in_s=round(delay, 2))
-                await asyncio.sleep(delay)
-                continue
-            backoff.reset()
-            await asyncio.sleep(self._interval)
+        await _every(self._interval, self.beat, "heartbeat_failed")
 
     async def beat(self) -> None:
-        """One round: lease, reaping, orphan retirement, fencing check."""
+        """Extend the lease; hand over to ``on_presumed_dead`` if it was refused."""
         if not await self._repository.heartbeat(self._worker_id()):
             log.error("worker_presumed_dead", worker_id=self._worker_id())
             await self._on_presumed_dead()
+
+
+class Recovery:
+    """Reaps dead workers' runs, retires orphans, and finds attempts taken from us."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        interval_seconds: float,
+        worker_id: Callable[[], str],
+        held_runs: Callable[[], Sequence[tuple[int, int]]],
+        on_runs_taken: Callable[[list[int]], None],
+    ) -> None:
+        self._repository = repository
+        self._interval = interval_seconds
+        self._worker_id = worker_id
+        self._held_runs = held_runs
+        self._on_runs_taken = on_runs_taken
+
+    async def run(self) -> None:
+        """Recover until cancelled."""
+        await _every(self._interval, self.recover, "recovery_failed")
+
+    async def recover(self) -> None:
+        """One round of reaping, orphan retirement and the fencing check."""
         for row in await self._repository.reap_lost_runs():
             log.warning(
                 "run_lost",

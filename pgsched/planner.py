@@ -82,12 +82,11 @@ def plan_job(job: DueJob, now: datetime) -> JobPlan:
         schedule = parse_schedule(job.schedule, job.timezone)
     except PgschedError as exc:
         return JobPlan(next_run=now + INVALID_SCHEDULE_RECHECK, last_error=str(exc))
-    next_run = schedule.next_fire(now)
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
-        return JobPlan(next_run=next_run)
+        return JobPlan(next_run=schedule.next_fire(now))
 
-    slots, beyond = _due_slots(schedule, job.next_run, now)
+    slots, beyond, next_run = _due_slots(schedule, job.next_run, now)
     threshold = timedelta(seconds=job.misfire_threshold_seconds)
     gap: PlannedRun | None = None
     if beyond is None:
@@ -116,17 +115,18 @@ def plan_job(job: DueJob, now: datetime) -> JobPlan:
 
 def _due_slots(
     schedule: Schedule, first: datetime, now: datetime
-) -> tuple[list[datetime], datetime | None]:
-    """Slots from ``first`` up to ``now``: at most ``COUNT_LIMIT`` of them, and, when
-    there are more, the latest slot <= ``now`` (else None)."""
+) -> tuple[list[datetime], datetime | None, datetime]:
+    """Slots from ``first`` up to ``now`` (at most ``COUNT_LIMIT`` of them); when there
+    are more, the latest slot <= ``now`` (else None); and the first slot after ``now``."""
     slots: list[datetime] = []
     slot = first
     while slot <= now and len(slots) < COUNT_LIMIT:
         slots.append(slot)
         slot = schedule.next_fire(slot)
     if slot > now:
-        return slots, None
-    return slots, _last_slot_at_or_before(schedule, now, after=slot)
+        return slots, None, slot if slots else schedule.next_fire(now)
+    last = _last_slot_at_or_before(schedule, now, after=slot)
+    return slots, last, schedule.next_fire(last)
 
 
 def _last_slot_at_or_before(schedule: Schedule, now: datetime, after: datetime) -> datetime:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -238,24 +239,34 @@ class Repository:
                 query("insert_planned_runs"),
                 {
                     "worker_id": worker_id,
-                    "job_ids": [job["id"] for job, _ in rows],
-                    "job_names": [job["name"] for job, _ in rows],
-                    "scheduled_fors": [run.scheduled_for for _, run in rows],
-                    "statuses": [run.status.value for _, run in rows],
-                    "triggers": [run.trigger.value for _, run in rows],
-                    "queues": [job["queue"] for job, _ in rows],
-                    "errors": [run.error for _, run in rows],
-                    "missed_untils": [run.missed_until for _, run in rows],
-                    "missed_slots": [run.missed_slots for _, run in rows],
+                    "rows": _json_rows(
+                        {
+                            "job_id": job["id"],
+                            "job_name": job["name"],
+                            "scheduled_for": run.scheduled_for,
+                            "status": run.status.value,
+                            "trigger": run.trigger.value,
+                            "queue": job["queue"],
+                            "error": run.error,
+                            "missed_until": run.missed_until,
+                            "missed_slots": run.missed_slots,
+                        }
+                        for job, run in rows
+                    ),
                 },
                 prepare=True,
             )
             await connection.execute(
                 query("advance_jobs"),
                 {
-                    "job_ids": [job["id"] for job, _ in plans],
-                    "next_runs": [job_plan.next_run for _, job_plan in plans],
-                    "last_errors": [job_plan.last_error for _, job_plan in plans],
+                    "rows": _json_rows(
+                        {
+                            "job_id": job["id"],
+                            "next_run": job_plan.next_run,
+                            "last_error": job_plan.last_error,
+                        }
+                        for job, job_plan in plans
+                    )
                 },
                 prepare=True,
             )
@@ -321,13 +332,18 @@ class Repository:
         rows = await self._fetch(
             "finish_runs",
             {
-                "run_ids": [attempt.run_id for attempt, _, _ in finished],
-                "fences": [attempt.fence for attempt, _, _ in finished],
-                "statuses": [outcome.status.value for _, outcome, _ in finished],
-                "errors": [_text(outcome.error) for _, outcome, _ in finished],
-                "outputs": [_text(outcome.output) for _, outcome, _ in finished],
-                "durations_ms": [duration for _, _, duration in finished],
-                "retryable": [outcome.retryable for _, outcome, _ in finished],
+                "rows": _json_rows(
+                    {
+                        "run_id": attempt.run_id,
+                        "fence": attempt.fence,
+                        "status": outcome.status.value,
+                        "error": _text(outcome.error),
+                        "output": _text(outcome.output),
+                        "duration_ms": duration_ms,
+                        "retryable": outcome.retryable,
+                    }
+                    for attempt, outcome, duration_ms in finished
+                )
             },
         )
         return [FinishedRun(row["id"], row["retry_run_id"], row["retry_at"]) for row in rows]
@@ -374,6 +390,17 @@ def _attempt(job: DictRow, run: DictRow, attempt: int) -> Attempt:
         trigger=Trigger(run["trigger"]),
         checkpoint=job["checkpoint"],
     )
+
+
+def _json_rows(rows: Iterable[dict[str, Any]]) -> str:
+    """A batch as the JSON array ``jsonb_to_recordset`` reads; instants in ISO 8601."""
+    return json.dumps(list(rows), default=_iso)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} in a batch")
 
 
 def _text(value: str | None) -> str | None:

@@ -11,8 +11,8 @@ Daylight-saving rules (Vixie cron's, which pg_cron and cronie share):
   slots in one gap fire together, once.
 - **Autumn repeat** (wall-clock times that happen twice): a schedule with fixed
   hours (``30 1 * * *``) fires each wall-clock slot once, at its first occurrence.
-  A schedule whose hour field is ``*`` (``*/15 * * * *``, ``@hourly``) follows
-  elapsed time and fires in both passes, so a 5-minute health check does not go
+  A schedule whose hour field starts with ``*`` (``*/15 * * * *``, ``@hourly``,
+  ``0 */2 * * *``) follows elapsed time and fires in both passes, so a 5-minute health check does not go
   quiet for an hour.
 - ``@every`` runs on elapsed time, anchored to the Unix epoch (``@every 5m`` fires at
   :00, :05, ... UTC), so it neither drifts nor depends on when a worker started.
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pgsched.cron import CronExpression, parse_cron
@@ -47,6 +47,7 @@ ALLOWED_CHARACTERS = re.compile(r"[0-9A-Za-z*/,@ \t-]*")
 # Longer intervals are surely a typo; the database refuses them too.
 MAX_EVERY_SECONDS = 3650 * 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIXED_OFFSET_ZONES = frozenset({"UTC", "GMT", "UCT", "Universal", "Zulu", "Greenwich"})
 
 
 class SlotNote(Enum):
@@ -163,9 +164,20 @@ def load_zone(name: str) -> ZoneInfo:
 def _next_cron(cron: CronExpression, zone: ZoneInfo, after: datetime) -> FireTime:
     local = after.astimezone(zone)
     wall = local.replace(tzinfo=None)
+    if _has_fixed_offset(zone):
+        # No transitions to handle: the common UTC case stays on the fast path.
+        match = cron.next_match(wall)
+        return FireTime(at=match.replace(tzinfo=zone).astimezone(UTC), wall_time=match)
     if _kind(wall, zone) == "ambiguous":
         return _next_from_repeated_hour(cron, zone, wall, second_pass=local.fold == 1)
     return _fire_at(cron, zone, cron.next_match(wall))
+
+
+@cache
+def _has_fixed_offset(zone: ZoneInfo) -> bool:
+    """Whether ``zone`` never changes its UTC offset (UTC and the Etc/ zones)."""
+    key = zone.key or ""
+    return key in FIXED_OFFSET_ZONES or key.startswith("Etc/")
 
 
 def _next_from_repeated_hour(

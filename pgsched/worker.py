@@ -29,7 +29,7 @@ from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
 from pgsched.finisher import Finisher
-from pgsched.heartbeat import Heartbeat
+from pgsched.heartbeat import Heartbeat, Recovery
 from pgsched.listener import Listener
 from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.planner import plan_job
@@ -58,6 +58,7 @@ class WorkerOptions:
     python_processes: int | None = None
     http_per_host: int = 8
     sql_pool_size: int = 4
+    stop_after_seconds: float | None = None
 
 
 class _Taken:
@@ -76,6 +77,7 @@ class Worker:
         self.identity = self._new_identity()
         self._claims = Repository(database_url, "pgsched-worker")
         self._side = Repository(database_url, "pgsched-worker-side")
+        self._beats = Repository(database_url, "pgsched-worker-heartbeat")
         self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self.worker_id)
         self._executors: dict[str, Executor] = {
             "python": PythonExecutor(
@@ -103,7 +105,9 @@ class Worker:
     def _new_identity(self) -> WorkerIdentity:
         options = self.options
         return WorkerIdentity(
-            worker_id=f"{options.name or socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+            worker_id="-".join(
+                (options.name or socket.gethostname(), str(os.getpid()), secrets.token_hex(3))
+            ),
             host=socket.gethostname(),
             pid=os.getpid(),
             queues=options.queues,
@@ -121,17 +125,22 @@ class Worker:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
+        if self.options.stop_after_seconds is not None:
+            loop.call_later(self.options.stop_after_seconds, self.request_stop)
         heartbeat = Heartbeat(
+            self._beats, self.options.lease_seconds, lambda: self.worker_id, self._presumed_dead
+        )
+        recovery = Recovery(
             self._side,
-            self.options.lease_seconds,
+            self.options.lease_seconds / 3,
             lambda: self.worker_id,
             self._held_runs,
-            self._presumed_dead,
             self._take_away,
         )
         listener = Listener(self._url, self._wake_up, self._take_away)
         side_tasks = [
             asyncio.create_task(heartbeat.run(), name="heartbeat"),
+            asyncio.create_task(recovery.run(), name="recovery"),
             asyncio.create_task(listener.run(), name="listener"),
             asyncio.create_task(self._finisher.run(), name="finisher"),
         ]
@@ -151,7 +160,7 @@ class Worker:
             for executor in self._executors.values():
                 await executor.close()
             await self._unregister()
-            for repository in (self._claims, self._side):
+            for repository in (self._claims, self._side, self._beats):
                 await repository.close()
             await self._finisher.close()
             for signum in (signal.SIGTERM, signal.SIGINT):

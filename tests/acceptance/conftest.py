@@ -26,7 +26,7 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(
-        self, *extra: str, concurrency: int = 10, lease_seconds: int = 3
+        self, *extra: str, concurrency: int = 10, lease_seconds: int = 5
     ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(

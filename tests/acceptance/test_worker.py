@@ -26,7 +26,8 @@ def add_job(
     if "args" in values:
         values["args"] = json.dumps(values["args"])
     db.execute(
-        f"INSERT INTO pgsched.jobs ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})",
+        f"INSERT INTO pgsched.jobs ({', '.join(values)})"
+        f" VALUES ({', '.join(['%s'] * len(values))})",
         list(values.values()),
     )
 
@@ -61,8 +62,16 @@ def test_slot_fires_once_with_many_workers(workers: Workers, db: Connection) -> 
         [window_start, window_end],
     ).fetchall()
     assert len(per_job) == 100
-    wrong = [row for row in per_job if row[1:] != (seconds, seconds, seconds)]
-    assert wrong == [], f"expected {seconds} runs per job, all succeeded: {wrong[:5]}"
+    wrong = [row for row in per_job if row[1:3] != (seconds, seconds) or row[3] == 0]
+    assert wrong == [], f"expected {seconds} slots per job, each once: {wrong[:5]}"
+    # A slot not run is recorded with its reason: on a loaded machine a no-op can
+    # still be "running" (its outcome not yet written) when the next second is due.
+    others = db.execute(
+        "SELECT status, error FROM pgsched.runs WHERE status <> 'succeeded'"
+        " AND scheduled_for BETWEEN %s AND %s",
+        [window_start, window_end],
+    ).fetchall()
+    assert all(status == "skipped" and "overlap=skip" in error for status, error in others)
     assert (
         scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status IN ('running', 'pending')") == 0
     )

@@ -6,6 +6,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from pgsched.queries import query
+
 
 def insert_job(db: psycopg.Connection, **columns: object) -> int:
     row = {"name": "job", "schedule": "*/5 * * * *", "kind": "python", "target": "app.jobs:run"}
@@ -208,7 +210,7 @@ def test_deleting_a_job_keeps_its_runs_by_name(db: psycopg.Connection) -> None:
     assert db.execute("SELECT job_id, job_name FROM pgsched.runs").fetchall() == [(None, "gone")]
 
 
-def test_due_jobs_query_uses_the_partial_index(db: psycopg.Connection) -> None:
+def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
     db.execute(
         """
         INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run, enabled)
@@ -218,15 +220,8 @@ def test_due_jobs_query_uses_the_partial_index(db: psycopg.Connection) -> None:
         """
     )
     db.execute("ANALYZE pgsched.jobs")
-    plan = "\n".join(
-        row[0]
-        for row in db.execute(
-            """
-            EXPLAIN SELECT id FROM pgsched.jobs
-             WHERE enabled AND next_run <= now() + interval '10 seconds'
-             ORDER BY next_run LIMIT 100 FOR UPDATE SKIP LOCKED
-            """
-        )
-    )
-    assert "jobs_next_run_idx" in plan
+    with db.cursor() as cursor:
+        statement = cursor.mogrify(query("lock_due_jobs"), {"queues": ["default"], "limit": 100})
+    plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
+    assert "jobs_due_idx" in plan
     assert "Seq Scan" not in plan

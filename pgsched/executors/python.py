@@ -1,0 +1,327 @@
+"""Runs ``python`` jobs (target ``package.module:function``) in reusable child processes.
+
+A job runs in a child, not in the worker, so that it can block, leak, crash or call
+``os._exit`` without harm to the worker, and so that a timed-out job can be stopped
+for certain: each child leads its own process group, which is killed whole. Children
+outlive attempts because starting an interpreter costs far more than most jobs.
+The child's side of the conversation is ``pgsched.executors.python_child``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from pgsched.executors.python_child import HEADER, encode
+from pgsched.models import Attempt, Outcome, RunStatus
+
+log = structlog.get_logger(__name__)
+
+CHILD_MODULE = "pgsched.executors.python_child"
+# How long close() lets children handle SIGTERM before it kills them.
+TERMINATE_GRACE_SECONDS = 2.0
+
+
+def is_allowed(module: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``module`` falls under one of ``prefixes``; ``*`` allows every module.
+
+    Prefixes match whole module names: ``myapp`` and ``myapp.`` allow ``myapp`` and
+    ``myapp.jobs``, not ``myapplication``.
+    """
+    for prefix in prefixes:
+        if prefix == "*":
+            return True
+        base = prefix.rstrip(".")
+        # An empty prefix would otherwise allow the relative names ".x".
+        if base and (module == base or module.startswith(base + ".")):
+            return True
+    return False
+
+
+class _CannotStart(RuntimeError):
+    """A child process could not be started."""
+
+
+class _ChildDied(Exception):
+    """The child process exited while the parent waited for its answer."""
+
+    def __init__(self, returncode: int) -> None:
+        how = f"exit code {returncode}"
+        if returncode < 0:
+            how += f", killed by {signal.Signals(-returncode).name}"
+        super().__init__(how)
+
+
+class _Inbox(asyncio.Protocol):
+    """Cuts the bytes a child sends into messages and hands them to whoever waits."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._messages: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._returncode: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= HEADER.size:
+            end = HEADER.size + HEADER.unpack_from(self._buffer)[0]
+            if len(self._buffer) < end:
+                break
+            self._messages.append(json.loads(self._buffer[HEADER.size : end]))
+            del self._buffer[:end]
+        self._wake()
+
+    def child_exited(self, returncode: int) -> None:
+        """Fail the wait for a message that can no longer come."""
+        self._returncode = returncode
+        if self._transport is not None:
+            self._transport.close()
+        self._wake()
+
+    async def receive(self) -> Any:
+        """The next message; ``_ChildDied`` once the child has exited."""
+        while not self._messages:
+            if self._returncode is not None:
+                raise _ChildDied(self._returncode)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.popleft()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+@dataclass(eq=False)
+class _Child:
+    """One child process and its private pipes."""
+
+    process: asyncio.subprocess.Process
+    inbox: _Inbox
+    outbox: asyncio.WriteTransport
+    watcher: asyncio.Task[None] | None = None
+    # Set when we stop the child, so that its exit is not reported as a death.
+    stopping: bool = field(default=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class PythonExecutor:
+    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time.
+
+    Only targets under ``allowed_prefixes`` run; others are refused before any child
+    sees them. ``save_checkpoint(attempt, value)`` stores what a job passes to
+    ``context.save_checkpoint``; the job waits until it returns. Call ``start`` first.
+    """
+
+    def __init__(
+        self,
+        allowed_prefixes: Sequence[str],
+        processes: int,
+        save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
+    ) -> None:
+        self._allowed = tuple(allowed_prefixes)
+        self._processes = processes
+        self._save_checkpoint = save_checkpoint
+        # At most `processes` attempts run at once, each in its own child. Children
+        # start on first need and are kept; the most recently used idle child is
+        # taken first, so a lightly loaded worker keeps few of them busy.
+        self._slots = asyncio.Semaphore(processes)
+        self._idle: list[_Child] = []
+        self._children: set[_Child] = set()
+
+    async def start(self) -> None:
+        """Start one child, so the first attempt does not wait for an interpreter."""
+        self._idle.append(await self._spawn())
+
+    async def execute(self, attempt: Attempt) -> Outcome:
+        """Run ``attempt`` in a free child; kill the child if cancelled meanwhile."""
+        refusal = self._refusal(attempt.target)
+        if refusal is not None:
+            return refusal
+        try:
+            request = encode(_request(attempt))
+        except (TypeError, ValueError) as exc:
+            error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
+            return Outcome.failed(error, retryable=False)
+        async with self._slots:
+            return await self._execute_in_child(attempt, request)
+
+    async def _execute_in_child(self, attempt: Attempt, request: bytes) -> Outcome:
+        child: _Child | None = None
+        while self._idle and child is None:
+            candidate = self._idle.pop()
+            if candidate.process.returncode is None:
+                child = candidate  # else it died while idle; its watcher reported it
+        try:
+            if child is None:
+                child = await self._spawn()
+            outcome = await self._run(child, attempt, request)
+        except _CannotStart as exc:
+            return Outcome.failed(str(exc))
+        except _ChildDied as exc:
+            return Outcome.failed(f"python worker process died while running the job ({exc})")
+        except BaseException:
+            # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
+            if child is not None:
+                await self._kill(child, reason="attempt cancelled")
+            raise
+        self._idle.append(child)
+        return outcome
+
+    async def close(self) -> None:
+        """Stop every child: SIGTERM to its process group, SIGKILL if it lingers."""
+        children = list(self._children)
+        for child in children:
+            self._signal(child, signal.SIGTERM, reason="executor closing")
+        watchers = [child.watcher for child in children if child.watcher is not None]
+        if not watchers:
+            return
+        await asyncio.wait(watchers, timeout=TERMINATE_GRACE_SECONDS)
+        for child in children:
+            if child.process.returncode is None:
+                await self._kill(child, reason="did not exit on SIGTERM")
+
+    def _refusal(self, target: str) -> Outcome | None:
+        module, colon, attribute = target.partition(":")
+        if not (module and colon and attribute):
+            error = f"python target '{target}' must look like package.module:function"
+            return Outcome.failed(error, retryable=False)
+        if not is_allowed(module, self._allowed):
+            allowed = ", ".join(self._allowed) or "none"
+            error = (
+                f"python target '{target}' is not allowed on this worker (allowed prefixes: "
+                f"{allowed}; start the worker with --allow-python PREFIX)"
+            )
+            return Outcome.failed(error, retryable=False)
+        return None
+
+    async def _run(self, child: _Child, attempt: Attempt, request: bytes) -> Outcome:
+        child.outbox.write(request)
+        while True:
+            message = await child.inbox.receive()
+            if message["type"] == "result":
+                return Outcome(
+                    RunStatus(message["status"]),
+                    error=message["error"],
+                    output=message["output"],
+                    retryable=message["retryable"],
+                )
+            # A checkpoint: the job waits until it is stored, or knows it was not.
+            error = None
+            try:
+                await self._save_checkpoint(attempt, message["value"])
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            child.outbox.write(encode({"error": error}))
+
+    async def _spawn(self) -> _Child:
+        # Private pipes, not stdout: jobs print. Descriptors from os.pipe() are not
+        # inherited, and pass_fds hands the child's two ends to this child alone.
+        child_reads, parent_writes = os.pipe()
+        parent_reads, child_writes = os.pipe()
+        try:
+            process = await _start_process(child_reads, child_writes)
+        except BaseException:
+            os.close(parent_reads)
+            os.close(parent_writes)
+            raise
+        try:
+            loop = asyncio.get_running_loop()
+            inbound = open(parent_reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+            outbound = open(parent_writes, "wb", buffering=0)  # noqa: SIM115 - as above
+            _, inbox = await loop.connect_read_pipe(_Inbox, inbound)
+            outbox, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, outbound)
+            child = _Child(process, inbox, outbox)
+            child.watcher = asyncio.create_task(self._watch(child))
+            self._children.add(child)
+            outbox.write(encode({"sys_path": [str(entry) for entry in sys.path]}))
+            await inbox.receive()  # it says it is ready
+        except _ChildDied as exc:
+            raise _CannotStart(f"python worker process exited on start ({exc})") from exc
+        except BaseException:
+            _signal_group(process.pid, signal.SIGKILL)
+            raise
+        log.info("python_child_started", pid=process.pid)
+        return child
+
+    async def _watch(self, child: _Child) -> None:
+        returncode = await child.process.wait()
+        # Whatever the job left running dies with the child, so nothing keeps its
+        # pipe open or outlives the attempt that started it. The group id cannot have
+        # been reused while any of them lives.
+        _signal_group(child.pid, signal.SIGKILL)
+        child.inbox.child_exited(returncode)
+        child.outbox.close()
+        self._children.discard(child)
+        if not child.stopping:
+            log.warning("python_child_died", pid=child.pid, exit_code=returncode)
+
+    def _signal(self, child: _Child, signum: signal.Signals, reason: str) -> None:
+        child.stopping = True
+        _signal_group(child.pid, signum)
+        log.info("python_child_killed", pid=child.pid, signal=signum.name, reason=reason)
+
+    async def _kill(self, child: _Child, reason: str) -> None:
+        self._signal(child, signal.SIGKILL, reason)
+        if child.watcher is not None:
+            # Shielded: cancelling us again must not cancel the watcher, which reaps the
+            # child and closes its pipes.
+            await asyncio.shield(child.watcher)
+
+
+def _request(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "target": attempt.target,
+        "args": attempt.args,
+        "job_name": attempt.job_name,
+        "run_id": attempt.run_id,
+        "scheduled_for": attempt.scheduled_for.isoformat(),
+        "attempt": attempt.attempt,
+        "checkpoint": attempt.checkpoint,
+    }
+
+
+async def _start_process(child_reads: int, child_writes: int) -> asyncio.subprocess.Process:
+    """Start a child in a session of its own, so its process group holds all it starts."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            CHILD_MODULE,
+            str(child_reads),
+            str(child_writes),
+            stdin=asyncio.subprocess.DEVNULL,
+            pass_fds=(child_reads, child_writes),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise _CannotStart(f"cannot start a python worker process: {exc}") from exc
+    finally:
+        os.close(child_reads)
+        os.close(child_writes)
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    # The child leads its own session, so its group holds everything the job started.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)

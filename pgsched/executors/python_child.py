@@ -1,0 +1,309 @@
+"""The child side of the python executor: a process that runs one attempt at a time.
+
+``PythonExecutor`` starts ``python -m pgsched.executors.python_child IN_FD OUT_FD``
+and talks to it over a private pipe pair, leaving stdout and stderr to the jobs.
+Every message is a JSON object framed by a 4-byte big-endian length:
+
+- parent to child: ``{"sys_path": [...]}`` once, then one request per attempt
+  (``target``, ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``,
+  ``checkpoint``), and the answer to each checkpoint (``{"error": null}`` when stored);
+- child to parent: ``{"type": "ready"}`` once, ``{"type": "checkpoint", "value": ...}``
+  while a job saves one, and ``{"type": "result", ...}`` (the fields of an ``Outcome``)
+  when the attempt ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import io
+import json
+import os
+import struct
+import sys
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pgsched.context import RunContext
+from pgsched.errors import Permanent
+from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.models import RunStatus
+
+HEADER = struct.Struct("!I")
+# The repr of a job's return value is a convenience, not a data channel.
+RETURN_REPR_LIMIT_CHARS = 2_000
+# Leading traceback frames from these places are our machinery, not the job's.
+_MACHINERY = (
+    __file__,
+    str(Path(asyncio.__file__).parent),
+    str(Path(importlib.__file__).parent),
+    "<frozen importlib",
+)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """``message`` as one frame: its length, then its compact JSON."""
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+class _Channel:
+    """Blocking message I/O on the two private pipe ends."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        # A job may save checkpoints from several threads; each question must get its answer.
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = memoryview(encode(message))
+        while data:
+            data = data[os.write(self._write_fd, data) :]
+
+    def receive(self) -> Any:
+        """The next message, or None once the parent has closed its end."""
+        header = self._read_exactly(HEADER.size)
+        if header is None:
+            return None
+        body = self._read_exactly(HEADER.unpack(header)[0])
+        return None if body is None else json.loads(body)
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(self._read_fd, size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+
+class _BoundedOutput(io.TextIOBase):
+    """A stand-in for stdout and stderr that keeps the first ``limit`` characters.
+
+    The rest is only counted, so a job printing gigabytes costs no memory.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._parts: list[str] = []
+        self._room = limit
+        self._dropped = 0
+
+    # Some libraries look at these before printing.
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as the real stdout does; join would fail later
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        kept = text[: self._room]
+        if kept:
+            self._parts.append(kept)
+            self._room -= len(kept)
+        self._dropped += len(text) - len(kept)
+        return len(text)
+
+    def text(self) -> str:
+        text = "".join(self._parts)
+        if self._dropped:
+            text += f"\n... [{self._dropped} more characters truncated]"
+        return text
+
+
+class _NotRunnable(Exception):
+    """The target cannot be called as asked; a retry would fail the same way."""
+
+
+def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
+    """Run the attempt ``request`` describes and return its result message."""
+    target = request["target"]
+    line = _CheckpointLine(channel)
+    try:
+        function, signature = _load(target)
+        call = _bind(function, signature, target, request, line)
+    except _NotRunnable as exc:
+        return _result(RunStatus.FAILED, error=str(exc), retryable=False)
+    output = _BoundedOutput(OUTPUT_LIMIT_CHARS)
+    pid = os.getpid()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = output
+    try:
+        value = call()
+        if inspect.isawaitable(value):
+            value = asyncio.run(_awaited(value))
+    except SystemExit as exc:
+        return _result(RunStatus.FAILED, output.text(), f"job called sys.exit({exc.code!r})")
+    except BaseException as exc:  # the job's failure, whatever it is, is data
+        error = truncate(_describe(exc), ERROR_LIMIT_CHARS)
+        return _result(RunStatus.FAILED, output.text(), error, not isinstance(exc, Permanent))
+    finally:
+        sys.stdout, sys.stderr = saved
+        if os.getpid() != pid:
+            # A copy of this process forked by the job has returned here: it must not
+            # answer the parent or read its requests.
+            os._exit(0)
+        line.close()
+    text = output.text()
+    if value is not None:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += f"return: {truncate(_safe_repr(value), RETURN_REPR_LIMIT_CHARS)}"
+    return _result(RunStatus.SUCCEEDED, text)
+
+
+@functools.cache  # like the modules they come from, functions are looked up once
+def _load(target: str) -> tuple[Callable[..., Any], inspect.Signature | None]:
+    """The function ``target`` names, and its signature (None for builtins without one)."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except BaseException as exc:  # a module's body may raise anything, SystemExit included
+        raise _NotRunnable(f"cannot import module '{module_name}': {_describe(exc)}") from None
+    found: Any = module
+    for name in attribute.split("."):
+        try:
+            found = getattr(found, name)
+        except AttributeError:
+            raise _NotRunnable(f"module '{module_name}' has no attribute '{attribute}'") from None
+    if not callable(found):
+        raise _NotRunnable(f"'{target}' is not callable")
+    try:
+        signature = inspect.signature(found)
+    except ValueError:
+        signature = None
+    return found, signature
+
+
+def _bind(
+    function: Callable[..., Any],
+    signature: inspect.Signature | None,
+    target: str,
+    request: dict[str, Any],
+    line: _CheckpointLine,
+) -> Callable[[], Any]:
+    """``function`` with the attempt's arguments, and the run context if it asks for one."""
+    arguments = dict(request["args"])
+    if signature is None:
+        return lambda: function(**arguments)
+    if "context" in signature.parameters:
+        if "context" in arguments:
+            raise _NotRunnable(f"argument 'context' of {target} is reserved for the run context")
+        arguments["context"] = RunContext(
+            job_name=request["job_name"],
+            run_id=request["run_id"],
+            scheduled_for=datetime.fromisoformat(request["scheduled_for"]),
+            attempt=request["attempt"],
+            checkpoint=request["checkpoint"],
+            save=line.save,
+        )
+    try:
+        bound = signature.bind(**arguments)
+    except TypeError as exc:
+        raise _NotRunnable(f"arguments do not fit {target}{signature}: {exc}") from None
+    return lambda: function(*bound.args, **bound.kwargs)
+
+
+class _CheckpointLine:
+    """A job's way to the parent's ``save_checkpoint``, open while its attempt runs."""
+
+    def __init__(self, channel: _Channel) -> None:
+        self._channel = channel
+        self._open = True
+
+    def save(self, value: Any) -> None:
+        with self._channel.lock:
+            if not self._open:
+                raise RuntimeError("checkpoint not saved: the attempt has already ended")
+            self._channel.send({"type": "checkpoint", "value": value})
+            answer = self._channel.receive()
+        if answer is None:
+            raise RuntimeError("checkpoint not saved: the worker has gone")
+        if answer["error"] is not None:
+            raise RuntimeError(f"checkpoint not saved: {answer['error']}")
+
+    def close(self) -> None:
+        """Refuse later saves, once any save in flight has its answer."""
+        with self._channel.lock:
+            self._open = False
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    # asyncio.run takes coroutines only; a job may return any awaitable.
+    return await awaitable
+
+
+def _describe(exc: BaseException) -> str:
+    """``ExcType: message``, then the traceback from the job's first frame on."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    skipped = 0
+    while skipped < len(frames) and frames[skipped].filename.startswith(_MACHINERY):
+        skipped += 1
+    lines = [f"{type(exc).__name__}: {exc}"]
+    if skipped < len(frames):
+        lines.append("Traceback (most recent call last):")
+        lines.extend(traceback.format_list(frames[skipped:]))
+    return "\n".join(line.rstrip("\n") for line in lines)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ must not turn a success into a failure
+        return f"<{type(value).__name__} object; repr failed: {exc!r}>"
+
+
+def _result(
+    status: RunStatus, output: str = "", error: str | None = None, retryable: bool = True
+) -> dict[str, Any]:
+    return {
+        "type": "result",
+        "status": status.value,
+        "output": output or None,
+        "error": error,
+        "retryable": retryable,
+    }
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the worker dies.
+
+    A worker killed with SIGKILL cannot stop its children; without this, a job
+    would run on unrecorded while the cluster retries it elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
+def main(read_fd: int, write_fd: int) -> None:
+    """Serve attempts until the parent closes the pipe."""
+    _die_with_parent()
+    channel = _Channel(read_fd, write_fd)
+    hello = channel.receive()
+    if hello is None:
+        return
+    # The parent's path first, so jobs import exactly what the worker would; our own
+    # entries (the working directory among them) after it.
+    parent_path = hello["sys_path"]
+    sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
+    channel.send({"type": "ready"})
+    while (request := channel.receive()) is not None:
+        channel.send(run_attempt(request, channel))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,170 @@
+"""SQL jobs: run the target on a pooled connection to the database it names.
+
+The target is sent as written, without parameters, over PostgreSQL's simple query
+protocol. A single statement runs in its own transaction, so maintenance commands
+that refuse a transaction block (``VACUUM``, ``CREATE INDEX CONCURRENTLY``) work; a
+string of several statements separated by ``;`` runs as one implicit transaction:
+all of it takes effect or none of it does. SQL that opens a transaction and does
+not end it fails, and its work is rolled back.
+
+A cancelled attempt cancels its statement on the server and waits until it has
+ended. ``statement_timeout`` is set a little past the attempt's timeout, so the
+server stops the statement by itself should the worker be unable to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import psycopg
+import structlog
+from psycopg import pq
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
+from pgsched.models import Attempt, Outcome
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+APPLICATION_NAME = "pgsched-sql-job"  # how the jobs' sessions show in pg_stat_activity
+MAX_ROWS_SHOWN = 20
+# The server-side backstop comes after the worker's own timeout, which normally wins.
+STATEMENT_TIMEOUT_GRACE_MS = 1000
+# A cancel request that reaches the server just before the statement starts is
+# ignored; it is repeated at this interval until the statement has ended.
+CANCEL_INTERVAL_SECONDS = 0.5
+# After this long without the statement ending, the server is not answering.
+CANCEL_GIVE_UP_SECONDS = 5.0
+# Syntax errors, missing tables or functions, missing privileges: the same SQL
+# fails the same way on a retry.
+PERMANENT_SQLSTATE_CLASS = "42"
+OPEN_TRANSACTION_MESSAGE = (
+    "the SQL left a transaction open (BEGIN without COMMIT), so its work was rolled back"
+)
+
+logger = structlog.get_logger("pgsched.executors.sql")
+
+
+class SqlExecutor:
+    """Runs ``sql`` jobs on up to ``pool_size`` connections to ``database_url``."""
+
+    def __init__(self, database_url: str, pool_size: int) -> None:
+        self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            database_url,
+            min_size=0,
+            max_size=pool_size,
+            open=False,
+            name="pgsched-sql-jobs",
+            kwargs={
+                "application_name": APPLICATION_NAME,
+                "autocommit": True,
+                # Jobs' SQL may DEALLOCATE or DISCARD: never rely on prepared statements.
+                "prepare_threshold": None,
+            },
+            reset=_reset_session,
+        )
+
+    async def start(self) -> None:
+        """Open the pool; connections are made when jobs need them."""
+        await self._pool.open()
+
+    async def close(self) -> None:
+        """Close the pool and its connections."""
+        await self._pool.close()
+
+    async def execute(self, attempt: Attempt) -> Outcome:
+        """Run the SQL in ``attempt.target``; cancel it on the server if cancelled."""
+        if not attempt.target.strip():
+            return Outcome.failed("the SQL statement is empty", retryable=False)
+        try:
+            async with self._pool.connection() as connection:
+                statement = asyncio.create_task(_run(connection, attempt))
+                try:
+                    return await asyncio.shield(statement)
+                except asyncio.CancelledError:
+                    await _stop(connection, statement, attempt)
+                    raise
+        except psycopg.OperationalError as exc:
+            # _run reports the job's own errors: this one is about reaching the database.
+            return Outcome.failed(
+                truncate(f"could not get a database connection: {exc}", ERROR_LIMIT_CHARS)
+            )
+
+
+async def _run(connection: Connection, attempt: Attempt) -> Outcome:
+    """Execute the target and describe how it went; leaves no transaction open."""
+    timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
+    try:
+        await connection.execute(
+            "SELECT set_config('statement_timeout', %s, false)", [str(timeout_ms)]
+        )
+        cursor = await connection.execute(attempt.target)
+        while cursor.nextset():
+            pass  # the output describes the last statement's result
+        output = await _summary(cursor)
+        if connection.info.transaction_status == pq.TransactionStatus.IDLE:
+            return Outcome.succeeded(output)
+        outcome = Outcome.failed(OPEN_TRANSACTION_MESSAGE, output=output, retryable=False)
+    except psycopg.Error as exc:
+        outcome = _failure(exc)
+    if connection.info.transaction_status in (
+        pq.TransactionStatus.INTRANS,
+        pq.TransactionStatus.INERROR,
+    ):
+        # A failed rollback leaves the connection broken: the pool discards it.
+        with contextlib.suppress(psycopg.Error):
+            await connection.rollback()
+    return outcome
+
+
+async def _stop(
+    connection: Connection, statement: asyncio.Future[Outcome], attempt: Attempt
+) -> None:
+    """Cancel the running statement on the server and wait until it has ended."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + CANCEL_GIVE_UP_SECONDS
+    while not statement.done() and loop.time() < give_up_at:
+        with contextlib.suppress(psycopg.Error):
+            await connection.cancel_safe(timeout=CANCEL_INTERVAL_SECONDS)
+        await asyncio.wait([statement], timeout=CANCEL_INTERVAL_SECONDS)
+    if not statement.done():
+        logger.warning(
+            "sql_statement_cancel_unanswered", run_id=attempt.run_id, job_name=attempt.job_name
+        )
+        # Interrupted, psycopg makes one last cancel attempt, then closes the
+        # connection; statement_timeout remains as the server's own limit.
+        statement.cancel()
+        await asyncio.wait([statement])
+
+
+async def _reset_session(connection: Connection) -> None:
+    """Undo what a job's SQL changed in its session (settings, role, temporary tables)."""
+    await connection.execute("DISCARD ALL")
+
+
+async def _summary(cursor: psycopg.AsyncCursor[TupleRow]) -> str:
+    """``<status> (<n> rows)`` for the cursor's result, then the first rows it returned."""
+    summary = cursor.statusmessage or ""
+    if cursor.rowcount >= 0:
+        summary += f" ({cursor.rowcount} rows)"
+    if cursor.description is None:
+        return summary
+    rows = await cursor.fetchmany(MAX_ROWS_SHOWN)
+    lines = [summary, " | ".join(column.name for column in cursor.description)]
+    lines += [" | ".join("NULL" if value is None else str(value) for value in row) for row in rows]
+    if cursor.rowcount > len(rows):
+        lines.append(f"... ({cursor.rowcount - len(rows)} more rows)")
+    return truncate("\n".join(lines))
+
+
+def _failure(exc: psycopg.Error) -> Outcome:
+    """PostgreSQL's message with its detail and hint, retryable unless the SQL itself is wrong."""
+    lines = [exc.diag.message_primary or str(exc)]
+    if exc.diag.message_detail:
+        lines.append(f"DETAIL: {exc.diag.message_detail}")
+    if exc.diag.message_hint:
+        lines.append(f"HINT: {exc.diag.message_hint}")
+    permanent = (exc.sqlstate or "").startswith(PERMANENT_SQLSTATE_CLASS)
+    return Outcome.failed(truncate("\n".join(lines), ERROR_LIMIT_CHARS), retryable=not permanent)

@@ -1,0 +1,1 @@
+"""Modules used as python job targets whose import itself is observable."""
