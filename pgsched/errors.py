@@ -26,8 +26,16 @@ class TimezoneError(PgschedError, ValueError):
     """The time zone is not a known IANA zone name."""
 
 
-class DatabaseUnavailable(PgschedError):
+class DatabaseError(PgschedError):
+    """A database operation failed."""
+
+
+class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached: check PGSCHED_DATABASE_URL or run `pgsched db start`."""
+
+
+class QueryFailed(DatabaseError):
+    """The database refused a pgsched query; the connection is still usable."""
 
 
 class SchemaNotMigrated(PgschedError):

@@ -12,7 +12,7 @@ import time
 import structlog
 
 from pgsched.backoff import Backoff
-from pgsched.errors import DatabaseUnavailable
+from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.repository import Repository
 
@@ -59,9 +59,22 @@ class Finisher:
                     )
                     await asyncio.sleep(delay)
                     continue
+                except QueryFailed as exc:
+                    # One outcome the database refuses must not hold up the others.
+                    log.error("outcome_batch_refused", count=len(batch), error=str(exc))
+                    await self._record_one_by_one(batch)
                 backoff.reset()
                 del self._waiting[: len(batch)]
             self._idle.set()
+
+    async def _record_one_by_one(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
+        for attempt, outcome, duration_ms in batch:
+            try:
+                await self._record([(attempt, outcome, duration_ms)])
+            except QueryFailed as exc:
+                # Keep the record true, if poorer: the run failed and we say why.
+                bare = Outcome.failed(f"pgsched could not record this outcome: {exc}")
+                await self._record([(attempt, bare, duration_ms)])
 
     async def flush(self, timeout: float) -> bool:
         """Wait until every queued outcome is recorded; False if ``timeout`` passed first."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from pgsched.backoff import Backoff
-from pgsched.errors import DatabaseUnavailable
+from pgsched.errors import DatabaseError
 from pgsched.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ async def _every(interval: float, step: Callable[[], Awaitable[None]], failed_ev
         started = loop.time()
         try:
             await step()
-        except DatabaseUnavailable as exc:
+        except DatabaseError as exc:
             delay = min(backoff.next_delay(), interval)
             log.warning(failed_event, error=str(exc), retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)

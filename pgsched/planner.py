@@ -77,11 +77,22 @@ class JobPlan:
 
 
 def plan_job(job: DueJob, now: datetime) -> JobPlan:
-    """Plan ``job`` at the database instant ``now``."""
+    """Plan ``job`` at the database instant ``now``.
+
+    A job that cannot be planned gets ``last_error`` and is looked at again later;
+    it never stops the claim of the other jobs.
+    """
     try:
-        schedule = parse_schedule(job.schedule, job.timezone)
+        return _plan(job, now)
     except PgschedError as exc:
         return JobPlan(next_run=now + INVALID_SCHEDULE_RECHECK, last_error=str(exc))
+    except Exception as exc:  # a planner bug must fail one job, not the worker
+        error = f"pgsched could not plan this job: {exc!r}"
+        return JobPlan(next_run=now + INVALID_SCHEDULE_RECHECK, last_error=error)
+
+
+def _plan(job: DueJob, now: datetime) -> JobPlan:
+    schedule = parse_schedule(job.schedule, job.timezone)
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
         return JobPlan(next_run=schedule.next_fire(now))

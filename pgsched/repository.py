@@ -2,7 +2,7 @@
 
 The only runtime module that runs SQL. Every query is a named block from
 ``sql/queries`` run as a prepared statement; driver errors become
-``DatabaseUnavailable`` here, and the connection is replaced on next use.
+``DatabaseUnavailable`` (the connection is replaced on next use) or ``QueryFailed`` here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from pgsched.database import CONNECT_TIMEOUT_SECONDS, redact
-from pgsched.errors import DatabaseUnavailable
+from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.models import Attempt, Outcome, RunStatus, Trigger
 from pgsched.planner import DueJob, JobPlan
 from pgsched.queries import query
@@ -104,10 +104,11 @@ class Repository:
                 yield self._connection
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             await self._discard()
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DatabaseUnavailable(
-                f"database {redact(self._url)} unavailable: {reason}"
+                f"database {redact(self._url)} unavailable: {_first_line(exc)}"
             ) from exc
+        except psycopg.Error as exc:
+            raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None
@@ -200,6 +201,27 @@ class Repository:
             plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
             return await self._record_plans(connection, worker_id, plans)
 
+    async def schedule_new_jobs(
+        self, queues: Sequence[str], limit: int, plan: Callable[[DueJob, datetime], JobPlan]
+    ) -> int:
+        """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
+        async with self._transaction() as connection:
+            cursor = await connection.execute(
+                query("lock_unscheduled_jobs"),
+                {"queues": list(queues), "limit": limit},
+                prepare=True,
+            )
+            job_ids = [row["id"] for row in await cursor.fetchall()]
+            if not job_ids:
+                return 0
+            cursor = await connection.execute(
+                query("load_locked_jobs"), {"job_ids": job_ids}, prepare=True
+            )
+            jobs = await cursor.fetchall()
+            plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
+            await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
+            return len(jobs)
+
     async def _queue_limits(
         self, connection: AsyncConnection, queues: Sequence[str], limit: int
     ) -> list[tuple[list[str], int]]:
@@ -256,20 +278,7 @@ class Repository:
                 },
                 prepare=True,
             )
-            await connection.execute(
-                query("advance_jobs"),
-                {
-                    "rows": _json_rows(
-                        {
-                            "job_id": job["id"],
-                            "next_run": job_plan.next_run,
-                            "last_error": job_plan.last_error,
-                        }
-                        for job, job_plan in plans
-                    )
-                },
-                prepare=True,
-            )
+            await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
         inserted = await inserted_cursor.fetchall()
         cancelled = [row["id"] for row in await cancelled_cursor.fetchall()] if cancel else []
         if cancelled:
@@ -392,6 +401,15 @@ def _attempt(job: DictRow, run: DictRow, attempt: int) -> Attempt:
     )
 
 
+def _advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
+    return {
+        "rows": _json_rows(
+            {"job_id": job["id"], "next_run": job_plan.next_run, "last_error": job_plan.last_error}
+            for job, job_plan in plans
+        )
+    }
+
+
 def _json_rows(rows: Iterable[dict[str, Any]]) -> str:
     """A batch as the JSON array ``jsonb_to_recordset`` reads; instants in ISO 8601."""
     return json.dumps(list(rows), default=_iso)
@@ -404,5 +422,12 @@ def _iso(value: object) -> str:
 
 
 def _text(value: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL characters; job output sometimes does."""
-    return value.replace("\x00", "\\0") if value else value
+    """Job output as PostgreSQL text holds it: no NUL characters, no lone surrogates."""
+    if not value:
+        return value
+    return value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

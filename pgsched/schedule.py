@@ -11,9 +11,9 @@ Daylight-saving rules (Vixie cron's, which pg_cron and cronie share):
   slots in one gap fire together, once.
 - **Autumn repeat** (wall-clock times that happen twice): a schedule with fixed
   hours (``30 1 * * *``) fires each wall-clock slot once, at its first occurrence.
-  A schedule whose hour field starts with ``*`` (``*/15 * * * *``, ``@hourly``,
-  ``0 */2 * * *``) follows elapsed time and fires in both passes, so a 5-minute health check does not go
-  quiet for an hour.
+  A schedule whose hour field starts with ``*`` (``*/15 * * * *``,
+  ``@hourly``, ``0 */2 * * *``) follows elapsed time and fires in both passes, so a
+  5-minute health check does not go quiet for an hour.
 - ``@every`` runs on elapsed time, anchored to the Unix epoch (``@every 5m`` fires at
   :00, :05, ... UTC), so it neither drifts nor depends on when a worker started.
 """

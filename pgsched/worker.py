@@ -15,14 +15,14 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from pgsched.backoff import Backoff
-from pgsched.errors import DatabaseUnavailable
+from pgsched.errors import DatabaseError
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.python import PythonExecutor
@@ -37,6 +37,8 @@ from pgsched.repository import Repository, WorkerIdentity
 
 # When due work exists but other workers hold it, look again after this long.
 CONTENDED_RETRY_SECONDS = 0.01
+# New jobs (next_run NULL) get their first next_run in batches of this size.
+SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
 
@@ -96,6 +98,7 @@ class Worker:
         self._aborting = False
         self._check_pending = True
         self._pending_due_at: float | None = None
+        self._more_to_schedule = False
 
     @property
     def worker_id(self) -> str:
@@ -139,10 +142,13 @@ class Worker:
         )
         listener = Listener(self._url, self._wake_up, self._take_away)
         side_tasks = [
-            asyncio.create_task(heartbeat.run(), name="heartbeat"),
-            asyncio.create_task(recovery.run(), name="recovery"),
-            asyncio.create_task(listener.run(), name="listener"),
-            asyncio.create_task(self._finisher.run(), name="finisher"),
+            asyncio.create_task(_supervised(name, loop_function), name=name)
+            for name, loop_function in (
+                ("heartbeat", heartbeat.run),
+                ("recovery", recovery.run),
+                ("listener", listener.run),
+                ("finisher", self._finisher.run),
+            )
         ]
         log.info(
             "worker_started",
@@ -185,7 +191,7 @@ class Worker:
             try:
                 await self._side.register_worker(self.identity)
                 return
-            except DatabaseUnavailable as exc:
+            except DatabaseError as exc:
                 if self._stopping:
                     raise
                 delay = backoff.next_delay()
@@ -195,7 +201,7 @@ class Worker:
     async def _unregister(self) -> None:
         try:
             await self._side.stop_worker(self.worker_id)
-        except DatabaseUnavailable as exc:
+        except DatabaseError as exc:
             log.warning("worker_unregister_failed", error=str(exc))
 
     async def _drain(self) -> None:
@@ -228,18 +234,26 @@ class Worker:
                 continue
             try:
                 started = await self._claim(free)
-                if started >= free:
+                if started >= free or self._more_to_schedule:
                     continue
                 delay = await self._idle_delay(started)
-            except DatabaseUnavailable as exc:
+            except DatabaseError as exc:
                 delay = backoff.next_delay()
                 log.warning("claim_failed", error=str(exc), retry_in_s=round(delay, 2))
+            except Exception:  # a bug must not stop the cluster's work on this worker
+                delay = backoff.next_delay()
+                log.exception("claim_crashed", retry_in_s=round(delay, 2))
             else:
                 backoff.reset()
             await self._sleep(delay)
 
     async def _claim(self, free: int) -> int:
         """Start pending attempts and due slots, up to ``free``; returns how many started."""
+        scheduled = await self._claims.schedule_new_jobs(
+            self.options.queues, SCHEDULE_BATCH, plan_job
+        )
+        # After a bulk INSERT, one batch per round, between claims of due work.
+        self._more_to_schedule = scheduled == SCHEDULE_BATCH
         started = 0
         if self._check_pending or (
             self._pending_due_at is not None and time.monotonic() >= self._pending_due_at
@@ -360,6 +374,19 @@ class Worker:
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):
             raise RuntimeError("checkpoint not saved: this attempt no longer holds its claim")
+
+
+async def _supervised(name: str, loop_function: Callable[[], Awaitable[None]]) -> None:
+    """Run a side loop, restarting it (and saying so) if it ever crashes."""
+    backoff = Backoff()
+    while True:
+        try:
+            await loop_function()
+            return
+        except Exception:
+            delay = backoff.next_delay()
+            log.exception("side_loop_crashed", loop=name, restart_in_s=round(delay, 2))
+            await asyncio.sleep(delay)
 
 
 def run_worker(database_url: str, options: WorkerOptions) -> None:

@@ -40,6 +40,17 @@ SELECT id
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
 
+-- name: lock_unscheduled_jobs
+-- New or changed jobs (next_run NULL) only need a next_run; taking them in large
+-- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
+SELECT id
+  FROM pgsched.jobs
+ WHERE enabled
+   AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz
+   AND queue = ANY(%(queues)s)
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
 -- name: load_locked_jobs
 -- Runs after the jobs are locked, on a fresh snapshot: every run another worker
 -- started for these jobs under the same lock is visible here.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from pgsched.context import RunContext
+
 
 def noop() -> None:
     """Does nothing: measures the scheduler, not the job."""
@@ -27,3 +29,10 @@ def fail_once_then_succeed(marker: str) -> str:
         Path(marker).touch()
         raise RuntimeError("first attempt fails on purpose")
     return "second attempt"
+
+
+def count_runs(context: RunContext) -> int:
+    """Counts its own runs in the job's checkpoint."""
+    count = (context.checkpoint or 0) + 1
+    context.save_checkpoint(count)
+    return count

@@ -4,7 +4,11 @@ the database may go away, and stopped work really stops."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -220,3 +224,108 @@ def test_bad_jobs_fail_alone_with_a_readable_error(workers: Workers, db: Connect
         lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = 'good'") > before + 1
     )
     assert workers.stop_all() == [0]
+
+
+def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    add_job(
+        db,
+        "paused",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        max_attempts=2,
+        retry_delay_seconds=0,
+        args={"seconds": 1, "path": str(tmp_path / "done")},
+    )
+    paused = workers.start(lease_seconds=2)
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now('paused')")
+    wait_for(lambda: statuses(db, "paused") == [(1, "running", "manual")])
+    paused.send_signal(signal.SIGSTOP)  # its job finishes meanwhile; it cannot report
+    workers.start(lease_seconds=2)
+    wait_for(
+        lambda: statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")],
+        what="the attempt taken over and retried",
+    )
+    paused.send_signal(signal.SIGCONT)
+    wait_for(lambda: "run_result_dropped" in workers.logs(), what="the late result dropped")
+    wait_for(lambda: "worker_rejoined" in workers.logs(), what="the paused worker rejoining")
+    assert statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")]
+    assert paused.poll() is None
+    assert workers.stop_all() == [0, 0]
+
+
+def test_overlap_replace_stops_the_running_attempt(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    marker = tmp_path / "never"
+    add_job(
+        db,
+        "replaced",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="*/2 * * * * *",
+        overlap="replace",
+        args={"seconds": 4, "path": str(marker)},
+    )
+    workers.start("--grace-period", "0")
+    wait_for(
+        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'cancelled'") >= 2,
+        what="two replaced attempts",
+    )
+    assert workers.stop_all() == [0]
+    errors = db.execute("SELECT error FROM pgsched.runs WHERE status = 'cancelled'").fetchall()
+    assert all("overlap=replace" in error for (error,) in errors)
+    time.sleep(4.5)
+    assert not marker.exists()
+
+
+def test_checkpoint_carries_over_to_the_next_run(workers: Workers, db: Connection) -> None:
+    add_job(db, "counter", "tests.acceptance.jobs:count_runs", schedule="0 0 1 1 *")
+    workers.start()
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    for done in range(1, 4):
+        db.execute("SELECT pgsched.run_now('counter')")
+        wait_for(
+            lambda done=done: (
+                scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") == done
+            )
+        )
+    assert scalar(db, "SELECT checkpoint FROM pgsched.jobs WHERE name = 'counter'") == 3
+    outputs = [row[0] for row in db.execute("SELECT output FROM pgsched.runs ORDER BY id")]
+    assert outputs == ["return: 1", "return: 2", "return: 3"]
+
+
+def test_postgres_restart_is_survived(workers: Workers) -> None:
+    home = Path(tempfile.mkdtemp(prefix="pgsched-restart-", dir="/tmp"))
+    home.chmod(0o755)
+    pgsched = [sys.executable, "-m", "pgsched"]
+    url = subprocess.run(
+        [*pgsched, "db", "start", "--home", str(home)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        subprocess.run([*pgsched, "migrate", "--database-url", url], check=True)
+        with psycopg.connect(url, autocommit=True) as db:
+            add_job(db, "survivor", "tests.acceptance.jobs:noop")
+        workers.database_url = url
+        worker = workers.start()
+
+        def succeeded() -> int:
+            with psycopg.connect(url, autocommit=True) as db:
+                return int(
+                    scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
+                )
+
+        wait_for(lambda: succeeded() >= 2, what="runs before the restart")
+        subprocess.run([*pgsched, "db", "stop", "--home", str(home)], check=True)
+        time.sleep(3)
+        subprocess.run([*pgsched, "db", "start", "--home", str(home)], check=True)
+        before = succeeded()
+        wait_for(lambda: succeeded() >= before + 3, timeout=60, what="runs after the restart")
+        assert worker.poll() is None
+        assert workers.stop_all() == [0]
+        with psycopg.connect(url, autocommit=True) as db:
+            assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'running'") == 0
+    finally:
+        subprocess.run([*pgsched, "db", "stop", "--home", str(home)], check=False)
+        shutil.rmtree(home, ignore_errors=True)

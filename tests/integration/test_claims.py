@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import pytest
 
+from pgsched.errors import QueryFailed
+from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome, Trigger
 from pgsched.planner import plan_job
 from pgsched.repository import ClaimResult, Repository, WorkerIdentity
@@ -45,7 +48,7 @@ def runs(db: Connection, job_id: int) -> list[tuple[Any, ...]]:
 
 async def register(repository: Repository, worker_id: str, lease: int = 30) -> None:
     identity = WorkerIdentity(worker_id, "host", 1, ("default",), 10, lease)
-    with contextlib.suppress(psycopg.errors.UniqueViolation):  # several claims, one worker
+    with contextlib.suppress(QueryFailed):  # several claims by one worker: registered once
         await repository.register_worker(identity)
 
 
@@ -290,3 +293,53 @@ def test_pending_runs_of_disabled_jobs_are_retired(database_url: str, db: Connec
     db.execute("UPDATE pgsched.jobs SET enabled = false WHERE id = %s", [job_id])
     assert db.execute("SELECT pgsched.retire_orphan_runs()").fetchone() == (1,)
     assert runs(db, job_id)[1][0] == "skipped"
+
+
+def test_bulk_inserted_jobs_are_scheduled_in_batches(database_url: str, db: Connection) -> None:
+    db.execute(
+        "INSERT INTO pgsched.jobs (name, schedule, kind, target)"
+        " SELECT 'bulk-' || i, '@hourly', 'python', 'm:f' FROM generate_series(1, 1500) AS i"
+    )
+
+    async def go() -> list[int]:
+        repository = Repository(database_url, "test")
+        try:
+            return [
+                await repository.schedule_new_jobs(["default"], 1000, plan_job) for _ in range(3)
+            ]
+        finally:
+            await repository.close()
+
+    assert asyncio.run(go()) == [1000, 500, 0]
+    assert db.execute(
+        "SELECT count(*) FROM pgsched.jobs WHERE next_run > now()"
+        " AND next_run <= now() + interval '1 hour'"
+    ).fetchone() == (1500,)
+    assert db.execute("SELECT count(*) FROM pgsched.runs").fetchone() == (0,)
+
+
+def test_an_outcome_the_database_refuses_is_recorded_as_a_failure(
+    database_url: str, db: Connection
+) -> None:
+    for name in ("poisoned", "healthy"):
+        make_due(db, add_job(db, name, "0 0 1 1 *"))
+    poisoned, healthy = sorted(claim(database_url).attempts, key=lambda a: a.job_name != "poisoned")
+    refused = SimpleNamespace(
+        status=SimpleNamespace(value="no-such-status"), error=None, output=None, retryable=False
+    )
+
+    async def go() -> None:
+        finisher = Finisher(Repository(database_url, "test"), "w1")
+        task = asyncio.create_task(finisher.run())
+        finisher.submit(poisoned, refused, 1.0)  # type: ignore[arg-type]
+        finisher.submit(healthy, Outcome.succeeded(), 1.0)
+        assert await finisher.flush(10)
+        task.cancel()
+        await finisher.close()
+
+    asyncio.run(go())
+    rows = dict(
+        db.execute("SELECT job_name, status || ': ' || coalesce(error, '') FROM pgsched.runs")
+    )
+    assert rows["healthy"] == "succeeded: "
+    assert rows["poisoned"].startswith("failed: pgsched could not record this outcome")

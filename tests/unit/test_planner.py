@@ -127,3 +127,13 @@ def test_schedule_only_python_rejects_marks_the_job_and_rechecks_later(schedule:
     plan = plan_job(job(NOW, schedule=schedule), NOW)
     assert plan.runs == [] and plan.last_error
     assert plan.next_run == NOW + timedelta(minutes=5)
+
+
+def test_a_job_the_planner_cannot_handle_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object) -> object:
+        raise ZeroDivisionError("planner bug")
+
+    monkeypatch.setattr("pgsched.planner._due_slots", broken)
+    plan = plan_job(job(NOW), NOW)
+    assert plan.runs == [] and "planner bug" in (plan.last_error or "")
+    assert plan.next_run == NOW + timedelta(minutes=5)
