@@ -7,12 +7,14 @@ back; a result whose claim was taken from this worker is logged and dropped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import structlog
 
 from pgsched.backoff import Backoff
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.repository import Repository
 
@@ -97,14 +99,13 @@ class Finisher:
     async def _record(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
         started = time.monotonic()
         recorded = {row.run_id: row for row in await self._repository.finish_runs(batch)}
+        report_each = log.is_enabled_for(logging.INFO)
         for attempt, outcome, duration_ms in batch:
             row = recorded.get(attempt.run_id)
+            if row is not None and not report_each:
+                continue
             fields = {
-                "job_name": attempt.job_name,
-                "run_id": attempt.run_id,
-                "attempt": attempt.attempt,
-                "scheduled_for": attempt.scheduled_for.isoformat(),
-                "worker_id": self.worker_id,
+                **run_fields(attempt, self.worker_id),
                 "duration_ms": round(duration_ms, 1),
                 "status": outcome.status.value,
             }

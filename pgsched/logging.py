@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+from pgsched.models import Attempt
 
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -33,3 +36,14 @@ def configure_logging(level: str = "info", log_format: str = "console") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def run_fields(attempt: Attempt, worker_id: str) -> dict[str, Any]:
+    """The keys every run event carries."""
+    return {
+        "job_name": attempt.job_name,
+        "run_id": attempt.run_id,
+        "attempt": attempt.attempt,
+        "scheduled_for": attempt.scheduled_for.isoformat(),
+        "worker_id": worker_id,
+    }

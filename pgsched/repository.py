@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
@@ -27,6 +29,8 @@ from pgsched.planner import DueJob, JobPlan
 from pgsched.queries import query
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
+# A new or removed queue limit takes effect within this long.
+QUEUE_LIMITS_REFRESH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,12 @@ class FinishedRun:
 
 @dataclass(frozen=True)
 class DueIn:
-    """Seconds until the next job slot and the next pending attempt may be due."""
+    """Seconds until the next job slot and the next pending attempt may be due, and
+    whether jobs wait for their first ``next_run``."""
 
     jobs: float | None
     pending: float | None
+    unscheduled: bool
 
 
 class Repository:
@@ -77,6 +83,8 @@ class Repository:
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time; tasks take turns.
         self._lock = asyncio.Lock()
+        self._limited: frozenset[str] = frozenset()
+        self._queue_limits_read_at: float | None = None
 
     async def close(self) -> None:
         """Close the connection if it is open."""
@@ -85,30 +93,38 @@ class Repository:
             self._connection = None
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self._lock, self._open_transaction() as connection:
-            yield connection
+    async def _connected(self) -> AsyncIterator[AsyncConnection]:
+        """The connection, for this task alone, with driver errors translated."""
+        async with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(
+                        self._url,
+                        autocommit=True,
+                        row_factory=dict_row,
+                        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                        application_name=self._application_name,
+                    )
+                yield self._connection
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                await self._discard()
+                raise DatabaseUnavailable(
+                    f"database {redact(self._url)} unavailable: {_first_line(exc)}"
+                ) from exc
+            except psycopg.Error as exc:
+                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
 
     @asynccontextmanager
-    async def _open_transaction(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            if self._connection is None or self._connection.closed:
-                self._connection = await psycopg.AsyncConnection.connect(
-                    self._url,
-                    autocommit=True,
-                    row_factory=dict_row,
-                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    application_name=self._application_name,
-                )
-            async with self._connection.transaction():
-                yield self._connection
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            await self._discard()
-            raise DatabaseUnavailable(
-                f"database {redact(self._url)} unavailable: {_first_line(exc)}"
-            ) from exc
-        except psycopg.Error as exc:
-            raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+    async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction; ``pipelined`` sends statements (and the COMMIT) without
+        waiting for each answer, so a claim costs two round trips, not seven."""
+        async with self._connected() as connection:
+            if pipelined:
+                async with connection.pipeline(), connection.transaction():
+                    yield connection
+            else:
+                async with connection.transaction():
+                    yield connection
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None
@@ -170,7 +186,10 @@ class Repository:
     async def due_in(self, queues: Sequence[str]) -> DueIn:
         """How long until something in ``queues`` may be due, by the database clock."""
         rows = await self._fetch("next_due_in", {"queues": list(queues)})
-        return DueIn(jobs=rows[0]["jobs_due_in"], pending=rows[0]["pending_due_in"])
+        row = rows[0]
+        return DueIn(
+            jobs=row["jobs_due_in"], pending=row["pending_due_in"], unscheduled=row["unscheduled"]
+        )
 
     async def claim_due_jobs(
         self,
@@ -184,51 +203,63 @@ class Repository:
         One transaction: the runs, the new ``next_run`` values and any replaced
         attempts commit together or not at all.
         """
-        async with self._transaction() as connection:
-            limits = await self._queue_limits(connection, queues, limit)
-            job_ids: list[int] = []
-            for group, group_limit in limits:
+        limited = await self._limited_queues(queues)
+        async with self._transaction(pipelined=True) as connection:
+            groups = [(list(queues), limit)]
+            if limited:
+                groups = await self._queue_groups(connection, queues, limit, limited)
+            jobs: list[DictRow] = []
+            for group, group_limit in groups:
                 cursor = await connection.execute(
-                    query("lock_due_jobs"), {"queues": group, "limit": group_limit}, prepare=True
+                    query("claim_due_jobs"), {"queues": group, "limit": group_limit}, prepare=True
                 )
-                job_ids.extend(row["id"] for row in await cursor.fetchall())
-            if not job_ids:
-                return ClaimResult([], 0, [], [])
-            cursor = await connection.execute(
-                query("load_locked_jobs"), {"job_ids": job_ids}, prepare=True
-            )
-            jobs = await cursor.fetchall()
+                jobs.extend(await cursor.fetchall())
             plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
-            return await self._record_plans(connection, worker_id, plans)
+            if plans:
+                sent = await self._send_plans(connection, worker_id, plans)
+        if not plans:
+            return ClaimResult([], 0, [], [])
+        return await _read_plans(plans, *sent)
 
     async def schedule_new_jobs(
         self, queues: Sequence[str], limit: int, plan: Callable[[DueJob, datetime], JobPlan]
     ) -> int:
         """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
-        async with self._transaction() as connection:
+        async with self._transaction(pipelined=True) as connection:
             cursor = await connection.execute(
-                query("lock_unscheduled_jobs"),
+                query("claim_unscheduled_jobs"),
                 {"queues": list(queues), "limit": limit},
                 prepare=True,
             )
-            job_ids = [row["id"] for row in await cursor.fetchall()]
-            if not job_ids:
-                return 0
-            cursor = await connection.execute(
-                query("load_locked_jobs"), {"job_ids": job_ids}, prepare=True
-            )
             jobs = await cursor.fetchall()
             plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
-            await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
-            return len(jobs)
+            if plans:
+                await connection.execute(
+                    query("advance_jobs"), _advance_params(plans), prepare=True
+                )
+        return len(plans)
 
-    async def _queue_limits(
-        self, connection: AsyncConnection, queues: Sequence[str], limit: int
+    async def _limited_queues(self, queues: Sequence[str]) -> frozenset[str]:
+        """Which of ``queues`` have a limit; re-read every ``QUEUE_LIMITS_REFRESH_SECONDS``."""
+        now = time.monotonic()
+        if self._queue_limits_read_at is None or now - self._queue_limits_read_at > (
+            QUEUE_LIMITS_REFRESH_SECONDS
+        ):
+            rows = await self._fetch("queue_limits", {"queues": list(queues)})
+            self._limited = frozenset(row["queue"] for row in rows)
+            self._queue_limits_read_at = now
+        return self._limited
+
+    async def _queue_groups(
+        self,
+        connection: AsyncConnection,
+        queues: Sequence[str],
+        limit: int,
+        limited: frozenset[str],
     ) -> list[tuple[list[str], int]]:
         """Queue groups to claim from with their limits: capped queues one by one."""
-        async with connection.pipeline():
-            await connection.execute(query("lock_queue_limits"), {"queues": list(queues)})
-            cursor = await connection.execute(query("queue_headroom"), {"queues": list(queues)})
+        await connection.execute(query("lock_queue_limits"), {"queues": list(queues)})
+        cursor = await connection.execute(query("queue_headroom"), {"queues": list(queues)})
         headroom = {row["queue"]: max(0, row["headroom"]) for row in await cursor.fetchall()}
         groups: list[tuple[list[str], int]] = []
         uncapped = [queue for queue in queues if queue not in headroom]
@@ -237,100 +268,80 @@ class Repository:
         groups.extend(([queue], min(limit, room)) for queue, room in headroom.items() if room > 0)
         return groups
 
-    async def _record_plans(
+    async def _send_plans(
         self, connection: AsyncConnection, worker_id: str, plans: list[tuple[DictRow, JobPlan]]
-    ) -> ClaimResult:
+    ) -> tuple[AsyncCursor[DictRow] | None, AsyncCursor[DictRow]]:
+        """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
         started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
-        async with connection.pipeline():
-            if cancel:
-                cancelled_cursor = await connection.execute(
-                    query("cancel_replaced_runs"), {"run_ids": cancel}, prepare=True
-                )
-            if started_slots:
-                await connection.execute(
-                    query("supersede_retries"),
-                    {
-                        "job_ids": [job_id for job_id, _ in started_slots],
-                        "started_slots": [slot for _, slot in started_slots],
-                    },
-                    prepare=True,
-                )
-            inserted_cursor = await connection.execute(
-                query("insert_planned_runs"),
+        cancelled_cursor = None
+        if cancel:
+            cancelled_cursor = await connection.execute(
+                query("cancel_replaced_runs"), {"run_ids": cancel}, prepare=True
+            )
+        if started_slots:
+            await connection.execute(
+                query("supersede_retries"),
                 {
-                    "worker_id": worker_id,
-                    "rows": _json_rows(
-                        {
-                            "job_id": job["id"],
-                            "job_name": job["name"],
-                            "scheduled_for": run.scheduled_for,
-                            "status": run.status.value,
-                            "trigger": run.trigger.value,
-                            "queue": job["queue"],
-                            "error": run.error,
-                            "missed_until": run.missed_until,
-                            "missed_slots": run.missed_slots,
-                        }
-                        for job, run in rows
-                    ),
+                    "job_ids": [job_id for job_id, _ in started_slots],
+                    "started_slots": [slot for _, slot in started_slots],
                 },
                 prepare=True,
             )
-            await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
-        inserted = await inserted_cursor.fetchall()
-        cancelled = [row["id"] for row in await cancelled_cursor.fetchall()] if cancel else []
-        if cancelled:
-            await connection.execute(
-                query("notify_cancel"), {"payload": ",".join(map(str, cancelled))}
-            )
-        jobs_by_id = {job["id"]: job for job, _ in plans}
-        attempts = [
-            _attempt(jobs_by_id[row["job_id"]], row, attempt=1)
-            for row in inserted
-            if row["status"] == RunStatus.RUNNING
-        ]
-        errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
-        return ClaimResult(attempts, len(inserted), cancelled, errors)
+        inserted_cursor = await connection.execute(
+            query("insert_planned_runs"),
+            {
+                "worker_id": worker_id,
+                "rows": _json_rows(
+                    {
+                        "job_id": job["id"],
+                        "job_name": job["name"],
+                        "scheduled_for": run.scheduled_for,
+                        "status": run.status.value,
+                        "trigger": run.trigger.value,
+                        "queue": job["queue"],
+                        "error": run.error,
+                        "missed_until": run.missed_until,
+                        "missed_slots": run.missed_slots,
+                    }
+                    for job, run in rows
+                ),
+            },
+            prepare=True,
+        )
+        await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
+        return cancelled_cursor, inserted_cursor
 
     async def claim_pending_runs(
         self, worker_id: str, queues: Sequence[str], limit: int
     ) -> list[Attempt]:
         """Start up to ``limit`` pending attempts (retries, manual runs, queued slots)."""
-        async with self._transaction() as connection:
-            cursor = await connection.execute(
-                query("lock_pending_runs"), {"queues": list(queues), "limit": limit}, prepare=True
-            )
-            candidates = await cursor.fetchall()
-            if not candidates:
-                return []
-            job_ids = sorted({row["job_id"] for row in candidates})
-            cursor = await connection.execute(
-                query("lock_jobs"), {"job_ids": job_ids}, prepare=True
-            )
-            locked = [row["id"] for row in await cursor.fetchall()]
-            if not locked:
-                return []
+        async with self._transaction(pipelined=True) as connection:
             cursor = await connection.execute(
                 query("start_pending_runs"),
-                {
-                    "run_ids": [row["id"] for row in candidates],
-                    "job_ids": locked,
-                    "worker_id": worker_id,
-                },
+                {"worker_id": worker_id, "queues": list(queues), "limit": limit},
                 prepare=True,
             )
             started = await cursor.fetchall()
-            if not started:
-                return []
-            cursor = await connection.execute(
-                query("load_locked_jobs"),
-                {"job_ids": sorted({row["job_id"] for row in started})},
-                prepare=True,
+            if started:
+                cursor = await connection.execute(
+                    query("load_jobs"),
+                    {"job_ids": sorted({row["job_id"] for row in started})},
+                    prepare=True,
+                )
+                jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+        return [
+            _attempt(
+                jobs_by_id[row["job_id"]],
+                run_id=row["run_id"],
+                fence=row["fence"],
+                scheduled_for=row["scheduled_for"],
+                attempt=row["attempt"],
+                trigger=row["run_trigger"],
             )
-            jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
-            return [_attempt(jobs_by_id[row["job_id"]], row, row["attempt"]) for row in started]
+            for row in started
+        ]
 
     # -- finishing -------------------------------------------------------------
 
@@ -383,20 +394,51 @@ def _due_job(row: DictRow) -> DueJob:
     )
 
 
-def _attempt(job: DictRow, run: DictRow, attempt: int) -> Attempt:
+async def _read_plans(
+    plans: list[tuple[DictRow, JobPlan]],
+    cancelled_cursor: AsyncCursor[DictRow] | None,
+    inserted_cursor: AsyncCursor[DictRow],
+) -> ClaimResult:
+    """The claim's outcome, from the answers of its committed writes."""
+    inserted = await inserted_cursor.fetchall()
+    cancelled: list[int] = []
+    if cancelled_cursor is not None:
+        cancelled = [
+            run_id for row in await cancelled_cursor.fetchall() for run_id in row["run_ids"]
+        ]
+    jobs_by_id = {job["id"]: job for job, _ in plans}
+    attempts = [
+        _attempt(
+            jobs_by_id[row["job_id"]],
+            run_id=row["id"],
+            fence=row["fence"],
+            scheduled_for=row["scheduled_for"],
+            attempt=1,
+            trigger=row["trigger"],
+        )
+        for row in inserted
+        if row["status"] == RunStatus.RUNNING
+    ]
+    errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
+    return ClaimResult(attempts, len(inserted), cancelled, errors)
+
+
+def _attempt(
+    job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
+) -> Attempt:
     return Attempt(
-        run_id=run["id"],
-        fence=run["fence"],
+        run_id=run_id,
+        fence=fence,
         job_id=job["id"],
         job_name=job["name"],
         kind=job["kind"],
         target=job["target"],
         args=job["args"],
-        scheduled_for=run["scheduled_for"],
+        scheduled_for=scheduled_for,
         attempt=attempt,
         max_attempts=job["max_attempts"],
         timeout_seconds=job["timeout_seconds"],
-        trigger=Trigger(run["trigger"]),
+        trigger=Trigger(trigger),
         checkpoint=job["checkpoint"],
     )
 

@@ -143,18 +143,12 @@ runs = Table(
 # The partial indexes below stay small at any history size: only attempts waiting
 # or running are in them.
 Index(
-    "runs_status_idx",
-    runs.c.status,
-    postgresql_where=runs.c.status.in_(("pending", "running")),
-)
-Index(
     "runs_job_id_active_idx",
     runs.c.job_id,
     postgresql_where=runs.c.status.in_(("pending", "running")),
 )
 Index("runs_available_at_idx", runs.c.available_at, postgresql_where=runs.c.status == "pending")
 Index("runs_worker_id_running_idx", runs.c.worker_id, postgresql_where=runs.c.status == "running")
-Index("runs_queue_running_idx", runs.c.queue, postgresql_where=runs.c.status == "running")
 
 workers = Table(
     "workers",

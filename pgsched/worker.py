@@ -10,6 +10,7 @@ outcomes in batches (``finisher.py``) and listen for wake-ups (``listener.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -31,12 +32,17 @@ from pgsched.executors.sql import SqlExecutor
 from pgsched.finisher import Finisher
 from pgsched.heartbeat import Heartbeat, Recovery
 from pgsched.listener import Listener
+from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.planner import plan_job
 from pgsched.repository import Repository, WorkerIdentity
 
 # When due work exists but other workers hold it, look again after this long.
 CONTENDED_RETRY_SECONDS = 0.01
+# Under backlog, how long to wait for more capacity before claiming a small batch.
+BATCH_GATHER_SECONDS = 0.005
+# Under backlog, pending attempts (retries, manual runs) are looked for this often.
+BACKLOG_PENDING_CHECK_SECONDS = 0.1
 # New jobs (next_run NULL) get their first next_run in batches of this size.
 SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
@@ -98,7 +104,13 @@ class Worker:
         self._aborting = False
         self._check_pending = True
         self._pending_due_at: float | None = None
-        self._more_to_schedule = False
+        self._more_to_schedule = True
+        self._pending_checked_at = 0.0
+        # Set when the last claim took all it could: more was due than capacity.
+        self._backlog = False
+        # Set when pending attempts wait for their job's running attempt to end.
+        self._pending_blocked = False
+        self._gather_floor = max(1, options.concurrency // 4)
 
     @property
     def worker_id(self) -> str:
@@ -230,11 +242,17 @@ class Worker:
         while not self._stopping:
             free = self.options.concurrency - len(self._in_flight)
             if free <= 0:
-                await self._sleep(self.options.poll_interval)
+                await self._sleep(self.options.poll_interval)  # a finish wakes us
                 continue
+            if self._backlog and free < self._gather_floor:
+                # More is due than we can take: let a few more attempts end, so one
+                # claim serves many instead of one claim per finished attempt.
+                await asyncio.sleep(BATCH_GATHER_SECONDS)
+                free = self.options.concurrency - len(self._in_flight)
             try:
                 started = await self._claim(free)
-                if started >= free or self._more_to_schedule:
+                self._backlog = started >= free
+                if self._backlog or self._more_to_schedule:
                     continue
                 delay = await self._idle_delay(started)
             except DatabaseError as exc:
@@ -249,16 +267,22 @@ class Worker:
 
     async def _claim(self, free: int) -> int:
         """Start pending attempts and due slots, up to ``free``; returns how many started."""
-        scheduled = await self._claims.schedule_new_jobs(
-            self.options.queues, SCHEDULE_BATCH, plan_job
-        )
-        # After a bulk INSERT, one batch per round, between claims of due work.
-        self._more_to_schedule = scheduled == SCHEDULE_BATCH
+        if self._more_to_schedule:
+            scheduled = await self._claims.schedule_new_jobs(
+                self.options.queues, SCHEDULE_BATCH, plan_job
+            )
+            # After a bulk INSERT, one batch per round, between claims of due work.
+            self._more_to_schedule = scheduled == SCHEDULE_BATCH
         started = 0
-        if self._check_pending or (
-            self._pending_due_at is not None and time.monotonic() >= self._pending_due_at
+        now = time.monotonic()
+        if (
+            self._check_pending
+            or (self._pending_due_at is not None and now >= self._pending_due_at)
+            or (self._backlog and now - self._pending_checked_at >= BACKLOG_PENDING_CHECK_SECONDS)
         ):
+            self._pending_checked_at = now
             self._check_pending = False
+            self._pending_blocked = False
             self._pending_due_at = None
             attempts = await self._claims.claim_pending_runs(
                 self.worker_id, self.options.queues, free
@@ -280,6 +304,7 @@ class Worker:
     async def _idle_delay(self, started: int) -> float:
         """How long to sleep: until the next due time, capped by the poll interval."""
         due = await self._claims.due_in(self.options.queues)
+        self._more_to_schedule = due.unscheduled
         delay = self.options.poll_interval
         if due.jobs is not None:
             # Due now but nothing claimed: other workers hold those rows this instant.
@@ -287,7 +312,8 @@ class Worker:
         if due.pending is not None and not self._check_pending:
             # Pending attempts due now but not startable (their job is running) wait
             # for a finish, a NOTIFY or the next poll instead of spinning.
-            wait = due.pending if due.pending > 0 else self.options.poll_interval
+            self._pending_blocked = due.pending <= 0
+            wait = self.options.poll_interval if self._pending_blocked else due.pending
             self._pending_due_at = time.monotonic() + wait
             delay = min(delay, wait)
         return delay
@@ -305,6 +331,7 @@ class Worker:
 
     def _wake_up(self) -> None:
         self._check_pending = True
+        self._more_to_schedule = True  # a NOTIFY may announce new jobs
         self._wake.set()
 
     # -- executing -------------------------------------------------------------
@@ -315,14 +342,14 @@ class Worker:
             self._in_flight[attempt.run_id] = (attempt, task)
 
     async def _execute(self, attempt: Attempt) -> None:
-        fields = {
-            "job_name": attempt.job_name,
-            "run_id": attempt.run_id,
-            "attempt": attempt.attempt,
-            "scheduled_for": attempt.scheduled_for.isoformat(),
-            "worker_id": self.worker_id,
-        }
-        log.debug("run_started", kind=attempt.kind, trigger=attempt.trigger.value, **fields)
+        # Thousands of runs a second: build log fields only for events that print.
+        if log.is_enabled_for(logging.DEBUG):
+            log.debug(
+                "run_started",
+                kind=attempt.kind,
+                trigger=attempt.trigger.value,
+                **run_fields(attempt, self.worker_id),
+            )
         started = time.monotonic()
         outcome: Outcome | _Taken
         try:
@@ -338,15 +365,22 @@ class Worker:
                 raise
             outcome = self._cancel_reasons.pop(attempt.run_id)
         except Exception as exc:  # an executor bug must not take the worker down
-            log.exception("executor_failed", **fields)
+            log.exception("executor_failed", **run_fields(attempt, self.worker_id))
             outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
         finally:
             self._in_flight.pop(attempt.run_id, None)
-            self._check_pending = True  # a queued attempt of this job may start now
-            self._wake.set()
+            if self._pending_blocked:
+                self._check_pending = True  # a queued attempt of this job may start now
+                self._wake.set()
+            elif self._backlog or len(self._in_flight) + 1 >= self.options.concurrency:
+                self._wake.set()  # the claim loop waits for capacity
         duration_ms = (time.monotonic() - started) * 1000
         if isinstance(outcome, _Taken):
-            log.warning("run_abandoned", reason="taken away or aborted", **fields)
+            log.warning(
+                "run_abandoned",
+                reason="taken away or aborted",
+                **run_fields(attempt, self.worker_id),
+            )
             return
         self._finisher.submit(attempt, outcome, duration_ms)
 

@@ -27,6 +27,8 @@ SQL_FILES = (
     "functions/retire_orphan_runs.v1.sql",
     "functions/run_now.v1.sql",
     "functions/jobs_notify.v1.sql",
+    "functions/running_run_ids.v1.sql",
+    "functions/start_pending_runs.v1.sql",
 )
 
 
@@ -62,13 +64,10 @@ def upgrade() -> None:
         schema=SCHEMA,
         postgresql_where=sa.text("status = 'running'"),
     )
-    op.create_index(
-        "runs_queue_running_idx",
-        "runs",
-        ["queue"],
-        schema=SCHEMA,
-        postgresql_where=sa.text("status = 'running'"),
-    )
+    # Every index on runs costs each claim and finish a write: the worker and
+    # availability indexes cover what status alone served, and a queue's running
+    # count reads the (small) set of running attempts through the worker index.
+    op.drop_index("runs_status_idx", table_name="runs", schema=SCHEMA)
 
     # Due order with "not yet scheduled" (NULL) first, as one indexable expression.
     op.drop_index("jobs_next_run_idx", table_name="jobs", schema=SCHEMA)
@@ -103,6 +102,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION pgsched.start_pending_runs(text, text[], integer)")
+    op.execute("DROP FUNCTION pgsched.running_run_ids(bigint)")
     op.execute("DROP TRIGGER jobs_notify ON pgsched.jobs")
     op.execute("DROP FUNCTION pgsched.jobs_notify()")
     op.execute("DROP FUNCTION pgsched.run_now(text)")
@@ -120,8 +121,14 @@ def downgrade() -> None:
         schema=SCHEMA,
         postgresql_where=sa.text("enabled"),
     )
+    op.create_index(
+        "runs_status_idx",
+        "runs",
+        ["status"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status IN ('pending', 'running')"),
+    )
     for name in (
-        "runs_queue_running_idx",
         "runs_worker_id_running_idx",
         "runs_available_at_idx",
         "runs_job_id_active_idx",

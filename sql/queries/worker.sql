@@ -30,20 +30,31 @@ SELECT l.queue,
   FROM pgsched.queue_limits AS l
  WHERE l.queue = ANY(%(queues)s);
 
--- name: lock_due_jobs
-SELECT id
-  FROM pgsched.jobs
- WHERE enabled
-   AND coalesce(next_run, '-infinity'::timestamptz) <= now()
-   AND queue = ANY(%(queues)s)
- ORDER BY coalesce(next_run, '-infinity'::timestamptz)
- LIMIT %(limit)s
-   FOR UPDATE SKIP LOCKED;
+-- name: claim_due_jobs
+-- FOR UPDATE returns each locked row's newest version; running_run_ids() then
+-- reads a snapshot taken after the locks, so the overlap check is never stale.
+WITH locked AS MATERIALIZED (
+        SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
+               overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
+               checkpoint
+          FROM pgsched.jobs
+         WHERE enabled
+           AND coalesce(next_run, '-infinity'::timestamptz) <= now()
+           AND queue = ANY(%(queues)s)
+         ORDER BY coalesce(next_run, '-infinity'::timestamptz)
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED
+)
+SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids, now() AS database_now
+  FROM locked;
 
--- name: lock_unscheduled_jobs
+-- name: claim_unscheduled_jobs
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
 -- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
-SELECT id
+SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
+               overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
+               checkpoint,
+       '{}'::bigint[] AS running_run_ids, now() AS database_now
   FROM pgsched.jobs
  WHERE enabled
    AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz
@@ -51,17 +62,16 @@ SELECT id
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
 
--- name: load_locked_jobs
--- Runs after the jobs are locked, on a fresh snapshot: every run another worker
--- started for these jobs under the same lock is visible here.
-SELECT j.id, j.name, j.schedule, j.timezone, j.kind, j.target, j.args, j.timeout_seconds,
-       j.max_attempts, j.overlap, j.misfire, j.misfire_threshold_seconds, j.queue,
-       j.priority, j.next_run, j.checkpoint,
-       coalesce((SELECT array_agg(r.id ORDER BY r.id) FROM pgsched.runs AS r
-                  WHERE r.job_id = j.id AND r.status = 'running'), '{}') AS running_run_ids,
-       now() AS database_now
-  FROM pgsched.jobs AS j
- WHERE j.id = ANY(%(job_ids)s);
+-- name: start_pending_runs
+SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger
+  FROM pgsched.start_pending_runs(%(worker_id)s, %(queues)s, %(limit)s);
+
+-- name: load_jobs
+SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
+               overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
+               checkpoint
+  FROM pgsched.jobs
+ WHERE id = ANY(%(job_ids)s);
 
 -- name: insert_planned_runs
 -- First attempts of fired slots, skipped slots and gap records. ON CONFLICT makes
@@ -101,52 +111,23 @@ UPDATE pgsched.runs AS r
    AND r.scheduled_for < s.started_slot;
 
 -- name: cancel_replaced_runs
-UPDATE pgsched.runs
-   SET status = 'cancelled', finished_at = now(),
-       duration_ms = extract(epoch FROM now() - started_at) * 1000,
-       error = 'cancelled by overlap=replace: a newer slot of the job started'
- WHERE id = ANY(%(run_ids)s) AND status = 'running'
-RETURNING id;
-
--- name: notify_cancel
-SELECT pg_notify('pgsched_cancel', %(payload)s);
-
--- name: lock_pending_runs
-SELECT id, job_id
-  FROM pgsched.runs
- WHERE status = 'pending' AND available_at <= now() AND queue = ANY(%(queues)s)
-   AND job_id IS NOT NULL
- ORDER BY available_at, id
- LIMIT %(limit)s
-   FOR UPDATE SKIP LOCKED;
-
--- name: lock_jobs
-SELECT id FROM pgsched.jobs WHERE id = ANY(%(job_ids)s) FOR UPDATE SKIP LOCKED;
-
--- name: start_pending_runs
--- One attempt per job per claim, and none for a job already running unless its
--- overlap policy is allow. Both jobs and runs are locked by now, and this
--- statement's snapshot is newer than those locks.
-WITH startable AS (
-    SELECT DISTINCT ON (r.job_id) r.id
-      FROM pgsched.runs AS r
-      JOIN pgsched.jobs AS j ON j.id = r.job_id
-     WHERE r.id = ANY(%(run_ids)s) AND r.job_id = ANY(%(job_ids)s) AND r.status = 'pending'
-       AND (j.enabled OR r.trigger = 'manual')
-       AND (j.overlap = 'allow'
-            OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS o
-                            WHERE o.job_id = r.job_id AND o.status = 'running'))
-     ORDER BY r.job_id, r.available_at, r.id
+-- The workers running them hear the NOTIFY (sent at commit) and stop the work.
+WITH cancelled AS (
+    UPDATE pgsched.runs
+       SET status = 'cancelled', finished_at = now(),
+           duration_ms = extract(epoch FROM now() - started_at) * 1000,
+           error = 'cancelled by overlap=replace: a newer slot of the job started'
+     WHERE id = ANY(%(run_ids)s) AND status = 'running'
+    RETURNING id
 )
-UPDATE pgsched.runs AS r
-   SET status = 'running', worker_id = %(worker_id)s, started_at = now(),
-       fence = nextval('pgsched.run_fence_seq')
-  FROM startable AS s
- WHERE r.id = s.id
-RETURNING r.id, r.job_id, r.scheduled_for, r.attempt, r.trigger, r.fence;
+SELECT array_agg(id) AS run_ids,
+       pg_notify('pgsched_cancel', string_agg(id::text, ',')) AS notified
+  FROM cancelled
+HAVING count(*) > 0;
 
 -- name: next_due_in
--- Seconds from now until something may be due for these queues (<= 0: now).
+-- Seconds from now until something may be due for these queues (<= 0: now), and
+-- whether jobs wait for their first next_run.
 SELECT extract(epoch FROM greatest(
            (SELECT min(coalesce(next_run, '-infinity'::timestamptz)) FROM pgsched.jobs
              WHERE enabled AND queue = ANY(%(queues)s)),
@@ -154,7 +135,14 @@ SELECT extract(epoch FROM greatest(
        extract(epoch FROM greatest(
            (SELECT min(available_at) FROM pgsched.runs
              WHERE status = 'pending' AND queue = ANY(%(queues)s)),
-           now() - interval '1 hour') - now())::float8 AS pending_due_in;
+           now() - interval '1 hour') - now())::float8 AS pending_due_in,
+       EXISTS (SELECT 1 FROM pgsched.jobs
+                WHERE enabled AND queue = ANY(%(queues)s)
+                  AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz)
+           AS unscheduled;
+
+-- name: queue_limits
+SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s);
 
 -- name: finish_runs
 -- Records outcomes only where the run still carries the claim's fence and is

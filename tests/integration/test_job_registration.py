@@ -220,8 +220,9 @@ def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
         """
     )
     db.execute("ANALYZE pgsched.jobs")
-    with db.cursor() as cursor:
-        statement = cursor.mogrify(query("lock_due_jobs"), {"queues": ["default"], "limit": 100})
+    statement = psycopg.ClientCursor(db).mogrify(
+        query("claim_due_jobs"), {"queues": ["default"], "limit": 100}
+    )
     plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
     assert "jobs_due_idx" in plan
     assert "Seq Scan" not in plan

@@ -1,0 +1,182 @@
+"""``python -m bench``: run every phase, print the figures as a table, optionally save JSON.
+
+Exit code 0 whether or not targets are met (this is a measurement); 1 when a phase
+could not be measured or a worker exited abnormally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import ceiling, idle, lag, run_now, throughput
+from bench.context import BenchContext
+from bench.errors import BenchError
+from bench.report import Figure, table, write_json
+from bench.server import server_url
+from bench.workers import REPOSITORY
+from pgsched.database import redact
+
+Phase = Callable[[BenchContext], list[Figure]]
+
+PHASES: dict[str, Phase] = {
+    "throughput-1w": lambda context: throughput.run(context, 1),
+    "throughput-2w": lambda context: throughput.run(context, 2),
+    "lag": lag.run,
+    "run_now": run_now.run,
+    "idle": idle.run,
+    "ceiling": ceiling.run,
+}
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Benchmark pgsched with real worker processes."
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="server to create scratch databases on. Default: $PGSCHED_BENCH_DATABASE_URL, "
+        "else 127.0.0.1:5432 if it answers, else a throwaway embedded server",
+    )
+    parser.add_argument("--quick", action="store_true", help="short phases (CI smoke, ~90 s)")
+    parser.add_argument("--json", metavar="FILE", type=Path, help="also write figures as JSON")
+    parser.add_argument(
+        "--concurrency", type=int, default=100, help="--concurrency of loaded workers (100)"
+    )
+    parser.add_argument(
+        "--python-processes",
+        type=int,
+        default=4,
+        help="--python-processes of loaded workers (4)",
+    )
+    parser.add_argument(
+        "--throughput-jobs",
+        type=int,
+        default=4000,
+        help="jobs firing every second in the throughput phase (4000)",
+    )
+    parser.add_argument(
+        "--idle-jobs",
+        type=int,
+        help="jobs the idle phase registers (100,000; quick: 10,000)",
+    )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        choices=list(PHASES),
+        help="run only this phase (repeatable). Default: all",
+    )
+    return parser.parse_args(argv)
+
+
+def _circumstances(server: str, quick: bool) -> dict[str, object]:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "server": redact(server),
+        "commit": described.stdout.strip() or None,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def _ratio(figures: list[Figure]) -> Figure | None:
+    values = {figure.key: figure.value for figure in figures}
+    pgsched = values.get("throughput_2w_runs_per_s")
+    ceiling_value = values.get("ceiling_runs_per_s")
+    if not pgsched or not ceiling_value:
+        return None
+    return Figure(
+        "pgsched_to_ceiling_ratio",
+        ceiling.PHASE,
+        "pgsched 2 workers / raw SQL ceiling",
+        pgsched / ceiling_value,
+        "",
+    )
+
+
+def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
+    figures: list[Figure] = []
+    for number, name in enumerate(names, start=1):
+        print(f"[{number}/{len(names)}] {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            measured = PHASES[name](context)
+        except Exception as exc:
+            detail = str(exc) if isinstance(exc, BenchError) else traceback.format_exc()
+            context.findings.errors.append(f"phase {name} failed: {detail}")
+            print(f"      failed: {str(exc).splitlines()[0]}", flush=True)
+            continue
+        figures += measured
+        summary = ", ".join(f"{f.name} = {f.value:,.1f}" for f in measured if f.value is not None)
+        print(f"      {time.monotonic() - started:.0f} s: {summary}", flush=True)
+    ratio = _ratio(figures)
+    return [*figures, ratio] if ratio else figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code."""
+    arguments = _arguments(argv)
+    names = arguments.phase or list(PHASES)
+    log_dir = Path(tempfile.mkdtemp(prefix="pgsched-bench-logs-"))
+    started = time.monotonic()
+    with server_url(arguments.database_url) as server:
+        about = _circumstances(server, arguments.quick)
+        print(f"server {about['server']}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        context = BenchContext(
+            server_url=server,
+            log_dir=log_dir,
+            quick=arguments.quick,
+            concurrency=arguments.concurrency,
+            python_processes=arguments.python_processes,
+            throughput_jobs=arguments.throughput_jobs,
+            idle_jobs=arguments.idle_jobs,
+        )
+        figures = _run_phases(context, names)
+    findings = context.findings
+    about |= {
+        "load_average_at_end": os.getloadavg(),
+        "duration_s": round(time.monotonic() - started, 1),
+        "errors": findings.errors,
+        "warnings": findings.warnings,
+    }
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"\npgsched benchmark{' (quick)' if arguments.quick else ''}: "
+        f"{about['duration_s']} s, {os.cpu_count()} CPUs, load average {load} "
+        "(a shared machine: figures are noisy)\n"
+    )
+    print(table(figures), flush=True)
+    if arguments.json:
+        write_json(arguments.json, figures, about)
+    for heading, entries in (("warning", findings.warnings), ("error", findings.errors)):
+        for entry in entries:
+            print(f"\n{heading}: {entry}", file=sys.stderr)
+    if findings.errors or findings.warnings:
+        print(f"\nworker logs kept in {log_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    return 1 if findings.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

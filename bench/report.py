@@ -1,0 +1,75 @@
+"""Figures, their targets, and how they are printed (a table) and saved (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured value; ``target`` and ``met`` are set where a target exists."""
+
+    key: str
+    phase: str
+    name: str
+    value: float | None
+    unit: str
+    target: str | None = None
+    met: bool | None = None
+
+
+def at_least(value: float | None, bound: float) -> bool | None:
+    """Whether ``value`` reaches ``bound`` (None when it was not measured)."""
+    return None if value is None else value >= bound
+
+
+def below(value: float | None, bound: float) -> bool | None:
+    """Whether ``value`` stays under ``bound`` (None when it was not measured)."""
+    return None if value is None else value < bound
+
+
+# Decimal places per unit; counts and ratios get two unless they are whole.
+DECIMALS = {"runs/s": 0, "ms": 1, "s": 1, "% core": 2}
+
+
+def _format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    decimals = DECIMALS.get(unit, 0 if float(value).is_integer() else 2)
+    return f"{value:,.{decimals}f} {unit}".strip()
+
+
+def _verdict(figure: Figure) -> str:
+    if figure.target is None:
+        return ""
+    return {True: "met", False: "NOT MET", None: "not measured"}[figure.met]
+
+
+def table(figures: Sequence[Figure]) -> str:
+    """The figures as an aligned plain-text table."""
+    rows = [("phase", "figure", "value", "target", "verdict")]
+    rows += [
+        (f.phase, f.name, _format_value(f.value, f.unit), f.target or "", _verdict(f))
+        for f in figures
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            cell.rjust(width) if column == 2 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def write_json(path: Path, figures: Sequence[Figure], about: dict[str, Any]) -> None:
+    """Save the figures and the run's circumstances as one JSON object."""
+    document = {**about, "figures": [asdict(figure) for figure in figures]}
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
