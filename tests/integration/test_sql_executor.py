@@ -5,34 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
 from pgsched.executors.sql import APPLICATION_NAME, OPEN_TRANSACTION_MESSAGE, SqlExecutor
-from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from pgsched.models import Attempt, Outcome, RunStatus
+from tests.attempts import make_attempt
 
 Result = TypeVar("Result")
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
 def attempt(sql: str, timeout_seconds: int = 60) -> Attempt:
-    return Attempt(
-        run_id=1,
-        fence=1,
-        job_id=1,
-        job_name="sql-job",
-        kind="sql",
-        target=sql,
-        args={},
-        scheduled_for=datetime.now(UTC),
-        attempt=1,
-        max_attempts=3,
-        timeout_seconds=timeout_seconds,
-        trigger=Trigger.SCHEDULE,
-    )
+    return make_attempt("sql", sql, timeout_seconds=timeout_seconds)
 
 
 def with_executor(

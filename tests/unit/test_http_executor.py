@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,8 @@ import pytest
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.http import HttpExecutor
-from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from pgsched.models import Attempt, Outcome, RunStatus
+from tests.attempts import make_attempt
 
 SECRET = "s3cr3t-token-value"
 BIG_BODY_BYTES = 200_000
@@ -126,20 +126,7 @@ def server() -> Iterator[Running]:
 
 
 def attempt(url: str, **args: Any) -> Attempt:
-    return Attempt(
-        run_id=1,
-        fence=1,
-        job_id=1,
-        job_name="http-job",
-        kind="http",
-        target=url,
-        args=args,
-        scheduled_for=datetime.now(UTC),
-        attempt=1,
-        max_attempts=3,
-        timeout_seconds=60,
-        trigger=Trigger.SCHEDULE,
-    )
+    return make_attempt("http", url, args)
 
 
 def run(url: str, **args: Any) -> Outcome:

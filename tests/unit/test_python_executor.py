@@ -18,6 +18,7 @@ import pytest
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.python import PythonExecutor, is_allowed
 from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from tests.attempts import make_attempt
 
 JOBS = "tests.jobs_for_tests"
 SCHEDULED_FOR = datetime(2024, 3, 10, 1, 30, tzinfo=ZoneInfo("America/New_York"))
@@ -26,18 +27,15 @@ Saver = Callable[[Attempt, Any], Awaitable[None]]
 
 
 def attempt(function: str, module: str = JOBS, checkpoint: Any = None, **args: Any) -> Attempt:
-    return Attempt(
+    return make_attempt(
+        "python",
+        f"{module}:{function}",
+        args,
         run_id=41,
-        fence=1,
         job_id=7,
         job_name="nightly-sync",
-        kind="python",
-        target=f"{module}:{function}",
-        args=args,
         scheduled_for=SCHEDULED_FOR,
         attempt=2,
-        max_attempts=3,
-        timeout_seconds=60,
         trigger=Trigger.RETRY,
         checkpoint=checkpoint,
     )

@@ -7,7 +7,6 @@ import shlex
 import sys
 import time
 import tracemalloc
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,12 @@ import pytest
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.shell import DISABLED_MESSAGE, ShellExecutor
-from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from pgsched.models import Attempt, Outcome, RunStatus
+from tests.attempts import make_attempt
 
 
 def attempt(target: str, **args: Any) -> Attempt:
-    return Attempt(
-        run_id=1,
-        fence=1,
-        job_id=1,
-        job_name="shell-job",
-        kind="shell",
-        target=target,
-        args=args,
-        scheduled_for=datetime.now(UTC),
-        attempt=1,
-        max_attempts=3,
-        timeout_seconds=60,
-        trigger=Trigger.SCHEDULE,
-    )
+    return make_attempt("shell", target, args)
 
 
 def run(target: str, allowed: bool = True, **args: Any) -> Outcome:
