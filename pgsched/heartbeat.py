@@ -75,8 +75,10 @@ class Recovery:
         worker_id: Callable[[], str],
         held_runs: Callable[[], Sequence[tuple[int, int]]],
         on_runs_taken: Callable[[list[int]], None],
+        claim_in_progress: Callable[[], bool],
     ) -> None:
         self._repository = repository
+        self._claim_in_progress = claim_in_progress
         self._interval = interval_seconds
         self._worker_id = worker_id
         self._held_runs = held_runs
@@ -88,7 +90,7 @@ class Recovery:
 
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""
-        for row in await self._repository.reap_lost_runs():
+        for row in await self._repository.reap_lost_runs(self._worker_id()):
             log.warning(
                 "run_lost",
                 run_id=row["run_id"],
@@ -100,7 +102,22 @@ class Recovery:
         retired = await self._repository.retire_orphan_runs()
         if retired:
             log.info("orphan_runs_retired", count=retired)
-        taken = await self._repository.runs_taken_away(self._held_runs())
+        held = self._held_runs()
+        taken = await self._repository.runs_taken_away(held)
         if taken:
             log.warning("runs_taken_away", run_ids=taken, worker_id=self._worker_id())
             self._on_runs_taken(taken)
+        if self._claim_in_progress():
+            return  # its runs are committed but maybe not yet held: look next round
+        # A run recorded as started here, older than a lease, that this worker does
+        # not hold was claimed by a transaction whose answer was lost: it never ran.
+        released = await self._repository.release_unstarted_runs(
+            self._worker_id(), [run_id for run_id, _ in held], self._interval * 3
+        )
+        for row in released:
+            log.warning(
+                "run_never_started",
+                run_id=row["id"],
+                job_name=row["job_name"],
+                worker_id=self._worker_id(),
+            )

@@ -32,6 +32,10 @@ COUNT_LIMIT = 1000
 # A schedule only Python can reject is looked at again after this long, so a bad
 # row neither spins a worker nor is forgotten once fixed.
 INVALID_SCHEDULE_RECHECK = timedelta(minutes=5)
+# overlap=queue keeps at most this many slots waiting behind a running attempt; more
+# are recorded skipped, so a job slower than its schedule cannot grow a backlog
+# without bound.
+MAX_QUEUED_SLOTS = 10
 # The finest step between two slots (schedules have whole seconds).
 RESOLUTION = timedelta(microseconds=1)
 
@@ -47,6 +51,7 @@ class DueJob:
     misfire: str
     misfire_threshold_seconds: int
     running_run_ids: Sequence[int] = ()
+    queued_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -206,9 +211,13 @@ def _apply_overlap_policy(
     if running and job.overlap == "skip":
         reason = f"overlap=skip: run {', '.join(map(str, running))} of this job was still running"
         return [_skipped(slot, kind, reason) for slot, kind in fires], ()
-    if running:  # queue or allow
-        status = RunStatus.PENDING if job.overlap == "queue" else RunStatus.RUNNING
-        first = PlannedRun(fires[0][0], fires[0][1], status)
+    if running and job.overlap == "queue":
+        room = max(0, MAX_QUEUED_SLOTS - job.queued_runs)
+        full = f"overlap=queue: {MAX_QUEUED_SLOTS} slots already wait for this job"
+        rows = [PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in fires[:room]]
+        return rows + [_skipped(slot, kind, full) for slot, kind in fires[room:]], ()
+    if running:  # allow
+        first = PlannedRun(fires[0][0], fires[0][1], RunStatus.RUNNING)
         return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in fires[1:])], ()
     (first_slot, first_trigger), *rest = fires
     rows = [PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)]

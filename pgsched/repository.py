@@ -106,6 +106,9 @@ class Repository:
                         application_name=self._application_name,
                     )
                 yield self._connection
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                # The transaction lost a race and was rolled back; the connection is fine.
+                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
@@ -162,9 +165,22 @@ class Repository:
         """Mark this worker stopped (a clean exit)."""
         await self._fetch("stop_worker", {"worker_id": worker_id})
 
-    async def reap_lost_runs(self) -> list[DictRow]:
-        """Recover runs of dead workers; one row per run marked lost."""
-        return await self._fetch("reap_lost_runs", {})
+    async def reap_lost_runs(self, worker_id: str) -> list[DictRow]:
+        """Recover runs of dead workers (never ``worker_id``'s); one row per run marked lost."""
+        return await self._fetch("reap_lost_runs", {"worker_id": worker_id})
+
+    async def release_unstarted_runs(
+        self, worker_id: str, held_run_ids: Sequence[int], older_than_seconds: float
+    ) -> list[DictRow]:
+        """Record as lost (and retry) runs claimed for this worker that it never started."""
+        return await self._fetch(
+            "release_unstarted_runs",
+            {
+                "worker_id": worker_id,
+                "held_run_ids": list(held_run_ids),
+                "older_than_seconds": older_than_seconds,
+            },
+        )
 
     async def retire_orphan_runs(self) -> int:
         """Record pending runs of deleted or disabled jobs as skipped; returns how many."""
@@ -210,8 +226,12 @@ class Repository:
                 groups = await self._queue_groups(connection, queues, limit, limited)
             jobs: list[DictRow] = []
             for group, group_limit in groups:
+                # One budget across the groups: capped queues never add to it.
+                budget = min(group_limit, limit - len(jobs))
+                if budget <= 0:
+                    break
                 cursor = await connection.execute(
-                    query("claim_due_jobs"), {"queues": group, "limit": group_limit}, prepare=True
+                    query("claim_due_jobs"), {"queues": group, "limit": budget}, prepare=True
                 )
                 jobs.extend(await cursor.fetchall())
             plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
@@ -391,6 +411,7 @@ def _due_job(row: DictRow) -> DueJob:
         misfire=row["misfire"],
         misfire_threshold_seconds=row["misfire_threshold_seconds"],
         running_run_ids=tuple(row["running_run_ids"]),
+        queued_runs=row["queued_runs"],
     )
 
 

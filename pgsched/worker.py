@@ -47,6 +47,7 @@ BACKLOG_PENDING_CHECK_SECONDS = 0.1
 SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
+ABORT_RECORD_SECONDS = 2.0
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +112,10 @@ class Worker:
         # Set when pending attempts wait for their job's running attempt to end.
         self._pending_blocked = False
         self._gather_floor = max(1, options.concurrency // 4)
+        self._claiming = False
+        # Claims that found due work but could take none of it, in a row.
+        self._empty_claims = 0
+        self._stop_requested_at: float | None = None
 
     @property
     def worker_id(self) -> str:
@@ -151,6 +156,7 @@ class Worker:
             lambda: self.worker_id,
             self._held_runs,
             self._take_away,
+            lambda: self._claiming,
         )
         listener = Listener(self._url, self._wake_up, self._take_away)
         side_tasks = [
@@ -187,6 +193,9 @@ class Worker:
 
     def request_stop(self) -> None:
         """First call: stop claiming and drain. Second call: stop at once."""
+        now = time.monotonic()
+        if self._stop_requested_at is not None and now - self._stop_requested_at < 1.0:
+            return  # one signal delivered twice (to the process and its group)
         if self._stopping:
             log.warning("worker_aborting", worker_id=self.worker_id, running=len(self._in_flight))
             self._aborting = True
@@ -195,6 +204,7 @@ class Worker:
         else:
             log.info("worker_stopping", worker_id=self.worker_id, running=len(self._in_flight))
             self._stopping = True
+            self._stop_requested_at = now
         self._wake.set()
 
     async def _register(self) -> None:
@@ -232,7 +242,9 @@ class Worker:
         remaining = [task for _, task in self._in_flight.values()]
         if remaining:
             await asyncio.wait(remaining, timeout=SHUTDOWN_RECORD_SECONDS)
-        if not self._aborting and not await self._finisher.flush(SHUTDOWN_RECORD_SECONDS):
+        # Even when aborting, attempts that did finish are worth a brief try to record.
+        flush_for = ABORT_RECORD_SECONDS if self._aborting else SHUTDOWN_RECORD_SECONDS
+        if not await self._finisher.flush(flush_for):
             log.error("outcomes_lost_at_shutdown", count=self._finisher.unrecorded)
 
     # -- claiming --------------------------------------------------------------
@@ -250,6 +262,7 @@ class Worker:
                 await asyncio.sleep(BATCH_GATHER_SECONDS)
                 free = self.options.concurrency - len(self._in_flight)
             try:
+                self._claiming = True
                 started = await self._claim(free)
                 self._backlog = started >= free
                 if self._backlog or self._more_to_schedule:
@@ -263,6 +276,8 @@ class Worker:
                 log.exception("claim_crashed", retry_in_s=round(delay, 2))
             else:
                 backoff.reset()
+            finally:
+                self._claiming = False
             await self._sleep(delay)
 
     async def _claim(self, free: int) -> int:
@@ -307,8 +322,15 @@ class Worker:
         self._more_to_schedule = due.unscheduled
         delay = self.options.poll_interval
         if due.jobs is not None:
-            # Due now but nothing claimed: other workers hold those rows this instant.
-            delay = min(delay, max(due.jobs, 0.0 if started else CONTENDED_RETRY_SECONDS))
+            if started or due.jobs > 0:
+                self._empty_claims = 0
+            else:
+                # Due, yet nothing claimed: other workers (or a capped queue, or a
+                # user's open transaction) hold those rows. Look again soon, then
+                # less and less often, never spinning.
+                self._empty_claims += 1
+            contended = CONTENDED_RETRY_SECONDS * 2 ** min(self._empty_claims, 10)
+            delay = min(delay, max(due.jobs, contended if self._empty_claims else 0.0))
         if due.pending is not None and not self._check_pending:
             # Pending attempts due now but not startable (their job is running) wait
             # for a finish, a NOTIFY or the next poll instead of spinning.

@@ -108,7 +108,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION pgsched.jobs_notify()")
     op.execute("DROP FUNCTION pgsched.run_now(text)")
     op.execute("DROP FUNCTION pgsched.retire_orphan_runs()")
-    op.execute("DROP FUNCTION pgsched.reap_lost_runs()")
+    op.execute("DROP FUNCTION pgsched.reap_lost_runs(text)")
     op.execute("DROP FUNCTION pgsched.retry_delay(integer, integer)")
     op.drop_table("queue_limits", schema=SCHEMA)
     op.drop_constraint("workers_lease_seconds_check", "workers", schema=SCHEMA)

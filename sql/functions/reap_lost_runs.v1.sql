@@ -1,7 +1,8 @@
 -- Recovers the attempts of workers that stopped heartbeating. Any worker may call it
 -- (and `pgsched reap` does): SKIP LOCKED makes each dead worker and each lost run
--- handled by exactly one caller.
-CREATE OR REPLACE FUNCTION pgsched.reap_lost_runs()
+-- handled by exactly one caller. A worker passes its own id as caller: back from a
+-- long outage, it must not declare itself dead before its heartbeat has caught up.
+CREATE OR REPLACE FUNCTION pgsched.reap_lost_runs(caller text DEFAULT NULL)
 RETURNS TABLE (run_id bigint, job_name text, worker_id text, retry_run_id bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -11,6 +12,7 @@ BEGIN
        SET stopped_at = now()
      WHERE w.id IN (SELECT d.id FROM pgsched.workers AS d
                      WHERE d.stopped_at IS NULL
+                       AND d.id IS DISTINCT FROM caller
                        AND d.last_heartbeat_at < now() - make_interval(secs => d.lease_seconds)
                        FOR UPDATE SKIP LOCKED);
 
@@ -45,5 +47,5 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION pgsched.reap_lost_runs() IS
+COMMENT ON FUNCTION pgsched.reap_lost_runs(text) IS
     'Marks workers silent past their lease as stopped, their running attempts as lost, and queues retries where attempts remain. Safe to call from many workers at once.';

@@ -31,8 +31,10 @@ SELECT l.queue,
  WHERE l.queue = ANY(%(queues)s);
 
 -- name: claim_due_jobs
--- FOR UPDATE returns each locked row's newest version; running_run_ids() then
+-- The row lock returns each locked row's newest version; running_run_ids() then
 -- reads a snapshot taken after the locks, so the overlap check is never stale.
+-- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
+-- foreign key, and must not wait for (or deadlock with) a claim holding the job.
 WITH locked AS MATERIALIZED (
         SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
@@ -43,9 +45,13 @@ WITH locked AS MATERIALIZED (
            AND queue = ANY(%(queues)s)
          ORDER BY coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
-           FOR UPDATE SKIP LOCKED
+           FOR NO KEY UPDATE SKIP LOCKED
 )
-SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids, now() AS database_now
+SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
+       (SELECT count(*) FROM pgsched.runs AS q
+         WHERE q.job_id = locked.id AND q.status = 'pending'
+           AND q.trigger IN ('schedule', 'catchup'))::integer AS queued_runs,
+       now() AS database_now
   FROM locked;
 
 -- name: claim_unscheduled_jobs
@@ -54,13 +60,13 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids, now() AS
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
                checkpoint,
-       '{}'::bigint[] AS running_run_ids, now() AS database_now
+       '{}'::bigint[] AS running_run_ids, 0 AS queued_runs, now() AS database_now
   FROM pgsched.jobs
  WHERE enabled
    AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz
    AND queue = ANY(%(queues)s)
  LIMIT %(limit)s
-   FOR UPDATE SKIP LOCKED;
+   FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: start_pending_runs
 SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger
@@ -126,16 +132,19 @@ SELECT array_agg(id) AS run_ids,
 HAVING count(*) > 0;
 
 -- name: next_due_in
--- Seconds from now until something may be due for these queues (<= 0: now), and
--- whether jobs wait for their first next_run.
-SELECT extract(epoch FROM greatest(
-           (SELECT min(coalesce(next_run, '-infinity'::timestamptz)) FROM pgsched.jobs
-             WHERE enabled AND queue = ANY(%(queues)s)),
-           now() - interval '1 hour') - now())::float8 AS jobs_due_in,
-       extract(epoch FROM greatest(
-           (SELECT min(available_at) FROM pgsched.runs
-             WHERE status = 'pending' AND queue = ANY(%(queues)s)),
-           now() - interval '1 hour') - now())::float8 AS pending_due_in,
+-- Seconds from now until something may be due for these queues (<= 0: now; NULL:
+-- nothing at all), and whether jobs wait for their first next_run.
+SELECT extract(epoch FROM
+           (SELECT greatest(min(coalesce(next_run, '-infinity'::timestamptz)),
+                            now() - interval '1 hour')
+              FROM pgsched.jobs
+             WHERE enabled AND queue = ANY(%(queues)s)
+            HAVING count(*) > 0) - now())::float8 AS jobs_due_in,
+       extract(epoch FROM
+           (SELECT greatest(min(r.available_at), now() - interval '1 hour')
+              FROM pgsched.runs AS r JOIN pgsched.jobs AS j ON j.id = r.job_id
+             WHERE r.status = 'pending' AND j.queue = ANY(%(queues)s)
+            HAVING count(*) > 0) - now())::float8 AS pending_due_in,
        EXISTS (SELECT 1 FROM pgsched.jobs
                 WHERE enabled AND queue = ANY(%(queues)s)
                   AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz)
@@ -181,11 +190,15 @@ SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at
   LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for;
 
 -- name: save_checkpoint
+-- The share lock keeps the reaper from taking the run away between check and write.
+WITH holder AS (
+    SELECT id FROM pgsched.runs
+     WHERE id = %(run_id)s AND fence = %(fence)s AND status = 'running'
+       FOR SHARE
+)
 UPDATE pgsched.jobs
    SET checkpoint = %(checkpoint)s
- WHERE id = %(job_id)s
-   AND EXISTS (SELECT 1 FROM pgsched.runs
-                WHERE id = %(run_id)s AND fence = %(fence)s AND status = 'running')
+ WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM holder)
 RETURNING id;
 
 -- name: runs_taken_away
@@ -196,7 +209,30 @@ SELECT h.run_id
                     WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running');
 
 -- name: reap_lost_runs
-SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs();
+SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs(%(worker_id)s);
+
+-- name: release_unstarted_runs
+-- Runs recorded as started by this worker that it does not hold: the claim
+-- committed but its answer never arrived (a connection lost at COMMIT). They never
+-- ran; they are recorded lost and retried at once, like a shutdown interruption.
+WITH released AS (
+    UPDATE pgsched.runs AS r
+       SET status = 'lost', finished_at = now(), duration_ms = 0,
+           error = 'claimed, but the claim''s answer never reached the worker; never started'
+     WHERE r.worker_id = %(worker_id)s AND r.status = 'running'
+       AND r.started_at < now() - make_interval(secs => %(older_than_seconds)s)
+       AND NOT r.id = ANY(%(held_run_ids)s)
+    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue
+), retried AS (
+    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
+                                   available_at, queue)
+    SELECT l.job_id, l.job_name, l.scheduled_for, l.attempt + 1, 'pending', 'retry', now(),
+           l.queue
+      FROM released AS l JOIN pgsched.jobs AS j ON j.id = l.job_id
+     WHERE l.attempt < j.max_attempts + 2
+    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
+)
+SELECT id, job_name FROM released;
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();

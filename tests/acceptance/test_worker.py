@@ -4,6 +4,7 @@ the database may go away, and stopped work really stops."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -329,3 +330,19 @@ def test_postgres_restart_is_survived(workers: Workers) -> None:
     finally:
         subprocess.run([*pgsched, "db", "stop", "--home", str(home)], check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_worker_without_jobs_sleeps_instead_of_polling(workers: Workers, db: Connection) -> None:
+    worker = workers.start()
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    time.sleep(1)
+    before = cpu_seconds(worker.pid)
+    time.sleep(4)
+    # A worker re-polling every few milliseconds burns a fifth of a core here.
+    assert cpu_seconds(worker.pid) - before < 0.2
+    assert workers.stop_all() == [0]

@@ -210,7 +210,7 @@ def test_dead_workers_runs_are_lost_and_retried_once(database_url: str, db: Conn
     async def reap_twice() -> list[Any]:
         a, b = Repository(database_url, "a"), Repository(database_url, "b")
         try:
-            return list(await asyncio.gather(a.reap_lost_runs(), b.reap_lost_runs()))
+            return list(await asyncio.gather(a.reap_lost_runs("a"), b.reap_lost_runs("b")))
         finally:
             await a.close()
             await b.close()
@@ -343,3 +343,89 @@ def test_an_outcome_the_database_refuses_is_recorded_as_a_failure(
     )
     assert rows["healthy"] == "succeeded: "
     assert rows["poisoned"].startswith("failed: pgsched could not record this outcome")
+
+
+def start_pending(url: str, limit: int = 10, worker_id: str = "w1") -> list[Attempt]:
+    async def go() -> list[Attempt]:
+        repository = Repository(url, "test")
+        try:
+            await register(repository, worker_id)
+            return await repository.claim_pending_runs(worker_id, ["default"], limit)
+        finally:
+            await repository.close()
+
+    return asyncio.run(go())
+
+
+def test_runs_waiting_behind_a_running_job_do_not_block_others(
+    database_url: str, db: Connection
+) -> None:
+    slow = add_job(db, "slow-queue", "0 0 1 1 *", overlap="queue")
+    make_due(db, slow)
+    claim(database_url)  # slow-queue now runs
+    for _ in range(3):
+        db.execute("SELECT pgsched.run_now('slow-queue')")
+    add_job(db, "other", "0 0 1 1 *")
+    other_run = db.execute("SELECT pgsched.run_now('other')").fetchone()
+    started = start_pending(database_url, limit=3)
+    assert [a.run_id for a in started] == [other_run[0]]
+
+
+def test_pending_starts_respect_the_queue_limit(database_url: str, db: Connection) -> None:
+    db.execute("INSERT INTO pgsched.queue_limits (queue, max_running) VALUES ('default', 2)")
+    for i in range(4):
+        add_job(db, f"manual-{i}", "0 0 1 1 *")
+        db.execute("SELECT pgsched.run_now(%s)", [f"manual-{i}"])
+    assert len(start_pending(database_url)) == 2
+    assert start_pending(database_url, worker_id="w2") == []
+
+
+def test_capped_queues_share_the_claims_budget(database_url: str, db: Connection) -> None:
+    db.execute("INSERT INTO pgsched.queue_limits (queue, max_running) VALUES ('b', 5), ('c', 5)")
+    for queue in ("a", "b", "c"):
+        for i in range(3):
+            make_due(db, add_job(db, f"{queue}-{i}", "0 0 1 1 *", queue=queue))
+
+    async def go() -> ClaimResult:
+        repository = Repository(database_url, "test")
+        try:
+            await register(repository, "w1")
+            return await repository.claim_due_jobs("w1", ["a", "b", "c"], 2, plan_job)
+        finally:
+            await repository.close()
+
+    assert len(asyncio.run(go()).attempts) == 2
+
+
+def test_runs_claimed_but_never_started_are_released(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "in-doubt", "0 0 1 1 *")
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    db.execute("UPDATE pgsched.runs SET started_at = now() - interval '1 minute'")
+
+    async def release(held: list[int]) -> list[Any]:
+        repository = Repository(database_url, "test")
+        try:
+            return await repository.release_unstarted_runs("w1", held, 30)
+        finally:
+            await repository.close()
+
+    assert asyncio.run(release([attempt.run_id])) == []  # held: left alone
+    assert [row["id"] for row in asyncio.run(release([]))] == [attempt.run_id]
+    assert [s[:3] for s in runs(db, job_id)] == [("lost", "schedule", 1), ("pending", "retry", 2)]
+
+
+def test_a_worker_never_reaps_itself(database_url: str, db: Connection) -> None:
+    make_due(db, add_job(db, "own", "0 0 1 1 *"))
+    claim(database_url, worker_id="w1")
+    db.execute("UPDATE pgsched.workers SET last_heartbeat_at = now() - interval '1 hour'")
+
+    async def reap(caller: str) -> list[Any]:
+        repository = Repository(database_url, "test")
+        try:
+            return await repository.reap_lost_runs(caller)
+        finally:
+            await repository.close()
+
+    assert asyncio.run(reap("w1")) == []
+    assert len(asyncio.run(reap("w2"))) == 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pgsched.models import RunStatus, Trigger
-from pgsched.planner import COUNT_LIMIT, RUN_ALL_LIMIT, DueJob, plan_job
+from pgsched.planner import COUNT_LIMIT, MAX_QUEUED_SLOTS, RUN_ALL_LIMIT, DueJob, plan_job
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -137,3 +137,11 @@ def test_a_job_the_planner_cannot_handle_fails_alone(monkeypatch: pytest.MonkeyP
     plan = plan_job(job(NOW), NOW)
     assert plan.runs == [] and "planner bug" in (plan.last_error or "")
     assert plan.next_run == NOW + timedelta(minutes=5)
+
+
+def test_overlap_queue_keeps_a_bounded_line() -> None:
+    plan = plan_job(
+        job(NOW, overlap="queue", running_run_ids=(7,), queued_runs=MAX_QUEUED_SLOTS), NOW
+    )
+    assert summary(plan.runs) == [("skipped", "schedule", NOW)]
+    assert "already wait" in (plan.runs[0].error or "")
