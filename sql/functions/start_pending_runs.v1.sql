@@ -22,15 +22,19 @@ BEGIN
       INTO candidate_ids, locked_job_ids
       FROM (SELECT r.id, r.job_id
               FROM pgsched.runs AS r
-              JOIN pgsched.jobs AS j ON j.id = r.job_id
              WHERE r.status = 'pending' AND r.available_at <= now()
-               AND j.queue = ANY(queues)
-               AND (j.overlap = 'allow'
-                    OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS o
-                                    WHERE o.job_id = r.job_id AND o.status = 'running'))
-             ORDER BY r.available_at, r.id
+               -- A scalar subquery, not EXISTS: it stays a per-row check, so the
+               -- scan walks runs_available_at_idx oldest first and LIMIT stops it.
+               AND (SELECT j.queue = ANY(queues)
+                           AND (j.overlap = 'allow'
+                                OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS o
+                                                WHERE o.job_id = r.job_id
+                                                  AND o.status = 'running'))
+                      FROM pgsched.jobs AS j
+                     WHERE j.id = r.job_id)
+             ORDER BY r.available_at
              LIMIT max_runs
-               FOR UPDATE OF r SKIP LOCKED) AS c;
+               FOR UPDATE SKIP LOCKED) AS c;
     IF candidate_ids IS NULL THEN
         RETURN;
     END IF;
