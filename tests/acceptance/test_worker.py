@@ -346,3 +346,28 @@ def test_worker_without_jobs_sleeps_instead_of_polling(workers: Workers, db: Con
     # A worker re-polling every few milliseconds burns a fifth of a core here.
     assert cpu_seconds(worker.pid) - before < 0.2
     assert workers.stop_all() == [0]
+
+
+def test_second_sigterm_stops_at_once_and_kills_the_work(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    marker = tmp_path / "never"
+    add_job(
+        db,
+        "interrupted",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        args={"seconds": 4, "path": str(marker)},
+    )
+    worker = workers.start("--grace-period", "60")
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    db.execute("SELECT pgsched.run_now('interrupted')")
+    wait_for(lambda: statuses(db, "interrupted") == [(1, "running", "manual")])
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(1.5)  # a second signal within a second counts as the same one
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
+    # The worker left as stopped: the next reaper records the attempt lost.
+    assert scalar(db, "SELECT stopped_at IS NOT NULL FROM pgsched.workers") is True
+    time.sleep(3)
+    assert not marker.exists()
