@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ceiling, idle, lag, run_now, throughput
+from bench import ceiling, idle, lag, monitoring, run_now, throughput
 from bench.context import BenchContext
 from bench.errors import BenchError
 from bench.report import Figure, table, write_json
@@ -36,6 +36,7 @@ PHASES: dict[str, Phase] = {
     "run_now": run_now.run,
     "idle": idle.run,
     "ceiling": ceiling.run,
+    "monitoring": monitoring.run,
 }
 
 

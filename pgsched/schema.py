@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Double,
     ForeignKey,
     Identity,
@@ -149,6 +150,14 @@ Index(
 )
 Index("runs_available_at_idx", runs.c.available_at, postgresql_where=runs.c.status == "pending")
 Index("runs_worker_id_running_idx", runs.c.worker_id, postgresql_where=runs.c.status == "running")
+# The latest failures and skips (pgsched.failed_runs, pgsched.missed_runs); runs
+# that succeed never enter it.
+Index(
+    "runs_status_finished_at_idx",
+    runs.c.status,
+    runs.c.finished_at,
+    postgresql_where=runs.c.status.in_(("failed", "timed_out", "lost", "skipped")),
+)
 
 workers = Table(
     "workers",
@@ -174,6 +183,49 @@ queue_limits = Table(
     Column("queue", Text, primary_key=True),
     Column("max_running", Integer, nullable=False),
     CheckConstraint("max_running > 0", name="queue_limits_max_running_check"),
+)
+
+
+def run_totals() -> list[Column[object]]:
+    """What runs with an outcome add up to: successes (succeeded), failures (failed,
+    timed_out, lost), the sum and number of their durations, the latest start."""
+    return [
+        Column("successful_runs", BigInteger, nullable=False, server_default=text("0")),
+        Column("failed_runs", BigInteger, nullable=False, server_default=text("0")),
+        Column("duration_ms_sum", Double, nullable=False, server_default=text("0")),
+        # Runs with a recorded duration: the divisor of the average.
+        Column("timed_runs", BigInteger, nullable=False, server_default=text("0")),
+        Column("last_run_at", timestamptz()),
+    ]
+
+
+# The run totals, kept equal to a count of the runs by a trigger on runs
+# (sql/functions/runs_count_totals.v1.sql) so that success rates over millions of
+# runs read one row per job: per job name and UTC day of the slot, ...
+daily_run_totals = Table(
+    "daily_run_totals",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("job_name", Text, primary_key=True),
+    *run_totals(),
+)
+Index("daily_run_totals_job_name_day_idx", daily_run_totals.c.job_name, daily_run_totals.c.day)
+
+# ... and per job name over the days from recent_run_totals_starts.first_day on
+# (moved forward once a day to 29 days ago).
+recent_run_totals = Table(
+    "recent_run_totals",
+    metadata,
+    Column("job_name", Text, primary_key=True),
+    *run_totals(),
+)
+
+recent_run_totals_starts = Table(
+    "recent_run_totals_starts",
+    metadata,
+    Column("only_row", Boolean, primary_key=True, server_default=text("true")),
+    Column("first_day", Date, nullable=False),
+    CheckConstraint("only_row", name="recent_run_totals_starts_only_row_check"),
 )
 
 # A copy of pg_timezone_names' names: looking a name up there costs ~30 ms.
