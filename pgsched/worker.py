@@ -37,8 +37,12 @@ from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.planner import plan_job
 from pgsched.repository import Repository, WorkerIdentity
 
-# When due work exists but other workers hold it, look again after this long.
+# When due work exists but other workers hold it, look again after this long, then
+# twice as long each time up to the maximum: slow enough not to spin when rows stay
+# locked (a capped queue, a user's open transaction), quick enough that a worker
+# does not idle beside a busy one.
 CONTENDED_RETRY_SECONDS = 0.01
+CONTENDED_MAX_SECONDS = 0.1
 # Under backlog, how long to wait for more capacity before claiming a small batch.
 BATCH_GATHER_SECONDS = 0.005
 # Under backlog, pending attempts (retries, manual runs) are looked for this often.
@@ -329,7 +333,10 @@ class Worker:
                 # user's open transaction) hold those rows. Look again soon, then
                 # less and less often, never spinning.
                 self._empty_claims += 1
-            contended = CONTENDED_RETRY_SECONDS * 2 ** min(self._empty_claims, 10)
+            contended = min(
+                CONTENDED_RETRY_SECONDS * 2 ** min(self._empty_claims, 10),
+                CONTENDED_MAX_SECONDS,
+            )
             delay = min(delay, max(due.jobs, contended if self._empty_claims else 0.0))
         if due.pending is not None and not self._check_pending:
             # Pending attempts due now but not startable (their job is running) wait

@@ -141,10 +141,13 @@ SELECT extract(epoch FROM
              WHERE enabled AND queue = ANY(%(queues)s)
             HAVING count(*) > 0) - now())::float8 AS jobs_due_in,
        extract(epoch FROM
-           (SELECT greatest(min(r.available_at), now() - interval '1 hour')
-              FROM pgsched.runs AS r JOIN pgsched.jobs AS j ON j.id = r.job_id
-             WHERE r.status = 'pending' AND j.queue = ANY(%(queues)s)
-            HAVING count(*) > 0) - now())::float8 AS pending_due_in,
+           (SELECT greatest(r.available_at, now() - interval '1 hour')
+              FROM pgsched.runs AS r
+             WHERE r.status = 'pending'
+               AND (SELECT j.queue = ANY(%(queues)s) FROM pgsched.jobs AS j
+                     WHERE j.id = r.job_id)
+             ORDER BY r.available_at
+             LIMIT 1) - now())::float8 AS pending_due_in,
        EXISTS (SELECT 1 FROM pgsched.jobs
                 WHERE enabled AND queue = ANY(%(queues)s)
                   AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz)
