@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +23,18 @@ from psycopg.types.json import Jsonb
 
 from pgsched.database import CONNECT_TIMEOUT_SECONDS, redact
 from pgsched.errors import DatabaseUnavailable, QueryFailed
-from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from pgsched.models import Attempt, Outcome
 from pgsched.planner import DueJob, JobPlan
 from pgsched.queries import query
+from pgsched.rows import (
+    ClaimResult,
+    advance_params,
+    attempt_from,
+    db_text,
+    due_job,
+    json_rows,
+    read_plans,
+)
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 # A new or removed queue limit takes effect within this long.
@@ -43,16 +51,6 @@ class WorkerIdentity:
     queues: tuple[str, ...]
     concurrency: int
     lease_seconds: int
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    """What one claim transaction started, recorded and cancelled."""
-
-    attempts: list[Attempt]
-    recorded: int
-    cancelled_run_ids: list[int]
-    job_errors: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -234,12 +232,12 @@ class Repository:
                     query("claim_due_jobs"), {"queues": group, "limit": budget}, prepare=True
                 )
                 jobs.extend(await cursor.fetchall())
-            plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
+            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 sent = await self._send_plans(connection, worker_id, plans)
         if not plans:
             return ClaimResult([], 0, [], [])
-        return await _read_plans(plans, *sent)
+        return await read_plans(plans, *sent)
 
     async def schedule_new_jobs(
         self, queues: Sequence[str], limit: int, plan: Callable[[DueJob, datetime], JobPlan]
@@ -252,11 +250,9 @@ class Repository:
                 prepare=True,
             )
             jobs = await cursor.fetchall()
-            plans = [(job, plan(_due_job(job), job["database_now"])) for job in jobs]
+            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
-                await connection.execute(
-                    query("advance_jobs"), _advance_params(plans), prepare=True
-                )
+                await connection.execute(query("advance_jobs"), advance_params(plans), prepare=True)
         return len(plans)
 
     async def _limited_queues(self, queues: Sequence[str]) -> frozenset[str]:
@@ -313,7 +309,7 @@ class Repository:
             query("insert_planned_runs"),
             {
                 "worker_id": worker_id,
-                "rows": _json_rows(
+                "rows": json_rows(
                     {
                         "job_id": job["id"],
                         "job_name": job["name"],
@@ -330,7 +326,7 @@ class Repository:
             },
             prepare=True,
         )
-        await connection.execute(query("advance_jobs"), _advance_params(plans), prepare=True)
+        await connection.execute(query("advance_jobs"), advance_params(plans), prepare=True)
         return cancelled_cursor, inserted_cursor
 
     async def claim_pending_runs(
@@ -352,7 +348,7 @@ class Repository:
                 )
                 jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
         return [
-            _attempt(
+            attempt_from(
                 jobs_by_id[row["job_id"]],
                 run_id=row["run_id"],
                 fence=row["fence"],
@@ -372,13 +368,13 @@ class Repository:
         rows = await self._fetch(
             "finish_runs",
             {
-                "rows": _json_rows(
+                "rows": json_rows(
                     {
                         "run_id": attempt.run_id,
                         "fence": attempt.fence,
                         "status": outcome.status.value,
-                        "error": _text(outcome.error),
-                        "output": _text(outcome.output),
+                        "error": db_text(outcome.error),
+                        "output": db_text(outcome.output),
                         "duration_ms": duration_ms,
                         "retryable": outcome.retryable,
                     }
@@ -400,95 +396,6 @@ class Repository:
             },
         )
         return bool(rows)
-
-
-def _due_job(row: DictRow) -> DueJob:
-    return DueJob(
-        schedule=row["schedule"],
-        timezone=row["timezone"],
-        next_run=row["next_run"],
-        overlap=row["overlap"],
-        misfire=row["misfire"],
-        misfire_threshold_seconds=row["misfire_threshold_seconds"],
-        running_run_ids=tuple(row["running_run_ids"]),
-        queued_runs=row["queued_runs"],
-    )
-
-
-async def _read_plans(
-    plans: list[tuple[DictRow, JobPlan]],
-    cancelled_cursor: AsyncCursor[DictRow] | None,
-    inserted_cursor: AsyncCursor[DictRow],
-) -> ClaimResult:
-    """The claim's outcome, from the answers of its committed writes."""
-    inserted = await inserted_cursor.fetchall()
-    cancelled: list[int] = []
-    if cancelled_cursor is not None:
-        cancelled = [
-            run_id for row in await cancelled_cursor.fetchall() for run_id in row["run_ids"]
-        ]
-    jobs_by_id = {job["id"]: job for job, _ in plans}
-    attempts = [
-        _attempt(
-            jobs_by_id[row["job_id"]],
-            run_id=row["id"],
-            fence=row["fence"],
-            scheduled_for=row["scheduled_for"],
-            attempt=1,
-            trigger=row["trigger"],
-        )
-        for row in inserted
-        if row["status"] == RunStatus.RUNNING
-    ]
-    errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
-    return ClaimResult(attempts, len(inserted), cancelled, errors)
-
-
-def _attempt(
-    job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
-) -> Attempt:
-    return Attempt(
-        run_id=run_id,
-        fence=fence,
-        job_id=job["id"],
-        job_name=job["name"],
-        kind=job["kind"],
-        target=job["target"],
-        args=job["args"],
-        scheduled_for=scheduled_for,
-        attempt=attempt,
-        max_attempts=job["max_attempts"],
-        timeout_seconds=job["timeout_seconds"],
-        trigger=Trigger(trigger),
-        checkpoint=job["checkpoint"],
-    )
-
-
-def _advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
-    return {
-        "rows": _json_rows(
-            {"job_id": job["id"], "next_run": job_plan.next_run, "last_error": job_plan.last_error}
-            for job, job_plan in plans
-        )
-    }
-
-
-def _json_rows(rows: Iterable[dict[str, Any]]) -> str:
-    """A batch as the JSON array ``jsonb_to_recordset`` reads; instants in ISO 8601."""
-    return json.dumps(list(rows), default=_iso)
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__} in a batch")
-
-
-def _text(value: str | None) -> str | None:
-    """Job output as PostgreSQL text holds it: no NUL characters, no lone surrogates."""
-    if not value:
-        return value
-    return value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
 
 
 def _first_line(exc: Exception) -> str:

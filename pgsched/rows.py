@@ -1,0 +1,121 @@
+"""Between query rows and models: what the claim and finish queries send and return.
+
+Batches travel as one JSON array of objects (``jsonb_to_recordset`` on the server):
+encoding it costs the client a fraction of one array parameter per column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
+
+from pgsched.models import Attempt, RunStatus, Trigger
+from pgsched.planner import DueJob, JobPlan
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What one claim transaction started, recorded and cancelled."""
+
+    attempts: list[Attempt]
+    recorded: int
+    cancelled_run_ids: list[int]
+    job_errors: list[tuple[str, str]]
+
+
+def due_job(row: DictRow) -> DueJob:
+    """What the planner needs of a claimed job row."""
+    return DueJob(
+        schedule=row["schedule"],
+        timezone=row["timezone"],
+        next_run=row["next_run"],
+        overlap=row["overlap"],
+        misfire=row["misfire"],
+        misfire_threshold_seconds=row["misfire_threshold_seconds"],
+        running_run_ids=tuple(row["running_run_ids"]),
+        queued_runs=row["queued_runs"],
+    )
+
+
+async def read_plans(
+    plans: list[tuple[DictRow, JobPlan]],
+    cancelled_cursor: AsyncCursor[DictRow] | None,
+    inserted_cursor: AsyncCursor[DictRow],
+) -> ClaimResult:
+    """The claim's outcome, from the answers of its committed writes."""
+    inserted = await inserted_cursor.fetchall()
+    cancelled: list[int] = []
+    if cancelled_cursor is not None:
+        cancelled = [
+            run_id for row in await cancelled_cursor.fetchall() for run_id in row["run_ids"]
+        ]
+    jobs_by_id = {job["id"]: job for job, _ in plans}
+    attempts = [
+        attempt_from(
+            jobs_by_id[row["job_id"]],
+            run_id=row["id"],
+            fence=row["fence"],
+            scheduled_for=row["scheduled_for"],
+            attempt=1,
+            trigger=row["trigger"],
+        )
+        for row in inserted
+        if row["status"] == RunStatus.RUNNING
+    ]
+    errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
+    return ClaimResult(attempts, len(inserted), cancelled, errors)
+
+
+def attempt_from(
+    job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
+) -> Attempt:
+    """The ``Attempt`` a worker executes, from a job row and its run's claim."""
+    return Attempt(
+        run_id=run_id,
+        fence=fence,
+        job_id=job["id"],
+        job_name=job["name"],
+        kind=job["kind"],
+        target=job["target"],
+        args=job["args"],
+        scheduled_for=scheduled_for,
+        attempt=attempt,
+        max_attempts=job["max_attempts"],
+        timeout_seconds=job["timeout_seconds"],
+        trigger=Trigger(trigger),
+        checkpoint=job["checkpoint"],
+    )
+
+
+def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
+    """Parameters of ``advance_jobs``: each planned job's next ``next_run`` and error."""
+    return {
+        "rows": json_rows(
+            {"job_id": job["id"], "next_run": job_plan.next_run, "last_error": job_plan.last_error}
+            for job, job_plan in plans
+        )
+    }
+
+
+def json_rows(rows: Iterable[dict[str, Any]]) -> str:
+    """A batch as the JSON array ``jsonb_to_recordset`` reads; instants in ISO 8601."""
+    return json.dumps(list(rows), default=_iso)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} in a batch")
+
+
+def db_text(value: str | None) -> str | None:
+    """Job output as PostgreSQL text holds it: no NUL characters, no lone surrogates."""
+    if not value:
+        return value
+    return value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
