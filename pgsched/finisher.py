@@ -76,7 +76,16 @@ class Finisher:
             except QueryFailed as exc:
                 # Keep the record true, if poorer: the run failed and we say why.
                 bare = Outcome.failed(f"pgsched could not record this outcome: {exc}")
-                await self._record([(attempt, bare, duration_ms)])
+                try:
+                    await self._record([(attempt, bare, duration_ms)])
+                except QueryFailed as bare_exc:
+                    # Nothing this worker can write is accepted; the run is no longer
+                    # held here, so recovery records it lost within a lease.
+                    log.error(
+                        "outcome_unrecordable",
+                        **run_fields(attempt, self.worker_id),
+                        error=str(bare_exc),
+                    )
 
     async def flush(self, timeout: float) -> bool:
         """Wait until every queued outcome is recorded; False if ``timeout`` passed first."""

@@ -1,0 +1,38 @@
+"""The finisher: outcomes the database refuses never wedge the ones behind them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pgsched.errors import QueryFailed
+from pgsched.finisher import Finisher
+from pgsched.models import Attempt, Outcome
+from tests.attempts import make_attempt
+
+
+class RefusingRepository:
+    """A database that refuses every outcome, however plain."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def finish_runs(self, batch: Sequence[tuple[Attempt, Outcome, float]]) -> None:
+        self.tries += 1
+        raise QueryFailed("query failed: refused")
+
+
+def test_outcomes_nobody_can_record_are_let_go() -> None:
+    async def go() -> tuple[bool, int, int]:
+        repository = RefusingRepository()
+        finisher = Finisher(repository, "w1")  # type: ignore[arg-type]
+        task = asyncio.create_task(finisher.run())
+        for run_id in (1, 2):
+            finisher.submit(make_attempt("python", "m:f", run_id=run_id), Outcome.succeeded(), 1.0)
+        recorded = await finisher.flush(5)
+        task.cancel()
+        return recorded, finisher.unrecorded, repository.tries
+
+    # One batch, then each outcome alone, then each as a bare failure: five tries, and
+    # the finisher is idle again (recovery records those runs lost).
+    assert asyncio.run(go()) == (True, 0, 5)
