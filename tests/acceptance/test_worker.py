@@ -45,6 +45,16 @@ def statuses(db: Connection, job: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def wait_until_registered(db: Connection) -> None:
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
+
+
+def start_manual_run(db: Connection, job: str) -> None:
+    """``run_now`` the job and wait until a worker runs its first attempt."""
+    db.execute("SELECT pgsched.run_now(%s)", [job])
+    wait_for(lambda: statuses(db, job) == [(1, "running", "manual")], what=f"{job} running")
+
+
 def test_slot_fires_once_with_many_workers(workers: Workers, db: Connection) -> None:
     for i in range(100):
         add_job(db, f"tick-{i:03}", "tests.acceptance.jobs:noop")
@@ -98,8 +108,7 @@ def test_killed_worker_run_is_lost_then_retried_and_succeeds(
     )
     doomed = workers.start(lease_seconds=2)
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.jobs WHERE next_run IS NOT NULL"))
-    db.execute("SELECT pgsched.run_now('long')")
-    wait_for(lambda: statuses(db, "long") == [(1, "running", "manual")], what="first attempt")
+    start_manual_run(db, "long")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     workers.start(lease_seconds=2)
@@ -118,9 +127,8 @@ def test_sigterm_lets_the_running_attempt_finish(workers: Workers, db: Connectio
         db, "drain-me", "tests.acceptance.jobs:sleep", schedule="0 0 1 1 *", args={"seconds": 2}
     )
     worker = workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
-    db.execute("SELECT pgsched.run_now('drain-me')")
-    wait_for(lambda: statuses(db, "drain-me") == [(1, "running", "manual")])
+    wait_until_registered(db)
+    start_manual_run(db, "drain-me")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     assert statuses(db, "drain-me") == [(1, "succeeded", "manual")]
@@ -139,9 +147,8 @@ def test_sigterm_past_the_grace_period_records_the_attempt_for_retry(
         args={"seconds": 5, "path": str(marker)},
     )
     worker = workers.start("--grace-period", "0.5")
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
-    db.execute("SELECT pgsched.run_now('too-slow')")
-    wait_for(lambda: statuses(db, "too-slow") == [(1, "running", "manual")])
+    wait_until_registered(db)
+    start_manual_run(db, "too-slow")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     assert statuses(db, "too-slow") == [(1, "lost", "manual"), (2, "pending", "retry")]
@@ -170,7 +177,7 @@ def test_timed_out_python_and_shell_jobs_are_really_gone(
         timeout_seconds=1,
     )
     workers.start("--allow-shell")
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    wait_until_registered(db)
     db.execute("SELECT pgsched.run_now('python-overrun'), pgsched.run_now('shell-overrun')")
     wait_for(
         lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'timed_out'") == 2,
@@ -208,7 +215,7 @@ def test_bad_jobs_fail_alone_with_a_readable_error(workers: Workers, db: Connect
     add_job(db, "not-allowed", "json:dumps", schedule="0 0 1 1 *")
     add_job(db, "bad-args", "tests.acceptance.jobs:sleep", schedule="0 0 1 1 *", args={"x": 1})
     workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    wait_until_registered(db)
     db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs WHERE name <> 'good' ORDER BY name")
     wait_for(
         lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'failed'") == 3,
@@ -240,9 +247,8 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
         args={"seconds": 1, "path": str(tmp_path / "done")},
     )
     paused = workers.start(lease_seconds=2)
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
-    db.execute("SELECT pgsched.run_now('paused')")
-    wait_for(lambda: statuses(db, "paused") == [(1, "running", "manual")])
+    wait_until_registered(db)
+    start_manual_run(db, "paused")
     paused.send_signal(signal.SIGSTOP)  # its job finishes meanwhile; it cannot report
     workers.start(lease_seconds=2)
     wait_for(
@@ -284,7 +290,7 @@ def test_overlap_replace_stops_the_running_attempt(
 def test_checkpoint_carries_over_to_the_next_run(workers: Workers, db: Connection) -> None:
     add_job(db, "counter", "tests.acceptance.jobs:count_runs", schedule="0 0 1 1 *")
     workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    wait_until_registered(db)
     for done in range(1, 4):
         db.execute("SELECT pgsched.run_now('counter')")
         wait_for(
@@ -339,7 +345,7 @@ def cpu_seconds(pid: int) -> float:
 
 def test_worker_without_jobs_sleeps_instead_of_polling(workers: Workers, db: Connection) -> None:
     worker = workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
+    wait_until_registered(db)
     time.sleep(1)
     before = cpu_seconds(worker.pid)
     time.sleep(4)
@@ -360,9 +366,8 @@ def test_second_sigterm_stops_at_once_and_kills_the_work(
         args={"seconds": 4, "path": str(marker)},
     )
     worker = workers.start("--grace-period", "60")
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"))
-    db.execute("SELECT pgsched.run_now('interrupted')")
-    wait_for(lambda: statuses(db, "interrupted") == [(1, "running", "manual")])
+    wait_until_registered(db)
+    start_manual_run(db, "interrupted")
     worker.send_signal(signal.SIGTERM)
     time.sleep(1.5)  # a second signal within a second counts as the same one
     worker.send_signal(signal.SIGTERM)
