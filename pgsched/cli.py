@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from pgsched import embedded, migrations
+from pgsched.commands import demo, history, jobs, maintenance, sync
+from pgsched.commands.options import F, database_options, log_options
 from pgsched.config import Settings
 from pgsched.database import redact, resolve_database_url
 from pgsched.errors import PgschedError
-from pgsched.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from pgsched.schedule import parse_schedule
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgschedGroup(click.Group):
@@ -29,39 +26,6 @@ class PgschedGroup(click.Group):
             return super().invoke(ctx)
         except PgschedError as exc:
             raise click.ClickException(str(exc)) from exc
-
-
-def log_options(command: F) -> F:
-    """``--log-level`` and ``--log-format``; configures structlog before the command runs."""
-
-    @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
-    @click.option(
-        "--log-format", type=click.Choice(LOG_FORMATS), default="console", show_default=True
-    )
-    @wraps(command)
-    def wrapper(*args: Any, log_level: str, log_format: str, **kwargs: Any) -> Any:
-        configure_logging(log_level, log_format)
-        return command(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def database_options(command: F) -> F:
-    """``--database-url`` and ``--home`` for a command that needs a database."""
-
-    @click.option(
-        "--database-url",
-        metavar="URL",
-        help="libpq URL, e.g. postgresql://user@host:5432/db. "
-        "Default: $PGSCHED_DATABASE_URL, else the embedded server.",
-    )
-    @click.option("--home", metavar="DIR", help="Embedded server home. Default: $PGSCHED_HOME.")
-    @wraps(command)
-    def wrapper(*args: Any, database_url: str | None, home: str | None, **kwargs: Any) -> Any:
-        settings = Settings.load(database_url=database_url, home=home)
-        return command(*args, settings=settings, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(cls=PgschedGroup)
@@ -344,6 +308,11 @@ def db_status(home: str | None, as_json: bool) -> None:
         click.echo(f"stopped; data directory {state.data_dir} {created}")
     if not state.running:
         raise SystemExit(3)
+
+
+for module in (jobs, history, maintenance, sync, demo):
+    for command in module.COMMANDS:
+        cli.add_command(command)
 
 
 def main() -> None:

@@ -6,12 +6,17 @@ connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import cast
+
 import psycopg
+from psycopg.rows import DictRow, dict_row
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from pgsched.config import Settings
-from pgsched.errors import DatabaseUnavailable
+from pgsched.errors import DatabaseUnavailable, QueryFailed
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -51,3 +56,32 @@ def redact(url: str) -> str:
     if "password" in info:
         info["password"] = "***"
     return psycopg.conninfo.make_conninfo("", **{k: v for k, v in info.items() if v is not None})
+
+
+def query_error(exc: psycopg.Error) -> QueryFailed:
+    """The database's refusal as one readable ``QueryFailed``: message, detail and hint."""
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    parts += [text for text in (diag.message_detail, diag.message_hint) if text]
+    return QueryFailed(" ".join(parts))
+
+
+@contextmanager
+def session(url: str, application_name: str) -> Iterator[psycopg.Connection[DictRow]]:
+    """An autocommit connection returning dict rows; database errors become pgsched errors.
+
+    For short-lived tools (the CLI, registration from Python), not the worker's hot path.
+    """
+    connection = cast(
+        psycopg.Connection[DictRow],
+        connect(url, autocommit=True, row_factory=dict_row, application_name=application_name),
+    )
+    with connection:
+        try:
+            yield connection
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if connection.broken or connection.closed:
+                raise DatabaseUnavailable(f"lost the connection to {redact(url)}: {exc}") from exc
+            raise query_error(exc) from exc
+        except psycopg.Error as exc:
+            raise query_error(exc) from exc

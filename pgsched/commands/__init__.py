@@ -1,0 +1,1 @@
+"""The maintenance commands, one module per area; ``pgsched.cli`` registers them."""

@@ -1,0 +1,24 @@
+"""The database connection a maintenance command works on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.rows import DictRow
+
+from pgsched import migrations
+from pgsched.config import Settings
+from pgsched.database import resolve_database_url, session
+
+APPLICATION_NAME = "pgsched-cli"
+
+
+@contextmanager
+def command_session(settings: Settings) -> Iterator[psycopg.Connection[DictRow]]:
+    """A session on the configured database, whose schema must be current."""
+    url = resolve_database_url(settings)
+    migrations.require_current(url)
+    with session(url, APPLICATION_NAME) as connection:
+        yield connection
