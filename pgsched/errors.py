@@ -48,3 +48,15 @@ class EmbeddedDatabaseError(PgschedError):
 
 class Permanent(Exception):
     """The job failed in a way a retry cannot fix; pgsched records it and does not retry."""
+
+
+class JobNotFound(PgschedError, LookupError):
+    """No job has that name."""
+
+
+class InvalidJob(PgschedError, ValueError):
+    """The job definition is not valid."""
+
+
+class JobsFileError(PgschedError, ValueError):
+    """The jobs file cannot be read or does not describe jobs."""
