@@ -6,11 +6,16 @@ This is the only module that reads ``os.environ``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 ENV_DATABASE_URL = "PGSCHED_DATABASE_URL"
 ENV_HOME = "PGSCHED_HOME"
+# pgsched's own settings, the database URL and its password among them, are not for
+# jobs: a job could print them into runs.output. Operators add their own patterns.
+HIDDEN_FROM_JOBS = ("PGSCHED_*",)
 
 # As root the embedded server runs as a dedicated system user, and the library
 # makes every parent of its data directory world-readable so that user can reach
@@ -42,3 +47,19 @@ def default_home() -> Path:
         return ROOT_DEFAULT_HOME
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "pgsched"
+
+
+def hidden_from_jobs(name: str, patterns: Sequence[str] = ()) -> bool:
+    """Whether jobs must not see the environment variable ``name``.
+
+    pgsched's own ``PGSCHED_*`` variables are always hidden; ``patterns`` are shell-style
+    globs (``AWS_*``, ``*_TOKEN``) the operator adds.
+    """
+    return any(fnmatchcase(name, pattern) for pattern in (*HIDDEN_FROM_JOBS, *patterns))
+
+
+def job_environment(patterns: Sequence[str] = ()) -> dict[str, str]:
+    """The worker's environment without the variables hidden from jobs."""
+    return {
+        name: value for name, value in os.environ.items() if not hidden_from_jobs(name, patterns)
+    }

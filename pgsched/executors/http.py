@@ -28,12 +28,13 @@ import select
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pgsched.config import hidden_from_jobs
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.models import Attempt, Outcome
 
@@ -95,8 +96,9 @@ class _HostPool:
 class HttpExecutor:
     """Runs ``http`` jobs."""
 
-    def __init__(self, per_host_limit: int = 8) -> None:
+    def __init__(self, per_host_limit: int = 8, hidden_env: Sequence[str] = ()) -> None:
         self._per_host_limit = per_host_limit
+        self._hidden_env = tuple(hidden_env)
         self._pools: dict[HostKey, _HostPool] = {}
         self._in_flight: set[_Exchange] = set()
         self._threads = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="pgsched-http")
@@ -118,7 +120,7 @@ class HttpExecutor:
     async def execute(self, attempt: Attempt) -> Outcome:
         """Send the request ``attempt`` describes; close its socket if cancelled."""
         try:
-            request = _request(attempt)
+            request = _request(attempt, self._hidden_env)
         except _InvalidJob as exc:
             return Outcome.failed(str(exc), retryable=False)
         pool = self._pools.get(request.key)
@@ -238,7 +240,7 @@ def _reusable(pool: _HostPool) -> http.client.HTTPConnection | None:
     return None
 
 
-def _request(attempt: Attempt) -> _Request:
+def _request(attempt: Attempt, hidden_env: Sequence[str]) -> _Request:
     """The request ``attempt`` describes, with ``${env:NAME}`` references resolved."""
     url = attempt.target
     parts = urlsplit(url)
@@ -257,7 +259,7 @@ def _request(attempt: Attempt) -> _Request:
         raise _InvalidJob("the URL has an invalid port") from None
     path = parts.path or "/"
     args = attempt.args
-    headers = _headers(args.get("headers", {}))
+    headers = _headers(args.get("headers", {}), hidden_env)
     body, content_type = _body(args.get("body"))
     if content_type and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = content_type
@@ -281,7 +283,7 @@ def _method(method: Any) -> str:
     return method.upper()
 
 
-def _headers(headers: Any) -> dict[str, str]:
+def _headers(headers: Any, hidden_env: Sequence[str]) -> dict[str, str]:
     """Headers with environment references substituted; messages name headers, never values."""
     if not isinstance(headers, Mapping):
         raise _InvalidJob('args "headers" must be an object of header names to strings')
@@ -291,7 +293,7 @@ def _headers(headers: Any) -> dict[str, str]:
             raise _InvalidJob(f"header name {name!r} is not valid")
         if not isinstance(value, str):
             raise _InvalidJob(f"header {name!r} must have a string value")
-        value = _resolve(name, value)
+        value = _resolve(name, value, hidden_env)
         if FORBIDDEN_IN_HEADER_VALUE.search(value) or not value.isascii():
             raise _InvalidJob(f"header {name!r} has a value with line breaks or non-ASCII text")
         resolved[name] = value
@@ -300,13 +302,18 @@ def _headers(headers: Any) -> dict[str, str]:
     return resolved
 
 
-def _resolve(header: str, value: str) -> str:
+def _resolve(header: str, value: str, hidden_env: Sequence[str]) -> str:
     """``value`` with each ``${env:NAME}`` replaced by that variable of the worker's environment.
 
     Read at execution time, so a secret can be rotated without touching the job.
     """
 
     def variable(reference: re.Match[str]) -> str:
+        if hidden_from_jobs(reference[1], hidden_env):
+            raise _InvalidJob(
+                f"header {header!r} refers to environment variable {reference[1]}, "
+                "which this worker hides from jobs"
+            )
         try:
             return os.environ[reference[1]]
         except KeyError:

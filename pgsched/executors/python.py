@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from pgsched.config import job_environment
 from pgsched.executors.python_child import HEADER, encode
 from pgsched.models import Attempt, Outcome, RunStatus
 
@@ -138,8 +139,10 @@ class PythonExecutor:
         allowed_prefixes: Sequence[str],
         processes: int,
         save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
+        hidden_env: Sequence[str] = (),
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
+        self._hidden_env = tuple(hidden_env)
         self._processes = processes
         self._save_checkpoint = save_checkpoint
         # At most `processes` attempts run at once, each in its own child. Children
@@ -240,7 +243,9 @@ class PythonExecutor:
         child_reads, parent_writes = os.pipe()
         parent_reads, child_writes = os.pipe()
         try:
-            process = await _start_process(child_reads, child_writes)
+            process = await _start_process(
+                child_reads, child_writes, job_environment(self._hidden_env)
+            )
         except BaseException:
             os.close(parent_reads)
             os.close(parent_writes)
@@ -301,7 +306,9 @@ def _request(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-async def _start_process(child_reads: int, child_writes: int) -> asyncio.subprocess.Process:
+async def _start_process(
+    child_reads: int, child_writes: int, environment: dict[str, str]
+) -> asyncio.subprocess.Process:
     """Start a child in a session of its own, so its process group holds all it starts."""
     try:
         return await asyncio.create_subprocess_exec(
@@ -313,6 +320,7 @@ async def _start_process(child_reads: int, child_writes: int) -> asyncio.subproc
             stdin=asyncio.subprocess.DEVNULL,
             pass_fds=(child_reads, child_writes),
             start_new_session=True,
+            env=environment,
         )
     except OSError as exc:
         raise _CannotStart(f"cannot start a python worker process: {exc}") from exc

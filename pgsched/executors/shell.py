@@ -2,7 +2,8 @@
 
 The target is split with ``shlex.split`` and executed directly, so nothing in it is
 expanded or interpolated; write ``sh -c '...'`` to get a shell. ``args`` may hold
-``env`` (strings merged over the worker's environment) and ``cwd``.
+``env`` (strings merged over the worker's environment, without the variables hidden
+from jobs) and ``cwd``.
 
 Every command runs in a new session, so it and everything it starts share one
 process group. That group is what gets killed when the attempt is cancelled, and
@@ -18,9 +19,10 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pgsched.config import job_environment
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 
@@ -39,8 +41,9 @@ class _InvalidJob(Exception):
 class ShellExecutor:
     """Runs ``shell`` jobs when the worker allows them."""
 
-    def __init__(self, allowed: bool) -> None:
+    def __init__(self, allowed: bool, hidden_env: Sequence[str] = ()) -> None:
         self._allowed = allowed
+        self._hidden_env = tuple(hidden_env)
         self._running: set[int] = set()  # process group ids of commands being run
 
     async def start(self) -> None:
@@ -57,7 +60,7 @@ class ShellExecutor:
             return Outcome.failed(DISABLED_MESSAGE, retryable=False)
         try:
             argv = _command_line(attempt.target)
-            env = _environment(attempt.args.get("env"))
+            env = {**job_environment(self._hidden_env), **_env_overrides(attempt.args.get("env"))}
             cwd = _working_directory(attempt.args.get("cwd"))
         except _InvalidJob as exc:
             return Outcome.failed(truncate(str(exc), ERROR_LIMIT_CHARS), retryable=False)
@@ -158,15 +161,15 @@ def _command_line(target: str) -> list[str]:
     return argv
 
 
-def _environment(overrides: Any) -> dict[str, str] | None:
-    """The worker's environment with ``args.env`` over it; None to inherit it unchanged."""
+def _env_overrides(overrides: Any) -> Mapping[str, str]:
+    """``args.env``, checked: variables the job sets over the worker's environment."""
     if overrides is None:
-        return None
+        return {}
     if not isinstance(overrides, Mapping) or not all(
         isinstance(name, str) and isinstance(value, str) for name, value in overrides.items()
     ):
         raise _InvalidJob('args "env" must be an object whose values are strings')
-    return {**os.environ, **overrides}
+    return overrides
 
 
 def _working_directory(cwd: Any) -> str | None:

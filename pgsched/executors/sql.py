@@ -7,6 +7,12 @@ string of several statements separated by ``;`` runs as one implicit transaction
 all of it takes effect or none of it does. SQL that opens a transaction and does
 not end it fails, and its work is rolled back.
 
+Jobs' SQL runs as the role the operator chose: the login of the URL the executor is
+given (the worker's ``--sql-database-url``, else its own) and, with ``role``, after
+``SET ROLE``. ``SET ROLE`` keeps well-meaning SQL within that role's privileges but is
+no sandbox (the SQL may ``RESET ROLE``); a separate login is. SQL never runs as a
+superuser unless the operator says so: that is refused with a message saying how.
+
 A cancelled attempt cancels its statement on the server and waits until it has
 ended. ``statement_timeout`` is set a little past the attempt's timeout, so the
 server stops the statement by itself should the worker be unable to.
@@ -50,7 +56,20 @@ logger = structlog.get_logger("pgsched.executors.sql")
 class SqlExecutor:
     """Runs ``sql`` jobs on up to ``pool_size`` connections to ``database_url``."""
 
-    def __init__(self, database_url: str, pool_size: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        pool_size: int,
+        role: str | None = None,
+        allow_superuser: bool = True,
+    ) -> None:
+        self._url = database_url
+        self._role = role
+        self._allow_superuser = allow_superuser
+        # Whether jobs may run as the chosen role, decided once the database answers:
+        # None until then, "" when they may, else why not.
+        self._role_refusal: str | None = None
+        self._role_checked = asyncio.Lock()
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             database_url,
             min_size=0,
@@ -63,7 +82,8 @@ class SqlExecutor:
                 # Jobs' SQL may DEALLOCATE or DISCARD: never rely on prepared statements.
                 "prepare_threshold": None,
             },
-            reset=_reset_session,
+            configure=self._assume_role,
+            reset=self._reset_session,
         )
 
     async def start(self) -> None:
@@ -79,6 +99,9 @@ class SqlExecutor:
         if not attempt.target.strip():
             return Outcome.failed("the SQL statement is empty", retryable=False)
         try:
+            refusal = await self._refusal()
+            if refusal:
+                return Outcome.failed(refusal, retryable=False)
             async with self._pool.connection() as connection:
                 statement = asyncio.create_task(_run(connection, attempt))
                 try:
@@ -91,6 +114,55 @@ class SqlExecutor:
             return Outcome.failed(
                 truncate(f"could not get a database connection: {exc}", ERROR_LIMIT_CHARS)
             )
+
+    async def _refusal(self) -> str:
+        """Why jobs may not run as the configured role; empty when they may."""
+        async with self._role_checked:
+            if self._role_refusal is None:
+                connection = await Connection.connect(
+                    self._url, autocommit=True, application_name=APPLICATION_NAME
+                )
+                async with connection:
+                    self._role_refusal = await _role_refusal(
+                        connection, self._role, self._allow_superuser
+                    )
+                if self._role_refusal:
+                    logger.error("sql_jobs_refused", reason=self._role_refusal)
+            return self._role_refusal
+
+    async def _assume_role(self, connection: Connection) -> None:
+        if self._role is not None:
+            await connection.execute(
+                psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self._role))
+            )
+
+    async def _reset_session(self, connection: Connection) -> None:
+        """Undo what a job's SQL changed in its session (settings, role, temporary tables)."""
+        await connection.execute("DISCARD ALL")
+        await self._assume_role(connection)
+
+
+async def _role_refusal(connection: Connection, role: str | None, allow_superuser: bool) -> str:
+    """Why SQL jobs may not run on ``connection`` as ``role``; empty when they may."""
+    if role is not None:
+        try:
+            await connection.execute(
+                psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role))
+            )
+        except psycopg.errors.Error as exc:
+            return f"SQL jobs cannot run as role {role!r}: {exc.diag.message_primary or exc}"
+    cursor = await connection.execute(
+        "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+    )
+    row = await cursor.fetchone()
+    user, superuser = row if row is not None else ("?", False)
+    if superuser and not allow_superuser:
+        return (
+            f"SQL jobs would run as the superuser {user!r}: give the worker --sql-role ROLE or "
+            "--sql-database-url with a login that has only the privileges jobs need "
+            "(or --sql-allow-superuser to accept it)"
+        )
+    return ""
 
 
 async def _run(connection: Connection, attempt: Attempt) -> Outcome:
@@ -137,11 +209,6 @@ async def _stop(
         # connection; statement_timeout remains as the server's own limit.
         statement.cancel()
         await asyncio.wait([statement])
-
-
-async def _reset_session(connection: Connection) -> None:
-    """Undo what a job's SQL changed in its session (settings, role, temporary tables)."""
-    await connection.execute("DISCARD ALL")
 
 
 async def _summary(cursor: psycopg.AsyncCursor[TupleRow]) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,10 +24,15 @@ def attempt(sql: str, timeout_seconds: int = 60) -> Attempt:
 
 
 def with_executor(
-    database_url: str, scenario: Callable[[SqlExecutor], Awaitable[Result]], pool_size: int = 2
+    database_url: str,
+    scenario: Callable[[SqlExecutor], Awaitable[Result]],
+    pool_size: int = 2,
+    role: str | None = None,
+    allow_superuser: bool = True,
 ) -> Result:
+    # The test server's login is a superuser; tests of the role rules say so explicitly.
     async def main() -> Result:
-        executor = SqlExecutor(database_url, pool_size)
+        executor = SqlExecutor(database_url, pool_size, role, allow_superuser)
         await executor.start()
         try:
             return await scenario(executor)
@@ -150,3 +156,68 @@ def test_sessions_are_named_reset_between_jobs_and_time_limited(database_url: st
     assert second.output is not None
     # The server stops the statement one second after the worker should have.
     assert second.output.splitlines()[2] == f'{APPLICATION_NAME} | "$user", public | 61s'
+
+
+@pytest.fixture
+def job_role(db: Connection) -> Iterator[str]:
+    """A role without login or superuser, allowed to read one table only."""
+    name = f"pgsched_sql_job_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {name} NOLOGIN")
+    db.execute(f"GRANT {name} TO current_user")
+    db.execute("CREATE TABLE readable (n int)")
+    db.execute("CREATE TABLE secret (n int)")
+    db.execute(f"GRANT SELECT ON readable TO {name}")
+    yield name
+    db.execute(f"DROP OWNED BY {name}")
+    db.execute(f"DROP ROLE {name}")
+
+
+def test_sql_jobs_are_refused_as_a_superuser_unless_the_operator_allows_it(
+    database_url: str,
+) -> None:
+    outcome = with_executor(
+        database_url,
+        lambda executor: executor.execute(attempt("SELECT 1")),
+        allow_superuser=False,
+    )
+    assert outcome.status is RunStatus.FAILED
+    assert not outcome.retryable
+    assert outcome.error is not None
+    assert "superuser" in outcome.error and "--sql-role" in outcome.error
+
+
+def test_sql_jobs_run_as_the_chosen_role_and_only_with_its_privileges(
+    database_url: str, job_role: str
+) -> None:
+    async def scenario(executor: SqlExecutor) -> list[Outcome]:
+        return [
+            await executor.execute(attempt("SELECT current_user")),
+            await executor.execute(attempt("SELECT count(*) FROM readable")),
+            await executor.execute(attempt("SELECT count(*) FROM secret")),
+            await executor.execute(attempt("RESET ROLE")),
+            await executor.execute(attempt("SELECT current_user")),
+        ]
+
+    who, readable, secret, _, who_after_reset = with_executor(
+        database_url, scenario, pool_size=1, role=job_role, allow_superuser=False
+    )
+    assert who.status is RunStatus.SUCCEEDED and job_role in (who.output or "")
+    assert readable.status is RunStatus.SUCCEEDED
+    assert secret.status is RunStatus.FAILED and not secret.retryable
+    assert "permission denied" in (secret.error or "")
+    # A job that resets its role does not leave the next job on that connection elevated.
+    assert job_role in (who_after_reset.output or "")
+
+
+def test_a_role_the_worker_cannot_assume_fails_jobs_with_a_clear_message(
+    database_url: str,
+) -> None:
+    outcome = with_executor(
+        database_url,
+        lambda executor: executor.execute(attempt("SELECT 1")),
+        role="no_such_role_for_pgsched",
+        allow_superuser=False,
+    )
+    assert outcome.status is RunStatus.FAILED and not outcome.retryable
+    assert outcome.error is not None
+    assert "no_such_role_for_pgsched" in outcome.error

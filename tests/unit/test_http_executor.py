@@ -166,8 +166,8 @@ def test_string_body_is_sent_as_is(server: Running) -> None:
 def test_env_references_in_headers_are_substituted_and_never_shown(
     server: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PGSCHED_TEST_SECRET", SECRET)
-    headers = {"Authorization": "Bearer ${env:PGSCHED_TEST_SECRET}"}
+    monkeypatch.setenv("REPORT_API_TOKEN", SECRET)
+    headers = {"Authorization": "Bearer ${env:REPORT_API_TOKEN}"}
     succeeded = run(f"{server.url}/ok", headers=headers)
     failed = run(f"{server.url}/status/500?token={SECRET}", headers=headers)
     assert [request.headers["Authorization"] for request in server.state.requests] == [
@@ -183,19 +183,19 @@ def test_env_references_in_headers_are_substituted_and_never_shown(
 def test_missing_env_variable_fails_permanently_without_sending(
     server: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("PGSCHED_TEST_SECRET", raising=False)
-    outcome = run(f"{server.url}/ok", headers={"X-Key": "${env:PGSCHED_TEST_SECRET}"})
+    monkeypatch.delenv("REPORT_API_TOKEN", raising=False)
+    outcome = run(f"{server.url}/ok", headers={"X-Key": "${env:REPORT_API_TOKEN}"})
     assert outcome.status is RunStatus.FAILED
     assert not outcome.retryable
-    assert outcome.error is not None and "PGSCHED_TEST_SECRET" in outcome.error
+    assert outcome.error is not None and "REPORT_API_TOKEN" in outcome.error
     assert server.state.requests == []
 
 
 def test_header_injection_through_env_is_refused_without_quoting_it(
     server: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PGSCHED_TEST_SECRET", f"{SECRET}\r\nX-Evil: 1")
-    outcome = run(f"{server.url}/ok", headers={"X-Key": "${env:PGSCHED_TEST_SECRET}"})
+    monkeypatch.setenv("REPORT_API_TOKEN", f"{SECRET}\r\nX-Evil: 1")
+    outcome = run(f"{server.url}/ok", headers={"X-Key": "${env:REPORT_API_TOKEN}"})
     assert outcome.status is RunStatus.FAILED
     assert not outcome.retryable
     assert SECRET not in str(outcome.error)

@@ -191,7 +191,7 @@ def test_a_forbidden_target_is_refused_without_being_imported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "imported"
-    monkeypatch.setenv("PGSCHED_TEST_IMPORT_MARKER", str(marker))
+    monkeypatch.setenv("TEST_IMPORT_MARKER", str(marker))
     target = attempt("run", module="tests.jobtargets.marks_import")
 
     async def test() -> None:
