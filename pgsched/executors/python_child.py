@@ -15,12 +15,14 @@ Every message is a JSON object framed by a 4-byte big-endian length:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import inspect
 import io
 import json
 import os
+import signal
 import struct
 import sys
 import threading
@@ -152,6 +154,7 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
             # answer the parent or read its requests.
             os._exit(0)
         line.close()
+        _stop_leftover_processes()
     text = output.text()
     if value is not None:
         if text and not text.endswith("\n"):
@@ -273,8 +276,46 @@ def _result(
     }
 
 
+def _stop_leftover_processes() -> None:
+    """Kill what the job started and left running: no work outlives its attempt.
+
+    This process is a child subreaper (``_adopt_orphans``), so all the job forked, even
+    through a double fork, stays its descendant until reaped. With no children left,
+    which is the usual case, this costs one system call.
+    """
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue  # reaped one that had exited; there may be more
+        for child in _running_children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        # Killed children die promptly; their own children are adopted and come next.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, 0)
+
+
+def _running_children() -> list[int]:
+    """Ids of this process's children, read from /proc (Linux)."""
+    me = os.getpid()
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            children.append(int(entry))
+    return children
+
+
 def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the worker dies.
+    """Ask Linux to SIGKILL this process when the worker dies, and to adopt orphans.
 
     A worker killed with SIGKILL cannot stop its children; without this, a job
     would run on unrecorded while the cluster retries it elsewhere.
@@ -282,11 +323,14 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     import ctypes
-    import signal
 
     pr_set_pdeathsig = 1
+    pr_set_child_subreaper = 36
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    # Orphans of the job's processes are adopted here, not by init, so they can be
+    # stopped when the attempt ends (_stop_leftover_processes).
+    libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
 def main(read_fd: int, write_fd: int) -> None:
