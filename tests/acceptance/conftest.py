@@ -26,8 +26,13 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(
-        self, *extra: str, concurrency: int = 10, lease_seconds: int = 5
+        self,
+        *extra: str,
+        concurrency: int = 10,
+        lease_seconds: int = 5,
+        environment: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """Start a worker, with ``environment`` over this process's own."""
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
             [
@@ -53,6 +58,7 @@ class Workers:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(environment or {})},
         )
         self.processes.append(process)
         return process
