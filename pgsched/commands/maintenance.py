@@ -1,7 +1,180 @@
-"""Placeholder: commands of this area are being written."""
+"""Keeping pgsched in shape: ``pgsched cleanup``, ``reap``, ``validate`` and ``doctor``."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import click
 
-COMMANDS: list[click.Command] = []
+from pgsched import doctor
+from pgsched.commands.connection import command_session
+from pgsched.commands.options import database_options, json_option
+from pgsched.commands.output import print_rows
+from pgsched.config import Settings
+from pgsched.queries import query
+from pgsched.validation import Problem, validate_jobs
+
+# How long validate waits for one python target's module to import.
+DEFAULT_IMPORT_TIMEOUT_SECONDS = 10.0
+
+
+@click.command("cleanup")
+@database_options
+@click.option(
+    "--older-than-days",
+    required=True,
+    type=click.IntRange(0, 36_500),
+    metavar="N",
+    help="Remove runs that finished more than N days ago.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> None:
+    """Delete old runs (pgsched.cleanup_runs) and print how many went.
+
+    Pending and running attempts are never removed, however old. Workers never
+    wait on it, so it can run at any time, e.g. daily from cron or as a pgsched job.
+
+    \b
+    Example:
+      pgsched cleanup --older-than-days 90
+    """
+    with command_session(settings) as connection:
+        row = connection.execute(
+            query("maintenance_cleanup_runs"), {"older_than_days": older_than_days}
+        ).fetchone()
+    assert row is not None
+    removed = row["removed_runs"]
+    if as_json:
+        click.echo(json.dumps({"older_than_days": older_than_days, "removed_runs": removed}))
+    else:
+        runs = _counted(removed, "run")
+        click.echo(f"removed {runs} finished more than {older_than_days} days ago")
+
+
+@click.command("reap")
+@database_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+def reap_command(settings: Settings, as_json: bool) -> None:
+    """Recover now what workers recover every few seconds: lost runs and orphans.
+
+    A worker silent for longer than its lease is recorded as stopped; its running
+    attempts become `lost`, with a retry queued where the job has attempts left.
+    Pending attempts of deleted or disabled jobs, which can never start, are
+    recorded as `skipped`. Safe to run beside live workers.
+
+    \b
+    Example:
+      pgsched reap --json
+    """
+    with command_session(settings) as connection:
+        lost = connection.execute(query("maintenance_reap_lost_runs")).fetchall()
+        row = connection.execute(query("maintenance_retire_orphan_runs")).fetchone()
+    assert row is not None
+    retired = row["retired_runs"]
+    retries = sum(1 for run in lost if run["retry_run_id"] is not None)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"lost_runs": lost, "retries_queued": retries, "orphan_runs_retired": retired},
+                indent=2,
+            )
+        )
+        return
+    if lost:
+        print_rows(lost, as_json)
+    click.echo(f"runs of dead workers recorded as lost: {len(lost)} ({retries} retried)")
+    click.echo(f"pending runs of deleted or disabled jobs recorded as skipped: {retired}")
+
+
+@click.command("validate")
+@database_options
+@click.option(
+    "--allow-python",
+    multiple=True,
+    metavar="PREFIX",
+    help="Check python targets against a worker's prefixes (repeatable); others are not imported.",
+)
+@click.option(
+    "--import-timeout",
+    default=DEFAULT_IMPORT_TIMEOUT_SECONDS,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    metavar="SECONDS",
+    help="Longest wait for one python target's module to import.",
+)
+@json_option
+def validate_command(
+    settings: Settings, allow_python: tuple[str, ...], import_timeout: float, as_json: bool
+) -> None:
+    """Check every job before it is due; exit 1 when any has a problem.
+
+    Checks that the schedule parses and fires, the time zone exists, the target
+    fits its kind (python: imports and is callable, with its args; shell: splits
+    into a command line; http: an http(s) URL), the args fit the kind, and that no
+    worker marked the job invalid (last_error).
+
+    Python targets are imported here, each in a child process stopped after the
+    import timeout, the way a worker resolves them: their import-time code runs.
+    Run it where the workers' code is installed.
+
+    \b
+    Example:
+      pgsched validate --allow-python myapp.
+    """
+    with command_session(settings) as connection:
+        jobs = connection.execute(query("maintenance_jobs_to_validate")).fetchall()
+    problems = validate_jobs(jobs, allow_python, import_timeout)
+    if as_json:
+        print_rows([asdict(problem) for problem in problems], as_json)
+    else:
+        _print_problems(len(jobs), problems)
+    if problems:
+        raise SystemExit(1)
+
+
+def _print_problems(job_count: int, problems: list[Problem]) -> None:
+    current = None
+    for problem in problems:
+        if problem.job != current:
+            click.echo(problem.job)
+            current = problem.job
+        click.echo(f"  {problem.problem}")
+    troubled = len({problem.job for problem in problems})
+    if problems:
+        found = _counted(len(problems), "problem")
+        click.echo(f"{found} in {troubled} of {_counted(job_count, 'job')}")
+    else:
+        click.echo(f"all {_counted(job_count, 'job')} look valid")
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@click.command("doctor")
+@database_options
+@json_option
+def doctor_command(settings: Settings, as_json: bool) -> None:
+    """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag.
+
+    Each check ends OK, WARN or FAIL; the exit status is 1 when any ends FAIL.
+    It runs on a database whose schema is not current, and says so.
+
+    \b
+    Example:
+      pgsched doctor
+    """
+    checks = doctor.run_checks(settings)
+    if as_json:
+        print_rows([asdict(check) for check in checks], as_json)
+    else:
+        # Not a table: details are sentences, which a table cell would cut.
+        width = max(len(check.check) for check in checks)
+        for check in checks:
+            click.echo(f"{check.status:<4}  {check.check.ljust(width)}  {check.detail}")
+    if any(check.status is doctor.Level.FAIL for check in checks):
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [cleanup_command, reap_command, validate_command, doctor_command]

@@ -121,7 +121,7 @@ class _BoundedOutput(io.TextIOBase):
         return text
 
 
-class _NotRunnable(Exception):
+class NotRunnable(Exception):
     """The target cannot be called as asked; a retry would fail the same way."""
 
 
@@ -130,9 +130,9 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
     target = request["target"]
     line = _CheckpointLine(channel)
     try:
-        function, signature = _load(target)
+        function, signature = load_target(target)
         call = _bind(function, signature, target, request, line)
-    except _NotRunnable as exc:
+    except NotRunnable as exc:
         return _result(RunStatus.FAILED, error=str(exc), retryable=False)
     output = _BoundedOutput(OUTPUT_LIMIT_CHARS)
     pid = os.getpid()
@@ -164,21 +164,21 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
 
 
 @functools.cache  # like the modules they come from, functions are looked up once
-def _load(target: str) -> tuple[Callable[..., Any], inspect.Signature | None]:
+def load_target(target: str) -> tuple[Callable[..., Any], inspect.Signature | None]:
     """The function ``target`` names, and its signature (None for builtins without one)."""
     module_name, _, attribute = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except BaseException as exc:  # a module's body may raise anything, SystemExit included
-        raise _NotRunnable(f"cannot import module '{module_name}': {_describe(exc)}") from None
+        raise NotRunnable(f"cannot import module '{module_name}': {_describe(exc)}") from None
     found: Any = module
     for name in attribute.split("."):
         try:
             found = getattr(found, name)
         except AttributeError:
-            raise _NotRunnable(f"module '{module_name}' has no attribute '{attribute}'") from None
+            raise NotRunnable(f"module '{module_name}' has no attribute '{attribute}'") from None
     if not callable(found):
-        raise _NotRunnable(f"'{target}' is not callable")
+        raise NotRunnable(f"'{target}' is not callable")
     try:
         signature = inspect.signature(found)
     except ValueError:
@@ -199,7 +199,7 @@ def _bind(
         return lambda: function(**arguments)
     if "context" in signature.parameters:
         if "context" in arguments:
-            raise _NotRunnable(f"argument 'context' of {target} is reserved for the run context")
+            raise NotRunnable(f"argument 'context' of {target} is reserved for the run context")
         arguments["context"] = RunContext(
             job_name=request["job_name"],
             run_id=request["run_id"],
@@ -208,11 +208,18 @@ def _bind(
             checkpoint=request["checkpoint"],
             save=line.save,
         )
-    try:
-        bound = signature.bind(**arguments)
-    except TypeError as exc:
-        raise _NotRunnable(f"arguments do not fit {target}{signature}: {exc}") from None
+    bound = bind_arguments(signature, target, arguments)
     return lambda: function(*bound.args, **bound.kwargs)
+
+
+def bind_arguments(
+    signature: inspect.Signature, target: str, arguments: dict[str, Any]
+) -> inspect.BoundArguments:
+    """``arguments`` bound to ``target``'s parameters, or ``NotRunnable`` saying why not."""
+    try:
+        return signature.bind(**arguments)
+    except TypeError as exc:
+        raise NotRunnable(f"arguments do not fit {target}{signature}: {exc}") from None
 
 
 class _CheckpointLine:
@@ -314,7 +321,7 @@ def _running_children() -> list[int]:
     return children
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when the worker dies, and to adopt orphans.
 
     A worker killed with SIGKILL cannot stop its children; without this, a job
@@ -335,7 +342,7 @@ def _die_with_parent() -> None:
 
 def main(read_fd: int, write_fd: int) -> None:
     """Serve attempts until the parent closes the pipe."""
-    _die_with_parent()
+    die_with_parent()
     channel = _Channel(read_fd, write_fd)
     hello = channel.receive()
     if hello is None:
