@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import psycopg
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from alembic import command
-from pgsched.database import sqlalchemy_engine
-from pgsched.errors import PgschedError, SchemaNotMigrated
+from pgsched.database import query_error, sqlalchemy_engine
+from pgsched.errors import SchemaNotMigrated
+from pgsched.resources import alembic_dir, sql_dir
 from pgsched.schema import SCHEMA
 
 VERSION_TABLE = "alembic_version"
 # Serialises concurrent `pgsched migrate` runs; the number is 'pgsc' in ASCII.
 MIGRATION_LOCK_KEY = 0x70677363
-
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def _resource_dir(name: str) -> Path:
-    """A top-level folder of the repository, or its copy inside an installed wheel."""
-    for candidate in (_PACKAGE_DIR / f"_{name}", _PACKAGE_DIR.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise PgschedError(f"pgsched is installed without its {name}/ folder; reinstall the package")
-
-
-def alembic_dir() -> Path:
-    """The folder with Alembic's env.py and revisions."""
-    return _resource_dir("alembic")
-
-
-def sql_dir() -> Path:
-    """The folder of SQL files that migrations apply."""
-    return _resource_dir("sql")
 
 
 def apply_sql_file(bind: Connection, relative_path: str) -> None:
@@ -70,6 +51,11 @@ def current_revision(url: str) -> str | None:
                 connection, opts={"version_table_schema": SCHEMA, "version_table": VERSION_TABLE}
             )
             return context.get_current_revision()
+    except DBAPIError as exc:
+        # e.g. a login without the pgsched roles may not read the version table
+        if isinstance(exc.orig, psycopg.Error):
+            raise query_error(exc.orig) from exc
+        raise
     finally:
         engine.dispose()
 

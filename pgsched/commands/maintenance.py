@@ -26,13 +26,14 @@ DEFAULT_IMPORT_TIMEOUT_SECONDS = 10.0
     required=True,
     type=click.IntRange(0, 36_500),
     metavar="N",
-    help="Remove runs that finished more than N days ago.",
+    help="Remove runs that finished, and workers that stopped, more than N days ago.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
 def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> None:
-    """Delete old runs (pgsched.cleanup_runs) and print how many went.
+    """Delete old runs and stopped workers' rows, and print how many went.
 
-    Pending and running attempts are never removed, however old. Workers never
+    Calls pgsched.cleanup_runs and pgsched.cleanup_workers. Pending and running
+    attempts are never removed, however old, nor workers that have not stopped. Workers never
     wait on it, so it can run at any time, e.g. daily from cron or as a pgsched job.
 
     \b
@@ -41,15 +42,17 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
     """
     with command_session(settings) as connection:
         row = connection.execute(
-            query("maintenance_cleanup_runs"), {"older_than_days": older_than_days}
+            query("maintenance_cleanup"), {"older_than_days": older_than_days}
         ).fetchone()
     assert row is not None
-    removed = row["removed_runs"]
     if as_json:
-        click.echo(json.dumps({"older_than_days": older_than_days, "removed_runs": removed}))
+        click.echo(json.dumps({"older_than_days": older_than_days, **row}))
     else:
-        runs = _counted(removed, "run")
-        click.echo(f"removed {runs} finished more than {older_than_days} days ago")
+        runs = _counted(row["removed_runs"], "run")
+        workers = _counted(row["removed_workers"], "worker")
+        click.echo(
+            f"removed {runs} finished and {workers} stopped more than {older_than_days} days ago"
+        )
 
 
 @click.command("reap")

@@ -2,8 +2,9 @@
 -- use psycopg's %(name)s style, which reads a percent sign even in a comment inside
 -- a block: write "percent".
 
--- name: maintenance_cleanup_runs
-SELECT pgsched.cleanup_runs(%(older_than_days)s::integer) AS removed_runs;
+-- name: maintenance_cleanup
+SELECT pgsched.cleanup_runs(%(older_than_days)s::integer) AS removed_runs,
+       pgsched.cleanup_workers(%(older_than_days)s::integer) AS removed_workers;
 
 -- name: maintenance_reap_lost_runs
 -- The caller is NULL: a worker names itself so that it is never reaped by its own

@@ -94,12 +94,33 @@ def test_cleanup_removes_runs_finished_before_the_cutoff_and_keeps_unfinished_on
     stuck = add_run(db, "report", "pending", now - 200 * DAY)
     result = invoke(database_url, "cleanup", "--older-than-days", "90")
     assert result.exit_code == 0, result.output
-    assert result.output == "removed 1 run finished more than 90 days ago\n"
+    assert result.output == "removed 1 run finished and 0 workers stopped more than 90 days ago\n"
     remaining = {row[0] for row in db.execute("SELECT id FROM pgsched.runs")}
     assert remaining == {recent, stuck}
     assert old not in remaining
     again = as_json(invoke(database_url, "cleanup", "--older-than-days", "90", "--json"))
-    assert again == {"older_than_days": 90, "removed_runs": 0}
+    assert again == {"older_than_days": 90, "removed_runs": 0, "removed_workers": 0}
+
+
+def test_cleanup_removes_long_stopped_workers_and_keeps_live_and_unreaped_ones(
+    database_url: str, db: Connection
+) -> None:
+    db.execute(
+        """
+        INSERT INTO pgsched.workers (id, host, pid, queues, concurrency, lease_seconds,
+                                     last_heartbeat_at, stopped_at)
+        VALUES ('gone', 'h', 1, '{default}', 1, 30, now() - interval '40 days',
+                now() - interval '40 days'),
+               ('recent', 'h', 2, '{default}', 1, 30, now() - interval '2 days',
+                now() - interval '2 days'),
+               ('silent', 'h', 3, '{default}', 1, 30, now() - interval '40 days', NULL),
+               ('alive', 'h', 4, '{default}', 1, 30, now(), NULL)
+        """
+    )
+    result = as_json(invoke(database_url, "cleanup", "--older-than-days", "30", "--json"))
+    assert result == {"older_than_days": 30, "removed_runs": 0, "removed_workers": 1}
+    remaining = {row[0] for row in db.execute("SELECT id FROM pgsched.workers")}
+    assert remaining == {"recent", "silent", "alive"}
 
 
 def test_cleanup_needs_older_than_days(database_url: str) -> None:
