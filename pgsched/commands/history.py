@@ -196,7 +196,12 @@ def _bar(row: Mapping[str, Any], scale: float) -> str:
 
 @click.command("workers")
 @database_options
-@click.option("--all", "include_all", is_flag=True, help="Also dead and stopped workers.")
+@click.option(
+    "--all",
+    "include_all",
+    is_flag=True,
+    help="Also dead and stopped workers (reads the tables: not for pgsched_reader).",
+)
 @json_option
 def workers_command(settings: Settings, include_all: bool, as_json: bool) -> None:
     """Workers heartbeating within their lease (pgsched.workers_alive), with their load.
@@ -210,7 +215,9 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
       pgsched workers --all
     """
     with command_session(settings) as connection:
-        rows = connection.execute(query("history_workers"), {"include_all": include_all}).fetchall()
+        rows = connection.execute(
+            query("history_workers_all" if include_all else "history_workers_alive")
+        ).fetchall()
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:

@@ -51,8 +51,16 @@ SELECT job_name, successful_runs, failed_runs, total_runs, success_rate_percenta
 SELECT time_bucket, executions, successes, failures, avg_duration_ms
   FROM pgsched.job_timeline(%(job)s::text, %(hours)s::integer);
 
--- name: history_workers
--- Alive is what pgsched.workers_alive says. The rest (listed with --all) are dead:
+-- name: history_workers_alive
+-- From the view alone, so that pgsched_reader may list them.
+SELECT a.id, a.host, a.pid, a.queues, a.concurrency, 'alive' AS state, a.running_runs,
+       round(extract(epoch FROM now() - a.last_heartbeat_at), 1) AS heartbeat_age_seconds,
+       a.lease_seconds, a.last_heartbeat_at, a.started_at, NULL::timestamptz AS stopped_at
+  FROM pgsched.workers_alive AS a
+ ORDER BY a.started_at DESC, a.id;
+
+-- name: history_workers_all
+-- Alive is what pgsched.workers_alive says. The rest are dead:
 -- silent past their lease and not reaped yet, so their attempts still show as
 -- running; or stopped: they stopped cleanly, or a reap recorded them as gone.
 SELECT w.id, w.host, w.pid, w.queues, w.concurrency,
@@ -65,5 +73,4 @@ SELECT w.id, w.host, w.pid, w.queues, w.concurrency,
        w.lease_seconds, w.last_heartbeat_at, w.started_at, w.stopped_at
   FROM pgsched.workers AS w
   LEFT JOIN pgsched.workers_alive AS a ON a.id = w.id
- WHERE %(include_all)s::boolean OR a.id IS NOT NULL
  ORDER BY a.id IS NULL, w.stopped_at DESC NULLS FIRST, w.started_at DESC, w.id;
