@@ -182,6 +182,31 @@ def schedule_command(
     metavar="SECONDS",
     help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus /metrics and /healthz on this port. Default: none.",
+)
+@click.option(
+    "--metrics-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the metrics port listens on.",
+)
+@click.option(
+    "--metrics-job-label/--no-metrics-job-label",
+    default=True,
+    show_default=True,
+    help="Count finished runs per job (one series per job and status).",
+)
+@click.option(
+    "--on-failure",
+    multiple=True,
+    metavar="MODULE:FUNCTION",
+    help="Call this function with a report of each attempt that failed with no retry "
+    "left (repeatable), e.g. pgsched.hooks.sentry:report.",
+)
 @log_options
 def worker(
     settings: Settings,
@@ -195,6 +220,10 @@ def worker(
     lease_seconds: int,
     python_processes: int | None,
     stop_after: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_job_label: bool,
+    on_failure: tuple[str, ...],
 ) -> None:
     """Run a worker: claim due jobs, execute them, record every attempt.
 
@@ -204,8 +233,20 @@ def worker(
     \b
     Example:
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
+      pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
     """
-    from pgsched.worker import WorkerOptions, run_worker
+    from pgsched.worker import run_worker
+    from pgsched.worker_options import WorkerOptions
+
+    if on_failure:
+        from pgsched.hooks import HookNotFound, load_hook
+
+        # Fail at start-up, not at the first failure, when a hook cannot be imported.
+        for target in on_failure:
+            try:
+                load_hook(target)
+            except HookNotFound as exc:
+                raise click.BadParameter(str(exc), param_hint="--on-failure") from exc
 
     queue_names = tuple(part.strip() for part in queues.split(",") if part.strip())
     if not queue_names:
@@ -221,6 +262,10 @@ def worker(
         python_processes=python_processes,
         name=name,
         stop_after_seconds=stop_after,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_job_label=metrics_job_label,
+        failure_hooks=on_failure,
     )
     url = resolve_database_url(settings)
     migrations.require_current(url)

@@ -1,21 +1,22 @@
 """Records outcomes in batches: one statement for every attempt that ended meanwhile.
 
 Outcomes wait in memory while the database is away and are written when it comes
-back; a result whose claim was taken from this worker is logged and dropped.
+back; a result whose claim was taken from this worker is logged and dropped. What
+each recorded outcome means (log event, metrics, failure hooks) is ``events.py``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 import structlog
 
 from pgsched.backoff import Backoff
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.events import RunEvents
 from pgsched.logging import run_fields
-from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.models import Attempt, Outcome
 from pgsched.repository import Repository
 
 # Larger batches amortise the round trip; this bounds one statement's size.
@@ -27,9 +28,12 @@ log = structlog.get_logger(__name__)
 class Finisher:
     """Collects ``(attempt, outcome, duration_ms)`` and writes them in batches."""
 
-    def __init__(self, repository: Repository, worker_id: str) -> None:
+    def __init__(
+        self, repository: Repository, worker_id: str, events: RunEvents | None = None
+    ) -> None:
         self._repository = repository
         self.worker_id = worker_id
+        self._events = events or RunEvents(lambda: self.worker_id)
         self._waiting: list[tuple[Attempt, Outcome, float]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -108,28 +112,7 @@ class Finisher:
     async def _record(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
         started = time.monotonic()
         recorded = {row.run_id: row for row in await self._repository.finish_runs(batch)}
-        report_each = log.is_enabled_for(logging.INFO)
-        for attempt, outcome, duration_ms in batch:
-            row = recorded.get(attempt.run_id)
-            if row is not None and not report_each:
-                continue
-            fields = {
-                **run_fields(attempt, self.worker_id),
-                "duration_ms": round(duration_ms, 1),
-                "status": outcome.status.value,
-            }
-            if row is None:
-                log.warning("run_result_dropped", reason="the claim was taken away", **fields)
-            elif outcome.status is RunStatus.SUCCEEDED:
-                log.info("run_finished", **fields)
-            else:
-                log.info(
-                    "run_finished",
-                    error=(outcome.error or "").splitlines()[0][:200] if outcome.error else None,
-                    retry_run_id=row.retry_run_id,
-                    retry_at=row.retry_at.isoformat() if row.retry_at else None,
-                    **fields,
-                )
+        self._events.recorded(batch, recorded)
         log.debug(
             "outcomes_recorded", count=len(batch), ms=round(1000 * (time.monotonic() - started))
         )

@@ -10,12 +10,14 @@ disabled jobs, and checks that the attempts this worker runs are still its own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from pgsched.backoff import Backoff
 from pgsched.errors import DatabaseError
+from pgsched.events import RunEvents
 from pgsched.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -50,9 +52,12 @@ class Heartbeat:
         on_presumed_dead: Callable[[], Awaitable[None]],
     ) -> None:
         self._repository = repository
+        self._lease_seconds = lease_seconds
         self._interval = lease_seconds / 3
         self._worker_id = worker_id
         self._on_presumed_dead = on_presumed_dead
+        # Registration, which follows, writes the first heartbeat.
+        self._beat_at = time.monotonic()
 
     async def run(self) -> None:
         """Beat until cancelled."""
@@ -60,9 +65,19 @@ class Heartbeat:
 
     async def beat(self) -> None:
         """Extend the lease; hand over to ``on_presumed_dead`` if it was refused."""
-        if not await self._repository.heartbeat(self._worker_id()):
-            log.error("worker_presumed_dead", worker_id=self._worker_id())
-            await self._on_presumed_dead()
+        if await self._repository.heartbeat(self._worker_id()):
+            self._beat_at = time.monotonic()
+            return
+        log.error("worker_presumed_dead", worker_id=self._worker_id())
+        await self._on_presumed_dead()
+
+    def age(self) -> float:
+        """Seconds since the last heartbeat the database accepted."""
+        return time.monotonic() - self._beat_at
+
+    def healthy(self) -> bool:
+        """Whether the last accepted heartbeat is younger than the lease."""
+        return self.age() < self._lease_seconds
 
 
 class Recovery:
@@ -76,8 +91,10 @@ class Recovery:
         held_runs: Callable[[], Sequence[tuple[int, int]]],
         on_runs_taken: Callable[[list[int]], None],
         claim_in_progress: Callable[[], bool],
+        events: RunEvents,
     ) -> None:
         self._repository = repository
+        self._events = events
         self._claim_in_progress = claim_in_progress
         self._interval = interval_seconds
         self._worker_id = worker_id
@@ -91,13 +108,11 @@ class Recovery:
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""
         for row in await self._repository.reap_lost_runs(self._worker_id()):
-            log.warning(
+            self._events.lost(
                 "run_lost",
-                run_id=row["run_id"],
-                job_name=row["job_name"],
-                lost_worker_id=row["worker_id"],
-                retry_run_id=row["retry_run_id"],
-                worker_id=self._worker_id(),
+                row["run_id"],
+                row,
+                f"worker {row['worker_id']} stopped heartbeating while this attempt ran",
             )
         retired = await self._repository.retire_orphan_runs()
         if retired:
@@ -115,9 +130,4 @@ class Recovery:
             self._worker_id(), [run_id for run_id, _ in held], self._interval * 3
         )
         for row in released:
-            log.warning(
-                "run_never_started",
-                run_id=row["id"],
-                job_name=row["job_name"],
-                worker_id=self._worker_id(),
-            )
+            self._events.lost("run_never_started", row["id"], row, row["error"])

@@ -83,6 +83,8 @@ class Repository:
         self._lock = asyncio.Lock()
         self._limited: frozenset[str] = frozenset()
         self._queue_limits_read_at: float | None = None
+        # The database clock at the last claim that started attempts: their started_at.
+        self.claimed_at: datetime | None = None
 
     async def close(self) -> None:
         """Close the connection if it is open."""
@@ -237,6 +239,7 @@ class Repository:
                 sent = await self._send_plans(connection, worker_id, plans)
         if not plans:
             return ClaimResult([], 0, [], [])
+        self.claimed_at = jobs[0]["database_now"]
         return await read_plans(plans, *sent)
 
     async def schedule_new_jobs(
@@ -347,6 +350,7 @@ class Repository:
                     prepare=True,
                 )
                 jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+                self.claimed_at = started[0]["database_now"]
         return [
             attempt_from(
                 jobs_by_id[row["job_id"]],

@@ -10,20 +10,19 @@ outcomes in batches (``finisher.py``) and listen for wake-ups (``listener.py``).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from pgsched.backoff import Backoff
 from pgsched.errors import DatabaseError
+from pgsched.events import RunEvents
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.python import PythonExecutor
@@ -36,6 +35,7 @@ from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 from pgsched.planner import plan_job
 from pgsched.repository import Repository, WorkerIdentity
+from pgsched.worker_options import WorkerOptions
 
 # When due work exists but other workers hold it, look again after this long, then
 # twice as long each time up to the maximum: slow enough not to spin when rows stay
@@ -56,24 +56,6 @@ ABORT_RECORD_SECONDS = 2.0
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How one worker runs; the CLI fills it from flags."""
-
-    concurrency: int = 10
-    queues: tuple[str, ...] = ("default",)
-    poll_interval: float = 1.0
-    allow_python: tuple[str, ...] = ()
-    allow_shell: bool = False
-    grace_seconds: float = 30.0
-    name: str | None = None
-    lease_seconds: int = 30
-    python_processes: int | None = None
-    http_per_host: int = 8
-    sql_pool_size: int = 4
-    stop_after_seconds: float | None = None
-
-
 class _Taken:
     """Cancellation reason: the attempt is no longer ours; record nothing."""
 
@@ -91,7 +73,10 @@ class Worker:
         self._claims = Repository(database_url, "pgsched-worker")
         self._side = Repository(database_url, "pgsched-worker-side")
         self._beats = Repository(database_url, "pgsched-worker-heartbeat")
-        self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self.worker_id)
+        self._events = RunEvents.for_worker(lambda: self.worker_id, options)
+        self._finisher = Finisher(
+            Repository(database_url, "pgsched-worker-finish"), self.worker_id, self._events
+        )
         self._executors: dict[str, Executor] = {
             "python": PythonExecutor(
                 options.allow_python,
@@ -143,6 +128,13 @@ class Worker:
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit."""
+        heartbeat = Heartbeat(
+            self._beats, self.options.lease_seconds, lambda: self.worker_id, self._presumed_dead
+        )
+        # Before registering: a metrics port in use stops the worker before it joins.
+        self._events.serve(
+            self.options, heartbeat, lambda: len(self._in_flight), lambda: self._finisher.unrecorded
+        )
         await self._register()
         for executor in self._executors.values():
             await executor.start()
@@ -151,9 +143,6 @@ class Worker:
             loop.add_signal_handler(signum, self.request_stop)
         if self.options.stop_after_seconds is not None:
             loop.call_later(self.options.stop_after_seconds, self.request_stop)
-        heartbeat = Heartbeat(
-            self._beats, self.options.lease_seconds, lambda: self.worker_id, self._presumed_dead
-        )
         recovery = Recovery(
             self._side,
             self.options.lease_seconds / 3,
@@ -161,6 +150,7 @@ class Worker:
             self._held_runs,
             self._take_away,
             lambda: self._claiming,
+            self._events,
         )
         listener = Listener(self._url, self._wake_up, self._take_away)
         side_tasks = [
@@ -191,6 +181,7 @@ class Worker:
             for repository in (self._claims, self._side, self._beats):
                 await repository.close()
             await self._finisher.close()
+            self._events.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
             log.info("worker_stopped", worker_id=self.worker_id)
@@ -366,19 +357,12 @@ class Worker:
     # -- executing -------------------------------------------------------------
 
     def _start(self, attempts: Sequence[Attempt]) -> None:
+        self._events.started(attempts, self._claims.claimed_at)
         for attempt in attempts:
             task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
             self._in_flight[attempt.run_id] = (attempt, task)
 
     async def _execute(self, attempt: Attempt) -> None:
-        # Thousands of runs a second: build log fields only for events that print.
-        if log.is_enabled_for(logging.DEBUG):
-            log.debug(
-                "run_started",
-                kind=attempt.kind,
-                trigger=attempt.trigger.value,
-                **run_fields(attempt, self.worker_id),
-            )
         started = time.monotonic()
         outcome: Outcome | _Taken
         try:
@@ -405,11 +389,7 @@ class Worker:
                 self._wake.set()  # the claim loop waits for capacity
         duration_ms = (time.monotonic() - started) * 1000
         if isinstance(outcome, _Taken):
-            log.warning(
-                "run_abandoned",
-                reason="taken away or aborted",
-                **run_fields(attempt, self.worker_id),
-            )
+            self._events.abandoned(attempt, duration_ms)
             return
         self._finisher.submit(attempt, outcome, duration_ms)
 

@@ -69,7 +69,8 @@ SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_at
    FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: start_pending_runs
-SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger
+-- database_now is the runs' started_at (the same transaction): their scheduling lag.
+SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS database_now
   FROM pgsched.start_pending_runs(%(worker_id)s, %(queues)s, %(limit)s);
 
 -- name: load_jobs
@@ -212,7 +213,13 @@ SELECT h.run_id
                     WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running');
 
 -- name: reap_lost_runs
-SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs(%(worker_id)s);
+-- The joins read each run as this statement's snapshot saw it, before the function
+-- marked it lost: its attempt, slot and start are what the logs and hooks report.
+SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
+       extract(epoch FROM now() - r.started_at)::float8 * 1000 AS duration_ms, j.max_attempts
+  FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
+  LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
+  LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id;
 
 -- name: release_unstarted_runs
 -- Runs recorded as started by this worker that it does not hold: the claim
@@ -225,7 +232,8 @@ WITH released AS (
      WHERE r.worker_id = %(worker_id)s AND r.status = 'running'
        AND r.started_at < now() - make_interval(secs => %(older_than_seconds)s)
        AND NOT r.id = ANY(%(held_run_ids)s)
-    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue
+    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.worker_id,
+              r.error
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
                                    available_at, queue)
@@ -234,8 +242,13 @@ WITH released AS (
       FROM released AS l JOIN pgsched.jobs AS j ON j.id = l.job_id
      WHERE l.attempt < j.max_attempts + 2
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
+    RETURNING n.id, n.job_id, n.scheduled_for
 )
-SELECT id, job_name FROM released;
+SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
+       0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id
+  FROM released AS l
+  LEFT JOIN pgsched.jobs AS j ON j.id = l.job_id
+  LEFT JOIN retried AS t ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for;
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();

@@ -1,0 +1,249 @@
+"""Run transitions told once, to the log, the metrics and the failure hooks.
+
+Every place that moves a run (the claim loop, the finisher, recovery) calls one
+method here, so each transition is one log event with the same keys, one metric
+update and, for an attempt that failed with no retry left, one failure report.
+Workers start and finish thousands of runs a second: log fields are built only
+when the event prints, and metrics and hooks cost nothing unless configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from pgsched.logging import run_fields
+from pgsched.models import Attempt, Outcome, RunStatus
+
+if TYPE_CHECKING:
+    from pgsched.heartbeat import Heartbeat
+    from pgsched.hooks import FailureHooks
+    from pgsched.metrics import Metrics, MetricsServer
+    from pgsched.repository import FinishedRun
+    from pgsched.worker_options import WorkerOptions
+
+FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
+# On shutdown, failure hooks get this long to deliver what is queued (a network call).
+HOOKS_CLOSE_SECONDS = 5.0
+
+log = structlog.get_logger("pgsched.runs")
+
+
+class RunEvents:
+    """Tells run transitions to the log and, when configured, to metrics and hooks."""
+
+    def __init__(
+        self,
+        worker_id: Callable[[], str],
+        metrics: Metrics | None = None,
+        hooks: FailureHooks | None = None,
+    ) -> None:
+        self.worker_id = worker_id
+        self._metrics = metrics
+        self._hooks = hooks
+        self._server: MetricsServer | None = None
+
+    @classmethod
+    def for_worker(cls, worker_id: Callable[[], str], options: WorkerOptions) -> RunEvents:
+        """Events as ``options`` ask: metrics and hooks are imported only when wanted."""
+        metrics = hooks = None
+        if options.metrics_port is not None:
+            from pgsched.metrics import Metrics
+
+            metrics = Metrics(job_label=options.metrics_job_label)
+        if options.failure_hooks:
+            from pgsched.hooks import FailureHooks
+
+            hooks = FailureHooks(options.failure_hooks)
+        return cls(worker_id, metrics, hooks)
+
+    def serve(
+        self,
+        options: WorkerOptions,
+        heartbeat: Heartbeat,
+        running: Callable[[], int],
+        unrecorded: Callable[[], int],
+    ) -> None:
+        """Serve ``/metrics`` and ``/healthz`` if the worker was given a metrics port."""
+        if self._metrics is None or options.metrics_port is None:
+            return
+        from pgsched.metrics import MetricsServer
+
+        self._metrics.watch(running, unrecorded, heartbeat.age, options.lease_seconds)
+        self._server = MetricsServer(
+            self._metrics, options.metrics_host, options.metrics_port, heartbeat.healthy
+        )
+        log.info(
+            "metrics_serving",
+            host=options.metrics_host,
+            port=self._server.port,
+            worker_id=self.worker_id(),
+        )
+
+    def close(self) -> None:
+        """Stop serving metrics and let failure hooks deliver what is queued."""
+        if self._server is not None:
+            self._server.close()
+        if self._hooks is not None:
+            self._hooks.close(HOOKS_CLOSE_SECONDS)
+
+    def started(self, attempts: Sequence[Attempt], database_now: datetime | None) -> None:
+        """One claim started ``attempts`` at ``database_now`` (the database clock)."""
+        if not attempts:
+            return
+        if self._metrics is not None:
+            self._metrics.claimed(attempts, database_now)
+        if not log.is_enabled_for(logging.INFO):
+            return
+        worker_id = self.worker_id()
+        for attempt in attempts:
+            lag_ms = None
+            if database_now is not None:
+                lag_ms = round((database_now - attempt.scheduled_for).total_seconds() * 1000, 1)
+            log.info(
+                "run_started",
+                kind=attempt.kind,
+                trigger=attempt.trigger.value,
+                lag_ms=lag_ms,
+                **run_fields(attempt, worker_id),
+            )
+
+    def recorded(
+        self,
+        batch: Sequence[tuple[Attempt, Outcome, float]],
+        finished: Mapping[int, FinishedRun],
+    ) -> None:
+        """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""
+        report_each = log.is_enabled_for(logging.INFO)
+        for attempt, outcome, duration_ms in batch:
+            row = finished.get(attempt.run_id)
+            if row is None:
+                self._dropped(attempt, outcome, duration_ms)
+                continue
+            final = outcome.status in FAILED_STATUSES and row.retry_run_id is None
+            if self._metrics is not None:
+                self._metrics.finished(attempt, outcome.status, duration_ms)
+            if final and self._hooks is not None:
+                self._submit_failure(
+                    attempt.job_name,
+                    attempt.run_id,
+                    attempt.attempt,
+                    attempt.max_attempts,
+                    outcome.status,
+                    outcome.error,
+                    attempt.scheduled_for,
+                )
+            if not report_each and not final:
+                continue
+            fields = self._fields(attempt, duration_ms, outcome.status)
+            if outcome.status is RunStatus.SUCCEEDED:
+                log.info("run_finished", **fields)
+                continue
+            # A failure with a retry queued is routine; one with none left needs a look.
+            log.log(
+                logging.WARNING if final else logging.INFO,
+                "run_finished",
+                error=_first_line(outcome.error),
+                max_attempts=attempt.max_attempts,
+                retry_run_id=row.retry_run_id,
+                retry_at=row.retry_at.isoformat() if row.retry_at else None,
+                **fields,
+            )
+
+    def abandoned(self, attempt: Attempt, duration_ms: float) -> None:
+        """An attempt was stopped and not recorded: taken from this worker, or aborted."""
+        if self._metrics is not None:
+            self._metrics.abandoned()
+        log.warning(
+            "run_abandoned",
+            reason="taken away or aborted",
+            **self._fields(attempt, duration_ms, None),
+        )
+
+    def lost(self, event: str, run_id: int, row: Mapping[str, Any], error: str) -> None:
+        """Recovery recorded run ``run_id`` lost; ``row`` comes from its recovery query."""
+        if self._metrics is not None:
+            self._metrics.lost(row["job_name"])
+        if row["retry_run_id"] is None and self._hooks is not None:
+            self._submit_failure(
+                row["job_name"],
+                run_id,
+                row["attempt"],
+                row["max_attempts"],
+                RunStatus.LOST,
+                error,
+                row["scheduled_for"],
+            )
+        log.warning(
+            event,
+            job_name=row["job_name"],
+            run_id=run_id,
+            attempt=row["attempt"],
+            scheduled_for=_iso(row["scheduled_for"]),
+            worker_id=self.worker_id(),
+            lost_worker_id=row["worker_id"],
+            duration_ms=_round(row["duration_ms"]),
+            status=RunStatus.LOST.value,
+            retry_run_id=row["retry_run_id"],
+        )
+
+    def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
+        if self._metrics is not None:
+            self._metrics.dropped()
+        log.warning(
+            "run_result_dropped",
+            reason="the claim was taken away",
+            **self._fields(attempt, duration_ms, outcome.status),
+        )
+
+    def _submit_failure(
+        self,
+        job_name: str,
+        run_id: int,
+        attempt: int,
+        max_attempts: int | None,
+        status: RunStatus,
+        error: str | None,
+        scheduled_for: datetime,
+    ) -> None:
+        from pgsched.hooks import FailureReport
+
+        assert self._hooks is not None
+        self._hooks.submit(
+            FailureReport(
+                job_name=job_name,
+                run_id=run_id,
+                attempt=attempt,
+                # A job deleted meanwhile has no max_attempts left to read.
+                max_attempts=max_attempts or attempt,
+                status=status.value,
+                error=error,
+                scheduled_for=scheduled_for,
+                worker_id=self.worker_id(),
+            )
+        )
+
+    def _fields(
+        self, attempt: Attempt, duration_ms: float, status: RunStatus | None
+    ) -> dict[str, Any]:
+        fields = run_fields(attempt, self.worker_id())
+        fields["duration_ms"] = round(duration_ms, 1)
+        if status is not None:
+            fields["status"] = status.value
+        return fields
+
+
+def _first_line(text: str | None) -> str | None:
+    return text.strip().splitlines()[0][:200] if text and text.strip() else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None
