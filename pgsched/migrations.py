@@ -10,8 +10,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
-from pgsched.database import query_error, sqlalchemy_engine
-from pgsched.errors import SchemaNotMigrated
+from pgsched.database import query_error, redact, sqlalchemy_engine
+from pgsched.errors import DatabaseUnavailable, SchemaNotMigrated
 from pgsched.resources import alembic_dir, sql_dir
 from pgsched.schema import SCHEMA
 
@@ -52,8 +52,10 @@ def current_revision(url: str) -> str | None:
             )
             return context.get_current_revision()
     except DBAPIError as exc:
-        # e.g. a login without the pgsched roles may not read the version table
+        if isinstance(exc.orig, psycopg.OperationalError):
+            raise DatabaseUnavailable(f"lost the connection to {redact(url)}: {exc.orig}") from exc
         if isinstance(exc.orig, psycopg.Error):
+            # e.g. a login without the pgsched roles may not read the version table
             raise query_error(exc.orig) from exc
         raise
     finally:

@@ -231,7 +231,9 @@ class Repository:
                 if budget <= 0:
                     break
                 cursor = await connection.execute(
-                    query("claim_due_jobs"), {"queues": group, "limit": budget}, prepare=True
+                    query("claim_due_jobs"),
+                    {"worker_id": worker_id, "queues": group, "limit": budget},
+                    prepare=True,
                 )
                 jobs.extend(await cursor.fetchall())
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]

@@ -20,8 +20,9 @@ from typing import Any
 
 import structlog
 
+from pgsched import migrations
 from pgsched.backoff import Backoff
-from pgsched.errors import DatabaseError
+from pgsched.errors import DatabaseError, DatabaseUnavailable
 from pgsched.events import RunEvents
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
@@ -82,10 +83,16 @@ class Worker:
                 options.allow_python,
                 options.python_processes or options.concurrency,
                 self._save_checkpoint,
+                options.hidden_env,
             ),
-            "shell": ShellExecutor(options.allow_shell),
-            "http": HttpExecutor(options.http_per_host),
-            "sql": SqlExecutor(database_url, options.sql_pool_size),
+            "shell": ShellExecutor(options.allow_shell, options.hidden_env),
+            "http": HttpExecutor(options.http_per_host, options.hidden_env),
+            "sql": SqlExecutor(
+                options.sql_database_url or database_url,
+                options.sql_pool_size,
+                options.sql_role,
+                options.sql_allow_superuser,
+            ),
         }
         self._in_flight: dict[int, tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancel_reasons: dict[int, Outcome | _Taken] = {}
@@ -182,8 +189,6 @@ class Worker:
                 await repository.close()
             await self._finisher.close()
             self._events.close()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
             log.info("worker_stopped", worker_id=self.worker_id)
 
     def request_stop(self) -> None:
@@ -433,5 +438,29 @@ async def _supervised(name: str, loop_function: Callable[[], Awaitable[None]]) -
 
 
 def run_worker(database_url: str, options: WorkerOptions) -> None:
-    """Run a worker in this process until it is told to stop."""
-    asyncio.run(Worker(database_url, options).run())
+    """Run a worker in this process until it is told to stop.
+
+    While the database cannot be reached it waits and retries, as the worker's loops
+    do; a schema that is not current is refused at once.
+    """
+    _wait_for_current_schema(database_url)
+    try:
+        asyncio.run(Worker(database_url, options).run())
+    finally:
+        # The signal handlers go with the event loop. All is recorded by now: a late
+        # signal (delivered twice, a supervisor's follow-up) must not turn a clean
+        # exit into death by signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _wait_for_current_schema(url: str) -> None:
+    backoff = Backoff()
+    while True:
+        try:
+            migrations.require_current(url)
+            return
+        except DatabaseUnavailable as exc:
+            delay = backoff.next_delay()
+            log.warning("database_unavailable", error=str(exc), retry_in_s=round(delay, 2))
+            time.sleep(delay)

@@ -27,3 +27,10 @@ class WorkerOptions:
     # With 100,000 jobs, a per-job counter is 100,000 series per status.
     metrics_job_label: bool = True
     failure_hooks: tuple[str, ...] = ()
+    # Security: environment globs kept from jobs (PGSCHED_* always are), and how sql
+    # jobs connect: their own URL (None: the worker's), a role to SET, and whether
+    # running them as a superuser is acceptable.
+    hidden_env: tuple[str, ...] = ()
+    sql_database_url: str | None = None
+    sql_role: str | None = None
+    sql_allow_superuser: bool = False

@@ -9,6 +9,7 @@ new revision.
 
 Every pgsched command checks the schema version first, so the roles may read the
 version table. ``cleanup_workers`` removes the rows of long-stopped workers.
+``start_pending_runs`` v2 starts nothing for a worker the cluster declared dead.
 """
 
 from alembic import op
@@ -23,6 +24,7 @@ SCHEMA = "pgsched"
 
 
 def upgrade() -> None:
+    apply_sql_file(op.get_bind(), "functions/start_pending_runs.v2.sql")
     apply_sql_file(op.get_bind(), "functions/cleanup_workers.v1.sql")
     op.execute(f"REVOKE EXECUTE ON FUNCTION {SCHEMA}.cleanup_workers(integer) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.cleanup_workers(integer) TO pgsched_admin")
@@ -43,3 +45,4 @@ def downgrade() -> None:
         """
     )
     op.execute(f"DROP FUNCTION {SCHEMA}.cleanup_workers(integer)")
+    apply_sql_file(op.get_bind(), "functions/start_pending_runs.v1.sql")

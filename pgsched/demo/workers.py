@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pgsched.config import ENV_DATABASE_URL
-from pgsched.demo.catalog import PYTHON_PREFIX, QUEUE, WORKER_NAME_PREFIX
+from pgsched.demo.catalog import PYTHON_PREFIX, QUEUE, SQL_ROLE, WORKER_NAME_PREFIX
 
 WORKER_COUNT = 2
 GRACE_SECONDS = 5.0
@@ -120,6 +120,9 @@ class DemoWorkers:
             "--allow-python",
             PYTHON_PREFIX,
             "--allow-shell",
+            # SQL jobs never run as a superuser by accident; the demo's only reads.
+            "--sql-role",
+            SQL_ROLE,
             "--concurrency",
             "4",
             "--python-processes",

@@ -61,7 +61,7 @@ class SqlExecutor:
         database_url: str,
         pool_size: int,
         role: str | None = None,
-        allow_superuser: bool = True,
+        allow_superuser: bool = False,
     ) -> None:
         self._url = database_url
         self._role = role

@@ -35,6 +35,10 @@ SELECT l.queue,
 -- reads a snapshot taken after the locks, so the overlap check is never stale.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
 -- foreign key, and must not wait for (or deadlock with) a claim holding the job.
+-- A worker the cluster has declared dead claims nothing: its worker row, locked
+-- FOR SHARE until the claim commits, must not be stopped. A reaper (FOR UPDATE SKIP
+-- LOCKED) then passes over it until the claim is recorded and reaps its runs with it;
+-- a claim that comes second waits for the reap and sees the worker stopped.
 WITH locked AS MATERIALIZED (
         SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
@@ -43,6 +47,9 @@ WITH locked AS MATERIALIZED (
          WHERE enabled
            AND coalesce(next_run, '-infinity'::timestamptz) <= now()
            AND queue = ANY(%(queues)s)
+           AND EXISTS (SELECT 1 FROM pgsched.workers AS w
+                        WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
+                          FOR SHARE)
          ORDER BY coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
            FOR NO KEY UPDATE SKIP LOCKED

@@ -183,7 +183,7 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
             args=case.args,
             timeout_seconds=case.timeout_seconds,
         )
-    worker = workers.start("--allow-shell", concurrency=40)
+    worker = workers.start("--allow-shell", "--sql-allow-superuser", concurrency=40)
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
     db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs WHERE name <> 'canary'")
     wait_for(

@@ -429,3 +429,20 @@ def test_a_worker_never_reaps_itself(database_url: str, db: Connection) -> None:
 
     assert asyncio.run(reap("w1")) == []
     assert len(asyncio.run(reap("w2"))) == 1
+
+
+def test_a_worker_declared_dead_claims_and_starts_nothing(
+    database_url: str, db: Connection
+) -> None:
+    due = add_job(db, "due")
+    manual = add_job(db, "manual", "0 0 1 1 *")
+    claim(database_url, worker_id="w1")  # registers w1 and schedules the jobs
+    make_due(db, due)
+    db.execute("SELECT pgsched.run_now('manual')")
+    db.execute("UPDATE pgsched.workers SET stopped_at = now() WHERE id = 'w1'")
+    assert claim(database_url, worker_id="w1").attempts == []
+    assert start_pending(database_url, worker_id="w1") == []
+    assert runs(db, due) == [] and [row[0] for row in runs(db, manual)] == ["pending"]
+    # Another worker, alive, takes both.
+    assert len(claim(database_url, worker_id="w2").attempts) == 1
+    assert len(start_pending(database_url, worker_id="w2")) == 1

@@ -1,0 +1,192 @@
+"""``pgsched worker``: parse the flags into ``WorkerOptions`` and run the worker."""
+
+from __future__ import annotations
+
+import click
+
+from pgsched.commands.options import database_options, log_options
+from pgsched.config import Settings
+from pgsched.database import resolve_database_url
+
+
+@click.command("worker")
+@database_options
+@click.option(
+    "--concurrency",
+    "-c",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="Attempts this worker runs at once.",
+)
+@click.option(
+    "--queues",
+    "-q",
+    default="default",
+    show_default=True,
+    help="Comma-separated queues to take jobs from.",
+)
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Longest sleep between looks at the database, in seconds.",
+)
+@click.option(
+    "--allow-python",
+    multiple=True,
+    metavar="PREFIX",
+    help="Module prefix python jobs may come from (repeatable; '*' allows any).",
+)
+@click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
+@click.option(
+    "--grace-period",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds running attempts get to finish after SIGTERM.",
+)
+@click.option("--name", default=None, help="Worker name prefix. Default: the host name.")
+@click.option(
+    "--lease-seconds",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Silence after which other workers recover this worker's attempts.",
+)
+@click.option(
+    "--python-processes",
+    type=click.IntRange(1),
+    default=None,
+    help="Child processes for python jobs. Default: --concurrency (started lazily).",
+)
+@click.option(
+    "--stop-after",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus /metrics and /healthz on this port. Default: none.",
+)
+@click.option(
+    "--metrics-host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address the metrics port listens on.",
+)
+@click.option(
+    "--metrics-job-label/--no-metrics-job-label",
+    default=True,
+    show_default=True,
+    help="Count finished runs per job (one series per job and status).",
+)
+@click.option(
+    "--hide-env",
+    multiple=True,
+    metavar="PATTERN",
+    help="Keep environment variables matching this glob (e.g. 'AWS_*', '*_TOKEN') from "
+    "python and shell jobs and from http headers (repeatable). PGSCHED_* always are.",
+)
+@click.option(
+    "--sql-database-url",
+    metavar="URL",
+    envvar="PGSCHED_SQL_DATABASE_URL",
+    help="Run sql jobs on this connection (a login with only the privileges jobs need). "
+    "Default: $PGSCHED_SQL_DATABASE_URL, else the worker's own database URL.",
+)
+@click.option(
+    "--sql-role",
+    metavar="ROLE",
+    help="SET ROLE to this role before each sql job (keeps jobs within its privileges; "
+    "not a sandbox: the SQL could RESET ROLE).",
+)
+@click.option(
+    "--sql-allow-superuser",
+    is_flag=True,
+    help="Let sql jobs run as a superuser (refused by default).",
+)
+@click.option(
+    "--on-failure",
+    multiple=True,
+    metavar="MODULE:FUNCTION",
+    help="Call this function with a report of each attempt that failed with no retry "
+    "left (repeatable), e.g. pgsched.hooks.sentry:report.",
+)
+@log_options
+def worker_command(
+    settings: Settings,
+    concurrency: int,
+    queues: str,
+    poll_interval: float,
+    allow_python: tuple[str, ...],
+    allow_shell: bool,
+    grace_period: float,
+    name: str | None,
+    lease_seconds: int,
+    python_processes: int | None,
+    stop_after: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_job_label: bool,
+    hide_env: tuple[str, ...],
+    sql_database_url: str | None,
+    sql_role: str | None,
+    sql_allow_superuser: bool,
+    on_failure: tuple[str, ...],
+) -> None:
+    """Run a worker: claim due jobs, execute them, record every attempt.
+
+    Runs until SIGTERM or SIGINT; then stops claiming and gives running attempts
+    the grace period to finish (a second signal stops at once).
+
+    \b
+    Example:
+      pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
+      pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
+    """
+    from pgsched.worker import run_worker
+    from pgsched.worker_options import WorkerOptions
+
+    if on_failure:
+        from pgsched.hooks import HookNotFound, load_hook
+
+        # Fail at start-up, not at the first failure, when a hook cannot be imported.
+        for target in on_failure:
+            try:
+                load_hook(target)
+            except HookNotFound as exc:
+                raise click.BadParameter(str(exc), param_hint="--on-failure") from exc
+
+    queue_names = tuple(part.strip() for part in queues.split(",") if part.strip())
+    if not queue_names:
+        raise click.BadParameter("name at least one queue", param_hint="--queues")
+    options = WorkerOptions(
+        concurrency=concurrency,
+        queues=queue_names,
+        poll_interval=poll_interval,
+        allow_python=allow_python,
+        allow_shell=allow_shell,
+        grace_seconds=grace_period,
+        lease_seconds=lease_seconds,
+        python_processes=python_processes,
+        name=name,
+        stop_after_seconds=stop_after,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        metrics_job_label=metrics_job_label,
+        failure_hooks=on_failure,
+        hidden_env=hide_env,
+        sql_database_url=sql_database_url,
+        sql_role=sql_role,
+        sql_allow_superuser=sql_allow_superuser,
+    )
+    run_worker(resolve_database_url(settings), options)
+
+
+COMMANDS: list[click.Command] = [worker_command]

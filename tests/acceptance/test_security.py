@@ -1,0 +1,160 @@
+"""What a worker keeps from jobs and what it refuses: secrets, superuser SQL, forbidden code.
+
+Secrets reach a worker through its environment only. They must never be written to
+runs, logs or errors, and job arguments are data, never spliced into SQL or a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.acceptance.conftest import Workers, scalar, wait_for
+
+pytestmark = pytest.mark.slow
+
+Connection = psycopg.Connection[Any]
+NEVER = "0 0 1 1 *"
+
+
+def add_job(db: Connection, name: str, kind: str, target: str, **args: Any) -> None:
+    db.execute(
+        "INSERT INTO pgsched.jobs (name, schedule, kind, target, args) VALUES (%s, %s, %s, %s, %s)",
+        [name, NEVER, kind, target, json.dumps(args)],
+    )
+
+
+def run_all_and_wait(db: Connection) -> dict[str, tuple[str, str | None, str | None]]:
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
+    db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs")
+    jobs = scalar(db, "SELECT count(*) FROM pgsched.jobs")
+    wait_for(
+        lambda: (
+            scalar(
+                db, "SELECT count(*) FROM pgsched.runs WHERE status NOT IN ('pending', 'running')"
+            )
+            == jobs
+        ),
+        what="every job's run recorded",
+    )
+    return {
+        row[0]: row[1:]
+        for row in db.execute("SELECT job_name, status, output, error FROM pgsched.runs")
+    }
+
+
+def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
+    workers: Workers, db: Connection
+) -> None:
+    database_password = f"db-{secrets.token_hex(8)}"
+    api_token = f"tok-{secrets.token_hex(8)}"
+    environment = {
+        "PGSCHED_SQL_DATABASE_URL": f"postgresql://nobody:{database_password}@127.0.0.1:1/x",
+        "BILLING_API_TOKEN": api_token,
+    }
+    add_job(db, "python-env", "python", "tests.jobtargets.echo:environment")
+    add_job(db, "shell-env", "shell", "env")
+    add_job(
+        db,
+        "http-with-secret",
+        "http",
+        "http://127.0.0.1:9/charge",
+        headers={"Authorization": "Bearer ${env:BILLING_API_TOKEN}"},
+    )
+    add_job(
+        db,
+        "http-hidden",
+        "http",
+        "http://127.0.0.1:9/charge",
+        headers={"X-Db": "${env:PGSCHED_SQL_DATABASE_URL}"},
+    )
+    workers.start(
+        "--allow-shell", "--hide-env", "*_TOKEN", "--log-level", "debug", environment=environment
+    )
+    recorded = run_all_and_wait(db)
+    assert workers.stop_all() == [0]
+
+    assert recorded["python-env"][0] == "succeeded" and recorded["shell-env"][0] == "succeeded"
+    assert "PGSCHED_" not in (recorded["python-env"][1] or "")
+    assert "BILLING_API_TOKEN" not in (recorded["shell-env"][1] or "")
+    assert "which this worker hides from jobs" in (recorded["http-hidden"][2] or "")
+    # The referenced token is hidden too (--hide-env *_TOKEN): refused, and named only.
+    assert "BILLING_API_TOKEN" in (recorded["http-with-secret"][2] or "")
+    everything = json.dumps(recorded) + workers.logs()
+    assert database_password not in everything
+    assert api_token not in everything
+
+
+def test_a_referenced_secret_is_sent_but_never_recorded(workers: Workers, db: Connection) -> None:
+    api_token = f"tok-{secrets.token_hex(8)}"
+    add_job(
+        db,
+        "http-with-secret",
+        "http",
+        "http://127.0.0.1:9/charge",
+        headers={"Authorization": "Bearer ${env:BILLING_API_TOKEN}"},
+    )
+    workers.start("--log-level", "debug", environment={"BILLING_API_TOKEN": api_token})
+    recorded = run_all_and_wait(db)
+    assert workers.stop_all() == [0]
+    assert recorded["http-with-secret"][0] == "failed"  # nothing listens on port 9
+    assert api_token not in json.dumps(recorded) + workers.logs()
+
+
+@pytest.fixture
+def job_role(db: Connection) -> Iterator[str]:
+    name = f"pgsched_jobs_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {name} NOLOGIN")
+    db.execute(f"GRANT SELECT ON pgsched.recent_runs TO {name}")
+    db.execute(f"GRANT USAGE ON SCHEMA pgsched TO {name}")
+    yield name
+    db.execute(f"DROP OWNED BY {name}")
+    db.execute(f"DROP ROLE {name}")
+
+
+def test_sql_jobs_refuse_a_superuser_and_run_as_the_chosen_role(
+    workers: Workers, db: Connection, job_role: str
+) -> None:
+    add_job(db, "who", "sql", "SELECT current_user")
+    add_job(db, "escalate", "sql", "DELETE FROM pgsched.jobs")
+    workers.start()  # the test server's login is a superuser
+    refused = run_all_and_wait(db)
+    assert workers.stop_all() == [0]
+    assert {name: status for name, (status, _, _) in refused.items()} == {
+        "who": "failed",
+        "escalate": "failed",
+    }
+    assert "--sql-role" in (refused["who"][2] or "")
+
+    db.execute("DELETE FROM pgsched.runs")
+    workers.start("--sql-role", job_role)
+    recorded = run_all_and_wait(db)
+    assert workers.stop_all() == [0, 0]
+    assert recorded["who"][0] == "succeeded" and job_role in (recorded["who"][1] or "")
+    assert recorded["escalate"][0] == "failed"
+    assert "permission denied" in (recorded["escalate"][2] or "")
+    assert scalar(db, "SELECT count(*) FROM pgsched.jobs") == 2
+
+
+def test_forbidden_code_is_never_started_and_args_are_only_data(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    add_job(db, "shell-off", "shell", f"touch {marker}")
+    add_job(db, "not-allowed", "python", "json:dumps", obj=1)
+    hostile = "'; DROP TABLE pgsched.jobs; -- $(touch /tmp/x) `id`"
+    add_job(db, "hostile-args", "python", "tests.jobtargets.echo:echo", text=hostile)
+    workers.start()  # neither --allow-shell nor a prefix that allows json
+    recorded = run_all_and_wait(db)
+    assert workers.stop_all() == [0]
+    assert recorded["shell-off"][0] == "failed" and "--allow-shell" in recorded["shell-off"][2]
+    assert not marker.exists()
+    assert recorded["not-allowed"][0] == "failed" and "not allowed" in recorded["not-allowed"][2]
+    assert recorded["hostile-args"] == ("succeeded", f"return: {hostile!r}", None)
+    assert scalar(db, "SELECT count(*) FROM pgsched.jobs") == 3
