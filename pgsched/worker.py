@@ -54,6 +54,8 @@ SCHEDULE_BATCH = 1000
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 log = structlog.get_logger(__name__)
 
 
@@ -146,7 +148,7 @@ class Worker:
         for executor in self._executors.values():
             await executor.start()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
         if self.options.stop_after_seconds is not None:
             loop.call_later(self.options.stop_after_seconds, self.request_stop)
@@ -450,17 +452,28 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean
         # exit into death by signal.
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
 
 
 def _wait_for_current_schema(url: str) -> None:
+    """Return once the schema is current; a stop signal meanwhile exits cleanly."""
+
+    def stop_waiting(signum: int, frame: object) -> None:
+        log.info("worker_stopped", reason="stopped while waiting for the database")
+        raise SystemExit(0)
+
+    previous = {signum: signal.signal(signum, stop_waiting) for signum in STOP_SIGNALS}
     backoff = Backoff()
-    while True:
-        try:
-            migrations.require_current(url)
-            return
-        except DatabaseUnavailable as exc:
-            delay = backoff.next_delay()
-            log.warning("database_unavailable", error=str(exc), retry_in_s=round(delay, 2))
-            time.sleep(delay)
+    try:
+        while True:
+            try:
+                migrations.require_current(url)
+                return
+            except DatabaseUnavailable as exc:
+                delay = backoff.next_delay()
+                log.warning("database_unavailable", error=str(exc), retry_in_s=round(delay, 2))
+                time.sleep(delay)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.acceptance.conftest import Workers, scalar, wait_for
+from tests.conftest import database_url_for
 
 pytestmark = pytest.mark.slow
 
@@ -376,3 +377,39 @@ def test_second_sigterm_stops_at_once_and_kills_the_work(
     assert scalar(db, "SELECT stopped_at IS NOT NULL FROM pgsched.workers") is True
     time.sleep(3)
     assert not marker.exists()
+
+
+def test_a_worker_started_before_its_database_waits_for_it(
+    server_url: str, template_database: str, tmp_path: Path
+) -> None:
+    name = f"pgsched_test_late_{os.getpid()}"
+    url = database_url_for(server_url, name)
+    early = Workers(url, tmp_path)
+    process = early.start()
+    try:
+        wait_for(lambda: "database_unavailable" in early.logs(), what="the worker waiting")
+        assert process.poll() is None
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+        with psycopg.connect(url, autocommit=True) as db:
+            add_job(db, "tick", "tests.acceptance.jobs:noop")
+            wait_for(
+                lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'"),
+                what="a run once the database exists",
+            )
+        assert early.stop_all() == [0]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_worker_waiting_for_its_database_stops_cleanly_on_sigterm(
+    server_url: str, tmp_path: Path
+) -> None:
+    early = Workers(database_url_for(server_url, "pgsched_test_never_created"), tmp_path)
+    process = early.start()
+    wait_for(lambda: "database_unavailable" in early.logs(), what="the worker waiting")
+    assert early.stop_all() == [0]
+    assert process.returncode == 0
