@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,36 @@ LOG_TAIL_LINES = 20
 # Console log lines at these levels are worth a look even when a worker exits 0.
 NOTABLE_LEVELS = ("[warning", "[error", "[critical", "Traceback")
 POLL_SECONDS = 0.05
+
+
+def start_worker(
+    database_url: str, log_path: Path, options: Sequence[str]
+) -> subprocess.Popen[bytes]:
+    """One ``pgsched worker`` allowed to run ``bench.`` jobs, logging warnings to ``log_path``.
+
+    Later ``options`` win over the defaults here (click keeps the last value given).
+    """
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pgsched",
+                "worker",
+                "--database-url",
+                database_url,
+                "--log-level",
+                "warning",
+                "--allow-python",
+                "bench.",
+                *options,
+            ],
+            cwd=REPOSITORY,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 class Workers:
@@ -55,27 +85,7 @@ class Workers:
         for _ in range(count):
             index = len(self.processes)
             path = self.log_dir / f"{self.label}-worker-{index}.log"
-            with path.open("wb") as log:
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "pgsched",
-                        "worker",
-                        "--database-url",
-                        self.database_url,
-                        "--log-level",
-                        "warning",
-                        "--allow-python",
-                        "bench.",
-                        *options,
-                    ],
-                    cwd=REPOSITORY,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            process = start_worker(self.database_url, path, options)
             self.processes.append(process)
             self.log_paths.append(path)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workers import REPOSITORY
+from bench.workers import start_worker
 
 # A worker still running this long after SIGTERM is killed (the jobs drain first).
 STOP_TIMEOUT_SECONDS = 30.0
@@ -108,29 +107,7 @@ class Fleet:
         number = sum(1 for worker in self.history if worker.label.startswith(f"w{seat}#"))
         label = f"w{seat}#{number}"
         path = self.log_dir / f"worker-{label.replace('#', '-')}.log"
-        with path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pgsched",
-                    "worker",
-                    "--database-url",
-                    self.database_url,
-                    "--log-format",
-                    "json",
-                    "--log-level",
-                    "warning",
-                    "--allow-python",
-                    "bench.",
-                    *self.options,
-                ],
-                cwd=REPOSITORY,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_worker(self.database_url, path, ("--log-format", "json", *self.options))
         worker = Incarnation(label, process, path)
         self.history.append(worker)
         return worker

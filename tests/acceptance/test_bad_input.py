@@ -9,7 +9,6 @@ running them can reveal.
 from __future__ import annotations
 
 import itertools
-import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import psycopg
 import pytest
 
 from tests.acceptance.conftest import Workers, scalar, wait_for
+from tests.acceptance.test_worker import add_job
 
 pytestmark = pytest.mark.slow
 
@@ -154,32 +154,19 @@ def cases(silent_url: str, pid_file: Path) -> list[Case]:
     ]
 
 
-def insert_job(
-    db: Connection, name: str, kind: str, target: str, schedule: str, **columns: Any
-) -> None:
-    values = {"name": name, "schedule": schedule, "kind": kind, "target": target, **columns}
-    if "args" in values:
-        values["args"] = json.dumps(values["args"])
-    db.execute(
-        f"INSERT INTO pgsched.jobs ({', '.join(values)})"
-        f" VALUES ({', '.join(['%s'] * len(values))})",
-        list(values.values()),
-    )
-
-
 def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
     workers: Workers, db: Connection, silent_server: str, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "grandchild.pid"
     table = cases(silent_server, pid_file)
-    insert_job(db, "canary", "python", "tests.acceptance.jobs:noop", "* * * * * *")
+    add_job(db, "canary", "tests.acceptance.jobs:noop")
     for case in table:
-        insert_job(
+        add_job(
             db,
             case.name,
-            case.kind,
             case.target,
             NEVER,
+            kind=case.kind,
             args=case.args,
             timeout_seconds=case.timeout_seconds,
         )
@@ -250,8 +237,8 @@ def _alive(pid: int) -> bool:
 def test_a_job_deleted_while_running_is_recorded_and_nothing_else_breaks(
     workers: Workers, db: Connection
 ) -> None:
-    insert_job(db, "doomed", "python", "tests.acceptance.jobs:sleep", NEVER, args={"seconds": 2})
-    insert_job(db, "canary", "python", "tests.acceptance.jobs:noop", "* * * * * *")
+    add_job(db, "doomed", "tests.acceptance.jobs:sleep", NEVER, args={"seconds": 2})
+    add_job(db, "canary", "tests.acceptance.jobs:noop")
     workers.start()
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
     db.execute("SELECT pgsched.run_now('doomed')")
@@ -280,7 +267,7 @@ def test_a_job_deleted_while_running_is_recorded_and_nothing_else_breaks(
 
 
 def test_a_job_disabled_while_due_fires_no_more(workers: Workers, db: Connection) -> None:
-    insert_job(db, "ticker", "python", "tests.acceptance.jobs:noop", "* * * * * *")
+    add_job(db, "ticker", "tests.acceptance.jobs:noop")
     workers.start()
     wait_for(
         lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = 'ticker'") >= 2,

@@ -6,42 +6,17 @@ test_monitoring.py, so every row and figure can be asserted exactly.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from pgsched.cli import cli
+from tests.commands import DAY, HOUR, UNREACHABLE_URL, add_job, as_json, database_now, invoke
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-UNREACHABLE_URL = "postgresql://postgres@127.0.0.1:1/x"
-
-
-def invoke(url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--database-url", url])
-
-
-def as_json(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
-def add_job(db: Connection, name: str, **columns: Any) -> int:
-    row = {"name": name, "schedule": "*/5 * * * *", "kind": "python", "target": "app.jobs:run"}
-    row.update(columns)
-    found = db.execute(
-        f"INSERT INTO pgsched.jobs ({', '.join(row)})"  # test data only
-        f" VALUES ({', '.join(f'%({column})s' for column in row)}) RETURNING id",
-        row,
-    ).fetchone()
-    assert found is not None
-    return int(found[0])
 
 
 def add_run(
@@ -69,13 +44,6 @@ def add_run(
     ).fetchone()
     assert found is not None
     return int(found[0])
-
-
-def database_now(db: Connection) -> datetime:
-    found = db.execute("SELECT now()").fetchone()
-    assert found is not None
-    value: datetime = found[0]
-    return value
 
 
 def add_worker(db: Connection, worker_id: str, heartbeat_age: timedelta, **columns: Any) -> None:

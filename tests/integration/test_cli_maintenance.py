@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 import uuid
 from datetime import datetime, timedelta
@@ -15,33 +14,9 @@ from click.testing import CliRunner, Result
 
 from pgsched import doctor
 from pgsched.cli import cli
+from tests.commands import DAY, HOUR, UNREACHABLE_URL, add_job, as_json, database_now, invoke
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-UNREACHABLE_URL = "postgresql://postgres@127.0.0.1:1/x"
-
-
-def invoke(url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--database-url", url])
-
-
-def as_json(result: Result, exit_code: int = 0) -> Any:
-    assert result.exit_code == exit_code, result.output
-    return json.loads(result.output)
-
-
-def add_job(db: Connection, name: str, **columns: Any) -> None:
-    row = {"name": name, "schedule": "*/5 * * * *", "kind": "python", "target": "app.jobs:run"}
-    row.update(columns)
-    if "args" in row:
-        row["args"] = json.dumps(row["args"])
-    db.execute(
-        f"INSERT INTO pgsched.jobs ({', '.join(row)})"  # test data only
-        f" VALUES ({', '.join(f'%({column})s' for column in row)})",
-        row,
-    )
 
 
 def add_run(db: Connection, job: str, status: str, slot: datetime, **columns: Any) -> int:
@@ -66,13 +41,6 @@ def add_worker(db: Connection, worker_id: str, heartbeat_age: timedelta) -> None
         " last_heartbeat_at) VALUES (%s, 'host-a', 4242, 4, 30, now() - %s)",
         [worker_id, heartbeat_age],
     )
-
-
-def database_now(db: Connection) -> datetime:
-    found = db.execute("SELECT now()").fetchone()
-    assert found is not None
-    value: datetime = found[0]
-    return value
 
 
 def status_of(db: Connection, run_id: int) -> str:
