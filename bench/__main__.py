@@ -19,7 +19,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ceiling, idle, lag, monitoring, run_now, throughput
+from bench import (
+    ceiling,
+    connections,
+    idle,
+    lag,
+    memory,
+    monitoring,
+    plans,
+    run_now,
+    throughput,
+)
 from bench.context import BenchContext
 from bench.errors import BenchError
 from bench.report import Figure, table, write_json
@@ -33,10 +43,14 @@ PHASES: dict[str, Phase] = {
     "throughput-1w": lambda context: throughput.run(context, 1),
     "throughput-2w": lambda context: throughput.run(context, 2),
     "lag": lag.run,
+    "lag-100k": lambda context: lag.run(context, jobs_not_due=99_000),
     "run_now": run_now.run,
     "idle": idle.run,
     "ceiling": ceiling.run,
     "monitoring": monitoring.run,
+    "plans": plans.run,
+    "memory": memory.run,
+    "workers-8": connections.run,
 }
 
 

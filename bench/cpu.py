@@ -46,7 +46,8 @@ def command_name(pid: int) -> str | None:
         return None
 
 
-def _children_by_parent() -> dict[int, list[int]]:
+def children_by_parent() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, as /proc shows them now."""
     children: dict[int, list[int]] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit():
@@ -58,7 +59,7 @@ def _children_by_parent() -> dict[int, list[int]]:
 
 def tree_cpu_seconds(roots: Iterable[int]) -> float:
     """CPU seconds used so far by ``roots`` and all their descendants."""
-    children = _children_by_parent()
+    children = children_by_parent()
     seen: set[int] = set()
     pending = list(roots)
     ticks = 0

@@ -25,14 +25,11 @@ from psycopg import sql
 
 from bench.context import BenchContext
 from bench.database import Connection, connect, scalar
+from bench.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
 from bench.report import Figure, below
 from bench.server import scratch_database
 
 PHASE = "monitoring"
-JOBS = 10_000
-FULL_RUNS = 10_000_000
-QUICK_RUNS = 1_000_000
-RUNS_PER_STATEMENT = 1_000_000
 TARGET_MS = 100.0
 REPEATS = 5
 FINISH_BATCH = 100
@@ -42,40 +39,6 @@ REGISTER_JOBS = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target, enabled)
 SELECT 'job-' || n, '*/5 * * * *', 'sql', 'SELECT 1', false
   FROM generate_series(1, %(jobs)s) AS n
-"""
-
-# Run n belongs to job n % jobs; its slot is the (n / jobs)-th of the job's runs,
-# evenly spaced over 90 days, offset by the job so slots do not all coincide.
-FILL_RUNS = """
-INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, attempt, status, trigger, queue,
-                          worker_id, started_at, finished_at, duration_ms, error)
-SELECT %(first_job_id)s + n %% %(jobs)s, 'job-' || (1 + n %% %(jobs)s), s.slot, 1, s.status,
-       'schedule', CASE WHEN n %% 10 = 0 THEN 'reports' ELSE 'default' END,
-       CASE WHEN s.status = 'running' THEN 'bench-worker-' || n %% 4 END,
-       CASE WHEN s.status NOT IN ('pending', 'skipped')
-            THEN s.slot + (n %% 50) * interval '1 ms' END,
-       CASE WHEN s.status NOT IN ('pending', 'running')
-            THEN s.slot + (n %% 50 + n %% 997) * interval '1 ms' END,
-       CASE WHEN s.status NOT IN ('pending', 'running', 'skipped') THEN n %% 997 END,
-       CASE WHEN s.status IN ('failed', 'timed_out', 'lost') THEN 'bench failure ' || n
-            WHEN s.status = 'skipped' THEN 'overlap=skip: bench' END
-  FROM generate_series(%(low)s, %(high)s) AS n
- CROSS JOIN LATERAL (
-        SELECT now() - interval '90 days 3 hours' + (n %% %(jobs)s) * interval '1 second'
-                     + (n / %(jobs)s) * (interval '90 days' / (%(runs)s / %(jobs)s)) AS slot,
-               CASE WHEN n > %(runs)s - 200 THEN 'running'
-                    WHEN n > %(runs)s - 300 THEN 'pending'
-                    WHEN n %% 100 < 90 THEN 'succeeded'
-                    WHEN n %% 100 < 95 THEN 'failed'
-                    WHEN n %% 100 < 96 THEN 'timed_out'
-                    WHEN n %% 100 < 97 THEN 'lost'
-                    WHEN n %% 100 < 99 THEN 'skipped'
-                    ELSE 'cancelled' END AS status) AS s
-"""
-
-REGISTER_WORKERS = """
-INSERT INTO pgsched.workers (id, host, pid, concurrency)
-SELECT 'bench-worker-' || n, 'bench-host', 1000 + n, 50 FROM generate_series(0, 3) AS n
 """
 
 # (key, name, statement): the first five are SPEC §4's, with a 100 ms target.
@@ -142,17 +105,7 @@ def _fill(connection: Connection, runs: int) -> float:
     """Register the jobs and insert ``runs`` runs; returns the seconds it took."""
     started = time.monotonic()
     connection.execute(REGISTER_JOBS, {"jobs": JOBS})
-    first_job_id = scalar(connection, "SELECT min(id) FROM pgsched.jobs")
-    for low in range(1, runs + 1, RUNS_PER_STATEMENT):
-        high = min(low + RUNS_PER_STATEMENT - 1, runs)
-        connection.execute(
-            FILL_RUNS,
-            {"first_job_id": first_job_id, "jobs": JOBS, "runs": runs, "low": low, "high": high},
-        )
-    connection.execute(REGISTER_WORKERS)
-    connection.execute("VACUUM ANALYZE pgsched.runs")
-    connection.execute("VACUUM ANALYZE pgsched.daily_run_totals")
-    connection.execute("ANALYZE pgsched.jobs")
+    fill_runs(connection, runs, JOBS)
     return time.monotonic() - started
 
 
