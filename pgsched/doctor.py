@@ -83,9 +83,16 @@ def run_checks(settings: Settings) -> list[Check]:
 
 @contextmanager
 def _guarded(name: str, checks: list[Check]) -> Iterator[None]:
-    """Record a check that cannot run as a FAIL of its own, and go on with the next."""
+    """Record a check that cannot run as a FAIL of its own, and go on with the next.
+
+    A check this login may not make (a pgsched_reader login, say) is a WARN: nothing
+    is known to be wrong, only not seen.
+    """
     try:
         yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        detail = f"not checked: {query_error(exc)} (this login lacks the table rights)"
+        checks.append(Check(name, Level.WARN, detail))
     except psycopg.Error as exc:
         checks.append(Check(name, Level.FAIL, str(query_error(exc))))
 

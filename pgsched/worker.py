@@ -137,6 +137,10 @@ class Worker:
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit."""
+        loop = asyncio.get_running_loop()
+        # From the very start: a stop signal while the database is away ends the wait.
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self.request_stop)
         heartbeat = Heartbeat(
             self._beats, self.options.lease_seconds, lambda: self.worker_id, self._presumed_dead
         )
@@ -144,14 +148,24 @@ class Worker:
         self._events.serve(
             self.options, heartbeat, lambda: len(self._in_flight), lambda: self._finisher.unrecorded
         )
-        await self._register()
+        try:
+            if await self._register():
+                await self._work(heartbeat)
+        finally:
+            for repository in (self._claims, self._side, self._beats):
+                await repository.close()
+            await self._finisher.close()
+            self._events.close()
+            log.info("worker_stopped", worker_id=self.worker_id)
+
+    async def _work(self, heartbeat: Heartbeat) -> None:
+        """Once registered: claim, execute and record until stopped, then drain."""
         for executor in self._executors.values():
             await executor.start()
-        loop = asyncio.get_running_loop()
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, self.request_stop)
         if self.options.stop_after_seconds is not None:
-            loop.call_later(self.options.stop_after_seconds, self.request_stop)
+            asyncio.get_running_loop().call_later(
+                self.options.stop_after_seconds, self.request_stop
+            )
         recovery = Recovery(
             self._side,
             self.options.lease_seconds / 3,
@@ -187,11 +201,6 @@ class Worker:
             for executor in self._executors.values():
                 await executor.close()
             await self._unregister()
-            for repository in (self._claims, self._side, self._beats):
-                await repository.close()
-            await self._finisher.close()
-            self._events.close()
-            log.info("worker_stopped", worker_id=self.worker_id)
 
     def request_stop(self) -> None:
         """First call: stop claiming and drain. Second call: stop at once."""
@@ -209,18 +218,18 @@ class Worker:
             self._stop_requested_at = now
         self._wake.set()
 
-    async def _register(self) -> None:
+    async def _register(self) -> bool:
+        """Join the cluster, retrying while the database is away; False if stopped first."""
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             try:
                 await self._side.register_worker(self.identity)
-                return
+                return True
             except DatabaseError as exc:
-                if self._stopping:
-                    raise
                 delay = backoff.next_delay()
                 log.warning("worker_register_failed", error=str(exc), retry_in_s=round(delay, 2))
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
+        return False
 
     async def _unregister(self) -> None:
         try:

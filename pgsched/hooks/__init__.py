@@ -53,8 +53,10 @@ def load_hook(target: str) -> FailureHook:
         raise HookNotFound(f"{target!r}: expected package.module:function")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise HookNotFound(f"{target!r}: cannot import {module_name}: {exc}") from exc
+    except BaseException as exc:  # a module's body may raise anything, SystemExit included
+        raise HookNotFound(
+            f"{target!r}: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
         raise HookNotFound(f"{target!r}: {module_name} has no function {function_name}")

@@ -3,11 +3,7 @@
 -- Windows are over the slot (scheduled_for), as in the monitoring views.
 
 -- name: history_job_known
--- The names job_stats, job_timeline and job_runs accept: a job's, or one a deleted
--- job left its runs under.
-SELECT EXISTS (SELECT 1 FROM pgsched.jobs AS j WHERE j.name = %(job)s)
-    OR EXISTS (SELECT 1 FROM pgsched.runs AS r
-                WHERE r.job_id IS NULL AND r.job_name = %(job)s) AS known;
+SELECT pgsched.job_known(%(job)s) AS known;
 
 -- name: history_runs
 -- Newest first by id (the order runs were recorded in), read backwards from the

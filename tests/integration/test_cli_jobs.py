@@ -435,6 +435,7 @@ def test_run_wait_follows_a_real_worker_to_the_outcome(database_url: str) -> Non
             "60",
             "--log-level",
             "warning",
+            "--sql-allow-superuser",  # the test server's login
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

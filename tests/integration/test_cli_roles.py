@@ -38,6 +38,13 @@ def pgsched(url: str, *args: str) -> Result:
     return CliRunner().invoke(cli, [*args, "--database-url", url])
 
 
+def unchecked(url: str) -> list[str]:
+    """The doctor checks this login could not make (none of them may fail)."""
+    checks = json.loads(pgsched(url, "doctor", "--json").output)
+    assert all(check["status"] != "FAIL" for check in checks), checks
+    return [check["check"] for check in checks if "not checked" in check["detail"]]
+
+
 def test_an_admin_login_registers_changes_and_reads_jobs(admin_url: str) -> None:
     added = pgsched(admin_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1")
     assert added.exit_code == 0, added.output
@@ -47,16 +54,35 @@ def test_an_admin_login_registers_changes_and_reads_jobs(admin_url: str) -> None
     assert [(job["name"], job["enabled"]) for job in json.loads(listed.output)] == [
         ("nightly", False)
     ]
-    assert pgsched(admin_url, "stats", "--json").exit_code == 0
-    assert pgsched(admin_url, "cleanup", "--older-than-days", "30").exit_code == 0
+    for command in (
+        ["stats", "--json"],
+        ["stats", "nightly", "--json"],
+        ["timeline", "nightly", "--json"],
+        ["runs", "--job", "nightly", "--json"],
+        ["workers", "--all", "--json"],
+        ["cleanup", "--older-than-days", "30"],
+    ):
+        result = pgsched(admin_url, *command)
+        assert result.exit_code == 0, (command, result.output)
+    assert unchecked(admin_url) == []
 
 
 def test_a_reader_login_reads_but_cannot_change_jobs(reader_url: str, database_url: str) -> None:
     assert (
         pgsched(database_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1").exit_code == 0
     )
-    assert pgsched(reader_url, "stats", "--json").exit_code == 0
-    assert pgsched(reader_url, "workers", "--json").exit_code == 0
+    for command in (
+        ["stats", "--json"],
+        ["stats", "nightly", "--json"],
+        ["timeline", "nightly", "--json"],
+        ["workers", "--json"],
+    ):
+        result = pgsched(reader_url, *command)
+        assert result.exit_code == 0, (command, result.output)
+    unknown = pgsched(reader_url, "stats", "nightlyy")
+    assert unknown.exit_code == 1 and "no job named 'nightlyy'" in unknown.output
+    # What the reader may not see is a warning, not a failure.
+    assert unchecked(reader_url) == ["workers", "success rates"]
     refused = pgsched(reader_url, "jobs", "disable", "nightly")
     assert refused.exit_code == 1
     assert "Traceback" not in refused.output

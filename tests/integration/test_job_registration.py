@@ -221,7 +221,7 @@ def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
     )
     db.execute("ANALYZE pgsched.jobs")
     statement = psycopg.ClientCursor(db).mogrify(
-        query("claim_due_jobs"), {"queues": ["default"], "limit": 100}
+        query("claim_due_jobs"), {"worker_id": "w1", "queues": ["default"], "limit": 100}
     )
     plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
     assert "jobs_due_idx" in plan

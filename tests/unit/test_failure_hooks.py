@@ -46,6 +46,7 @@ def report_for(job_name: str = "nightly") -> FailureReport:
     [
         (HOOKS, "expected package.module:function"),
         ("tests.no_such_module:remember", "cannot import"),
+        ("tests.jobtargets.raises_at_import:run", "RuntimeError: this module refuses"),
         (f"{HOOKS}:no_such_function", "has no function"),
         (f"{HOOKS}:REPORTS_FILE_ENV", "has no function"),
     ],
