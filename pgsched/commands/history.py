@@ -147,10 +147,7 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
             query("history_job_stats"), {"job": job, "days": days or 30}
         ).fetchone()
     assert row is not None  # an aggregate: always one row
-    if as_json:
-        print_rows([row], as_json)
-    else:
-        print_record(row, as_json)
+    print_record(row, as_json)
 
 
 @click.command("timeline")

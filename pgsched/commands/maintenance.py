@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import click
@@ -10,7 +9,7 @@ import click
 from pgsched import doctor
 from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
-from pgsched.commands.output import print_rows
+from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
 from pgsched.queries import query
 from pgsched.validation import Problem, validate_jobs
@@ -28,7 +27,7 @@ DEFAULT_IMPORT_TIMEOUT_SECONDS = 10.0
     metavar="N",
     help="Remove runs that finished, and workers that stopped, more than N days ago.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+@json_option
 def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> None:
     """Delete old runs and stopped workers' rows, and print how many went.
 
@@ -46,7 +45,7 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
         ).fetchone()
     assert row is not None
     if as_json:
-        click.echo(json.dumps({"older_than_days": older_than_days, **row}))
+        print_record({"older_than_days": older_than_days, **row}, as_json)
     else:
         runs = _counted(row["removed_runs"], "run")
         workers = _counted(row["removed_workers"], "worker")
@@ -57,7 +56,7 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
 
 @click.command("reap")
 @database_options
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object for scripts.")
+@json_option
 def reap_command(settings: Settings, as_json: bool) -> None:
     """Recover now what workers recover every few seconds: lost runs and orphans.
 
@@ -77,12 +76,8 @@ def reap_command(settings: Settings, as_json: bool) -> None:
     retired = row["retired_runs"]
     retries = sum(1 for run in lost if run["retry_run_id"] is not None)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"lost_runs": lost, "retries_queued": retries, "orphan_runs_retired": retired},
-                indent=2,
-            )
-        )
+        summary = {"lost_runs": lost, "retries_queued": retries, "orphan_runs_retired": retired}
+        print_record(summary, as_json)
         return
     if lost:
         print_rows(lost, as_json)

@@ -48,5 +48,8 @@ def database_options(command: F) -> F:
 
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print JSON (a list of objects) for scripts."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON for scripts: a list of objects (of one, for a single result).",
 )

@@ -39,9 +39,10 @@ def print_rows(
 
 
 def print_record(row: Mapping[str, Any], as_json: bool) -> None:
-    """Print one object: ``key  value`` lines for people, a JSON object for scripts."""
+    """Print one object: ``key  value`` lines for people; for scripts, as every ``--json``
+    does, a JSON list of objects (of one, here)."""
     if as_json:
-        click.echo(json.dumps(dict(row), default=_json_value, indent=2))
+        print_rows([row], as_json)
         return
     width = max(len(key) for key in row)
     for key, value in row.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pgsched.commands.connection import command_session
-from pgsched.commands.options import database_options
+from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_record
 from pgsched.config import Settings
 from pgsched.registry import SyncReport, load_jobs_file, sync_jobs
@@ -22,9 +22,7 @@ from pgsched.registry import SyncReport, load_jobs_file, sync_jobs
     help="Also delete every job the file does not declare, hand-made ones included.",
 )
 @click.option("--dry-run", is_flag=True, help="Check and report the changes; write nothing.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the report as a JSON object for scripts."
-)
+@json_option
 def sync(settings: Settings, file: Path, prune: bool, dry_run: bool, as_json: bool) -> None:
     """Create and update the jobs FILE declares (one [jobs.NAME] table each), in one
     transaction. Jobs that already match are not touched, so running it at every
@@ -39,7 +37,7 @@ def sync(settings: Settings, file: Path, prune: bool, dry_run: bool, as_json: bo
     with command_session(settings) as connection:
         report = sync_jobs(connection, jobs, prune=prune, dry_run=dry_run)
     if as_json:
-        print_record(report.as_dict(), as_json=True)
+        print_record(report.as_dict(), as_json)
     else:
         print_report(report)
 

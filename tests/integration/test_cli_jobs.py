@@ -261,7 +261,7 @@ def test_show_gives_every_column_and_the_facts_of_its_runs(
     insert_run(db, "report", "failed", minutes_ago=30, error="boom")
     insert_run(db, "report", "succeeded", minutes_ago=20)
     running = insert_run(db, "report", "running", minutes_ago=10)
-    shown = json.loads(ok(database_url, "jobs", "show", "report", "--json").stdout)
+    [shown] = json.loads(ok(database_url, "jobs", "show", "report", "--json").stdout)
     assert set(job_row(db, "report")) <= set(shown)
     assert shown["last_run_id"] == running
     assert shown["last_run_status"] == "running"

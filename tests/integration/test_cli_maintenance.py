@@ -66,7 +66,7 @@ def test_cleanup_removes_runs_finished_before_the_cutoff_and_keeps_unfinished_on
     remaining = {row[0] for row in db.execute("SELECT id FROM pgsched.runs")}
     assert remaining == {recent, stuck}
     assert old not in remaining
-    again = as_json(invoke(database_url, "cleanup", "--older-than-days", "90", "--json"))
+    [again] = as_json(invoke(database_url, "cleanup", "--older-than-days", "90", "--json"))
     assert again == {"older_than_days": 90, "removed_runs": 0, "removed_workers": 0}
 
 
@@ -85,7 +85,7 @@ def test_cleanup_removes_long_stopped_workers_and_keeps_live_and_unreaped_ones(
                ('alive', 'h', 4, '{default}', 1, 30, now(), NULL)
         """
     )
-    result = as_json(invoke(database_url, "cleanup", "--older-than-days", "30", "--json"))
+    [result] = as_json(invoke(database_url, "cleanup", "--older-than-days", "30", "--json"))
     assert result == {"older_than_days": 30, "removed_runs": 0, "removed_workers": 1}
     remaining = {row[0] for row in db.execute("SELECT id FROM pgsched.workers")}
     assert remaining == {"recent", "silent", "alive"}
@@ -116,7 +116,7 @@ def test_reap_records_the_runs_of_dead_workers_as_lost_and_queues_retries(
     healthy = add_run(db, "report", "running", now - 2 * HOUR, worker_id="live-worker")
     orphan = add_run(db, "paused", "pending", now - HOUR)
 
-    report = as_json(invoke(database_url, "reap", "--json"))
+    [report] = as_json(invoke(database_url, "reap", "--json"))
 
     lost = {row["run_id"]: row for row in report["lost_runs"]}
     assert set(lost) == {retried, final}

@@ -45,7 +45,7 @@ def sync(database_url: str, path: Path, *args: str) -> Result:
 def synced(database_url: str, path: Path, *args: str) -> dict[str, Any]:
     result = sync(database_url, path, "--json", *args)
     assert result.exit_code == 0, result.output
-    report: dict[str, Any] = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)  # a list of one object, as every --json
     return report
 
 
