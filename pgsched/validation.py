@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from pgsched.config import job_environment
 from pgsched.errors import ScheduleError, TimezoneError
 from pgsched.executors.http import FORBIDDEN_CHARACTERS
 from pgsched.executors.python import is_allowed
@@ -64,8 +65,10 @@ def validate_jobs(
 ) -> list[Problem]:
     """The problems of ``jobs`` (rows of ``maintenance_jobs_to_validate``), job by job.
 
-    ``allowed_prefixes``, when given, are a worker's ``--allow-python`` prefixes: a
-    python target outside them is reported and not imported.
+    ``allowed_prefixes`` are a worker's ``--allow-python`` prefixes: a python target
+    outside them is reported and not imported. Without any, no target is imported
+    (importing runs a module's code, and that is opt-in as on a worker): python
+    targets are then checked for their form only.
     """
     found = {job["name"]: _static_problems(job, allowed_prefixes) for job in jobs}
     # One probe per target, however many jobs name it; each job's args are bound in it.
@@ -74,6 +77,7 @@ def validate_jobs(
         target = job["target"]
         if (
             job["kind"] == "python"
+            and allowed_prefixes
             and PYTHON_TARGET.fullmatch(target)
             and not _allowance_problem(target, allowed_prefixes)
         ):
@@ -195,6 +199,8 @@ def probe_target(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         text=True,
+        # What a worker's python child would see: not pgsched's own settings.
+        env=job_environment(),
     )
     try:
         answer, _ = process.communicate(request, timeout=timeout_seconds)

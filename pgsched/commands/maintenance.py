@@ -112,9 +112,10 @@ def validate_command(
     into a command line; http: an http(s) URL), the args fit the kind, and that no
     worker marked the job invalid (last_error).
 
-    Python targets are imported here, each in a child process stopped after the
-    import timeout, the way a worker resolves them: their import-time code runs.
-    Run it where the workers' code is installed.
+    With --allow-python, python targets under those prefixes are imported, each in
+    a child process stopped after the import timeout, the way a worker resolves
+    them: their import-time code runs. Run it where the workers' code is installed.
+    Without it nothing is imported, as on a worker.
 
     \b
     Example:
@@ -123,6 +124,12 @@ def validate_command(
     with command_session(settings) as connection:
         jobs = connection.execute(query("maintenance_jobs_to_validate")).fetchall()
     problems = validate_jobs(jobs, allow_python, import_timeout)
+    if not allow_python and any(job["kind"] == "python" for job in jobs):
+        click.echo(
+            "note: python targets were not imported; pass --allow-python PREFIX "
+            "(as the workers do, '*' for any) to check that they import",
+            err=True,
+        )
     if as_json:
         print_rows([asdict(problem) for problem in problems], as_json)
     else:

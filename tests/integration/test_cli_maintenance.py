@@ -225,7 +225,7 @@ def test_validate_finds_each_kind_of_broken_job(
     add_job(db, "marked", kind="sql", target="SELECT 1")
     db.execute("UPDATE pgsched.jobs SET last_error = 'boom' WHERE name = 'marked'")
 
-    problems = problems_by_job(invoke(database_url, "validate", "--json"))
+    problems = problems_by_job(invoke(database_url, "validate", "--allow-python", "*", "--json"))
 
     assert set(problems) == {
         "no-module",
@@ -269,7 +269,9 @@ def test_validate_survives_targets_that_hang_or_exit_while_imported(
 ) -> None:
     add_job(db, "hangs", target=f"{target_package}.hangs:run")
     add_job(db, "exits", target=f"{target_package}.exits:run")
-    result = invoke(database_url, "validate", "--import-timeout", "1", "--json")
+    result = invoke(
+        database_url, "validate", "--allow-python", "*", "--import-timeout", "1", "--json"
+    )
     problems = problems_by_job(result)
     assert problems == {
         "hangs": [
@@ -291,7 +293,7 @@ def test_validate_reports_targets_outside_the_allowed_prefixes_without_importing
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     marker = tmp_path / "imported"
-    monkeypatch.setenv("PGSCHED_TEST_IMPORT_MARKER", str(marker))
+    monkeypatch.setenv("TEST_IMPORT_MARKER", str(marker))
     add_job(db, "outsider", target="tests.jobtargets.marks_import:run")
     add_job(db, "insider", target=f"{target_package}.good:run", args={"limit": 1})
     result = invoke(database_url, "validate", "--allow-python", f"{target_package}.", "--json")
@@ -325,10 +327,25 @@ def test_validate_passes_when_every_job_is_valid(
     add_job(db, "good", target=f"{target_package}.good:run", args={"limit": 5})
     add_job(db, "chatty", target=f"{target_package}.prints:run")
     add_job(db, "url", kind="http", target="http://localhost:8080/ping")
-    result = invoke(database_url, "validate")
+    result = invoke(database_url, "validate", "--allow-python", target_package)
     assert result.exit_code == 0, result.output
     assert result.output == "all 3 jobs look valid\n"
-    assert as_json(invoke(database_url, "validate", "--json")) == []
+    assert as_json(invoke(database_url, "validate", "--allow-python", "*", "--json")) == []
+
+
+def test_validate_imports_nothing_unless_python_is_allowed(
+    database_url: str, db: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("TEST_IMPORT_MARKER", str(marker))
+    add_job(db, "marks", target="tests.jobtargets.marks_import:run")
+    result = invoke(database_url, "validate")
+    assert result.exit_code == 0, result.output
+    assert "python targets were not imported; pass --allow-python" in result.output
+    assert not marker.exists()
+    allowed = invoke(database_url, "validate", "--allow-python", "tests.jobtargets.")
+    assert allowed.exit_code == 0, allowed.output
+    assert marker.exists()
 
 
 # -- doctor ----------------------------------------------------------------------------
