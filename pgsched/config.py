@@ -13,9 +13,10 @@ from pathlib import Path
 
 ENV_DATABASE_URL = "PGSCHED_DATABASE_URL"
 ENV_HOME = "PGSCHED_HOME"
-# pgsched's own settings, the database URL and its password among them, are not for
-# jobs: a job could print them into runs.output. Operators add their own patterns.
-HIDDEN_FROM_JOBS = ("PGSCHED_*",)
+# pgsched's own settings, the database URL and its password among them (also libpq's
+# PGPASSWORD), are not for jobs: a job could print them into runs.output. Operators
+# add their own patterns.
+HIDDEN_FROM_JOBS = ("PGSCHED_*", "PGPASSWORD")
 
 # As root the embedded server runs as a dedicated system user, and the library
 # makes every parent of its data directory world-readable so that user can reach
@@ -52,8 +53,8 @@ def default_home() -> Path:
 def hidden_from_jobs(name: str, patterns: Sequence[str] = ()) -> bool:
     """Whether jobs must not see the environment variable ``name``.
 
-    pgsched's own ``PGSCHED_*`` variables are always hidden; ``patterns`` are shell-style
-    globs (``AWS_*``, ``*_TOKEN``) the operator adds.
+    pgsched's own ``PGSCHED_*`` variables and ``PGPASSWORD`` are always hidden;
+    ``patterns`` are shell-style globs (``AWS_*``, ``*_TOKEN``) the operator adds.
     """
     return any(fnmatchcase(name, pattern) for pattern in (*HIDDEN_FROM_JOBS, *patterns))
 

@@ -30,6 +30,7 @@ from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
 from pgsched.finisher import Finisher
+from pgsched.hardening import keep_environment_private
 from pgsched.heartbeat import Heartbeat, Recovery
 from pgsched.listener import Listener
 from pgsched.logging import run_fields
@@ -454,6 +455,7 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     While the database cannot be reached it waits and retries, as the worker's loops
     do; a schema that is not current is refused at once.
     """
+    keep_environment_private()
     _wait_for_current_schema(database_url)
     try:
         asyncio.run(Worker(database_url, options).run())

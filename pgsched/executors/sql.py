@@ -29,6 +29,7 @@ from psycopg import pq
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
+from pgsched.database import CONNECT_TIMEOUT_SECONDS
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 
@@ -120,7 +121,10 @@ class SqlExecutor:
         async with self._role_checked:
             if self._role_refusal is None:
                 connection = await Connection.connect(
-                    self._url, autocommit=True, application_name=APPLICATION_NAME
+                    self._url,
+                    autocommit=True,
+                    application_name=APPLICATION_NAME,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 )
                 async with connection:
                     self._role_refusal = await _role_refusal(

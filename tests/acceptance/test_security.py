@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -59,6 +61,7 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
         "BILLING_API_TOKEN": api_token,
     }
     add_job(db, "python-env", "python", "tests.jobtargets.echo:environment")
+    add_job(db, "sql-elsewhere", "sql", "SELECT 1")  # on PGSCHED_SQL_DATABASE_URL: refused
     add_job(db, "shell-env", "shell", "env")
     add_job(
         db,
@@ -84,6 +87,8 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
     assert "PGSCHED_" not in (recorded["python-env"][1] or "")
     assert "BILLING_API_TOKEN" not in (recorded["shell-env"][1] or "")
     assert "which this worker hides from jobs" in (recorded["http-hidden"][2] or "")
+    assert recorded["sql-elsewhere"][0] == "failed"
+    assert "could not get a database connection" in (recorded["sql-elsewhere"][2] or "")
     # The referenced token is hidden too (--hide-env *_TOKEN): refused, and named only.
     assert "BILLING_API_TOKEN" in (recorded["http-with-secret"][2] or "")
     everything = json.dumps(recorded) + workers.logs()
@@ -91,19 +96,49 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
     assert api_token not in everything
 
 
-def test_a_referenced_secret_is_sent_but_never_recorded(workers: Workers, db: Connection) -> None:
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers 200 and keeps each request's Authorization header."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.seen.append(self.headers.get("Authorization", ""))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[str, list[str]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/charge", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_referenced_secret_is_sent_but_never_recorded(
+    workers: Workers, db: Connection, recording_server: tuple[str, list[str]]
+) -> None:
+    url, seen = recording_server
     api_token = f"tok-{secrets.token_hex(8)}"
     add_job(
         db,
         "http-with-secret",
         "http",
-        "http://127.0.0.1:9/charge",
+        url,
+        method="POST",
         headers={"Authorization": "Bearer ${env:BILLING_API_TOKEN}"},
     )
     workers.start("--log-level", "debug", environment={"BILLING_API_TOKEN": api_token})
     recorded = run_all_and_wait(db)
     assert workers.stop_all() == [0]
-    assert recorded["http-with-secret"][0] == "failed"  # nothing listens on port 9
+    assert recorded["http-with-secret"][0] == "succeeded"
+    assert seen == [f"Bearer {api_token}"]
     assert api_token not in json.dumps(recorded) + workers.logs()
 
 
