@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 import click
 
-from pgsched import doctor
+from pgsched.commands import doctor
 from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
-from pgsched.commands.output import print_record, print_rows
+from pgsched.commands.output import counted, print_record, print_rows
 from pgsched.config import Settings
 from pgsched.queries import query
 from pgsched.validation import Problem, validate_jobs
@@ -47,8 +47,8 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
     if as_json:
         print_record({"older_than_days": older_than_days, **row}, as_json)
     else:
-        runs = _counted(row["removed_runs"], "run")
-        workers = _counted(row["removed_workers"], "worker")
+        runs = counted(row["removed_runs"], "run")
+        workers = counted(row["removed_workers"], "worker")
         click.echo(
             f"removed {runs} finished and {workers} stopped more than {older_than_days} days ago"
         )
@@ -147,14 +147,10 @@ def _print_problems(job_count: int, problems: list[Problem]) -> None:
         click.echo(f"  {problem.problem}")
     troubled = len({problem.job for problem in problems})
     if problems:
-        found = _counted(len(problems), "problem")
-        click.echo(f"{found} in {troubled} of {_counted(job_count, 'job')}")
+        found = counted(len(problems), "problem")
+        click.echo(f"{found} in {troubled} of {counted(job_count, 'job')}")
     else:
-        click.echo(f"all {_counted(job_count, 'job')} look valid")
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+        click.echo(f"all {counted(job_count, 'job')} look valid")
 
 
 @click.command("doctor")

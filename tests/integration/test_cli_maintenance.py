@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from pgsched import doctor
 from pgsched.cli import cli
+from pgsched.commands import doctor
 from tests.commands import DAY, HOUR, UNREACHABLE_URL, add_job, as_json, database_now, invoke
 
 Connection = psycopg.Connection[tuple[Any, ...]]

@@ -329,6 +329,8 @@ def test_decorated_functions_are_declared_and_synced(
     ]
     report = sync_jobs(database_url, declared_jobs())
     assert report.created == (f"{__name__}.nightly_report", "hourly-report")
+    assert report.changed
+    assert not sync_jobs(database_url, declared_jobs()).changed
     row = jobs_table(db)[f"{__name__}.nightly_report"]
     assert (row["kind"], row["target"], row["timezone"], row["max_attempts"]) == (
         "python",

@@ -20,6 +20,7 @@ from psycopg.rows import DictRow
 
 from pgsched import migrations
 from pgsched.commands.connection import APPLICATION_NAME
+from pgsched.commands.output import counted
 from pgsched.config import Settings
 from pgsched.database import query_error, resolve_database_url, session
 from pgsched.errors import PgschedError
@@ -132,12 +133,12 @@ def _workers(connection: Connection) -> Check:
     detail = f"{alive} alive"
     if dead:
         detail += (
-            f"; {_counted(dead, 'worker')} silent past the lease and not reaped: "
+            f"; {counted(dead, 'worker')} silent past the lease and not reaped: "
             "attempts still show as running (run `pgsched reap`)"
         )
         return Check("workers", Level.WARN, detail)
     if alive == 0 and enabled:
-        jobs = _counted(enabled, "enabled job")
+        jobs = counted(enabled, "enabled job")
         return Check("workers", Level.FAIL, f"none alive: {jobs} cannot run")
     if alive == 0:
         return Check("workers", Level.WARN, "none alive (no enabled job needs one yet)")
@@ -154,7 +155,7 @@ def _overdue_runs(connection: Connection) -> Check:
     return Check(
         "running attempts",
         Level.WARN,
-        f"{_counted(len(rows), 'attempt')} over a minute past the timeout: {runs}",
+        f"{counted(len(rows), 'attempt')} over a minute past the timeout: {runs}",
     )
 
 
@@ -163,7 +164,7 @@ def _stopped_jobs(connection: Connection) -> Check:
     if not rows:
         return Check("jobs", Level.OK, "no enabled job overdue, unscheduled or invalid")
     jobs = _names(f"{row['job_name']} ({row['kind']})" for row in rows)
-    detail = f"{_counted(len(rows), 'job')} not firing: {jobs}; see pgsched.missed_runs"
+    detail = f"{counted(len(rows), 'job')} not firing: {jobs}; see pgsched.missed_runs"
     return Check("jobs", Level.FAIL, detail)
 
 
@@ -177,7 +178,7 @@ def _failing_jobs(connection: Connection) -> Check:
     return Check(
         "success rates",
         Level.WARN,
-        f"{_counted(len(rows), 'job')} under {FAILING_BELOW_PERCENT} % over 30 days: {jobs}",
+        f"{counted(len(rows), 'job')} under {FAILING_BELOW_PERCENT} % over 30 days: {jobs}",
     )
 
 
@@ -191,7 +192,7 @@ def _scheduler_lag(connection: Connection) -> Check:
         )
     detail = (
         f"p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms "
-        f"({_counted(row['runs'], 'scheduled start')} in {LAG_WINDOW_MINUTES} min)"
+        f"({counted(row['runs'], 'scheduled start')} in {LAG_WINDOW_MINUTES} min)"
     )
     level = Level.WARN if row["p99_ms"] > LAG_WARN_MS else Level.OK
     return Check("scheduler lag", level, detail)
@@ -201,10 +202,6 @@ def _one(connection: Connection, name: str) -> dict[str, Any]:
     row = connection.execute(query(name)).fetchone()
     assert row is not None  # these queries always answer one row
     return row
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _names(names: Iterable[str]) -> str:
