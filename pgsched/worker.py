@@ -20,9 +20,8 @@ from typing import Any
 
 import structlog
 
-from pgsched import migrations
 from pgsched.backoff import Backoff
-from pgsched.errors import DatabaseError, DatabaseUnavailable
+from pgsched.errors import DatabaseError
 from pgsched.events import RunEvents
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
@@ -30,7 +29,6 @@ from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
 from pgsched.finisher import Finisher
-from pgsched.hardening import keep_environment_private
 from pgsched.heartbeat import Heartbeat, Recovery
 from pgsched.listener import Listener
 from pgsched.logging import run_fields
@@ -447,44 +445,3 @@ async def _supervised(name: str, loop_function: Callable[[], Awaitable[None]]) -
             delay = backoff.next_delay()
             log.exception("side_loop_crashed", loop=name, restart_in_s=round(delay, 2))
             await asyncio.sleep(delay)
-
-
-def run_worker(database_url: str, options: WorkerOptions) -> None:
-    """Run a worker in this process until it is told to stop.
-
-    While the database cannot be reached it waits and retries, as the worker's loops
-    do; a schema that is not current is refused at once.
-    """
-    keep_environment_private()
-    _wait_for_current_schema(database_url)
-    try:
-        asyncio.run(Worker(database_url, options).run())
-    finally:
-        # The signal handlers go with the event loop. All is recorded by now: a late
-        # signal (delivered twice, a supervisor's follow-up) must not turn a clean
-        # exit into death by signal.
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def _wait_for_current_schema(url: str) -> None:
-    """Return once the schema is current; a stop signal meanwhile exits cleanly."""
-
-    def stop_waiting(signum: int, frame: object) -> None:
-        log.info("worker_stopped", reason="stopped while waiting for the database")
-        raise SystemExit(0)
-
-    previous = {signum: signal.signal(signum, stop_waiting) for signum in STOP_SIGNALS}
-    backoff = Backoff()
-    try:
-        while True:
-            try:
-                migrations.require_current(url)
-                return
-            except DatabaseUnavailable as exc:
-                delay = backoff.next_delay()
-                log.warning("database_unavailable", error=str(exc), retry_in_s=round(delay, 2))
-                time.sleep(delay)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

@@ -150,8 +150,8 @@ def worker_command(
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
     """
-    from pgsched.worker import run_worker
     from pgsched.worker_options import WorkerOptions
+    from pgsched.worker_process import run_worker
 
     if on_failure:
         from pgsched.hooks import HookNotFound, load_hook

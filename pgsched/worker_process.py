@@ -1,0 +1,62 @@
+"""A worker process: make it private, wait for its database, run the worker, exit cleanly.
+
+The entry point of ``pgsched worker``; ``pgsched.worker`` holds the engine itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import structlog
+
+from pgsched import migrations
+from pgsched.backoff import Backoff
+from pgsched.errors import DatabaseUnavailable
+from pgsched.hardening import keep_environment_private
+from pgsched.worker import STOP_SIGNALS, Worker
+from pgsched.worker_options import WorkerOptions
+
+log = structlog.get_logger("pgsched.worker")
+
+
+def run_worker(database_url: str, options: WorkerOptions) -> None:
+    """Run a worker in this process until it is told to stop.
+
+    While the database cannot be reached it waits and retries, as the worker's loops
+    do; a schema that is not current is refused at once.
+    """
+    keep_environment_private()
+    _wait_for_current_schema(database_url)
+    try:
+        asyncio.run(Worker(database_url, options).run())
+    finally:
+        # The signal handlers go with the event loop. All is recorded by now: a late
+        # signal (delivered twice, a supervisor's follow-up) must not turn a clean
+        # exit into death by signal.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _wait_for_current_schema(url: str) -> None:
+    """Return once the schema is current; a stop signal meanwhile exits cleanly."""
+
+    def stop_waiting(signum: int, frame: object) -> None:
+        log.info("worker_stopped", reason="stopped while waiting for the database")
+        raise SystemExit(0)
+
+    previous = {signum: signal.signal(signum, stop_waiting) for signum in STOP_SIGNALS}
+    backoff = Backoff()
+    try:
+        while True:
+            try:
+                migrations.require_current(url)
+                return
+            except DatabaseUnavailable as exc:
+                delay = backoff.next_delay()
+                log.warning("database_unavailable", error=str(exc), retry_in_s=round(delay, 2))
+                time.sleep(delay)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
