@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
 
-from pgsched.cli import cli
+from tests.commands import invoke
 
 
 def login_with(db: psycopg.Connection, database_url: str, role: str) -> Iterator[str]:
@@ -34,22 +33,18 @@ def reader_url(db: psycopg.Connection, database_url: str) -> Iterator[str]:
     yield from login_with(db, database_url, "pgsched_reader")
 
 
-def pgsched(url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--database-url", url])
-
-
 def unchecked(url: str) -> list[str]:
     """The doctor checks this login could not make (none of them may fail)."""
-    checks = json.loads(pgsched(url, "doctor", "--json").output)
+    checks = json.loads(invoke(url, "doctor", "--json").output)
     assert all(check["status"] != "FAIL" for check in checks), checks
     return [check["check"] for check in checks if "not checked" in check["detail"]]
 
 
 def test_an_admin_login_registers_changes_and_reads_jobs(admin_url: str) -> None:
-    added = pgsched(admin_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1")
+    added = invoke(admin_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1")
     assert added.exit_code == 0, added.output
-    assert pgsched(admin_url, "jobs", "disable", "nightly").exit_code == 0
-    listed = pgsched(admin_url, "jobs", "list", "--json")
+    assert invoke(admin_url, "jobs", "disable", "nightly").exit_code == 0
+    listed = invoke(admin_url, "jobs", "list", "--json")
     assert listed.exit_code == 0, listed.output
     assert [(job["name"], job["enabled"]) for job in json.loads(listed.output)] == [
         ("nightly", False)
@@ -62,14 +57,14 @@ def test_an_admin_login_registers_changes_and_reads_jobs(admin_url: str) -> None
         ["workers", "--all", "--json"],
         ["cleanup", "--older-than-days", "30"],
     ):
-        result = pgsched(admin_url, *command)
+        result = invoke(admin_url, *command)
         assert result.exit_code == 0, (command, result.output)
     assert unchecked(admin_url) == []
 
 
 def test_a_reader_login_reads_but_cannot_change_jobs(reader_url: str, database_url: str) -> None:
     assert (
-        pgsched(database_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1").exit_code == 0
+        invoke(database_url, "jobs", "add", "nightly", "@daily", "sql", "SELECT 1").exit_code == 0
     )
     for command in (
         ["stats", "--json"],
@@ -77,13 +72,13 @@ def test_a_reader_login_reads_but_cannot_change_jobs(reader_url: str, database_u
         ["timeline", "nightly", "--json"],
         ["workers", "--json"],
     ):
-        result = pgsched(reader_url, *command)
+        result = invoke(reader_url, *command)
         assert result.exit_code == 0, (command, result.output)
-    unknown = pgsched(reader_url, "stats", "nightlyy")
+    unknown = invoke(reader_url, "stats", "nightlyy")
     assert unknown.exit_code == 1 and "no job named 'nightlyy'" in unknown.output
     # What the reader may not see is a warning, not a failure.
     assert unchecked(reader_url) == ["workers", "success rates"]
-    refused = pgsched(reader_url, "jobs", "disable", "nightly")
+    refused = invoke(reader_url, "jobs", "disable", "nightly")
     assert refused.exit_code == 1
     assert "Traceback" not in refused.output
     assert refused.output.startswith("Error: ") and "permission denied" in refused.output
