@@ -37,10 +37,6 @@ DROP_AT = 0.8
 POSTGRES_DOWN_SECONDS = 2.0
 # The pause retries this often to catch a worker with attempts to take over.
 PAUSE_TRIES = 20
-# A database fault waits (at most this long) until every seated worker has
-# registered: a worker whose start-up check loses its connection exits instead of
-# retrying, which is outside what the audit covers (bench/README.md, "Findings").
-REGISTER_WAIT_SECONDS = 30.0
 TICK_SECONDS = 0.2
 
 
@@ -225,24 +221,13 @@ class Chaos:
         outcome = "reaped" if reaped else "NOT reaped"
         self._note("resume", f"SIGCONT {pause.label} after {waited:.1f} s ({outcome})")
 
-    def _await_registered(self) -> None:
-        """Wait until every seated worker is registered (see ``REGISTER_WAIT_SECONDS``)."""
-        deadline = time.monotonic() + REGISTER_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            registered = self._holdings()
-            if all(worker.pid in registered for worker in self.fleet.seats):
-                return
-            time.sleep(TICK_SECONDS)
-
     def _restart(self) -> None:
-        self._await_registered()
         self._note("restart", "stopping PostgreSQL")
         down_at, up_at = self.server.restart(POSTGRES_DOWN_SECONDS)
         self.log.outages.append((down_at, up_at))
         self._note("restart", f"PostgreSQL back after {(up_at - down_at).total_seconds():.1f} s")
 
     def _drop(self) -> None:
-        self._await_registered()
         terminated = int(self.database.value("terminate_clients") or 0)
         self.log.terminated_connections += terminated
         self._note("drop", f"pg_terminate_backend: {terminated} client connection(s)")
