@@ -60,7 +60,7 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
         "PGSCHED_SQL_DATABASE_URL": f"postgresql://nobody:{database_password}@127.0.0.1:1/x",
         "BILLING_API_TOKEN": api_token,
     }
-    add_job(db, "python-env", "python", "tests.jobtargets.echo:environment")
+    add_job(db, "python-env", "python", "tests.jobtargets.environment:listing")
     add_job(db, "sql-elsewhere", "sql", "SELECT 1")  # on PGSCHED_SQL_DATABASE_URL: refused
     add_job(db, "shell-env", "shell", "env")
     add_job(

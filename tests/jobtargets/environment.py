@@ -5,3 +5,7 @@ import os
 
 def variable(name: str) -> str:
     return os.environ.get(name, "<unset>")
+
+
+def listing() -> str:
+    return "\n".join(f"{name}={value}" for name, value in sorted(os.environ.items()))
