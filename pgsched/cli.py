@@ -35,8 +35,10 @@ def cli() -> None:
 
     \b
     Quick start on the embedded database:
+      pgsched demo --seconds 20
       pgsched migrate
-      pgsched schedule '*/15 9-17 * * mon-fri' --timezone Europe/Berlin
+      pgsched jobs add hello '@every 10s' shell 'echo hello'
+      pgsched worker --allow-shell
     """
 
 
