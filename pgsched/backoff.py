@@ -20,7 +20,10 @@ class Backoff:
     def next_delay(self) -> float:
         """The delay before the next try."""
         ceiling = min(self._cap, self._first * 2**self._failures)
-        self._failures += 1
+        if ceiling < self._cap:
+            # Counting on past the cap would overflow the float after ~1,000 failures:
+            # a database away for hours must not end the worker.
+            self._failures += 1
         return random.uniform(ceiling / 2, ceiling)
 
     def reset(self) -> None:
