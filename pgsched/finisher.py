@@ -28,12 +28,9 @@ log = structlog.get_logger(__name__)
 class Finisher:
     """Collects ``(attempt, outcome, duration_ms)`` and writes them in batches."""
 
-    def __init__(
-        self, repository: Repository, worker_id: str, events: RunEvents | None = None
-    ) -> None:
+    def __init__(self, repository: Repository, events: RunEvents) -> None:
         self._repository = repository
-        self.worker_id = worker_id
-        self._events = events or RunEvents(lambda: self.worker_id)
+        self._events = events
         self._waiting: list[tuple[Attempt, Outcome, float]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -87,7 +84,7 @@ class Finisher:
                     # held here, so recovery records it lost within a lease.
                     log.error(
                         "outcome_unrecordable",
-                        **run_fields(attempt, self.worker_id),
+                        **run_fields(attempt, self._events.worker_id()),
                         error=str(bare_exc),
                     )
 

@@ -9,7 +9,6 @@ an increment. Scrapes are answered on a thread of their own, so rendering a larg
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -101,7 +100,7 @@ class Metrics:
         self,
         running: Callable[[], int],
         unrecorded: Callable[[], int],
-        heartbeat_age: Callable[[], float | None],
+        heartbeat_age: Callable[[], float],
         lease_seconds: float,
     ) -> None:
         """Gauges read at scrape time from the worker's own state."""
@@ -117,7 +116,7 @@ class Metrics:
             "pgsched_heartbeat_age_seconds",
             "Seconds since this worker's last successful heartbeat.",
             registry=self.registry,
-        ).set_function(lambda: _or_nan(heartbeat_age()))
+        ).set_function(heartbeat_age)
         Gauge(
             "pgsched_lease_seconds",
             "Heartbeat silence after which other workers recover this worker's attempts.",
@@ -178,10 +177,6 @@ class _Children:
                 labels[self._inner] = inner
             child = children[inner] = self._metric.labels(**labels)
         return child
-
-
-def _or_nan(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 class _QuietHandler(WSGIRequestHandler):

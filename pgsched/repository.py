@@ -240,7 +240,7 @@ class Repository:
             if plans:
                 sent = await self._send_plans(connection, worker_id, plans)
         if not plans:
-            return ClaimResult([], 0, [], [])
+            return ClaimResult([], [], [])
         self.claimed_at = jobs[0]["database_now"]
         return await read_plans(plans, *sent)
 

@@ -21,10 +21,9 @@ from pgsched.planner import DueJob, JobPlan
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """What one claim transaction started, recorded and cancelled."""
+    """What one claim transaction started and cancelled, and the jobs it found invalid."""
 
     attempts: list[Attempt]
-    recorded: int
     cancelled_run_ids: list[int]
     job_errors: list[tuple[str, str]]
 
@@ -69,7 +68,7 @@ async def read_plans(
         if row["status"] == RunStatus.RUNNING
     ]
     errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
-    return ClaimResult(attempts, len(inserted), cancelled, errors)
+    return ClaimResult(attempts, cancelled, errors)
 
 
 def attempt_from(

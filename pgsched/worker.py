@@ -76,9 +76,7 @@ class Worker:
         self._side = Repository(database_url, "pgsched-worker-side")
         self._beats = Repository(database_url, "pgsched-worker-heartbeat")
         self._events = RunEvents.for_worker(lambda: self.worker_id, options)
-        self._finisher = Finisher(
-            Repository(database_url, "pgsched-worker-finish"), self.worker_id, self._events
-        )
+        self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self._events)
         self._executors: dict[str, Executor] = {
             "python": PythonExecutor(
                 options.allow_python,
@@ -425,7 +423,6 @@ class Worker:
         """The cluster reaped this worker: drop its work and rejoin under a new id."""
         self._take_away(list(self._in_flight))
         self.identity = self._new_identity()
-        self._finisher.worker_id = self.worker_id
         await self._side.register_worker(self.identity)
         log.warning("worker_rejoined", worker_id=self.worker_id)
 

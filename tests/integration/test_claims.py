@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from pgsched.errors import QueryFailed
+from pgsched.events import RunEvents
 from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome, Trigger
 from pgsched.planner import plan_job
@@ -329,7 +330,7 @@ def test_an_outcome_the_database_refuses_is_recorded_as_a_failure(
     )
 
     async def go() -> None:
-        finisher = Finisher(Repository(database_url, "test"), "w1")
+        finisher = Finisher(Repository(database_url, "test"), RunEvents(lambda: "w1"))
         task = asyncio.create_task(finisher.run())
         finisher.submit(poisoned, refused, 1.0)  # type: ignore[arg-type]
         finisher.submit(healthy, Outcome.succeeded(), 1.0)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from pgsched.errors import QueryFailed
+from pgsched.events import RunEvents
 from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome
 from tests.attempts import make_attempt
@@ -25,7 +26,7 @@ class RefusingRepository:
 def test_outcomes_nobody_can_record_are_let_go() -> None:
     async def go() -> tuple[bool, int, int]:
         repository = RefusingRepository()
-        finisher = Finisher(repository, "w1")  # type: ignore[arg-type]
+        finisher = Finisher(repository, RunEvents(lambda: "w1"))  # type: ignore[arg-type]
         task = asyncio.create_task(finisher.run())
         for run_id in (1, 2):
             finisher.submit(make_attempt("python", "m:f", run_id=run_id), Outcome.succeeded(), 1.0)
