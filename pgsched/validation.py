@@ -11,7 +11,6 @@ must pass the http executor's URL rules. The args check is the database's own
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pgsched.config import job_environment
 from pgsched.errors import ScheduleError, TimezoneError
+from pgsched.executors.base import signal_group
 from pgsched.executors.http import FORBIDDEN_CHARACTERS
 from pgsched.executors.python import is_allowed
 from pgsched.schedule import load_zone, parse_schedule
@@ -206,7 +206,7 @@ def probe_target(
         answer, _ = process.communicate(request, timeout=timeout_seconds)
     except subprocess.TimeoutExpired:
         answer = None
-    _kill_group(process.pid)
+    signal_group(process.pid)
     if answer is None:
         process.communicate()
         problem = f"importing it did not finish within {timeout_seconds:g} s (stopped)"
@@ -217,11 +217,6 @@ def probe_target(
         problem = f"importing it ended the process ({_exit_description(process.returncode)})"
         return TargetReport(problem, (None,) * len(args_list))
     return TargetReport(report["problem"], tuple(report["args_problems"]))
-
-
-def _kill_group(group: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # nothing left of it
-        os.killpg(group, signal.SIGKILL)
 
 
 def _exit_description(returncode: int) -> str:

@@ -9,6 +9,9 @@ lets ``asyncio.CancelledError`` propagate, so a timed-out job has no later effec
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Protocol
 
 from pgsched.models import Attempt, Outcome
@@ -37,3 +40,10 @@ def truncate(text: str, limit: int = OUTPUT_LIMIT_CHARS) -> str:
         return text
     dropped = len(text) - limit
     return f"{text[:limit]}\n... [{dropped} more characters truncated]"
+
+
+def signal_group(group: int, signum: signal.Signals = signal.SIGKILL) -> None:
+    """Send ``signum`` to every process in ``group`` (a child started in a session of
+    its own, so the group holds all it started); an empty group is already stopped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signum)

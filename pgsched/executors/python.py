@@ -10,7 +10,6 @@ The child's side of the conversation is ``pgsched.executors.python_child``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 import structlog
 
 from pgsched.config import job_environment
+from pgsched.executors.base import signal_group
 from pgsched.executors.python_child import HEADER, encode
 from pgsched.models import Attempt, Outcome, RunStatus
 
@@ -264,7 +264,7 @@ class PythonExecutor:
         except _ChildDied as exc:
             raise _CannotStart(f"python worker process exited on start ({exc})") from exc
         except BaseException:
-            _signal_group(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             raise
         log.info("python_child_started", pid=process.pid)
         return child
@@ -274,7 +274,7 @@ class PythonExecutor:
         # Whatever the job left running dies with the child, so nothing keeps its
         # pipe open or outlives the attempt that started it. The group id cannot have
         # been reused while any of them lives.
-        _signal_group(child.pid, signal.SIGKILL)
+        signal_group(child.pid, signal.SIGKILL)
         child.inbox.child_exited(returncode)
         child.outbox.close()
         self._children.discard(child)
@@ -283,7 +283,7 @@ class PythonExecutor:
 
     def _signal(self, child: _Child, signum: signal.Signals, reason: str) -> None:
         child.stopping = True
-        _signal_group(child.pid, signum)
+        signal_group(child.pid, signum)
         log.info("python_child_killed", pid=child.pid, signal=signum.name, reason=reason)
 
     async def _kill(self, child: _Child, reason: str) -> None:
@@ -327,9 +327,3 @@ async def _start_process(
     finally:
         os.close(child_reads)
         os.close(child_writes)
-
-
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    # The child leads its own session, so its group holds everything the job started.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)

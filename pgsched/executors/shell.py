@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shlex
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pgsched.config import job_environment
-from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, signal_group, truncate
 from pgsched.models import Attempt, Outcome
 
 DISABLED_MESSAGE = "shell jobs are disabled on this worker (start it with --allow-shell)"
@@ -52,7 +51,7 @@ class ShellExecutor:
     async def close(self) -> None:
         """Kill the process groups of commands still running."""
         for group in self._running:
-            _kill_group(group)
+            signal_group(group)
 
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run the command line in ``attempt.target``; kill its process group if cancelled."""
@@ -85,13 +84,13 @@ class ShellExecutor:
         try:
             await _wait_for_exit(protocol)
         except asyncio.CancelledError:
-            _kill_group(group)
+            signal_group(group)
             # The main process is gone only once it has been reaped: wait for that
             # without letting a second cancellation abandon the wait.
             await asyncio.shield(protocol.exited)
             raise
         finally:
-            _kill_group(group)
+            signal_group(group)
             self._running.discard(group)
             transport.close()
         return _outcome(transport.get_returncode(), protocol.output())
@@ -143,12 +142,6 @@ async def _wait_for_exit(protocol: _CommandProtocol) -> None:
     await protocol.exited
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(protocol.output_closed), DRAIN_SECONDS)
-
-
-def _kill_group(group: int) -> None:
-    """SIGKILL every process left in ``group``; an empty group is already stopped."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
 
 
 def _command_line(target: str) -> list[str]:
