@@ -26,9 +26,6 @@ from pgsched.executors.python_child import (
     load_target,
 )
 
-# The argument python jobs may declare to receive their RunContext.
-CONTEXT_PARAMETER = "context"
-
 
 def probe(target: str, args_list: list[dict[str, Any]]) -> dict[str, Any]:
     """Whether ``target`` resolves to a callable, and whether each args binds to it."""
@@ -48,13 +45,8 @@ def _args_problem(
     """Why calling the function with ``args`` would fail, as the executor binds them."""
     if signature is None:
         return None  # a builtin without a signature: only a call can tell
-    arguments = dict(args)
-    if CONTEXT_PARAMETER in signature.parameters:
-        if CONTEXT_PARAMETER in arguments:
-            return f"argument 'context' of {target} is reserved for the run context"
-        arguments[CONTEXT_PARAMETER] = None
     try:
-        bind_arguments(signature, target, arguments)
+        bind_arguments(signature, target, args, lambda: None)
     except NotRunnable as exc:
         return str(exc)
     return None

@@ -38,6 +38,8 @@ from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, trunca
 from pgsched.models import RunStatus
 
 HEADER = struct.Struct("!I")
+# The parameter through which a job asks for its RunContext.
+CONTEXT_PARAMETER = "context"
 # The repr of a job's return value is a convenience, not a data channel.
 RETURN_REPR_LIMIT_CHARS = 2_000
 # Leading traceback frames from these places are our machinery, not the job's.
@@ -194,13 +196,12 @@ def _bind(
     line: _CheckpointLine,
 ) -> Callable[[], Any]:
     """``function`` with the attempt's arguments, and the run context if it asks for one."""
-    arguments = dict(request["args"])
     if signature is None:
+        arguments = dict(request["args"])
         return lambda: function(**arguments)
-    if "context" in signature.parameters:
-        if "context" in arguments:
-            raise NotRunnable(f"argument 'context' of {target} is reserved for the run context")
-        arguments["context"] = RunContext(
+
+    def context() -> RunContext:
+        return RunContext(
             job_name=request["job_name"],
             run_id=request["run_id"],
             scheduled_for=datetime.fromisoformat(request["scheduled_for"]),
@@ -208,14 +209,24 @@ def _bind(
             checkpoint=request["checkpoint"],
             save=line.save,
         )
-    bound = bind_arguments(signature, target, arguments)
+
+    bound = bind_arguments(signature, target, request["args"], context)
     return lambda: function(*bound.args, **bound.kwargs)
 
 
 def bind_arguments(
-    signature: inspect.Signature, target: str, arguments: dict[str, Any]
+    signature: inspect.Signature,
+    target: str,
+    args: dict[str, Any],
+    make_context: Callable[[], Any],
 ) -> inspect.BoundArguments:
-    """``arguments`` bound to ``target``'s parameters, or ``NotRunnable`` saying why not."""
+    """``args`` bound to ``target``'s parameters, with ``make_context()`` as ``context``
+    when the function has a parameter of that name; ``NotRunnable`` saying why not."""
+    arguments = dict(args)
+    if CONTEXT_PARAMETER in signature.parameters:
+        if CONTEXT_PARAMETER in arguments:
+            raise NotRunnable(f"argument 'context' of {target} is reserved for the run context")
+        arguments[CONTEXT_PARAMETER] = make_context()
     try:
         return signature.bind(**arguments)
     except TypeError as exc:
