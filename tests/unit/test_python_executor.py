@@ -103,6 +103,14 @@ def test_a_job_asking_for_context_gets_the_run_it_belongs_to() -> None:
     assert seen == {"job_name": "nightly-sync", "run_id": 41, "attempt": 2, "checkpoint": None}
 
 
+def test_args_may_not_take_the_place_of_the_run_context() -> None:
+    outcome = execute("describe_context", context={"job_name": "forged"})
+    assert outcome == Outcome.failed(
+        f"argument 'context' of {JOBS}:describe_context is reserved for the run context",
+        retryable=False,
+    )
+
+
 def test_the_context_logger_writes_to_the_output_with_the_run_bound() -> None:
     outcome = execute("log_through_context")
 
