@@ -71,9 +71,9 @@ def reap_command(settings: Settings, as_json: bool) -> None:
     """
     with command_session(settings) as connection:
         lost = connection.execute(query("maintenance_reap_lost_runs")).fetchall()
-        row = connection.execute(query("maintenance_retire_orphan_runs")).fetchone()
+        row = connection.execute(query("retire_orphan_runs")).fetchone()
     assert row is not None
-    retired = row["retired_runs"]
+    retired = row["retire_orphan_runs"]
     retries = sum(1 for run in lost if run["retry_run_id"] is not None)
     if as_json:
         summary = {"lost_runs": lost, "retries_queued": retries, "orphan_runs_retired": retired}

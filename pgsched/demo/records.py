@@ -75,12 +75,13 @@ def disable_jobs(connection: Connection) -> list[str]:
 def recover_killed_workers(connection: Connection, pids: list[int]) -> int:
     """Record killed workers stopped and their running attempts lost; how many were lost."""
     connection.execute(query("demo_mark_workers_stopped"), _workers(pids))
-    return int(_one(connection, "demo_reap_lost_runs")["lost"])
+    return len(connection.execute(query("maintenance_reap_lost_runs")).fetchall())
 
 
 def retire_orphan_runs(connection: Connection) -> int:
-    """Record pending attempts of disabled jobs skipped; how many there were."""
-    return int(_one(connection, "demo_retire_orphan_runs")["retired"])
+    """Record pending attempts of disabled jobs skipped (retries still waiting for a
+    demo job now disabled, as any worker would on its next pass); how many."""
+    return int(_one(connection, "retire_orphan_runs")["retire_orphan_runs"])
 
 
 def running_runs(connection: Connection) -> int:
@@ -93,7 +94,7 @@ def delete_demo(connection: Connection) -> tuple[int, int, int]:
     names = {"names": list(JOB_NAMES)}
     with connection.transaction():
         runs = connection.execute(query("demo_delete_runs"), names).rowcount
-        jobs = connection.execute(query("demo_delete_jobs"), names).rowcount
+        jobs = connection.execute(query("delete_jobs"), names).rowcount
         workers = connection.execute(
             query("demo_delete_workers"), {"prefix": f"{WORKER_NAME_PREFIX}-"}
         ).rowcount

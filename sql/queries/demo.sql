@@ -83,23 +83,12 @@ UPDATE pgsched.workers SET stopped_at = now()
  WHERE host = %(host)s AND pid = ANY(%(pids)s) AND stopped_at IS NULL
 RETURNING id;
 
--- name: demo_reap_lost_runs
-SELECT count(*) AS lost FROM pgsched.reap_lost_runs();
-
--- name: demo_retire_orphan_runs
--- Retries still waiting for a demo job that is now disabled are recorded skipped,
--- as any worker would do on its next pass.
-SELECT pgsched.retire_orphan_runs() AS retired;
-
 -- name: demo_running_runs
 SELECT count(*) AS running FROM pgsched.running_runs WHERE job_name = ANY(%(names)s);
 
 -- name: demo_delete_runs
 -- Runs outlive their job (by name), so they go first and explicitly.
 DELETE FROM pgsched.runs WHERE job_name = ANY(%(names)s);
-
--- name: demo_delete_jobs
-DELETE FROM pgsched.jobs WHERE name = ANY(%(names)s);
 
 -- name: demo_delete_workers
 -- Stopped workers the demo started (their ids begin with its worker name prefix);

@@ -11,9 +11,6 @@ SELECT pgsched.cleanup_runs(%(older_than_days)s::integer) AS removed_runs,
 -- call, but the CLI is no worker, so every worker silent past its lease is reaped.
 SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs(NULL);
 
--- name: maintenance_retire_orphan_runs
-SELECT pgsched.retire_orphan_runs() AS retired_runs;
-
 -- name: maintenance_jobs_to_validate
 -- args_error is the check the database makes at INSERT, so validate and the
 -- trigger never disagree about a job's args.
