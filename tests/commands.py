@@ -29,9 +29,9 @@ def as_json(result: Result, exit_code: int = 0) -> Any:
     return json.loads(result.output)
 
 
-def add_job(db: Connection, name: str, **columns: Any) -> int:
+def add_job(db: Connection, name: str, schedule: str = "*/5 * * * *", **columns: Any) -> int:
     """Insert a python job (columns override the defaults); returns its id."""
-    row = {"name": name, "schedule": "*/5 * * * *", "kind": "python", "target": "app.jobs:run"}
+    row = {"name": name, "schedule": schedule, "kind": "python", "target": "app.jobs:run"}
     row.update(columns)
     if "args" in row:
         row["args"] = json.dumps(row["args"])

@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests import commands
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -106,3 +108,19 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 def scalar(db: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
     row = db.execute(sql, params).fetchone()
     return row[0] if row else None
+
+
+def add_job(
+    db: psycopg.Connection[Any],
+    name: str,
+    target: str,
+    schedule: str = "* * * * * *",
+    **columns: Any,
+) -> int:
+    """Insert a job running ``target`` (python unless ``kind=`` says otherwise)."""
+    return commands.add_job(db, name, schedule, target=target, **columns)
+
+
+def wait_until_registered(db: psycopg.Connection[Any]) -> None:
+    """Wait until a worker has joined the cluster."""
+    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")

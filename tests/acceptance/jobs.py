@@ -23,14 +23,6 @@ def sleep_then_touch(seconds: float, path: str) -> None:
     Path(path).touch()
 
 
-def fail_once_then_succeed(marker: str) -> str:
-    """Fails on the first call (no marker yet), succeeds afterwards."""
-    if not Path(marker).exists():
-        Path(marker).touch()
-        raise RuntimeError("first attempt fails on purpose")
-    return "second attempt"
-
-
 def count_runs(context: RunContext) -> int:
     """Counts its own runs in the job's checkpoint."""
     count = (context.checkpoint or 0) + 1

@@ -20,13 +20,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Workers, scalar, wait_for
-from tests.acceptance.test_worker import add_job
+from tests.acceptance.conftest import Workers, add_job, scalar, wait_for, wait_until_registered
+from tests.processes import process_gone
 
 pytestmark = pytest.mark.slow
 
 Connection = psycopg.Connection[Any]
 T = "tests.jobtargets.misbehaving"
+J = "tests.jobs_for_tests"
 NEVER = "0 0 1 1 *"  # the cases run through run_now, once each
 
 
@@ -90,8 +91,8 @@ def cases(silent_url: str, pid_file: Path) -> list[Case]:
             args={"count": 1, "extra": 2},
         ),
         Case("missing arg", "python", f"{T}:needs", "failed", "arguments do not fit"),
-        Case("sys.exit", "python", f"{T}:exit_with", "failed", "3", args={"code": 3}),
-        Case("os._exit", "python", f"{T}:die_hard", "failed", "exit"),
+        Case("sys.exit", "python", f"{J}:call_sys_exit", "failed", "3", args={"code": 3}),
+        Case("os._exit", "python", f"{J}:hard_exit", "failed", "exit", args={"code": 9}),
         Case(
             "prints megabytes",
             "python",
@@ -171,7 +172,7 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
             timeout_seconds=case.timeout_seconds,
         )
     worker = workers.start("--allow-shell", "--sql-allow-superuser", concurrency=40)
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
+    wait_until_registered(db)
     db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs WHERE name <> 'canary'")
     wait_for(
         lambda: (
@@ -203,7 +204,7 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
 
     # What a job forks is killed with it, not left running after the attempt.
     grandchild = int(pid_file.read_text())
-    wait_for(lambda: not _alive(grandchild), timeout=10, what="the forked grandchild to be gone")
+    wait_for(lambda: process_gone(grandchild), timeout=10, what="the forked grandchild to be gone")
     assert (
         scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'")
         == 0
@@ -226,21 +227,13 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
     assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'running'") == 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_a_job_deleted_while_running_is_recorded_and_nothing_else_breaks(
     workers: Workers, db: Connection
 ) -> None:
     add_job(db, "doomed", "tests.acceptance.jobs:sleep", NEVER, args={"seconds": 2})
     add_job(db, "canary", "tests.acceptance.jobs:noop")
     workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
+    wait_until_registered(db)
     db.execute("SELECT pgsched.run_now('doomed')")
     wait_for(
         lambda: (

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Workers, scalar, wait_for
+from tests.acceptance import conftest as acceptance
+from tests.acceptance.conftest import Workers, scalar, wait_for, wait_until_registered
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +27,11 @@ NEVER = "0 0 1 1 *"
 
 
 def add_job(db: Connection, name: str, kind: str, target: str, **args: Any) -> None:
-    db.execute(
-        "INSERT INTO pgsched.jobs (name, schedule, kind, target, args) VALUES (%s, %s, %s, %s, %s)",
-        [name, NEVER, kind, target, json.dumps(args)],
-    )
+    acceptance.add_job(db, name, target, NEVER, kind=kind, args=args)
 
 
 def run_all_and_wait(db: Connection) -> dict[str, tuple[str, str | None, str | None]]:
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
+    wait_until_registered(db)
     db.execute("SELECT pgsched.run_now(name) FROM pgsched.jobs")
     jobs = scalar(db, "SELECT count(*) FROM pgsched.jobs")
     wait_for(

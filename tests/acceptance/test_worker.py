@@ -3,7 +3,6 @@ the database may go away, and stopped work really stops."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,25 +16,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Workers, scalar, wait_for
+from tests.acceptance.conftest import (
+    Workers,
+    add_job,
+    scalar,
+    wait_for,
+    wait_until_registered,
+)
 from tests.conftest import database_url_for
 
 pytestmark = pytest.mark.slow
 
 Connection = psycopg.Connection[Any]
-
-
-def add_job(
-    db: Connection, name: str, target: str, schedule: str = "* * * * * *", **columns: Any
-) -> None:
-    values = {"name": name, "schedule": schedule, "kind": "python", "target": target, **columns}
-    if "args" in values:
-        values["args"] = json.dumps(values["args"])
-    db.execute(
-        f"INSERT INTO pgsched.jobs ({', '.join(values)})"
-        f" VALUES ({', '.join(['%s'] * len(values))})",
-        list(values.values()),
-    )
 
 
 def statuses(db: Connection, job: str) -> list[tuple[Any, ...]]:
@@ -44,10 +36,6 @@ def statuses(db: Connection, job: str) -> list[tuple[Any, ...]]:
         " ORDER BY scheduled_for, attempt",
         [job],
     ).fetchall()
-
-
-def wait_until_registered(db: Connection) -> None:
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")
 
 
 def start_manual_run(db: Connection, job: str) -> None:

@@ -13,8 +13,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.acceptance.conftest import Workers, scalar, wait_for
-from tests.acceptance.test_worker import add_job, wait_until_registered
+from tests.acceptance.conftest import Workers, add_job, scalar, wait_for, wait_until_registered
 from tests.failure_hooks_for_tests import REPORTS_FILE_ENV
 
 pytestmark = pytest.mark.slow

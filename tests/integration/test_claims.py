@@ -16,20 +16,9 @@ from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome, Trigger
 from pgsched.planner import plan_job
 from pgsched.repository import ClaimResult, Repository, WorkerIdentity
+from tests.commands import add_job
 
 Connection = psycopg.Connection[tuple[Any, ...]]
-
-
-def add_job(db: Connection, name: str, schedule: str = "* * * * *", **columns: Any) -> int:
-    values = {"name": name, "schedule": schedule, "kind": "python", "target": "m:f", **columns}
-    names = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    row = db.execute(
-        f"INSERT INTO pgsched.jobs ({names}) VALUES ({marks}) RETURNING id",  # test data only
-        list(values.values()),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def make_due(db: Connection, job_id: int, seconds_ago: float = 0.5) -> None:
@@ -435,7 +424,7 @@ def test_a_worker_never_reaps_itself(database_url: str, db: Connection) -> None:
 def test_a_worker_declared_dead_claims_and_starts_nothing(
     database_url: str, db: Connection
 ) -> None:
-    due = add_job(db, "due")
+    due = add_job(db, "due", "* * * * *")
     manual = add_job(db, "manual", "0 0 1 1 *")
     claim(database_url, worker_id="w1")  # registers w1 and schedules the jobs
     make_due(db, due)

@@ -20,6 +20,7 @@ import pytest
 from psycopg import errors
 
 from pgsched.schedule import parse_schedule
+from tests.commands import add_job, database_now
 from tests.conftest import scratch_database
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -29,19 +30,6 @@ SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-def add_job(db: Connection, name: str, schedule: str = "*/5 * * * *", **columns: Any) -> int:
-    row = {"name": name, "schedule": schedule, "kind": "python", "target": "app.jobs:run"}
-    row.update(columns)
-    names = ", ".join(row)
-    marks = ", ".join(f"%({column})s" for column in row)
-    found = db.execute(
-        f"INSERT INTO pgsched.jobs ({names}) VALUES ({marks}) RETURNING id",  # test data only
-        row,
-    ).fetchone()
-    assert found is not None
-    return int(found[0])
 
 
 def add_run(
@@ -83,13 +71,6 @@ def add_run(
 def _job_id(db: Connection, name: str) -> int | None:
     found = db.execute("SELECT id FROM pgsched.jobs WHERE name = %s", [name]).fetchone()
     return None if found is None else int(found[0])
-
-
-def database_now(db: Connection) -> datetime:
-    found = db.execute("SELECT now()").fetchone()
-    assert found is not None
-    value: datetime = found[0]
-    return value
 
 
 @contextmanager

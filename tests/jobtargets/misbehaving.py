@@ -8,15 +8,6 @@ import time
 from pathlib import Path
 
 
-def exit_with(code: int) -> None:
-    sys.exit(code)
-
-
-def die_hard() -> None:
-    """Ends the whole child process without any Python clean-up."""
-    os._exit(9)
-
-
 def print_megabytes(megabytes: int) -> str:
     line = "x" * 1023 + "\n"
     for _ in range(megabytes * 1024):

@@ -16,6 +16,7 @@ from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.shell import DISABLED_MESSAGE, ShellExecutor
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
+from tests.processes import process_gone
 
 
 def attempt(target: str, **args: Any) -> Attempt:
@@ -29,15 +30,6 @@ def run(target: str, allowed: bool = True, **args: Any) -> Outcome:
 def sh(script: str) -> str:
     """A command line running ``script`` with ``sh -c``."""
     return f"sh -c {shlex.quote(script)}"
-
-
-def process_gone(pid: int) -> bool:
-    """True once ``pid`` no longer runs (absent, or a zombie awaiting its reaper)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
 
 
 def wait_until(condition: Any, timeout: float = 2.0) -> bool:
