@@ -18,9 +18,19 @@ DAY = timedelta(days=1)
 UNREACHABLE_URL = "postgresql://postgres@127.0.0.1:1/x"
 
 
-def invoke(url: str, *args: str) -> Result:
+def invoke(url: str, *args: str, input: str | None = None) -> Result:
     """``pgsched ARGS --database-url URL`` through click's runner."""
-    return CliRunner().invoke(cli, [*args, "--database-url", url])
+    return CliRunner().invoke(cli, [*args, "--database-url", url], input=input)
+
+
+def one_error_line(result: Result) -> str:
+    """The command failed with one ``Error:`` line and no traceback; that line."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
 
 
 def as_json(result: Result, exit_code: int = 0) -> Any:

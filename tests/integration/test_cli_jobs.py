@@ -12,27 +12,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pgsched.cli import cli
-
-UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
-
-
-def pgsched(database_url: str, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, [*args, "--database-url", database_url], input=input)
+from tests.commands import UNREACHABLE_URL, invoke, one_error_line
 
 
 def ok(database_url: str, *args: str, input: str | None = None) -> Result:
-    result = pgsched(database_url, *args, input=input)
+    result = invoke(database_url, *args, input=input)
     assert result.exit_code == 0, result.output
     return result
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def job_row(db: psycopg.Connection, name: str) -> dict[str, Any]:
@@ -158,9 +144,7 @@ def test_add_refuses_a_taken_name_unless_if_not_exists(
     database_url: str, db: psycopg.Connection
 ) -> None:
     ok(database_url, "jobs", "add", "hello", "@hourly", "sql", "SELECT 1")
-    line = one_error_line(
-        pgsched(database_url, "jobs", "add", "hello", "@daily", "sql", "SELECT 2")
-    )
+    line = one_error_line(invoke(database_url, "jobs", "add", "hello", "@daily", "sql", "SELECT 2"))
     assert line == "Error: a job named 'hello' already exists; change it with `pgsched jobs edit`"
     result = ok(
         database_url, "jobs", "add", "hello", "@daily", "sql", "SELECT 2", "--if-not-exists"
@@ -192,7 +176,7 @@ BAD_ADDS = [
 def test_a_bad_registration_is_one_error_line_and_writes_nothing(
     database_url: str, db: psycopg.Connection, arguments: list[str], message: str
 ) -> None:
-    line = one_error_line(pgsched(database_url, "jobs", "add", "bad", *arguments))
+    line = one_error_line(invoke(database_url, "jobs", "add", "bad", *arguments))
     assert message in line
     assert job_count(db) == 0
 
@@ -287,7 +271,7 @@ def test_show_gives_every_column_and_the_facts_of_its_runs(
     ids=lambda command: command[0],
 )
 def test_a_missing_job_is_one_error_line(database_url: str, command: list[str]) -> None:
-    result = pgsched(database_url, "jobs", command[0], "nope", *command[1:])
+    result = invoke(database_url, "jobs", command[0], "nope", *command[1:])
     assert one_error_line(result) == "Error: no job named 'nope'"
 
 
@@ -357,7 +341,7 @@ def test_edit_renames_clears_labels_and_refuses_a_taken_name(
     )
     row = job_row(db, "new")
     assert (row["id"], row["category"]) == (job_id, None)
-    line = one_error_line(pgsched(database_url, "jobs", "edit", "new", "--name", "other"))
+    line = one_error_line(invoke(database_url, "jobs", "edit", "new", "--name", "other"))
     assert line == "Error: a job named 'other' already exists"
 
 
@@ -367,10 +351,10 @@ def test_edit_refuses_bad_values_and_changes_nothing(
     ok(database_url, "jobs", "add", "report", "@hourly", "sql", "SELECT 1")
     before = job_row(db, "report")
     assert "minute field" in one_error_line(
-        pgsched(database_url, "jobs", "edit", "report", "--schedule", "99 * * * *")
+        invoke(database_url, "jobs", "edit", "report", "--schedule", "99 * * * *")
     )
     assert "pgsched.jobs.target" in one_error_line(
-        pgsched(database_url, "jobs", "edit", "report", "--kind", "http", "--target", "ftp://x")
+        invoke(database_url, "jobs", "edit", "report", "--kind", "http", "--target", "ftp://x")
     )
     assert job_row(db, "report") == before
 
@@ -406,13 +390,13 @@ def test_run_of_a_job_a_worker_found_invalid_says_why(
     ok(database_url, "jobs", "add", "report", "@hourly", "sql", "SELECT 1")
     db.execute("UPDATE pgsched.jobs SET last_error = 'target missing'")
     assert "job 'report' is invalid: target missing" in one_error_line(
-        pgsched(database_url, "jobs", "run", "report")
+        invoke(database_url, "jobs", "run", "report")
     )
 
 
 def test_run_wait_gives_up_after_its_timeout(database_url: str) -> None:
     ok(database_url, "jobs", "add", "report", "@hourly", "sql", "SELECT 1")
-    result = pgsched(database_url, "jobs", "run", "report", "--wait", "--wait-timeout", "0.5")
+    result = invoke(database_url, "jobs", "run", "report", "--wait", "--wait-timeout", "0.5")
     assert result.exit_code == 1
     run_id, error = result.output.strip().splitlines()
     assert error == f"Error: run {run_id} is still pending after 0.5 s"
@@ -442,11 +426,11 @@ def test_run_wait_follows_a_real_worker_to_the_outcome(database_url: str) -> Non
     )
     try:
         wait = ["--wait", "--wait-timeout", "30"]
-        succeeded = pgsched(database_url, "jobs", "run", "fine", *wait)
+        succeeded = invoke(database_url, "jobs", "run", "fine", *wait)
         assert succeeded.exit_code == 0, succeeded.output
         run_id, summary = succeeded.output.strip().splitlines()
         assert summary.startswith(f"run {run_id} (attempt 1) succeeded in ")
-        failed = pgsched(database_url, "jobs", "run", "broken", *wait)
+        failed = invoke(database_url, "jobs", "run", "broken", *wait)
         assert failed.exit_code == 1
         run_id, error = failed.output.strip().splitlines()
         assert error.startswith(f"Error: run {run_id} (attempt 1) failed in ")
@@ -483,7 +467,7 @@ def test_remove_asks_first_and_keeps_the_job_when_told_no(
     database_url: str, db: psycopg.Connection
 ) -> None:
     ok(database_url, "jobs", "add", "report", "@hourly", "sql", "SELECT 1")
-    result = pgsched(database_url, "jobs", "remove", "report", input="n\n")
+    result = invoke(database_url, "jobs", "remove", "report", input="n\n")
     assert result.exit_code == 1
     assert "Remove job 'report'? Its runs stay in history." in result.output
     assert job_count(db) == 1
@@ -496,7 +480,7 @@ def test_remove_refuses_a_running_job_unless_forced(
 ) -> None:
     ok(database_url, "jobs", "add", "report", "@hourly", "sql", "SELECT 1")
     running = insert_run(db, "report", "running", minutes_ago=1)
-    line = one_error_line(pgsched(database_url, "jobs", "remove", "report", "--yes"))
+    line = one_error_line(invoke(database_url, "jobs", "remove", "report", "--yes"))
     assert line.startswith(f"Error: job 'report' is running now (run {running}); ")
     assert "--force" in line
     assert job_count(db) == 1
@@ -509,7 +493,7 @@ def test_remove_refuses_a_running_job_unless_forced(
 
 def test_an_unreachable_database_is_one_error_line() -> None:
     for command in (["jobs", "list"], ["jobs", "add", "x", "@daily", "sql", "SELECT 1"]):
-        line = one_error_line(pgsched(UNREACHABLE, *command))
+        line = one_error_line(invoke(UNREACHABLE_URL, *command))
         assert line.startswith("Error: cannot connect to ")
 
 

@@ -16,6 +16,7 @@ from pgsched.cli import cli
 from pgsched.database import session
 from pgsched.errors import InvalidJob
 from pgsched.registry import Job, SyncReport, declared_jobs, sync_jobs
+from tests.commands import one_error_line
 
 JOBS_TOML = """
 [defaults]
@@ -59,14 +60,6 @@ def jobs_table(db: psycopg.Connection) -> dict[str, dict[str, Any]]:
     cursor = db.execute("SELECT * FROM pgsched.jobs ORDER BY name")
     names = [column.name for column in cursor.description or []]
     return {row[1]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}  # type: ignore[misc]
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def test_sync_creates_the_jobs_a_file_declares(
