@@ -60,3 +60,17 @@ def database_now(db: Connection) -> datetime:
     assert found is not None
     value: datetime = found[0]
     return value
+
+
+def add_worker(
+    db: Connection,
+    worker_id: str,
+    heartbeat_age: timedelta,
+    stopped_at: datetime | None = None,
+) -> None:
+    """Insert a worker (lease 30 s) whose last heartbeat was ``heartbeat_age`` ago."""
+    db.execute(
+        "INSERT INTO pgsched.workers (id, host, pid, concurrency, last_heartbeat_at, stopped_at)"
+        " VALUES (%s, 'host-a', 4242, 4, now() - %s, %s)",
+        [worker_id, heartbeat_age, stopped_at],
+    )

@@ -14,7 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from pgsched.cli import cli
-from tests.commands import DAY, HOUR, UNREACHABLE_URL, add_job, as_json, database_now, invoke
+from tests.commands import (
+    DAY,
+    HOUR,
+    UNREACHABLE_URL,
+    add_job,
+    add_worker,
+    as_json,
+    database_now,
+    invoke,
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -44,14 +53,6 @@ def add_run(
     ).fetchone()
     assert found is not None
     return int(found[0])
-
-
-def add_worker(db: Connection, worker_id: str, heartbeat_age: timedelta, **columns: Any) -> None:
-    db.execute(
-        "INSERT INTO pgsched.workers (id, host, pid, concurrency, last_heartbeat_at, stopped_at)"
-        " VALUES (%s, 'host-a', 4242, 4, now() - %s, %s)",
-        [worker_id, heartbeat_age, columns.get("stopped_at")],
-    )
 
 
 # -- runs ------------------------------------------------------------------------------

@@ -14,7 +14,16 @@ from click.testing import CliRunner, Result
 
 from pgsched.cli import cli
 from pgsched.commands import doctor
-from tests.commands import DAY, HOUR, UNREACHABLE_URL, add_job, as_json, database_now, invoke
+from tests.commands import (
+    DAY,
+    HOUR,
+    UNREACHABLE_URL,
+    add_job,
+    add_worker,
+    as_json,
+    database_now,
+    invoke,
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -33,14 +42,6 @@ def add_run(db: Connection, job: str, status: str, slot: datetime, **columns: An
     ).fetchone()
     assert found is not None
     return int(found[0])
-
-
-def add_worker(db: Connection, worker_id: str, heartbeat_age: timedelta) -> None:
-    db.execute(
-        "INSERT INTO pgsched.workers (id, host, pid, concurrency, lease_seconds,"
-        " last_heartbeat_at) VALUES (%s, 'host-a', 4242, 4, 30, now() - %s)",
-        [worker_id, heartbeat_age],
-    )
 
 
 def status_of(db: Connection, run_id: int) -> str:
