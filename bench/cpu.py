@@ -59,20 +59,25 @@ def children_by_parent() -> dict[int, list[int]]:
 
 def tree_cpu_seconds(roots: Iterable[int]) -> float:
     """CPU seconds used so far by ``roots`` and all their descendants."""
-    children = children_by_parent()
-    seen: set[int] = set()
-    pending = list(roots)
+    roots = list(roots)
     ticks = 0
-    while pending:
-        pid = pending.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
+    for pid in {*roots, *descendants(roots)}:
         fields = _stat_fields(pid)
         if fields is not None:
             ticks += _own_and_reaped_ticks(fields)
-        pending.extend(children.get(pid, ()))
     return ticks / CLOCK_TICKS_PER_SECOND
+
+
+def descendants(roots: Iterable[int]) -> list[int]:
+    """The processes below ``roots`` (children, their children...), as /proc shows them."""
+    children = children_by_parent()
+    found: list[int] = []
+    pending = [child for root in roots for child in children.get(root, ())]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, ()))
+    return found
 
 
 def processes_cpu_seconds(pids: Iterable[int]) -> dict[int, float]:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from bench.context import BenchContext, start_workers
-from bench.cpu import PROC, children_by_parent
+from bench.cpu import PROC, descendants
 from bench.database import connect, register_noop_jobs, scalar
 from bench.report import Figure, below
 from bench.server import scratch_database
@@ -65,23 +65,13 @@ def resident_kib(pid: int) -> int:
     return 0
 
 
-def _descendants(pid: int) -> list[int]:
-    children = children_by_parent()
-    found, pending = [], list(children.get(pid, ()))
-    while pending:
-        child = pending.pop()
-        found.append(child)
-        pending.extend(children.get(child, ()))
-    return found
-
-
 def _sample(executions: int, worker_pid: int) -> Sample:
-    descendants = _descendants(worker_pid)
+    children = descendants([worker_pid])
     return Sample(
         executions,
         resident_kib(worker_pid),
-        sum(resident_kib(pid) for pid in descendants),
-        len(descendants),
+        sum(resident_kib(pid) for pid in children),
+        len(children),
     )
 
 

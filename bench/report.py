@@ -56,11 +56,18 @@ def table(figures: Sequence[Figure]) -> str:
         (f.phase, f.name, _format_value(f.value, f.unit), f.target or "", _verdict(f))
         for f in figures
     ]
+    return aligned(rows, right_columns={2})
+
+
+def aligned(rows: Sequence[Sequence[str]], right_columns: set[int]) -> str:
+    """``rows`` (the first is the header) as a plain-text table: columns padded to
+    their widest cell, numbers (``right_columns``) right-aligned, a rule under the
+    header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
         cells = [
-            cell.rjust(width) if column == 2 else cell.ljust(width)
+            cell.rjust(width) if column in right_columns else cell.ljust(width)
             for column, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())

@@ -57,6 +57,24 @@ def start_worker(
         )
 
 
+def terminate(processes: Sequence[subprocess.Popen[bytes]]) -> list[int | None]:
+    """SIGTERM each worker, then SIGKILL the group of any still running after
+    ``STOP_TIMEOUT_SECONDS``; their exit codes, None for those killed."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    codes: list[int | None] = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout=max(deadline - time.monotonic(), 0.1)))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            codes.append(None)
+    return codes
+
+
 class Workers:
     """The worker processes of one phase; stops them (SIGTERM, then SIGKILL) on exit."""
 
@@ -126,16 +144,8 @@ class Workers:
         if self._stopped:
             return
         self._stopped = True
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for index, process in enumerate(self.processes):
-            try:
-                code = process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        for index, code in enumerate(terminate(self.processes)):
+            if code is None:
                 self._note(
                     self.findings.errors,
                     index,

@@ -14,10 +14,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workers import start_worker
+from bench.workers import start_worker, terminate
 
 # A worker still running this long after SIGTERM is killed (the jobs drain first).
-STOP_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -77,18 +76,8 @@ class Fleet:
 
     def stop(self) -> dict[str, int | None]:
         """SIGTERM every seated worker; their exit codes (None: killed after a timeout)."""
-        for worker in self.seats:
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGTERM)
-        codes: dict[str, int | None] = {}
-        for worker in self.seats:
-            try:
-                codes[worker.label] = worker.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.process.wait()
-                codes[worker.label] = None
-        return codes
+        codes = terminate([worker.process for worker in self.seats])
+        return {worker.label: code for worker, code in zip(self.seats, codes, strict=True)}
 
     def kill_all(self) -> None:
         """Last resort on the way out: SIGKILL whatever still runs, children included."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.chaos.audit import SHOWN_VIOLATIONS, Check, Window, expected_slots
+from bench.chaos.audit import (
+    EXECUTED_STATUSES,
+    SHOWN_VIOLATIONS,
+    Check,
+    Window,
+    expected_slots,
+)
 from bench.chaos.runner import ChaosResult
-from bench.report import Figure, write_json
-
-EXECUTED = ("succeeded", "failed", "timed_out", "lost", "cancelled", "running")
+from bench.report import Figure, aligned, write_json
 
 
 def audit_table(checks: Sequence[Check]) -> str:
@@ -21,17 +25,7 @@ def audit_table(checks: Sequence[Check]) -> str:
         (c.name, f"{c.checked:,}", f"{len(c.violations):,}", "OK" if c.ok else "FAIL")
         for c in checks
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [
-            cell.rjust(width) if column in (1, 2) else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return aligned(rows, right_columns={1, 2})
 
 
 def violations(checks: Sequence[Check]) -> str:
@@ -79,7 +73,7 @@ def figures(result: ChaosResult) -> list[Figure]:
         ("jobs", "window", "jobs (every second)", len(result.jobs), ""),
         ("workers", "window", "worker seats", result.config.workers, ""),
         ("slots", "slots", "slots owed", result.checks[0].checked, ""),
-        ("first_ran", "slots", "first attempts run", _count(firsts, EXECUTED), ""),
+        ("first_ran", "slots", "first attempts run", _count(firsts, EXECUTED_STATUSES), ""),
         (
             "first_skipped",
             "slots",
@@ -157,7 +151,7 @@ def figures(result: ChaosResult) -> list[Figure]:
     return [Figure(key, phase, name, value, unit) for key, phase, name, value, unit in values]
 
 
-def _count(runs: Sequence[dict[str, Any]], statuses: Sequence[str]) -> int:
+def _count(runs: Sequence[dict[str, Any]], statuses: Collection[str]) -> int:
     return sum(1 for run in runs if run["status"] in statuses)
 
 
