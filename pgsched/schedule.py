@@ -41,6 +41,7 @@ MACROS = {
 }
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_PART = re.compile(r"([0-9]{1,9})([smhd])")
+DURATION = re.compile(f"(?:{DURATION_PART.pattern})+")
 # Both the SQL check and this module split on spaces and tabs only; anything
 # outside this set would make the two disagree about what a field is.
 ALLOWED_CHARACTERS = re.compile(r"[0-9A-Za-z*/,@ \t-]*")
@@ -134,16 +135,24 @@ def _parse_cached(expression: str, timezone: str) -> Schedule:
     return Schedule(expression, timezone, zone, cron=parse_cron(text), every=None)
 
 
+def duration_seconds(text: str) -> int | None:
+    """The seconds in a duration such as ``90s``, ``5m`` or ``1h30m``; None if ``text``
+    is not one."""
+    if not DURATION.fullmatch(text):
+        return None
+    return sum(int(n) * DURATION_UNITS[unit] for n, unit in DURATION_PART.findall(text))
+
+
 def parse_every(text: str) -> timedelta:
     """Parse an ``@every`` duration: ``30s``, ``5m``, ``2h``, ``1d``, or a sum like ``1h30m``."""
     duration = text.strip(" \t").lower()
     if not duration:
         raise ScheduleError("@every needs a duration, e.g. @every 30s, @every 5m, @every 1h30m")
-    if DURATION_PART.sub("", duration) != "":
+    seconds = duration_seconds(duration)
+    if seconds is None:
         raise ScheduleError(
             f"@every duration {duration!r} must be numbers with units s, m, h or d (e.g. 1h30m)"
         )
-    seconds = sum(int(n) * DURATION_UNITS[unit] for n, unit in DURATION_PART.findall(duration))
     if seconds <= 0:
         raise ScheduleError(f"@every duration {duration!r} must be positive")
     if seconds > MAX_EVERY_SECONDS:

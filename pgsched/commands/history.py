@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from pgsched.config import Settings
 from pgsched.errors import JobNotFound
 from pgsched.models import RunStatus
 from pgsched.queries import query
-from pgsched.schedule import DURATION_PART, DURATION_UNITS
+from pgsched.schedule import duration_seconds
 
 # The longest windows the SQL functions accept.
 MAX_DAYS = 36_500
@@ -43,9 +42,8 @@ def parse_since(ctx: click.Context, param: click.Parameter, value: str | None) -
     """``--since``: ``90m``, ``2h``, ``7d``, ``1h30m`` back from now, or an ISO 8601 time."""
     if value is None:
         return Since()
-    text = value.strip().lower()
-    if re.fullmatch(f"(?:{DURATION_PART.pattern})+", text):
-        seconds = sum(int(n) * DURATION_UNITS[unit] for n, unit in DURATION_PART.findall(text))
+    seconds = duration_seconds(value.strip().lower())
+    if seconds is not None:
         if seconds > MAX_SINCE_SECONDS:
             raise click.BadParameter(f"{value!r} reaches too far back; give a date instead")
         return Since(seconds=seconds)
