@@ -6,12 +6,14 @@ import psycopg
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg.rows import DictRow
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
 from pgsched.database import query_error, redact, sqlalchemy_engine
 from pgsched.errors import DatabaseUnavailable, SchemaNotMigrated
+from pgsched.queries import query
 from pgsched.resources import alembic_dir, sql_dir
 from pgsched.schema import SCHEMA
 
@@ -95,9 +97,28 @@ def lock_and_prepare(connection: Connection) -> None:
 
 def require_current(url: str) -> None:
     """Raise ``SchemaNotMigrated`` unless the database is at this version's head."""
-    current = current_revision(url)
-    if current != head_revision():
+    _require_head(current_revision(url))
+
+
+def revision_on(connection: psycopg.Connection[DictRow]) -> str | None:
+    """``current_revision``, read on a session the caller holds rather than on a
+    connection of its own."""
+    migrated = connection.execute(query("schema_migrated")).fetchone()
+    if not (migrated and migrated["migrated"]):
+        return None
+    row = connection.execute(query("schema_revision")).fetchone()
+    return row["revision"] if row else None
+
+
+def require_current_on(connection: psycopg.Connection[DictRow]) -> None:
+    """``require_current`` on a session the caller holds."""
+    _require_head(revision_on(connection))
+
+
+def _require_head(current: str | None) -> None:
+    head = head_revision()
+    if current != head:
         raise SchemaNotMigrated(
             f"the pgsched schema is at {current or 'nothing'}, this pgsched needs "
-            f"{head_revision()}: run `pgsched migrate`"
+            f"{head}: run `pgsched migrate`"
         )

@@ -182,8 +182,8 @@ def sync_jobs(
     """
     wanted = _unique_by_name(jobs)
     if isinstance(database, str):
-        migrations.require_current(database)
         with session(database, APPLICATION_NAME) as connection:
+            migrations.require_current_on(connection)
             return _apply(connection, wanted, prune, dry_run)
     return _apply(database, wanted, prune, dry_run)
 

@@ -18,7 +18,6 @@ APPLICATION_NAME = "pgsched-cli"
 @contextmanager
 def command_session(settings: Settings) -> Iterator[psycopg.Connection[DictRow]]:
     """A session on the configured database, whose schema must be current."""
-    url = resolve_database_url(settings)
-    migrations.require_current(url)
-    with session(url, APPLICATION_NAME) as connection:
+    with session(resolve_database_url(settings), APPLICATION_NAME) as connection:
+        migrations.require_current_on(connection)
         yield connection

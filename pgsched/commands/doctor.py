@@ -70,7 +70,7 @@ def run_checks(settings: Settings) -> list[Check]:
         url = resolve_database_url(settings)
         with session(url, APPLICATION_NAME) as connection:
             database, clock = _server(connection)
-            schema = _schema(url)
+            schema = _schema(connection)
             checks = [database, schema, clock]
             if schema.status is not Level.OK:
                 return checks  # the remaining checks read views this schema may lack
@@ -115,8 +115,8 @@ def _server(connection: Connection) -> tuple[Check, Check]:
     return database, Check("clock", level, detail)
 
 
-def _schema(url: str) -> Check:
-    current = migrations.current_revision(url)
+def _schema(connection: Connection) -> Check:
+    current = migrations.revision_on(connection)
     head = migrations.head_revision()
     if current == head:
         return Check("schema", Level.OK, f"at revision {head} (newest)")

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from pgsched import migrations
-from pgsched.database import sqlalchemy_engine
+from pgsched.database import session, sqlalchemy_engine
+from pgsched.errors import SchemaNotMigrated
 from pgsched.schema import SCHEMA, metadata
 
 PGSCHED_OBJECTS = """
@@ -106,3 +108,21 @@ def test_sql_and_alembic_folders_sit_at_the_top_level() -> None:
     top = Path(__file__).resolve().parents[2]
     assert migrations.alembic_dir() == top / "alembic"
     assert migrations.sql_dir() == top / "sql"
+
+
+def test_the_revision_read_on_a_session_agrees_with_alembics(empty_database_url: str) -> None:
+    def on_session() -> str | None:
+        with session(empty_database_url, "test") as connection:
+            return migrations.revision_on(connection)
+
+    assert on_session() is None
+    assert migrations.current_revision(empty_database_url) is None
+    migrations.upgrade(empty_database_url, "0003")
+    assert on_session() == migrations.current_revision(empty_database_url) == "0003"
+    with (
+        session(empty_database_url, "test") as connection,
+        pytest.raises(SchemaNotMigrated, match="is at 0003, this pgsched needs"),
+    ):
+        migrations.require_current_on(connection)
+    migrations.upgrade(empty_database_url)
+    assert on_session() == migrations.head_revision()
