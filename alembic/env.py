@@ -5,8 +5,8 @@ alembic.ini to keep in step with the database URL.
 """
 
 from alembic import context
-from pgsched.migrations import VERSION_TABLE, lock_and_prepare
-from pgsched.schema import SCHEMA, metadata
+from pgsched.db.migrations import VERSION_TABLE, lock_and_prepare
+from pgsched.db.schema import SCHEMA, metadata
 
 
 def include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]

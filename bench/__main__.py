@@ -35,7 +35,7 @@ from bench.errors import BenchError
 from bench.report import Figure, table, write_json
 from bench.server import server_url
 from bench.workers import REPOSITORY
-from pgsched.database import redact
+from pgsched.db.connection import redact
 
 Phase = Callable[[BenchContext], list[Figure]]
 

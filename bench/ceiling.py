@@ -16,7 +16,7 @@ from bench.database import connect, register_noop_jobs, scalar
 from bench.errors import BenchError
 from bench.report import Figure
 from bench.server import scratch_database
-from pgsched.embedded import client_program
+from pgsched.db.embedded import client_program
 
 PHASE = "raw SQL ceiling"
 JOBS = 4000

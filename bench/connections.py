@@ -27,8 +27,8 @@ from bench.server import scratch_database
 from bench.throughput import SUCCEEDED_IN_WINDOW
 from bench.workers import Workers
 from pgsched.cli import worker as worker_command
+from pgsched.engine.options import WorkerOptions
 from pgsched.executors.sql import APPLICATION_NAME as SQL_SESSION
-from pgsched.worker_options import WorkerOptions
 
 PHASE = "workers-8"
 WORKERS = 8
@@ -38,7 +38,7 @@ SQL_TARGET = "SELECT pg_sleep(0.5)"
 # Eight workers share two cores: fewer slots and python processes than the loaded
 # phases, still more slots than the SQL pool, so SQL jobs queue for it.
 WORKER_OPTIONS = ("--concurrency", "25", "--python-processes", "2")
-# One connection each: the Repository objects of pgsched/worker.py and the listener.
+# One connection each: the Repository objects of pgsched/engine/worker.py and the listener.
 WORKER_SESSIONS = (
     "pgsched-worker",
     "pgsched-worker-side",

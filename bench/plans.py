@@ -35,9 +35,9 @@ from bench.errors import Findings
 from bench.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
 from bench.report import Figure
 from bench.server import scratch_database
-from pgsched.queries import NAME_LINE, query
-from pgsched.resources import sql_dir
-from pgsched.rows import json_rows
+from pgsched.db.queries import NAME_LINE, query
+from pgsched.db.resources import sql_dir
+from pgsched.engine.rows import json_rows
 
 PHASE = "plans"
 QUEUES = ["default"]

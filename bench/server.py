@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo, sql
 
-from pgsched import migrations
+from pgsched.db import migrations
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE_ENV = "PGSCHED_BENCH_DATABASE_URL"

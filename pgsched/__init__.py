@@ -14,10 +14,17 @@ Vocabulary, used the same way in code, SQL and docs:
 from typing import TYPE_CHECKING, Any
 
 from pgsched.errors import Permanent, PgschedError, ScheduleError, TimezoneError
-from pgsched.schedule import Schedule, parse_schedule
+from pgsched.scheduling.schedule import Schedule, parse_schedule
 
 if TYPE_CHECKING:
-    from pgsched.registry import Job, SyncReport, declared_jobs, job, load_jobs_file, sync_jobs
+    from pgsched.registration.registry import (
+        Job,
+        SyncReport,
+        declared_jobs,
+        job,
+        load_jobs_file,
+        sync_jobs,
+    )
 
 __all__ = [
     "Job",
@@ -43,7 +50,7 @@ REGISTRY_NAMES = frozenset(
 
 def __getattr__(name: str) -> Any:
     if name in REGISTRY_NAMES:
-        from pgsched import registry
+        from pgsched.registration import registry
 
         return getattr(registry, name)
     raise AttributeError(f"module 'pgsched' has no attribute {name!r}")

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from pgsched import embedded, migrations
 from pgsched.commands import demo, history, jobs, maintenance, sync, worker
 from pgsched.commands.options import F, database_options
 from pgsched.config import Settings
-from pgsched.database import redact, resolve_database_url
+from pgsched.db import embedded, migrations
+from pgsched.db.connection import redact, resolve_database_url
 from pgsched.errors import PgschedError
-from pgsched.schedule import parse_schedule
+from pgsched.scheduling.schedule import parse_schedule
 
 
 class PgschedGroup(click.Group):

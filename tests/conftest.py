@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from pgsched import migrations
+from pgsched.db import migrations
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TEST_DATABASE_ENV = "PGSCHED_TEST_DATABASE_URL"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
 from alembic import op
-from pgsched.migrations import apply_sql_file
+from pgsched.db.migrations import apply_sql_file
 
 revision = "0001"
 down_revision = None

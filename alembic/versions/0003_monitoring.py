@@ -16,7 +16,7 @@ databases may rely on them (``DROP ROLE`` them by hand once none does).
 import sqlalchemy as sa
 
 from alembic import op
-from pgsched.migrations import apply_sql_file
+from pgsched.db.migrations import apply_sql_file
 
 revision = "0003"
 down_revision = "0002"

@@ -15,7 +15,7 @@ quiet job; pgsched_admin may read runs and workers (``pgsched runs``, ``doctor``
 """
 
 from alembic import op
-from pgsched.migrations import apply_sql_file
+from pgsched.db.migrations import apply_sql_file
 
 revision = "0004"
 down_revision = "0003"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pgsched.schedule import parse_schedule
+from pgsched.scheduling.schedule import parse_schedule
 
 Row = Mapping[str, Any]
 

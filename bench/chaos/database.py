@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
-from pgsched.queries import NAME_LINE
+from pgsched.db.queries import NAME_LINE
 
 QUERIES = Path(__file__).with_name("queries.sql")
 # Not 'pgsched-...': terminating "every pgsched backend" must not end the harness's own.

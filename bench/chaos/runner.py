@@ -27,7 +27,7 @@ from bench.chaos.faults import Chaos, FaultEvent, FaultLog
 from bench.chaos.fleet import Fleet
 from bench.chaos.server import EmbeddedServer
 from bench.database import NOOP_TARGET
-from pgsched import migrations
+from pgsched.db import migrations
 
 NAP_TARGET = "bench.chaos.targets:nap"
 # Every NAP_EVERY-th job sleeps (0.2 to 2.5 s, so kills and pauses catch it running)

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.rows import DictRow
 
-from pgsched import migrations
 from pgsched.config import Settings
-from pgsched.database import resolve_database_url, session
+from pgsched.db import migrations
+from pgsched.db.connection import resolve_database_url, session
 
 APPLICATION_NAME = "pgsched-cli"
 

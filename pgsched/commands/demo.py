@@ -9,7 +9,7 @@ import click
 from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options
 from pgsched.config import Settings
-from pgsched.database import resolve_database_url
+from pgsched.db.connection import resolve_database_url
 from pgsched.logging import configure_logging
 
 DEFAULT_SECONDS = 30

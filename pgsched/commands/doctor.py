@@ -18,13 +18,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
-from pgsched import migrations
 from pgsched.commands.connection import APPLICATION_NAME
 from pgsched.commands.output import counted
 from pgsched.config import Settings
-from pgsched.database import query_error, resolve_database_url, session
+from pgsched.db import migrations
+from pgsched.db.connection import query_error, resolve_database_url, session
+from pgsched.db.queries import query
 from pgsched.errors import PgschedError
-from pgsched.queries import query
 
 # Beyond this, times this host prints and times the database stores disagree
 # visibly. Scheduling itself reads only the database clock.

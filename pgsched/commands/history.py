@@ -16,10 +16,10 @@ from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
+from pgsched.db.queries import query
 from pgsched.errors import JobNotFound
 from pgsched.models import RunStatus
-from pgsched.queries import query
-from pgsched.schedule import duration_seconds
+from pgsched.scheduling.schedule import duration_seconds
 
 # The longest windows the SQL functions accept.
 MAX_DAYS = 36_500

@@ -15,9 +15,9 @@ from pgsched.commands.connection import command_session
 from pgsched.commands.options import F, database_options, json_option
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
+from pgsched.db.queries import query
 from pgsched.errors import InvalidJob, JobNotFound, PgschedError
-from pgsched.queries import query
-from pgsched.registry import Job, change_job, create_job
+from pgsched.registration.registry import Job, change_job, create_job
 
 LIST_COLUMNS = (
     "name",

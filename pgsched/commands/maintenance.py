@@ -11,8 +11,8 @@ from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import counted, print_record, print_rows
 from pgsched.config import Settings
-from pgsched.queries import query
-from pgsched.validation import Problem, validate_jobs
+from pgsched.db.queries import query
+from pgsched.registration.validation import Problem, validate_jobs
 
 # How long validate waits for one python target's module to import.
 DEFAULT_IMPORT_TIMEOUT_SECONDS = 10.0

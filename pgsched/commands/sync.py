@@ -10,7 +10,7 @@ from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_record
 from pgsched.config import Settings
-from pgsched.registry import SyncReport, load_jobs_file, sync_jobs
+from pgsched.registration.registry import SyncReport, load_jobs_file, sync_jobs
 
 
 @click.command("sync")

@@ -6,7 +6,7 @@ import click
 
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import Settings
-from pgsched.database import resolve_database_url
+from pgsched.db.connection import resolve_database_url
 
 
 @click.command("worker")
@@ -150,8 +150,8 @@ def worker_command(
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
     """
-    from pgsched.worker_options import WorkerOptions
-    from pgsched.worker_process import run_worker
+    from pgsched.engine.options import WorkerOptions
+    from pgsched.engine.process import run_worker
 
     if on_failure:
         from pgsched.hooks import HookNotFound, load_hook

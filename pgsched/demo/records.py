@@ -10,8 +10,8 @@ import psycopg
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from pgsched.db.queries import query
 from pgsched.demo.catalog import JOB_NAMES, QUEUE, WORKER_NAME_PREFIX, DemoJob
-from pgsched.queries import query
 
 Connection = psycopg.Connection[DictRow]
 # How many of the latest runs the live table shows.

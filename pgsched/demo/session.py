@@ -21,8 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from pgsched import migrations
-from pgsched.database import redact, session
+from pgsched.db import migrations
+from pgsched.db.connection import redact, session
 from pgsched.demo import records
 from pgsched.demo.catalog import JOB_NAMES, QUEUE, demo_jobs
 from pgsched.demo.endpoint import DemoEndpoint

@@ -29,7 +29,7 @@ from psycopg import pq
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from pgsched.database import CONNECT_TIMEOUT_SECONDS
+from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 

@@ -1,5 +1,5 @@
 -- Registering and maintaining jobs: `pgsched jobs ...`, `pgsched sync` and
--- pgsched.registry. Parameters use psycopg's %(name)s style.
+-- pgsched.registration.registry. Parameters use psycopg's %(name)s style.
 --
 -- These read runs only through the views and SECURITY DEFINER functions, and write
 -- only pgsched.jobs, so a login granted pgsched_admin can use every command.

@@ -10,12 +10,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgsched.engine.events import RunEvents
+from pgsched.engine.finisher import Finisher
+from pgsched.engine.planner import plan_job
+from pgsched.engine.repository import ClaimResult, Repository, WorkerIdentity
 from pgsched.errors import QueryFailed
-from pgsched.events import RunEvents
-from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome, Trigger
-from pgsched.planner import plan_job
-from pgsched.repository import ClaimResult, Repository, WorkerIdentity
 from tests.commands import add_job
 
 Connection = psycopg.Connection[tuple[Any, ...]]

@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from pgsched import migrations
 from pgsched.cli import cli
+from pgsched.db import migrations
 
 
 def test_schedule_command_lists_fire_times_with_dst_notes() -> None:

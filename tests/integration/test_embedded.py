@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsched import embedded, migrations
+from pgsched.db import embedded, migrations
 from pgsched.errors import EmbeddedDatabaseError
 
 

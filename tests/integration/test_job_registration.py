@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from pgsched.queries import query
+from pgsched.db.queries import query
 
 
 def insert_job(db: psycopg.Connection, **columns: object) -> int:

@@ -13,10 +13,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from pgsched import migrations
-from pgsched.database import session, sqlalchemy_engine
+from pgsched.db import migrations
+from pgsched.db.connection import session, sqlalchemy_engine
+from pgsched.db.schema import SCHEMA, metadata
 from pgsched.errors import SchemaNotMigrated
-from pgsched.schema import SCHEMA, metadata
 
 PGSCHED_OBJECTS = """
     SELECT 'table:' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

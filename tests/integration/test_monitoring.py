@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from pgsched.schedule import parse_schedule
+from pgsched.scheduling.schedule import parse_schedule
 from tests.commands import add_job, database_now
 from tests.conftest import scratch_database
 

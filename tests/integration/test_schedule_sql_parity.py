@@ -1,6 +1,6 @@
 """The database and the worker agree on which schedules are valid, and say why not.
 
-``pgsched.schedule_error`` (SQL, at INSERT) and ``pgsched.schedule.parse_schedule``
+``pgsched.schedule_error`` (SQL, at INSERT) and ``pgsched.scheduling.schedule.parse_schedule``
 (Python, in the worker) implement one grammar twice; a schedule one accepts and
 the other refuses would be a job that registers but never runs, or the reverse.
 """
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pgsched.errors import ScheduleError
-from pgsched.schedule import parse_schedule
+from pgsched.scheduling.schedule import parse_schedule
 
 
 def python_error(expression: str) -> str | None:

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from pgsched import registry
 from pgsched.cli import cli
-from pgsched.database import session
+from pgsched.db.connection import session
 from pgsched.errors import InvalidJob
-from pgsched.registry import Job, SyncReport, declared_jobs, sync_jobs
+from pgsched.registration import registry
+from pgsched.registration.registry import Job, SyncReport, declared_jobs, sync_jobs
 from tests.commands import one_error_line
 
 JOBS_TOML = """

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pgsched import migrations
+from pgsched.db import migrations
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_installed_package_migrates_from_any_directory(
         "PGSCHED_DATABASE_URL": empty_database_url,
     }
     check = subprocess.run(
-        [sys.executable, "-c", "import pgsched.migrations as m; print(m.alembic_dir())"],
+        [sys.executable, "-c", "import pgsched.db.migrations as m; print(m.alembic_dir())"],
         cwd=elsewhere,
         env=environment,
         capture_output=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgsched.backoff import Backoff
+from pgsched.engine.backoff import Backoff
 
 
 def test_delays_double_up_to_the_cap_with_jitter_in_the_upper_half() -> None:

@@ -1,6 +1,6 @@
 """Cron expressions: what parses, what is refused and why, and which wall-clock times match.
 
-Pure tests of ``pgsched.cron`` (no database, no time zones). ``croniter`` serves as an
+Pure tests of ``pgsched.scheduling.cron`` (no database, no time zones). ``croniter`` serves as an
 independent oracle for the matcher.
 """
 
@@ -13,8 +13,8 @@ from croniter import croniter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsched.cron import parse_cron
 from pgsched.errors import ScheduleError
+from pgsched.scheduling.cron import parse_cron
 
 
 def upcoming(expression: str, after: datetime, count: int) -> list[datetime]:

@@ -11,11 +11,11 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from pgsched.events import RunEvents
+from pgsched.engine.events import RunEvents
+from pgsched.engine.repository import FinishedRun
 from pgsched.hooks import FailureHooks, FailureReport, HookNotFound, load_hook
 from pgsched.hooks import sentry as sentry_hook
 from pgsched.models import Outcome, RunStatus
-from pgsched.repository import FinishedRun
 from tests.attempts import make_attempt
 from tests.failure_hooks_for_tests import received
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from pgsched.engine.events import RunEvents
+from pgsched.engine.finisher import Finisher
 from pgsched.errors import QueryFailed
-from pgsched.events import RunEvents
-from pgsched.finisher import Finisher
 from pgsched.models import Attempt, Outcome
 from tests.attempts import make_attempt
 

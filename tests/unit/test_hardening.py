@@ -7,7 +7,7 @@ import sys
 
 PROGRAM = """
 import ctypes
-from pgsched.hardening import keep_environment_private
+from pgsched.engine.hardening import keep_environment_private
 libc = ctypes.CDLL(None)
 before = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
 keep_environment_private()

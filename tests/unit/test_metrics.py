@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pgsched.events import RunEvents
-from pgsched.heartbeat import Heartbeat
-from pgsched.metrics import Metrics, MetricsPortUnavailable, MetricsServer
+from pgsched.engine.events import RunEvents
+from pgsched.engine.heartbeat import Heartbeat
+from pgsched.engine.metrics import Metrics, MetricsPortUnavailable, MetricsServer
+from pgsched.engine.repository import FinishedRun
 from pgsched.models import Outcome, Trigger
-from pgsched.repository import FinishedRun
 from tests.attempts import make_attempt
 
 # Far from the test machine's clock: lag must come from the database's.
@@ -158,7 +158,7 @@ class FakeBeats:
 
 def test_health_follows_the_last_accepted_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("pgsched.heartbeat.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("pgsched.engine.heartbeat.time.monotonic", lambda: clock[0])
     beats = FakeBeats()
     dead: list[bool] = []
 
@@ -186,11 +186,12 @@ def _exposition(metrics: Metrics) -> str:
 def test_a_worker_without_a_metrics_port_never_imports_prometheus_client() -> None:
     probe = (
         "import sys\n"
-        "from pgsched.events import RunEvents\n"
-        "from pgsched.worker import Worker\n"
-        "from pgsched.worker_options import WorkerOptions\n"
+        "from pgsched.engine.events import RunEvents\n"
+        "from pgsched.engine.worker import Worker\n"
+        "from pgsched.engine.options import WorkerOptions\n"
         "RunEvents.for_worker(lambda: 'w1', WorkerOptions())\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('prometheus', 'pgsched.metrics'))))\n"
+        "loaded = ('prometheus', 'pgsched.engine.metrics')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(loaded)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60

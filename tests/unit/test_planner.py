@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pgsched.engine.planner import COUNT_LIMIT, MAX_QUEUED_SLOTS, RUN_ALL_LIMIT, DueJob, plan_job
 from pgsched.models import RunStatus, Trigger
-from pgsched.planner import COUNT_LIMIT, MAX_QUEUED_SLOTS, RUN_ALL_LIMIT, DueJob, plan_job
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -133,7 +133,7 @@ def test_a_job_the_planner_cannot_handle_fails_alone(monkeypatch: pytest.MonkeyP
     def broken(*_: object) -> object:
         raise ZeroDivisionError("planner bug")
 
-    monkeypatch.setattr("pgsched.planner._due_slots", broken)
+    monkeypatch.setattr("pgsched.engine.planner._due_slots", broken)
     plan = plan_job(job(NOW), NOW)
     assert plan.runs == [] and "planner bug" in (plan.last_error or "")
     assert plan.next_run == NOW + timedelta(minutes=5)

@@ -1,6 +1,6 @@
 """Schedules in a time zone: macros, @every, and what happens around DST transitions.
 
-Pure tests of ``pgsched.schedule`` (no database). Expected instants are written in UTC;
+Pure tests of ``pgsched.scheduling.schedule`` (no database). Expected instants are written in UTC;
 comments give the local wall-clock reading.
 """
 
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsched.cron import CronExpression
 from pgsched.errors import ScheduleError, TimezoneError
-from pgsched.schedule import FireTime, Schedule, SlotNote, parse_schedule
+from pgsched.scheduling.cron import CronExpression
+from pgsched.scheduling.schedule import FireTime, Schedule, SlotNote, parse_schedule
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"

@@ -15,8 +15,8 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
+from pgsched.engine.planner import DueJob, JobPlan
 from pgsched.models import Attempt, RunStatus, Trigger
-from pgsched.planner import DueJob, JobPlan
 
 
 @dataclass(frozen=True)

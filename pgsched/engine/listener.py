@@ -8,8 +8,8 @@ from collections.abc import Callable
 import psycopg
 import structlog
 
-from pgsched.backoff import Backoff
-from pgsched.database import CONNECT_TIMEOUT_SECONDS
+from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
+from pgsched.engine.backoff import Backoff
 
 WAKEUP_CHANNEL = "pgsched_wakeup"
 CANCEL_CHANNEL = "pgsched_cancel"

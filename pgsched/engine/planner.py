@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from pgsched.errors import PgschedError
 from pgsched.models import RunStatus, Trigger
-from pgsched.schedule import Schedule, parse_schedule
+from pgsched.scheduling.schedule import Schedule, parse_schedule
 
 # run_all fires at most this many missed slots per claim; older ones become a gap.
 RUN_ALL_LIMIT = 100

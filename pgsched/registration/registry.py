@@ -22,12 +22,12 @@ import psycopg
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from pgsched import migrations
-from pgsched.database import session
+from pgsched.db import migrations
+from pgsched.db.connection import session
+from pgsched.db.queries import query
+from pgsched.db.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, JobNotFound, JobsFileError, ScheduleError, TimezoneError
-from pgsched.queries import query
-from pgsched.schedule import parse_schedule
-from pgsched.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.scheduling.schedule import parse_schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -173,7 +173,7 @@ def sync_jobs(
     """Make ``pgsched.jobs`` hold ``jobs``, in one transaction, and report the changes.
 
     ``database`` is a libpq URL, or a dict-row connection in autocommit mode
-    (``pgsched.database.session`` gives one). Jobs whose definition already
+    (``pgsched.db.connection.session`` gives one). Jobs whose definition already
     matches are not written, so their ``next_run`` stays; a changed schedule or
     zone makes a worker compute ``next_run`` afresh. ``prune=True`` also deletes
     every job *not* in ``jobs``, including ones added by hand with SQL or

@@ -27,8 +27,8 @@ from enum import Enum
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pgsched.cron import CronExpression, parse_cron
 from pgsched.errors import ScheduleError, TimezoneError
+from pgsched.scheduling.cron import CronExpression, parse_cron
 
 MACROS = {
     "@yearly": "0 0 1 1 *",

@@ -11,11 +11,11 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from alembic import command
-from pgsched.database import query_error, redact, sqlalchemy_engine
+from pgsched.db.connection import query_error, redact, sqlalchemy_engine
+from pgsched.db.queries import query
+from pgsched.db.resources import alembic_dir, sql_dir
+from pgsched.db.schema import SCHEMA
 from pgsched.errors import DatabaseUnavailable, SchemaNotMigrated
-from pgsched.queries import query
-from pgsched.resources import alembic_dir, sql_dir
-from pgsched.schema import SCHEMA
 
 VERSION_TABLE = "alembic_version"
 # Serialises concurrent `pgsched migrate` runs; the number is 'pgsc' in ASCII.

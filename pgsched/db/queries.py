@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from pgsched.resources import sql_dir
+from pgsched.db.resources import sql_dir
 
 NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 

@@ -1,8 +1,8 @@
 """``pgsched validate``: what would stop each job from running, found before it is due.
 
 The checks repeat what a worker does with a job, so that they agree with it: the
-schedule is parsed by ``pgsched.schedule``; a python target is resolved by the
-python executor's own loader, in a child process (``pgsched.target_probe``) so that
+schedule is parsed by ``pgsched.scheduling.schedule``; a python target is resolved by the
+python executor's own loader, in a child process (``pgsched.registration.target_probe``) so that
 a module that hangs or exits while imported cannot take the command with it; a
 shell target is split with ``shlex`` as the shell executor does; an http target
 must pass the http executor's URL rules. The args check is the database's own
@@ -31,9 +31,9 @@ from pgsched.errors import ScheduleError, TimezoneError
 from pgsched.executors.base import signal_group
 from pgsched.executors.http import FORBIDDEN_CHARACTERS
 from pgsched.executors.python import is_allowed
-from pgsched.schedule import load_zone, parse_schedule
+from pgsched.scheduling.schedule import load_zone, parse_schedule
 
-PROBE_MODULE = "pgsched.target_probe"
+PROBE_MODULE = "pgsched.registration.target_probe"
 # The form the database accepts for a python target (jobs_before_write).
 PYTHON_TARGET = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"

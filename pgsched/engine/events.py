@@ -20,11 +20,11 @@ from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 
 if TYPE_CHECKING:
-    from pgsched.heartbeat import Heartbeat
+    from pgsched.engine.heartbeat import Heartbeat
+    from pgsched.engine.metrics import Metrics, MetricsServer
+    from pgsched.engine.options import WorkerOptions
+    from pgsched.engine.repository import FinishedRun
     from pgsched.hooks import FailureHooks
-    from pgsched.metrics import Metrics, MetricsServer
-    from pgsched.repository import FinishedRun
-    from pgsched.worker_options import WorkerOptions
 
 FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
 # On shutdown, failure hooks get this long to deliver what is queued (a network call).
@@ -52,7 +52,7 @@ class RunEvents:
         """Events as ``options`` ask: metrics and hooks are imported only when wanted."""
         metrics = hooks = None
         if options.metrics_port is not None:
-            from pgsched.metrics import Metrics
+            from pgsched.engine.metrics import Metrics
 
             metrics = Metrics(job_label=options.metrics_job_label)
         if options.failure_hooks:
@@ -71,7 +71,7 @@ class RunEvents:
         """Serve ``/metrics`` and ``/healthz`` if the worker was given a metrics port."""
         if self._metrics is None or options.metrics_port is None:
             return
-        from pgsched.metrics import MetricsServer
+        from pgsched.engine.metrics import MetricsServer
 
         self._metrics.watch(running, unrecorded, heartbeat.age, options.lease_seconds)
         self._server = MetricsServer(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pgsched.errors import PgschedError
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# This module sits in pgsched/db/; the wheel puts the folders in pgsched/.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def _resource_dir(name: str) -> Path:

@@ -21,12 +21,10 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
-from pgsched.database import CONNECT_TIMEOUT_SECONDS, redact
-from pgsched.errors import DatabaseUnavailable, QueryFailed
-from pgsched.models import Attempt, Outcome
-from pgsched.planner import DueJob, JobPlan
-from pgsched.queries import query
-from pgsched.rows import (
+from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.db.queries import query
+from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.engine.rows import (
     ClaimResult,
     advance_params,
     attempt_from,
@@ -35,6 +33,8 @@ from pgsched.rows import (
     json_rows,
     read_plans,
 )
+from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.models import Attempt, Outcome
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 # A new or removed queue limit takes effect within this long.

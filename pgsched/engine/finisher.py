@@ -12,12 +12,12 @@ import time
 
 import structlog
 
-from pgsched.backoff import Backoff
+from pgsched.engine.backoff import Backoff
+from pgsched.engine.events import RunEvents
+from pgsched.engine.repository import Repository
 from pgsched.errors import DatabaseUnavailable, QueryFailed
-from pgsched.events import RunEvents
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome
-from pgsched.repository import Repository
 
 # Larger batches amortise the round trip; this bounds one statement's size.
 MAX_BATCH = 1000

@@ -1,6 +1,6 @@
 """A worker process: make it private, wait for its database, run the worker, exit cleanly.
 
-The entry point of ``pgsched worker``; ``pgsched.worker`` holds the engine itself.
+The entry point of ``pgsched worker``; ``pgsched.engine.worker`` holds the engine itself.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import time
 
 import structlog
 
-from pgsched import migrations
-from pgsched.backoff import Backoff
+from pgsched.db import migrations
+from pgsched.engine.backoff import Backoff
+from pgsched.engine.hardening import keep_environment_private
+from pgsched.engine.options import WorkerOptions
+from pgsched.engine.worker import STOP_SIGNALS, Worker
 from pgsched.errors import DatabaseUnavailable
-from pgsched.hardening import keep_environment_private
-from pgsched.worker import STOP_SIGNALS, Worker
-from pgsched.worker_options import WorkerOptions
 
-log = structlog.get_logger("pgsched.worker")
+log = structlog.get_logger("pgsched.engine.worker")
 
 
 def run_worker(database_url: str, options: WorkerOptions) -> None:

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from pgsched.backoff import Backoff
+from pgsched.engine.backoff import Backoff
+from pgsched.engine.events import RunEvents
+from pgsched.engine.repository import Repository
 from pgsched.errors import DatabaseError
-from pgsched.events import RunEvents
-from pgsched.repository import Repository
 
 log = structlog.get_logger(__name__)
 

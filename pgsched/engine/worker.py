@@ -20,22 +20,22 @@ from typing import Any
 
 import structlog
 
-from pgsched.backoff import Backoff
+from pgsched.engine.backoff import Backoff
+from pgsched.engine.events import RunEvents
+from pgsched.engine.finisher import Finisher
+from pgsched.engine.heartbeat import Heartbeat, Recovery
+from pgsched.engine.listener import Listener
+from pgsched.engine.options import WorkerOptions
+from pgsched.engine.planner import plan_job
+from pgsched.engine.repository import Repository, WorkerIdentity
 from pgsched.errors import DatabaseError
-from pgsched.events import RunEvents
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
-from pgsched.finisher import Finisher
-from pgsched.heartbeat import Heartbeat, Recovery
-from pgsched.listener import Listener
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
-from pgsched.planner import plan_job
-from pgsched.repository import Repository, WorkerIdentity
-from pgsched.worker_options import WorkerOptions
 
 # When due work exists but other workers hold it, look again after this long, then
 # twice as long each time up to the maximum: slow enough not to spin when rows stay

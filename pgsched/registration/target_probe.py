@@ -1,6 +1,6 @@
 """Imports one python job target in a throwaway process, for ``pgsched validate``.
 
-``python -m pgsched.target_probe`` reads one JSON object on stdin: ``sys_path``
+``python -m pgsched.registration.target_probe`` reads one JSON object on stdin: ``sys_path``
 (the parent's), ``target`` (``package.module:function``) and ``args_list`` (the
 args of each job naming that target). It resolves the target exactly as the
 python executor does, then answers with one JSON object on the stdout it started

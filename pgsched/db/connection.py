@@ -25,7 +25,7 @@ def resolve_database_url(settings: Settings) -> str:
     """The configured URL, or the embedded server's (started if it is not running)."""
     if settings.database_url:
         return settings.database_url
-    from pgsched import embedded  # optional dependency: imported only when needed
+    from pgsched.db import embedded  # optional dependency: imported only when needed
 
     return embedded.ensure_running(settings.home)
 

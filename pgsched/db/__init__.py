@@ -1,0 +1,1 @@
+"""The database: connections, named SQL, migrations, the schema and the embedded server."""

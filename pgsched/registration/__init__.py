@@ -1,0 +1,1 @@
+"""Jobs declared in Python and files (``registry``), checked before due (``validation``)."""

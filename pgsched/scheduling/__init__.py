@@ -1,0 +1,1 @@
+"""Schedules: cron expressions (``cron``) and fire instants in a time zone (``schedule``). Pure."""
