@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from pgsched.commands import demo, history, jobs, maintenance, sync, worker
+from pgsched.commands import demo, history, job_history, jobs, maintenance, sync, worker
 from pgsched.commands.options import F, database_options
+from pgsched.commands.output import printable
 from pgsched.config import Settings
 from pgsched.db import embedded, migrations
 from pgsched.db.connection import redact, resolve_database_url
@@ -25,7 +26,8 @@ class PgschedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PgschedError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # Errors quote what the database said, which may quote what a job author wrote.
+            raise click.ClickException(printable(str(exc))) from exc
 
 
 @click.group(cls=PgschedGroup)
@@ -211,6 +213,8 @@ def db_status(home: str | None, as_json: bool) -> None:
 for module in (worker, jobs, history, maintenance, sync, demo):
     for command in module.COMMANDS:
         cli.add_command(command)
+# `jobs history` lives in a module of its own.
+jobs.jobs_group.add_command(job_history.history)
 
 
 def main() -> None:

@@ -52,6 +52,8 @@ class Attempt:
     timeout_seconds: int
     trigger: Trigger
     checkpoint: Any = None
+    # Why the attempt fails without running (its job's row could not be read), if so.
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)

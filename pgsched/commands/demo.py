@@ -8,6 +8,7 @@ import click
 
 from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options
+from pgsched.commands.output import say
 from pgsched.config import Settings
 from pgsched.db.connection import resolve_database_url
 from pgsched.logging import configure_logging
@@ -52,7 +53,7 @@ def demo(settings: Settings, seconds: int, cleanup: bool) -> None:
     if cleanup:
         with command_session(settings) as connection:
             jobs, runs, workers = records.delete_demo(connection)
-        click.echo(f"removed {jobs} demo jobs, {runs} of their runs and {workers} demo workers")
+        say(f"removed {jobs} demo jobs, {runs} of their runs and {workers} demo workers")
         return
     status = run_demo(resolve_database_url(settings), seconds, sys.stdout)
     if status:

@@ -13,7 +13,7 @@ from psycopg.rows import DictRow
 
 from pgsched.commands.connection import command_session
 from pgsched.commands.options import F, database_options, json_option
-from pgsched.commands.output import print_record, print_rows
+from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
 from pgsched.db.queries import query
 from pgsched.errors import InvalidJob, JobNotFound, PgschedError
@@ -195,7 +195,7 @@ def add(
     job = Job(name=name, schedule=schedule, kind=kind, target=target, **definition)
     with command_session(settings) as connection:
         created = create_job(connection, job, if_not_exists=if_not_exists)
-    click.echo(f"added job {name!r}" if created else f"job {name!r} exists; left unchanged")
+    say(f"added job {name!r}" if created else f"job {name!r} exists; left unchanged")
 
 
 @jobs_group.command("edit")
@@ -229,11 +229,11 @@ def edit(
     with command_session(settings) as connection:
         job, changed = change_job(connection, name, **changes)
     if not changed:
-        click.echo(f"job {name!r} unchanged")
+        say(f"job {name!r} unchanged")
         return
-    click.echo(f"updated job {job.name!r}: {', '.join(changed)}")
+    say(f"updated job {job.name!r}: {', '.join(changed)}")
     if {"schedule", "timezone"} & set(changed):
-        click.echo("a worker computes its next_run from the new schedule")
+        say("a worker computes its next_run from the new schedule")
 
 
 @jobs_group.command("enable")
@@ -248,7 +248,7 @@ def enable(settings: Settings, name: str) -> None:
       pgsched jobs enable nightly-report
     """
     _toggle(settings, name, enabled=True)
-    click.echo(f"enabled job {name!r}")
+    say(f"enabled job {name!r}")
 
 
 @jobs_group.command("disable")
@@ -263,7 +263,7 @@ def disable(settings: Settings, name: str) -> None:
       pgsched jobs disable nightly-report
     """
     _toggle(settings, name, enabled=False)
-    click.echo(f"disabled job {name!r}")
+    say(f"disabled job {name!r}")
 
 
 def _toggle(settings: Settings, name: str, enabled: bool) -> None:
@@ -300,7 +300,7 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
             raise JobNotFound(f"no job named {name!r}") from exc
         assert row is not None
         run_id = int(row["run_id"])
-        click.echo(run_id)
+        say(str(run_id))
         if wait:
             _wait_for(connection, run_id, wait_timeout)
 
@@ -324,7 +324,7 @@ def _wait_for(
     summary = f"run {outcome['id']} (attempt {outcome['attempt']}) {outcome['status']}{took}"
     if outcome["status"] != "succeeded":
         raise PgschedError(f"{summary}: {outcome['error'] or 'no error recorded'}")
-    click.echo(summary)
+    say(summary)
 
 
 @jobs_group.command("remove")
@@ -365,15 +365,11 @@ def remove(settings: Settings, name: str, yes: bool, force: bool) -> None:
                     "and is recorded, without retries"
                 )
             connection.execute(query("delete_job"), {"id": job["id"]})
-    click.echo(f"removed job {name!r}; its runs stay in pgsched.runs")
+    say(f"removed job {name!r}; its runs stay in pgsched.runs")
     if running:
-        click.echo(
-            f"still running, to be recorded when they end: run {', '.join(map(str, running))}"
-        )
+        say(f"still running, to be recorded when they end: run {', '.join(map(str, running))}")
     if active["pending_runs"]:
-        click.echo(
-            f"{active['pending_runs']} pending attempt(s) will be recorded skipped by the workers"
-        )
+        say(f"{active['pending_runs']} pending attempt(s) will be recorded skipped by the workers")
 
 
 def _job_facts(connection: psycopg.Connection[DictRow], name: str) -> DictRow:

@@ -1,8 +1,14 @@
-"""Printing results: aligned tables for people, JSON for scripts."""
+"""Printing results: aligned tables for people, JSON for scripts.
+
+Whatever a command prints may hold text a job author wrote (a description, an error, a
+target), so everything goes through ``printable`` (or JSON, which escapes it): a
+terminal escape sequence shows as ``\x1b[2J`` and never acts on the terminal.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +18,19 @@ import click
 
 # A table cell longer than this is cut, so one long error does not wrap every row.
 MAX_CELL = 60
+# C0 and C1 controls but newline and tab, and the marks that reorder text on screen.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (but newlines and tabs) escaped."""
+    return UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
+
+
+def say(text: str = "", err: bool = False) -> None:
+    """Print one line (or several) for people, escaped with ``printable``; to stderr
+    with ``err``."""
+    click.echo(printable(text), err=err)
 
 
 def print_rows(
@@ -25,17 +44,15 @@ def print_rows(
         click.echo(json.dumps([dict(row) for row in rows], default=_json_value, indent=2))
         return
     if not rows:
-        click.echo(empty)
+        say(empty)
         return
     names = list(columns or rows[0].keys())
     cells = [[_cell(row.get(name)) for name in names] for row in rows]
     widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(names)]
-    click.echo("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
-    click.echo("  ".join("-" * width for width in widths))
+    say("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
+    say("  ".join("-" * width for width in widths))
     for line in cells:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+        say("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 def print_record(row: Mapping[str, Any], as_json: bool) -> None:
@@ -46,7 +63,7 @@ def print_record(row: Mapping[str, Any], as_json: bool) -> None:
         return
     width = max(len(key) for key in row)
     for key, value in row.items():
-        click.echo(f"{key.ljust(width)}  {_text(value)}")
+        say(f"{key.ljust(width)}  {_text(value)}")
 
 
 def counted(count: int, noun: str) -> str:
@@ -55,7 +72,8 @@ def counted(count: int, noun: str) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = " ".join(_text(value).split())
+    # Escaped before cut, so a cell never ends in half an escape sequence.
+    text = " ".join(printable(_text(value)).split())
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 

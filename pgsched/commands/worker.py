@@ -5,8 +5,33 @@ from __future__ import annotations
 import click
 
 from pgsched.commands.options import database_options, log_options
-from pgsched.config import Settings
+from pgsched.config import ENV_SQL_DATABASE_URL, Settings
 from pgsched.db.connection import resolve_database_url
+from pgsched.engine.options import WorkerOptions
+
+
+def _check_http_allow(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from pgsched.executors.http_address import AddressRules
+
+    try:
+        AddressRules.allowing(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return values
+
+
+def _check_http_secrets(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from pgsched.executors.http_request import SecretHosts
+
+    try:
+        SecretHosts.parse(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return values
 
 
 @click.command("worker")
@@ -40,6 +65,22 @@ from pgsched.db.connection import resolve_database_url
     help="Module prefix python jobs may come from (repeatable; '*' allows any).",
 )
 @click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
+@click.option(
+    "--allow-sql",
+    is_flag=True,
+    help="Run sql jobs (off by default), on a login that cannot reach superuser nor owns "
+    "pgsched's objects: see --sql-database-url.",
+)
+@click.option(
+    "--run-as",
+    metavar="USER",
+    help="Run python and shell jobs as this OS user (the worker must run as root).",
+)
+@click.option(
+    "--allow-root",
+    is_flag=True,
+    help="Let a worker running as root run python and shell jobs as root (refused otherwise).",
+)
 @click.option(
     "--grace-period",
     default=30.0,
@@ -76,9 +117,9 @@ from pgsched.db.connection import resolve_database_url
 )
 @click.option(
     "--metrics-host",
-    default="0.0.0.0",
+    default=WorkerOptions.metrics_host,
     show_default=True,
-    help="Address the metrics port listens on.",
+    help="Address the metrics port listens on (0.0.0.0: every interface).",
 )
 @click.option(
     "--metrics-job-label/--no-metrics-job-label",
@@ -96,20 +137,37 @@ from pgsched.db.connection import resolve_database_url
 @click.option(
     "--sql-database-url",
     metavar="URL",
-    envvar="PGSCHED_SQL_DATABASE_URL",
-    help="Run sql jobs on this connection (a login with only the privileges jobs need). "
-    "Default: $PGSCHED_SQL_DATABASE_URL, else the worker's own database URL.",
+    envvar=ENV_SQL_DATABASE_URL,
+    help="Run sql jobs on this connection: a login of their own with only the privileges "
+    "jobs need. Default: $PGSCHED_SQL_DATABASE_URL, else the worker's own database URL.",
 )
 @click.option(
     "--sql-role",
     metavar="ROLE",
     help="SET ROLE to this role before each sql job (keeps jobs within its privileges; "
-    "not a sandbox: the SQL could RESET ROLE).",
+    "not a boundary: the SQL could RESET ROLE).",
 )
 @click.option(
     "--sql-allow-superuser",
     is_flag=True,
-    help="Let sql jobs run as a superuser (refused by default).",
+    help="Let sql jobs run on a login that can reach superuser or owns pgsched's objects "
+    "(refused by default): whoever writes jobs then owns the database.",
+)
+@click.option(
+    "--http-allow",
+    multiple=True,
+    metavar="CIDR|HOST",
+    callback=_check_http_allow,
+    help="Let http jobs reach this loopback or private network, address or host name "
+    "(repeatable). Link-local and cloud metadata addresses are always refused.",
+)
+@click.option(
+    "--http-secret",
+    multiple=True,
+    metavar="NAME=HOST",
+    callback=_check_http_secrets,
+    help="Let http jobs send ${env:NAME} in headers to HOST (repeatable; HOST may be a "
+    "comma list). Other variables are never sent.",
 )
 @click.option(
     "--on-failure",
@@ -126,6 +184,9 @@ def worker_command(
     poll_interval: float,
     allow_python: tuple[str, ...],
     allow_shell: bool,
+    allow_sql: bool,
+    run_as: str | None,
+    allow_root: bool,
     grace_period: float,
     name: str | None,
     lease_seconds: int,
@@ -138,6 +199,8 @@ def worker_command(
     sql_database_url: str | None,
     sql_role: str | None,
     sql_allow_superuser: bool,
+    http_allow: tuple[str, ...],
+    http_secret: tuple[str, ...],
     on_failure: tuple[str, ...],
 ) -> None:
     """Run a worker: claim due jobs, execute them, record every attempt.
@@ -148,9 +211,10 @@ def worker_command(
     \b
     Example:
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
+      pgsched worker --allow-sql --sql-database-url postgresql://jobs@db/app \\
+          --http-secret API_TOKEN=api.example.com --http-allow 10.0.0.0/8
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
     """
-    from pgsched.engine.options import WorkerOptions
     from pgsched.engine.process import run_worker
 
     if on_failure:
@@ -172,6 +236,9 @@ def worker_command(
         poll_interval=poll_interval,
         allow_python=allow_python,
         allow_shell=allow_shell,
+        allow_sql=allow_sql,
+        allow_root=allow_root,
+        run_as=run_as,
         grace_seconds=grace_period,
         lease_seconds=lease_seconds,
         python_processes=python_processes,
@@ -185,6 +252,8 @@ def worker_command(
         sql_database_url=sql_database_url,
         sql_role=sql_role,
         sql_allow_superuser=sql_allow_superuser,
+        http_allow=http_allow,
+        http_secrets=http_secret,
     )
     run_worker(resolve_database_url(settings), options)
 

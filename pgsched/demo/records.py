@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import conninfo
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from pgsched.db.queries import query
-from pgsched.demo.catalog import JOB_NAMES, QUEUE, WORKER_NAME_PREFIX, DemoJob
+from pgsched.demo.catalog import JOB_NAMES, QUEUE, SQL_LOGIN, WORKER_NAME_PREFIX, DemoJob
 
 Connection = psycopg.Connection[DictRow]
 # How many of the latest runs the live table shows.
@@ -39,6 +41,20 @@ def upsert_jobs(connection: Connection, jobs: tuple[DemoJob, ...]) -> None:
                 for job in jobs
             ],
         )
+
+
+def sql_login(connection: Connection, database_url: str) -> str:
+    """Create (or refresh) the login the demo's sql job runs on; a URL for it.
+
+    ``psycopg.Error`` when this login may not create roles.
+    """
+    password = secrets.token_urlsafe(24)
+    with connection.transaction():
+        connection.execute(
+            query("demo_sql_login_settings"), {"login": SQL_LOGIN, "password": password}
+        )
+        connection.execute(query("demo_sql_login"))
+    return conninfo.make_conninfo(database_url, user=SQL_LOGIN, password=password)
 
 
 def database_now(connection: Connection) -> datetime:

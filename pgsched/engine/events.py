@@ -67,15 +67,30 @@ class RunEvents:
         heartbeat: Heartbeat,
         running: Callable[[], int],
         unrecorded: Callable[[], int],
+        claim_round_age: Callable[[], float],
     ) -> None:
-        """Serve ``/metrics`` and ``/healthz`` if the worker was given a metrics port."""
+        """Serve ``/metrics`` and ``/healthz`` if the worker was given a metrics port.
+
+        ``claim_round_age`` is the seconds since the claim loop last completed a round
+        (or had no room to claim); like the heartbeat, it must stay within the lease.
+        """
         if self._metrics is None or options.metrics_port is None:
             return
         from pgsched.engine.metrics import MetricsServer
 
-        self._metrics.watch(running, unrecorded, heartbeat.age, options.lease_seconds)
+        self._metrics.watch(
+            running, unrecorded, heartbeat.age, claim_round_age, options.lease_seconds
+        )
+
+        def unhealthy() -> str | None:
+            if not heartbeat.healthy():
+                return "heartbeat older than the lease"
+            if claim_round_age() >= options.lease_seconds:
+                return "no claim round completed within the lease"
+            return None
+
         self._server = MetricsServer(
-            self._metrics, options.metrics_host, options.metrics_port, heartbeat.healthy
+            self._metrics, options.metrics_host, options.metrics_port, unhealthy
         )
         log.info(
             "metrics_serving",

@@ -4,7 +4,8 @@ The heartbeat has a connection of its own and does nothing else, so slow recover
 work or a busy database cannot delay it past the lease. Recovery, on the side
 connection, asks the database to reap runs of workers silent past their lease (any
 worker may; each lost run is handled once), retires pending runs of deleted or
-disabled jobs, and checks that the attempts this worker runs are still its own.
+disabled jobs, and checks that the attempts this worker runs are still its own: each
+round, and at once for the runs a cancel hint names.
 """
 
 from __future__ import annotations
@@ -100,10 +101,39 @@ class Recovery:
         self._worker_id = worker_id
         self._held_runs = held_runs
         self._on_runs_taken = on_runs_taken
+        # Runs a cancel hint named, waiting to be checked, and the task checking them.
+        self._hinted: set[int] = set()
+        self._checking: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Recover until cancelled."""
-        await _every(self._interval, self.recover, "recovery_failed")
+        try:
+            await _every(self._interval, self.recover, "recovery_failed")
+        finally:
+            if self._checking is not None:
+                self._checking.cancel()
+
+    def check_hinted(self, run_ids: set[int]) -> None:
+        """A cancel hint (``pgsched_cancel``) named ``run_ids``: check now, not next round,
+        whether those this worker holds are still its own. A NOTIFY alone stops nothing."""
+        self._hinted.update(run_ids)
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._check_hinted())
+
+    async def _check_hinted(self) -> None:
+        while self._hinted:
+            held = [pair for pair in self._held_runs() if pair[0] in self._hinted]
+            self._hinted.clear()
+            if not held:
+                return
+            try:
+                taken = await self._repository.runs_taken_away(held)
+            except DatabaseError as exc:
+                log.warning("cancel_check_failed", error=str(exc))
+                return  # the next round checks every held run anyway
+            if taken:
+                log.info("runs_cancelled", run_ids=taken, worker_id=self._worker_id())
+                self._on_runs_taken(taken)
 
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""

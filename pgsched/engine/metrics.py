@@ -101,6 +101,7 @@ class Metrics:
         running: Callable[[], int],
         unrecorded: Callable[[], int],
         heartbeat_age: Callable[[], float],
+        claim_round_age: Callable[[], float],
         lease_seconds: float,
     ) -> None:
         """Gauges read at scrape time from the worker's own state."""
@@ -117,6 +118,11 @@ class Metrics:
             "Seconds since this worker's last successful heartbeat.",
             registry=self.registry,
         ).set_function(heartbeat_age)
+        Gauge(
+            "pgsched_claim_round_age_seconds",
+            "Seconds since this worker's claim loop last completed a round (or was full).",
+            registry=self.registry,
+        ).set_function(claim_round_age)
         Gauge(
             "pgsched_lease_seconds",
             "Heartbeat silence after which other workers recover this worker's attempts.",
@@ -193,9 +199,11 @@ class MetricsPortUnavailable(ConfigurationError):
 class MetricsServer:
     """``/metrics`` and ``/healthz`` over HTTP, on a daemon thread."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]):
+    def __init__(
+        self, metrics: Metrics, host: str, port: int, unhealthy: Callable[[], str | None]
+    ) -> None:
         self._metrics_app: WsgiApp = make_wsgi_app(metrics.registry)
-        self._healthy = healthy
+        self._unhealthy = unhealthy
         try:
             self._server = make_server(
                 host, port, self._route, ThreadingWSGIServer, handler_class=_QuietHandler
@@ -223,11 +231,11 @@ class MetricsServer:
         if path == "/metrics":
             return self._metrics_app(environ, start_response)
         if path == "/healthz":
-            ok = self._healthy()
+            problem = self._unhealthy()
             start_response(
-                "200 OK" if ok else "503 Service Unavailable",
+                "200 OK" if problem is None else "503 Service Unavailable",
                 [("Content-Type", "text/plain; charset=utf-8")],
             )
-            return [b"ok\n" if ok else b"heartbeat older than the lease\n"]
+            return [f"{problem or 'ok'}\n".encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: try /metrics or /healthz\n"]

@@ -28,9 +28,11 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     do; a schema that is not current is refused at once.
     """
     keep_environment_private()
+    # Built first: a configuration it cannot honour is refused before any wait.
+    worker = Worker(database_url, options)
     _wait_for_current_schema(database_url)
     try:
-        asyncio.run(Worker(database_url, options).run())
+        asyncio.run(worker.run())
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean

@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.db.json_values import read_json_safely
 from pgsched.db.queries import query
 from pgsched.engine.planner import DueJob, JobPlan
 from pgsched.engine.rows import (
@@ -34,6 +35,7 @@ from pgsched.engine.rows import (
     read_plans,
 )
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS
 from pgsched.models import Attempt, Outcome
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
@@ -105,6 +107,7 @@ class Repository:
                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
                         application_name=self._application_name,
                     )
+                    read_json_safely(self._connection)
                 yield self._connection
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
@@ -379,8 +382,8 @@ class Repository:
                         "run_id": attempt.run_id,
                         "fence": attempt.fence,
                         "status": outcome.status.value,
-                        "error": db_text(outcome.error),
-                        "output": db_text(outcome.output),
+                        "error": db_text(outcome.error, ERROR_LIMIT_CHARS),
+                        "output": db_text(outcome.output, OUTPUT_LIMIT_CHARS),
                         "duration_ms": duration_ms,
                         "retryable": outcome.retryable,
                     }

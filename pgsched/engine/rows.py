@@ -15,7 +15,9 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
+from pgsched.db.json_values import undecodable
 from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, RunStatus, Trigger
 
 
@@ -39,6 +41,7 @@ def due_job(row: DictRow) -> DueJob:
         misfire_threshold_seconds=row["misfire_threshold_seconds"],
         running_run_ids=tuple(row["running_run_ids"]),
         queued_runs=row["queued_runs"],
+        unreadable=undecodable(args=row["args"], checkpoint=row["checkpoint"]),
     )
 
 
@@ -74,7 +77,12 @@ async def read_plans(
 def attempt_from(
     job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
 ) -> Attempt:
-    """The ``Attempt`` a worker executes, from a job row and its run's claim."""
+    """The ``Attempt`` a worker executes, from a job row and its run's claim.
+
+    A row whose args or checkpoint could not be read makes an attempt that fails
+    without running (``refusal``).
+    """
+    unreadable = undecodable(args=job["args"], checkpoint=job["checkpoint"])
     return Attempt(
         run_id=run_id,
         fence=fence,
@@ -82,13 +90,14 @@ def attempt_from(
         job_name=job["name"],
         kind=job["kind"],
         target=job["target"],
-        args=job["args"],
+        args={} if unreadable else job["args"],
         scheduled_for=scheduled_for,
         attempt=attempt,
         max_attempts=job["max_attempts"],
         timeout_seconds=job["timeout_seconds"],
         trigger=Trigger(trigger),
-        checkpoint=job["checkpoint"],
+        checkpoint=None if unreadable else job["checkpoint"],
+        refusal=unreadable and f"this job's row cannot be read: {unreadable}",
     )
 
 
@@ -96,7 +105,11 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
     """Parameters of ``advance_jobs``: each planned job's next ``next_run`` and error."""
     return {
         "rows": json_rows(
-            {"job_id": job["id"], "next_run": job_plan.next_run, "last_error": job_plan.last_error}
+            {
+                "job_id": job["id"],
+                "next_run": job_plan.next_run,
+                "last_error": db_text(job_plan.last_error, ERROR_LIMIT_CHARS),
+            }
             for job, job_plan in plans
         )
     }
@@ -113,8 +126,10 @@ def _iso(value: object) -> str:
     raise TypeError(f"cannot send {type(value).__name__} in a batch")
 
 
-def db_text(value: str | None) -> str | None:
-    """Job output as PostgreSQL text holds it: no NUL characters, no lone surrogates."""
+def db_text(value: str | None, limit: int) -> str | None:
+    """Text for a run or job column: no NUL characters, no lone surrogates, and at most
+    ``limit`` characters, whatever wrote it (the rest is dropped with a note)."""
     if not value:
         return value
-    return value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
+    text = value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
+    return truncate(text, limit)

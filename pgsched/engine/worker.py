@@ -22,6 +22,7 @@ import structlog
 
 from pgsched.engine.backoff import Backoff
 from pgsched.engine.events import RunEvents
+from pgsched.engine.executor_set import build_executors
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
 from pgsched.engine.listener import Listener
@@ -29,11 +30,6 @@ from pgsched.engine.options import WorkerOptions
 from pgsched.engine.planner import plan_job
 from pgsched.engine.repository import Repository, WorkerIdentity
 from pgsched.errors import DatabaseError
-from pgsched.executors.base import Executor
-from pgsched.executors.http import HttpExecutor
-from pgsched.executors.python import PythonExecutor
-from pgsched.executors.shell import ShellExecutor
-from pgsched.executors.sql import SqlExecutor
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 
@@ -77,22 +73,7 @@ class Worker:
         self._beats = Repository(database_url, "pgsched-worker-heartbeat")
         self._events = RunEvents.for_worker(lambda: self.worker_id, options)
         self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self._events)
-        self._executors: dict[str, Executor] = {
-            "python": PythonExecutor(
-                options.allow_python,
-                options.python_processes or options.concurrency,
-                self._save_checkpoint,
-                options.hidden_env,
-            ),
-            "shell": ShellExecutor(options.allow_shell, options.hidden_env),
-            "http": HttpExecutor(options.http_per_host, options.hidden_env),
-            "sql": SqlExecutor(
-                options.sql_database_url or database_url,
-                options.sql_pool_size,
-                options.sql_role,
-                options.sql_allow_superuser,
-            ),
-        }
+        self._executors = build_executors(database_url, options, self._save_checkpoint)
         self._in_flight: dict[int, tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancel_reasons: dict[int, Outcome | _Taken] = {}
         self._wake = asyncio.Event()
@@ -111,6 +92,9 @@ class Worker:
         # Claims that found due work but could take none of it, in a row.
         self._empty_claims = 0
         self._stop_requested_at: float | None = None
+        # When the claim loop last completed a round (or had no room to claim): /healthz
+        # turns 503 when this is older than the lease, whatever the heartbeat says.
+        self._claim_round_at = time.monotonic()
 
     @property
     def worker_id(self) -> str:
@@ -143,7 +127,11 @@ class Worker:
         )
         # Before registering: a metrics port in use stops the worker before it joins.
         self._events.serve(
-            self.options, heartbeat, lambda: len(self._in_flight), lambda: self._finisher.unrecorded
+            self.options,
+            heartbeat,
+            lambda: len(self._in_flight),
+            lambda: self._finisher.unrecorded,
+            lambda: time.monotonic() - self._claim_round_at,
         )
         try:
             if await self._register():
@@ -172,7 +160,7 @@ class Worker:
             lambda: self._claiming,
             self._events,
         )
-        listener = Listener(self._url, self._wake_up, self._take_away)
+        listener = Listener(self._url, self._wake_up, recovery.check_hinted)
         side_tasks = [
             asyncio.create_task(_supervised(name, loop_function), name=name)
             for name, loop_function in (
@@ -262,6 +250,7 @@ class Worker:
         while not self._stopping:
             free = self.options.concurrency - len(self._in_flight)
             if free <= 0:
+                self._claim_round_at = time.monotonic()  # full: nothing to claim is healthy
                 await self._sleep(self.options.poll_interval)  # a finish wakes us
                 continue
             if self._backlog and free < self._gather_floor:
@@ -272,6 +261,7 @@ class Worker:
             try:
                 self._claiming = True
                 started = await self._claim(free)
+                self._claim_round_at = time.monotonic()
                 self._backlog = started >= free
                 if self._backlog or self._more_to_schedule:
                     continue
@@ -380,7 +370,10 @@ class Worker:
         outcome: Outcome | _Taken
         try:
             async with asyncio.timeout(attempt.timeout_seconds):
-                outcome = await self._executors[attempt.kind].execute(attempt)
+                if attempt.refusal is not None:
+                    outcome = Outcome.failed(attempt.refusal, retryable=False)
+                else:
+                    outcome = await self._executors[attempt.kind].execute(attempt)
         except TimeoutError:
             outcome = Outcome(
                 RunStatus.TIMED_OUT,
