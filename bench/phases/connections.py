@@ -32,7 +32,7 @@ from bench.harness.database import (
 from bench.harness.report import Figure, below
 from bench.harness.server import scratch_database
 from bench.harness.workers import Workers
-from pgsched.cli import worker as worker_command
+from pgsched.commands.worker import worker_command
 from pgsched.engine.options import WorkerOptions
 from pgsched.executors.sql import APPLICATION_NAME as SQL_SESSION
 

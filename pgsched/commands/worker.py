@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import Settings
-from pgsched.db.connection import resolve_database_url
 
 
 @click.command("worker")
@@ -186,7 +186,7 @@ def worker_command(
         sql_role=sql_role,
         sql_allow_superuser=sql_allow_superuser,
     )
-    run_worker(resolve_database_url(settings), options)
+    run_worker(database_url(settings, Access.WRITE), options)
 
 
 COMMANDS: list[click.Command] = [worker_command]
