@@ -13,6 +13,7 @@ from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
+from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, PgschedError
 from pgsched.registration.registry import Job, change_job, create_job
 
@@ -47,45 +48,59 @@ DEFINITION_OPTIONS = (
 def definition_options(command: F) -> F:
     """An option per settable job column, handed to the command as ``definition``:
     only those given, with ``--args`` parsed and ``''`` clearing a label."""
+    defaults = JOB_DEFAULTS
     options = [
-        click.option("--timezone", metavar="ZONE", help="IANA zone the schedule is read in [UTC]."),
+        click.option(
+            "--timezone",
+            metavar="ZONE",
+            help=f"IANA zone the schedule is read in [{defaults.timezone}].",
+        ),
         click.option("--args", "args_json", metavar="JSON", help="Arguments, a JSON object [{}]."),
         click.option(
             "--enabled/--disabled", default=None, help="Whether it fires [enabled when added]."
         ),
         click.option(
-            "--timeout", "timeout_seconds", type=int, metavar="SECONDS", help="Per attempt [300]."
+            "--timeout",
+            "timeout_seconds",
+            type=int,
+            metavar="SECONDS",
+            help=f"Per attempt [{defaults.timeout_seconds}].",
         ),
-        click.option("--max-attempts", type=int, help="Attempts per slot, the first included [1]."),
+        click.option(
+            "--max-attempts",
+            type=int,
+            help=f"Attempts per slot, the first included [{defaults.max_attempts}].",
+        ),
         click.option(
             "--retry-delay",
             "retry_delay_seconds",
             type=int,
             metavar="SECONDS",
-            help="Base of the backoff between attempts [5].",
+            help=f"Base of the backoff between attempts [{defaults.retry_delay_seconds}].",
         ),
         click.option(
             "--overlap",
-            metavar="skip|allow|queue|replace",
-            help="A slot due while the job runs [skip].",
+            metavar="|".join(OVERLAP_POLICIES),
+            help=f"A slot due while the job runs [{defaults.overlap}].",
         ),
         click.option(
             "--misfire",
-            metavar="run_once|skip|run_all",
-            help="Slots missed beyond the threshold [run_once].",
+            metavar="|".join(MISFIRE_POLICIES),
+            help=f"Slots missed beyond the threshold [{defaults.misfire}].",
         ),
         click.option(
             "--misfire-threshold",
             "misfire_threshold_seconds",
             type=int,
             metavar="SECONDS",
-            help="Lateness that still just runs late [60].",
+            help=f"Lateness that still just runs late [{defaults.misfire_threshold_seconds}].",
         ),
-        click.option("--queue", help="Queue workers take it from [default]."),
+        click.option("--queue", help=f"Queue workers take it from [{defaults.queue}]."),
         click.option(
             "--priority",
             type=int,
-            help="A number for routing and labels [0]; claims do not order by it yet.",
+            help=f"A number for routing and labels [{defaults.priority}]; "
+            "claims do not order by it yet.",
         ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
@@ -196,7 +211,7 @@ def add(
 @click.argument("name")
 @click.option("--name", "new_name", metavar="NEW_NAME", help="Rename the job.")
 @click.option("--schedule", help="New schedule.")
-@click.option("--kind", metavar="KIND", help="python, shell, http or sql.")
+@click.option("--kind", metavar="KIND", help=", ".join(JOB_KINDS) + ".")
 @click.option("--target", help="New target.")
 @definition_options
 def edit(

@@ -25,7 +25,7 @@ from pgsched.catalog import jobs as catalog_jobs
 from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
 from pgsched.db.connection import session
-from pgsched.db.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, JobNotFound, JobsFileError, ScheduleError, TimezoneError
 from pgsched.scheduling.schedule import parse_schedule
 
@@ -47,7 +47,8 @@ OPTIONAL_TEXT = ("category", "description")
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """A job definition: the user-settable columns of ``pgsched.jobs``, with their defaults.
+    """A job definition: the user-settable columns of ``pgsched.jobs``, with the table's
+    defaults (``JOB_DEFAULTS``).
 
     ``enabled=None`` means "enabled when created, left as it is when updated", so
     a job an operator disabled stays disabled through the next sync. Raises
@@ -58,17 +59,17 @@ class Job:
     schedule: str
     kind: str
     target: str
-    timezone: str = "UTC"
+    timezone: str = JOB_DEFAULTS.timezone
     args: dict[str, Any] = field(default_factory=dict, hash=False)
     enabled: bool | None = None
-    timeout_seconds: int = 300
-    max_attempts: int = 1
-    retry_delay_seconds: int = 5
-    overlap: str = "skip"
-    misfire: str = "run_once"
-    misfire_threshold_seconds: int = 60
-    queue: str = "default"
-    priority: int = 0
+    timeout_seconds: int = JOB_DEFAULTS.timeout_seconds
+    max_attempts: int = JOB_DEFAULTS.max_attempts
+    retry_delay_seconds: int = JOB_DEFAULTS.retry_delay_seconds
+    overlap: str = JOB_DEFAULTS.overlap
+    misfire: str = JOB_DEFAULTS.misfire
+    misfire_threshold_seconds: int = JOB_DEFAULTS.misfire_threshold_seconds
+    queue: str = JOB_DEFAULTS.queue
+    priority: int = JOB_DEFAULTS.priority
     category: str | None = None
     description: str | None = None
 

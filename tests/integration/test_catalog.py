@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from pgsched.catalog import jobs, maintenance, runs, workers
+from pgsched.catalog import demo, jobs, maintenance, runs, workers
 from pgsched.catalog.sessions import Access, Connection, open_session
 from pgsched.config import Settings
 from pgsched.db.connection import session
+from pgsched.db.schema import JOB_DEFAULTS
+from pgsched.demo.catalog import demo_jobs
 from pgsched.errors import JobNotFound, JobRunning, PgschedError, SchemaNotMigrated
 from pgsched.registration.registry import Job, create_job
 from tests.commands import add_job, add_worker
@@ -131,3 +133,31 @@ def test_since_reads_durations_and_dates(text: str, expected: runs.Since) -> Non
 def test_since_refuses_what_is_neither() -> None:
     with pytest.raises(ValueError, match="neither a duration"):
         runs.parse_since("yesterday")
+
+
+def test_running_the_demo_again_brings_its_jobs_back_to_their_definition(
+    connection: Connection, db: psycopg.Connection
+) -> None:
+    definitions = [job.parameters() for job in demo_jobs("http://127.0.0.1:9/")]
+    demo.upsert_jobs(connection, definitions)
+    db.execute(
+        "UPDATE pgsched.jobs SET enabled = false, timezone = 'Europe/Berlin', overlap = 'allow',"
+        " misfire = 'skip', misfire_threshold_seconds = 5, priority = 3, timeout_seconds = 99"
+        " WHERE name = 'demo-hello'"
+    )
+    demo.upsert_jobs(connection, definitions)
+    row = db.execute(
+        "SELECT enabled, timezone, overlap, misfire, misfire_threshold_seconds, priority,"
+        " timeout_seconds, queue FROM pgsched.jobs WHERE name = 'demo-hello'"
+    ).fetchone()
+    defaults = JOB_DEFAULTS
+    assert row == (
+        True,
+        defaults.timezone,
+        defaults.overlap,
+        defaults.misfire,
+        defaults.misfire_threshold_seconds,
+        defaults.priority,
+        10,
+        "demo",
+    )
