@@ -6,14 +6,13 @@ import json
 from typing import Any
 
 import click
-from psycopg.rows import DictRow
 
-from pgsched.commands.connection import command_session
+from pgsched.catalog import jobs
+from pgsched.catalog.jobs import JobChange
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_rows
 from pgsched.config import Settings
-from pgsched.db.queries import query
-from pgsched.errors import JobNotFound
 
 COLUMNS = ("changed_at", "change", "changed_by", "actor", "what")
 
@@ -38,19 +37,17 @@ def history(settings: Settings, name: str, limit: int | None, as_json: bool) -> 
     Example:
       pgsched jobs history nightly-report -n 10
     """
-    with command_session(settings) as connection:
-        rows = connection.execute(query("job_history"), {"name": name}).fetchall()
-    if not rows:
-        raise JobNotFound(f"no recorded change to a job named {name!r}")
+    with open_session(settings, Access.READ) as connection:
+        changes = jobs.history(connection, name)
     if limit is not None:
-        rows = rows[-limit:]
+        changes = changes[-limit:]
     if as_json:
-        print_rows(rows, as_json)
+        print_rows(changes, as_json)
         return
-    print_rows([{**row, "what": describe(row)} for row in rows], as_json, columns=COLUMNS)
+    print_rows([{**change, "what": describe(change)} for change in changes], False, COLUMNS)
 
 
-def describe(change: DictRow) -> str:
+def describe(change: JobChange) -> str:
     """One line saying what a change did, for the table."""
     old, new = change["old_values"] or {}, change["new_values"] or {}
     if change["change"] == "run_now":

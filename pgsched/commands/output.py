@@ -1,14 +1,13 @@
 """Printing results: aligned tables for people, JSON for scripts.
 
-Whatever a command prints may hold text a job author wrote (a description, an error, a
-target), so everything goes through ``printable`` (or JSON, which escapes it): a
-terminal escape sequence shows as ``\x1b[2J`` and never acts on the terminal.
+Whatever a command prints may hold text a job author wrote, so everything for people
+goes through ``printable`` (JSON escapes it by itself): a terminal escape sequence
+shows as ``\\x1b[2J`` and never acts on the terminal.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,15 +15,10 @@ from typing import Any
 
 import click
 
+from pgsched.text import cut, printable, table
+
 # A table cell longer than this is cut, so one long error does not wrap every row.
 MAX_CELL = 60
-# C0 and C1 controls but newline and tab, and the marks that reorder text on screen.
-UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control characters (but newlines and tabs) escaped."""
-    return UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 def say(text: str = "", err: bool = False) -> None:
@@ -47,12 +41,8 @@ def print_rows(
         say(empty)
         return
     names = list(columns or rows[0].keys())
-    cells = [[_cell(row.get(name)) for name in names] for row in rows]
-    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(names)]
-    say("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
-    say("  ".join("-" * width for width in widths))
-    for line in cells:
-        say("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    for line in table(names, [[_cell(row.get(name)) for name in names] for row in rows]):
+        say(line)
 
 
 def print_record(row: Mapping[str, Any], as_json: bool) -> None:
@@ -66,15 +56,9 @@ def print_record(row: Mapping[str, Any], as_json: bool) -> None:
         say(f"{key.ljust(width)}  {_text(value)}")
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 job``, ``2 jobs``: a count with its noun, for messages."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _cell(value: Any) -> str:
-    # Escaped before cut, so a cell never ends in half an escape sequence.
-    text = " ".join(printable(_text(value)).split())
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    # Escaped before it is cut, so a cell never ends in half an escape sequence.
+    return cut(" ".join(printable(_text(value)).split()), MAX_CELL)
 
 
 def _text(value: Any) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import ENV_SQL_DATABASE_URL, Settings
-from pgsched.db.connection import resolve_database_url
 from pgsched.engine.options import WorkerOptions
+
+# The flags' defaults are the options' own, so the two cannot disagree.
+DEFAULTS = WorkerOptions()
 
 
 def _check_http_allow(
@@ -39,7 +42,7 @@ def _check_http_secrets(
 @click.option(
     "--concurrency",
     "-c",
-    default=10,
+    default=DEFAULTS.concurrency,
     show_default=True,
     type=click.IntRange(1, 10000),
     help="Attempts this worker runs at once.",
@@ -47,13 +50,13 @@ def _check_http_secrets(
 @click.option(
     "--queues",
     "-q",
-    default="default",
+    default=",".join(DEFAULTS.queues),
     show_default=True,
     help="Comma-separated queues to take jobs from.",
 )
 @click.option(
     "--poll-interval",
-    default=1.0,
+    default=DEFAULTS.poll_interval,
     show_default=True,
     type=click.FloatRange(0.01),
     help="Longest sleep between looks at the database, in seconds.",
@@ -83,15 +86,15 @@ def _check_http_secrets(
 )
 @click.option(
     "--grace-period",
-    default=30.0,
+    default=DEFAULTS.grace_seconds,
     show_default=True,
     type=click.FloatRange(0),
     help="Seconds running attempts get to finish after SIGTERM.",
 )
-@click.option("--name", default=None, help="Worker name prefix. Default: the host name.")
+@click.option("--name", default=DEFAULTS.name, help="Worker name prefix. Default: the host name.")
 @click.option(
     "--lease-seconds",
-    default=30,
+    default=DEFAULTS.lease_seconds,
     show_default=True,
     type=click.IntRange(1),
     help="Silence after which other workers recover this worker's attempts.",
@@ -99,31 +102,31 @@ def _check_http_secrets(
 @click.option(
     "--python-processes",
     type=click.IntRange(1),
-    default=None,
+    default=DEFAULTS.python_processes,
     help="Child processes for python jobs. Default: --concurrency (started lazily).",
 )
 @click.option(
     "--stop-after",
     type=click.FloatRange(0),
-    default=None,
+    default=DEFAULTS.stop_after_seconds,
     metavar="SECONDS",
     help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
 )
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
-    default=None,
+    default=DEFAULTS.metrics_port,
     help="Serve Prometheus /metrics and /healthz on this port. Default: none.",
 )
 @click.option(
     "--metrics-host",
-    default=WorkerOptions.metrics_host,
+    default=DEFAULTS.metrics_host,
     show_default=True,
     help="Address the metrics port listens on (0.0.0.0: every interface).",
 )
 @click.option(
     "--metrics-job-label/--no-metrics-job-label",
-    default=True,
+    default=DEFAULTS.metrics_job_label,
     show_default=True,
     help="Count finished runs per job (one series per job and status).",
 )
@@ -132,7 +135,8 @@ def _check_http_secrets(
     multiple=True,
     metavar="PATTERN",
     help="Keep environment variables matching this glob (e.g. 'AWS_*', '*_TOKEN') from "
-    "python and shell jobs and from http headers (repeatable). PGSCHED_* always are.",
+    "python and shell jobs (repeatable). PGSCHED_* always are; http jobs send only what "
+    "--http-secret names.",
 )
 @click.option(
     "--sql-database-url",
@@ -255,7 +259,7 @@ def worker_command(
         http_allow=http_allow,
         http_secrets=http_secret,
     )
-    run_worker(resolve_database_url(settings), options)
+    run_worker(database_url(settings, Access.WRITE), options)
 
 
 COMMANDS: list[click.Command] = [worker_command]

@@ -29,14 +29,14 @@ from pgsched.engine.rows import (
     ClaimResult,
     advance_params,
     attempt_from,
-    db_text,
     due_job,
+    finish_params,
     json_rows,
     read_plans,
 )
 from pgsched.errors import DatabaseUnavailable, QueryFailed
-from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS
 from pgsched.models import Attempt, Outcome
+from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 # A new or removed queue limit takes effect within this long.
@@ -111,14 +111,14 @@ class Repository:
                 yield self._connection
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
-                    f"database {redact(self._url)} unavailable: {_first_line(exc)}"
+                    f"database {redact(self._url)} unavailable: {first_line(exc)}"
                 ) from exc
             except psycopg.Error as exc:
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
 
     @asynccontextmanager
     async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -374,23 +374,7 @@ class Repository:
         self, finished: Sequence[tuple[Attempt, Outcome, float]]
     ) -> list[FinishedRun]:
         """Record outcomes (with duration in ms); returns the runs whose fence still held."""
-        rows = await self._fetch(
-            "finish_runs",
-            {
-                "rows": json_rows(
-                    {
-                        "run_id": attempt.run_id,
-                        "fence": attempt.fence,
-                        "status": outcome.status.value,
-                        "error": db_text(outcome.error, ERROR_LIMIT_CHARS),
-                        "output": db_text(outcome.output, OUTPUT_LIMIT_CHARS),
-                        "duration_ms": duration_ms,
-                        "retryable": outcome.retryable,
-                    }
-                    for attempt, outcome, duration_ms in finished
-                )
-            },
-        )
+        rows = await self._fetch("finish_runs", finish_params(finished))
         return [FinishedRun(row["id"], row["retry_run_id"], row["retry_at"]) for row in rows]
 
     async def save_checkpoint(self, attempt: Attempt, value: Any) -> bool:
@@ -405,8 +389,3 @@ class Repository:
             },
         )
         return bool(rows)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

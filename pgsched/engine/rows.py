@@ -7,7 +7,7 @@ encoding it costs the client a fraction of one array parameter per column.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,8 +17,8 @@ from psycopg.rows import DictRow
 
 from pgsched.db.json_values import undecodable
 from pgsched.engine.planner import DueJob, JobPlan
-from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
-from pgsched.models import Attempt, RunStatus, Trigger
+from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.models import Attempt, Outcome, RunStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,25 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
                 "last_error": db_text(job_plan.last_error, ERROR_LIMIT_CHARS),
             }
             for job, job_plan in plans
+        )
+    }
+
+
+def finish_params(finished: Sequence[tuple[Attempt, Outcome, float]]) -> dict[str, Any]:
+    """Parameters of ``finish_runs``: each outcome (with its duration in ms), its error
+    and output cut to what a run keeps, whichever executor produced them."""
+    return {
+        "rows": json_rows(
+            {
+                "run_id": attempt.run_id,
+                "fence": attempt.fence,
+                "status": outcome.status.value,
+                "error": db_text(outcome.error, ERROR_LIMIT_CHARS),
+                "output": db_text(outcome.output, OUTPUT_LIMIT_CHARS),
+                "duration_ms": duration_ms,
+                "retryable": outcome.retryable,
+            }
+            for attempt, outcome, duration_ms in finished
         )
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pgsched.executors.python_child import bind_arguments, die_with_parent, load_target
 from pgsched.executors.python_target import NotRunnable
+from pgsched.text import first_line
 
 
 def probe(target: str, allowed: list[str], args_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def probe(target: str, allowed: list[str], args_list: list[dict[str, Any]]) -> d
     try:
         _, signature = load_target(target, tuple(allowed))
     except NotRunnable as exc:
-        return {"problem": str(exc).splitlines()[0], "args_problems": [None] * len(args_list)}
+        return {"problem": first_line(exc), "args_problems": [None] * len(args_list)}
     return {
         "problem": None,
         "args_problems": [_args_problem(target, signature, args) for args in args_list],

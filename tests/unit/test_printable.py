@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pgsched.commands.output import print_rows, printable
+from pgsched.commands.output import print_rows
+from pgsched.text import printable
 
 
 def test_control_characters_are_escaped_and_newlines_kept() -> None:
