@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -47,6 +49,16 @@ def admin_url(db: Connection, database_url: str) -> Iterator[str]:
 def admin(admin_url: str) -> Iterator[Connection]:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def server_writable() -> Iterator[Path]:
+    """A directory the database server's OS user may write to: where a program the
+    server ran would leave its mark (pytest's own directories are private to us)."""
+    path = Path(tempfile.mkdtemp(prefix="pgsched-attack-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def add_job(
@@ -110,9 +122,9 @@ def refused_insert(connection: Connection, name: str, kind: str, target: str, **
 
 
 def test_an_sql_job_cannot_reset_its_role_to_a_superuser_login(
-    workers: Workers, db: Connection, admin: Connection, admin_url: str, tmp_path: Path
+    workers: Workers, db: Connection, admin: Connection, admin_url: str, server_writable: Path
 ) -> None:
-    marker = tmp_path / "server-program-ran"
+    marker = server_writable / "server-program-ran"
     role = f"pgsched_jobs_{secrets.token_hex(4)}"
     db.execute(f"CREATE ROLE {role} NOLOGIN")
     escalate = (
@@ -135,11 +147,11 @@ def test_an_sql_job_cannot_reset_its_role_to_a_superuser_login(
 
 
 def test_an_sql_login_that_could_become_a_superuser_or_run_programs_is_refused(
-    workers: Workers, db: Connection, database_url: str, admin: Connection, tmp_path: Path
+    workers: Workers, db: Connection, database_url: str, admin: Connection, server_writable: Path
 ) -> None:
     superuser = f"pgsched_super_{secrets.token_hex(4)}"
     db.execute(f"CREATE ROLE {superuser} NOLOGIN SUPERUSER")
-    markers = {queue: tmp_path / f"ran-{queue}" for queue in ("member", "programs")}
+    markers = {queue: server_writable / f"ran-{queue}" for queue in ("member", "programs")}
     add_job(
         admin,
         "set-role-to-superuser",
