@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from pgsched.catalog.sessions import Access, database_url
@@ -13,28 +15,34 @@ from pgsched.engine.options import WorkerOptions
 DEFAULTS = WorkerOptions()
 
 
-def _check_http_allow(
-    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
-) -> tuple[str, ...]:
+def _allowances(values: tuple[str, ...]) -> None:
     from pgsched.executors.http_address import AddressRules
 
-    try:
-        AddressRules.allowing(values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return values
+    AddressRules.allowing(values)
 
 
-def _check_http_secrets(
-    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
-) -> tuple[str, ...]:
+def _secrets(values: tuple[str, ...]) -> None:
     from pgsched.executors.http_request import SecretHosts
 
-    try:
-        SecretHosts.parse(values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return values
+    SecretHosts.parse(values)
+
+
+def _read_by(
+    parse: Callable[[tuple[str, ...]], None],
+) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[str, ...]]:
+    """A click callback that refuses the values ``parse`` cannot read, with its reason
+    (the worker reads them again with the same rules when it starts)."""
+
+    def check(
+        context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        try:
+            parse(values)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        return values
+
+    return check
 
 
 @click.command("worker")
@@ -161,7 +169,7 @@ def _check_http_secrets(
     "--http-allow",
     multiple=True,
     metavar="CIDR|HOST",
-    callback=_check_http_allow,
+    callback=_read_by(_allowances),
     help="Let http jobs reach this loopback or private network, address or host name "
     "(repeatable). Link-local and cloud metadata addresses are always refused.",
 )
@@ -169,7 +177,7 @@ def _check_http_secrets(
     "--http-secret",
     multiple=True,
     metavar="NAME=HOST",
-    callback=_check_http_secrets,
+    callback=_read_by(_secrets),
     help="Let http jobs send ${env:NAME} in headers to HOST (repeatable; HOST may be a "
     "comma list). Other variables are never sent.",
 )

@@ -145,3 +145,18 @@ def test_the_socket_connects_to_the_address_that_passed(
         rules = AddressRules.allowing(["127.0.0.1"])
         with rules.connect("service.example", port, timeout=2) as client:
             assert client.getpeername() == ("127.0.0.1", port)
+
+
+def test_the_worker_refuses_allowances_and_secrets_it_cannot_honour() -> None:
+    from click.testing import CliRunner
+
+    from pgsched.cli import cli
+
+    for flags, message in (
+        (["--http-allow", "169.254.0.0/16"], "always refused"),
+        (["--http-allow", "metadata.google.internal"], "cloud metadata service"),
+        (["--http-secret", "API_TOKEN"], "is not NAME=HOST"),
+        (["--http-secret", "PGSCHED_DATABASE_URL=example.com"], "pgsched's own setting"),
+    ):
+        result = CliRunner().invoke(cli, ["worker", *flags])
+        assert result.exit_code == 2 and message in result.output, (flags, result.output)
