@@ -4,7 +4,7 @@ Any login that can connect to the database can NOTIFY any channel, so a notifica
 is only ever a hint to look at the database: ``pgsched_wakeup`` makes the worker look
 for due work sooner, ``pgsched_cancel`` makes it ask whether the named runs it holds
 are still its own, and it stops one only when the database says it was taken away
-(``Worker._verify_taken``). Hints are merged: however many arrive, each kind reaches
+(``Recovery.check_hinted``). Hints are merged: however many arrive, each kind reaches
 the worker at most once per ``HINT_INTERVAL_SECONDS``, so a flood of them costs a
 bounded number of looks.
 """

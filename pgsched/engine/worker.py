@@ -119,6 +119,7 @@ class Worker:
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit."""
         loop = asyncio.get_running_loop()
+        self._claim_round_at = time.monotonic()  # the wait for the database is behind us
         # From the very start: a stop signal while the database is away ends the wait.
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
