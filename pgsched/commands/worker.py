@@ -59,7 +59,8 @@ from pgsched.db.connection import resolve_database_url
     "--python-processes",
     type=click.IntRange(1),
     default=None,
-    help="Child processes for python jobs. Default: --concurrency (started lazily).",
+    help="Child processes for python jobs. Default: 2 per CPU, at most --concurrency "
+    "(started lazily).",
 )
 @click.option(
     "--stop-after",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+# Python processes per CPU when --python-processes is not given: a no-op or CPU-bound
+# job wants one per core; two leave room for jobs that wait on I/O.
+PYTHON_PROCESSES_PER_CPU = 2
 
 
 @dataclass(frozen=True)
@@ -34,3 +39,11 @@ class WorkerOptions:
     sql_database_url: str | None = None
     sql_role: str | None = None
     sql_allow_superuser: bool = False
+
+
+def python_processes(options: WorkerOptions) -> int:
+    """The python job processes a worker starts: ``--python-processes``, else two per
+    CPU, never more than ``--concurrency`` (a process more would never be used)."""
+    if options.python_processes is not None:
+        return options.python_processes
+    return min(options.concurrency, PYTHON_PROCESSES_PER_CPU * (os.cpu_count() or 1))

@@ -9,6 +9,10 @@ For one claimed job it decides
   (start it, queue it as pending, record it skipped, or cancel the running one),
 - and the next fire time after now.
 
+A job claimed ahead of its slot (fire-ahead: ``next_run`` is after ``now``) fires
+that one slot, which the worker holds until its instant; if the job turns out to be
+running, nothing is planned and its slot is claimed once due, under the rules below.
+
 A slot late by at most ``misfire_threshold_seconds`` simply runs late. Beyond it:
 ``run_once`` fires the latest missed slot as one catch-up run (none if an on-time
 slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
@@ -18,7 +22,7 @@ slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pgsched.errors import PgschedError
@@ -64,6 +68,9 @@ class PlannedRun:
     error: str | None = None
     missed_until: datetime | None = None
     missed_slots: int | None = None
+    # Skipped behind a running attempt: extends the job's latest record if that is
+    # a skip for the same reason, so consecutive skips are one row.
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,11 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
         return JobPlan(next_run=schedule.next_fire(now))
+    if job.next_run > now:
+        if job.running_run_ids:
+            return JobPlan(next_run=job.next_run)
+        ahead = PlannedRun(job.next_run, Trigger.SCHEDULE, RunStatus.RUNNING)
+        return JobPlan(next_run=schedule.next_fire(job.next_run), runs=[ahead])
 
     slots, beyond, next_run = _due_slots(schedule, job.next_run, now)
     threshold = timedelta(seconds=job.misfire_threshold_seconds)
@@ -125,6 +137,9 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
         gap = _gap(job, slots[0], gap_end, None)
 
     overlap_runs, cancel = _apply_overlap_policy(job, fires)
+    if gap:
+        # The record to extend would lie before the gap: the slots would not be consecutive.
+        overlap_runs = [replace(run, compact=False) for run in overlap_runs]
     runs = [gap, *overlap_runs] if gap else overlap_runs
     return JobPlan(next_run=next_run, runs=runs, cancel_run_ids=cancel)
 
@@ -209,8 +224,20 @@ def _apply_overlap_policy(
         ]
         return [*rows, PlannedRun(newest, trigger, RunStatus.RUNNING)], running
     if running and job.overlap == "skip":
+        # Consecutive slots skipped for one reason: one row (first, last, count).
         reason = f"overlap=skip: run {', '.join(map(str, running))} of this job was still running"
-        return [_skipped(slot, kind, reason) for slot, kind in fires], ()
+        (first_skipped, trigger), (last, _) = fires[0], fires[-1]
+        count = len(fires)
+        skipped = PlannedRun(
+            first_skipped,
+            trigger,
+            RunStatus.SKIPPED,
+            error=reason,
+            missed_until=last if count > 1 else None,
+            missed_slots=count if count > 1 else None,
+            compact=True,
+        )
+        return [skipped], ()
     if running and job.overlap == "queue":
         room = max(0, MAX_QUEUED_SLOTS - job.queued_runs)
         full = f"overlap=queue: {MAX_QUEUED_SLOTS} slots already wait for this job"

@@ -149,6 +149,8 @@ class PythonExecutor:
         # start on first need and are kept; the most recently used idle child is
         # taken first, so a lightly loaded worker keeps few of them busy.
         self._slots = asyncio.Semaphore(processes)
+        # Attempts waiting for a free child: they have not begun.
+        self._waiting: set[int] = set()
         self._idle: list[_Child] = []
         self._children: set[_Child] = set()
 
@@ -166,8 +168,25 @@ class PythonExecutor:
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        async with self._slots:
+        self._waiting.add(attempt.run_id)
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting.discard(attempt.run_id)
+        try:
             return await self._execute_in_child(attempt, request)
+        finally:
+            self._slots.release()
+
+    def is_waiting(self, run_id: int) -> bool:
+        """Whether attempt ``run_id`` still waits for a free child (so has not begun):
+        cancelled now, it stops before any job code runs."""
+        return run_id in self._waiting
+
+    @property
+    def waiting(self) -> int:
+        """How many attempts wait for a free child."""
+        return len(self._waiting)
 
     async def _execute_in_child(self, attempt: Attempt, request: bytes) -> Outcome:
         child: _Child | None = None
@@ -228,6 +247,7 @@ class PythonExecutor:
                     error=message["error"],
                     output=message["output"],
                     retryable=message["retryable"],
+                    started_monotonic=message["started"],
                 )
             # A checkpoint: the job waits until it is stored, or knows it was not.
             error = None
