@@ -152,8 +152,9 @@ class Claims(Session):
         ]
 
     async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
-        """Hand back attempts claimed (``(run_id, fence)``) but never started: they
-        become pending at their slot for any worker. Returns the runs released."""
+        """Undo the claim of slots (``(run_id, fence)``) taken from their jobs' schedules
+        and never begun: their jobs are due again at those slots, for any worker.
+        Returns the runs released."""
         if not held:
             return []
         rows = await self._fetch(

@@ -46,10 +46,12 @@ def new_identity(options: WorkerOptions) -> WorkerIdentity:
 
 @dataclass(eq=False)
 class InFlight:
-    """One attempt this worker holds: its task, and whether its work has begun."""
+    """One attempt this worker holds: its task, whether it was claimed from its job's
+    schedule (a claim that can be undone while it has not begun), and whether it has."""
 
     attempt: Attempt
     task: asyncio.Task[None]
+    from_schedule: bool
     started: bool = False
 
 

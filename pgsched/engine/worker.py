@@ -227,12 +227,13 @@ class Worker:
             log.error("outcomes_lost_at_shutdown", count=self._finisher.unrecorded)
 
     async def _release_unstarted(self) -> None:
-        """Hand back slots held for their instant and attempts still waiting for a
-        python process, in one statement, so other workers start them on time."""
+        """Hand back, in one statement, the slots not begun (held for their instant or
+        waiting for a python process), so other workers start them on time."""
         unstarted = [
             held
             for held in self.state.in_flight.values()
-            if not held.started or self._python.is_waiting(held.attempt.run_id)
+            if held.from_schedule
+            and (not held.started or self._python.is_waiting(held.attempt.run_id))
         ]
         if not unstarted:
             return
@@ -292,7 +293,7 @@ class Worker:
         latency = None
         if pacer.should_check_pending(time.monotonic()):
             attempts = await self._claims.claim_pending_runs(self.worker_id, queues, free)
-            self._start(attempts)
+            self._start(attempts, from_schedule=False)
             pacer.pending_claimed(len(attempts), free)
             taken += len(attempts)
         if taken < free:
@@ -305,7 +306,7 @@ class Worker:
             for job_name, error in result.job_errors:
                 log.error("job_schedule_invalid", job_name=job_name, error=error)
             latency = time.monotonic() - claim_started
-            held = self._start(result.attempts)
+            held = self._start(result.attempts, from_schedule=True)
             taken += len(result.attempts) - held
         pacer.claimed(taken, free, latency)
         return taken
@@ -324,7 +325,7 @@ class Worker:
 
     # -- executing -------------------------------------------------------------
 
-    def _start(self, attempts: Sequence[Attempt]) -> int:
+    def _start(self, attempts: Sequence[Attempt], from_schedule: bool) -> int:
         """Start a task for each attempt; returns how many wait for a later instant."""
         self._events.claimed(attempts)
         now = time.monotonic()
@@ -334,7 +335,7 @@ class Worker:
             if clock is not None and clock.monotonic_at(attempt.scheduled_for) > now:
                 later += 1
             task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
-            self.state.in_flight[attempt.run_id] = InFlight(attempt, task)
+            self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
         return later
 
     async def _execute(self, attempt: Attempt) -> None:

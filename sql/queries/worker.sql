@@ -320,20 +320,27 @@ SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
 SELECT pgsched.retire_orphan_runs();
 
 -- name: release_held_runs
--- A stopping worker hands back the attempts it claimed but has not started (slots
--- held for their instant, attempts waiting for a python process): they become
--- pending again, available at their slot, for any worker to start on time. The
--- fence check keeps a run already taken from this worker as it is; the NOTIFY (sent
--- at commit) wakes the other workers at once.
+-- A stopping worker hands back the slots it claimed from the jobs' schedules but
+-- has not begun (held for their instant, or waiting for a python process): the
+-- claim is undone, its run row removed and the job's next_run moved back to the
+-- slot, so another worker claims it as due (under the misfire and overlap rules)
+-- and starts it on time. The fence check leaves a run already taken from this
+-- worker as it is; a job changed meanwhile (next_run NULL) is rescheduled anyway.
+-- The NOTIFY, sent at commit, wakes the other workers at once.
 WITH released AS (
-    UPDATE pgsched.runs AS r
-       SET status = 'pending', worker_id = NULL, fence = NULL, claimed_at = NULL,
-           available_at = r.scheduled_for
-      FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
+    DELETE FROM pgsched.runs AS r
+     USING unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
      WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running'
-    RETURNING r.id, r.queue
+    RETURNING r.id, r.job_id, r.scheduled_for, r.queue
+), rewound AS (
+    UPDATE pgsched.jobs AS j
+       SET next_run = s.first_slot
+      FROM (SELECT job_id, min(scheduled_for) AS first_slot FROM released GROUP BY job_id) AS s
+     WHERE j.id = s.job_id AND j.next_run > s.first_slot
+    RETURNING j.id
 )
 SELECT array_agg(id) AS run_ids,
-       pg_notify('pgsched_wakeup', min(queue)) AS notified
+       pg_notify('pgsched_wakeup', min(queue)) AS notified,
+       (SELECT count(*) FROM rewound) AS rewound
   FROM released
 HAVING count(*) > 0;
