@@ -224,20 +224,8 @@ def _apply_overlap_policy(
         ]
         return [*rows, PlannedRun(newest, trigger, RunStatus.RUNNING)], running
     if running and job.overlap == "skip":
-        # Consecutive slots skipped for one reason: one row (first, last, count).
         reason = f"overlap=skip: run {', '.join(map(str, running))} of this job was still running"
-        (first_skipped, trigger), (last, _) = fires[0], fires[-1]
-        count = len(fires)
-        skipped = PlannedRun(
-            first_skipped,
-            trigger,
-            RunStatus.SKIPPED,
-            error=reason,
-            missed_until=last if count > 1 else None,
-            missed_slots=count if count > 1 else None,
-            compact=True,
-        )
-        return [skipped], ()
+        return [_skipped_span(fires, reason, compact=True)], ()
     if running and job.overlap == "queue":
         room = max(0, MAX_QUEUED_SLOTS - job.queued_runs)
         full = f"overlap=queue: {MAX_QUEUED_SLOTS} slots already wait for this job"
@@ -247,16 +235,32 @@ def _apply_overlap_policy(
         first = PlannedRun(fires[0][0], fires[0][1], RunStatus.RUNNING)
         return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in fires[1:])], ()
     (first_slot, first_trigger), *rest = fires
-    rows = [PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)]
-    for slot, kind in rest:
-        # run_all asked for every slot: they queue. Otherwise a burst of on-time
-        # slots for a skip job is one run and the rest recorded as skipped.
-        if job.overlap == "skip" and job.misfire != "run_all":
-            reason = f"overlap=skip: the slot {_iso(first_slot)} started in the same claim"
-            rows.append(_skipped(slot, kind, reason))
-        else:
-            rows.append(PlannedRun(slot, kind, RunStatus.PENDING))
-    return rows, ()
+    first = PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)
+    if not rest:
+        return [first], ()
+    # run_all asked for every slot: they queue. Otherwise a burst of on-time slots
+    # for a skip job is one run, and the rest one record of skipped slots.
+    if job.overlap == "skip" and job.misfire != "run_all":
+        reason = f"overlap=skip: the slot {_iso(first_slot)} started in the same claim"
+        return [first, _skipped_span(rest, reason, compact=False)], ()
+    return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in rest)], ()
+
+
+def _skipped_span(
+    slots: list[tuple[datetime, Trigger]], reason: str, compact: bool
+) -> PlannedRun:
+    """Consecutive slots skipped for one reason, as one row: first slot, last, count."""
+    (first, trigger), (last, _) = slots[0], slots[-1]
+    count = len(slots)
+    return PlannedRun(
+        first,
+        trigger,
+        RunStatus.SKIPPED,
+        error=reason,
+        missed_until=last if count > 1 else None,
+        missed_slots=count if count > 1 else None,
+        compact=compact,
+    )
 
 
 def _skipped(slot: datetime, trigger: Trigger, reason: str) -> PlannedRun:

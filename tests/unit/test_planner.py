@@ -178,3 +178,15 @@ def test_a_job_claimed_ahead_fires_exactly_its_next_slot() -> None:
 def test_a_job_claimed_ahead_while_it_runs_is_left_for_its_slot() -> None:
     plan = plan_job(job(NOW, running_run_ids=(7,)), NOW - timedelta(milliseconds=300))
     assert plan.runs == [] and plan.next_run == NOW
+
+
+def test_a_burst_of_slots_runs_the_first_and_records_the_rest_as_one_row() -> None:
+    every_second = job(NOW, schedule="* * * * * *")
+    first, skipped = plan_job(every_second, NOW + timedelta(seconds=4)).runs
+    assert (first.status, first.scheduled_for) == (RunStatus.RUNNING, NOW)
+    assert (skipped.status, skipped.scheduled_for, skipped.missed_until, skipped.missed_slots) == (
+        RunStatus.SKIPPED,
+        NOW + timedelta(seconds=1),
+        NOW + timedelta(seconds=4),
+        4,
+    )
