@@ -25,6 +25,7 @@ from bench.harness.server import server_settings, server_url, settings_findings
 from bench.harness.workers import REPOSITORY
 from bench.phases import PHASES, ceiling
 from pgsched.db.connection import redact
+from pgsched.text import first_line
 
 TARGET_CEILING_SHARE = 0.5
 TARGET_OVERLOAD_SHARE = 0.9
@@ -130,7 +131,7 @@ def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
         except Exception as exc:
             detail = str(exc) if isinstance(exc, BenchError) else traceback.format_exc()
             context.findings.errors.append(f"phase {name} failed: {detail}")
-            print(f"      failed: {str(exc).splitlines()[0]}", flush=True)
+            print(f"      failed: {first_line(exc)}", flush=True)
             continue
         figures += measured
         summary = ", ".join(f"{f.name} = {f.value:,.1f}" for f in measured if f.value is not None)

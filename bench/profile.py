@@ -20,7 +20,6 @@ import os
 import pstats
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -171,7 +170,9 @@ def _measure(
     herd = arguments.shape == "herd"
     lead = 15 + 2 * arguments.jobs / 10_000
     instant = scalar(
-        connection, "SELECT date_trunc('second', now()) + make_interval(secs => %s)", [lead]
+        connection,
+        "SELECT date_trunc('second', now()) + make_interval(secs => %(lead)s)",
+        {"lead": lead},
     )
     schedule = instant.strftime("%S %M %H * * *") if herd else "* * * * * *"
     connection.execute(
@@ -195,9 +196,12 @@ def _measure(
     pids = [process.pid for process in processes]
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
     if herd:
-        done = "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded' AND scheduled_for = %s"
+        done = (
+            "SELECT count(*) FROM pgsched.runs"
+            " WHERE status = 'succeeded' AND scheduled_for = %(instant)s"
+        )
         _wait_for(
-            lambda: scalar(connection, done, [instant]) >= arguments.jobs,
+            lambda: scalar(connection, done, {"instant": instant}) >= arguments.jobs,
             FINISH_TIMEOUT_SECONDS,
             "the herd",
         )
@@ -206,14 +210,16 @@ def _measure(
     cpu = tree_cpu_seconds(pids) - cpu_before
     succeeded = scalar(
         connection,
-        "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded' AND finished_at >= %s",
-        [started_at],
+        "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded' AND finished_at >= %(since)s",
+        {"since": started_at},
     )
     inserted = scalar(
-        connection, "SELECT count(*) FROM pgsched.runs WHERE created_at >= %s", [started_at]
+        connection,
+        "SELECT count(*) FROM pgsched.runs WHERE created_at >= %(since)s",
+        {"since": started_at},
     )
     return Measured(max(1, int(succeeded)), int(inserted), cpu)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

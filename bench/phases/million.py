@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import psycopg
 
@@ -33,7 +34,7 @@ WORKER = "million-worker"
 SEQ_SCAN = re.compile(r"Seq Scan on (jobs|runs)\b")
 UNSCHEDULED_JOBS = "SELECT count(*) FROM pgsched.jobs WHERE next_run IS NULL"
 # The queries of a worker's rounds, with a round's parameters.
-ROUND_QUERIES = {
+ROUND_QUERIES: dict[str, dict[str, Any]] = {
     "claim_due_jobs": {
         "worker_id": WORKER,
         "queues": ["default"],

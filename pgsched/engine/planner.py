@@ -246,9 +246,7 @@ def _apply_overlap_policy(
     return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in rest)], ()
 
 
-def _skipped_span(
-    slots: list[tuple[datetime, Trigger]], reason: str, compact: bool
-) -> PlannedRun:
+def _skipped_span(slots: list[tuple[datetime, Trigger]], reason: str, compact: bool) -> PlannedRun:
     """Consecutive slots skipped for one reason, as one row: first slot, last, count."""
     (first, trigger), (last, _) = slots[0], slots[-1]
     count = len(slots)

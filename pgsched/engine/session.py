@@ -21,6 +21,7 @@ from psycopg.rows import DictRow, dict_row
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
 from pgsched.db.queries import query
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 
@@ -97,9 +98,3 @@ class Session:
         async with self._transaction() as connection:
             cursor = await self.run(connection, name, params)
             return await cursor.fetchall() if cursor.description else []
-
-
-def first_line(exc: Exception) -> str:
-    """The first line of a driver error, or its type when it says nothing."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
