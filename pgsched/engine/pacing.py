@@ -102,24 +102,31 @@ class ClaimPacer:
         if latency is not None:
             self.claim_latency += LATENCY_SMOOTHING * (latency - self.claim_latency)
 
-    def idle_delay(self, due: DueIn, started: int, now: float) -> float:
-        """How long to sleep after a claim that left capacity free: until the next slot
-        (less the fire-ahead window) or pending attempt, capped by the poll interval."""
+    def idle_delay(self, due: DueIn, claimed: int, now: float) -> float:
+        """How long to sleep after a claim that took ``claimed`` attempts (held ones
+        included) and left capacity free: until the next slot less the fire-ahead
+        window, or the next pending attempt, capped by the poll interval."""
         self.more_to_schedule = due.unscheduled
         delay = self.poll_interval
         if due.jobs is not None:
-            if started or due.jobs > self.ahead_seconds:
+            ahead = self.ahead_seconds
+            if claimed or due.jobs > 0:
                 self.empty_claims = 0
             else:
                 # Due, yet nothing claimed: other workers (or a capped queue, or a
                 # user's open transaction) hold those rows. Look again soon, then
                 # less and less often, never spinning.
                 self.empty_claims += 1
-            contended = min(
-                CONTENDED_RETRY_SECONDS * 2 ** min(self.empty_claims, 10), CONTENDED_MAX_SECONDS
-            )
-            until_due = due.jobs - self.ahead_seconds
-            delay = min(delay, max(until_due, contended if self.empty_claims else 0.0))
+            if due.jobs > ahead or (due.jobs > 0 and claimed):
+                until = due.jobs - ahead
+            elif due.jobs > 0:
+                # Within the window, yet the claim could not take it: its job still
+                # runs, and its slot is claimed at its instant under the overlap rules.
+                until = due.jobs
+            else:
+                contended = CONTENDED_RETRY_SECONDS * 2 ** min(self.empty_claims, 10)
+                until = min(contended, CONTENDED_MAX_SECONDS) if self.empty_claims else 0.0
+            delay = min(delay, max(until, 0.0))
         if due.pending is not None and not self.check_pending:
             # Pending attempts due now but not startable (their job is running) wait
             # for a finish, a NOTIFY or the next poll instead of spinning.

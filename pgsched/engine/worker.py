@@ -274,22 +274,22 @@ class Worker:
             self._pacer.woken()
         self.state.claiming = True
         try:
-            started = await self._claim(free)
+            claimed = await self._claim(free)
         finally:
             self.state.claiming = False
         if self._pacer.backlog or self._pacer.more_to_schedule:
             return 0.0
         due = await self._claims.due_in(self.options.queues)
-        return self._pacer.idle_delay(due, started, time.monotonic())
+        return self._pacer.idle_delay(due, claimed, time.monotonic())
 
     async def _claim(self, free: int) -> int:
         """Start pending attempts and due slots, up to ``free`` (and hold slots due
-        within the fire-ahead window); returns how many of ``free`` were taken."""
+        within the fire-ahead window); returns how many attempts it took in all."""
         pacer, queues = self._pacer, self.options.queues
         if pacer.more_to_schedule:
             scheduled = await self._claims.schedule_new_jobs(queues, SCHEDULE_BATCH, plan_job)
             pacer.scheduled(scheduled, SCHEDULE_BATCH)
-        taken = 0
+        taken = held = 0
         latency = None
         if pacer.should_check_pending(time.monotonic()):
             attempts = await self._claims.claim_pending_runs(self.worker_id, queues, free)
@@ -309,7 +309,7 @@ class Worker:
             held = self._start(result.attempts, from_schedule=True)
             taken += len(result.attempts) - held
         pacer.claimed(taken, free, latency)
-        return taken
+        return taken + held
 
     async def _sleep(self, seconds: float) -> None:
         wake = self.state.wake

@@ -48,6 +48,16 @@ def test_idle_sleep_ends_a_fire_ahead_window_before_the_next_slot() -> None:
     assert nothing == 1.0
 
 
+def test_a_slot_in_the_window_the_claim_could_not_take_is_awaited_at_its_instant() -> None:
+    p = pacer()
+    p.claimed(0, 10, 0.0)
+    within = DueIn(jobs=FIRE_AHEAD_MIN_SECONDS / 2, pending=None, unscheduled=False)
+    # Nothing claimed though the slot is within the window: its job runs.
+    assert p.idle_delay(within, 0, now=100.0) == pytest.approx(FIRE_AHEAD_MIN_SECONDS / 2)
+    # Something claimed: the next slot is claimed ahead at once.
+    assert p.idle_delay(within, 3, now=100.0) == 0.0
+
+
 def test_due_work_others_hold_is_looked_at_again_less_and_less_often() -> None:
     p = pacer()
     p.claimed(0, 10, 0.0)
