@@ -42,8 +42,10 @@ class WorkerOptions:
 
 
 def python_processes(options: WorkerOptions) -> int:
-    """The python job processes a worker starts: ``--python-processes``, else two per
-    CPU, never more than ``--concurrency`` (a process more would never be used)."""
+    """The python job processes a worker keeps: ``--python-processes``, else two per
+    CPU, never more than ``--concurrency`` (a process more would never be used).
+    Without the flag the pool grows, up to ``--concurrency``, while attempts wait for a
+    process that slow jobs keep busy."""
     if options.python_processes is not None:
         return options.python_processes
     return min(options.concurrency, PYTHON_PROCESSES_PER_CPU * (os.cpu_count() or 1))

@@ -25,7 +25,7 @@ from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.listener import Listener
-from pgsched.engine.options import WorkerOptions, python_processes
+from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import plan_job
 from pgsched.engine.repository import Repository
@@ -76,7 +76,6 @@ class Worker:
         self._beats = Repository(database_url, "pgsched-worker-heartbeat")
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
         self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self._events)
-        self._processes = python_processes(options)
         self._python, self._executors = executors_for(options, database_url, self._save_checkpoint)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._stopping = False
@@ -145,7 +144,7 @@ class Worker:
             worker_id=self.worker_id,
             queues=list(self.options.queues),
             concurrency=self.options.concurrency,
-            python_processes=self._processes,
+            python_processes=self._python.processes,
         )
         try:
             await keep_running(
@@ -257,8 +256,9 @@ class Worker:
         active = self.state.running - self._held
         free = self.options.concurrency - active
         if self._python_seconds > 0:
-            can_wait = int(self._processes * MAX_WAIT_SECONDS / self._python_seconds)
-            free = min(free, max(self._processes, can_wait) - self._python.waiting)
+            processes = self._python.processes
+            can_wait = int(processes * MAX_WAIT_SECONDS / self._python_seconds)
+            free = min(free, max(processes, can_wait) - self._python.waiting)
         return free
 
     async def _claim_round(self) -> float:

@@ -21,7 +21,12 @@ def executors_for(
 ) -> tuple[PythonExecutor, dict[str, Executor]]:
     """The python executor, and every executor by job kind, within ``options``' limits."""
     python = PythonExecutor(
-        options.allow_python, python_processes(options), save_checkpoint, options.hidden_env
+        options.allow_python,
+        python_processes(options),
+        save_checkpoint,
+        options.hidden_env,
+        # Without --python-processes, the pool grows while its processes are busy.
+        max_processes=options.concurrency if options.python_processes is None else None,
     )
     return python, {
         "python": python,
