@@ -113,8 +113,11 @@ class Recovery:
             return  # its runs are committed but maybe not yet held: look next round
         # A run recorded as claimed here, older than a lease, that this worker does
         # not hold was claimed by a transaction whose answer was lost: it never ran.
+        # What it holds is read now, with no wait since the check: a claim that
+        # ended meanwhile (a slow one can be older than a lease) holds its runs.
+        holding = [run_id for run_id, _ in state.held_runs()]
         released = await self._repository.release_unstarted_runs(
-            state.worker_id, [run_id for run_id, _ in held], self._interval * 3
+            state.worker_id, holding, self._interval * 3
         )
         for row in released:
             self._events.lost("run_never_started", row["id"], row, row["error"])
