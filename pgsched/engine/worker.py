@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -48,9 +48,6 @@ SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
-# Fire-ahead holds at most this many slots waiting for their instant, beyond
-# --concurrency (a held slot runs nothing yet).
-MAX_HELD = 1000
 # A claimed attempt should begin within about this long: the claim takes no more
 # than the python processes can begin in it, at the recent pace of python jobs, so
 # that under overload slots wait in the database (and are skipped or queued there,
@@ -81,8 +78,6 @@ class Worker:
         self._stopping = False
         self._aborting = False
         self._stop_requested_at: float | None = None
-        # Attempts held for their slot's instant (fire-ahead).
-        self._held = 0
         # Running average of python attempts' run time, in seconds (0: none seen yet).
         self._python_seconds = 0.0
 
@@ -93,12 +88,15 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit."""
+    async def run(self, stop_requested: Callable[[], bool] = lambda: False) -> None:
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit;
+        ``stop_requested`` says whether a stop signal came before this started."""
         loop = asyncio.get_running_loop()
         # From the very start: a stop signal while the database is away ends the wait.
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
+        if stop_requested():
+            self.request_stop()
         heartbeat = Heartbeat(self._beats, self.options, self.state)
         # Before registering: a metrics port in use stops the worker before it joins.
         server = None
@@ -252,9 +250,10 @@ class Worker:
     # -- claiming --------------------------------------------------------------
 
     def _free(self) -> int:
-        """How many attempts this worker can take now and begin promptly."""
-        active = self.state.running - self._held
-        free = self.options.concurrency - active
+        """How many attempts this worker can take now and begin promptly. A slot held
+        for its instant counts: at that instant it runs with the others, and no more
+        than --concurrency may."""
+        free = self.options.concurrency - self.state.running
         if self._python_seconds > 0:
             processes = self._python.processes
             can_wait = int(processes * MAX_WAIT_SECONDS / self._python_seconds)
@@ -298,7 +297,7 @@ class Worker:
             taken += len(attempts)
         if taken < free:
             ahead = pacer.ahead_seconds
-            limit = free - taken + (MAX_HELD - self._held if ahead else 0)
+            limit = free - taken
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, plan_job, ahead
@@ -384,16 +383,12 @@ class Worker:
             )
         )
 
-    async def _hold(self, until: float) -> None:
+    @staticmethod
+    async def _hold(until: float) -> None:
         """Wait for a slot claimed ahead to reach its instant."""
         wait = until - time.monotonic()
-        if wait <= 0:
-            return
-        self._held += 1
-        try:
+        if wait > 0:
             await asyncio.sleep(wait)
-        finally:
-            self._held -= 1
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):
