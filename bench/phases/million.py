@@ -1,6 +1,7 @@
 """Phase ``million``: a million registered jobs (quick: 100,000).
 
-1. Bulk INSERT of the jobs with ``next_run`` NULL, and one worker (default flags)
+1. Bulk INSERT of the jobs with ``next_run`` NULL (and a day-old run for one job in
+   ten, so that ``runs`` is planned as a real history), and one worker (default flags)
    scheduling all of them: the time from its start until none is left unscheduled.
 2. That worker's CPU (with its children) while none of the jobs is due.
 3. Every query a worker runs each round (claim, schedule, pending, next due time,
@@ -33,6 +34,15 @@ SCHEDULE_TIMEOUT_SECONDS = 1800.0
 WORKER = "million-worker"
 SEQ_SCAN = re.compile(r"Seq Scan on (jobs|runs)\b")
 UNSCHEDULED_JOBS = "SELECT count(*) FROM pgsched.jobs WHERE next_run IS NULL"
+# An installation of this size has a history: a run yesterday for one job in ten. An
+# empty runs table would be planned with a default size, not as production plans it.
+SEED_HISTORY = """
+INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, status, trigger, claimed_at,
+                          started_at, finished_at, duration_ms)
+SELECT j.id, j.name, d.at, 'succeeded', 'schedule', d.at, d.at, d.at, 1
+  FROM pgsched.jobs AS j, LATERAL (SELECT now() - interval '1 day' AS at) AS d
+ WHERE mod(j.id, 10) = 0
+"""
 # The queries of a worker's rounds, with a round's parameters.
 ROUND_QUERIES: dict[str, dict[str, Any]] = {
     "claim_due_jobs": {
@@ -78,7 +88,8 @@ def run(context: BenchContext) -> list[Figure]:
         context.workers(url, "million") as workers,
     ):
         register_noop_jobs(connection, jobs, "0 0 1 1 *")
-        connection.execute("VACUUM ANALYZE pgsched.jobs")
+        connection.execute(SEED_HISTORY)
+        connection.execute("VACUUM ANALYZE pgsched.jobs, pgsched.runs")
         start_workers(connection, workers, 1)
         started = time.monotonic()
         workers.wait_until(

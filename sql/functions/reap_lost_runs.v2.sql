@@ -4,10 +4,12 @@
 -- long outage, it must not declare itself dead before its heartbeat has caught up.
 -- v2: the retry follows pgsched.next_attempt_at (a dead worker's attempt counts, as
 -- its job may have killed it); the duration of an attempt whose start was never
--- recorded runs from its claim.
+-- recorded runs from its claim; planned as a few rows (ROWS 10).
 CREATE OR REPLACE FUNCTION pgsched.reap_lost_runs(caller text DEFAULT NULL)
 RETURNS TABLE (run_id bigint, job_name text, worker_id text, retry_run_id bigint)
-LANGUAGE plpgsql AS $$
+-- A round usually finds nothing to reap: planned as a handful of rows, the caller's
+-- joins go through the runs and jobs keys, never a scan of either table.
+LANGUAGE plpgsql ROWS 10 AS $$
 BEGIN
     -- Statement 1 marks silent workers dead; statement 2 runs on a fresh snapshot
     -- and so sees those marks.
