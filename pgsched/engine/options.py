@@ -14,7 +14,10 @@ PYTHON_PROCESSES_PER_CPU = 2
 class WorkerOptions:
     """How one worker runs; the CLI fills it from flags."""
 
-    concurrency: int = 10
+    # Attempts at once: enough that one claim serves many short jobs. Python jobs
+    # still run in about two processes per CPU (more only while slow jobs hold them),
+    # and a claim takes no more than they begin within 50 ms.
+    concurrency: int = 100
     queues: tuple[str, ...] = ("default",)
     poll_interval: float = 1.0
     allow_python: tuple[str, ...] = ()
