@@ -263,11 +263,11 @@ class Worker:
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
         free = self._free()
-        if free <= 0:
-            return self.options.poll_interval  # a finish wakes us
         if self._pacer.should_gather(free):
             await asyncio.sleep(BATCH_GATHER_SECONDS)
-            free = self._free()
+            free = self._free()  # attempts may have begun waiting meanwhile: it can fall
+        if free <= 0:
+            return self.options.poll_interval  # a finish wakes us
         if self.state.notified:
             self.state.notified = False
             self._pacer.woken()
