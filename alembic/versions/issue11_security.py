@@ -2,7 +2,7 @@
 a pgsched_worker role, column-level rights for pgsched_admin, pinned search_path.
 
 Revision ID: issue11_security
-Revises: 0004
+Revises: issue13_on_the_second
 Create Date: 2026-11-25
 
 Released: never edit. A changed function is a new file under sql/ applied by a
@@ -24,7 +24,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "issue11_security"
-down_revision = "0004"
+down_revision = "issue13_on_the_second"
 branch_labels = None
 depends_on = None
 
@@ -57,6 +57,7 @@ PINNED_HERE = (
     "job_args_error(text, jsonb)",
     "job_runs(text, timestamptz)",
     "jobs_notify()",
+    "next_attempt_at(text, integer, integer, integer, boolean, boolean)",
     "reap_lost_runs(text)",
     "retire_orphan_runs()",
     "retry_delay(integer, integer)",

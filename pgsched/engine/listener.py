@@ -1,12 +1,13 @@
-"""LISTEN/NOTIFY wake-ups: new or changed jobs, manual runs, and replaced attempts.
+"""LISTEN/NOTIFY wake-ups: new or changed jobs, manual runs, released slots, and
+replaced attempts.
 
 Any login that can connect to the database can NOTIFY any channel, so a notification
 is only ever a hint to look at the database: ``pgsched_wakeup`` makes the worker look
 for due work sooner, ``pgsched_cancel`` makes it ask whether the named runs it holds
 are still its own, and it stops one only when the database says it was taken away
-(``Recovery.check_hinted``). Hints are merged: however many arrive, each kind reaches
-the worker at most once per ``HINT_INTERVAL_SECONDS``, so a flood of them costs a
-bounded number of looks.
+(``Recovery.check_hinted``). Hints are merged: however many arrive, they reach the
+worker at most once per ``HINT_INTERVAL_SECONDS``, so a flood of them costs a bounded
+number of looks.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Callable
 import psycopg
 import structlog
 
-from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
-from pgsched.engine.backoff import Backoff
+from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.engine.keep_running import keep_running
+from pgsched.engine.state import WorkerState
+from pgsched.errors import DatabaseUnavailable
 
 WAKEUP_CHANNEL = "pgsched_wakeup"
 CANCEL_CHANNEL = "pgsched_cancel"
@@ -32,21 +35,18 @@ log = structlog.get_logger(__name__)
 
 
 class Listener:
-    """Holds a LISTEN connection and passes each channel's hints on, merged.
+    """Holds a LISTEN connection and tells the worker's state what it hears.
 
     A notification missed while the connection is down is made up for by a wake-up
     after reconnecting: the claim loop then looks at the database afresh.
     """
 
     def __init__(
-        self,
-        url: str,
-        on_wakeup: Callable[[], None],
-        on_cancel: Callable[[set[int]], None],
+        self, url: str, state: WorkerState, on_cancel_hint: Callable[[set[int]], None]
     ) -> None:
         self._url = url
-        self._on_wakeup = on_wakeup
-        self._on_cancel = on_cancel
+        self._state = state
+        self._on_cancel_hint = on_cancel_hint
         self._wakeup_due = False
         self._cancel_hinted: set[int] = set()
         self._flush: asyncio.TimerHandle | None = None
@@ -54,25 +54,33 @@ class Listener:
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff."""
-        backoff = Backoff()
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url,
-                    autocommit=True,
-                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    application_name="pgsched-worker-listen",
-                ) as connection:
-                    await connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
-                    await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
-                    backoff.reset()
-                    self._on_wakeup()
-                    async for notification in connection.notifies():
-                        self.hint(notification.channel, notification.payload)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                delay = backoff.next_delay()
-                log.warning("listener_disconnected", error=str(exc).strip(), retry_in_s=delay)
-                await asyncio.sleep(delay)
+        await keep_running(self.listen, "listener_disconnected", "listener_crashed")
+
+    async def listen(self) -> float:
+        """Listen until the connection is lost. A connection that was listening is
+        replaced at once; one that cannot be made is retried with backoff."""
+        listening = False
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name="pgsched-worker-listen",
+            ) as connection:
+                await connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
+                await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
+                listening = True
+                self._state.wake_up(notified=True)
+                async for notification in connection.notifies():
+                    self.hint(notification.channel, notification.payload)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if listening:
+                log.warning("listener_disconnected", error=str(exc).strip(), retry_in_s=0)
+                return 0.0
+            raise DatabaseUnavailable(
+                f"lost the LISTEN connection to {redact(self._url)}: {str(exc).strip()}"
+            ) from exc
+        return 0.0
 
     def hint(self, channel: str, payload: str) -> None:
         """Note one notification; the worker hears of it now or at the interval's end."""
@@ -96,7 +104,7 @@ class Listener:
         self._last_flush = asyncio.get_running_loop().time()
         hinted, self._cancel_hinted = self._cancel_hinted, set()
         if hinted:
-            self._on_cancel(hinted)
+            self._on_cancel_hint(hinted)
         if self._wakeup_due:
             self._wakeup_due = False
-            self._on_wakeup()
+            self._state.wake_up(notified=True)

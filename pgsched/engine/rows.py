@@ -18,7 +18,7 @@ from psycopg.rows import DictRow
 from pgsched.db.json_values import undecodable
 from pgsched.engine.planner import DueJob, JobPlan
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
-from pgsched.models import Attempt, Outcome, RunStatus, Trigger
+from pgsched.models import Attempt, ClaimClock, EndedAttempt, RunStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,14 @@ def due_job(row: DictRow) -> DueJob:
         misfire_threshold_seconds=row["misfire_threshold_seconds"],
         running_run_ids=tuple(row["running_run_ids"]),
         queued_runs=row["queued_runs"],
-        unreadable=undecodable(args=row["args"], checkpoint=row["checkpoint"]),
+        # Scheduling new jobs reads neither: their first claim when due does.
+        unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
     )
 
 
 async def read_plans(
     plans: list[tuple[DictRow, JobPlan]],
+    clock: ClaimClock,
     cancelled_cursor: AsyncCursor[DictRow] | None,
     inserted_cursor: AsyncCursor[DictRow],
 ) -> ClaimResult:
@@ -66,6 +68,7 @@ async def read_plans(
             scheduled_for=row["scheduled_for"],
             attempt=1,
             trigger=row["trigger"],
+            clock=clock,
         )
         for row in inserted
         if row["status"] == RunStatus.RUNNING
@@ -75,7 +78,13 @@ async def read_plans(
 
 
 def attempt_from(
-    job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
+    job: DictRow,
+    run_id: int,
+    fence: int,
+    scheduled_for: datetime,
+    attempt: int,
+    trigger: str,
+    clock: ClaimClock,
 ) -> Attempt:
     """The ``Attempt`` a worker executes, from a job row and its run's claim.
 
@@ -97,6 +106,7 @@ def attempt_from(
         timeout_seconds=job["timeout_seconds"],
         trigger=Trigger(trigger),
         checkpoint=None if unreadable else job["checkpoint"],
+        clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
     )
 
@@ -115,21 +125,22 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
     }
 
 
-def finish_params(finished: Sequence[tuple[Attempt, Outcome, float]]) -> dict[str, Any]:
-    """Parameters of ``finish_runs``: each outcome (with its duration in ms), its error
-    and output cut to what a run keeps, whichever executor produced them."""
+def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
+    """Parameters of ``finish_runs``: how each attempt ended, its error and output cut
+    to what a run keeps, whichever executor produced them."""
     return {
         "rows": json_rows(
             {
-                "run_id": attempt.run_id,
-                "fence": attempt.fence,
-                "status": outcome.status.value,
-                "error": db_text(outcome.error, ERROR_LIMIT_CHARS),
-                "output": db_text(outcome.output, OUTPUT_LIMIT_CHARS),
-                "duration_ms": duration_ms,
-                "retryable": outcome.retryable,
+                "run_id": e.attempt.run_id,
+                "fence": e.attempt.fence,
+                "status": e.outcome.status.value,
+                "error": db_text(e.outcome.error, ERROR_LIMIT_CHARS),
+                "output": db_text(e.outcome.output, OUTPUT_LIMIT_CHARS),
+                "duration_ms": e.duration_ms,
+                "retryable": e.outcome.retryable,
+                "started_at": e.started_at,
             }
-            for attempt, outcome, duration_ms in finished
+            for e in ended
         )
     }
 

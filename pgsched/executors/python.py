@@ -10,11 +10,10 @@ The child's side of the conversation is ``pgsched.executors.python_child``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
-from collections import deque
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,15 +22,21 @@ import structlog
 
 from pgsched.config import job_environment
 from pgsched.executors.base import ERROR_LIMIT_CHARS, signal_group, truncate
-from pgsched.executors.child_output import ChildOutput
+from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
-from pgsched.executors.python_child import HEADER, encode
+from pgsched.executors.python_child import encode
 from pgsched.executors.python_target import allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
 
 CHILD_MODULE = "pgsched.executors.python_child"
+# An elastic pool grows by one process when an attempt has waited this long for a
+# free one while a process has been running its attempt at least as long: slow
+# jobs (sleeping, waiting on I/O) then run side by side without starving the short
+# ones queued behind. A queue of short jobs alone never grows it: more processes
+# than cores would only share the same CPUs.
+GROW_AFTER_SECONDS = 0.05
 # How long close() lets children handle SIGTERM before it kills them.
 TERMINATE_GRACE_SECONDS = 2.0
 
@@ -40,75 +45,12 @@ class _CannotStart(RuntimeError):
     """A child process could not be started."""
 
 
-class _ChildDied(Exception):
-    """The child process exited while the parent waited for its answer."""
-
-    def __init__(self, returncode: int) -> None:
-        how = f"exit code {returncode}"
-        if returncode < 0:
-            how += f", killed by {signal.Signals(-returncode).name}"
-        super().__init__(how)
-
-
-class _Inbox(asyncio.Protocol):
-    """Cuts the bytes a child sends into messages and hands them to whoever waits."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._messages: deque[Any] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._transport: asyncio.BaseTransport | None = None
-        self._returncode: int | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= HEADER.size:
-            end = HEADER.size + HEADER.unpack_from(self._buffer)[0]
-            if len(self._buffer) < end:
-                break
-            try:
-                message = json.loads(self._buffer[HEADER.size : end])
-            except (ValueError, RecursionError):
-                # A job cannot write here, but whatever arrives must not break the
-                # worker's event loop: the child is treated as broken.
-                message = {"type": "garbled"}
-            self._messages.append(message)
-            del self._buffer[:end]
-        self._wake()
-
-    def child_exited(self, returncode: int) -> None:
-        """Fail the wait for a message that can no longer come."""
-        self._returncode = returncode
-        if self._transport is not None:
-            self._transport.close()
-        self._wake()
-
-    async def receive(self) -> Any:
-        """The next message; ``_ChildDied`` once the child has exited."""
-        while not self._messages:
-            if self._returncode is not None:
-                raise _ChildDied(self._returncode)
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._messages.popleft()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-
 @dataclass(eq=False)
 class _Child:
     """One child process and its private pipes."""
 
     process: asyncio.subprocess.Process
-    inbox: _Inbox
+    inbox: Inbox
     outbox: asyncio.WriteTransport
     output: ChildOutput
     watcher: asyncio.Task[None] | None = None
@@ -121,7 +63,9 @@ class _Child:
 
 
 class PythonExecutor:
-    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time.
+    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time;
+    an elastic pool (``max_processes`` above ``processes``) grows up to it while
+    attempts wait for a free child.
 
     Only targets under ``allowed_prefixes`` run (``python_target``'s rules); others
     are refused before any child sees them. ``save_checkpoint(attempt, value)`` stores
@@ -135,17 +79,23 @@ class PythonExecutor:
         processes: int,
         save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
         hidden_env: Sequence[str] = (),
+        max_processes: int | None = None,
         user: JobUser | None = None,
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
         self._hidden_env = tuple(hidden_env)
         self._user = user
-        self._processes = processes
+        self.processes = processes
+        self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         # At most `processes` attempts run at once, each in its own child. Children
         # start on first need and are kept; the most recently used idle child is
         # taken first, so a lightly loaded worker keeps few of them busy.
         self._slots = asyncio.Semaphore(processes)
+        # Attempts waiting for a free child: they have not begun.
+        self._waiting: set[int] = set()
+        # When each busy child began its current attempt (the monotonic clock).
+        self._busy_since: dict[_Child, float] = {}
         self._idle: list[_Child] = []
         self._children: set[_Child] = set()
 
@@ -173,8 +123,39 @@ class PythonExecutor:
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        async with self._slots:
+        self._waiting.add(attempt.run_id)
+        try:
+            await self._take_slot()
+        finally:
+            self._waiting.discard(attempt.run_id)
+        try:
             return await self._execute_in_child(attempt, request)
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self) -> None:
+        """Wait for a free child's slot, growing an elastic pool while slow jobs hold them."""
+        while self.processes < self._max_processes:
+            try:
+                async with asyncio.timeout(GROW_AFTER_SECONDS):
+                    await self._slots.acquire()
+                return
+            except TimeoutError:
+                slow_since = time.monotonic() - GROW_AFTER_SECONDS
+                if any(started <= slow_since for started in self._busy_since.values()):
+                    self.processes += 1
+                    self._slots.release()  # one more slot; whoever waits longest takes it
+        await self._slots.acquire()
+
+    def is_waiting(self, run_id: int) -> bool:
+        """Whether attempt ``run_id`` still waits for a free child (so has not begun):
+        cancelled now, it stops before any job code runs."""
+        return run_id in self._waiting
+
+    @property
+    def waiting(self) -> int:
+        """How many attempts wait for a free child."""
+        return len(self._waiting)
 
     async def _execute_in_child(self, attempt: Attempt, request: bytes) -> Outcome:
         child: _Child | None = None
@@ -185,16 +166,20 @@ class PythonExecutor:
         try:
             if child is None:
                 child = await self._spawn()
+            self._busy_since[child] = time.monotonic()
             outcome = await self._run(child, attempt, request)
         except _CannotStart as exc:
             return Outcome.failed(str(exc))
-        except _ChildDied as exc:
+        except ChildDied as exc:
             return Outcome.failed(f"python worker process died while running the job ({exc})")
         except BaseException:
             # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
             if child is not None:
                 await self._kill(child, reason="attempt cancelled")
             raise
+        finally:
+            if child is not None:
+                self._busy_since.pop(child, None)
         self._idle.append(child)
         return outcome
 
@@ -231,6 +216,7 @@ class PythonExecutor:
                     error=message["error"],
                     output=message["output"],
                     retryable=message["retryable"],
+                    started_monotonic=message["started"],
                 )
             # A checkpoint: the job waits until it is stored, or knows it was not.
             error = None
@@ -263,7 +249,7 @@ class PythonExecutor:
             inbound = open(parent_reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
             outbound = open(parent_writes, "wb", buffering=0)  # noqa: SIM115 - as above
             printed = open(output_reads, "rb", buffering=0)  # noqa: SIM115 - as above
-            _, inbox = await loop.connect_read_pipe(_Inbox, inbound)
+            _, inbox = await loop.connect_read_pipe(Inbox, inbound)
             outbox, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, outbound)
             _, output = await loop.connect_read_pipe(ChildOutput, printed)
             output.pid = process.pid
@@ -274,7 +260,7 @@ class PythonExecutor:
                 encode({"sys_path": [str(entry) for entry in sys.path], "allowed": self._allowed})
             )
             await inbox.receive()  # it says it is ready
-        except _ChildDied as exc:
+        except ChildDied as exc:
             raise _CannotStart(f"python worker process exited on start ({exc})") from exc
         except BaseException:
             signal_group(process.pid, signal.SIGKILL)

@@ -8,14 +8,16 @@ from pgsched.engine.listener import CANCEL_CHANNEL, HINT_INTERVAL_SECONDS, WAKEU
 
 
 class Heard:
+    """Stands for the worker's state (wake-ups) and its recovery (cancel hints)."""
+
     def __init__(self) -> None:
         self.wakeups = 0
         self.cancel_hints: list[set[int]] = []
 
     def listener(self) -> Listener:
-        return Listener("unused", self.wakeup, self.cancel_hints.append)
+        return Listener("unused", self, self.cancel_hints.append)  # type: ignore[arg-type]
 
-    def wakeup(self) -> None:
+    def wake_up(self, notified: bool = False) -> None:
         self.wakeups += 1
 
 
