@@ -36,6 +36,8 @@ Connection = psycopg.Connection[Any]
 NEVER = "0 0 1 1 *"
 # Deeper than Python's decoder can follow.
 TOO_DEEP = 3000
+# jsonb prints 1e5000 in full: more digits than Python converts to an int.
+TOO_LONG_NUMBER = "1e5000"
 
 
 @pytest.fixture
@@ -285,8 +287,20 @@ def test_a_row_too_deep_to_read_fails_its_job_alone_and_healthz_sees_stalled_cla
             " VALUES ('deep', '* * * * * *', 'python', 'tests.acceptance.jobs:noop', %s::jsonb)",
             [f'{{"a": {deep}}}'],
         )
-    add_old_rows(db, [("deep", "python", "tests.acceptance.jobs:noop", f'{{"a": {deep}}}')])
-    db.execute("UPDATE pgsched.jobs SET schedule = '* * * * * *' WHERE name = 'deep'")
+    with pytest.raises(psycopg.errors.CheckViolation, match=r"args: holds a number of 5001"):
+        admin.execute(
+            "INSERT INTO pgsched.jobs (name, schedule, kind, target, args)"
+            " VALUES ('long', '* * * * * *', 'python', 'tests.acceptance.jobs:noop', %s::jsonb)",
+            [f'{{"n": {TOO_LONG_NUMBER}}}'],
+        )
+    add_old_rows(
+        db,
+        [
+            ("deep", "python", "tests.acceptance.jobs:noop", f'{{"a": {deep}}}'),
+            ("long", "python", "tests.acceptance.jobs:noop", f'{{"n": {TOO_LONG_NUMBER}}}'),
+        ],
+    )
+    db.execute("UPDATE pgsched.jobs SET schedule = '* * * * * *' WHERE name IN ('deep', 'long')")
     admin.execute(
         "INSERT INTO pgsched.jobs (name, schedule, kind, target)"
         " VALUES ('canary', '* * * * * *', 'python', 'tests.acceptance.jobs:noop')"
@@ -299,9 +313,10 @@ def test_a_row_too_deep_to_read_fails_its_job_alone_and_healthz_sees_stalled_cla
 
     canary_runs = "SELECT count(*) FROM pgsched.runs WHERE job_name = 'canary'"
     wait_for(lambda: scalar(db, canary_runs) >= 3, what="the canary firing beside the deep row")
-    last_error = scalar(db, "SELECT last_error FROM pgsched.jobs WHERE name = 'deep'")
-    assert "this job's row cannot be read: args" in last_error
-    assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = 'deep'") == 0
+    for name in ("deep", "long"):
+        last_error = scalar(db, "SELECT last_error FROM pgsched.jobs WHERE name = %s", [name])
+        assert "this job's row cannot be read: args" in last_error, name
+        assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE job_name = %s", [name]) == 0
     assert healthz(port) == (200, "ok")
     listed = CliRunner().invoke(cli, ["jobs", "list", "--database-url", admin_url])
     assert listed.exit_code == 0 and "canary" in listed.output, listed.output

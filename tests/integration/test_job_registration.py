@@ -99,6 +99,8 @@ BAD_ROWS = [
         {"kind": "sql", "target": "SELECT 1", "args": psycopg.types.json.Jsonb({"a": 1})},
         "takes no args",
     ),
+    # jsonb prints 1e5000 in full: 5,001 digits, more than Python reads back.
+    ("args", {"args": '{"n": [1e5000]}'}, "holds a number of 5001 characters"),
     ("overlap", {"overlap": "parallel"}, "'parallel' is not one of skip, allow, queue, replace"),
     ("misfire", {"misfire": "ignore"}, "'ignore' is not one of run_once, skip, run_all"),
     ("queue", {"queue": ""}, "must not be empty"),
@@ -124,6 +126,16 @@ def test_update_to_bad_value_is_refused_and_row_unchanged(db: psycopg.Connection
     with pytest.raises(errors.CheckViolation, match=r"pgsched\.jobs\.schedule: '\* \* \*'"):
         db.execute("UPDATE pgsched.jobs SET schedule = '* * *' WHERE id = %s", [job_id])
     assert db.execute("SELECT schedule FROM pgsched.jobs").fetchone() == ("*/5 * * * *",)
+
+
+def test_a_checkpoint_holding_a_number_python_cannot_read_is_refused(
+    db: psycopg.Connection,
+) -> None:
+    job_id = insert_job(db)
+    with pytest.raises(errors.CheckViolation, match="holds a number of 601 characters") as refused:
+        db.execute("UPDATE pgsched.jobs SET checkpoint = '1e600' WHERE id = %s", [job_id])
+    assert refused.value.diag.column_name == "checkpoint"
+    db.execute("UPDATE pgsched.jobs SET checkpoint = '[1e300, -1.5]' WHERE id = %s", [job_id])
 
 
 def test_job_names_are_unique(db: psycopg.Connection) -> None:

@@ -1,0 +1,36 @@
+"""Review of issue 11: attacks its boundaries still let through, closed.
+
+Revision ID: review11_hardening
+Revises: issue11_security
+Create Date: 2026-12-02
+
+Released: never edit. A changed function is a new file under sql/ applied by a
+new revision.
+
+- ``json_value_error`` v2 bounds the numbers of ``args`` and ``checkpoint``: jsonb
+  prints 1e5000 as 5,001 digits, which Python refuses to read, and one such number
+  stopped every claim that met its row.
+"""
+
+from alembic import op
+from pgsched.db.migrations import apply_sql_file
+
+revision = "review11_hardening"
+down_revision = "issue11_security"
+branch_labels = None
+depends_on = None
+
+# (upgrade file, the file it replaces on the way down)
+REPLACED = (("functions/json_value_error.v2.sql", "functions/json_value_error.v1.sql"),)
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    for path, _ in REPLACED:
+        apply_sql_file(bind, path)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    for _, path in REPLACED:
+        apply_sql_file(bind, path)
