@@ -38,18 +38,21 @@ def executors_for(
         secrets = SecretHosts.parse(options.http_secrets)
     except ValueError as exc:
         raise ConfigurationError(f"--http-allow or --http-secret: {exc}") from exc
+    # A variable bound to the hosts it may be sent to is the worker's alone: a shell or
+    # python job that could read it could send it anywhere.
+    hidden_env = (*options.hidden_env, *secrets.hosts)
     python = PythonExecutor(
         options.allow_python,
         python_processes(options),
         save_checkpoint,
-        options.hidden_env,
+        hidden_env,
         # Without --python-processes, the pool grows while its processes are busy.
         max_processes=options.concurrency if options.python_processes is None else None,
         user=user,
     )
     return python, {
         "python": python,
-        "shell": ShellExecutor(options.allow_shell, options.hidden_env, user),
+        "shell": ShellExecutor(options.allow_shell, hidden_env, user),
         "http": HttpExecutor(options.http_per_host, rules, secrets),
         "sql": SqlExecutor(
             options.sql_database_url or database_url,

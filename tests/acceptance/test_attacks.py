@@ -457,11 +457,14 @@ def test_http_jobs_reach_no_internal_address_and_send_secrets_only_where_named(
     for name, value in headers.items():
         add_job(admin, name, "http", f"http://127.0.0.1:{port}/{name}", queue="inside",
                 headers={"Authorization": value})  # fmt: skip
+    # Nor may a shell or python job on that worker read the secret, to send it anywhere.
+    add_job(admin, "printenv", "shell", "env", queue="inside")
+    add_job(admin, "listing", "python", "tests.jobtargets.environment:listing", queue="inside")
     workers.start(
-        "--queues", "inside", "--http-allow", "127.0.0.1",
+        "--queues", "inside", "--http-allow", "127.0.0.1", "--allow-shell",
         "--http-secret", "API_TOKEN=api.example.com", environment={"API_TOKEN": token},
     )  # fmt: skip
-    recorded = run_and_wait(admin, db, [*unreachable, *headers])
+    recorded = run_and_wait(admin, db, [*unreachable, *headers, "printenv", "listing"])
     assert workers.stop_all() == [0, 0]
 
     assert seen == []
@@ -477,6 +480,9 @@ def test_http_jobs_reach_no_internal_address_and_send_secrets_only_where_named(
     assert unnamed[0].replace("HOME", "X") == unnamed[1].replace(
         "PGSCHED_TEST_NO_SUCH_VARIABLE", "X"
     )
+    for name in ("printenv", "listing"):
+        status, _, output = recorded[name]
+        assert status == "succeeded" and "PATH=" in (output or ""), (name, output)
     assert token not in json.dumps(recorded) + workers.logs()
 
 

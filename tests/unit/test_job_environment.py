@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from pgsched.config import hidden_from_jobs, job_environment
+from pgsched.engine.options import WorkerOptions
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.http_request import SecretHosts
+from pgsched.executors.kinds import executors_for
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -99,3 +101,38 @@ def test_an_http_header_may_not_name_a_hidden_variable() -> None:
     assert DATABASE_SECRET not in outcome.error
     with pytest.raises(ValueError, match="pgsched's own setting"):
         SecretHosts.parse(["PGSCHED_DATABASE_URL=127.0.0.1"])
+
+
+def test_a_variable_the_worker_may_send_to_a_host_is_hidden_from_code_jobs() -> None:
+    # --http-secret binds a variable to the hosts it may be sent to: a shell or python
+    # job that could read it could send it anywhere.
+    options = WorkerOptions(
+        allow_python=("tests.jobtargets",),
+        allow_shell=True,
+        allow_root=True,
+        http_secrets=("BILLING_API_TOKEN=api.example.com",),
+    )
+
+    async def save(attempt: Attempt, value: Any) -> None:
+        raise AssertionError("no checkpoint expected")
+
+    async def run() -> tuple[Outcome, Outcome]:
+        python, executors = executors_for(options, "postgresql://unused", save)
+        await python.start()
+        try:
+            printed = await executors["shell"].execute(make_attempt("shell", "env"))
+            read = await python.execute(
+                make_attempt(
+                    "python", "tests.jobtargets.environment:listing", job_name="python-listing"
+                )
+            )
+        finally:
+            await python.close()
+            await executors["sql"].close()
+        return printed, read
+
+    printed, read = asyncio.run(run())
+    for outcome in (printed, read):
+        assert outcome.status is RunStatus.SUCCEEDED, outcome
+        assert "APP_MODE=production" in (outcome.output or "")
+        assert API_SECRET not in (outcome.output or "")
