@@ -11,8 +11,10 @@ SQL jobs are opt-in per worker (``--allow-sql``). Whoever writes ``pgsched.jobs`
 chooses the SQL, so it runs only on a session that holds nothing beyond what jobs may
 have: not a login that is, or through any membership can become, a superuser, a role
 with CREATEROLE, or one of the roles that run programs or touch files on the server;
-and not a login that owns (or is a member of a role owning) any pgsched object, since
-pgsched's triggers run on other people's writes and their owner could replace them.
+not a login that owns (or is a member of a role owning) any pgsched object, since
+pgsched's triggers run on other people's writes and their owner could replace them;
+and not one that owns its database or may create schemas in it, since either lets SQL
+choose what other sessions of the database, a superuser's among them, call by name.
 That is checked before every attempt, on the login (``session_user``): ``--sql-role``
 runs ``SET ROLE`` first, which keeps well-meaning SQL within a role's privileges but is
 no boundary, since the SQL may ``RESET ROLE``. The boundary is a login of its own,
@@ -163,8 +165,7 @@ class SqlExecutor:
         cursor = await connection.execute(query("sql_job_session"), {"timeout_ms": str(timeout_ms)})
         session = await cursor.fetchone()
         assert session is not None  # one row, always
-        _, login, reach, owns = session
-        refusal = "" if self._allow_superuser else _session_refusal(login, reach, owns)
+        refusal = "" if self._allow_superuser else _session_refusal(*session[1:])
         if refusal:
             if refusal != self._refusal_logged:
                 logger.error("sql_jobs_refused", reason=refusal)
@@ -200,7 +201,14 @@ async def _role_problem(connection: Connection, role: str) -> str:
     return ""
 
 
-def _session_refusal(login: str, reach: list[str], owns: list[str]) -> str:
+def _session_refusal(
+    login: str,
+    reach: list[str],
+    owns: list[str],
+    database: str,
+    owns_database: bool,
+    creates_in_database: bool,
+) -> str:
     """Why SQL jobs may not run on a session of ``login`` (``sql_job_session``'s facts)."""
     if reach:
         return (
@@ -213,6 +221,19 @@ def _session_refusal(login: str, reach: list[str], owns: list[str]) -> str:
             f"SQL jobs may not run as the login {login!r}: it owns pgsched's objects "
             f"({', '.join(owns)}...), or is a member of their owner, so a job could replace "
             f"the functions pgsched runs on other people's writes; {DEDICATED_LOGIN}"
+        )
+    if owns_database:
+        return (
+            f"SQL jobs may not run as the login {login!r}: it owns the database {database!r}, "
+            "or is a member of its owner, so a job could set what every session of that "
+            "database starts with, a superuser's included (ALTER DATABASE ... SET "
+            f"search_path); {DEDICATED_LOGIN}"
+        )
+    if creates_in_database:
+        return (
+            f"SQL jobs may not run as the login {login!r}: it may create schemas in the "
+            f"database {database!r}, so a job could create one named after another login, "
+            f"which comes first on that login's search path; {DEDICATED_LOGIN}"
         )
     return ""
 

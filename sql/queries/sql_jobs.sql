@@ -12,6 +12,10 @@
 --          or run programs and read or write files on the database server.
 --   owns:  pgsched objects owned by a role in reach. Whoever owns a function can
 --          replace it, and pgsched's triggers run on other people's writes.
+--   owns_database, creates_in_database: whether a role in reach owns this database or
+--          may create schemas in it. Its owner sets what every session of it starts
+--          with (ALTER DATABASE ... SET search_path), a superuser's included; a schema
+--          named after another role comes first on that role's search path ("$user").
 -- Checked before every attempt, not once: a role granted later counts from then on.
 -- Earlier jobs ran on this session's login and may have set its search_path (ALTER
 -- ROLE ... SET): every function and operator here is named with its schema, so none
@@ -49,4 +53,14 @@ SELECT pg_catalog.set_config('statement_timeout', %(timeout_ms)s, false) AS stat
                       WHERE n.nspname OPERATOR(pg_catalog.=) 'pgsched') AS o
               WHERE pg_catalog.pg_has_role(session_user, o.owner, 'MEMBER')
               ORDER BY o.name
-              LIMIT 3) AS owns;
+              LIMIT 3) AS owns,
+       pg_catalog.current_database() AS database,
+       EXISTS (SELECT
+                 FROM pg_catalog.pg_database AS d
+                WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                  AND pg_catalog.pg_has_role(session_user, d.datdba, 'MEMBER')) AS owns_database,
+       EXISTS (SELECT
+                 FROM pg_catalog.pg_roles AS r
+                WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+                  AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(),
+                                                        'CREATE')) AS creates_in_database;

@@ -228,6 +228,54 @@ def test_an_sql_job_cannot_replace_a_function_on_a_login_that_owns_it(
     assert scalar(db, TIMEZONE_ERROR_SOURCE) == source
 
 
+# A job's SQL setting what every session of its database starts with, a superuser's
+# included: the next superuser to call now() there would run the job author's now().
+SET_EVERYONES_SEARCH_PATH = (
+    "CREATE SCHEMA trap; CREATE FUNCTION trap.now() RETURNS timestamptz LANGUAGE sql"
+    " AS $$ SELECT pg_catalog.now() $$; DO $$ BEGIN EXECUTE format("
+    "'ALTER DATABASE %I SET search_path = trap, pg_catalog', pg_catalog.current_database());"
+    " END $$"
+)
+
+
+def test_an_sql_login_that_owns_its_database_or_creates_schemas_in_it_is_refused(
+    workers: Workers, db: Connection, database_url: str, admin: Connection
+) -> None:
+    database = db.info.dbname
+    superuser = user_of(database_url)
+    add_job(admin, "set-everyones-path", "sql", SET_EVERYONES_SEARCH_PATH, queue="owner")
+    # A schema named after a superuser comes first on that superuser's search path
+    # ("$user"): what it holds answers for the tables they name without a schema.
+    add_job(admin, "squat-a-schema", "sql", f'CREATE SCHEMA "{superuser}"', queue="creator")
+    with new_login(db, database_url) as owner, new_login(db, database_url) as creator:
+        db.execute(f"ALTER DATABASE {database} OWNER TO {user_of(owner)}")
+        db.execute(f"GRANT CREATE ON DATABASE {database} TO {user_of(creator)}")
+        try:
+            for queue, url in (("owner", owner), ("creator", creator)):
+                workers.start("--allow-sql", "--sql-database-url", url, "--queues", queue)
+            recorded = run_and_wait(admin, db, ["set-everyones-path", "squat-a-schema"])
+            assert workers.stop_all() == [0, 0]
+        finally:
+            db.execute(f"ALTER DATABASE {database} OWNER TO {superuser}")
+            db.execute(f"REVOKE CREATE ON DATABASE {database} FROM {user_of(creator)}")
+    for name in ("set-everyones-path", "squat-a-schema"):
+        status, error, _ = recorded[name]
+        assert status == "failed", (name, error)
+        assert f"the database {database!r}" in (error or "") and "--sql-database-url" in (
+            error or ""
+        ), (name, error)
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM pg_db_role_setting AS s JOIN pg_database AS d"
+            " ON d.oid = s.setdatabase WHERE d.datname = current_database()",
+        )
+        == 0
+    )
+    assert scalar(db, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('trap', %s)",
+                  [superuser]) == 0  # fmt: skip
+
+
 # -- 3. python targets name what an allowed module defines, nothing it reaches -------
 
 WALKING_TARGETS = {
