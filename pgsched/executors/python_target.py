@@ -11,13 +11,18 @@ cannot walk from an allowed module through what it imported
 (``myapp.tasks:logging.os.system``) or through dunder attributes
 (``myapp.tasks:__loader__.get_data``). Once resolved, the object must itself come from
 an allowed module (its ``__module__``): ``from os import system`` in ``myapp.tasks``
-does not make ``myapp.tasks:system`` runnable.
+does not make ``myapp.tasks:system`` runnable. A class is judged by what calling it
+runs: ``class Launcher(subprocess.Popen)`` in ``myapp.tasks`` is defined there, but
+calling it runs ``Popen.__init__``, which would start whatever its args name; so the
+constructor (``__new__``, ``__init__``, the metaclass's ``__call__``) must come from
+an allowed module too, or be ``object``'s and ``type``'s own.
 
 Light on purpose: the child process imports it before any job.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Sequence
 from types import ModuleType
@@ -99,4 +104,24 @@ def lookup(module: ModuleType, target: str, prefixes: Sequence[str]) -> Any:
             f"'{target}' is defined in {where}, outside the allowed prefixes "
             f"({', '.join(prefixes)}): a job runs only what those modules define"
         )
+    if isinstance(found, type):
+        _check_constructor(found, target, prefixes)
     return found
+
+
+def _check_constructor(cls: type, target: str, prefixes: Sequence[str]) -> None:
+    """``NotRunnable`` unless calling ``cls`` runs only code of allowed modules (or
+    ``type``'s and ``object``'s own construction)."""
+    for ancestry, method, builtin in (
+        (inspect.getmro(type(cls)), "__call__", type),
+        (inspect.getmro(cls), "__new__", object),
+        (inspect.getmro(cls), "__init__", object),
+    ):
+        owner = next(klass for klass in ancestry if method in vars(klass))
+        if owner is builtin or is_allowed(owner.__module__, prefixes):
+            continue
+        raise NotRunnable(
+            f"'{target}' is a class whose {method} is defined in module '{owner.__module__}' "
+            f"({owner.__qualname__}), outside the allowed prefixes ({', '.join(prefixes)}): "
+            "calling it would run that code"
+        )

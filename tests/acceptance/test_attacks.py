@@ -290,6 +290,10 @@ def test_a_python_target_cannot_walk_out_of_the_allowed_modules(
     marker = tmp_path / "os-system-ran"
     for name, target in WALKING_TARGETS.items():
         assert "may not start with _" in refused_insert(admin, name, "python", target)
+    # A class the allowed module defines, but which subprocess.Popen constructs: the
+    # grammar lets it in; the worker must not call it.
+    add_job(admin, "inherited-constructor", "python", "tests.jobtargets.imports:Launcher",
+            args=["touch", str(marker)])  # fmt: skip
     # The same rows written before the rule existed, and a target that passes the
     # grammar but names something imported: the worker refuses them all.
     add_old_rows(
@@ -306,7 +310,8 @@ def test_a_python_target_cannot_walk_out_of_the_allowed_modules(
         ],
     )  # fmt: skip
     workers.start()  # --allow-python tests.
-    names = [*WALKING_TARGETS, "imported-function", "imported-class", "own-method"]
+    names = [*WALKING_TARGETS, "imported-function", "imported-class", "own-method",
+             "inherited-constructor"]  # fmt: skip
     recorded = run_and_wait(db, db, names)
     assert workers.stop_all() == [0]
     assert recorded["own-method"] == ("succeeded", None, "return: 'hello from a method'")
@@ -315,6 +320,7 @@ def test_a_python_target_cannot_walk_out_of_the_allowed_modules(
         ("through-a-dunder", "may not start with _"),
         ("imported-function", "defined in module 'posix', outside the allowed prefixes"),
         ("imported-class", "defined in module 'subprocess', outside the allowed prefixes"),
+        ("inherited-constructor", "whose __init__ is defined in module 'subprocess'"),
     ):
         status, error, output = recorded[name]
         assert status == "failed" and problem in (error or ""), (name, error)
