@@ -212,10 +212,13 @@ def _reusable(pool: _HostPool) -> http.client.HTTPConnection | None:
 
 
 def _outcome(request: HttpRequest, response: _Response) -> Outcome:
-    """Success when the status is expected; otherwise a failure retried only if it may pass."""
-    output = f"HTTP {response.status} {response.reason}"
+    """Success when the status is expected; otherwise a failure retried only if it may pass.
+
+    The output never holds a secret the request carried, should the server echo it.
+    """
+    output = request.recordable(f"HTTP {response.status} {response.reason}")
     if response.body:
-        output += f"\n\n{response.body}"
+        output += "\n\n" + request.recordable(response.body, cut=response.dropped_bytes > 0)
     if response.dropped_bytes:
         output += f"\n... [{response.dropped_bytes} more bytes of the body dropped]"
     if request.expected is None:

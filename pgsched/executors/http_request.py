@@ -9,9 +9,13 @@ Header values may say ``${env:NAME}``, replaced from the worker's environment wh
 the request is built, so secrets stay out of the jobs table. A job author chooses the
 URL, so a reference is honoured only for a variable the worker names with
 ``--http-secret NAME=HOST``, and only in a request to one of the hosts named with it.
-Refusals read the same whether the variable exists or not. Nothing a request carries
-ever reaches a message: they show a URL as ``scheme://host/path`` without its query
-string, which may hold a token, and name headers, never their values.
+Refusals read the same whether the variable exists or not. A request carrying a secret
+takes its ``Host`` header from its URL: one the job author wrote would have a proxy,
+an ingress or a CDN at the secret's host route it to another site. Nothing a request
+carries ever reaches a message: they show a URL as ``scheme://host/path`` without its
+query string, which may hold a token, and name headers, never their values; and a
+secret the server sends back (a debug page, an error quoting the request) is recorded
+as its ``${env:NAME}`` reference.
 """
 
 from __future__ import annotations
@@ -104,11 +108,31 @@ class HttpRequest:
     body: bytes | None
     expected: tuple[int, ...] | None  # None: any 2xx
     timeout_seconds: float
+    # The secrets the headers carry, by variable name: never recorded as they are.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> HostKey:
         """The connection pool the request goes through."""
         return (self.scheme, self.host, self.port)
+
+    def recordable(self, text: str, cut: bool = False) -> str:
+        """``text`` with every secret this request carries replaced by its reference.
+
+        When ``text`` was ``cut`` at a limit, a secret's first characters may end it:
+        they go too, or a job author moving the cut from run to run would read it whole.
+        """
+        for name, value in self.secrets.items():
+            if not value:
+                continue
+            reference = f"${{env:{name}}}"
+            text = text.replace(value, reference)
+            if cut:
+                for length in range(len(value) - 1, 0, -1):
+                    if text.endswith(value[:length]):
+                        text = text[:-length] + reference
+                        break
+        return text
 
 
 def target_problem(target: str) -> str | None:
@@ -143,7 +167,8 @@ def request_for(attempt: Attempt, secrets: SecretHosts) -> HttpRequest:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
     args = attempt.args
-    headers = _headers(args.get("headers", {}), secrets, parts.hostname)
+    carried: dict[str, str] = {}
+    headers = _headers(args.get("headers", {}), secrets, parts.hostname, carried)
     body, content_type = _body(args.get("body"))
     if content_type and not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = content_type
@@ -158,6 +183,7 @@ def request_for(attempt: Attempt, secrets: SecretHosts) -> HttpRequest:
         body=body,
         expected=_expected(args.get("expect_status")),
         timeout_seconds=attempt.timeout_seconds + SOCKET_GRACE_SECONDS,
+        secrets=carried,
     )
 
 
@@ -167,8 +193,11 @@ def _method(method: Any) -> str:
     return method.upper()
 
 
-def _headers(headers: Any, secrets: SecretHosts, host: str) -> dict[str, str]:
-    """Headers with environment references substituted; messages name headers, never values."""
+def _headers(
+    headers: Any, secrets: SecretHosts, host: str, carried: dict[str, str]
+) -> dict[str, str]:
+    """Headers with environment references substituted, each secret put in ``carried``;
+    messages name headers, never values."""
     if not isinstance(headers, Mapping):
         raise InvalidJob('args "headers" must be an object of header names to strings')
     resolved = {}
@@ -178,19 +207,33 @@ def _headers(headers: Any, secrets: SecretHosts, host: str) -> dict[str, str]:
         if not isinstance(value, str):
             raise InvalidJob(f"header {_shown(name)} must have a string value")
         # Read at execution time, so a secret can be rotated without touching the job.
-        value = ENV_REFERENCE.sub(partial(_secret, secrets, name, host), value)
+        value = ENV_REFERENCE.sub(partial(_secret, secrets, name, host, carried), value)
         if FORBIDDEN_IN_HEADER_VALUE.search(value) or not value.isascii():
             raise InvalidJob(
                 f"header {_shown(name)} has a value with line breaks or non-ASCII text"
             )
         resolved[name] = value
+    named_host = next((name for name in resolved if name.lower() == "host"), None)
+    if carried and named_host is not None:
+        raise InvalidJob(
+            f"header {_shown(named_host)} names the host itself, and this request carries "
+            f"${{env:{next(iter(carried))}}}: a secret goes only to the host in the URL, "
+            "so put the host there and leave the header out"
+        )
     if not any(name.lower() == "user-agent" for name in resolved):
         resolved["User-Agent"] = "pgsched"
     return resolved
 
 
-def _secret(secrets: SecretHosts, header: str, host: str, reference: re.Match[str]) -> str:
-    return secrets.value(header, reference[1], host)
+def _secret(
+    secrets: SecretHosts,
+    header: str,
+    host: str,
+    carried: dict[str, str],
+    reference: re.Match[str],
+) -> str:
+    carried[reference[1]] = secrets.value(header, reference[1], host)
+    return carried[reference[1]]
 
 
 def _shown(header: str) -> str:

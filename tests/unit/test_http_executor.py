@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -27,6 +27,7 @@ from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 
 SECRET = "s3cr3t-token-value"
+SECRET_REFERENCE = "${env:REPORT_API_TOKEN}"
 BIG_BODY_BYTES = 200_000
 
 
@@ -97,6 +98,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, b"done")
         elif route == "/big":
             self.reply(200, b"y" * BIG_BODY_BYTES)
+        elif route == "/echo":  # as some services do, in debug pages and error messages
+            pad = int(parse_qs(urlsplit(self.path).query).get("pad", ["0"])[0])
+            self.reply(200, b"y" * pad + json.dumps(dict(self.headers)).encode())
         else:
             self.reply(200, b"hello")
 
@@ -188,6 +192,43 @@ def test_env_references_in_headers_are_substituted_and_never_shown(
     assert failed.error == f"HTTP 500 from {server.url}/status/500 (expected 2xx)"
     for outcome in (succeeded, failed):
         assert SECRET not in f"{outcome.error} {outcome.output}"
+
+
+def test_a_secret_the_server_echoes_back_is_not_recorded(
+    server: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job author chooses the path on the secret's host, and reads the run's output.
+    monkeypatch.setenv("REPORT_API_TOKEN", SECRET)
+    outcome = run(f"{server.url}/echo", headers={"X-Key": "key=${env:REPORT_API_TOKEN}"})
+    assert server.state.requests[0].headers["X-Key"] == f"key={SECRET}"
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert SECRET not in (outcome.output or "")
+    assert '"X-Key": "key=${env:REPORT_API_TOKEN}"' in (outcome.output or "")
+    # Nor any part of it where the output is cut: moving the cut from run to run
+    # would otherwise show it a character at a time.
+    echoed = outcome.output.split("\n\n", 1)[1] if outcome.output else ""
+    cut_after = len(echoed.split(SECRET_REFERENCE)[0]) + len(SECRET) // 2
+    for pad in (OUTPUT_LIMIT_CHARS - cut_after, OUTPUT_LIMIT_CHARS - cut_after + 1):
+        cut = run(f"{server.url}/echo?pad={pad}", headers={"X-Key": "key=${env:REPORT_API_TOKEN}"})
+        assert "more bytes of the body dropped" in (cut.output or "")
+        assert SECRET[: len(SECRET) // 2] not in (cut.output or ""), pad
+
+
+def test_a_request_carrying_a_secret_takes_its_host_from_its_url(
+    server: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Host header of the job author's choosing would have the secret's host (a shared
+    # proxy, an ingress, a CDN) route the request, secret and all, to another site.
+    monkeypatch.setenv("REPORT_API_TOKEN", SECRET)
+    headers = {"host": "attacker.example", "Authorization": "Bearer ${env:REPORT_API_TOKEN}"}
+    outcome = run(f"{server.url}/ok", headers=headers)
+    assert outcome.status is RunStatus.FAILED and not outcome.retryable
+    assert outcome.error is not None and "'host'" in outcome.error and "URL" in outcome.error
+    assert SECRET not in outcome.error
+    assert server.state.requests == []
+    # Without a secret, a Host header of its own is the job's business.
+    assert run(f"{server.url}/ok", headers={"Host": "vhost.example"}).status is RunStatus.SUCCEEDED
+    assert server.state.requests[0].headers["Host"] == "vhost.example"
 
 
 def test_missing_env_variable_fails_permanently_without_sending(
