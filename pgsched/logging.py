@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from pgsched.models import Attempt
+from pgsched.text import printable
 
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -17,10 +18,12 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def configure_logging(level: str = "info", log_format: str = "console") -> None:
     """Send structured events to stderr, as key=value lines or one JSON object per line."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+    # JSON escapes control characters by itself; the console renderer prints a value
+    # without spaces as it is, so a job's output line could drive the terminal.
+    renderers: list[structlog.types.Processor] = (
+        [structlog.processors.JSONRenderer()]
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else [_printable_values, structlog.dev.ConsoleRenderer(colors=False)]
     )
     structlog.configure(
         processors=[
@@ -28,7 +31,7 @@ def configure_logging(level: str = "info", log_format: str = "console") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -36,6 +39,16 @@ def configure_logging(level: str = "info", log_format: str = "console") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def _printable_values(
+    logger: Any, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The event with its text escaped for a terminal: a job's output, an error or a
+    name a job author wrote shows ``\\x1b[2J``, never acts on it."""
+    return {
+        key: printable(value) if isinstance(value, str) else value for key, value in event.items()
+    }
 
 
 def run_fields(attempt: Attempt, worker_id: str) -> dict[str, Any]:
