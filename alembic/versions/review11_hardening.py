@@ -10,6 +10,8 @@ new revision.
 - ``json_value_error`` v2 bounds the numbers of ``args`` and ``checkpoint``: jsonb
   prints 1e5000 as 5,001 digits, which Python refuses to read, and one such number
   stopped every claim that met its row.
+- ``next_attempt_at`` v2 does not overflow on ``max_attempts`` near the int limit, which
+  failed every outcome of a batch holding an interrupted attempt of such a job.
 """
 
 from alembic import op
@@ -21,7 +23,10 @@ branch_labels = None
 depends_on = None
 
 # (upgrade file, the file it replaces on the way down)
-REPLACED = (("functions/json_value_error.v2.sql", "functions/json_value_error.v1.sql"),)
+REPLACED = (
+    ("functions/json_value_error.v2.sql", "functions/json_value_error.v1.sql"),
+    ("functions/next_attempt_at.v2.sql", "functions/next_attempt_at.v1.sql"),
+)
 
 
 def upgrade() -> None:
@@ -34,3 +39,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     for _, path in REPLACED:
         apply_sql_file(bind, path)
+    # Its v1 file predates pinned search paths; issue11_security pinned it.
+    op.execute(
+        "ALTER FUNCTION pgsched.next_attempt_at(text, integer, integer, integer, boolean, boolean)"
+        " SET search_path = pg_catalog, pg_temp"
+    )

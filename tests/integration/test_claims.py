@@ -18,7 +18,7 @@ from pgsched.engine.finisher import Finisher
 from pgsched.engine.planner import plan_job
 from pgsched.engine.repository import ClaimResult, Repository, WorkerIdentity
 from pgsched.errors import QueryFailed
-from pgsched.models import Attempt, EndedAttempt, Outcome, Trigger
+from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus, Trigger
 from tests.commands import add_job
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -447,6 +447,22 @@ def test_a_worker_declared_dead_claims_and_starts_nothing(
     # Another worker, alive, takes both.
     assert len(claim(database_url, worker_id="w2").attempts) == 1
     assert len(start_pending(database_url, worker_id="w2")) == 1
+
+
+def test_an_interrupted_attempt_of_a_job_allowed_every_attempt_is_recorded_and_retried(
+    database_url: str, db: Connection
+) -> None:
+    # "Two past the limit" must not overflow an int max_attempts: the statement that
+    # failed took every outcome of its batch (and every release of unstarted runs) with it.
+    job_id = add_job(db, "persistent", "0 0 1 1 *", max_attempts=2**31 - 1)
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    interrupted = Outcome(RunStatus.LOST, error="stopped by the worker's shutdown")
+    assert finish(database_url, attempt, interrupted) == [attempt.run_id]
+    assert [row[:3] for row in runs(db, job_id)] == [
+        ("lost", "schedule", 1),
+        ("pending", "retry", 2),
+    ]
 
 
 def test_the_retry_rule_counts_failures_and_forgives_interruptions(db: Connection) -> None:
