@@ -48,6 +48,8 @@ APPLICATION_NAME = "pgsched-sql-job"  # how the jobs' sessions show in pg_stat_a
 MAX_ROWS_SHOWN = 20
 # The server-side backstop comes after the worker's own timeout, which normally wins.
 STATEMENT_TIMEOUT_GRACE_MS = 1000
+# The longest statement_timeout the server takes (an int of milliseconds, ~24.8 days).
+STATEMENT_TIMEOUT_MAX_MS = 2**31 - 1
 # A cancel request that reaches the server just before the statement starts is
 # ignored; it is repeated at this interval until the statement has ended.
 CANCEL_INTERVAL_SECONDS = 0.5
@@ -161,7 +163,9 @@ class SqlExecutor:
 
     async def _run(self, connection: Connection, attempt: Attempt) -> Outcome:
         """Check the session, then run the target; leaves no transaction open."""
-        timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
+        timeout_ms = min(
+            attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS, STATEMENT_TIMEOUT_MAX_MS
+        )
         cursor = await connection.execute(query("sql_job_session"), {"timeout_ms": str(timeout_ms)})
         session = await cursor.fetchone()
         assert session is not None  # one row, always

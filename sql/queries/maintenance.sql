@@ -35,9 +35,10 @@ SELECT (SELECT count(*) FROM pgsched.workers_alive) AS alive,
 -- name: doctor_overdue_runs
 -- A worker stops an attempt at its timeout; one still running well past it is stuck,
 -- or its worker is gone. Attempts of deleted jobs have no timeout to compare with.
+-- In bigint: a job may have the largest timeout an int holds.
 SELECT id, job_name, worker_id, running_duration_seconds, timeout_seconds, worker_alive
   FROM pgsched.running_runs
- WHERE running_duration_seconds > timeout_seconds + %(grace_seconds)s::integer
+ WHERE running_duration_seconds > timeout_seconds::bigint + %(grace_seconds)s::integer
  ORDER BY started_at;
 
 -- name: doctor_stopped_jobs

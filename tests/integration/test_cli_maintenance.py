@@ -414,6 +414,18 @@ def test_doctor_warns_about_dead_workers_and_runs_past_their_timeout(
     )
 
 
+def test_doctor_checks_the_running_attempts_of_a_job_with_the_longest_timeout(
+    database_url: str, db: Connection
+) -> None:
+    # A job author may give a job the largest timeout an int holds: adding the grace
+    # to it must not fail the check.
+    add_job(db, "forever", timeout_seconds=2**31 - 1)
+    add_worker(db, "live-worker", timedelta(seconds=1))
+    add_run(db, "forever", "running", database_now(db) - HOUR, worker_id="live-worker")
+    checks = checks_of(invoke(database_url, "doctor", "--json"), exit_code=0)
+    assert checks["running attempts"][0] == "OK", checks["running attempts"]
+
+
 def test_doctor_warns_about_failing_jobs(database_url: str, db: Connection) -> None:
     add_job(db, "flaky")
     add_worker(db, "live-worker", timedelta(seconds=1))

@@ -142,6 +142,14 @@ def test_commands_refusing_transaction_blocks_run(database_url: str, db: Connect
     assert run(database_url, "VACUUM vacuumed").output == "VACUUM"
 
 
+def test_the_longest_timeout_a_job_may_have_is_a_time_limit_too(database_url: str) -> None:
+    # 2147483647 s is more milliseconds than statement_timeout takes: the server's
+    # backstop is then its longest, not an error.
+    outcome = run(database_url, "SELECT current_setting('statement_timeout')", 2**31 - 1)
+    assert outcome.status is RunStatus.SUCCEEDED, outcome
+    assert (outcome.output or "").splitlines()[-1] == "2147483647ms"
+
+
 def test_sessions_are_named_reset_between_jobs_and_time_limited(database_url: str) -> None:
     settings = ("application_name", "search_path", "statement_timeout")
     query = "SELECT " + ", ".join(f"current_setting('{name}')" for name in settings)
