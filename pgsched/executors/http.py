@@ -8,7 +8,10 @@ worker's timeout bounds the whole request. The output is the response's status l
 and the head of its body; errors show the URL as ``scheme://host/path`` only.
 
 Requests run on ``http.client`` in threads. Each host gets at most
-``per_host_limit`` connections at once; idle ones are kept for the next request.
+``per_host_limit`` connections at once; idle ones are kept for the next request, at
+most ``MAX_IDLE_CONNECTIONS`` of them over all hosts (the one idle longest is closed
+first): job authors name hosts, and a socket held for each would run the worker out of
+file descriptors.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import select
 import socket
 import ssl
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -39,6 +43,8 @@ TRANSIENT_CLIENT_STATUSES = frozenset({408, 429})
 READ_CHUNK_BYTES = 64 * 1024
 # Requests waiting on slow servers hold a thread each.
 MAX_THREADS = 64
+# Open connections kept between requests, over all hosts.
+MAX_IDLE_CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class HttpExecutor:
         self._rules = rules or AddressRules()
         self._secrets = secrets or SecretHosts()
         self._pools: dict[HostKey, _HostPool] = {}
+        # Every idle connection and its pool, the one idle longest first.
+        self._idle: OrderedDict[http.client.HTTPConnection, _HostPool] = OrderedDict()
         self._in_flight: set[_Exchange] = set()
         self._threads = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="pgsched-http")
         self._tls = ssl.create_default_context()
@@ -84,6 +92,7 @@ class HttpExecutor:
             for connection in pool.idle:
                 connection.close()
             pool.idle.clear()
+        self._idle.clear()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def execute(self, attempt: Attempt) -> Outcome:
@@ -105,7 +114,7 @@ class HttpExecutor:
         return _outcome(request, response)
 
     async def _send(self, pool: _HostPool, request: HttpRequest) -> _Response:
-        connection = _reusable(pool) or self._connection(request)
+        connection = self._reusable(pool) or self._connection(request)
         exchange = _Exchange(connection)
         self._in_flight.add(exchange)
         running = self._threads.submit(exchange.run, request)
@@ -120,8 +129,31 @@ class HttpExecutor:
         finally:
             self._in_flight.discard(exchange)
         if connection.sock is not None:  # the server keeps it open for another request
-            pool.idle.append(connection)
+            self._keep(pool, connection)
         return response
+
+    def _keep(self, pool: _HostPool, connection: http.client.HTTPConnection) -> None:
+        """Keep ``connection`` idle for ``pool``'s next request, within the bound."""
+        pool.idle.append(connection)
+        self._idle[connection] = pool
+        while len(self._idle) > MAX_IDLE_CONNECTIONS:
+            oldest, its_pool = self._idle.popitem(last=False)
+            its_pool.idle.remove(oldest)
+            oldest.close()
+
+    def _reusable(self, pool: _HostPool) -> http.client.HTTPConnection | None:
+        """An idle connection the server has not closed meanwhile, if there is one."""
+        while pool.idle:
+            connection = pool.idle.pop()
+            del self._idle[connection]
+            poller = select.poll()
+            poller.register(connection.sock, select.POLLIN)
+            # An idle connection is readable only when the server closed it (or broke
+            # protocol): reusing it would fail the request for no fault of the job's.
+            if not poller.poll(0):
+                return connection
+            connection.close()
+        return None
 
     def _connection(self, request: HttpRequest) -> http.client.HTTPConnection:
         return checked_connection(
@@ -195,20 +227,6 @@ class _Exchange:
         except LookupError:
             body = kept.decode("utf-8", errors="replace")
         return _Response(response.status, response.reason, body, dropped)
-
-
-def _reusable(pool: _HostPool) -> http.client.HTTPConnection | None:
-    """An idle connection the server has not closed meanwhile, if there is one."""
-    while pool.idle:
-        connection = pool.idle.pop()
-        poller = select.poll()
-        poller.register(connection.sock, select.POLLIN)
-        # An idle connection is readable only when the server closed it (or broke
-        # protocol): reusing it would fail the request for no fault of the job's.
-        if not poller.poll(0):
-            return connection
-        connection.close()
-    return None
 
 
 def _outcome(request: HttpRequest, response: _Response) -> Outcome:

@@ -6,6 +6,7 @@ The address rules and secret bindings have tests of their own (test_http_address
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import select
 import socket
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pgsched.executors import http as http_executor
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.http_address import AddressRules
@@ -48,6 +50,8 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     release_slow: threading.Event = field(default_factory=threading.Event)
     client_hung_up: threading.Event = field(default_factory=threading.Event)
+    # Set when a client closes a connection it kept open between requests.
+    client_closed: threading.Event = field(default_factory=threading.Event)
 
 
 class Server(ThreadingHTTPServer):
@@ -64,6 +68,10 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.state.lock:
             self.server.state.connections += 1
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.state.client_closed.set()
 
     def do_GET(self) -> None:
         self.handle_request()
@@ -120,8 +128,8 @@ class Running:
     state: ServerState
 
 
-@pytest.fixture
-def server() -> Iterator[Running]:
+@contextlib.contextmanager
+def serving() -> Iterator[Running]:
     httpd = Server(("127.0.0.1", 0), Handler)
     httpd.state = ServerState()
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -132,6 +140,12 @@ def server() -> Iterator[Running]:
         httpd.state.release_slow.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Running]:
+    with serving() as running:
+        yield running
 
 
 def attempt(url: str, **args: Any) -> Attempt:
@@ -355,3 +369,31 @@ def test_per_host_limit_bounds_concurrency_and_reuses_connections(server: Runnin
     assert [outcome.status for outcome in outcomes] == [RunStatus.SUCCEEDED] * 6
     assert server.state.max_active == 2
     assert server.state.connections == 2
+
+
+def test_idle_connections_are_bounded_however_many_hosts_jobs_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each host a job names may keep its connection open for the next request: a job
+    # author naming thousands (wildcard DNS, many ports) would otherwise have the
+    # worker hold as many sockets, until it could open no more.
+    monkeypatch.setattr(http_executor, "MAX_IDLE_CONNECTIONS", 2)
+    with serving() as first, serving() as second, serving() as third:
+
+        async def scenario() -> list[Outcome]:
+            executor = HttpExecutor(rules=LOOPBACK)
+            try:
+                outcomes = [
+                    await executor.execute(attempt(f"{each.url}/ok"))
+                    for each in (first, second, third, third)
+                ]
+                # The one idle longest was closed; the others were kept.
+                assert first.state.client_closed.wait(2)
+                assert not second.state.client_closed.is_set()
+                return outcomes
+            finally:
+                await executor.close()
+
+        outcomes = asyncio.run(scenario())
+        assert {outcome.status for outcome in outcomes} == {RunStatus.SUCCEEDED}
+        assert third.state.connections == 1  # kept, and reused
