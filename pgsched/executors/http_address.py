@@ -50,8 +50,11 @@ METADATA_HOSTS = frozenset(
      "instance-data.ec2.internal"}
 )  # fmt: skip
 LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64).
-NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# The well-known NAT64 prefix (RFC 6052), whose addresses carry an IPv4 address in their
+# last 32 bits. Not the local-use 64:ff9b:1::/48 (RFC 8215): where its addresses carry
+# one depends on the prefix length each network chose, so none is read from them (they
+# lie in the reserved ::/8, refused as such).
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class AddressRefused(OSError):
@@ -191,7 +194,7 @@ def _carried_ipv4(address: Address) -> ipaddress.IPv4Address | None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
-    if any(address in network for network in NAT64):
+    if address in NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 

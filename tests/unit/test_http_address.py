@@ -25,6 +25,10 @@ NOTHING_ALLOWED = AddressRules()
         ("168.63.129.16", "cloud metadata address"),
         ("::ffff:169.254.169.254", "always refused"),  # IPv4-mapped
         ("64:ff9b::a9fe:a9fe", "always refused"),  # NAT64 of 169.254.169.254
+        # Local-use NAT64 (RFC 8215): where the IPv4 address sits depends on the prefix
+        # length the network chose. A /48 translator maps this one to 169.254.169.254;
+        # its last 32 bits read 8.8.8.8, which must not make it look global.
+        ("64:ff9b:1:a9fe:a9:fe00:808:808", "not an address to connect to"),
         ("2002:a9fe:a9fe::1", "always refused"),  # 6to4 of 169.254.169.254
         ("0.0.0.0", "not an address to connect to"),
         ("::", "not an address to connect to"),
