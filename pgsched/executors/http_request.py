@@ -40,6 +40,10 @@ FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
 FORBIDDEN_IN_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 # Header names are quoted in messages; a longer one is cut.
 SHOWN_NAME_CHARS = 100
+# Headers that frame the body: http.client writes them. One of the job author's would
+# let the body carry a second request on a kept connection, whose response the next
+# job to share the connection would read as its own.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 # The socket timeout goes this far past the attempt's own, only so that a thread
 # stuck connecting after its attempt was cancelled does not linger for ever.
 SOCKET_GRACE_SECONDS = 30
@@ -206,6 +210,10 @@ def _headers(
             raise InvalidJob(f"header name {_shown(str(name))} is not valid")
         if not isinstance(value, str):
             raise InvalidJob(f"header {_shown(name)} must have a string value")
+        if name.lower() in FRAMING_HEADERS:
+            raise InvalidJob(
+                f"header {_shown(name)} frames the request's body, which pgsched does itself"
+            )
         # Read at execution time, so a secret can be rotated without touching the job.
         value = ENV_REFERENCE.sub(partial(_secret, secrets, name, host, carried), value)
         if FORBIDDEN_IN_HEADER_VALUE.search(value) or not value.isascii():

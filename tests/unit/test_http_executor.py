@@ -245,6 +245,18 @@ def test_a_request_carrying_a_secret_takes_its_host_from_its_url(
     assert server.state.requests[0].headers["Host"] == "vhost.example"
 
 
+@pytest.mark.parametrize("header", ["Content-Length", "transfer-encoding"])
+def test_a_job_may_not_frame_its_own_body(server: Running, header: str) -> None:
+    # With the body's length in the job author's hands, the body could carry a second
+    # request on the kept connection, whose response the next job sharing it would read
+    # as its own (secrets it carried and the server echoed, among them).
+    smuggled = "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+    outcome = run(f"{server.url}/ok", method="POST", body=smuggled, headers={header: "0"})
+    assert outcome.status is RunStatus.FAILED and not outcome.retryable
+    assert outcome.error is not None and repr(header) in outcome.error
+    assert server.state.requests == []
+
+
 def test_missing_env_variable_fails_permanently_without_sending(
     server: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
