@@ -166,7 +166,7 @@ def load_zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``, or ``TimezoneError``."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise TimezoneError(
             f"unknown time zone {name!r} (expected an IANA name such as Europe/Berlin)"
         ) from exc
