@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pgsched.commands import demo, history, jobs, maintenance, sync, worker
+from pgsched.commands import demo, history, jobs, maintenance, sync, tokens, web, worker
 from pgsched.commands.options import F, database_options
 from pgsched.config import Settings
 from pgsched.db import embedded, migrations
@@ -208,7 +208,7 @@ def db_status(home: str | None, as_json: bool) -> None:
         raise SystemExit(3)
 
 
-for module in (worker, jobs, history, maintenance, sync, demo):
+for module in (worker, jobs, history, maintenance, sync, demo, tokens, web):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -1,0 +1,180 @@
+"""What ``pgsched web`` reads: pages of jobs and runs, slots, the overview's figures.
+
+Every function runs one named block of ``sql/queries/dashboard.sql`` (or one the
+commands share) and returns a ``Fetched``: the rows, and the SQL a user can paste
+into psql to get them (the dashboard's "Show SQL").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+
+from pgsched.db.queries import pasteable, query
+from pgsched.errors import JobNotFound
+
+Connection = psycopg.Connection[DictRow]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Rows of one named block, and the parameters they were read with."""
+
+    block: str
+    parameters: Mapping[str, Any]
+    rows: list[DictRow] = field(default_factory=list)
+
+    @property
+    def sql(self) -> str:
+        """The block with its parameters written in, ready for psql."""
+        return pasteable(self.block, self.parameters)
+
+    def one(self) -> DictRow:
+        """The only row (blocks that always return one)."""
+        assert len(self.rows) == 1, (self.block, len(self.rows))
+        return self.rows[0]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What the jobs page and ``GET /api/v1/jobs`` select by; None means any."""
+
+    search: str | None = None
+    queue: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    enabled: bool | None = None
+    health: str | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        """The filter as the parameters of ``dashboard_job_names``."""
+        return {
+            "search": self.search,
+            "queue": self.queue,
+            "kind": self.kind,
+            "category": self.category,
+            "enabled": self.enabled,
+            "health": self.health,
+        }
+
+
+def fetch(connection: Connection, block: str, parameters: Mapping[str, Any]) -> Fetched:
+    """Run ``block`` with ``parameters`` and keep both beside the rows."""
+    rows = connection.execute(query(block), parameters).fetchall()
+    return Fetched(block, dict(parameters), rows)
+
+
+def job_names(
+    connection: Connection, selection: JobFilter, after: str | None, limit: int
+) -> Fetched:
+    """Names of the jobs ``selection`` selects, after ``after`` in name order."""
+    parameters = {**selection.parameters(), "after": after, "limit": limit}
+    return fetch(connection, "dashboard_job_names", parameters)
+
+
+def jobs(connection: Connection, names: Sequence[str]) -> Fetched:
+    """Definitions and health of the named jobs, in name order."""
+    return fetch(connection, "dashboard_jobs", {"names": list(names)})
+
+
+def job(connection: Connection, name: str) -> DictRow:
+    """One job's definition and health, or ``JobNotFound``."""
+    rows = jobs(connection, [name]).rows
+    if not rows:
+        raise JobNotFound(f"no job named {name!r}")
+    return rows[0]
+
+
+def recent_slots(connection: Connection, names: Sequence[str], slots: int) -> Fetched:
+    """The latest ``slots`` slots of each named job, newest first."""
+    return fetch(connection, "dashboard_recent_slots", {"names": list(names), "slots": slots})
+
+
+def slot_strip(connection: Connection, name: str, slots: int) -> Fetched:
+    """One job's latest slots as they ended, missed ones included, newest first."""
+    return fetch(connection, "dashboard_slot_strip", {"job": name, "slots": slots})
+
+
+def preview(connection: Connection, name: str, count: int) -> Fetched:
+    """The next ``count`` slots of a job, with DST notes."""
+    return fetch(connection, "dashboard_preview", {"job": name, "count": count})
+
+
+def job_stats(connection: Connection, name: str, days: int) -> Fetched:
+    """One job's figures over ``days`` days (``pgsched.job_stats``)."""
+    return fetch(connection, "history_job_stats", {"job": name, "days": days})
+
+
+def job_timeline(connection: Connection, name: str, hours: int) -> Fetched:
+    """One job hour by hour (``pgsched.job_timeline``)."""
+    return fetch(connection, "history_job_timeline", {"job": name, "hours": hours})
+
+
+def runs(
+    connection: Connection,
+    *,
+    job: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> Fetched:
+    """A page of runs, newest first; ``before_id`` is the previous page's last id."""
+    parameters = {
+        "job": job,
+        "status": status,
+        "since": since,
+        "until": until,
+        "before_id": before_id,
+        "limit": limit,
+    }
+    return fetch(connection, "dashboard_runs", parameters)
+
+
+def run(connection: Connection, run_id: int) -> DictRow | None:
+    """One run with its output, or None."""
+    rows = fetch(connection, "dashboard_run", {"run_id": run_id}).rows
+    return rows[0] if rows else None
+
+
+def failed_runs(connection: Connection, job: str | None = None, limit: int = 100) -> Fetched:
+    """The latest failures (``pgsched.failed_runs``), optionally of one job."""
+    return fetch(connection, "dashboard_failed_runs", {"job": job, "limit": limit})
+
+
+def missed_runs(connection: Connection, job: str | None = None, limit: int = 200) -> Fetched:
+    """Slots that did not run and why (``pgsched.missed_runs``)."""
+    return fetch(connection, "dashboard_missed_runs", {"job": job, "limit": limit})
+
+
+def running_runs(connection: Connection, limit: int = 100) -> Fetched:
+    """Attempts running now, oldest first."""
+    return fetch(connection, "dashboard_running_runs", {"limit": limit})
+
+
+def workers(connection: Connection, include_stopped: bool) -> Fetched:
+    """Live workers; with ``include_stopped``, dead and stopped ones too (admin only)."""
+    block = "history_workers_all" if include_stopped else "history_workers_alive"
+    return fetch(connection, block, {})
+
+
+def summary(connection: Connection) -> Fetched:
+    """The overview's figures, one row."""
+    return fetch(connection, "dashboard_summary", {})
+
+
+def outcomes(connection: Connection, days: int) -> Fetched:
+    """Cluster-wide outcomes per hour (one day) or per UTC day."""
+    return fetch(connection, "dashboard_outcomes", {"days": days})
+
+
+def job_known(connection: Connection, name: str) -> bool:
+    """Whether ``name`` is a job, or a deleted job that left runs."""
+    row = connection.execute(query("history_job_known"), {"job": name}).fetchone()
+    return bool(row and row["known"])
