@@ -31,6 +31,8 @@ Connection = psycopg.Connection[DictRow]
 # Unknown tokens are remembered too, so random ones cost no query each; the cache
 # is emptied when it grows past this.
 MAX_CACHED_TOKENS = 10_000
+# /readyz answers within about this long when the database does not.
+READY_TIMEOUT_SECONDS = 2.0
 
 
 class TokenCache:
@@ -144,7 +146,7 @@ class WebDatabase:
         """None when both databases answer and the schema is current, else why not."""
         try:
             for pool in {id(p): p for p in (self.write_pool, self.read_pool)}.values():
-                with pool.connection(timeout=5) as connection:
+                with pool.connection(timeout=READY_TIMEOUT_SECONDS) as connection:
                     migrations.require_current_on(connection)
         except Exception as exc:  # any failure means "not ready", said in one line
             return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg
 
+from pgsched.catalog.job_changes import IdempotencyKeyReused, JobRunning
 from pgsched.catalog.tokens import TokenError
 from pgsched.errors import DatabaseUnavailable, InvalidJob, JobNotFound, PgschedError
 
@@ -127,7 +128,9 @@ def from_pgsched_error(error: PgschedError) -> Problem:
     """The problem one of pgsched's own errors stands for."""
     if isinstance(error, JobNotFound):
         return Problem(404, "Not found", str(error), kind="not-found")
-    if isinstance(error, InvalidJob | TokenError):
+    if isinstance(error, JobRunning):
+        return Problem(409, "Running now", str(error), kind="conflict")
+    if isinstance(error, InvalidJob | TokenError | IdempotencyKeyReused):
         return Problem(422, "Invalid", str(error), kind="invalid-value")
     if isinstance(error, DatabaseUnavailable):
         return Problem(503, "Database unavailable", str(error), kind="unavailable")
