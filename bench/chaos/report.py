@@ -15,7 +15,7 @@ from bench.chaos.audit import (
     expected_slots,
 )
 from bench.chaos.runner import ChaosResult
-from bench.report import Figure, aligned, write_json
+from bench.harness.report import Figure, aligned, write_json
 
 
 def audit_table(checks: Sequence[Check]) -> str:

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg.rows import DictRow
-
-from pgsched.db.queries import pasteable, query
+from pgsched.catalog.sessions import Connection, fetch_all, sql_for_psql
 from pgsched.errors import JobNotFound
 
-Connection = psycopg.Connection[DictRow]
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -27,14 +24,14 @@ class Fetched:
 
     block: str
     parameters: Mapping[str, Any]
-    rows: list[DictRow] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
     @property
     def sql(self) -> str:
         """The block with its parameters written in, ready for psql."""
-        return pasteable(self.block, self.parameters)
+        return sql_for_psql(self.block, dict(self.parameters))
 
-    def one(self) -> DictRow:
+    def one(self) -> Row:
         """The only row (blocks that always return one)."""
         assert len(self.rows) == 1, (self.block, len(self.rows))
         return self.rows[0]
@@ -65,7 +62,7 @@ class JobFilter:
 
 def fetch(connection: Connection, block: str, parameters: Mapping[str, Any]) -> Fetched:
     """Run ``block`` with ``parameters`` and keep both beside the rows."""
-    rows = connection.execute(query(block), parameters).fetchall()
+    rows = fetch_all(connection, block, dict(parameters), row=Row)
     return Fetched(block, dict(parameters), rows)
 
 
@@ -82,7 +79,7 @@ def jobs(connection: Connection, names: Sequence[str]) -> Fetched:
     return fetch(connection, "dashboard_jobs", {"names": list(names)})
 
 
-def job(connection: Connection, name: str) -> DictRow:
+def job(connection: Connection, name: str) -> Row:
     """One job's definition and health, or ``JobNotFound``."""
     rows = jobs(connection, [name]).rows
     if not rows:
@@ -137,7 +134,7 @@ def runs(
     return fetch(connection, "dashboard_runs", parameters)
 
 
-def run(connection: Connection, run_id: int) -> DictRow | None:
+def run(connection: Connection, run_id: int) -> Row | None:
     """One run with its output, or None."""
     rows = fetch(connection, "dashboard_run", {"run_id": run_id}).rows
     return rows[0] if rows else None
@@ -172,9 +169,3 @@ def summary(connection: Connection) -> Fetched:
 def outcomes(connection: Connection, days: int) -> Fetched:
     """Cluster-wide outcomes per hour (one day) or per UTC day."""
     return fetch(connection, "dashboard_outcomes", {"days": days})
-
-
-def job_known(connection: Connection, name: str) -> bool:
-    """Whether ``name`` is a job, or a deleted job that left runs."""
-    row = connection.execute(query("history_job_known"), {"job": name}).fetchone()
-    return bool(row and row["known"])

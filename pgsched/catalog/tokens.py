@@ -10,12 +10,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 import psycopg
-from psycopg.rows import DictRow
 
-from pgsched.db.queries import query
+from pgsched.catalog.sessions import Connection, fetch_all, fetch_one, fetch_single
 from pgsched.errors import PgschedError
 
 TOKEN_PREFIX = "pgs_"
@@ -27,6 +26,41 @@ ROLES: tuple[Role, ...] = ("reader", "admin")
 
 class TokenError(PgschedError):
     """The API token cannot be created or changed."""
+
+
+class TokenRow(TypedDict):
+    """A token as ``pgsched tokens list`` shows it (never its digest)."""
+
+    name: str
+    role: Role
+    prefix: str
+    state: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class _Principal(TypedDict):
+    token_id: int
+    name: str
+    role: Role
+    expires_at: datetime | None
+
+
+class _Created(TypedDict):
+    name: str
+    role: Role
+    expires_at: datetime | None
+
+
+class _Revoked(TypedDict):
+    id: int
+
+
+class _Active(TypedDict):
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -55,10 +89,7 @@ def token_digest(token: str) -> bytes:
 
 
 def create_token(
-    connection: psycopg.Connection[DictRow],
-    name: str,
-    role: Role,
-    expires_at: datetime | None = None,
+    connection: Connection, name: str, role: Role, expires_at: datetime | None = None
 ) -> CreatedToken:
     """Create a token named ``name`` for ``role``; ``TokenError`` if the name is taken."""
     if role not in ROLES:
@@ -72,48 +103,42 @@ def create_token(
         "expires_at": expires_at,
     }
     try:
-        row = connection.execute(query("tokens_create"), parameters).fetchone()
+        row = fetch_single(connection, "tokens_create", parameters, row=_Created)
     except psycopg.errors.UniqueViolation as exc:
         raise TokenError(
             f"a token named {name!r} exists: revoke it first, or choose another name"
         ) from exc
     except psycopg.errors.CheckViolation as exc:
         raise TokenError(f"a token needs a name, not {name!r}") from exc
-    assert row is not None
     return CreatedToken(token, row["name"], row["role"], row["expires_at"])
 
 
-def list_tokens(
-    connection: psycopg.Connection[DictRow], include_revoked: bool = False
-) -> list[DictRow]:
+def list_tokens(connection: Connection, include_revoked: bool = False) -> list[TokenRow]:
     """Every token (its digest aside) with its state: active, expired or revoked."""
-    return connection.execute(query("tokens_list"), {"include_revoked": include_revoked}).fetchall()
+    return fetch_all(connection, "tokens_list", {"include_revoked": include_revoked}, row=TokenRow)
 
 
-def revoke_token(connection: psycopg.Connection[DictRow], name: str) -> None:
+def revoke_token(connection: Connection, name: str) -> None:
     """Revoke the active token called ``name``; ``TokenError`` when there is none."""
-    if connection.execute(query("tokens_revoke"), {"name": name}).fetchone() is None:
+    if fetch_one(connection, "tokens_revoke", {"name": name}, row=_Revoked) is None:
         raise TokenError(f"no active token named {name!r}")
 
 
-def token_principal(connection: psycopg.Connection[DictRow], token: str) -> TokenPrincipal | None:
+def token_principal(connection: Connection, token: str) -> TokenPrincipal | None:
     """Who ``token`` stands for, or None when it is unknown, revoked or expired."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     return principal_for_digest(connection, token_digest(token))
 
 
-def principal_for_digest(
-    connection: psycopg.Connection[DictRow], digest: bytes
-) -> TokenPrincipal | None:
+def principal_for_digest(connection: Connection, digest: bytes) -> TokenPrincipal | None:
     """``token_principal`` for a token known by its digest (a session's)."""
-    row = connection.execute(query("tokens_principal"), {"token_sha256": digest}).fetchone()
+    row = fetch_one(connection, "tokens_principal", {"token_sha256": digest}, row=_Principal)
     if row is None:
         return None
     return TokenPrincipal(row["token_id"], row["name"], row["role"], row["expires_at"])
 
 
-def tokens_active(connection: psycopg.Connection[DictRow]) -> bool:
+def tokens_active(connection: Connection) -> bool:
     """Whether any token could sign in now."""
-    row = connection.execute(query("tokens_active")).fetchone()
-    return bool(row and row["active"])
+    return bool(fetch_single(connection, "tokens_active", row=_Active)["active"])

@@ -49,11 +49,6 @@ def print_record(row: Mapping[str, Any], as_json: bool) -> None:
         click.echo(f"{key.ljust(width)}  {_text(value)}")
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 job``, ``2 jobs``: a count with its noun, for messages."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _cell(value: Any) -> str:
     text = " ".join(_text(value).split())
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

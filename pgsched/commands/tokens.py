@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.catalog.tokens import ROLES, Role, create_token, list_tokens, revoke_token
-from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_rows
 from pgsched.config import Settings
@@ -63,7 +63,7 @@ def create(settings: Settings, name: str, role: Role, expires: datetime | None) 
     Example:
       pgsched tokens create --name ci-deploy --role admin --expires 90d
     """
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         created = create_token(connection, name, role, expires)
     click.echo(created.token)
     until = f", valid until {created.expires_at.isoformat()}" if created.expires_at else ""
@@ -81,7 +81,7 @@ def list_command(settings: Settings, include_revoked: bool, as_json: bool) -> No
     Example:
       pgsched tokens list --all
     """
-    with command_session(settings) as connection:
+    with open_session(settings, Access.READ) as connection:
         rows = list_tokens(connection, include_revoked)
     print_rows(rows, as_json, columns=LIST_COLUMNS, empty="(no tokens)")
 
@@ -96,7 +96,7 @@ def revoke(settings: Settings, name: str) -> None:
     Example:
       pgsched tokens revoke ci-deploy
     """
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         revoke_token(connection, name)
     click.echo(f"revoked token {name!r}")
 

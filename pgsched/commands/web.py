@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.catalog.tokens import ROLES, Role
-from pgsched.commands.connection import command_session
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import Settings
 from pgsched.db.connection import resolve_database_url
@@ -137,7 +137,7 @@ def _require_authentication(settings: Settings, web_settings: WebSettings, host:
 
     if web_settings.trusted_header:
         return
-    with command_session(settings) as connection:
+    with open_session(settings, Access.READ) as connection:
         if tokens_active(connection):
             return
     raise ConfigurationError(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import click
 
+from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import Settings
-from pgsched.db.connection import resolve_database_url
+from pgsched.engine.options import WorkerOptions
+
+# The flags' defaults are the options' own, so the two cannot disagree.
+DEFAULTS = WorkerOptions()
 
 
 @click.command("worker")
@@ -14,7 +18,7 @@ from pgsched.db.connection import resolve_database_url
 @click.option(
     "--concurrency",
     "-c",
-    default=10,
+    default=DEFAULTS.concurrency,
     show_default=True,
     type=click.IntRange(1, 10000),
     help="Attempts this worker runs at once.",
@@ -22,13 +26,13 @@ from pgsched.db.connection import resolve_database_url
 @click.option(
     "--queues",
     "-q",
-    default="default",
+    default=",".join(DEFAULTS.queues),
     show_default=True,
     help="Comma-separated queues to take jobs from.",
 )
 @click.option(
     "--poll-interval",
-    default=1.0,
+    default=DEFAULTS.poll_interval,
     show_default=True,
     type=click.FloatRange(0.01),
     help="Longest sleep between looks at the database, in seconds.",
@@ -42,15 +46,15 @@ from pgsched.db.connection import resolve_database_url
 @click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
 @click.option(
     "--grace-period",
-    default=30.0,
+    default=DEFAULTS.grace_seconds,
     show_default=True,
     type=click.FloatRange(0),
     help="Seconds running attempts get to finish after SIGTERM.",
 )
-@click.option("--name", default=None, help="Worker name prefix. Default: the host name.")
+@click.option("--name", default=DEFAULTS.name, help="Worker name prefix. Default: the host name.")
 @click.option(
     "--lease-seconds",
-    default=30,
+    default=DEFAULTS.lease_seconds,
     show_default=True,
     type=click.IntRange(1),
     help="Silence after which other workers recover this worker's attempts.",
@@ -58,31 +62,31 @@ from pgsched.db.connection import resolve_database_url
 @click.option(
     "--python-processes",
     type=click.IntRange(1),
-    default=None,
+    default=DEFAULTS.python_processes,
     help="Child processes for python jobs. Default: --concurrency (started lazily).",
 )
 @click.option(
     "--stop-after",
     type=click.FloatRange(0),
-    default=None,
+    default=DEFAULTS.stop_after_seconds,
     metavar="SECONDS",
     help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
 )
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
-    default=None,
+    default=DEFAULTS.metrics_port,
     help="Serve Prometheus /metrics and /healthz on this port. Default: none.",
 )
 @click.option(
     "--metrics-host",
-    default="0.0.0.0",
+    default=DEFAULTS.metrics_host,
     show_default=True,
     help="Address the metrics port listens on.",
 )
 @click.option(
     "--metrics-job-label/--no-metrics-job-label",
-    default=True,
+    default=DEFAULTS.metrics_job_label,
     show_default=True,
     help="Count finished runs per job (one series per job and status).",
 )
@@ -150,7 +154,6 @@ def worker_command(
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
     """
-    from pgsched.engine.options import WorkerOptions
     from pgsched.engine.process import run_worker
 
     if on_failure:
@@ -186,7 +189,7 @@ def worker_command(
         sql_role=sql_role,
         sql_allow_superuser=sql_allow_superuser,
     )
-    run_worker(resolve_database_url(settings), options)
+    run_worker(database_url(settings, Access.WRITE), options)
 
 
 COMMANDS: list[click.Command] = [worker_command]

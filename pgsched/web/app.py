@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+import pgsched.web.problems as problems
 from pgsched.errors import PgschedError
-from pgsched.web import pages, problems
 from pgsched.web.api import jobs, runs
 from pgsched.web.auth import Authenticator
 from pgsched.web.database import WebDatabase
 from pgsched.web.docs import mount_api_docs
+from pgsched.web.pages import error_page, mount_pages
 from pgsched.web.problems import Problem
 from pgsched.web.settings import WebSettings
 from pgsched.web.state import WebState
@@ -56,7 +57,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     for router in (jobs.router, runs.router):
         app.include_router(router, prefix=API_PREFIX)
     mount_api_docs(app, API_PREFIX)
-    pages.mount(app)
+    mount_pages(app)
     _add_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -92,7 +93,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         if not _is_api(request):
-            return await pages.error_page(request, exc)
+            return await error_page(request, exc)
         return JSONResponse(
             exc.document(request.url.path),
             status_code=exc.status,

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+import pgsched.web.sessions as sessions
 from pgsched.catalog.tokens import TOKEN_PREFIX, TokenPrincipal, token_digest
-from pgsched.web import sessions
 from pgsched.web.database import WebDatabase
 from pgsched.web.principals import Principal
 from pgsched.web.problems import Problem, forbidden, unauthorized

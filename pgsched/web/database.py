@@ -19,10 +19,9 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from pgsched.catalog import tokens
+from pgsched.catalog import requests, tokens
 from pgsched.catalog.tokens import TokenPrincipal
 from pgsched.db import migrations
-from pgsched.db.queries import query
 from pgsched.web.principals import Principal
 from pgsched.web.settings import WebSettings
 
@@ -106,14 +105,12 @@ class WebDatabase:
         unless ``write``. Commits when the block ends, rolls back if it raises."""
         pool = self.write_pool if write else self.read_pool
         with pool.connection() as connection, connection.transaction():
-            connection.execute(
-                query("dashboard_become"),
-                {
-                    "role": principal.database_role,
-                    "actor": principal.actor,
-                    "read_only": "off" if write else "on",
-                    "statement_timeout": f"{self._settings.statement_timeout_seconds}s",
-                },
+            requests.act_as(
+                connection,
+                database_role=principal.database_role,
+                actor=principal.actor,
+                read_only=not write,
+                statement_timeout_seconds=self._settings.statement_timeout_seconds,
             )
             yield connection
 

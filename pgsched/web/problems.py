@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg
 
-from pgsched.catalog.job_changes import IdempotencyKeyReused, JobRunning
+from pgsched.catalog.definitions import IdempotencyKeyReused
 from pgsched.catalog.tokens import TokenError
-from pgsched.errors import DatabaseUnavailable, InvalidJob, JobNotFound, PgschedError
+from pgsched.errors import DatabaseUnavailable, InvalidJob, JobNotFound, JobRunning, PgschedError
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:pgsched:problem:"

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import DictRow
 
-from pgsched.catalog import dashboard, job_changes
+from pgsched.catalog import dashboard, definitions, jobs
 from pgsched.catalog.dashboard import JobFilter
 from pgsched.scheduling.words import describe
 from pgsched.web.api import schemas
@@ -77,7 +77,7 @@ def create_job(
     """Register a job. The database checks it: a refused value is a 422 naming the column."""
     require_admin(principal)
     with web_state(request).database.transaction(principal, write=True) as connection:
-        job_changes.create_job(connection, job.model_dump())
+        definitions.create_job(connection, job.model_dump())
         created = job_document(dashboard.job(connection, job.name))
     response.headers["Location"] = str(request.url_for("get_job", name=job.name))
     return created
@@ -91,7 +91,7 @@ def replace_job(
     schedule or zone is planned afresh from now."""
     require_admin(principal)
     with web_state(request).database.transaction(principal, write=True) as connection:
-        job_changes.replace_job(connection, name, job.model_dump())
+        definitions.replace_job(connection, name, job.model_dump())
         return job_document(dashboard.job(connection, job.name))
 
 
@@ -103,7 +103,7 @@ def patch_job(
     require_admin(principal)
     given = changes.model_dump(exclude_unset=True)
     with web_state(request).database.transaction(principal, write=True) as connection:
-        job_changes.patch_job(connection, name, given)
+        definitions.patch_job(connection, name, given)
         return job_document(dashboard.job(connection, given.get("name") or name))
 
 
@@ -117,7 +117,7 @@ def delete_job(
     """Delete the job; its runs stay. 409 while an attempt runs, unless ``force``."""
     require_admin(principal)
     with web_state(request).database.transaction(principal, write=True) as connection:
-        job_changes.remove_job(connection, name, force=force)
+        jobs.remove_job(connection, name, force=force)
     return Response(status_code=204)
 
 
@@ -128,7 +128,7 @@ def _set_enabled(
     with web_state(request).database.transaction(principal, write=True) as connection:
         if enabled is None:
             enabled = not dashboard.job(connection, name)["enabled"]
-        job_changes.set_enabled(connection, name, enabled)
+        jobs.set_enabled(connection, name, enabled)
         return job_document(dashboard.job(connection, name))
 
 
@@ -174,11 +174,11 @@ def run_job(
     with web_state(request).database.transaction(principal, write=True) as connection:
         if idempotency_key is None:
             return {
-                "run_id": job_changes.run_now(connection, name),
+                "run_id": jobs.run_now(connection, name),
                 "job_name": name,
                 "replayed": False,
             }
-        run = job_changes.run_now_once(connection, name, principal.actor, idempotency_key)
+        run = definitions.run_now_once(connection, name, principal.actor, idempotency_key)
     return {"run_id": run.run_id, "job_name": name, "replayed": run.replayed}
 
 

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from psycopg.rows import DictRow
 
-from pgsched.catalog import dashboard
+from pgsched.catalog import dashboard, runs
 from pgsched.db.schema import RUN_STATUSES
-from pgsched.errors import JobNotFound
 from pgsched.web.api import schemas
 from pgsched.web.principals import Principal
 from pgsched.web.problems import Problem
@@ -33,8 +32,8 @@ def run_page(
     if status is not None and status not in RUN_STATUSES:
         raise Problem(422, "Unknown status", f"status must be one of {', '.join(RUN_STATUSES)}")
     with web_state(request).database.transaction(principal, write=False) as connection:
-        if job is not None and not dashboard.job_known(connection, job):
-            raise JobNotFound(f"no job named {job!r}")
+        if job is not None:
+            runs.require_job(connection, job)
         rows = dashboard.runs(
             connection,
             job=job,

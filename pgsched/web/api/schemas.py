@@ -1,6 +1,6 @@
 """The shapes the HTTP API reads and writes; ``/api/v1/openapi.json`` is built from them.
 
-Job defaults come from ``registry.Job`` (through ``catalog.job_changes``); what a
+Job defaults come from ``db.schema.JOB_DEFAULTS`` (through ``catalog.definitions``); what a
 value may be is the database's to say, so text fields are plain strings here and
 a refused value comes back as a 422 naming the column.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pgsched.catalog.job_changes import JOB_DEFAULTS
+from pgsched.catalog.definitions import OPTIONAL_DEFAULTS as JOB_DEFAULTS
 from pgsched.db.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES, RUN_STATUSES
 
 

@@ -21,7 +21,7 @@ DOCS_POLICY = CONTENT_SECURITY_POLICY.replace(
 )
 
 
-def mount(app: FastAPI) -> None:
+def mount_pages(app: FastAPI) -> None:
     """Add the pages, the static files and the headers every response gets."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (overview, jobs, runs, signin):

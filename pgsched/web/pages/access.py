@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
-from pgsched.web import sessions
+import pgsched.web.sessions as sessions
 from pgsched.web.auth import require_admin, require_csrf
 from pgsched.web.pages.rendering import PageContext, page_context
 from pgsched.web.state import web_state

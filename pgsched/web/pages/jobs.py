@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg.rows import DictRow
 from starlette.concurrency import run_in_threadpool
 
-from pgsched.catalog import dashboard, job_changes
+from pgsched.catalog import dashboard, definitions, jobs
 from pgsched.catalog.dashboard import JobFilter
 from pgsched.errors import InvalidJob
 from pgsched.web.charts import Layer, slot_strip, stacked_bars
@@ -196,7 +196,7 @@ def set_enabled(
 ) -> Response:
     """Enable or disable a job; for htmx, its refreshed row."""
     with web_state(request).database.transaction(context.principal, write=True) as connection:
-        job_changes.set_enabled(connection, name, enabled)
+        jobs.set_enabled(connection, name, enabled)
         rows = dashboard.jobs(connection, [name])
         slots = dashboard.recent_slots(connection, [name], SPARKLINE_SLOTS)
     if not _is_htmx(request):
@@ -212,7 +212,7 @@ def set_enabled(
 def run_now(request: Request, context: Changer, name: str) -> Response:
     """Queue a manual run; for htmx, a note saying which."""
     with web_state(request).database.transaction(context.principal, write=True) as connection:
-        run_id = job_changes.run_now(connection, name)
+        run_id = jobs.run_now(connection, name)
     if not _is_htmx(request):
         return RedirectResponse(str(request.url_for("job_page", name=name)), status_code=303)
     html = TEMPLATES.get_template("run_queued.html").render(
@@ -235,7 +235,7 @@ def _edit(request: Request, context: PageContext, name: str, values: dict[str, s
     try:
         changes = _changes(values)
         with web_state(request).database.transaction(context.principal, write=True) as connection:
-            job_changes.patch_job(connection, name, changes)
+            definitions.patch_job(connection, name, changes)
     except psycopg.Error as exc:
         problem = from_database_error(exc)
     except InvalidJob as exc:
@@ -282,4 +282,4 @@ async def pause_filtered(request: Request, context: Changer) -> Response:
 def _pause(request: Request, context: PageContext, selection: JobFilter) -> None:
     with web_state(request).database.transaction(context.principal, write=True) as connection:
         for row in dashboard.job_names(connection, selection, None, MAX_PAUSED).rows:
-            job_changes.set_enabled(connection, row["name"], False)
+            jobs.set_enabled(connection, row["name"], False)

@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+import pgsched.web.sessions as sessions
 from pgsched.scheduling.words import describe
-from pgsched.web import sessions
 from pgsched.web.principals import Principal
 from pgsched.web.state import web_state
 

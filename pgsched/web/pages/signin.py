@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+import pgsched.web.sessions as sessions
 from pgsched.catalog.tokens import token_digest
-from pgsched.web import sessions
 from pgsched.web.auth import require_csrf, require_same_origin
 from pgsched.web.pages.rendering import TEMPLATES, set_session_cookie
 from pgsched.web.state import web_state

@@ -19,14 +19,20 @@ import os
 import time
 from collections import Counter
 
-from bench.context import BenchContext, start_workers
-from bench.cpu import PROC
-from bench.database import Connection, connect, database_now, register_noop_jobs, scalar
-from bench.report import Figure, below
-from bench.server import scratch_database
-from bench.throughput import SUCCEEDED_IN_WINDOW
-from bench.workers import Workers
-from pgsched.cli import worker as worker_command
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.cpu import PROC
+from bench.harness.database import (
+    SUCCEEDED_IN_WINDOW,
+    Connection,
+    connect,
+    database_now,
+    register_noop_jobs,
+    scalar,
+)
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
+from bench.harness.workers import Workers
+from pgsched.commands.worker import worker_command
 from pgsched.engine.options import WorkerOptions
 from pgsched.executors.sql import APPLICATION_NAME as SQL_SESSION
 

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bench.context import BenchContext, start_workers
-from bench.database import Connection, connect, register_noop_jobs, scalar
-from bench.meter import measure_window
-from bench.registered import register_jobs_not_due
-from bench.report import Figure, below
-from bench.server import scratch_database
-from bench.throughput import SUCCEEDED_IN_WINDOW
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.database import (
+    SUCCEEDED_IN_WINDOW,
+    Connection,
+    connect,
+    register_noop_jobs,
+    scalar,
+)
+from bench.harness.meter import measure_window
+from bench.harness.registered import register_jobs_not_due
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
 
 PHASE = "lag @1k/s"
 JOBS = 1000

@@ -10,7 +10,7 @@ rows, then vacuumed and analysed.
 
 from __future__ import annotations
 
-from bench.database import Connection, scalar
+from bench.harness.database import Connection, scalar
 
 JOBS = 10_000
 FULL_RUNS = 10_000_000

@@ -1,7 +1,7 @@
 """Real ``pgsched worker`` subprocesses: start, watch, stop, and read their logs.
 
 Workers run from the repository root so that their python children can import
-``bench.jobs``. Each has its own process group, so a worker that hangs on stop
+``bench.harness.targets``. Each has its own process group, so a worker that hangs on stop
 is killed with its children.
 """
 
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, Findings
+from bench.harness.errors import BenchError, Findings
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 # A worker still running this long after SIGTERM is killed (noop jobs drain at once).
 STOP_TIMEOUT_SECONDS = 30.0
 LOG_TAIL_LINES = 20

@@ -11,12 +11,12 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.context import BenchContext, start_workers
-from bench.database import NOOP_TARGET, Connection, connect, scalar
-from bench.errors import BenchError
-from bench.report import Figure, below
-from bench.server import scratch_database
-from bench.workers import Workers
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.database import NOOP_TARGET, Connection, connect, scalar
+from bench.harness.errors import BenchError
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
+from bench.harness.workers import Workers
 
 PHASE = "run_now"
 JOB_NAME = "x"

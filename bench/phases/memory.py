@@ -18,11 +18,11 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from bench.context import BenchContext, start_workers
-from bench.cpu import PROC, descendants
-from bench.database import connect, register_noop_jobs, scalar
-from bench.report import Figure, below
-from bench.server import scratch_database
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.cpu import PROC, descendants
+from bench.harness.database import connect, register_noop_jobs, scalar
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
 
 PHASE = "memory"
 JOBS = 2000

@@ -7,13 +7,19 @@ from typing import Any
 
 import psycopg
 
-NOOP_TARGET = "bench.jobs:noop"
+NOOP_TARGET = "bench.harness.targets:noop"
 
 # J jobs in one statement; names are unique, the trigger validates each row.
 REGISTER_NOOP_JOBS = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target, overlap)
 SELECT 'bench-' || n, %(schedule)s, 'python', %(target)s, %(overlap)s
   FROM generate_series(1, %(count)s) AS n
+"""
+
+# Runs recorded succeeded inside a measuring window (throughput, lag, workers-8).
+SUCCEEDED_IN_WINDOW = """
+SELECT count(*) FROM pgsched.runs
+ WHERE status = 'succeeded' AND finished_at >= %(started_at)s AND finished_at < %(ended_at)s
 """
 
 LIVE_WORKERS = "SELECT count(*) FROM pgsched.workers WHERE stopped_at IS NULL"
@@ -41,7 +47,7 @@ def database_now(connection: Connection) -> datetime:
 def register_noop_jobs(
     connection: Connection, count: int, schedule: str, overlap: str = "skip"
 ) -> None:
-    """Register ``count`` python jobs calling ``bench.jobs:noop`` on ``schedule``."""
+    """Register ``count`` python jobs calling ``bench.harness.targets:noop`` on ``schedule``."""
     connection.execute(
         REGISTER_NOOP_JOBS,
         {"schedule": schedule, "target": NOOP_TARGET, "overlap": overlap, "count": count},

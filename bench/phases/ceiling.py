@@ -11,11 +11,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from bench.context import BenchContext
-from bench.database import connect, register_noop_jobs, scalar
-from bench.errors import BenchError
-from bench.report import Figure
-from bench.server import scratch_database
+from bench.harness.context import BenchContext
+from bench.harness.database import connect, register_noop_jobs, scalar
+from bench.harness.errors import BenchError
+from bench.harness.report import Figure
+from bench.harness.server import scratch_database
 from pgsched.db.embedded import client_program
 
 PHASE = "raw SQL ceiling"

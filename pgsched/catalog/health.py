@@ -1,4 +1,4 @@
-"""``pgsched doctor``: is this pgsched installation healthy, check by check.
+"""``pgsched doctor``'s checks: is this pgsched installation healthy, check by check.
 
 Each check ends OK, WARN or FAIL with one line saying what it found. FAIL means
 jobs do not run as registered (or cannot be known to); WARN means something
@@ -12,19 +12,26 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 import psycopg
-from psycopg.rows import DictRow
 
-from pgsched.commands.connection import APPLICATION_NAME
-from pgsched.commands.output import counted
+from pgsched.catalog.sessions import (
+    APPLICATION_NAME,
+    Access,
+    Connection,
+    database_url,
+    fetch_all,
+    fetch_one,
+    fetch_single,
+)
 from pgsched.config import Settings
 from pgsched.db import migrations
-from pgsched.db.connection import query_error, resolve_database_url, session
-from pgsched.db.queries import query
+from pgsched.db.connection import query_error, session
 from pgsched.errors import PgschedError
+from pgsched.text import counted
 
 # Beyond this, times this host prints and times the database stores disagree
 # visibly. Scheduling itself reads only the database clock.
@@ -38,8 +45,6 @@ LAG_WINDOW_MINUTES = 15
 LAG_WARN_MS = 10_000.0
 # Names listed in one check's line before "and N more".
 MAX_NAMES_SHOWN = 5
-
-Connection = psycopg.Connection[DictRow]
 
 
 class Level(StrEnum):
@@ -59,6 +64,45 @@ class Check:
     detail: str
 
 
+class _Server(TypedDict):
+    server_version: str
+    database_time: datetime
+
+
+class _Workers(TypedDict):
+    alive: int
+    dead: int
+    enabled_jobs: int
+
+
+class _OverdueRun(TypedDict):
+    id: int
+    job_name: str
+    worker_id: str | None
+    running_duration_seconds: Decimal
+    timeout_seconds: int | None
+    worker_alive: bool
+
+
+class _StoppedJob(TypedDict):
+    job_name: str
+    kind: str
+    reason: str
+
+
+class _FailingJob(TypedDict):
+    job_name: str
+    success_rate_percentage: Decimal
+
+
+class _Lag(TypedDict):
+    runs: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
 def local_time() -> datetime:
     """This host's clock, compared with the database's (replaced in tests)."""
     return datetime.now(UTC)
@@ -67,7 +111,7 @@ def local_time() -> datetime:
 def run_checks(settings: Settings) -> list[Check]:
     """Every check, in order; an unreachable database is itself a FAIL."""
     try:
-        url = resolve_database_url(settings)
+        url = database_url(settings, Access.READ)
         with session(url, APPLICATION_NAME) as connection:
             database, clock = _server(connection)
             schema = _schema(connection)
@@ -101,7 +145,7 @@ def _guarded(name: str, checks: list[Check]) -> Iterator[None]:
 def _server(connection: Connection) -> tuple[Check, Check]:
     """The database check (reachable, its version) and the clock check."""
     before = local_time()
-    row = _one(connection, "doctor_server")
+    row = fetch_single(connection, "doctor_server", row=_Server)
     after = local_time()
     database = Check("database", Level.OK, f"reachable, PostgreSQL {row['server_version']}")
     # The answer left the server about halfway through the round trip.
@@ -128,7 +172,7 @@ def _schema(connection: Connection) -> Check:
 
 
 def _workers(connection: Connection) -> Check:
-    row = _one(connection, "doctor_workers")
+    row = fetch_single(connection, "doctor_workers", row=_Workers)
     alive, dead, enabled = row["alive"], row["dead"], row["enabled_jobs"]
     detail = f"{alive} alive"
     if dead:
@@ -146,9 +190,12 @@ def _workers(connection: Connection) -> Check:
 
 
 def _overdue_runs(connection: Connection) -> Check:
-    rows = connection.execute(
-        query("doctor_overdue_runs"), {"grace_seconds": TIMEOUT_GRACE_SECONDS}
-    ).fetchall()
+    rows = fetch_all(
+        connection,
+        "doctor_overdue_runs",
+        {"grace_seconds": TIMEOUT_GRACE_SECONDS},
+        row=_OverdueRun,
+    )
     if not rows:
         return Check("running attempts", Level.OK, "none running past its timeout")
     runs = _names(f"run {row['id']} ({row['job_name']})" for row in rows)
@@ -160,7 +207,7 @@ def _overdue_runs(connection: Connection) -> Check:
 
 
 def _stopped_jobs(connection: Connection) -> Check:
-    rows = connection.execute(query("doctor_stopped_jobs")).fetchall()
+    rows = fetch_all(connection, "doctor_stopped_jobs", row=_StoppedJob)
     if not rows:
         return Check("jobs", Level.OK, "no enabled job overdue, unscheduled or invalid")
     jobs = _names(f"{row['job_name']} ({row['kind']})" for row in rows)
@@ -169,9 +216,12 @@ def _stopped_jobs(connection: Connection) -> Check:
 
 
 def _failing_jobs(connection: Connection) -> Check:
-    rows = connection.execute(
-        query("doctor_failing_jobs"), {"failing_below_percent": FAILING_BELOW_PERCENT}
-    ).fetchall()
+    rows = fetch_all(
+        connection,
+        "doctor_failing_jobs",
+        {"failing_below_percent": FAILING_BELOW_PERCENT},
+        row=_FailingJob,
+    )
     if not rows:
         return Check("success rates", Level.OK, f"no job under {FAILING_BELOW_PERCENT} %")
     jobs = _names(f"{row['job_name']} ({row['success_rate_percentage']} %)" for row in rows)
@@ -183,10 +233,8 @@ def _failing_jobs(connection: Connection) -> Check:
 
 
 def _scheduler_lag(connection: Connection) -> Check:
-    row = connection.execute(
-        query("doctor_scheduler_lag"), {"minutes": LAG_WINDOW_MINUTES}
-    ).fetchone()
-    if row is None or not row["runs"]:
+    row = fetch_one(connection, "doctor_scheduler_lag", {"minutes": LAG_WINDOW_MINUTES}, row=_Lag)
+    if row is None or not row["runs"] or row["p50_ms"] is None or row["p99_ms"] is None:
         return Check(
             "scheduler lag", Level.OK, f"no scheduled start in the last {LAG_WINDOW_MINUTES} min"
         )
@@ -196,12 +244,6 @@ def _scheduler_lag(connection: Connection) -> Check:
     )
     level = Level.WARN if row["p99_ms"] > LAG_WARN_MS else Level.OK
     return Check("scheduler lag", level, detail)
-
-
-def _one(connection: Connection, name: str) -> dict[str, Any]:
-    row = connection.execute(query(name)).fetchone()
-    assert row is not None  # these queries always answer one row
-    return row
 
 
 def _names(names: Iterable[str]) -> str:

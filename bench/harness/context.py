@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.database import LIVE_WORKERS, Connection, scalar
-from bench.errors import Findings
-from bench.workers import Workers
+from bench.harness.database import LIVE_WORKERS, Connection, scalar
+from bench.harness.errors import Findings
+from bench.harness.workers import Workers
 
 # How long a started worker may take to register (imports, schema check) on a busy host.
 REGISTER_TIMEOUT_SECONDS = 60.0

@@ -12,21 +12,16 @@ the backlog rather than the workers. Pending runs at the window's end are report
 
 from __future__ import annotations
 
-from bench.context import BenchContext, start_workers
-from bench.database import connect, register_noop_jobs, scalar
-from bench.meter import measure_window
-from bench.report import Figure, at_least
-from bench.server import scratch_database
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
+from bench.harness.meter import measure_window
+from bench.harness.report import Figure, at_least
+from bench.harness.server import scratch_database
 
 PHASE = "throughput"
 TARGET_RUNS_PER_SECOND = 3000
 
 PENDING_RUNS = "SELECT count(*) FROM pgsched.runs WHERE status = 'pending'"
-
-SUCCEEDED_IN_WINDOW = """
-SELECT count(*) FROM pgsched.runs
- WHERE status = 'succeeded' AND finished_at >= %(started_at)s AND finished_at < %(ended_at)s
-"""
 
 
 def _measure(context: BenchContext, worker_count: int) -> list[Figure]:

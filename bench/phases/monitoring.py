@@ -23,11 +23,11 @@ import time
 
 from psycopg import sql
 
-from bench.context import BenchContext
-from bench.database import Connection, connect, scalar
-from bench.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
-from bench.report import Figure, below
-from bench.server import scratch_database
+from bench.harness.context import BenchContext
+from bench.harness.database import Connection, connect, scalar
+from bench.harness.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
 
 PHASE = "monitoring"
 TARGET_MS = 100.0

@@ -8,7 +8,7 @@ worker spends the phase scheduling them.
 
 from __future__ import annotations
 
-from bench.database import NOOP_TARGET, Connection
+from bench.harness.database import NOOP_TARGET, Connection
 
 FIRST_SLOT_MINUTES = 10
 SPREAD_SECONDS = 3000

@@ -29,12 +29,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.context import BenchContext
-from bench.database import Connection, connect, database_now
-from bench.errors import Findings
-from bench.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
-from bench.report import Figure
-from bench.server import scratch_database
+from bench.harness.context import BenchContext
+from bench.harness.database import Connection, connect, database_now
+from bench.harness.errors import Findings
+from bench.harness.history import FULL_RUNS, JOBS, QUICK_RUNS, fill_runs
+from bench.harness.report import Figure
+from bench.harness.server import scratch_database
 from pgsched.db.queries import NAME_LINE, query
 from pgsched.db.resources import sql_dir
 from pgsched.engine.rows import json_rows
@@ -56,7 +56,7 @@ LABEL_CHARS = 70
 # Jobs are named as history.fill_runs expects; 100 are due, the rest over the next day.
 REGISTER_JOBS = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run)
-SELECT 'job-' || n, '*/5 * * * *', 'python', 'bench.jobs:noop',
+SELECT 'job-' || n, '*/5 * * * *', 'python', 'bench.harness.targets:noop',
        CASE WHEN n <= %(batch)s THEN now() - interval '1 minute'
             ELSE now() + n * interval '8 seconds' END
   FROM generate_series(1, %(jobs)s) AS n

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from bench.context import BenchContext, start_workers
-from bench.database import connect, register_noop_jobs, scalar
-from bench.meter import CpuMeter
-from bench.report import Figure, below
-from bench.server import scratch_database
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.database import connect, register_noop_jobs, scalar
+from bench.harness.meter import CpuMeter
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
 
 PHASE = "idle"
 TARGET_CPU_PCT = 2.0

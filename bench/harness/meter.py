@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bench.cpu import (
+from bench.harness.cpu import (
     CpuSample,
     command_name,
     parent_pid,
@@ -21,8 +21,8 @@ from bench.cpu import (
     processes_cpu_seconds,
     sample_tree,
 )
-from bench.database import Connection, database_now
-from bench.workers import Workers
+from bench.harness.database import Connection, database_now
+from bench.harness.workers import Workers
 
 DATABASE_BACKENDS = """
 SELECT pid FROM pg_stat_activity
