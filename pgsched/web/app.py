@@ -19,6 +19,7 @@ from pgsched.web.api import jobs, runs
 from pgsched.web.auth import Authenticator
 from pgsched.web.database import WebDatabase
 from pgsched.web.docs import mount_api_docs
+from pgsched.web.headers import ResponseHeaders
 from pgsched.web.pages import error_page, mount_pages
 from pgsched.web.problems import Problem
 from pgsched.web.settings import WebSettings
@@ -58,6 +59,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     mount_api_docs(app, API_PREFIX)
     mount_pages(app)
+    app.add_middleware(ResponseHeaders)
     _add_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -7,26 +7,20 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from pgsched.web.pages import jobs, overview, runs, signin
 from pgsched.web.pages.access import SignInRequired
-from pgsched.web.pages.rendering import CONTENT_SECURITY_POLICY, TEMPLATES
+from pgsched.web.pages.rendering import TEMPLATES
 from pgsched.web.problems import Problem
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-# Swagger UI styles some elements inline.
-DOCS_POLICY = CONTENT_SECURITY_POLICY.replace(
-    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
-)
 
 
 def mount_pages(app: FastAPI) -> None:
-    """Add the pages, the static files and the headers every response gets."""
+    """Add the pages and the static files."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (overview, jobs, runs, signin):
         app.include_router(module.router, include_in_schema=False)
-    app.add_middleware(SecurityHeaders)
 
     async def sign_in_first(request: Request, exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -36,21 +30,6 @@ def mount_pages(app: FastAPI) -> None:
         return RedirectResponse(login, status_code=303)
 
     app.add_exception_handler(SignInRequired, sign_in_first)
-
-
-class SecurityHeaders(BaseHTTPMiddleware):
-    """No framing, no sniffing, no inline scripts, no referrer beyond this site."""
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        docs = request.url.path.endswith("/docs")
-        response.headers.setdefault(
-            "Content-Security-Policy", DOCS_POLICY if docs else CONTENT_SECURITY_POLICY
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
 
 async def error_page(request: Request, problem: Problem) -> Response:

@@ -39,11 +39,6 @@ COMMON_ZONES = (
     "Asia/Tokyo",
     "Australia/Sydney",
 )
-# Scripts and styles come from this server only: no inline script, no CDN.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
-)
 
 
 @dataclass(frozen=True)
