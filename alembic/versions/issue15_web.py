@@ -28,6 +28,7 @@ SCHEMA = "pgsched"
 TZ = TIMESTAMP(timezone=True)
 SQL_FILES = (
     "views/job_definitions.v1.sql",
+    "functions/job_overview.v1.sql",
     "functions/job_slot_outcomes.v1.sql",
     "functions/run_page.v1.sql",
     "functions/run_detail.v1.sql",
@@ -36,6 +37,7 @@ SQL_FILES = (
     "functions/api_tokens_active.v1.sql",
 )
 READER_FUNCTIONS = (
+    "job_overview(text)",
     "job_slot_outcomes(text[], integer)",
     "run_page(text, text, timestamptz, timestamptz, bigint, integer)",
     "run_detail(bigint)",

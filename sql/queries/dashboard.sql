@@ -23,17 +23,12 @@ SELECT h.job_name AS name
  LIMIT %(limit)s::integer;
 
 -- name: dashboard_jobs
--- Definitions and health of the named jobs, in name order.
-SELECT d.name, d.schedule, d.timezone, d.kind, d.target, d.args, d.enabled,
-       d.timeout_seconds, d.max_attempts, d.retry_delay_seconds, d.overlap, d.misfire,
-       d.misfire_threshold_seconds, d.queue, d.priority, d.category, d.description,
-       d.next_run, d.last_error, d.created_at, d.updated_at, d.modified_by,
-       h.last_run_id, h.last_run_scheduled_for, h.last_run_started_at, h.last_run_status,
-       h.total_runs, h.success_rate_percentage, h.health, h.avg_duration_ms, h.p95_lag_ms
-  FROM pgsched.job_definitions AS d
-  JOIN pgsched.job_health AS h ON h.job_name = d.name
- WHERE d.name = ANY(%(names)s::text[])
- ORDER BY d.name;
+-- Definitions and health of the named jobs, in name order: one job_overview call
+-- per name, each finding its job by index.
+SELECT o.*
+  FROM unnest(%(names)s::text[]) AS wanted(name)
+ CROSS JOIN LATERAL pgsched.job_overview(wanted.name) AS o
+ ORDER BY o.name;
 
 -- name: dashboard_recent_slots
 -- The latest slots of the named jobs, newest first: the jobs page's sparklines.
