@@ -25,6 +25,7 @@ from bench.harness.server import server_url
 from bench.harness.workers import REPOSITORY
 from bench.phases import PHASES, ceiling
 from pgsched.db.connection import redact
+from pgsched.text import first_line
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -112,7 +113,7 @@ def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
         except Exception as exc:
             detail = str(exc) if isinstance(exc, BenchError) else traceback.format_exc()
             context.findings.errors.append(f"phase {name} failed: {detail}")
-            print(f"      failed: {str(exc).splitlines()[0]}", flush=True)
+            print(f"      failed: {first_line(exc)}", flush=True)
             continue
         figures += measured
         summary = ", ".join(f"{f.name} = {f.value:,.1f}" for f in measured if f.value is not None)

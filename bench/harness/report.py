@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pgsched import text
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -50,30 +52,12 @@ def _verdict(figure: Figure) -> str:
 
 
 def table(figures: Sequence[Figure]) -> str:
-    """The figures as an aligned plain-text table."""
-    rows = [("phase", "figure", "value", "target", "verdict")]
-    rows += [
+    """The figures as pgsched's plain-text table, values aligned right."""
+    rows = [
         (f.phase, f.name, _format_value(f.value, f.unit), f.target or "", _verdict(f))
         for f in figures
     ]
-    return aligned(rows, right_columns={2})
-
-
-def aligned(rows: Sequence[Sequence[str]], right_columns: set[int]) -> str:
-    """``rows`` (the first is the header) as a plain-text table: columns padded to
-    their widest cell, numbers (``right_columns``) right-aligned, a rule under the
-    header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [
-            cell.rjust(width) if column in right_columns else cell.ljust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return "\n".join(text.table(("phase", "figure", "value", "target", "verdict"), rows, right={2}))
 
 
 def write_json(path: Path, figures: Sequence[Figure], about: dict[str, Any]) -> None:

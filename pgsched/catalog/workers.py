@@ -34,5 +34,6 @@ def list_workers(connection: Connection, *, include_gone: bool = False) -> list[
     """Workers heartbeating within their lease (``pgsched.workers_alive``, which a
     ``pgsched_reader`` may read); with ``include_gone``, dead and stopped ones too
     (reads the tables)."""
-    name = "history_workers_all" if include_gone else "history_workers_alive"
-    return fetch_all(connection, name, row=WorkerRow)
+    if include_gone:
+        return fetch_all(connection, "history_workers_all", row=WorkerRow)
+    return fetch_all(connection, "history_workers_alive", row=WorkerRow)

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from pgsched.config import Settings
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.text import first_line
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -35,9 +36,8 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to {redact(url)}: {reason}. "
+            f"cannot connect to {redact(url)}: {first_line(exc)}. "
             "Check PGSCHED_DATABASE_URL, or run `pgsched db start` for the embedded server."
         ) from exc
 
@@ -61,7 +61,7 @@ def redact(url: str) -> str:
 def query_error(exc: psycopg.Error) -> QueryFailed:
     """The database's refusal as one readable ``QueryFailed``: message, detail and hint."""
     diag = exc.diag
-    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    parts = [diag.message_primary or first_line(exc)]
     parts += [text for text in (diag.message_detail, diag.message_hint) if text]
     return QueryFailed(" ".join(parts))
 

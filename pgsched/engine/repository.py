@@ -35,6 +35,7 @@ from pgsched.engine.rows import (
 )
 from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.models import Attempt, Outcome
+from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 # A new or removed queue limit takes effect within this long.
@@ -108,14 +109,14 @@ class Repository:
                 yield self._connection
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
-                    f"database {redact(self._url)} unavailable: {_first_line(exc)}"
+                    f"database {redact(self._url)} unavailable: {first_line(exc)}"
                 ) from exc
             except psycopg.Error as exc:
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
 
     @asynccontextmanager
     async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -402,8 +403,3 @@ class Repository:
             },
         )
         return bool(rows)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
