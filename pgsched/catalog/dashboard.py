@@ -10,12 +10,97 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from pgsched.catalog.sessions import Connection, fetch_all, sql_for_psql
 from pgsched.errors import JobNotFound
 
 Row = dict[str, Any]
+
+
+class _Name(TypedDict):
+    name: str
+
+
+class _Job(TypedDict):
+    name: str
+    schedule: str
+    timezone: str
+    enabled: bool
+    next_run: datetime | None
+    health: str
+    success_rate_percentage: Any
+    last_run_status: str | None
+
+
+class _Slot(TypedDict):
+    scheduled_for: datetime
+    status: str
+    attempts: int
+    error: str | None
+
+
+class _NamedSlot(_Slot):
+    job_name: str
+
+
+class _Fire(TypedDict):
+    scheduled_for: datetime
+    local_time: datetime
+    dst_note: str | None
+
+
+class _Stats(TypedDict):
+    total_runs: int
+    success_rate: Any
+
+
+class _Hour(TypedDict):
+    time_bucket: datetime
+    successes: int
+    failures: int
+
+
+class _Run(TypedDict):
+    id: int
+    job_name: str
+    scheduled_for: datetime
+    status: str
+    error: str | None
+
+
+class _RunDetail(_Run):
+    output: str | None
+
+
+class _Missed(TypedDict):
+    job_name: str
+    kind: str
+    reason: str | None
+
+
+class _Running(TypedDict):
+    id: int
+    job_name: str
+    running_duration_seconds: Any
+
+
+class _Worker(TypedDict):
+    id: str
+    state: str
+
+
+class _Summary(TypedDict):
+    jobs: int
+    running_runs: int
+    success_rate_24h: Any
+    live_workers: int
+
+
+class _Bucket(TypedDict):
+    bucket: datetime
+    succeeded: int
+    failed: int
 
 
 @dataclass(frozen=True)
@@ -60,10 +145,8 @@ class JobFilter:
         }
 
 
-def fetch(connection: Connection, block: str, parameters: Mapping[str, Any]) -> Fetched:
-    """Run ``block`` with ``parameters`` and keep both beside the rows."""
-    rows = fetch_all(connection, block, dict(parameters), row=Row)
-    return Fetched(block, dict(parameters), rows)
+def _fetched(block: str, parameters: Mapping[str, Any], rows: Sequence[Any]) -> Fetched:
+    return Fetched(block, dict(parameters), [dict(row) for row in rows])
 
 
 def job_names(
@@ -71,12 +154,20 @@ def job_names(
 ) -> Fetched:
     """Names of the jobs ``selection`` selects, after ``after`` in name order."""
     parameters = {**selection.parameters(), "after": after, "limit": limit}
-    return fetch(connection, "dashboard_job_names", parameters)
+    return _fetched(
+        "dashboard_job_names",
+        parameters,
+        fetch_all(connection, "dashboard_job_names", parameters, row=_Name),
+    )
 
 
 def jobs(connection: Connection, names: Sequence[str]) -> Fetched:
     """Definitions and health of the named jobs, in name order."""
-    return fetch(connection, "dashboard_jobs", {"names": list(names)})
+    return _fetched(
+        "dashboard_jobs",
+        {"names": list(names)},
+        fetch_all(connection, "dashboard_jobs", {"names": list(names)}, row=_Job),
+    )
 
 
 def job(connection: Connection, name: str) -> Row:
@@ -89,27 +180,52 @@ def job(connection: Connection, name: str) -> Row:
 
 def recent_slots(connection: Connection, names: Sequence[str], slots: int) -> Fetched:
     """The latest ``slots`` slots of each named job, newest first."""
-    return fetch(connection, "dashboard_recent_slots", {"names": list(names), "slots": slots})
+    return _fetched(
+        "dashboard_recent_slots",
+        {"names": list(names), "slots": slots},
+        fetch_all(
+            connection,
+            "dashboard_recent_slots",
+            {"names": list(names), "slots": slots},
+            row=_NamedSlot,
+        ),
+    )
 
 
 def slot_strip(connection: Connection, name: str, slots: int) -> Fetched:
     """One job's latest slots as they ended, missed ones included, newest first."""
-    return fetch(connection, "dashboard_slot_strip", {"job": name, "slots": slots})
+    return _fetched(
+        "dashboard_slot_strip",
+        {"job": name, "slots": slots},
+        fetch_all(connection, "dashboard_slot_strip", {"job": name, "slots": slots}, row=_Slot),
+    )
 
 
 def preview(connection: Connection, name: str, count: int) -> Fetched:
     """The next ``count`` slots of a job, with DST notes."""
-    return fetch(connection, "dashboard_preview", {"job": name, "count": count})
+    return _fetched(
+        "dashboard_preview",
+        {"job": name, "count": count},
+        fetch_all(connection, "dashboard_preview", {"job": name, "count": count}, row=_Fire),
+    )
 
 
 def job_stats(connection: Connection, name: str, days: int) -> Fetched:
     """One job's figures over ``days`` days (``pgsched.job_stats``)."""
-    return fetch(connection, "history_job_stats", {"job": name, "days": days})
+    return _fetched(
+        "history_job_stats",
+        {"job": name, "days": days},
+        fetch_all(connection, "history_job_stats", {"job": name, "days": days}, row=_Stats),
+    )
 
 
 def job_timeline(connection: Connection, name: str, hours: int) -> Fetched:
     """One job hour by hour (``pgsched.job_timeline``)."""
-    return fetch(connection, "history_job_timeline", {"job": name, "hours": hours})
+    return _fetched(
+        "history_job_timeline",
+        {"job": name, "hours": hours},
+        fetch_all(connection, "history_job_timeline", {"job": name, "hours": hours}, row=_Hour),
+    )
 
 
 def runs(
@@ -131,41 +247,64 @@ def runs(
         "before_id": before_id,
         "limit": limit,
     }
-    return fetch(connection, "dashboard_runs", parameters)
+    return _fetched(
+        "dashboard_runs", parameters, fetch_all(connection, "dashboard_runs", parameters, row=_Run)
+    )
 
 
 def run(connection: Connection, run_id: int) -> Row | None:
     """One run with its output, or None."""
-    rows = fetch(connection, "dashboard_run", {"run_id": run_id}).rows
-    return rows[0] if rows else None
+    rows = fetch_all(connection, "dashboard_run", {"run_id": run_id}, row=_RunDetail)
+    return dict(rows[0]) if rows else None
 
 
 def failed_runs(connection: Connection, job: str | None = None, limit: int = 100) -> Fetched:
     """The latest failures (``pgsched.failed_runs``), optionally of one job."""
-    return fetch(connection, "dashboard_failed_runs", {"job": job, "limit": limit})
+    return _fetched(
+        "dashboard_failed_runs",
+        {"job": job, "limit": limit},
+        fetch_all(connection, "dashboard_failed_runs", {"job": job, "limit": limit}, row=_Run),
+    )
 
 
 def missed_runs(connection: Connection, job: str | None = None, limit: int = 200) -> Fetched:
     """Slots that did not run and why (``pgsched.missed_runs``)."""
-    return fetch(connection, "dashboard_missed_runs", {"job": job, "limit": limit})
+    return _fetched(
+        "dashboard_missed_runs",
+        {"job": job, "limit": limit},
+        fetch_all(connection, "dashboard_missed_runs", {"job": job, "limit": limit}, row=_Missed),
+    )
 
 
 def running_runs(connection: Connection, limit: int = 100) -> Fetched:
     """Attempts running now, oldest first."""
-    return fetch(connection, "dashboard_running_runs", {"limit": limit})
+    return _fetched(
+        "dashboard_running_runs",
+        {"limit": limit},
+        fetch_all(connection, "dashboard_running_runs", {"limit": limit}, row=_Running),
+    )
 
 
 def workers(connection: Connection, include_stopped: bool) -> Fetched:
     """Live workers; with ``include_stopped``, dead and stopped ones too (admin only)."""
-    block = "history_workers_all" if include_stopped else "history_workers_alive"
-    return fetch(connection, block, {})
+    if include_stopped:
+        rows = fetch_all(connection, "history_workers_all", {}, row=_Worker)
+        return _fetched("history_workers_all", {}, rows)
+    rows = fetch_all(connection, "history_workers_alive", {}, row=_Worker)
+    return _fetched("history_workers_alive", {}, rows)
 
 
 def summary(connection: Connection) -> Fetched:
     """The overview's figures, one row."""
-    return fetch(connection, "dashboard_summary", {})
+    return _fetched(
+        "dashboard_summary", {}, fetch_all(connection, "dashboard_summary", {}, row=_Summary)
+    )
 
 
 def outcomes(connection: Connection, days: int) -> Fetched:
     """Cluster-wide outcomes per hour (one day) or per UTC day."""
-    return fetch(connection, "dashboard_outcomes", {"days": days})
+    return _fetched(
+        "dashboard_outcomes",
+        {"days": days},
+        fetch_all(connection, "dashboard_outcomes", {"days": days}, row=_Bucket),
+    )
