@@ -35,7 +35,7 @@ class Session:
     def start(cls, token_sha256: bytes | None, hours: int) -> Session:
         """A new session for a token (or, None, for a proxy or local user)."""
         digest = token_sha256.hex() if token_sha256 is not None else None
-        return cls(digest, secrets.token_urlsafe(24), time.time() + hours * 3600)
+        return cls(digest, secrets.token_urlsafe(24), float(int(time.time()) + hours * 3600))
 
 
 def _b64(data: bytes) -> str:
