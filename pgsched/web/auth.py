@@ -23,6 +23,9 @@ from pgsched.web.settings import WebSettings, is_loopback_host
 # up in logs, browser history and Referer headers.
 TOKEN_PARAMETERS = frozenset({"token", "access_token", "api_key", "apikey", "bearer"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Headers a reverse proxy adds: a request bearing one came from elsewhere, whatever
+# its peer address says, so it is never the local user.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "via")
 
 
 class Authenticator:
@@ -125,11 +128,13 @@ def principal_of(token: TokenPrincipal) -> Principal:
 
 
 def _is_local_request(request: Request) -> bool:
-    """A request from this machine to a loopback name: a web page elsewhere cannot
-    reach the server through a DNS name that resolves to 127.0.0.1 (rebinding)."""
+    """A request from this machine to a loopback name, not passed on by a proxy: a web
+    page elsewhere cannot reach the server through a DNS name that resolves to
+    127.0.0.1 (rebinding), nor a visitor through a reverse proxy on this host."""
     host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
     client = request.client.host if request.client else ""
-    return is_loopback_host(host) and is_loopback_host(client)
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    return is_loopback_host(host) and is_loopback_host(client) and not forwarded
 
 
 def require_same_origin(request: Request, *, required: bool) -> None:

@@ -63,6 +63,9 @@ def test_the_database_refuses_a_reader_even_where_a_route_check_is_missing(
         ):
             connection.execute("UPDATE pgsched.jobs SET enabled = false")
         admin = Principal("ci", "admin", "token")
+        with database.transaction(admin, write=True) as connection:
+            actor = connection.execute("SELECT current_setting('pgsched.actor') AS actor")
+            assert actor.fetchone() == {"actor": "token:ci"}
         with database.transaction(admin, write=False) as connection:
             role = connection.execute("SELECT current_user AS role").fetchone()
             assert role == {"role": "pgsched_admin"}
@@ -218,6 +221,12 @@ def test_without_authentication_only_loopback_requests_get_in_and_only_until_a_t
         # A site that rebinds its own name to 127.0.0.1 is not this machine's user.
         rebound = client.get("/", headers={"Host": "evil.example"}, follow_redirects=False)
         assert rebound.status_code == 303
+        proxied = client.get(
+            "/",
+            headers={"Host": "127.0.0.1:8080", "X-Forwarded-For": "198.51.100.7"},
+            follow_redirects=False,
+        )
+        assert proxied.status_code == 303
         cross_site = client.post(
             "/api/v1/jobs/x/run",
             headers={"Host": "127.0.0.1:8080", "Origin": "http://evil.example"},

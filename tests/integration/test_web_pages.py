@@ -157,3 +157,21 @@ def test_times_are_shown_in_the_chosen_zone(reader: TestClient, db: psycopg.Conn
     assert "2030-01-01 21:00" in tokyo and 'value="Asia/Tokyo" selected' in tokyo
     reader.cookies.set("pgsched_tz", "Not/AZone")
     assert "2030-01-01 12:00" in reader.get("/jobs").text
+
+
+def test_job_names_with_slashes_and_markup_are_addressed_and_escaped(
+    admin: TestClient, db: psycopg.Connection, database_url: str
+) -> None:
+    name = "etl/daily?<b>x</b>#1"
+    add_job(db, name)
+    jobs = admin.get("/jobs").text
+    assert "<b>x</b>" not in jobs and "etl/daily?&lt;b&gt;x&lt;/b&gt;#1" in jobs
+    link = "/jobs/etl%2Fdaily%3F%3Cb%3Ex%3C%2Fb%3E%231"
+    assert f'href="http://testserver{link}"' in jobs
+    assert admin.get(link).status_code == 200
+    api = web_client(database_url)
+    with api as client:
+        token = {"Authorization": "Bearer " + new_token(database_url, "admin", "api")}
+        assert client.get(f"/api/v1{link}", headers=token).json()["name"] == name
+        assert client.post(f"/api/v1{link}/disable", headers=token).json()["enabled"] is False
+        assert client.get(f"/api/v1{link}/runs", headers=token).json()["items"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import DictRow
@@ -64,12 +65,6 @@ def list_jobs(
     }
 
 
-@router.get("/{name}", response_model=schemas.Job, summary="Get a job")
-def get_job(request: Request, principal: ApiPrincipal, name: str) -> dict[str, Any]:
-    """One job with its state and health."""
-    return read_job(request, principal, name)
-
-
 @router.post("", response_model=schemas.Job, status_code=201, summary="Create a job")
 def create_job(
     request: Request, response: Response, principal: ApiPrincipal, job: schemas.JobDefinition
@@ -79,46 +74,8 @@ def create_job(
     with web_state(request).database.transaction(principal, write=True) as connection:
         definitions.create_job(connection, job.model_dump())
         created = job_document(dashboard.job(connection, job.name))
-    response.headers["Location"] = str(request.url_for("get_job", name=job.name))
+    response.headers["Location"] = str(request.url_for("get_job", name=quote(job.name, safe="")))
     return created
-
-
-@router.put("/{name}", response_model=schemas.Job, summary="Replace a job")
-def replace_job(
-    request: Request, principal: ApiPrincipal, name: str, job: schemas.JobDefinition
-) -> dict[str, Any]:
-    """Make the job hold this definition; a different ``name`` renames it. A new
-    schedule or zone is planned afresh from now."""
-    require_admin(principal)
-    with web_state(request).database.transaction(principal, write=True) as connection:
-        definitions.replace_job(connection, name, job.model_dump())
-        return job_document(dashboard.job(connection, job.name))
-
-
-@router.patch("/{name}", response_model=schemas.Job, summary="Change a job")
-def patch_job(
-    request: Request, principal: ApiPrincipal, name: str, changes: schemas.JobChanges
-) -> dict[str, Any]:
-    """Change the given fields; the others stay."""
-    require_admin(principal)
-    given = changes.model_dump(exclude_unset=True)
-    with web_state(request).database.transaction(principal, write=True) as connection:
-        definitions.patch_job(connection, name, given)
-        return job_document(dashboard.job(connection, given.get("name") or name))
-
-
-@router.delete("/{name}", status_code=204, summary="Remove a job")
-def delete_job(
-    request: Request,
-    principal: ApiPrincipal,
-    name: str,
-    force: Annotated[bool, Query(description="Remove it even while an attempt runs.")] = False,
-) -> Response:
-    """Delete the job; its runs stay. 409 while an attempt runs, unless ``force``."""
-    require_admin(principal)
-    with web_state(request).database.transaction(principal, write=True) as connection:
-        jobs.remove_job(connection, name, force=force)
-    return Response(status_code=204)
 
 
 def _set_enabled(
@@ -132,26 +89,26 @@ def _set_enabled(
         return job_document(dashboard.job(connection, name))
 
 
-@router.post("/{name}/enable", response_model=schemas.Job, summary="Enable a job")
+@router.post("/{name:path}/enable", response_model=schemas.Job, summary="Enable a job")
 def enable_job(request: Request, principal: ApiPrincipal, name: str) -> dict[str, Any]:
     """It fires from its next slot on; slots passed while disabled are not owed."""
     return _set_enabled(request, principal, name, True)
 
 
-@router.post("/{name}/disable", response_model=schemas.Job, summary="Disable a job")
+@router.post("/{name:path}/disable", response_model=schemas.Job, summary="Disable a job")
 def disable_job(request: Request, principal: ApiPrincipal, name: str) -> dict[str, Any]:
     """It fires no more; an attempt running now runs to its end."""
     return _set_enabled(request, principal, name, False)
 
 
-@router.post("/{name}/toggle", response_model=schemas.Job, summary="Enable or disable a job")
+@router.post("/{name:path}/toggle", response_model=schemas.Job, summary="Enable or disable a job")
 def toggle_job(request: Request, principal: ApiPrincipal, name: str) -> dict[str, Any]:
     """Disable an enabled job, enable a disabled one."""
     return _set_enabled(request, principal, name, None)
 
 
 @router.post(
-    "/{name}/run", response_model=schemas.RunAccepted, status_code=202, summary="Run a job now"
+    "/{name:path}/run", response_model=schemas.RunAccepted, status_code=202, summary="Run a job now"
 )
 def run_job(
     request: Request,
@@ -182,7 +139,7 @@ def run_job(
     return {"run_id": run.run_id, "job_name": name, "replayed": run.replayed}
 
 
-@router.get("/{name}/runs", response_model=schemas.RunPage, summary="A job's runs")
+@router.get("/{name:path}/runs", response_model=schemas.RunPage, summary="A job's runs")
 def job_runs(
     request: Request,
     principal: ApiPrincipal,
@@ -197,7 +154,7 @@ def job_runs(
     return run_page(request, principal, name, status, since, until, limit, cursor)
 
 
-@router.get("/{name}/stats", response_model=schemas.JobStats, summary="A job's figures")
+@router.get("/{name:path}/stats", response_model=schemas.JobStats, summary="A job's figures")
 def job_stats(
     request: Request,
     principal: ApiPrincipal,
@@ -210,7 +167,9 @@ def job_stats(
 
 
 @router.get(
-    "/{name}/timeline", response_model=list[schemas.TimelineBucket], summary="A job by the hour"
+    "/{name:path}/timeline",
+    response_model=list[schemas.TimelineBucket],
+    summary="A job by the hour",
 )
 def job_timeline(
     request: Request,
@@ -223,7 +182,7 @@ def job_timeline(
         return dashboard.job_timeline(connection, name, hours).rows
 
 
-@router.get("/{name}/preview", response_model=list[schemas.FireTime], summary="Next fires")
+@router.get("/{name:path}/preview", response_model=list[schemas.FireTime], summary="Next fires")
 def job_preview(
     request: Request,
     principal: ApiPrincipal,
@@ -236,7 +195,7 @@ def job_preview(
 
 
 @router.get(
-    "/{name}/slots", response_model=list[schemas.Slot], summary="How the latest slots ended"
+    "/{name:path}/slots", response_model=list[schemas.Slot], summary="How the latest slots ended"
 )
 def job_slots(
     request: Request,
@@ -249,3 +208,51 @@ def job_slots(
     with web_state(request).database.transaction(principal, write=False) as connection:
         dashboard.job(connection, name)
         return dashboard.slot_strip(connection, name, count).rows
+
+
+# The routes of a job itself come last: a name may hold slashes ({name:path}),
+# so /jobs/a/runs must meet the /runs route before it could read as job "a/runs".
+
+
+@router.get("/{name:path}", response_model=schemas.Job, summary="Get a job")
+def get_job(request: Request, principal: ApiPrincipal, name: str) -> dict[str, Any]:
+    """One job with its state and health."""
+    return read_job(request, principal, name)
+
+
+@router.put("/{name:path}", response_model=schemas.Job, summary="Replace a job")
+def replace_job(
+    request: Request, principal: ApiPrincipal, name: str, job: schemas.JobDefinition
+) -> dict[str, Any]:
+    """Make the job hold this definition; a different ``name`` renames it. A new
+    schedule or zone is planned afresh from now."""
+    require_admin(principal)
+    with web_state(request).database.transaction(principal, write=True) as connection:
+        definitions.replace_job(connection, name, job.model_dump())
+        return job_document(dashboard.job(connection, job.name))
+
+
+@router.patch("/{name:path}", response_model=schemas.Job, summary="Change a job")
+def patch_job(
+    request: Request, principal: ApiPrincipal, name: str, changes: schemas.JobChanges
+) -> dict[str, Any]:
+    """Change the given fields; the others stay."""
+    require_admin(principal)
+    given = changes.model_dump(exclude_unset=True)
+    with web_state(request).database.transaction(principal, write=True) as connection:
+        definitions.patch_job(connection, name, given)
+        return job_document(dashboard.job(connection, given.get("name") or name))
+
+
+@router.delete("/{name:path}", status_code=204, summary="Remove a job")
+def delete_job(
+    request: Request,
+    principal: ApiPrincipal,
+    name: str,
+    force: Annotated[bool, Query(description="Remove it even while an attempt runs.")] = False,
+) -> Response:
+    """Delete the job; its runs stay. 409 while an attempt runs, unless ``force``."""
+    require_admin(principal)
+    with web_state(request).database.transaction(principal, write=True) as connection:
+        jobs.remove_job(connection, name, force=force)
+    return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -162,7 +162,7 @@ def _form_values(job: DictRow) -> dict[str, str]:
     return values
 
 
-@router.get("/jobs/{name}")
+@router.get("/jobs/{name:path}")
 def job_page(
     request: Request,
     context: Viewer,
@@ -187,7 +187,7 @@ def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-@router.post("/jobs/{name}/enabled")
+@router.post("/jobs/{name:path}/enabled")
 def set_enabled(
     request: Request,
     context: Changer,
@@ -200,7 +200,7 @@ def set_enabled(
         rows = dashboard.jobs(connection, [name])
         slots = dashboard.recent_slots(connection, [name], SPARKLINE_SLOTS)
     if not _is_htmx(request):
-        job_url = str(request.url_for("job_page", name=name))
+        job_url = str(request.url_for("job_page", name=quote(name, safe="")))
         return RedirectResponse(_back(request, job_url), status_code=303)
     html = TEMPLATES.get_template("job_row.html").render(
         request=request, ctx=context, job=rows.rows[0], sparklines=_sparklines(context, slots.rows)
@@ -208,20 +208,22 @@ def set_enabled(
     return HTMLResponse(html)
 
 
-@router.post("/jobs/{name}/run")
+@router.post("/jobs/{name:path}/run")
 def run_now(request: Request, context: Changer, name: str) -> Response:
     """Queue a manual run; for htmx, a note saying which."""
     with web_state(request).database.transaction(context.principal, write=True) as connection:
         run_id = jobs.run_now(connection, name)
     if not _is_htmx(request):
-        return RedirectResponse(str(request.url_for("job_page", name=name)), status_code=303)
+        return RedirectResponse(
+            str(request.url_for("job_page", name=quote(name, safe=""))), status_code=303
+        )
     html = TEMPLATES.get_template("run_queued.html").render(
         request=request, ctx=context, run_id=run_id, job_name=name
     )
     return HTMLResponse(html, status_code=202)
 
 
-@router.post("/jobs/{name}/edit")
+@router.post("/jobs/{name:path}/edit")
 async def edit_job(request: Request, context: Changer, name: str) -> Response:
     """Change a job from the edit form; the database validates, and what it refuses
     comes back on the form naming the field."""
@@ -243,7 +245,9 @@ def _edit(request: Request, context: PageContext, name: str, values: dict[str, s
     except Problem as exc:
         problem = exc
     else:
-        return RedirectResponse(str(request.url_for("job_page", name=name)), status_code=303)
+        return RedirectResponse(
+            str(request.url_for("job_page", name=quote(name, safe=""))), status_code=303
+        )
     if problem.status != 422:
         raise problem
     return _job_page(request, context, name, TIMELINE_HOURS[0], 422, problem, values)

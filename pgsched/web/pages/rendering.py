@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
@@ -124,8 +125,14 @@ def rate_class(value: Decimal | float | None) -> str:
     return "healthy" if value >= 95 else "degraded" if value >= 80 else "failing"
 
 
+def pathpart(value: str) -> str:
+    """``value`` quoted to stand as one part of a URL path (a job name may hold ``/``,
+    ``?`` or ``#``; the server decodes it back)."""
+    return quote(value, safe="")
+
+
 TEMPLATES.env.filters.update(
-    duration=duration, percent=percent, first_line=first_line, in_words=describe
+    duration=duration, percent=percent, first_line=first_line, in_words=describe, pathpart=pathpart
 )
 TEMPLATES.env.globals.update(rate_class=rate_class, common_zones=COMMON_ZONES)
 
