@@ -13,9 +13,14 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from pgsched.catalog.sessions import Connection, fetch_all, sql_for_psql
-from pgsched.errors import JobNotFound
+from pgsched.db.schema import RUN_STATUSES
+from pgsched.errors import JobNotFound, PgschedError
 
 Row = dict[str, Any]
+
+
+class UnknownStatus(PgschedError, ValueError):
+    """No run has that status."""
 
 
 class _Name(TypedDict):
@@ -239,6 +244,8 @@ def runs(
     limit: int = 50,
 ) -> Fetched:
     """A page of runs, newest first; ``before_id`` is the previous page's last id."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UnknownStatus(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
     parameters = {
         "job": job,
         "status": status,

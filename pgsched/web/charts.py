@@ -12,20 +12,10 @@ from html import escape
 
 from markupsafe import Markup
 
+from pgsched.db.schema import RUN_STATUSES
+
 # Status classes a mark may take; anything else is drawn as "other".
-SLOT_CLASSES = frozenset(
-    {
-        "succeeded",
-        "failed",
-        "timed_out",
-        "lost",
-        "skipped",
-        "cancelled",
-        "running",
-        "pending",
-        "missed",
-    }
-)
+SLOT_CLASSES = frozenset((*RUN_STATUSES, "missed"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from psycopg import errors as pg
 
 from pgsched.catalog.definitions import IdempotencyKeyReused
 from pgsched.catalog.tokens import TokenError
-from pgsched.errors import DatabaseUnavailable, InvalidJob, JobNotFound, JobRunning, PgschedError
+from pgsched.errors import DatabaseUnavailable, JobNotFound, JobRunning, PgschedError
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:pgsched:problem:"
@@ -130,7 +130,7 @@ def from_pgsched_error(error: PgschedError) -> Problem:
         return Problem(404, "Not found", str(error), kind="not-found")
     if isinstance(error, JobRunning):
         return Problem(409, "Running now", str(error), kind="conflict")
-    if isinstance(error, InvalidJob | TokenError | IdempotencyKeyReused):
+    if isinstance(error, ValueError | TokenError | IdempotencyKeyReused):
         return Problem(422, "Invalid", str(error), kind="invalid-value")
     if isinstance(error, DatabaseUnavailable):
         return Problem(503, "Database unavailable", str(error), kind="unavailable")
