@@ -184,6 +184,8 @@ def test_runs_are_filtered_and_paged_newest_first(
     assert [row["kind"] for row in missed] == ["skipped"]
     unknown = client.get("/api/v1/runs?job=nobody", headers=reader)
     assert unknown.status_code == 404
+    odd = client.get("/api/v1/runs?status=exploded", headers=reader)
+    assert odd.status_code == 422 and "status must be one of" in odd.json()["detail"]
 
 
 def test_a_jobs_figures_timeline_preview_and_slots(
