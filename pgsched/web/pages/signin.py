@@ -17,8 +17,12 @@ router = APIRouter()
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site: never another host (an open redirect)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only a path of this site: never another host (an open redirect). Browsers drop
+    tabs and line breaks from URLs and read a backslash as a slash, so a path holding
+    any of them could turn into ``//host``."""
+    if not target or not target.startswith("/") or not target.isprintable():
+        return "/"
+    if "\\" in target or target.startswith("//"):
         return "/"
     return target
 
