@@ -185,6 +185,8 @@ def test_sign_in_goes_back_only_to_a_page_of_this_site(database_url: str) -> Non
             ("/jobs?queue=a", "/jobs?queue=a"),
             ("//evil.example", "/"),
             ("https://evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\\evil.example", "/"),
         ]:
             response = client.post(
                 "/login",
