@@ -96,6 +96,8 @@ def test_sign_in_and_see_a_failing_jobs_error(
     expect(page.get_by_text("exit status 3: disk quota exceeded")).to_be_visible()
     page.get_by_role("link", name="flaky-export").first.click()
     expect(page.locator("#runs")).to_contain_text("disk quota exceeded")
+    page.locator("#runs summary").first.click()
+    expect(page.locator("#runs pre.error")).to_contain_text("exit status 3: disk quota exceeded")
     page.context.close()
 
 
