@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.commands import add_job
+from tests.conftest import scratch_database
 from tests.web import bearer, new_token, web_client
 
 PROBLEM = "application/problem+json"
@@ -272,3 +273,22 @@ def test_readiness_fails_while_the_database_cannot_be_reached() -> None:
         assert client.get("/healthz").status_code == 200
         response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
+
+
+def test_reads_go_to_the_read_database_and_writes_and_tokens_to_the_primary(
+    database_url: str, server_url: str, template_database: str, admin: dict[str, str]
+) -> None:
+    with (
+        scratch_database(server_url, template=template_database) as replica_url,
+        psycopg.connect(replica_url, autocommit=True) as replica,
+        psycopg.connect(database_url, autocommit=True) as primary,
+    ):
+        add_job(replica, "seen-on-the-replica")
+        with web_client(database_url, read_database_url=replica_url) as client:
+            listed = client.get("/api/v1/jobs", headers=admin).json()
+            assert [job["name"] for job in listed["items"]] == ["seen-on-the-replica"]
+            body = {"name": "written", "schedule": "@daily", "kind": "shell", "target": "true"}
+            assert client.post("/api/v1/jobs", headers=admin, json=body).status_code == 201
+            assert client.get("/readyz").json() == {"status": "ok"}
+        names = primary.execute("SELECT name FROM pgsched.jobs").fetchall()
+        assert names == [("written",)]
