@@ -129,7 +129,11 @@ def web_command(
     if not loopback:
         _require_authentication(settings, web_settings, host)
     click.echo(f"pgsched web on http://{_url_host(host)}:{port}/ (API: /api/v1/docs)", err=True)
-    uvicorn.run(create_app(web_settings), host=host, port=port, log_config=None)
+    # proxy_headers off: the application decides whom to believe about the client
+    # (--trusted-proxy), and needs the real peer address to decide it.
+    uvicorn.run(
+        create_app(web_settings), host=host, port=port, log_config=None, proxy_headers=False
+    )
 
 
 def _require_authentication(settings: Settings, web_settings: WebSettings, host: str) -> None:

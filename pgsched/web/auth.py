@@ -108,18 +108,36 @@ class Authenticator:
             request.cookies.get(sessions.COOKIE_NAME), self.settings.session_secret
         )
 
-    def authentication_set_up(self) -> bool:
-        """Whether anyone must sign in: a trusted header, or an active token."""
-        return bool(self.settings.trusted_header) or self.database.tokens_active()
-
     def _from_trusted_proxy(self, request: Request) -> bool:
-        if request.client is None:
-            return False
-        try:
-            peer = ipaddress.ip_address(request.client.host)
-        except ValueError:
-            return False
-        return any(peer in network for network in self.settings.trusted_proxies)
+        return from_trusted_proxy(request, self.settings)
+
+
+def from_trusted_proxy(request: Request, settings: WebSettings) -> bool:
+    """Whether the request's peer is one of the trusted reverse proxies."""
+    if request.client is None:
+        return False
+    try:
+        peer = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(peer in network for network in settings.trusted_proxies)
+
+
+def public_host(request: Request, settings: WebSettings) -> str:
+    """The host the browser addressed: ``X-Forwarded-Host`` when a trusted proxy
+    passed the request on (it may have rewritten ``Host``), else ``Host``."""
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded and from_trusted_proxy(request, settings):
+        return forwarded.split(",")[0].strip()
+    return request.headers.get("host", "")
+
+
+def served_over_https(request: Request, settings: WebSettings) -> bool:
+    """Whether the browser speaks HTTPS to us, directly or to a trusted proxy."""
+    if request.url.scheme == "https":
+        return True
+    proto = request.headers.get("x-forwarded-proto", "")
+    return proto.split(",")[0].strip() == "https" and from_trusted_proxy(request, settings)
 
 
 def principal_of(token: TokenPrincipal) -> Principal:
@@ -139,14 +157,16 @@ def _is_local_request(request: Request) -> bool:
 
 def require_same_origin(request: Request, *, required: bool) -> None:
     """Refuse a state change that another site's page started: its Origin (or
-    Referer) must name this server's host. Without either, refuse only if ``required``
-    (browsers send Origin with every POST; scripts need not)."""
+    Referer) must name this server's host (as the browser addressed it). Without
+    either, refuse only if ``required`` (browsers send Origin with every POST; scripts
+    need not)."""
     origin = request.headers.get("origin") or request.headers.get("referer")
     if not origin or origin == "null":
         if required or origin == "null":
             raise forbidden("the request does not say which page sent it (no Origin header)")
         return
-    if urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+    host = public_host(request, request.app.state.pgsched.settings)
+    if urlsplit(origin).netloc.lower() != host.lower():
         raise forbidden(f"cross-site request refused: it came from {origin}")
 
 

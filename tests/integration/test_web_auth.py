@@ -214,6 +214,36 @@ def test_a_trusted_proxy_header_signs_users_in_only_from_the_trusted_proxy(
         assert forged.status_code == 303
 
 
+def test_behind_a_trusted_proxy_the_browsers_host_and_scheme_count(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """A proxy that rewrites Host passes the browser's in X-Forwarded-Host: the Origin
+    check compares with that one, and the cookie is Secure when the browser used HTTPS."""
+    add_job(db, "guarded")
+    proxy = {
+        "Host": "127.0.0.1:8080",
+        "X-Forwarded-Host": "sched.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-User": "ann",
+    }
+    settings = {"trusted_header": "X-Forwarded-User", "trusted_header_role": "admin"}
+    with web_client(database_url, client_address="127.0.0.1", **settings) as client:
+        page = client.get("/jobs", headers=proxy)
+        assert "Secure" in page.headers["set-cookie"]
+        # The cookie is Secure: TestClient speaks http, so it is passed on by hand.
+        cookie = page.headers["set-cookie"].split(";")[0]
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"enabled": "false", "csrf_token": csrf}
+        accepted = client.post(
+            "/jobs/guarded/enabled",
+            data=form,
+            follow_redirects=False,
+            headers={**proxy, "Cookie": cookie, "Origin": "https://sched.example"},
+        )
+        assert accepted.status_code == 303, accepted.text
+    assert not enabled(db, "guarded")
+
+
 def test_without_authentication_only_loopback_requests_get_in_and_only_until_a_token_exists(
     database_url: str,
 ) -> None:

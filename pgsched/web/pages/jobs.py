@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from pgsched.catalog import dashboard, definitions, jobs
 from pgsched.catalog.dashboard import JobFilter
 from pgsched.errors import InvalidJob
+from pgsched.web.auth import public_host
 from pgsched.web.charts import Layer, slot_strip, stacked_bars
 from pgsched.web.pages.access import Changer, Viewer
 from pgsched.web.pages.rendering import TEMPLATES, PageContext, render
@@ -177,7 +178,7 @@ def job_page(
 def _back(request: Request, fallback: str) -> str:
     """Where a button's page was: the Referer if it is this site's, else ``fallback``."""
     referer = request.headers.get("referer")
-    if referer and urlsplit(referer).netloc == request.headers.get("host"):
+    if referer and urlsplit(referer).netloc == public_host(request, web_state(request).settings):
         parts = urlsplit(referer)
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return fallback

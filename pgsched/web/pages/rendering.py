@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 import pgsched.web.sessions as sessions
 from pgsched.scheduling.words import describe
+from pgsched.web.auth import served_over_https
 from pgsched.web.principals import Principal
 from pgsched.web.state import web_state
 
@@ -167,5 +168,5 @@ def set_session_cookie(request: Request, response: Response, session: sessions.S
         path=request.scope.get("root_path") or "/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request, state.settings),
     )
