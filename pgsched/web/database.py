@@ -70,6 +70,8 @@ class WebDatabase:
         )
         self._tokens = TokenCache(settings.token_cache_seconds)
         self._tokens_active: tuple[float, bool] = (0.0, False)
+        self._opened = False
+        self._opening = threading.Lock()
 
     def _pool(self, url: str, purpose: str) -> ConnectionPool[Connection]:
         return ConnectionPool(
@@ -88,10 +90,17 @@ class WebDatabase:
         )
 
     def open(self) -> None:
-        """Open the pools without waiting for the database: /readyz tells when it answers."""
-        self.write_pool.open(wait=False)
-        if self.read_pool is not self.write_pool:
-            self.read_pool.open(wait=False)
+        """Open the pools without waiting for the database: /readyz tells when it answers.
+
+        The application's lifespan calls it; a host application that mounts this one
+        may not run that lifespan, so the first request opens them too."""
+        with self._opening:
+            if self._opened:
+                return
+            self.write_pool.open(wait=False)
+            if self.read_pool is not self.write_pool:
+                self.read_pool.open(wait=False)
+            self._opened = True
 
     def close(self) -> None:
         """Close the pools."""
@@ -103,6 +112,7 @@ class WebDatabase:
     def transaction(self, principal: Principal, *, write: bool) -> Iterator[Connection]:
         """A transaction acting as ``principal``: read-only and on the read pool
         unless ``write``. Commits when the block ends, rolls back if it raises."""
+        self.open()
         pool = self.write_pool if write else self.read_pool
         with pool.connection() as connection, connection.transaction():
             requests.act_as(
@@ -124,6 +134,7 @@ class WebDatabase:
         if known:
             return principal
         # The lookup marks the token used, so it goes to the primary.
+        self.open()
         with self.write_pool.connection() as connection:
             principal = tokens.principal_for_digest(connection, digest)
         self._tokens.put(digest, principal)
@@ -134,6 +145,7 @@ class WebDatabase:
         checked_at, active = self._tokens_active
         if time.monotonic() - checked_at < self._settings.token_cache_seconds:
             return active
+        self.open()
         with self.write_pool.connection() as connection:
             active = tokens.tokens_active(connection)
         self._tokens_active = (time.monotonic(), active)
@@ -141,6 +153,7 @@ class WebDatabase:
 
     def readiness(self) -> str | None:
         """None when both databases answer and the schema is current, else why not."""
+        self.open()
         try:
             for pool in {id(p): p for p in (self.write_pool, self.read_pool)}.values():
                 with pool.connection(timeout=READY_TIMEOUT_SECONDS) as connection:

@@ -175,3 +175,36 @@ def test_job_names_with_slashes_and_markup_are_addressed_and_escaped(
         assert client.get(f"/api/v1{link}", headers=token).json()["name"] == name
         assert client.post(f"/api/v1{link}/disable", headers=token).json()["enabled"] is False
         assert client.get(f"/api/v1{link}/runs", headers=token).json()["items"] == []
+
+
+def test_mounted_in_a_host_application_links_and_redirects_stay_under_its_path(
+    database_url: str, nightly: int
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from pgsched.web import WebSettings, create_app
+
+    host = Starlette(
+        routes=[Mount("/scheduler", create_app(WebSettings(database_url=database_url)))]
+    )
+    token = new_token(database_url, "reader", "viewer")
+    # Starlette does not run a mounted application's lifespan: the pools open on demand.
+    with TestClient(host) as client:
+        login = client.get("/scheduler/jobs", follow_redirects=False)
+        assert (
+            login.headers["location"]
+            == "http://testserver/scheduler/login?next=%2Fscheduler%2Fjobs"
+        )
+        signed_in = client.post(
+            "/scheduler/login",
+            data={"token": token, "next": "/scheduler/jobs"},
+            headers={"Origin": ORIGIN},
+            follow_redirects=False,
+        )
+        assert signed_in.headers["location"] == "/scheduler/jobs"
+        assert "Path=/scheduler" in signed_in.headers["set-cookie"]
+        page = client.get("/scheduler/jobs/nightly")
+        assert page.status_code == 200
+        assert 'href="http://testserver/scheduler/static/pgsched.css"' in page.text
+        assert 'hx-get="/scheduler/jobs/nightly"' in page.text
