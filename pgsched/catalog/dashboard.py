@@ -19,8 +19,16 @@ from pgsched.errors import JobNotFound, PgschedError
 Row = dict[str, Any]
 
 
+# The words pgsched.job_health gives a job's success rate.
+HEALTH_WORDS = ("healthy", "degraded", "failing", "idle")
+
+
 class UnknownStatus(PgschedError, ValueError):
     """No run has that status."""
+
+
+class UnknownHealth(PgschedError, ValueError):
+    """pgsched.job_health has no such word."""
 
 
 class _Name(TypedDict):
@@ -137,6 +145,12 @@ class JobFilter:
     category: str | None = None
     enabled: bool | None = None
     health: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.health is not None and self.health not in HEALTH_WORDS:
+            raise UnknownHealth(
+                f"health must be one of {', '.join(HEALTH_WORDS)}, not {self.health!r}"
+            )
 
     def parameters(self) -> dict[str, Any]:
         """The filter as the parameters of ``dashboard_job_names``."""

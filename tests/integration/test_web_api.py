@@ -129,6 +129,7 @@ def test_jobs_are_filtered_and_paged_by_cursor(
     paused = client.get("/api/v1/jobs?enabled=false", headers=reader).json()
     assert [job["name"] for job in paused["items"]] == ["cleanup"]
     assert paused["next_cursor"] is None
+    assert client.get("/api/v1/jobs?health=sickly", headers=reader).status_code == 422
     found = client.get("/api/v1/jobs?search=PORT-4", headers=reader).json()
     assert [job["name"] for job in found["items"]] == ["report-4"]
 

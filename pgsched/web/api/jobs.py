@@ -4,14 +4,14 @@ and a job's runs, figures, timeline, next fires and slots."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import DictRow
 
 from pgsched.catalog import dashboard, definitions, jobs
-from pgsched.catalog.dashboard import JobFilter
+from pgsched.catalog.dashboard import HEALTH_WORDS, JobFilter
 from pgsched.scheduling.words import describe
 from pgsched.web.api import schemas
 from pgsched.web.api.runs import run_page
@@ -21,7 +21,6 @@ from pgsched.web.problems import Problem
 from pgsched.web.state import ApiPrincipal, web_state
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-Health = Literal["healthy", "degraded", "failing", "idle"]
 # Longest Idempotency-Key accepted: UUIDs and hashes fit well within it.
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -46,7 +45,10 @@ def list_jobs(
     kind: str | None = None,
     category: str | None = None,
     enabled: bool | None = None,
-    health: Health | None = None,
+    health: Annotated[
+        str | None,
+        Query(description="job_health's word.", json_schema_extra={"enum": list(HEALTH_WORDS)}),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from psycopg.rows import DictRow
 from starlette.concurrency import run_in_threadpool
 
 from pgsched.catalog import dashboard, definitions, jobs
-from pgsched.catalog.dashboard import JobFilter
+from pgsched.catalog.dashboard import HEALTH_WORDS, JobFilter
 from pgsched.errors import InvalidJob
 from pgsched.web.auth import public_host
 from pgsched.web.charts import Layer, slot_strip, stacked_bars
@@ -28,7 +28,6 @@ PAGE_SIZE = 50
 SPARKLINE_SLOTS = 60
 STRIP_SLOTS = 60
 PREVIEW_FIRES = 10
-HEALTH_WORDS = ("healthy", "degraded", "failing", "idle")
 TIMELINE_HOURS = (24, 72, 168)
 TIMELINE_LAYERS = (
     Layer("successes", "succeeded", "ok"),
@@ -51,16 +50,13 @@ MAX_PAUSED = 100_000
 
 def _filter(values: dict[str, str | None]) -> JobFilter:
     enabled = {"yes": True, "no": False}.get(values.get("enabled") or "")
-    health = values.get("health") or None
-    if health is not None and health not in HEALTH_WORDS:
-        raise Problem(422, "Unknown health", f"health must be one of {', '.join(HEALTH_WORDS)}")
     return JobFilter(
         search=values.get("search") or None,
         queue=values.get("queue") or None,
         kind=values.get("kind") or None,
         category=values.get("category") or None,
         enabled=enabled,
-        health=health,
+        health=values.get("health") or None,
     )
 
 
