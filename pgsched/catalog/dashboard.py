@@ -27,6 +27,10 @@ class UnknownStatus(PgschedError, ValueError):
     """No run has that status."""
 
 
+class RunNotFound(PgschedError, LookupError):
+    """No run has that id."""
+
+
 class UnknownHealth(PgschedError, ValueError):
     """pgsched.job_health has no such word."""
 
@@ -273,10 +277,12 @@ def runs(
     )
 
 
-def run(connection: Connection, run_id: int) -> Row | None:
-    """One run with its output, or None."""
+def run(connection: Connection, run_id: int) -> Row:
+    """One run with its output, or ``RunNotFound``."""
     rows = fetch_all(connection, "dashboard_run", {"run_id": run_id}, row=_RunDetail)
-    return dict(rows[0]) if rows else None
+    if not rows:
+        raise RunNotFound(f"no run {run_id}")
+    return dict(rows[0])
 
 
 def failed_runs(connection: Connection, job: str | None = None, limit: int = 100) -> Fetched:

@@ -15,7 +15,7 @@ from psycopg import errors as pg
 
 from pgsched.catalog.definitions import IdempotencyKeyReused
 from pgsched.catalog.tokens import TokenError
-from pgsched.errors import DatabaseUnavailable, JobNotFound, JobRunning, PgschedError
+from pgsched.errors import DatabaseUnavailable, JobRunning, PgschedError
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:pgsched:problem:"
@@ -126,7 +126,7 @@ def from_database_error(error: psycopg.Error) -> Problem:
 
 def from_pgsched_error(error: PgschedError) -> Problem:
     """The problem one of pgsched's own errors stands for."""
-    if isinstance(error, JobNotFound):
+    if isinstance(error, LookupError):
         return Problem(404, "Not found", str(error), kind="not-found")
     if isinstance(error, JobRunning):
         return Problem(409, "Running now", str(error), kind="conflict")

@@ -181,6 +181,7 @@ def test_runs_are_filtered_and_paged_newest_first(
     assert [run["error"] for run in failed["items"]] == ["boom", "boom"]
     one = client.get(f"/api/v1/runs/{failed['items'][0]['id']}", headers=reader).json()
     assert one["output"] is None and one["error"] == "boom"
+    assert client.get("/api/v1/runs/999999", headers=reader).status_code == 404
     assert len(client.get("/api/v1/runs/failed", headers=reader).json()) == 2
     missed = client.get("/api/v1/runs/missed?job=busy", headers=reader).json()
     assert [row["kind"] for row in missed] == ["skipped"]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from psycopg.rows import DictRow
 
 from pgsched.catalog import dashboard, runs
+from pgsched.catalog.dashboard import Row
 from pgsched.web.api import schemas
 from pgsched.web.principals import Principal
-from pgsched.web.problems import Problem
 from pgsched.web.state import ApiPrincipal, web_state
 
 router = APIRouter(tags=["runs"])
@@ -94,13 +94,10 @@ def running_runs(
 
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, summary="Get a run")
-def get_run(request: Request, principal: ApiPrincipal, run_id: int) -> DictRow:
+def get_run(request: Request, principal: ApiPrincipal, run_id: int) -> Row:
     """One attempt, with its output."""
     with web_state(request).database.transaction(principal, write=False) as connection:
-        row = dashboard.run(connection, run_id)
-    if row is None:
-        raise Problem(404, "Not found", f"no run {run_id}", kind="not-found")
-    return row
+        return dashboard.run(connection, run_id)
 
 
 @router.get("/workers", response_model=list[schemas.Worker], tags=["workers"], summary="Workers")

@@ -79,8 +79,6 @@ def run_page(request: Request, context: Viewer, run_id: int) -> Response:
     """One attempt with its error and output."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         run = dashboard.run(connection, run_id)
-    if run is None:
-        raise Problem(404, "Not found", f"no run {run_id}")
     return render(request, context, "run.html", run=run)
 
 
@@ -89,8 +87,6 @@ def run_output(request: Request, context: Viewer, run_id: int) -> Response:
     """One attempt's error and output, for the job page's runs by slot."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         run = dashboard.run(connection, run_id)
-    if run is None:
-        raise Problem(404, "Not found", f"no run {run_id}")
     return render(request, context, "run_output.html", run=run)
 
 
