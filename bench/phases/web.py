@@ -56,6 +56,7 @@ PROBE_JOB = "job-4242"
 USER_HEADER = "X-Bench-User"
 PAGES = (
     ("overview", "/", True),
+    ("overview_1d", "/?days=1", False),
     ("overview_30d", "/?days=30", False),
     ("jobs", "/jobs", True),
     ("jobs_failing", "/jobs?health=failing", False),
@@ -182,6 +183,9 @@ def run(context: BenchContext) -> list[Figure]:
             )
             if loaded.failed:
                 context.findings.errors.append(f"{loaded.failed} API requests failed under load")
+            # The fill's attempts of its made-up workers are long past their lease: reap
+            # them here, or the real workers would each report hundreds of lost runs.
+            connection.execute("SELECT count(*) FROM pgsched.reap_lost_runs(NULL)")
             connection.execute("UPDATE pgsched.jobs SET enabled = true WHERE name LIKE 'bench-%'")
             with context.workers(url, "web") as workers:
                 start_workers(connection, workers, 2, context.loaded_options())
