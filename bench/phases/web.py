@@ -183,8 +183,12 @@ def run(context: BenchContext) -> list[Figure]:
             )
             if loaded.failed:
                 context.findings.errors.append(f"{loaded.failed} API requests failed under load")
-            # The fill's attempts of its made-up workers are long past their lease: reap
-            # them here, or the real workers would each report hundreds of lost runs.
+            # The fill's made-up workers never heartbeat: reap their attempts here, or
+            # the real workers would each report hundreds of lost runs.
+            connection.execute(
+                "UPDATE pgsched.workers SET last_heartbeat_at = now() - interval '1 hour'"
+                " WHERE id LIKE 'bench-worker-%'"
+            )
             connection.execute("SELECT count(*) FROM pgsched.reap_lost_runs(NULL)")
             connection.execute("UPDATE pgsched.jobs SET enabled = true WHERE name LIKE 'bench-%'")
             with context.workers(url, "web") as workers:
