@@ -29,8 +29,14 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     """
     keep_environment_private()
     _wait_for_current_schema(database_url)
+    # Until the worker's event loop takes the signals over, a stop request is kept
+    # for it: a signal in between must not kill the process (exit by signal, with
+    # nothing recorded) but stop it cleanly.
+    requested: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda received, frame: requested.append(received))
     try:
-        asyncio.run(Worker(database_url, options).run())
+        asyncio.run(Worker(database_url, options).run(stop_requested=lambda: bool(requested)))
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean
