@@ -1,7 +1,7 @@
 """Web: API tokens, idempotent manual runs, and what the dashboard reads as pgsched_reader.
 
 Revision ID: issue15_web
-Revises: issue13_on_the_second
+Revises: issue11_security
 Create Date: 2026-12-02
 
 ``api_tokens`` holds the SHA-256 digest of each token of ``pgsched web`` and its
@@ -20,7 +20,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "issue15_web"
-down_revision = "issue13_on_the_second"
+down_revision = "issue11_security"
 branch_labels = None
 depends_on = None
 

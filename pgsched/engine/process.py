@@ -28,6 +28,8 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     do; a schema that is not current is refused at once.
     """
     keep_environment_private()
+    # Built first: a configuration it cannot honour is refused before any wait.
+    worker = Worker(database_url, options)
     _wait_for_current_schema(database_url)
     # Until the worker's event loop takes the signals over, a stop request is kept
     # for it: a signal in between must not kill the process (exit by signal, with
@@ -36,7 +38,7 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda received, frame: requested.append(received))
     try:
-        asyncio.run(Worker(database_url, options).run(stop_requested=lambda: bool(requested)))
+        asyncio.run(worker.run(stop_requested=lambda: bool(requested)))
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean

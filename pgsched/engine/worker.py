@@ -39,7 +39,7 @@ from pgsched.engine.state import (
     new_identity,
 )
 from pgsched.errors import DatabaseError
-from pgsched.executors.kinds import executors_for
+from pgsched.executors.kinds import execute, executors_for
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -92,6 +92,7 @@ class Worker:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit;
         ``stop_requested`` says whether a stop signal came before this started."""
         loop = asyncio.get_running_loop()
+        self.state.claim_round_done()  # the wait for the database is behind us
         # From the very start: a stop signal while the database is away ends the wait.
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
@@ -127,7 +128,7 @@ class Worker:
                 self.options.stop_after_seconds, self.request_stop
             )
         recovery = Recovery(self._side, self.options.lease_seconds / 3, self.state, self._events)
-        listener = Listener(self._url, self.state)
+        listener = Listener(self._url, self.state, recovery.check_hinted)
         side_tasks = [
             asyncio.create_task(side_loop(), name=name)
             for name, side_loop in (
@@ -267,6 +268,7 @@ class Worker:
             await asyncio.sleep(BATCH_GATHER_SECONDS)
             free = self._free()  # attempts may have begun waiting meanwhile: it can fall
         if free <= 0:
+            self.state.claim_round_done()  # full: nothing to claim is healthy
             return self.options.poll_interval  # a finish wakes us
         if self.state.notified:
             self.state.notified = False
@@ -276,6 +278,7 @@ class Worker:
             claimed = await self._claim(free)
         finally:
             self.state.claiming = False
+        self.state.claim_round_done()
         if self._pacer.backlog or self._pacer.more_to_schedule:
             return 0.0
         due = await self._claims.due_in(self.options.queues)
@@ -348,7 +351,7 @@ class Worker:
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
             async with asyncio.timeout(attempt.timeout_seconds):
-                outcome = await self._executors[attempt.kind].execute(attempt)
+                outcome = await execute(self._executors, attempt)
         except TimeoutError:
             outcome = Outcome(
                 RunStatus.TIMED_OUT,

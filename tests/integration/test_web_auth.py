@@ -280,3 +280,23 @@ def test_pages_forbid_framing_inline_scripts_and_other_origins(database_url: str
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert response.headers["x-frame-options"] == "DENY"
     assert "<script>" not in response.text and "cdn" not in response.text.lower()
+
+
+def test_every_change_through_the_api_is_in_the_audit_trail_with_the_tokens_name(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    token = bearer(new_token(database_url, "admin", "ci-deploy"))
+    body = {"name": "audited", "schedule": "@daily", "kind": "shell", "target": "true"}
+    with web_client(database_url) as client:
+        assert client.post("/api/v1/jobs", headers=token, json=body).status_code == 201
+        assert client.patch("/api/v1/jobs/audited", headers=token, json={"timeout_seconds": 60})
+        assert client.post("/api/v1/jobs/audited/disable", headers=token).status_code == 200
+        assert client.post("/api/v1/jobs/audited/run", headers=token).status_code == 202
+        assert client.delete("/api/v1/jobs/audited", headers=token).status_code == 204
+    trail = db.execute(
+        "SELECT change, actor FROM pgsched.job_changes WHERE job_name = 'audited' ORDER BY id"
+    ).fetchall()
+    assert trail == [
+        (change, "token:ci-deploy")
+        for change in ("insert", "update", "toggle", "run_now", "delete")
+    ]

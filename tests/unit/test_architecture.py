@@ -13,9 +13,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pgsched"
 # Modules that may run the named SQL blocks of sql/queries/: the catalog (through
-# its sessions module), the worker's session (under its repository), and the
-# migrations' version check.
-QUERY_RUNNERS = {"pgsched.catalog.sessions", "pgsched.engine.session", "pgsched.db.migrations"}
+# its sessions module), the worker's session (under its repository), the migrations'
+# version check, and the sql executor's check of the sessions jobs' SQL runs on.
+QUERY_RUNNERS = {
+    "pgsched.catalog.sessions",
+    "pgsched.engine.session",
+    "pgsched.db.migrations",
+    "pgsched.executors.sql",
+}
 # Longest module, in lines; a module past it does more than one thing.
 MAX_MODULE_LINES = 400
 
