@@ -90,16 +90,6 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False, server_default=sa.text("now()")),
         schema=SCHEMA,
     )
-    # The last day's runs by slot, for the overview: a few block ranges at the end of
-    # the table, since runs are written in about the order of their slots. Nearly free
-    # to keep: new pages are summarised by vacuum, not by the workers' writes.
-    op.create_index(
-        "runs_scheduled_for_brin_idx",
-        "runs",
-        ["scheduled_for"],
-        schema=SCHEMA,
-        postgresql_using="brin",
-    )
     bind = op.get_bind()
     for path in SQL_FILES:
         apply_sql_file(bind, path)
@@ -129,6 +119,5 @@ def downgrade() -> None:
     for function in READER_FUNCTIONS:
         op.execute(f"DROP FUNCTION {SCHEMA}.{function}")
     op.drop_table("run_requests", schema=SCHEMA)
-    op.drop_index("runs_scheduled_for_brin_idx", table_name="runs", schema=SCHEMA)
     op.drop_index("api_tokens_name_idx", table_name="api_tokens", schema=SCHEMA)
     op.drop_table("api_tokens", schema=SCHEMA)

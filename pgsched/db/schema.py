@@ -211,9 +211,6 @@ Index(
 )
 Index("runs_available_at_idx", runs.c.available_at, postgresql_where=runs.c.status == "pending")
 Index("runs_worker_id_running_idx", runs.c.worker_id, postgresql_where=runs.c.status == "running")
-# Runs by slot over a recent window (the dashboard's last day), cheap to keep: runs
-# are written in about the order of their slots.
-Index("runs_scheduled_for_brin_idx", runs.c.scheduled_for, postgresql_using="brin")
 # The latest failures and skips (pgsched.failed_runs, pgsched.missed_runs); runs
 # that succeed never enter it.
 Index(

@@ -1,16 +1,13 @@
 -- Outcomes of the whole cluster over the last `days` days of slots, bucketed for a
 -- chart: succeeded, and failed (failed, timed_out, lost), as job_stats counts them.
 --
---   days = 1   24 hourly buckets (the current hour last), counted from the runs
---              whose slot is in them, found through runs_scheduled_for_brin_idx
---              (runs are written in about the order of their slots, so the last day
---              is a few block ranges at the end of the table).
+--   days = 1   24 hourly buckets (the current hour last), counted from the runs:
+--              one descent of the (job_id, scheduled_for, attempt) key per job.
 --   days > 1   one bucket per UTC day (today last), read from
 --              pgsched.daily_run_totals, whose cost does not grow with the runs.
 --
--- Runs of deleted jobs count, as they do in the daily totals. Empty buckets are
--- included. With its owner's rights: pgsched_reader may read neither pgsched.runs nor
--- the totals.
+-- Empty buckets are included. With its owner's rights: pgsched_reader may read
+-- neither pgsched.runs nor the totals.
 CREATE OR REPLACE FUNCTION pgsched.run_outcomes(days integer DEFAULT 7)
 RETURNS TABLE (bucket timestamptz, bucket_hours integer, succeeded bigint, failed bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -31,7 +28,8 @@ BEGIN
                    count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
                    count(*) FILTER (WHERE r.status IN ('failed', 'timed_out', 'lost')) AS failed
               FROM pgsched.runs AS r
-             WHERE r.scheduled_for >= this_hour - interval '23 hours'
+             WHERE r.job_id = ANY(ARRAY(SELECT j.id FROM pgsched.jobs AS j))
+               AND r.scheduled_for >= this_hour - interval '23 hours'
              GROUP BY 1
         )
         SELECT h.hour, 1, coalesce(p.succeeded, 0), coalesce(p.failed, 0)
