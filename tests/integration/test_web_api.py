@@ -232,10 +232,19 @@ def test_slots_nobody_recorded_since_the_last_run_show_as_missed(
 def test_summary_and_workers(
     client: TestClient, reader: dict[str, str], db: psycopg.Connection
 ) -> None:
-    add_job(db, "one")
+    job_id = add_job(db, "one")
     db.execute("INSERT INTO pgsched.workers (id, host, pid, concurrency) VALUES ('w1', 'h', 1, 4)")
+    for hours, status in [(1, "succeeded"), (2, "succeeded"), (3, "failed"), (30, "failed")]:
+        db.execute(
+            "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, status, finished_at)"
+            " VALUES (%s, 'one', now() - make_interval(hours => %s), %s, now())",
+            [job_id, hours, status],
+        )
     summary = client.get("/api/v1/summary", headers=reader).json()
     assert (summary["jobs"], summary["live_workers"]) == (1, 1)
+    # The run 30 hours ago is outside the last 24 hours.
+    assert (summary["succeeded_24h"], summary["failed_24h"]) == (2, 1)
+    assert summary["success_rate_24h"] == pytest.approx(66.67)
     assert [worker["id"] for worker in client.get("/api/v1/workers", headers=reader).json()] == [
         "w1"
     ]
