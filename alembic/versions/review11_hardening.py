@@ -1,7 +1,7 @@
 """Review of issue 11: attacks its boundaries still let through, closed.
 
 Revision ID: review11_hardening
-Revises: issue11_security
+Revises: issue15_web
 Create Date: 2026-12-02
 
 Released: never edit. A changed function is a new file under sql/ applied by a
@@ -18,7 +18,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "review11_hardening"
-down_revision = "issue11_security"
+down_revision = "issue15_web"
 branch_labels = None
 depends_on = None
 

@@ -24,6 +24,7 @@ from bench.phases import (
     plans,
     run_now,
     throughput,
+    web,
 )
 
 Phase = Callable[[BenchContext], list[Figure]]
@@ -45,4 +46,5 @@ PHASES: dict[str, Phase] = {
     "plans": plans.run,
     "memory": memory.run,
     "workers-8": connections.run,
+    "web": web.run,
 }
