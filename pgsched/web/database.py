@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 from pgsched.catalog import requests, tokens
 from pgsched.catalog.tokens import TokenPrincipal
 from pgsched.db import migrations
+from pgsched.db.json_values import read_json_safely
 from pgsched.web.principals import Principal
 from pgsched.web.settings import WebSettings
 
@@ -87,6 +88,9 @@ class WebDatabase:
             connection_class=cast(type[Connection], psycopg.Connection),
             open=False,
             name=f"pgsched-web-{purpose}",
+            # A job row Python cannot read (too deep, a number too long) shows as what
+            # it is, in its own job's page, instead of failing every page listing it.
+            configure=read_json_safely,
         )
 
     def open(self) -> None:

@@ -14,6 +14,8 @@ from tests.conftest import scratch_database
 from tests.web import bearer, new_token, web_client
 
 PROBLEM = "application/problem+json"
+# An object (as args must be) nesting deeper than Python's decoder follows.
+DEEP_ARGS = '{"a": ' + "[" * 3000 + "]" * 3000 + "}"
 
 
 @pytest.fixture
@@ -112,6 +114,29 @@ def test_malformed_requests_are_problems_too(client: TestClient, admin: dict[str
     assert client.post("/api/v1/jobs", headers=admin, json=duplicate).status_code == 201
     again = client.post("/api/v1/jobs", headers=admin, json=duplicate)
     assert again.status_code == 422 and "already exists" in again.json()["detail"]
+
+
+def test_a_job_row_python_cannot_read_fails_no_request_but_its_own(
+    client: TestClient, admin: dict[str, str], db: psycopg.Connection
+) -> None:
+    # Written past the bounds (before them, or with triggers off): 1e5000 is printed
+    # as 5,001 digits, more than Python reads back; a depth of 3,000 beats its decoder.
+    add_job(db, "healthy")
+    with db.transaction():
+        db.execute("SET LOCAL session_replication_role = replica")
+        for name, args in (("long", '{"n": 1e5000}'), ("deep", DEEP_ARGS)):
+            db.execute(
+                "INSERT INTO pgsched.jobs (name, schedule, kind, target, args)"
+                " VALUES (%s, '@daily', 'python', 'app.jobs:run', %s::jsonb)",
+                [name, args],
+            )
+    listed = client.get("/api/v1/jobs", headers=admin)
+    assert listed.status_code == 200, listed.text
+    assert {job["name"] for job in listed.json()["items"]} == {"healthy", "long", "deep"}
+    for name, why in (("long", "that Python cannot read"), ("deep", "nested too deeply")):
+        shown = client.get(f"/api/v1/jobs/{name}", headers=admin)
+        assert shown.status_code == 200, shown.text
+        assert why in shown.json()["args"], shown.json()["args"]
 
 
 def test_jobs_are_filtered_and_paged_by_cursor(

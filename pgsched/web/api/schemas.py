@@ -84,7 +84,12 @@ class Job(BaseModel):
     timezone: str
     kind: str
     target: str
-    args: dict[str, Any]
+    # A row written past the database's bounds (before them, or with its triggers off)
+    # may hold a value Python cannot read: it is shown as a string saying so.
+    args: dict[str, Any] | str = Field(
+        description="keyword arguments, headers... as the job kind reads them; a string "
+        "saying why not when the stored value cannot be read"
+    )
     enabled: bool
     timeout_seconds: int
     max_attempts: int
