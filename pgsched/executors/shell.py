@@ -8,7 +8,8 @@ from jobs) and ``cwd``. With ``--run-as``, commands run as that user.
 Every command runs in a new session, so it and everything it starts share one
 process group. That group is what gets killed when the attempt is cancelled, and
 whatever is left of it once the command's main process has exited: a job's
-processes never outlive its run.
+processes do not outlive its run, unless one starts a session of its own (``setsid``,
+a daemon's double fork), which leaves the group (docs/security.md says so).
 """
 
 from __future__ import annotations
