@@ -4,7 +4,8 @@ The heartbeat has a connection of its own and does nothing else, so slow recover
 work or a busy database cannot delay it past the lease. Recovery, on the side
 connection, asks the database to reap runs of workers silent past their lease (any
 worker may; each lost run is handled once), retires pending runs of deleted or
-disabled jobs, and checks that the attempts this worker runs are still its own.
+disabled jobs, and checks that the attempts this worker runs are still its own (a
+worker without notifications checks that last part every poll interval too).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pgsched.errors import DatabaseError
 log = structlog.get_logger(__name__)
 
 
-async def _every(interval: float, step: Callable[[], Awaitable[None]], failed_event: str) -> None:
+async def _every(interval: float, step: Callable[[], Awaitable[object]], failed_event: str) -> None:
     """Run ``step`` every ``interval`` seconds until cancelled, riding out database outages."""
     backoff = Backoff()
     loop = asyncio.get_running_loop()
@@ -105,6 +106,21 @@ class Recovery:
         """Recover until cancelled."""
         await _every(self._interval, self.recover, "recovery_failed")
 
+    async def watch_taken_away(self, interval: float) -> None:
+        """Check every ``interval`` seconds that the attempts held are still ours: what
+        tells a worker without notifications that one was replaced or taken away."""
+        await _every(interval, self.check_taken_away, "taken_away_check_failed")
+
+    async def check_taken_away(self) -> list[tuple[int, int]]:
+        """Stop the attempts taken from this worker; returns the ``(run_id, fence)``
+        pairs it held when it looked."""
+        held = self._held_runs()
+        taken = await self._repository.runs_taken_away(held)
+        if taken:
+            log.warning("runs_taken_away", run_ids=taken, worker_id=self._worker_id())
+            self._on_runs_taken(taken)
+        return list(held)
+
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""
         for row in await self._repository.reap_lost_runs(self._worker_id()):
@@ -117,11 +133,7 @@ class Recovery:
         retired = await self._repository.retire_orphan_runs()
         if retired:
             log.info("orphan_runs_retired", count=retired)
-        held = self._held_runs()
-        taken = await self._repository.runs_taken_away(held)
-        if taken:
-            log.warning("runs_taken_away", run_ids=taken, worker_id=self._worker_id())
-            self._on_runs_taken(taken)
+        held = await self.check_taken_away()
         if self._claim_in_progress():
             return  # its runs are committed but maybe not yet held: look next round
         # A run recorded as started here, older than a lease, that this worker does

@@ -1,4 +1,11 @@
-"""LISTEN/NOTIFY wake-ups: new or changed jobs, manual runs, and replaced attempts."""
+"""LISTEN/NOTIFY wake-ups: new or changed jobs, manual runs, and replaced attempts.
+
+LISTEN needs a session of its own: a transaction pooler moves the client to another
+server connection after each transaction, and notifications then go to a session
+nobody reads. Behind one, the worker listens on ``--listen-database-url`` (a direct
+connection) or not at all; without notifications it notices everything within a poll
+interval instead (``pgsched.engine.worker``).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,24 @@ import psycopg
 import structlog
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
+from pgsched.db.pooling import PoolMode, answered_by_pooler, keeps_sessions
+from pgsched.db.queries import query
 from pgsched.engine.backoff import Backoff
 
 WAKEUP_CHANNEL = "pgsched_wakeup"
 CANCEL_CHANNEL = "pgsched_cancel"
 
 log = structlog.get_logger(__name__)
+
+
+def listen_url(
+    database_url: str, listen_database_url: str | None, pool_mode: PoolMode
+) -> str | None:
+    """Where the worker listens: the listen URL if given, else the database URL when
+    it keeps sessions; None when neither can (the worker then polls)."""
+    if listen_database_url:
+        return listen_database_url
+    return database_url if keeps_sessions(pool_mode) else None
 
 
 class Listener:
@@ -45,6 +64,7 @@ class Listener:
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
                     application_name="pgsched-worker-listen",
                 ) as connection:
+                    await self._warn_if_pooled(connection)
                     await connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
                     await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
                     backoff.reset()
@@ -55,6 +75,17 @@ class Listener:
                 delay = backoff.next_delay()
                 log.warning("listener_disconnected", error=str(exc).strip(), retry_in_s=delay)
                 await asyncio.sleep(delay)
+
+    async def _warn_if_pooled(self, connection: psycopg.AsyncConnection[tuple[int]]) -> None:
+        cursor = await connection.execute(query("server_backend_pid"))
+        row = await cursor.fetchone()
+        if row is not None and answered_by_pooler(connection.info.backend_pid, row[0]):
+            # Not fatal: the worker's polling still finds everything, only later.
+            log.warning(
+                "listener_behind_pooler",
+                hint="a pooler answers the LISTEN connection: under transaction pooling "
+                "notifications are lost; give --listen-database-url a direct connection",
+            )
 
     def _dispatch(self, channel: str, payload: str) -> None:
         if channel == CANCEL_CHANNEL:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgsched.db.pooling import PoolMode, PreparedStatements
+
 
 @dataclass(frozen=True)
 class WorkerOptions:
@@ -34,3 +36,10 @@ class WorkerOptions:
     sql_database_url: str | None = None
     sql_role: str | None = None
     sql_allow_superuser: bool = False
+    # Connection poolers: how --database-url reaches PostgreSQL (auto: a detected
+    # pooler is taken to pool transactions), whether queries are prepared (auto: not
+    # through a transaction pooler), and a direct URL for LISTEN (None: the database
+    # URL when it keeps sessions, else no LISTEN at all and the worker polls).
+    pool_mode: PoolMode = PoolMode.AUTO
+    prepared_statements: PreparedStatements = PreparedStatements.AUTO
+    listen_database_url: str | None = None

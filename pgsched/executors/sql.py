@@ -16,12 +16,23 @@ superuser unless the operator says so: that is refused with a message saying how
 A cancelled attempt cancels its statement on the server and waits until it has
 ended. ``statement_timeout`` is set a little past the attempt's timeout, so the
 server stops the statement by itself should the worker be unable to.
+
+Through a transaction pooler (``pgsched.db.pooling``) a session is not the job's:
+the next transaction may run on another server connection, and what a job leaves on
+one (a ``SET``, a role, a temporary table, an advisory lock) goes to whoever gets it
+next, pgsched's own queries included. There a job is one statement (the extended
+protocol refuses two), run in a transaction pgsched opens: ``statement_timeout`` is
+``SET LOCAL``, a savepoint keeps the transaction usable when the statement fails,
+and before the commit ``sql_job_session_reset`` undoes what the statement left in
+the session. Statements that refuse a transaction block (``VACUUM``) need a direct
+``--sql-database-url``; ``--sql-role``, which is session state, is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 
 import psycopg
 import structlog
@@ -30,6 +41,8 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
+from pgsched.db.pooling import PoolMode, answered_by_pooler, keeps_sessions, resolved
+from pgsched.db.queries import query
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 
@@ -50,6 +63,23 @@ PERMANENT_SQLSTATE_CLASS = "42"
 OPEN_TRANSACTION_MESSAGE = (
     "the SQL left a transaction open (BEGIN without COMMIT), so its work was rolled back"
 )
+ENDED_TRANSACTION_MESSAGE = (
+    "the SQL ended the transaction pgsched runs it in (COMMIT, ROLLBACK): through a "
+    "transaction pooler an sql job is one statement inside pgsched's transaction"
+)
+# What a failure means through a transaction pooler, by SQLSTATE.
+POOLED_HINTS = {
+    # active_sql_transaction: VACUUM, CREATE INDEX CONCURRENTLY, CREATE DATABASE ...
+    "25001": "through a transaction pooler sql jobs run inside a transaction; run this "
+    "one on a direct connection (worker --sql-database-url)",
+    # syntax_error, which is also how the extended protocol refuses two statements
+    "42601": "through a transaction pooler an sql job is a single statement",
+}
+SQL_ROLE_POOLED_REFUSAL = (
+    "--sql-role needs session state (SET ROLE), which a transaction pooler does not keep: "
+    "give the worker --sql-database-url with a login that has only the privileges jobs "
+    "need instead (it may go through the pooler)"
+)
 
 logger = structlog.get_logger("pgsched.executors.sql")
 
@@ -63,10 +93,16 @@ class SqlExecutor:
         pool_size: int,
         role: str | None = None,
         allow_superuser: bool = False,
+        pool_mode: PoolMode = PoolMode.AUTO,
     ) -> None:
+        """``pool_mode`` is how ``database_url`` reaches PostgreSQL; ``auto`` is decided
+        when the executor first connects."""
         self._url = database_url
         self._role = role
         self._allow_superuser = allow_superuser
+        self._pool_mode = pool_mode
+        # Unguessable, so a job's SQL cannot release or roll back to it.
+        self._savepoint = f"pgsched_job_{secrets.token_hex(8)}"
         # Whether jobs may run as the chosen role, decided once the database answers:
         # None until then, "" when they may, else why not.
         self._role_refusal: str | None = None
@@ -104,7 +140,11 @@ class SqlExecutor:
             if refusal:
                 return Outcome.failed(refusal, retryable=False)
             async with self._pool.connection() as connection:
-                statement = asyncio.create_task(_run(connection, attempt))
+                if keeps_sessions(self._pool_mode):
+                    run = _run(connection, attempt)
+                else:
+                    run = _run_in_transaction(connection, attempt, self._savepoint)
+                statement = asyncio.create_task(run)
                 try:
                     return await asyncio.shield(statement)
                 except asyncio.CancelledError:
@@ -127,8 +167,15 @@ class SqlExecutor:
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 )
                 async with connection:
-                    self._role_refusal = await _role_refusal(
-                        connection, self._role, self._allow_superuser
+                    cursor = await connection.execute(query("server_backend_pid"))
+                    row = await cursor.fetchone()
+                    assert row is not None
+                    pooled = answered_by_pooler(connection.info.backend_pid, row[0])
+                    self._pool_mode = resolved(self._pool_mode, pooled)
+                    self._role_refusal = (
+                        SQL_ROLE_POOLED_REFUSAL
+                        if self._role is not None and not keeps_sessions(self._pool_mode)
+                        else await _role_refusal(connection, self._role, self._allow_superuser)
                     )
                 if self._role_refusal:
                     logger.error("sql_jobs_refused", reason=self._role_refusal)
@@ -141,9 +188,15 @@ class SqlExecutor:
             )
 
     async def _reset_session(self, connection: Connection) -> None:
-        """Undo what a job's SQL changed in its session (settings, role, temporary tables)."""
-        await connection.execute("DISCARD ALL")
-        await self._assume_role(connection)
+        """Undo what a job's SQL changed in its session (settings, role, temporary tables).
+
+        Through a transaction pooler that was done inside the job's transaction; a
+        DISCARD ALL here would reach some other server connection, and drop the
+        statements the pooler itself prepared there.
+        """
+        if keeps_sessions(self._pool_mode):
+            await connection.execute("DISCARD ALL")
+            await self._assume_role(connection)
 
 
 async def _role_refusal(connection: Connection, role: str | None, allow_superuser: bool) -> str:
@@ -195,6 +248,47 @@ async def _run(connection: Connection, attempt: Attempt) -> Outcome:
     return outcome
 
 
+async def _run_in_transaction(connection: Connection, attempt: Attempt, savepoint: str) -> Outcome:
+    """Through a transaction pooler: the target as one statement in a transaction of
+    pgsched's, which leaves nothing behind in the server's session."""
+    timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
+    savepoint_name = psycopg.sql.Identifier(savepoint)
+    try:
+        await connection.execute("BEGIN")
+        await connection.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)]
+        )
+        await connection.execute(psycopg.sql.SQL("SAVEPOINT {}").format(savepoint_name))
+        try:
+            # In a pipeline psycopg uses the extended protocol, which takes one
+            # statement only: a second one could otherwise COMMIT and then SET.
+            async with connection.pipeline():
+                cursor = await connection.execute(attempt.target)
+            outcome = Outcome.succeeded(await _summary(cursor))
+        except psycopg.Error as exc:
+            outcome = _failure(exc, POOLED_HINTS.get(exc.sqlstate or ""))
+            if connection.info.transaction_status == pq.TransactionStatus.INERROR:
+                await connection.execute(
+                    psycopg.sql.SQL("ROLLBACK TO SAVEPOINT {}").format(savepoint_name)
+                )
+        if connection.info.transaction_status != pq.TransactionStatus.INTRANS:
+            # COMMIT or ROLLBACK as the statement: it was all it did, nothing lingers.
+            return Outcome.failed(ENDED_TRANSACTION_MESSAGE, retryable=False)
+        await connection.execute(query("sql_job_session_reset"))
+        await connection.execute("COMMIT")
+    except psycopg.Error as exc:
+        # pgsched's own statements failed: nothing of the job's may commit. A failed
+        # rollback leaves the connection broken, and the pool discards it.
+        with contextlib.suppress(psycopg.Error):
+            await connection.execute("ROLLBACK")
+        return Outcome.failed(
+            truncate(
+                f"pgsched could not run the statement in a transaction: {exc}", ERROR_LIMIT_CHARS
+            )
+        )
+    return outcome
+
+
 async def _stop(
     connection: Connection, statement: asyncio.Future[Outcome], attempt: Attempt
 ) -> None:
@@ -230,12 +324,15 @@ async def _summary(cursor: psycopg.AsyncCursor[TupleRow]) -> str:
     return truncate("\n".join(lines))
 
 
-def _failure(exc: psycopg.Error) -> Outcome:
-    """PostgreSQL's message with its detail and hint, retryable unless the SQL itself is wrong."""
+def _failure(exc: psycopg.Error, note: str | None = None) -> Outcome:
+    """PostgreSQL's message with its detail and hint, retryable unless the SQL itself
+    is wrong; a ``note`` of pgsched's says why this SQL fails here every time."""
     lines = [exc.diag.message_primary or str(exc)]
     if exc.diag.message_detail:
         lines.append(f"DETAIL: {exc.diag.message_detail}")
     if exc.diag.message_hint:
         lines.append(f"HINT: {exc.diag.message_hint}")
-    permanent = (exc.sqlstate or "").startswith(PERMANENT_SQLSTATE_CLASS)
+    if note:
+        lines.append(f"NOTE: {note}")
+    permanent = note is not None or (exc.sqlstate or "").startswith(PERMANENT_SQLSTATE_CLASS)
     return Outcome.failed(truncate("\n".join(lines), ERROR_LIMIT_CHARS), retryable=not permanent)
