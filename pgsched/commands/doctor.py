@@ -36,6 +36,9 @@ FAILING_BELOW_PERCENT = 80
 # The scheduler-lag window, and the p99 start lag that deserves a look.
 LAG_WINDOW_MINUTES = 15
 LAG_WARN_MS = 10_000.0
+# A replica further behind than this shows old figures; past a worker's lease (30 s by
+# default) its liveness is judged only through the lag.
+REPLICA_LAG_WARN_SECONDS = 30.0
 # Names listed in one check's line before "and N more".
 MAX_NAMES_SHOWN = 5
 
@@ -77,7 +80,9 @@ def run_checks(settings: Settings) -> list[Check]:
             for name, check in SCHEMA_CHECKS:
                 with _guarded(name, checks):
                     checks.append(check(connection))
-            return checks
+        if settings.read_database_url:
+            checks.append(_replica(settings.read_database_url))
+        return checks
     except PgschedError as exc:
         return [Check("database", Level.FAIL, str(exc))]
 
@@ -196,6 +201,21 @@ def _scheduler_lag(connection: Connection) -> Check:
     )
     level = Level.WARN if row["p99_ms"] > LAG_WARN_MS else Level.OK
     return Check("scheduler lag", level, detail)
+
+
+def _replica(url: str) -> Check:
+    """Whether reads (--read-database-url) can be served, and how far behind."""
+    try:
+        with session(url, APPLICATION_NAME) as connection:
+            row = _one(connection, "doctor_replica")
+    except PgschedError as exc:
+        return Check("replica", Level.FAIL, f"read URL: {exc}")
+    if not row["in_recovery"]:
+        return Check("replica", Level.OK, "the read URL is a primary: reads are current")
+    receiver = row["receiver_status"] or "not visible to this login"
+    detail = f"{row['lag_seconds']:.1f} s behind its primary (WAL receiver: {receiver})"
+    level = Level.WARN if row["lag_seconds"] > REPLICA_LAG_WARN_SECONDS else Level.OK
+    return Check("replica", level, detail)
 
 
 def _one(connection: Connection, name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from pgsched.commands.connection import command_session
-from pgsched.commands.options import database_options, json_option
+from pgsched.commands.options import json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
 from pgsched.db.queries import query
@@ -67,7 +67,7 @@ def require_job(connection: psycopg.Connection[DictRow], job: str) -> None:
 
 
 @click.command("runs")
-@database_options
+@read_database_options
 @click.option("--job", metavar="NAME", help="Only this job's runs.")
 @click.option(
     "--status", type=click.Choice([status.value for status in RunStatus]), help="Only this status."
@@ -103,7 +103,7 @@ def runs_command(
         "since_at": since.at,
         "since_seconds": since.seconds,
     }
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         if job is None:
             rows = connection.execute(query("history_runs"), params).fetchall()
         else:
@@ -113,7 +113,7 @@ def runs_command(
 
 
 @click.command("stats")
-@database_options
+@read_database_options
 @click.argument("job", required=False)
 @click.option(
     "--days",
@@ -135,7 +135,7 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
     """
     if job is None and days is not None:
         raise click.UsageError("--days needs a JOB: the all-jobs figures cover 30 UTC days")
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         if job is None:
             rows = connection.execute(query("history_success_rates")).fetchall()
             print_rows(rows, as_json, empty="(no job has runs with an outcome in 30 days)")
@@ -149,7 +149,7 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
 
 
 @click.command("timeline")
-@database_options
+@read_database_options
 @click.argument("job")
 @click.option(
     "--hours",
@@ -169,7 +169,7 @@ def timeline_command(settings: Settings, job: str, hours: int, as_json: bool) ->
     Example:
       pgsched timeline nightly-report --hours 48
     """
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         require_job(connection, job)
         rows = connection.execute(
             query("history_job_timeline"), {"job": job, "hours": hours}
@@ -190,7 +190,7 @@ def _bar(row: Mapping[str, Any], scale: float) -> str:
 
 
 @click.command("workers")
-@database_options
+@read_database_options
 @click.option(
     "--all",
     "include_all",
@@ -203,21 +203,29 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
 
     running_runs is how many attempts a worker runs now; heartbeat_age_seconds how
     long since it last reported. With --all, dead workers (silent past their lease,
-    not reaped yet: see `pgsched reap`) and stopped ones are listed too.
+    not reaped yet: see `pgsched reap`) and stopped ones are listed too. Read on a
+    replica (--read-database-url), liveness and ages are as of the primary's clock the
+    replica's lag ago, and the lag is said.
 
     \b
     Example:
       pgsched workers --all
     """
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         rows = connection.execute(
             query("history_workers_all" if include_all else "history_workers_alive")
         ).fetchall()
+        lag = connection.execute(query("history_replica_lag")).fetchone()
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:
         columns[1:1] = ["state"]
     print_rows(rows, as_json, columns=columns, empty="(no live worker)")
+    if lag and lag["lag_seconds"] and not as_json:
+        click.echo(
+            f"(read on a replica {lag['lag_seconds']:.1f} s behind its primary: liveness "
+            "and heartbeat ages are as of the primary's clock that long ago)"
+        )
 
 
 COMMANDS: list[click.Command] = [runs_command, stats_command, timeline_command, workers_command]

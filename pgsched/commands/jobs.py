@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import DictRow
 
 from pgsched.commands.connection import command_session
-from pgsched.commands.options import F, database_options, json_option
+from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
 from pgsched.db.queries import query
@@ -130,7 +130,7 @@ def jobs_group() -> None:
 
 
 @jobs_group.command("list")
-@database_options
+@read_database_options
 @click.option("--queue", help="Only jobs of this queue.")
 @click.option("--enabled/--disabled", default=None, help="Only enabled (or disabled) jobs.")
 @json_option
@@ -143,7 +143,7 @@ def list_jobs(settings: Settings, queue: str | None, enabled: bool | None, as_js
     Example:
       pgsched jobs list --queue reports --enabled
     """
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         rows = connection.execute(
             query("list_jobs"), {"queue": queue, "enabled": enabled}
         ).fetchall()
@@ -151,7 +151,7 @@ def list_jobs(settings: Settings, queue: str | None, enabled: bool | None, as_js
 
 
 @jobs_group.command("show")
-@database_options
+@read_database_options
 @click.argument("name")
 @json_option
 def show(settings: Settings, name: str, as_json: bool) -> None:
@@ -162,7 +162,7 @@ def show(settings: Settings, name: str, as_json: bool) -> None:
     Example:
       pgsched jobs show nightly-report --json
     """
-    with command_session(settings) as connection:
+    with command_session(settings, read_only=True) as connection:
         print_record(_job_facts(connection, name), as_json)
 
 

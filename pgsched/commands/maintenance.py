@@ -8,7 +8,7 @@ import click
 
 from pgsched.commands import doctor
 from pgsched.commands.connection import command_session
-from pgsched.commands.options import database_options, json_option
+from pgsched.commands.options import database_options, json_option, read_database_options
 from pgsched.commands.output import counted, print_record, print_rows
 from pgsched.config import Settings
 from pgsched.db.queries import query
@@ -154,10 +154,11 @@ def _print_problems(job_count: int, problems: list[Problem]) -> None:
 
 
 @click.command("doctor")
-@database_options
+@read_database_options
 @json_option
 def doctor_command(settings: Settings, as_json: bool) -> None:
-    """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag.
+    """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag,
+    and with --read-database-url the replica reads go to.
 
     Each check ends OK, WARN or FAIL; the exit status is 1 when any ends FAIL.
     It runs on a database whose schema is not current, and says so.

@@ -30,6 +30,16 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded.ensure_running(settings.home)
 
 
+def resolve_read_database_url(settings: Settings) -> str:
+    """Where read-only work goes: the read URL (a replica, say) if one is configured,
+    else the database itself.
+
+    Reads there may trail the primary by the replica's lag; whatever judges liveness
+    from them accounts for it (``pgsched.replica_lag()``).
+    """
+    return settings.read_database_url or resolve_database_url(settings)
+
+
 def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
     """A psycopg connection to ``url``, or ``DatabaseUnavailable`` saying why not."""
     try:
