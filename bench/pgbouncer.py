@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,7 +22,7 @@ from types import TracebackType
 import psycopg
 from psycopg import conninfo
 
-from bench.system_user import hand_over, server_user
+from bench.programs import free_port, hand_over, server_user
 
 BINARY_PLACES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 START_TIMEOUT_SECONDS = 20.0
@@ -53,13 +52,6 @@ def binary() -> str:
     if found is None:
         raise PgBouncerError(MISSING)
     return found
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PgBouncer:

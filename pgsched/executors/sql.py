@@ -121,6 +121,9 @@ class SqlExecutor:
             },
             configure=self._assume_role,
             reset=self._reset_session,
+            # A connection the server dropped (a restart, a failover) is replaced
+            # before a job gets it, rather than failing that job.
+            check=AsyncConnectionPool.check_connection,
         )
 
     async def start(self) -> None:

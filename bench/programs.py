@@ -1,4 +1,4 @@
-"""Who runs the server programs the harnesses start (PostgreSQL, PgBouncer).
+"""Server programs the harnesses start here (PostgreSQL, PgBouncer): as whom, on which port.
 
 Both refuse to run as root. As root, they run as the system user the embedded
 server's library runs PostgreSQL as (``pgserver``), created if missing as that library
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -41,3 +42,10 @@ def hand_over(directory: Path, user: str | None) -> None:
         return
     for path in [directory, *directory.rglob("*")]:
         shutil.chown(path, user, user)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
