@@ -15,43 +15,17 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import (
-    ceiling,
-    connections,
-    idle,
-    lag,
-    memory,
-    monitoring,
-    plans,
-    run_now,
-    throughput,
-)
-from bench.context import BenchContext
-from bench.errors import BenchError
-from bench.report import Figure, table, write_json
-from bench.server import server_url
-from bench.workers import REPOSITORY
+from bench.harness.context import BenchContext
+from bench.harness.errors import BenchError
+from bench.harness.report import Figure, table, write_json
+from bench.harness.server import server_url
+from bench.harness.workers import REPOSITORY
+from bench.phases import PHASES, ceiling
 from pgsched.db.connection import redact
-
-Phase = Callable[[BenchContext], list[Figure]]
-
-PHASES: dict[str, Phase] = {
-    "throughput-1w": lambda context: throughput.run(context, 1),
-    "throughput-2w": lambda context: throughput.run(context, 2),
-    "lag": lag.run,
-    "lag-100k": lambda context: lag.run(context, jobs_not_due=99_000),
-    "run_now": run_now.run,
-    "idle": idle.run,
-    "ceiling": ceiling.run,
-    "monitoring": monitoring.run,
-    "plans": plans.run,
-    "memory": memory.run,
-    "workers-8": connections.run,
-}
+from pgsched.text import first_line
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -139,7 +113,7 @@ def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
         except Exception as exc:
             detail = str(exc) if isinstance(exc, BenchError) else traceback.format_exc()
             context.findings.errors.append(f"phase {name} failed: {detail}")
-            print(f"      failed: {str(exc).splitlines()[0]}", flush=True)
+            print(f"      failed: {first_line(exc)}", flush=True)
             continue
         figures += measured
         summary = ", ".join(f"{f.name} = {f.value:,.1f}" for f in measured if f.value is not None)

@@ -60,3 +60,7 @@ class InvalidJob(PgschedError, ValueError):
 
 class JobsFileError(PgschedError, ValueError):
     """The jobs file cannot be read or does not describe jobs."""
+
+
+class JobRunning(PgschedError):
+    """The job has an attempt running now; wait for it, or force the change."""

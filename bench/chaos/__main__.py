@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.chaos import report, runner
 from bench.chaos.runner import LONG, ChaosConfig
-from bench.report import table
+from bench.harness.report import table
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

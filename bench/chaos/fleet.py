@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workers import start_worker, terminate
+from bench.harness.workers import start_worker, terminate
 
 # A worker still running this long after SIGTERM is killed (the jobs drain first).
 

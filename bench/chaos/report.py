@@ -15,17 +15,17 @@ from bench.chaos.audit import (
     expected_slots,
 )
 from bench.chaos.runner import ChaosResult
-from bench.report import Figure, aligned, write_json
+from bench.harness.report import Figure, write_json
+from pgsched.text import table
 
 
 def audit_table(checks: Sequence[Check]) -> str:
     """The checks as an aligned table: check, count checked, violations, verdict."""
-    rows = [("check", "checked", "violations", "verdict")]
-    rows += [
+    rows = [
         (c.name, f"{c.checked:,}", f"{len(c.violations):,}", "OK" if c.ok else "FAIL")
         for c in checks
     ]
-    return aligned(rows, right_columns={1, 2})
+    return "\n".join(table(("check", "checked", "violations", "verdict"), rows, right={1, 2}))
 
 
 def violations(checks: Sequence[Check]) -> str:

@@ -26,7 +26,7 @@ from bench.chaos.database import Database, HarnessError
 from bench.chaos.faults import Chaos, FaultEvent, FaultLog
 from bench.chaos.fleet import Fleet
 from bench.chaos.server import EmbeddedServer
-from bench.database import NOOP_TARGET
+from bench.harness.database import NOOP_TARGET
 from pgsched.db import migrations
 
 NAP_TARGET = "bench.chaos.targets:nap"

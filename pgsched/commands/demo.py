@@ -6,10 +6,9 @@ import sys
 
 import click
 
-from pgsched.commands.connection import command_session
+from pgsched.catalog.sessions import Access, database_url, open_session
 from pgsched.commands.options import database_options
 from pgsched.config import Settings
-from pgsched.db.connection import resolve_database_url
 from pgsched.logging import configure_logging
 
 DEFAULT_SECONDS = 30
@@ -45,16 +44,15 @@ def demo(settings: Settings, seconds: int, cleanup: bool) -> None:
       pgsched demo --cleanup
     """
     # Imported here: the demo's machinery is of no use to the other commands.
-    from pgsched.demo import records
-    from pgsched.demo.session import run_demo
+    from pgsched.demo.session import delete_demo, run_demo
 
     configure_logging("warning")
     if cleanup:
-        with command_session(settings) as connection:
-            jobs, runs, workers = records.delete_demo(connection)
+        with open_session(settings, Access.WRITE) as connection:
+            jobs, runs, workers = delete_demo(connection)
         click.echo(f"removed {jobs} demo jobs, {runs} of their runs and {workers} demo workers")
         return
-    status = run_demo(resolve_database_url(settings), seconds, sys.stdout)
+    status = run_demo(database_url(settings, Access.WRITE), seconds, sys.stdout)
     if status:
         raise SystemExit(status)
 

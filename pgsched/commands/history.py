@@ -4,66 +4,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-import psycopg
-from psycopg.rows import DictRow
 
-from pgsched.commands.connection import command_session
+from pgsched.catalog import runs, workers
+from pgsched.catalog.runs import MAX_DAYS, MAX_HOURS, Since
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
-from pgsched.db.queries import query
-from pgsched.errors import JobNotFound
 from pgsched.models import RunStatus
-from pgsched.scheduling.schedule import duration_seconds
 
-# The longest windows the SQL functions accept.
-MAX_DAYS = 36_500
-MAX_HOURS = 24 * 366
 # Marks in the widest timeline bar; busier hours are drawn to scale.
 BAR_WIDTH = 40
-# Seconds in the largest relative --since: beyond it, give a date.
-MAX_SINCE_SECONDS = 2**31 - 1
 
 
-@dataclass(frozen=True)
-class Since:
-    """A lower bound on runs' slots: an instant, or seconds back from the database clock."""
-
-    at: datetime | None = None
-    seconds: int | None = None
-
-
-def parse_since(ctx: click.Context, param: click.Parameter, value: str | None) -> Since:
-    """``--since``: ``90m``, ``2h``, ``7d``, ``1h30m`` back from now, or an ISO 8601 time."""
+def since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Since:
+    """``--since`` read by ``pgsched.catalog.runs.parse_since``."""
     if value is None:
         return Since()
-    seconds = duration_seconds(value.strip().lower())
-    if seconds is not None:
-        if seconds > MAX_SINCE_SECONDS:
-            raise click.BadParameter(f"{value!r} reaches too far back; give a date instead")
-        return Since(seconds=seconds)
     try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither a duration (90m, 2h, 7d) nor a date or time "
-            "(2026-03-01, 2026-03-01T09:00+01:00)"
-        ) from None
-    # A time without an offset is read as UTC, so the answer does not depend on
-    # this host's zone.
-    return Since(at=at if at.tzinfo else at.replace(tzinfo=UTC))
-
-
-def require_job(connection: psycopg.Connection[DictRow], job: str) -> None:
-    """Raise ``JobNotFound`` unless ``job`` names a job, or a deleted job's runs."""
-    found = connection.execute(query("history_job_known"), {"job": job}).fetchone()
-    if not (found and found["known"]):
-        raise JobNotFound(f"no job named {job!r}")
+        return runs.parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("runs")
@@ -73,11 +37,16 @@ def require_job(connection: psycopg.Connection[DictRow], job: str) -> None:
     "--status", type=click.Choice([status.value for status in RunStatus]), help="Only this status."
 )
 @click.option(
-    "--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 10_000), help="Runs."
+    "--limit",
+    "-n",
+    default=runs.DEFAULT_RUNS_LIMIT,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Runs.",
 )
 @click.option(
     "--since",
-    callback=parse_since,
+    callback=since_option,
     metavar="WHEN",
     help="Only slots from then on: 90m, 2h, 7d back from now, or a date/time (UTC unless given).",
 )
@@ -96,19 +65,8 @@ def runs_command(
     Example:
       pgsched runs --job nightly-report --status failed --since 7d
     """
-    params = {
-        "job": job,
-        "status": status,
-        "limit": limit,
-        "since_at": since.at,
-        "since_seconds": since.seconds,
-    }
-    with command_session(settings, read_only=True) as connection:
-        if job is None:
-            rows = connection.execute(query("history_runs"), params).fetchall()
-        else:
-            require_job(connection, job)
-            rows = connection.execute(query("history_job_runs"), params).fetchall()
+    with open_session(settings, Access.READ) as connection:
+        rows = runs.list_runs(connection, job=job, status=status, limit=limit, since=since)
     print_rows(rows, as_json, empty="(no runs)")
 
 
@@ -118,7 +76,7 @@ def runs_command(
 @click.option(
     "--days",
     type=click.IntRange(1, MAX_DAYS),
-    help="Window in days, with JOB. [default: 30]",
+    help=f"Window in days, with JOB. [default: {runs.DEFAULT_STATS_DAYS}]",
 )
 @json_option
 def stats_command(settings: Settings, job: str | None, days: int | None, as_json: bool) -> None:
@@ -135,17 +93,15 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
     """
     if job is None and days is not None:
         raise click.UsageError("--days needs a JOB: the all-jobs figures cover 30 UTC days")
-    with command_session(settings, read_only=True) as connection:
+    with open_session(settings, Access.READ) as connection:
         if job is None:
-            rows = connection.execute(query("history_success_rates")).fetchall()
-            print_rows(rows, as_json, empty="(no job has runs with an outcome in 30 days)")
-            return
-        require_job(connection, job)
-        row = connection.execute(
-            query("history_job_stats"), {"job": job, "days": days or 30}
-        ).fetchone()
-    assert row is not None  # an aggregate: always one row
-    print_record(row, as_json)
+            rates = runs.success_rates(connection)
+        else:
+            stats = runs.job_stats(connection, job, days or runs.DEFAULT_STATS_DAYS)
+    if job is None:
+        print_rows(rates, as_json, empty="(no job has runs with an outcome in 30 days)")
+    else:
+        print_record(stats, as_json)
 
 
 @click.command("timeline")
@@ -153,7 +109,7 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
 @click.argument("job")
 @click.option(
     "--hours",
-    default=24,
+    default=runs.DEFAULT_TIMELINE_HOURS,
     show_default=True,
     type=click.IntRange(1, MAX_HOURS),
     help="How many hours back, the current hour included.",
@@ -169,11 +125,8 @@ def timeline_command(settings: Settings, job: str, hours: int, as_json: bool) ->
     Example:
       pgsched timeline nightly-report --hours 48
     """
-    with command_session(settings, read_only=True) as connection:
-        require_job(connection, job)
-        rows = connection.execute(
-            query("history_job_timeline"), {"job": job, "hours": hours}
-        ).fetchall()
+    with open_session(settings, Access.READ) as connection:
+        rows = runs.job_timeline(connection, job, hours)
     if as_json:
         print_rows(rows, as_json)
         return
@@ -211,20 +164,18 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
     Example:
       pgsched workers --all
     """
-    with command_session(settings, read_only=True) as connection:
-        rows = connection.execute(
-            query("history_workers_all" if include_all else "history_workers_alive")
-        ).fetchall()
-        lag = connection.execute(query("history_replica_lag")).fetchone()
+    with open_session(settings, Access.READ) as connection:
+        rows = workers.list_workers(connection, include_gone=include_all)
+        lag = workers.replica_lag_seconds(connection)
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:
         columns[1:1] = ["state"]
     print_rows(rows, as_json, columns=columns, empty="(no live worker)")
-    if lag and lag["lag_seconds"] and not as_json:
+    if lag and not as_json:
         click.echo(
-            f"(read on a replica {lag['lag_seconds']:.1f} s behind its primary: liveness "
-            "and heartbeat ages are as of the primary's clock that long ago)"
+            f"(read on a replica {lag:.1f} s behind its primary: liveness and heartbeat "
+            "ages are as of the primary's clock that long ago)"
         )
 
 

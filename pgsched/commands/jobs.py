@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 from functools import wraps
 from typing import Any
 
 import click
-import psycopg
-from psycopg.rows import DictRow
 
-from pgsched.commands.connection import command_session
+from pgsched.catalog import jobs, runs
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
-from pgsched.db.queries import query
-from pgsched.errors import InvalidJob, JobNotFound, PgschedError
+from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.errors import InvalidJob, PgschedError
 from pgsched.registration.registry import Job, change_job, create_job
 
 LIST_COLUMNS = (
@@ -30,9 +28,6 @@ LIST_COLUMNS = (
     "next_run",
     "last_status",
 )
-# How often `jobs run --wait` looks at the run; a manual run starts within about a second.
-WAIT_POLL_SECONDS = 0.25
-UNFINISHED = ("pending", "running")
 # Options of definition_options named as Job fields; --args is parsed apart.
 DEFINITION_OPTIONS = (
     "timezone",
@@ -53,45 +48,59 @@ DEFINITION_OPTIONS = (
 def definition_options(command: F) -> F:
     """An option per settable job column, handed to the command as ``definition``:
     only those given, with ``--args`` parsed and ``''`` clearing a label."""
+    defaults = JOB_DEFAULTS
     options = [
-        click.option("--timezone", metavar="ZONE", help="IANA zone the schedule is read in [UTC]."),
+        click.option(
+            "--timezone",
+            metavar="ZONE",
+            help=f"IANA zone the schedule is read in [{defaults.timezone}].",
+        ),
         click.option("--args", "args_json", metavar="JSON", help="Arguments, a JSON object [{}]."),
         click.option(
             "--enabled/--disabled", default=None, help="Whether it fires [enabled when added]."
         ),
         click.option(
-            "--timeout", "timeout_seconds", type=int, metavar="SECONDS", help="Per attempt [300]."
+            "--timeout",
+            "timeout_seconds",
+            type=int,
+            metavar="SECONDS",
+            help=f"Per attempt [{defaults.timeout_seconds}].",
         ),
-        click.option("--max-attempts", type=int, help="Attempts per slot, the first included [1]."),
+        click.option(
+            "--max-attempts",
+            type=int,
+            help=f"Attempts per slot, the first included [{defaults.max_attempts}].",
+        ),
         click.option(
             "--retry-delay",
             "retry_delay_seconds",
             type=int,
             metavar="SECONDS",
-            help="Base of the backoff between attempts [5].",
+            help=f"Base of the backoff between attempts [{defaults.retry_delay_seconds}].",
         ),
         click.option(
             "--overlap",
-            metavar="skip|allow|queue|replace",
-            help="A slot due while the job runs [skip].",
+            metavar="|".join(OVERLAP_POLICIES),
+            help=f"A slot due while the job runs [{defaults.overlap}].",
         ),
         click.option(
             "--misfire",
-            metavar="run_once|skip|run_all",
-            help="Slots missed beyond the threshold [run_once].",
+            metavar="|".join(MISFIRE_POLICIES),
+            help=f"Slots missed beyond the threshold [{defaults.misfire}].",
         ),
         click.option(
             "--misfire-threshold",
             "misfire_threshold_seconds",
             type=int,
             metavar="SECONDS",
-            help="Lateness that still just runs late [60].",
+            help=f"Lateness that still just runs late [{defaults.misfire_threshold_seconds}].",
         ),
-        click.option("--queue", help="Queue workers take it from [default]."),
+        click.option("--queue", help=f"Queue workers take it from [{defaults.queue}]."),
         click.option(
             "--priority",
             type=int,
-            help="A number for routing and labels [0]; claims do not order by it yet.",
+            help=f"A number for routing and labels [{defaults.priority}]; "
+            "claims do not order by it yet.",
         ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
@@ -143,10 +152,8 @@ def list_jobs(settings: Settings, queue: str | None, enabled: bool | None, as_js
     Example:
       pgsched jobs list --queue reports --enabled
     """
-    with command_session(settings, read_only=True) as connection:
-        rows = connection.execute(
-            query("list_jobs"), {"queue": queue, "enabled": enabled}
-        ).fetchall()
+    with open_session(settings, Access.READ) as connection:
+        rows = jobs.list_jobs(connection, queue=queue, enabled=enabled)
     print_rows(rows, as_json, columns=LIST_COLUMNS, empty="(no jobs)")
 
 
@@ -162,8 +169,9 @@ def show(settings: Settings, name: str, as_json: bool) -> None:
     Example:
       pgsched jobs show nightly-report --json
     """
-    with command_session(settings, read_only=True) as connection:
-        print_record(_job_facts(connection, name), as_json)
+    with open_session(settings, Access.READ) as connection:
+        facts = jobs.job_facts(connection, name)
+    print_record(facts, as_json)
 
 
 @jobs_group.command("add")
@@ -193,7 +201,7 @@ def add(
           --max-attempts 3
     """
     job = Job(name=name, schedule=schedule, kind=kind, target=target, **definition)
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         created = create_job(connection, job, if_not_exists=if_not_exists)
     click.echo(f"added job {name!r}" if created else f"job {name!r} exists; left unchanged")
 
@@ -203,7 +211,7 @@ def add(
 @click.argument("name")
 @click.option("--name", "new_name", metavar="NEW_NAME", help="Rename the job.")
 @click.option("--schedule", help="New schedule.")
-@click.option("--kind", metavar="KIND", help="python, shell, http or sql.")
+@click.option("--kind", metavar="KIND", help=", ".join(JOB_KINDS) + ".")
 @click.option("--target", help="New target.")
 @definition_options
 def edit(
@@ -226,7 +234,7 @@ def edit(
     """
     given = {"name": new_name, "schedule": schedule, "kind": kind, "target": target}
     changes = {key: value for key, value in given.items() if value is not None} | definition
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         job, changed = change_job(connection, name, **changes)
     if not changed:
         click.echo(f"job {name!r} unchanged")
@@ -267,10 +275,8 @@ def disable(settings: Settings, name: str) -> None:
 
 
 def _toggle(settings: Settings, name: str, enabled: bool) -> None:
-    with command_session(settings) as connection:
-        row = connection.execute(query("toggle_job"), {"name": name, "enabled": enabled}).fetchone()
-    if row is None or not row["found"]:
-        raise JobNotFound(f"no job named {name!r}")
+    with open_session(settings, Access.WRITE) as connection:
+        jobs.set_enabled(connection, name, enabled)
 
 
 @jobs_group.command("run")
@@ -293,33 +299,12 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
     Example:
       pgsched jobs run nightly-report --wait
     """
-    with command_session(settings) as connection:
-        try:
-            row = connection.execute(query("run_now"), {"name": name}).fetchone()
-        except psycopg.errors.NoDataFound as exc:
-            raise JobNotFound(f"no job named {name!r}") from exc
-        assert row is not None
-        run_id = int(row["run_id"])
+    with open_session(settings, Access.WRITE) as connection:
+        run_id = jobs.run_now(connection, name)
         click.echo(run_id)
-        if wait:
-            _wait_for(connection, run_id, wait_timeout)
-
-
-def _wait_for(
-    connection: psycopg.Connection[DictRow], run_id: int, timeout_seconds: float | None
-) -> None:
-    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
-    while True:
-        outcome = connection.execute(query("run_slot_outcome"), {"run_id": run_id}).fetchone()
-        if outcome is None:
-            raise PgschedError(f"run {run_id} is gone (its job was removed meanwhile?)")
-        if outcome["status"] not in UNFINISHED:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            raise PgschedError(
-                f"run {outcome['id']} is still {outcome['status']} after {timeout_seconds:g} s"
-            )
-        time.sleep(WAIT_POLL_SECONDS)
+        if not wait:
+            return
+        outcome = runs.wait_for_slot(connection, run_id, wait_timeout)
     took = f" in {outcome['duration_ms']:.0f} ms" if outcome["duration_ms"] is not None else ""
     summary = f"run {outcome['id']} (attempt {outcome['attempt']}) {outcome['status']}{took}"
     if outcome["status"] != "succeeded":
@@ -345,42 +330,18 @@ def remove(settings: Settings, name: str, yes: bool, force: bool) -> None:
     Example:
       pgsched jobs remove old-report --yes
     """
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         if not yes:
-            _job_facts(connection, name)
+            jobs.job_facts(connection, name)
             click.confirm(f"Remove job {name!r}? Its runs stay in history.", abort=True)
-        with connection.transaction():
-            job = connection.execute(query("lock_job"), {"name": name}).fetchone()
-            if job is None:
-                raise JobNotFound(f"no job named {name!r}")
-            active = connection.execute(
-                query("active_runs_of_job"), {"job_id": job["id"]}
-            ).fetchone()
-            assert active is not None  # one row of two aggregates, always
-            running = active["running_run_ids"]
-            if running and not force:
-                raise PgschedError(
-                    f"job {name!r} is running now (run {', '.join(map(str, running))}); "
-                    "wait for it, or remove it with --force: the attempt runs to its end "
-                    "and is recorded, without retries"
-                )
-            connection.execute(query("delete_job"), {"id": job["id"]})
+        removed = jobs.remove_job(connection, name, force=force)
     click.echo(f"removed job {name!r}; its runs stay in pgsched.runs")
+    running = ", ".join(map(str, removed.running_run_ids))
     if running:
-        click.echo(
-            f"still running, to be recorded when they end: run {', '.join(map(str, running))}"
-        )
-    if active["pending_runs"]:
-        click.echo(
-            f"{active['pending_runs']} pending attempt(s) will be recorded skipped by the workers"
-        )
-
-
-def _job_facts(connection: psycopg.Connection[DictRow], name: str) -> DictRow:
-    row = connection.execute(query("show_job"), {"name": name}).fetchone()
-    if row is None:
-        raise JobNotFound(f"no job named {name!r}")
-    return row
+        click.echo(f"still running, to be recorded when they end: run {running}")
+    if removed.pending_runs:
+        pending = removed.pending_runs
+        click.echo(f"{pending} pending attempt(s) will be recorded skipped by the workers")
 
 
 COMMANDS: list[click.Command] = [jobs_group]

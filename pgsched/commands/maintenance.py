@@ -6,13 +6,13 @@ from dataclasses import asdict
 
 import click
 
-from pgsched.commands import doctor
-from pgsched.commands.connection import command_session
+from pgsched.catalog import health, maintenance
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import database_options, json_option, read_database_options
-from pgsched.commands.output import counted, print_record, print_rows
+from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
-from pgsched.db.queries import query
 from pgsched.registration.validation import Problem, validate_jobs
+from pgsched.text import counted
 
 # How long validate waits for one python target's module to import.
 DEFAULT_IMPORT_TIMEOUT_SECONDS = 10.0
@@ -39,16 +39,13 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
     Example:
       pgsched cleanup --older-than-days 90
     """
-    with command_session(settings) as connection:
-        row = connection.execute(
-            query("maintenance_cleanup"), {"older_than_days": older_than_days}
-        ).fetchone()
-    assert row is not None
+    with open_session(settings, Access.WRITE) as connection:
+        removed = maintenance.cleanup(connection, older_than_days)
     if as_json:
-        print_record({"older_than_days": older_than_days, **row}, as_json)
+        print_record({"older_than_days": older_than_days, **asdict(removed)}, as_json)
     else:
-        runs = counted(row["removed_runs"], "run")
-        workers = counted(row["removed_workers"], "worker")
+        runs = counted(removed.removed_runs, "run")
+        workers = counted(removed.removed_workers, "worker")
         click.echo(
             f"removed {runs} finished and {workers} stopped more than {older_than_days} days ago"
         )
@@ -69,12 +66,9 @@ def reap_command(settings: Settings, as_json: bool) -> None:
     Example:
       pgsched reap --json
     """
-    with command_session(settings) as connection:
-        lost = connection.execute(query("maintenance_reap_lost_runs")).fetchall()
-        row = connection.execute(query("retire_orphan_runs")).fetchone()
-    assert row is not None
-    retired = row["retire_orphan_runs"]
-    retries = sum(1 for run in lost if run["retry_run_id"] is not None)
+    with open_session(settings, Access.WRITE) as connection:
+        reaped = maintenance.reap(connection)
+    lost, retries, retired = reaped.lost_runs, reaped.retries_queued, reaped.orphan_runs_retired
     if as_json:
         summary = {"lost_runs": lost, "retries_queued": retries, "orphan_runs_retired": retired}
         print_record(summary, as_json)
@@ -121,8 +115,8 @@ def validate_command(
     Example:
       pgsched validate --allow-python myapp.
     """
-    with command_session(settings) as connection:
-        jobs = connection.execute(query("maintenance_jobs_to_validate")).fetchall()
+    with open_session(settings, Access.READ) as connection:
+        jobs = maintenance.jobs_to_validate(connection)
     problems = validate_jobs(jobs, allow_python, import_timeout)
     if not allow_python and any(job["kind"] == "python" for job in jobs):
         click.echo(
@@ -157,8 +151,7 @@ def _print_problems(job_count: int, problems: list[Problem]) -> None:
 @read_database_options
 @json_option
 def doctor_command(settings: Settings, as_json: bool) -> None:
-    """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag,
-    and with --read-database-url the replica reads go to.
+    """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag.
 
     Each check ends OK, WARN or FAIL; the exit status is 1 when any ends FAIL.
     It runs on a database whose schema is not current, and says so.
@@ -167,7 +160,7 @@ def doctor_command(settings: Settings, as_json: bool) -> None:
     Example:
       pgsched doctor
     """
-    checks = doctor.run_checks(settings)
+    checks = health.run_checks(settings)
     if as_json:
         print_rows([asdict(check) for check in checks], as_json)
     else:
@@ -175,7 +168,7 @@ def doctor_command(settings: Settings, as_json: bool) -> None:
         width = max(len(check.check) for check in checks)
         for check in checks:
             click.echo(f"{check.status:<4}  {check.check.ljust(width)}  {check.detail}")
-    if any(check.status is doctor.Level.FAIL for check in checks):
+    if any(check.status is health.Level.FAIL for check in checks):
         raise SystemExit(1)
 
 

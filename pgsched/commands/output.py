@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from pgsched.text import cut, table
+
 # A table cell longer than this is cut, so one long error does not wrap every row.
 MAX_CELL = 60
 
@@ -28,14 +30,8 @@ def print_rows(
         click.echo(empty)
         return
     names = list(columns or rows[0].keys())
-    cells = [[_cell(row.get(name)) for name in names] for row in rows]
-    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(names)]
-    click.echo("  ".join(name.ljust(width) for name, width in zip(names, widths, strict=True)))
-    click.echo("  ".join("-" * width for width in widths))
-    for line in cells:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+    for line in table(names, [[_cell(row.get(name)) for name in names] for row in rows]):
+        click.echo(line)
 
 
 def print_record(row: Mapping[str, Any], as_json: bool) -> None:
@@ -49,14 +45,8 @@ def print_record(row: Mapping[str, Any], as_json: bool) -> None:
         click.echo(f"{key.ljust(width)}  {_text(value)}")
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 job``, ``2 jobs``: a count with its noun, for messages."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _cell(value: Any) -> str:
-    text = " ".join(_text(value).split())
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    return cut(" ".join(_text(value).split()), MAX_CELL)
 
 
 def _text(value: Any) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pgsched.commands.connection import command_session
+from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import database_options, json_option
 from pgsched.commands.output import print_record
 from pgsched.config import Settings
@@ -34,7 +34,7 @@ def sync(settings: Settings, file: Path, prune: bool, dry_run: bool, as_json: bo
       pgsched sync jobs.toml --prune
     """
     jobs = load_jobs_file(file)
-    with command_session(settings) as connection:
+    with open_session(settings, Access.WRITE) as connection:
         report = sync_jobs(connection, jobs, prune=prune, dry_run=dry_run)
     if as_json:
         print_record(report.as_dict(), as_json)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import click
 
+from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import Settings
-from pgsched.db.connection import resolve_database_url
 from pgsched.db.pooling import PoolMode, PreparedStatements
+from pgsched.engine.options import WorkerOptions
+
+# The flags' defaults are the options' own, so the two cannot disagree.
+DEFAULTS = WorkerOptions()
 
 
 @click.command("worker")
@@ -15,7 +19,7 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option(
     "--concurrency",
     "-c",
-    default=10,
+    default=DEFAULTS.concurrency,
     show_default=True,
     type=click.IntRange(1, 10000),
     help="Attempts this worker runs at once.",
@@ -23,13 +27,13 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option(
     "--queues",
     "-q",
-    default="default",
+    default=",".join(DEFAULTS.queues),
     show_default=True,
     help="Comma-separated queues to take jobs from.",
 )
 @click.option(
     "--poll-interval",
-    default=1.0,
+    default=DEFAULTS.poll_interval,
     show_default=True,
     type=click.FloatRange(0.01),
     help="Longest sleep between looks at the database, in seconds.",
@@ -43,15 +47,15 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
 @click.option(
     "--grace-period",
-    default=30.0,
+    default=DEFAULTS.grace_seconds,
     show_default=True,
     type=click.FloatRange(0),
     help="Seconds running attempts get to finish after SIGTERM.",
 )
-@click.option("--name", default=None, help="Worker name prefix. Default: the host name.")
+@click.option("--name", default=DEFAULTS.name, help="Worker name prefix. Default: the host name.")
 @click.option(
     "--lease-seconds",
-    default=30,
+    default=DEFAULTS.lease_seconds,
     show_default=True,
     type=click.IntRange(1),
     help="Silence after which other workers recover this worker's attempts.",
@@ -59,31 +63,31 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option(
     "--python-processes",
     type=click.IntRange(1),
-    default=None,
+    default=DEFAULTS.python_processes,
     help="Child processes for python jobs. Default: --concurrency (started lazily).",
 )
 @click.option(
     "--stop-after",
     type=click.FloatRange(0),
-    default=None,
+    default=DEFAULTS.stop_after_seconds,
     metavar="SECONDS",
     help="Stop (as on SIGTERM) after this many seconds. Default: run until told.",
 )
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
-    default=None,
+    default=DEFAULTS.metrics_port,
     help="Serve Prometheus /metrics and /healthz on this port. Default: none.",
 )
 @click.option(
     "--metrics-host",
-    default="0.0.0.0",
+    default=DEFAULTS.metrics_host,
     show_default=True,
     help="Address the metrics port listens on.",
 )
 @click.option(
     "--metrics-job-label/--no-metrics-job-label",
-    default=True,
+    default=DEFAULTS.metrics_job_label,
     show_default=True,
     help="Count finished runs per job (one series per job and status).",
 )
@@ -115,7 +119,7 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option(
     "--pool-mode",
     type=click.Choice([mode.value for mode in PoolMode]),
-    default=PoolMode.AUTO.value,
+    default=DEFAULTS.pool_mode.value,
     show_default=True,
     envvar="PGSCHED_POOL_MODE",
     help="How --database-url reaches PostgreSQL: direct, or through a pooler pooling "
@@ -125,7 +129,7 @@ from pgsched.db.pooling import PoolMode, PreparedStatements
 @click.option(
     "--prepared-statements",
     type=click.Choice([setting.value for setting in PreparedStatements]),
-    default=PreparedStatements.AUTO.value,
+    default=DEFAULTS.prepared_statements.value,
     show_default=True,
     envvar="PGSCHED_PREPARED_STATEMENTS",
     help="Prepare the worker's queries. auto: unless through a transaction pooler; on: "
@@ -182,7 +186,6 @@ def worker_command(
       pgsched worker --database-url postgresql://app@pgbouncer:6432/app \\
           --listen-database-url postgresql://app@db:5432/app
     """
-    from pgsched.engine.options import WorkerOptions
     from pgsched.engine.process import run_worker
 
     if on_failure:
@@ -227,7 +230,7 @@ def worker_command(
         prepared_statements=PreparedStatements(prepared_statements),
         listen_database_url=listen_database_url,
     )
-    run_worker(resolve_database_url(settings), options)
+    run_worker(database_url(settings, Access.WRITE), options)
 
 
 COMMANDS: list[click.Command] = [worker_command]

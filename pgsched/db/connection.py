@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from pgsched.config import Settings
 from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.text import first_line
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -30,24 +31,13 @@ def resolve_database_url(settings: Settings) -> str:
     return embedded.ensure_running(settings.home)
 
 
-def resolve_read_database_url(settings: Settings) -> str:
-    """Where read-only work goes: the read URL (a replica, say) if one is configured,
-    else the database itself.
-
-    Reads there may trail the primary by the replica's lag; whatever judges liveness
-    from them accounts for it (``pgsched.replica_lag()``).
-    """
-    return settings.read_database_url or resolve_database_url(settings)
-
-
 def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
     """A psycopg connection to ``url``, or ``DatabaseUnavailable`` saying why not."""
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, **kwargs)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatabaseUnavailable(
-            f"cannot connect to {redact(url)}: {reason}. "
+            f"cannot connect to {redact(url)}: {first_line(exc)}. "
             "Check PGSCHED_DATABASE_URL, or run `pgsched db start` for the embedded server."
         ) from exc
 
@@ -75,7 +65,7 @@ def redact(url: str) -> str:
 def query_error(exc: psycopg.Error) -> QueryFailed:
     """The database's refusal as one readable ``QueryFailed``: message, detail and hint."""
     diag = exc.diag
-    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    parts = [diag.message_primary or first_line(exc)]
     parts += [text for text in (diag.message_detail, diag.message_hint) if text]
     return QueryFailed(" ".join(parts))
 

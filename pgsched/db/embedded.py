@@ -12,7 +12,9 @@ import contextlib
 import os
 import shutil
 import stat
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,17 @@ def ensure_running(home: Path) -> str:
     """Start the embedded server if it is not running, and return its URL."""
     server = _server(home, cleanup_mode=None)
     return str(server.get_uri(database=DATABASE))
+
+
+@contextlib.contextmanager
+def throwaway_server(prefix: str) -> Iterator[str]:
+    """A new server in a new temporary directory named ``prefix...``, stopped and deleted
+    on exit; yields the URL of its ``postgres`` database. For tests and benchmarks."""
+    server = _library().get_server(Path(tempfile.mkdtemp(prefix=prefix)), cleanup_mode="delete")
+    try:
+        yield str(server.get_uri(database=DATABASE))
+    finally:
+        server.cleanup()
 
 
 def status(home: Path) -> EmbeddedStatus:

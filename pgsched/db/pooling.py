@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pgsched.db.queries import query
+
 
 class PoolMode(StrEnum):
     """How a database URL reaches PostgreSQL (``--pool-mode``)."""
@@ -31,18 +33,44 @@ class PoolMode(StrEnum):
 
 class PreparedStatements(StrEnum):
     """Whether the worker prepares its queries (``--prepared-statements``); ``auto``
-    decides from the pool mode, in ``pgsched.engine.repository``."""
+    decides from the pool mode (``prepares_statements``)."""
 
     AUTO = "auto"
     ON = "on"
     OFF = "off"
 
 
+def server_pid_query() -> str:
+    """The SQL asking which server process serves the connection (one column)."""
+    return query("server_backend_pid")
+
+
+def prepares_statements(pool_mode: PoolMode, setting: PreparedStatements) -> bool:
+    """Whether the worker's queries run as prepared statements (the one place that decides;
+    ``pgsched.engine.repository`` applies it to its connections).
+
+    ``on`` and ``off`` are the operator's word. ``auto`` prepares unless the queries go
+    through a transaction pooler: a statement prepared on one server connection is
+    unknown to the next transaction's, unless the pooler keeps prepared statements
+    itself (PgBouncer >= 1.21 with ``max_prepared_statements``), which only the
+    operator can say, with ``on``.
+    """
+    if setting is PreparedStatements.AUTO:
+        return keeps_sessions(pool_mode)
+    return setting is PreparedStatements.ON
+
+
 def answered_by_pooler(told_pid: int, server_pid: int) -> bool:
     """Whether a connection told ``told_pid`` at startup, whose server process is
-    ``server_pid`` (the ``server_backend_pid`` query), goes through a pooler: a
-    pooler hands its clients cancel keys of its own."""
+    ``server_pid`` (``server_pid_query``'s answer), goes through a pooler: a pooler
+    hands its clients cancel keys of its own."""
     return told_pid != server_pid
+
+
+def session_reset_statement() -> str:
+    """One statement undoing, inside the current transaction, the session state a
+    statement may have left (DISCARD ALL, which may not run inside one, step by step)."""
+    return query("sql_job_session_reset")
 
 
 def resolved(mode: PoolMode, pooler_answered: bool) -> PoolMode:

@@ -7,6 +7,8 @@ two agree. Functions, triggers and views are SQL files under ``sql/``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.sql.elements import TextClause
 
 SCHEMA = "pgsched"
 
@@ -45,12 +48,45 @@ RUN_STATUSES = (
 )
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
 
+
+@dataclass(frozen=True)
+class JobDefaults:
+    """What a job gets for each column its registration leaves out (args: ``{}``).
+
+    The one source: the jobs table below takes its server defaults from it (and
+    ``tests/integration/test_migrations.py`` checks the database has them), the
+    Python ``Job`` its field defaults, the CLI its help.
+    """
+
+    timezone: str = "UTC"
+    enabled: bool = True
+    timeout_seconds: int = 300
+    max_attempts: int = 1
+    retry_delay_seconds: int = 5
+    overlap: str = "skip"
+    misfire: str = "run_once"
+    misfire_threshold_seconds: int = 60
+    queue: str = "default"
+    priority: int = 0
+
+
+JOB_DEFAULTS = JobDefaults()
+
 metadata = MetaData(schema=SCHEMA)
 
 
 def one_of(column: str, values: tuple[str, ...]) -> str:
     """SQL for a CHECK that ``column`` holds one of ``values``."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def default(value: str | bool | int) -> TextClause:
+    """A column's server default holding ``value``, written as the migrations write it."""
+    if isinstance(value, bool):
+        return text("true" if value else "false")
+    if isinstance(value, int):
+        return text(str(value))
+    return text("'" + value.replace("'", "''") + "'")
 
 
 def timestamptz() -> TIMESTAMP:
@@ -64,19 +100,36 @@ jobs = Table(
     Column("id", BigInteger, Identity(always=False), primary_key=True),
     Column("name", Text, nullable=False),
     Column("schedule", Text, nullable=False),
-    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("timezone", Text, nullable=False, server_default=default(JOB_DEFAULTS.timezone)),
     Column("kind", Text, nullable=False),
     Column("target", Text, nullable=False),
     Column("args", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("enabled", Boolean, nullable=False, server_default=text("true")),
-    Column("timeout_seconds", Integer, nullable=False, server_default=text("300")),
-    Column("max_attempts", Integer, nullable=False, server_default=text("1")),
-    Column("retry_delay_seconds", Integer, nullable=False, server_default=text("5")),
-    Column("overlap", Text, nullable=False, server_default=text("'skip'")),
-    Column("misfire", Text, nullable=False, server_default=text("'run_once'")),
-    Column("misfire_threshold_seconds", Integer, nullable=False, server_default=text("60")),
-    Column("queue", Text, nullable=False, server_default=text("'default'")),
-    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("enabled", Boolean, nullable=False, server_default=default(JOB_DEFAULTS.enabled)),
+    Column(
+        "timeout_seconds",
+        Integer,
+        nullable=False,
+        server_default=default(JOB_DEFAULTS.timeout_seconds),
+    ),
+    Column(
+        "max_attempts", Integer, nullable=False, server_default=default(JOB_DEFAULTS.max_attempts)
+    ),
+    Column(
+        "retry_delay_seconds",
+        Integer,
+        nullable=False,
+        server_default=default(JOB_DEFAULTS.retry_delay_seconds),
+    ),
+    Column("overlap", Text, nullable=False, server_default=default(JOB_DEFAULTS.overlap)),
+    Column("misfire", Text, nullable=False, server_default=default(JOB_DEFAULTS.misfire)),
+    Column(
+        "misfire_threshold_seconds",
+        Integer,
+        nullable=False,
+        server_default=default(JOB_DEFAULTS.misfire_threshold_seconds),
+    ),
+    Column("queue", Text, nullable=False, server_default=default(JOB_DEFAULTS.queue)),
+    Column("priority", Integer, nullable=False, server_default=default(JOB_DEFAULTS.priority)),
     Column("category", Text),
     Column("description", Text),
     Column("next_run", timestamptz()),

@@ -7,7 +7,7 @@ worker children import, and they should not pay for the demo's machinery.
 - ``jobs``: the python targets those jobs call.
 - ``endpoint``: the tiny local HTTP server the http job calls.
 - ``workers``: the two ``pgsched worker`` subprocesses.
-- ``records``: the demo's SQL (``sql/queries/demo.sql``).
 - ``screen``: the live table and the final summary, as text.
-- ``session``: the demo from start to clean stop.
+- ``session``: the demo from start to clean stop; its reads and writes are
+  ``pgsched.catalog.demo``.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # A queue of their own: the demo's workers run nothing else, and workers serving
@@ -42,6 +42,10 @@ class DemoJob:
     timeout_seconds: int = 10
     max_attempts: int = 1
     retry_delay_seconds: int = 1
+
+    def parameters(self) -> dict[str, Any]:
+        """The row as ``pgsched.catalog.demo.upsert_jobs`` takes it, in the demo's queue."""
+        return {**asdict(self), "queue": QUEUE}
 
 
 def demo_jobs(endpoint_url: str) -> tuple[DemoJob, ...]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pgsched.text import first_line, table
+
 # Redraws in place on a terminal: cursor home, then clear the screen.
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 # An error longer than this is cut, so one stack trace does not wrap every row.
@@ -53,7 +55,7 @@ def render_summary(jobs: Sequence[Row]) -> str:
     rows = [[job["job_name"], job["kind"], *(str(job[name]) for name in counts)] for job in jobs]
     rows.append(["total", "", *(str(sum(job[name] for job in jobs)) for name in counts)])
     headers = ["JOB", "KIND", *(name.upper().replace("_", " ") for name in counts)]
-    return "\n".join(_table(headers, rows, counts_from=2))
+    return "\n".join(table(headers, rows, right=range(2, len(headers)), rule=False))
 
 
 def _status_line(snapshot: Snapshot) -> str:
@@ -78,7 +80,7 @@ def _jobs_table(jobs: Sequence[Row]) -> list[str]:
         for job in jobs
     ]
     headers = ["JOB", "KIND", "LAST", "NEXT RUN", "SUCCEEDED", "FAILED", "TIMED OUT", "RETRIES"]
-    return _table(headers, rows, counts_from=4)
+    return table(headers, rows, right=range(4, len(headers)), rule=False)
 
 
 def _runs_table(runs: Sequence[Row]) -> list[str]:
@@ -98,26 +100,7 @@ def _runs_table(runs: Sequence[Row]) -> list[str]:
         for run in runs
     ]
     headers = ["JOB", "KIND", "SLOT", "ATTEMPT", "STATUS", "DURATION", "WORKER", "ERROR"]
-    return _table(headers, rows)
-
-
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], counts_from: int | None = None
-) -> list[str]:
-    """Columns padded to their widest cell, two spaces apart, no trailing blanks.
-
-    Columns from index ``counts_from`` on hold counts, aligned right.
-    """
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    first_count = len(widths) if counts_from is None else counts_from
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(width) if index >= first_count else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return [line(headers).rstrip(), *(line(row).rstrip() for row in rows)]
+    return table(headers, rows, rule=False)
 
 
 def _next_run(job: Row) -> str:
@@ -144,7 +127,4 @@ def _duration(milliseconds: float | None) -> str:
 
 def _error(error: str | None) -> str:
     """The first line of ``error``: a python job's adds its traceback below."""
-    if not error or not error.strip():
-        return ""
-    text = error.strip().splitlines()[0]
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    return first_line(error, MAX_ERROR_CHARS)

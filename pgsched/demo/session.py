@@ -21,10 +21,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from pgsched.catalog import demo as records
+from pgsched.catalog.maintenance import retire_orphan_runs
+from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
 from pgsched.db.connection import redact, session
-from pgsched.demo import records
-from pgsched.demo.catalog import JOB_NAMES, QUEUE, demo_jobs
+from pgsched.demo.catalog import JOB_NAMES, QUEUE, WORKER_NAME_PREFIX, demo_jobs
 from pgsched.demo.endpoint import DemoEndpoint
 from pgsched.demo.screen import CLEAR_SCREEN, Snapshot, render_compact, render_live, render_summary
 from pgsched.demo.workers import WORKER_COUNT, DemoWorkers, WorkerExit
@@ -35,6 +37,8 @@ REFRESH_SECONDS = 1.0
 COMPACT_EVERY_SECONDS = 5.0
 # Lines of a dead worker's log shown with the report, enough for its traceback's end.
 LOG_TAIL_LINES = 15
+# How many of the latest runs the live table shows.
+LATEST_RUNS = 12
 
 
 class _Screen:
@@ -95,6 +99,11 @@ class _StopRequest:
         self._event.set()
 
 
+def delete_demo(connection: Connection) -> tuple[int, int, int]:
+    """Delete the demo's jobs, their runs and its stopped workers; how many of each."""
+    return records.delete_demo(connection, JOB_NAMES, f"{WORKER_NAME_PREFIX}-")
+
+
 def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
     """Run the demo for ``seconds`` (or until SIGINT/SIGTERM); its exit status.
 
@@ -110,7 +119,7 @@ def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
         session(database_url, APPLICATION_NAME) as connection,
         DemoEndpoint() as endpoint,
     ):
-        records.upsert_jobs(connection, demo_jobs(endpoint.url))
+        records.upsert_jobs(connection, [job.parameters() for job in demo_jobs(endpoint.url)])
         since = records.database_now(connection)
         screen.say(
             f"pgsched demo on {redact(database_url)}: {len(JOB_NAMES)} jobs (demo-*) in queue "
@@ -126,7 +135,7 @@ def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
             problems = _wind_down(connection, exits, early_exits, screen)
         screen.say("")
         screen.say("Runs of this demo:")
-        screen.say(render_summary(records.job_figures(connection, since)))
+        screen.say(render_summary(records.job_figures(connection, JOB_NAMES, since)))
     screen.say("")
     screen.say(
         "The demo jobs are disabled now, so later workers leave them alone. Look around with\n"
@@ -141,7 +150,7 @@ def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
 
 
 def _watch(
-    connection: records.Connection,
+    connection: Connection,
     workers: DemoWorkers,
     since: datetime,
     seconds: float,
@@ -164,7 +173,7 @@ def _watch(
 
 
 def _snapshot(
-    connection: records.Connection,
+    connection: Connection,
     workers: DemoWorkers,
     since: datetime,
     seconds: float,
@@ -175,13 +184,13 @@ def _snapshot(
         total_seconds=seconds,
         workers_alive=len(records.workers_alive(connection, workers.pids)),
         workers_started=len(workers.pids),
-        jobs=records.job_figures(connection, since),
-        runs=records.latest_runs(connection, since),
+        jobs=records.job_figures(connection, JOB_NAMES, since),
+        runs=records.latest_runs(connection, JOB_NAMES, since, LATEST_RUNS),
     )
 
 
 def _wind_down(
-    connection: records.Connection,
+    connection: Connection,
     exits: list[WorkerExit],
     early_exits: list[WorkerExit],
     screen: _Screen,
@@ -206,11 +215,11 @@ def _wind_down(
                 f"worker {worker.name} (pid {worker.pid}) exited with "
                 f"{_exit_status(worker.returncode)}; see {worker.log_path}"
             )
-    disabled = records.disable_jobs(connection)
+    disabled = records.disable_jobs(connection, JOB_NAMES)
     killed = [worker.pid for worker in exits if worker.killed or worker.pid in early]
     lost = records.recover_killed_workers(connection, killed) if killed else 0
-    retired = records.retire_orphan_runs(connection)
-    running = records.running_runs(connection)
+    retired = retire_orphan_runs(connection)
+    running = records.running_runs(connection, JOB_NAMES)
     if running:
         problems.append(f"{running} demo attempt(s) still recorded as running")
     stopped = sum(1 for worker in exits if not worker.killed and worker.pid not in early)

@@ -18,6 +18,7 @@ import structlog
 
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.text import first_line
 
 if TYPE_CHECKING:
     from pgsched.engine.heartbeat import Heartbeat
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
 # On shutdown, failure hooks get this long to deliver what is queued (a network call).
 HOOKS_CLOSE_SECONDS = 5.0
+# run_finished logs one line of the error; the run's row keeps all of it.
+MAX_LOGGED_ERROR_CHARS = 200
 
 log = structlog.get_logger("pgsched.runs")
 
@@ -147,7 +150,7 @@ class RunEvents:
             log.log(
                 logging.WARNING if final else logging.INFO,
                 "run_finished",
-                error=_first_line(outcome.error),
+                error=first_line(outcome.error, MAX_LOGGED_ERROR_CHARS) or None,
                 max_attempts=attempt.max_attempts,
                 retry_run_id=row.retry_run_id,
                 retry_at=row.retry_at.isoformat() if row.retry_at else None,
@@ -235,10 +238,6 @@ class RunEvents:
         if status is not None:
             fields["status"] = status.value
         return fields
-
-
-def _first_line(text: str | None) -> str | None:
-    return text.strip().splitlines()[0][:200] if text and text.strip() else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import structlog
 
@@ -29,17 +28,9 @@ log = structlog.get_logger(__name__)
 class Finisher:
     """Collects ``(attempt, outcome, duration_ms)`` and writes them in batches."""
 
-    def __init__(
-        self,
-        repository: Repository,
-        events: RunEvents,
-        on_recorded: Callable[[], None] = lambda: None,
-    ) -> None:
-        """``on_recorded`` is called after each batch is written: attempts waiting for
-        the ones it ended (overlap ``queue``, a second ``run_now``) may start now."""
+    def __init__(self, repository: Repository, events: RunEvents) -> None:
         self._repository = repository
         self._events = events
-        self._on_recorded = on_recorded
         self._waiting: list[tuple[Attempt, Outcome, float]] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -77,7 +68,6 @@ class Finisher:
                     await self._record_one_by_one(batch)
                 backoff.reset()
                 del self._waiting[: len(batch)]
-                self._on_recorded()
             self._idle.set()
 
     async def _record_one_by_one(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:

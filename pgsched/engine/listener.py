@@ -3,8 +3,7 @@
 LISTEN needs a session of its own: a transaction pooler moves the client to another
 server connection after each transaction, and notifications then go to a session
 nobody reads. Behind one, the worker listens on ``--listen-database-url`` (a direct
-connection) or not at all; without notifications it notices everything within a poll
-interval instead (``pgsched.engine.worker``).
+connection) or not at all (``pgsched.engine.connections``).
 """
 
 from __future__ import annotations
@@ -16,24 +15,13 @@ import psycopg
 import structlog
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
-from pgsched.db.pooling import PoolMode, answered_by_pooler, keeps_sessions
-from pgsched.db.queries import query
+from pgsched.db.pooling import answered_by_pooler, server_pid_query
 from pgsched.engine.backoff import Backoff
 
 WAKEUP_CHANNEL = "pgsched_wakeup"
 CANCEL_CHANNEL = "pgsched_cancel"
 
 log = structlog.get_logger(__name__)
-
-
-def listen_url(
-    database_url: str, listen_database_url: str | None, pool_mode: PoolMode
-) -> str | None:
-    """Where the worker listens: the listen URL if given, else the database URL when
-    it keeps sessions; None when neither can (the worker then polls)."""
-    if listen_database_url:
-        return listen_database_url
-    return database_url if keeps_sessions(pool_mode) else None
 
 
 class Listener:
@@ -77,7 +65,7 @@ class Listener:
                 await asyncio.sleep(delay)
 
     async def _warn_if_pooled(self, connection: psycopg.AsyncConnection[tuple[int]]) -> None:
-        cursor = await connection.execute(query("server_backend_pid"))
+        cursor = await connection.execute(server_pid_query())
         row = await cursor.fetchone()
         if row is not None and answered_by_pooler(connection.info.backend_pid, row[0]):
             # Not fatal: the worker's polling still finds everything, only later.

@@ -16,9 +16,9 @@ import structlog
 
 from pgsched.db import migrations
 from pgsched.db.connection import session
-from pgsched.db.pooling import PoolMode, answered_by_pooler, resolved
-from pgsched.db.queries import query
+from pgsched.db.pooling import PoolMode, answered_by_pooler, resolved, server_pid_query
 from pgsched.engine.backoff import Backoff
+from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.hardening import keep_environment_private
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.worker import STOP_SIGNALS, Worker
@@ -37,9 +37,12 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     """
     keep_environment_private()
     pooler_answered = _wait_for_current_schema(database_url)
-    pool_mode = _pool_mode(options.pool_mode, pooler_answered)
+    plan = ConnectionPlan.for_worker(
+        database_url, options, _pool_mode(options.pool_mode, pooler_answered)
+    )
+    plan.log_start()
     try:
-        asyncio.run(Worker(database_url, options, pool_mode).run())
+        asyncio.run(Worker(database_url, options, plan).run())
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean
@@ -84,7 +87,7 @@ def _wait_for_current_schema(url: str) -> bool:
             try:
                 with session(url, APPLICATION_NAME) as connection:
                     migrations.require_current_on(connection)
-                    row = connection.execute(query("server_backend_pid")).fetchone()
+                    row = connection.execute(server_pid_query()).fetchone()
                     assert row is not None
                     return answered_by_pooler(connection.info.backend_pid, row["pid"])
             except DatabaseUnavailable as exc:

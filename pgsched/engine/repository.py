@@ -1,10 +1,8 @@
 """The worker's database access: one method per job the worker asks of the database.
 
 The only runtime module that runs SQL. Every query is a named block from
-``sql/queries``, run as a prepared statement unless the connection goes through a
-pooler that would lose it (``prepares_statements``, the one place that decides); driver
-errors become ``DatabaseUnavailable`` (the connection is replaced on next use) or
-``QueryFailed`` here.
+``sql/queries`` run as a prepared statement; driver errors become
+``DatabaseUnavailable`` (the connection is replaced on next use) or ``QueryFailed`` here.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
-from pgsched.db.pooling import PoolMode, PreparedStatements, keeps_sessions
 from pgsched.db.queries import query
 from pgsched.engine.planner import DueJob, JobPlan
 from pgsched.engine.rows import (
@@ -38,6 +35,7 @@ from pgsched.engine.rows import (
 )
 from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.models import Attempt, Outcome
+from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 # A new or removed queue limit takes effect within this long.
@@ -75,27 +73,13 @@ class DueIn:
     unscheduled: bool
 
 
-def prepares_statements(pool_mode: PoolMode, setting: PreparedStatements) -> bool:
-    """Whether the worker's queries run as prepared statements.
-
-    ``on`` and ``off`` are the operator's word. ``auto`` prepares unless the queries
-    go through a transaction pooler: a statement prepared on one server connection is
-    unknown on the next transaction's, unless the pooler keeps prepared statements
-    itself (PgBouncer >= 1.21 with ``max_prepared_statements``), which only the
-    operator can say, with ``on``.
-    """
-    if setting is PreparedStatements.AUTO:
-        return keeps_sessions(pool_mode)
-    return setting is PreparedStatements.ON
-
-
 class Repository:
     """One connection, reconnected on demand, and the worker's queries on it."""
 
     def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
         self._url = url
         self._application_name = application_name
-        self._prepare = prepare
+        self._prepare = prepare  # pgsched.db.pooling.prepares_statements decides
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time; tasks take turns.
         self._lock = asyncio.Lock()
@@ -122,21 +106,20 @@ class Repository:
                         row_factory=dict_row,
                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
                         application_name=self._application_name,
-                        # 0: each query is prepared at its first use; None: never,
-                        # not even by psycopg on its own after a few executions.
-                        prepare_threshold=0 if self._prepare else None,
+                        # None disables preparing, prepare=True included.
+                        prepare_threshold=5 if self._prepare else None,
                     )
                 yield self._connection
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
-                    f"database {redact(self._url)} unavailable: {_first_line(exc)}"
+                    f"database {redact(self._url)} unavailable: {first_line(exc)}"
                 ) from exc
             except psycopg.Error as exc:
-                raise QueryFailed(f"query failed: {_first_line(exc)}") from exc
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
 
     @asynccontextmanager
     async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -157,15 +140,9 @@ class Repository:
             with contextlib.suppress(psycopg.Error):
                 await connection.close()
 
-    async def _execute(
-        self, connection: AsyncConnection, name: str, params: dict[str, Any]
-    ) -> AsyncCursor[DictRow]:
-        """Run the named query, prepared when this repository prepares statements."""
-        return await connection.execute(query(name), params, prepare=self._prepare)
-
     async def _fetch(self, name: str, params: dict[str, Any]) -> list[DictRow]:
         async with self._transaction() as connection:
-            cursor = await self._execute(connection, name, params)
+            cursor = await connection.execute(query(name), params, prepare=True)
             return await cursor.fetchall() if cursor.description else []
 
     # -- workers ---------------------------------------------------------------
@@ -257,10 +234,10 @@ class Repository:
                 budget = min(group_limit, limit - len(jobs))
                 if budget <= 0:
                     break
-                cursor = await self._execute(
-                    connection,
-                    "claim_due_jobs",
+                cursor = await connection.execute(
+                    query("claim_due_jobs"),
                     {"worker_id": worker_id, "queues": group, "limit": budget},
+                    prepare=True,
                 )
                 jobs.extend(await cursor.fetchall())
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
@@ -276,15 +253,15 @@ class Repository:
     ) -> int:
         """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
         async with self._transaction(pipelined=True) as connection:
-            cursor = await self._execute(
-                connection,
-                "claim_unscheduled_jobs",
+            cursor = await connection.execute(
+                query("claim_unscheduled_jobs"),
                 {"queues": list(queues), "limit": limit},
+                prepare=True,
             )
             jobs = await cursor.fetchall()
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
-                await self._execute(connection, "advance_jobs", advance_params(plans))
+                await connection.execute(query("advance_jobs"), advance_params(plans), prepare=True)
         return len(plans)
 
     async def _limited_queues(self, queues: Sequence[str]) -> frozenset[str]:
@@ -306,8 +283,8 @@ class Repository:
         limited: frozenset[str],
     ) -> list[tuple[list[str], int]]:
         """Queue groups to claim from with their limits: capped queues one by one."""
-        await self._execute(connection, "lock_queue_limits", {"queues": list(queues)})
-        cursor = await self._execute(connection, "queue_headroom", {"queues": list(queues)})
+        await connection.execute(query("lock_queue_limits"), {"queues": list(queues)})
+        cursor = await connection.execute(query("queue_headroom"), {"queues": list(queues)})
         headroom = {row["queue"]: max(0, row["headroom"]) for row in await cursor.fetchall()}
         groups: list[tuple[list[str], int]] = []
         uncapped = [queue for queue in queues if queue not in headroom]
@@ -325,21 +302,20 @@ class Repository:
         started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
         cancelled_cursor = None
         if cancel:
-            cancelled_cursor = await self._execute(
-                connection, "cancel_replaced_runs", {"run_ids": cancel}
+            cancelled_cursor = await connection.execute(
+                query("cancel_replaced_runs"), {"run_ids": cancel}, prepare=True
             )
         if started_slots:
-            await self._execute(
-                connection,
-                "supersede_retries",
+            await connection.execute(
+                query("supersede_retries"),
                 {
                     "job_ids": [job_id for job_id, _ in started_slots],
                     "started_slots": [slot for _, slot in started_slots],
                 },
+                prepare=True,
             )
-        inserted_cursor = await self._execute(
-            connection,
-            "insert_planned_runs",
+        inserted_cursor = await connection.execute(
+            query("insert_planned_runs"),
             {
                 "worker_id": worker_id,
                 "rows": json_rows(
@@ -357,8 +333,9 @@ class Repository:
                     for job, run in rows
                 ),
             },
+            prepare=True,
         )
-        await self._execute(connection, "advance_jobs", advance_params(plans))
+        await connection.execute(query("advance_jobs"), advance_params(plans), prepare=True)
         return cancelled_cursor, inserted_cursor
 
     async def claim_pending_runs(
@@ -366,17 +343,17 @@ class Repository:
     ) -> list[Attempt]:
         """Start up to ``limit`` pending attempts (retries, manual runs, queued slots)."""
         async with self._transaction(pipelined=True) as connection:
-            cursor = await self._execute(
-                connection,
-                "start_pending_runs",
+            cursor = await connection.execute(
+                query("start_pending_runs"),
                 {"worker_id": worker_id, "queues": list(queues), "limit": limit},
+                prepare=True,
             )
             started = await cursor.fetchall()
             if started:
-                cursor = await self._execute(
-                    connection,
-                    "load_jobs",
+                cursor = await connection.execute(
+                    query("load_jobs"),
                     {"job_ids": sorted({row["job_id"] for row in started})},
+                    prepare=True,
                 )
                 jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
                 self.claimed_at = started[0]["database_now"]
@@ -429,8 +406,3 @@ class Repository:
             },
         )
         return bool(rows)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

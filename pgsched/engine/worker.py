@@ -5,11 +5,6 @@ most its free capacity with ``FOR UPDATE SKIP LOCKED``, starts the attempts, the
 sleeps until the earliest due time (by the database clock), a NOTIFY, or a freed
 slot, whichever comes first. Side loops keep the lease (``heartbeat.py``), write
 outcomes in batches (``finisher.py``) and listen for wake-ups (``listener.py``).
-
-Without notifications (behind a transaction pooler with no listen URL) the worker
-polls: each wake-up looks for new jobs and for pending attempts (a ``run_now``), and
-a side loop checks every poll interval that the attempts it runs are still its own
-(``overlap = replace``), so each is noticed within one poll interval.
 """
 
 from __future__ import annotations
@@ -25,28 +20,26 @@ from typing import Any
 
 import structlog
 
-from pgsched.db.pooling import PoolMode
 from pgsched.engine.backoff import Backoff
+from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
-from pgsched.engine.listener import Listener, listen_url
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.planner import plan_job
-from pgsched.engine.repository import Repository, WorkerIdentity, prepares_statements
+from pgsched.engine.repository import Repository, WorkerIdentity
 from pgsched.errors import DatabaseError
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
-from pgsched.executors.sql import SqlExecutor
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, Outcome, RunStatus
 
-# When due work exists but other workers hold it, look again after this long, then
-# twice as long each time up to the maximum: slow enough not to spin when rows stay
-# locked (a capped queue, a user's open transaction), quick enough that a worker
-# does not idle beside a busy one.
+# When due work (or new jobs) exists but other workers hold it, look again after this
+# long, then twice as long each time up to the maximum: slow enough not to spin when
+# rows stay locked (a capped queue, a user's open transaction), quick enough that a
+# worker does not idle beside a busy one, nor a new job wait a poll for its next_run.
 CONTENDED_RETRY_SECONDS = 0.01
 CONTENDED_MAX_SECONDS = 0.1
 # Under backlog, how long to wait for more capacity before claiming a small batch.
@@ -74,23 +67,16 @@ TAKEN = _Taken()
 class Worker:
     """One worker process's engine."""
 
-    def __init__(
-        self, database_url: str, options: WorkerOptions, pool_mode: PoolMode = PoolMode.DIRECT
-    ) -> None:
-        """``pool_mode`` is how ``database_url`` reaches PostgreSQL, ``auto`` decided."""
+    def __init__(self, url: str, options: WorkerOptions, plan: ConnectionPlan) -> None:
         self.options = options
-        self.pool_mode = pool_mode
-        self.prepare = prepares_statements(pool_mode, options.prepared_statements)
-        self.listen_url = listen_url(database_url, options.listen_database_url, pool_mode)
+        self.plan = plan
         self.identity = self._new_identity()
-        self._claims = Repository(database_url, "pgsched-worker", self.prepare)
-        self._side = Repository(database_url, "pgsched-worker-side", self.prepare)
-        self._beats = Repository(database_url, "pgsched-worker-heartbeat", self.prepare)
+        self._claims = Repository(url, "pgsched-worker", plan.prepare)
+        self._side = Repository(url, "pgsched-worker-side", plan.prepare)
+        self._beats = Repository(url, "pgsched-worker-heartbeat", plan.prepare)
         self._events = RunEvents.for_worker(lambda: self.worker_id, options)
         self._finisher = Finisher(
-            Repository(database_url, "pgsched-worker-finish", self.prepare),
-            self._events,
-            self._outcomes_recorded,
+            Repository(url, "pgsched-worker-finish", plan.prepare), self._events
         )
         self._executors: dict[str, Executor] = {
             "python": PythonExecutor(
@@ -101,14 +87,7 @@ class Worker:
             ),
             "shell": ShellExecutor(options.allow_shell, options.hidden_env),
             "http": HttpExecutor(options.http_per_host, options.hidden_env),
-            "sql": SqlExecutor(
-                options.sql_database_url or database_url,
-                options.sql_pool_size,
-                options.sql_role,
-                options.sql_allow_superuser,
-                # A URL of its own is judged on its own, when the executor first connects.
-                PoolMode.AUTO if options.sql_database_url else pool_mode,
-            ),
+            "sql": plan.sql_executor(options),
         }
         self._in_flight: dict[int, tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancel_reasons: dict[int, Outcome | _Taken] = {}
@@ -116,10 +95,6 @@ class Worker:
         self._stopping = False
         self._aborting = False
         self._check_pending = True
-        # Whether this claim round looked at pending attempts, and whether outcomes
-        # were recorded since it last did (which may have unblocked some).
-        self._pending_looked = False
-        self._recorded_since_look = False
         self._pending_due_at: float | None = None
         self._more_to_schedule = True
         self._pending_checked_at = 0.0
@@ -193,38 +168,22 @@ class Worker:
             lambda: self._claiming,
             self._events,
         )
-        side_loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            ("heartbeat", heartbeat.run),
-            ("recovery", recovery.run),
-            ("finisher", self._finisher.run),
-        ]
-        if self.listen_url is not None:
-            listener = Listener(self.listen_url, self._wake_up, self._take_away)
-            side_loops.append(("listener", listener.run))
-        else:
-            poll = self.options.poll_interval
-            side_loops.append(("taken_away", lambda: recovery.watch_taken_away(poll)))
+        notifications = self.plan.notifications(self._wake_up, self._take_away, recovery)
         side_tasks = [
             asyncio.create_task(_supervised(name, loop_function), name=name)
-            for name, loop_function in side_loops
+            for name, loop_function in (
+                ("heartbeat", heartbeat.run),
+                ("recovery", recovery.run),
+                notifications,
+                ("finisher", self._finisher.run),
+            )
         ]
         log.info(
             "worker_started",
             worker_id=self.worker_id,
             queues=list(self.options.queues),
             concurrency=self.options.concurrency,
-            pool_mode=self.pool_mode.value,
-            prepared_statements=self.prepare,
-            listening=self.listen_url is not None,
         )
-        if self.listen_url is None:
-            log.info(
-                "worker_poll_only",
-                worker_id=self.worker_id,
-                poll_interval_s=self.options.poll_interval,
-                reason="transaction pooling and no --listen-database-url: new jobs, run_now "
-                "and replaced attempts are noticed within one poll interval, not at once",
-            )
         try:
             await self._claim_loop()
             await self._drain()
@@ -335,13 +294,11 @@ class Worker:
             self._more_to_schedule = scheduled == SCHEDULE_BATCH
         started = 0
         now = time.monotonic()
-        self._pending_looked = (
+        if (
             self._check_pending
             or (self._pending_due_at is not None and now >= self._pending_due_at)
             or (self._backlog and now - self._pending_checked_at >= BACKLOG_PENDING_CHECK_SECONDS)
-        )
-        if self._pending_looked:
-            self._recorded_since_look = False
+        ):
             self._pending_checked_at = now
             self._check_pending = False
             self._pending_blocked = False
@@ -367,21 +324,7 @@ class Worker:
         """How long to sleep: until the next due time, capped by the poll interval."""
         due = await self._claims.due_in(self.options.queues)
         self._more_to_schedule = due.unscheduled
-        if (
-            due.pending is not None
-            and due.pending <= 0
-            and not (self._pending_looked and not self._recorded_since_look)
-        ):
-            # Due now, and not known to be blocked: this round did not look (a run_now
-            # or a retry that came without a NOTIFY), or an outcome recorded since it
-            # looked may have freed it. Look at once.
-            self._check_pending = True
-            return 0.0
-        delay = self.options.poll_interval
-        if due.unscheduled:
-            # New or changed jobs: schedule them now, not after another poll interval.
-            # Not at once: jobs another worker is scheduling stay locked until it commits.
-            delay = CONTENDED_MAX_SECONDS
+        delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.options.poll_interval
         if due.jobs is not None:
             if started or due.jobs > 0:
                 self._empty_claims = 0
@@ -412,7 +355,7 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         except TimeoutError:
-            pass
+            self._check_pending = True  # a poll: a run_now without NOTIFY is found now
         self._wake.clear()
 
     def _wake_up(self) -> None:
@@ -448,21 +391,16 @@ class Worker:
             outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
         finally:
             self._in_flight.pop(attempt.run_id, None)
-            if self._backlog or len(self._in_flight) + 1 >= self.options.concurrency:
+            if self._pending_blocked:
+                self._check_pending = True  # a queued attempt of this job may start now
+                self._wake.set()
+            elif self._backlog or len(self._in_flight) + 1 >= self.options.concurrency:
                 self._wake.set()  # the claim loop waits for capacity
         duration_ms = (time.monotonic() - started) * 1000
         if isinstance(outcome, _Taken):
             self._events.abandoned(attempt, duration_ms)
             return
         self._finisher.submit(attempt, outcome, duration_ms)
-
-    def _outcomes_recorded(self) -> None:
-        self._recorded_since_look = True
-        if self._pending_blocked:
-            # A queued attempt (overlap queue, a second run_now) waits for its job's
-            # running one to be recorded as ended, not merely to end: it may start now.
-            self._check_pending = True
-            self._wake.set()
 
     def _cancel(self, run_id: int, reason: Outcome | _Taken) -> None:
         entry = self._in_flight.get(run_id)

@@ -41,8 +41,14 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS
-from pgsched.db.pooling import PoolMode, answered_by_pooler, keeps_sessions, resolved
-from pgsched.db.queries import query
+from pgsched.db.pooling import (
+    PoolMode,
+    answered_by_pooler,
+    keeps_sessions,
+    resolved,
+    server_pid_query,
+    session_reset_statement,
+)
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 
@@ -170,7 +176,7 @@ class SqlExecutor:
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 )
                 async with connection:
-                    cursor = await connection.execute(query("server_backend_pid"))
+                    cursor = await connection.execute(server_pid_query())
                     row = await cursor.fetchone()
                     assert row is not None
                     pooled = answered_by_pooler(connection.info.backend_pid, row[0])
@@ -277,7 +283,7 @@ async def _run_in_transaction(connection: Connection, attempt: Attempt, savepoin
         if connection.info.transaction_status != pq.TransactionStatus.INTRANS:
             # COMMIT or ROLLBACK as the statement: it was all it did, nothing lingers.
             return Outcome.failed(ENDED_TRANSACTION_MESSAGE, retryable=False)
-        await connection.execute(query("sql_job_session_reset"))
+        await connection.execute(session_reset_statement())
         await connection.execute("COMMIT")
     except psycopg.Error as exc:
         # pgsched's own statements failed: nothing of the job's may commit. A failed

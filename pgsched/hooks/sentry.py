@@ -12,14 +12,18 @@ from dataclasses import asdict
 import sentry_sdk
 
 from pgsched.hooks import FailureReport
+from pgsched.text import first_line
+
+# Sentry groups messages by their text: one line of the error, not its traceback.
+MAX_REASON_CHARS = 200
 
 
 def report(failure: FailureReport) -> None:
     """Capture ``failure`` as a Sentry message, grouped per job and status."""
     if not sentry_sdk.is_initialized():
         sentry_sdk.init()
-    first_line = (failure.error or "").strip().splitlines()[:1]
-    reason = f": {first_line[0][:200]}" if first_line else ""
+    line = first_line(failure.error, MAX_REASON_CHARS)
+    reason = f": {line}" if line else ""
     with sentry_sdk.new_scope() as scope:
         scope.set_tag("pgsched.job_name", failure.job_name)
         scope.set_tag("pgsched.status", failure.status)

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from pgsched.catalog import jobs as catalog_jobs
+from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
 from pgsched.db.connection import session
-from pgsched.db.queries import query
-from pgsched.db.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, JobNotFound, JobsFileError, ScheduleError, TimezoneError
 from pgsched.scheduling.schedule import parse_schedule
 
@@ -47,7 +47,8 @@ OPTIONAL_TEXT = ("category", "description")
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """A job definition: the user-settable columns of ``pgsched.jobs``, with their defaults.
+    """A job definition: the user-settable columns of ``pgsched.jobs``, with the table's
+    defaults (``JOB_DEFAULTS``).
 
     ``enabled=None`` means "enabled when created, left as it is when updated", so
     a job an operator disabled stays disabled through the next sync. Raises
@@ -58,17 +59,17 @@ class Job:
     schedule: str
     kind: str
     target: str
-    timezone: str = "UTC"
+    timezone: str = JOB_DEFAULTS.timezone
     args: dict[str, Any] = field(default_factory=dict, hash=False)
     enabled: bool | None = None
-    timeout_seconds: int = 300
-    max_attempts: int = 1
-    retry_delay_seconds: int = 5
-    overlap: str = "skip"
-    misfire: str = "run_once"
-    misfire_threshold_seconds: int = 60
-    queue: str = "default"
-    priority: int = 0
+    timeout_seconds: int = JOB_DEFAULTS.timeout_seconds
+    max_attempts: int = JOB_DEFAULTS.max_attempts
+    retry_delay_seconds: int = JOB_DEFAULTS.retry_delay_seconds
+    overlap: str = JOB_DEFAULTS.overlap
+    misfire: str = JOB_DEFAULTS.misfire
+    misfire_threshold_seconds: int = JOB_DEFAULTS.misfire_threshold_seconds
+    queue: str = JOB_DEFAULTS.queue
+    priority: int = JOB_DEFAULTS.priority
     category: str | None = None
     description: str | None = None
 
@@ -164,7 +165,7 @@ class SyncReport:
 
 
 def sync_jobs(
-    database: psycopg.Connection[DictRow] | str,
+    database: Connection | str,
     jobs: Iterable[Job],
     *,
     prune: bool = False,
@@ -189,33 +190,28 @@ def sync_jobs(
 
 
 def _apply(
-    connection: psycopg.Connection[DictRow], wanted: dict[str, Job], prune: bool, dry_run: bool
+    connection: Connection, wanted: dict[str, Job], prune: bool, dry_run: bool
 ) -> SyncReport:
     created: list[str] = []
     updated: dict[str, tuple[str, ...]] = {}
     unchanged: list[str] = []
     with connection.transaction():
-        connection.execute(query("lock_job_sync"))
-        rows = {
-            row["name"]: row
-            for row in connection.execute(
-                query("jobs_for_sync"), {"every_job": prune, "names": list(wanted)}
-            )
-        }
+        locked = catalog_jobs.lock_jobs_for_sync(connection, list(wanted), every_job=prune)
+        rows = {row["name"]: row for row in locked}
         for name, job in wanted.items():
             row = rows.get(name)
             changes = job.changed_fields(row) if row else []
             if row and not changes:
                 unchanged.append(name)
                 continue
-            connection.execute(query("upsert_job"), job.parameters())
+            catalog_jobs.upsert_job(connection, job.parameters())
             if row:
                 updated[name] = tuple(changes)
             else:
                 created.append(name)
         removed = sorted(set(rows) - set(wanted)) if prune else []
         if removed:
-            connection.execute(query("delete_jobs"), {"names": removed})
+            catalog_jobs.delete_jobs(connection, removed)
         if dry_run:
             raise psycopg.Rollback()
     return SyncReport(tuple(created), updated, tuple(unchanged), tuple(removed), dry_run)
@@ -230,11 +226,9 @@ def _unique_by_name(jobs: Iterable[Job]) -> dict[str, Job]:
     return by_name
 
 
-def create_job(
-    connection: psycopg.Connection[DictRow], job: Job, *, if_not_exists: bool = False
-) -> bool:
+def create_job(connection: Connection, job: Job, *, if_not_exists: bool = False) -> bool:
     """Insert ``job``; False if one of that name exists and ``if_not_exists`` allows it."""
-    created = connection.execute(query("insert_job"), job.parameters()).fetchone() is not None
+    created = catalog_jobs.insert_job(connection, job.parameters())
     if not created and not if_not_exists:
         raise InvalidJob(
             f"a job named {job.name!r} already exists; change it with `pgsched jobs edit`"
@@ -243,7 +237,7 @@ def create_job(
 
 
 def change_job(
-    connection: psycopg.Connection[DictRow], current_name: str, /, **changes: Any
+    connection: Connection, current_name: str, /, **changes: Any
 ) -> tuple[Job, list[str]]:
     """Change the given fields of job ``current_name`` (``name=`` renames it).
 
@@ -251,17 +245,14 @@ def change_job(
     written when none did.
     """
     with connection.transaction():
-        row = connection.execute(query("lock_job"), {"name": current_name}).fetchone()
+        row = catalog_jobs.lock_job(connection, current_name)
         if row is None:
             raise JobNotFound(f"no job named {current_name!r}")
         # Built once from row and changes: a stored value Python refuses can be fixed.
-        job = Job(**{**{key: row[key] for key in FIELD_NAMES}, **changes})
+        job = Job(**{**{key: row[key] for key in FIELD_NAMES}, **changes})  # type: ignore[literal-required]
         changed = job.changed_fields(row)
         if changed:
-            try:
-                connection.execute(query("update_job"), {**job.parameters(), "id": row["id"]})
-            except psycopg.errors.UniqueViolation as exc:
-                raise InvalidJob(f"a job named {job.name!r} already exists") from exc
+            catalog_jobs.update_job(connection, row["id"], job.parameters())
     return job, changed
 
 

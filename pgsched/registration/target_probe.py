@@ -25,6 +25,7 @@ from pgsched.executors.python_child import (
     die_with_parent,
     load_target,
 )
+from pgsched.text import first_line
 
 
 def probe(target: str, args_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def probe(target: str, args_list: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         _, signature = load_target(target)
     except NotRunnable as exc:
-        return {"problem": str(exc).splitlines()[0], "args_problems": [None] * len(args_list)}
+        return {"problem": first_line(exc), "args_problems": [None] * len(args_list)}
     return {
         "problem": None,
         "args_problems": [_args_problem(target, signature, args) for args in args_list],

@@ -7,7 +7,7 @@
 -- name: demo_upsert_job
 -- Running the demo again brings each job back to its definition and enables it;
 -- next_run NULL lets a worker schedule it afresh, so slots passed since the last
--- demo are not owed.
+-- demo are not owed. Columns the demo does not set go back to the table's defaults.
 INSERT INTO pgsched.jobs AS j (name, schedule, kind, target, args, timeout_seconds,
                                max_attempts, retry_delay_seconds, queue, category,
                                description)
@@ -15,17 +15,18 @@ VALUES (%(name)s, %(schedule)s, %(kind)s, %(target)s, %(args)s, %(timeout_second
         %(max_attempts)s, %(retry_delay_seconds)s, %(queue)s, 'demo', %(description)s)
 ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule,
-       timezone = 'UTC',
+       timezone = DEFAULT,
        kind = EXCLUDED.kind,
        target = EXCLUDED.target,
        args = EXCLUDED.args,
        timeout_seconds = EXCLUDED.timeout_seconds,
        max_attempts = EXCLUDED.max_attempts,
        retry_delay_seconds = EXCLUDED.retry_delay_seconds,
-       overlap = 'skip',
-       misfire = 'run_once',
+       overlap = DEFAULT,
+       misfire = DEFAULT,
+       misfire_threshold_seconds = DEFAULT,
        queue = EXCLUDED.queue,
-       priority = 0,
+       priority = DEFAULT,
        category = EXCLUDED.category,
        description = EXCLUDED.description,
        enabled = true,

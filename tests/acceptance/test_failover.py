@@ -30,7 +30,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from bench.chaos.audit import Window, check_first_attempts, check_nothing_left
-from bench.replication import Cluster
+from bench.harness.replication import Cluster
 from pgsched.db import migrations
 from tests.acceptance.conftest import add_job, running_workers, scalar, wait_for
 from tests.commands import as_json, invoke

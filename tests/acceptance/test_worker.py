@@ -38,6 +38,10 @@ def statuses(db: Connection, job: str) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
+def succeeded(db: Connection) -> int:
+    return int(scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'"))
+
+
 def start_manual_run(db: Connection, job: str) -> None:
     """``run_now`` the job and wait until a worker runs its first attempt."""
     db.execute("SELECT pgsched.run_now(%s)", [job])
@@ -51,7 +55,12 @@ def test_slot_fires_once_with_many_workers(workers: Workers, db: Connection) -> 
         workers.start(concurrency=40)
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.runs") > 0, what="first runs")
     window_start = scalar(db, "SELECT date_trunc('second', now()) + interval '2 seconds'")
-    time.sleep(20)
+    # Twenty seconds of slots by the database clock, which is what decides them.
+    wait_for(
+        lambda: scalar(db, "SELECT now() >= %s + interval '18 seconds'", [window_start]),
+        timeout=60,
+        what="the window to pass",
+    )
     window_end = scalar(db, "SELECT date_trunc('second', now()) - interval '2 seconds'")
     assert workers.stop_all() == [0, 0, 0], workers.logs()[-3000:]
 
@@ -179,20 +188,14 @@ def test_timed_out_python_and_shell_jobs_are_really_gone(
 def test_dropped_connections_do_not_stop_the_worker(workers: Workers, db: Connection) -> None:
     add_job(db, "steady", "tests.acceptance.jobs:noop")
     worker = workers.start()
-    wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") > 1)
+    wait_for(lambda: succeeded(db) > 1)
     for _ in range(3):
+        before = succeeded(db)
         db.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name LIKE 'pgsched-worker%%' AND datname = current_database()"
         )
-        time.sleep(1.5)
-    before = scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
-    wait_for(
-        lambda: (
-            scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") > before + 2
-        ),
-        what="runs after reconnecting",
-    )
+        wait_for(lambda before=before: succeeded(db) > before + 1, what="runs after reconnecting")
     assert worker.poll() is None
     assert workers.stop_all() == [0]
     assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'running'") == 0
@@ -306,18 +309,22 @@ def test_postgres_restart_is_survived(workers: Workers) -> None:
         workers.database_url = url
         worker = workers.start()
 
-        def succeeded() -> int:
+        def succeeded_here() -> int:
             with psycopg.connect(url, autocommit=True) as db:
                 return int(
                     scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
                 )
 
-        wait_for(lambda: succeeded() >= 2, what="runs before the restart")
+        wait_for(lambda: succeeded_here() >= 2, what="runs before the restart")
+        failures_before = outage_signs(workers.logs())
         subprocess.run([*pgsched, "db", "stop", "--home", str(home)], check=True)
-        time.sleep(3)
+        wait_for(
+            lambda: outage_signs(workers.logs()) > failures_before,
+            what="the worker to notice the database is gone",
+        )
         subprocess.run([*pgsched, "db", "start", "--home", str(home)], check=True)
-        before = succeeded()
-        wait_for(lambda: succeeded() >= before + 3, timeout=60, what="runs after the restart")
+        before = succeeded_here()
+        wait_for(lambda: succeeded_here() >= before + 3, timeout=60, what="runs after the restart")
         assert worker.poll() is None
         assert workers.stop_all() == [0]
         with psycopg.connect(url, autocommit=True) as db:
@@ -325,6 +332,11 @@ def test_postgres_restart_is_survived(workers: Workers) -> None:
     finally:
         subprocess.run([*pgsched, "db", "stop", "--home", str(home)], check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def outage_signs(logs: str) -> int:
+    """Log lines of a worker finding its database gone: a claim or the listener failing."""
+    return logs.count('"claim_failed"') + logs.count('"listener_disconnected"')
 
 
 def cpu_seconds(pid: int) -> float:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.rows import dict_row
 
 from pgsched.db.queries import query
+from pgsched.registration.registry import FIELD_NAMES, Job
 
 
 def insert_job(db: psycopg.Connection, **columns: object) -> int:
@@ -226,3 +228,17 @@ def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
     plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
     assert "jobs_due_idx" in plan
     assert "Seq Scan" not in plan
+
+
+def test_a_job_inserted_with_sql_has_the_defaults_of_the_python_job(
+    db: psycopg.Connection,
+) -> None:
+    db.execute(
+        "INSERT INTO pgsched.jobs (name, schedule, kind, target)"
+        " VALUES ('report', '@daily', 'sql', 'SELECT 1')"
+    )
+    described = Job(name="report", schedule="@daily", kind="sql", target="SELECT 1", enabled=True)
+    cursor = db.cursor(row_factory=dict_row)
+    row = cursor.execute(f"SELECT {', '.join(FIELD_NAMES)} FROM pgsched.jobs").fetchone()
+    assert row is not None
+    assert described.changed_fields(row) == []

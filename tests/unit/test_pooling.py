@@ -6,11 +6,15 @@ import pytest
 from click.testing import CliRunner
 
 from pgsched.cli import cli
-from pgsched.db.pooling import PoolMode, PreparedStatements, answered_by_pooler, resolved
-from pgsched.engine.listener import listen_url
+from pgsched.db.pooling import (
+    PoolMode,
+    PreparedStatements,
+    answered_by_pooler,
+    prepares_statements,
+    resolved,
+)
+from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.options import WorkerOptions
-from pgsched.engine.repository import prepares_statements
-from pgsched.engine.worker import Worker
 
 URL = "postgresql://app@pgbouncer:6432/app"
 DIRECT_URL = "postgresql://app@db:5432/app"
@@ -67,15 +71,20 @@ def test_statements_are_prepared_unless_a_transaction_pooler_would_lose_them(
 def test_listen_on_the_listen_url_else_where_sessions_are_kept_else_nowhere(
     mode: PoolMode, listen: str | None, expected: str | None
 ) -> None:
-    assert listen_url(URL, listen, mode) == expected
+    plan = ConnectionPlan.for_worker(URL, WorkerOptions(listen_database_url=listen), mode)
+    assert plan.listen_url == expected
 
 
-def test_worker_behind_a_transaction_pooler_prepares_nothing_and_polls() -> None:
-    worker = Worker(URL, WorkerOptions(), PoolMode.TRANSACTION)
-    assert worker.prepare is False
-    assert worker.listen_url is None
-    listening = Worker(URL, WorkerOptions(listen_database_url=DIRECT_URL), PoolMode.TRANSACTION)
-    assert listening.listen_url == DIRECT_URL
+def test_behind_a_transaction_pooler_nothing_is_prepared_and_the_worker_polls() -> None:
+    plan = ConnectionPlan.for_worker(URL, WorkerOptions(), PoolMode.TRANSACTION)
+    assert (plan.prepare, plan.listen_url) == (False, None)
+    assert plan.sql_url == URL and plan.sql_pool_mode is PoolMode.TRANSACTION
+
+
+def test_a_url_of_the_sql_jobs_own_is_judged_on_its_own() -> None:
+    options = WorkerOptions(sql_database_url=DIRECT_URL)
+    plan = ConnectionPlan.for_worker(URL, options, PoolMode.TRANSACTION)
+    assert plan.sql_url == DIRECT_URL and plan.sql_pool_mode is PoolMode.AUTO
 
 
 def parsed_worker_options(*args: str) -> dict[str, object]:

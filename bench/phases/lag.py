@@ -1,0 +1,109 @@
+"""Phase 2, scheduling lag at a steady 1,000 runs/s.
+
+1,000 jobs fire every second (default ``overlap = 'skip'``) on two workers; with
+``jobs_not_due``, that many more are registered but not due (``lag-100k``: 99,000),
+to show the claim does not slow down with the number of jobs. Lag is
+``started_at - scheduled_for`` of the first attempts of slots inside the window.
+Once the window closes, the phase waits until every job has moved past it, so
+slots claimed late are counted too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bench.harness.context import BenchContext, start_workers
+from bench.harness.database import (
+    SUCCEEDED_IN_WINDOW,
+    Connection,
+    connect,
+    register_noop_jobs,
+    scalar,
+)
+from bench.harness.meter import measure_window
+from bench.harness.registered import register_jobs_not_due
+from bench.harness.report import Figure, below
+from bench.harness.server import scratch_database
+
+PHASE = "lag @1k/s"
+JOBS = 1000
+WORKERS = 2
+TARGET_P99_MS = 250
+# How long slots of the window may take to be claimed once it has closed.
+CATCH_UP_TIMEOUT_SECONDS = 60.0
+
+JOBS_NOT_PAST = "SELECT count(*) FROM pgsched.jobs WHERE next_run <= %(ended_at)s"
+
+LAG_OF_SLOTS = """
+SELECT percentile_cont(0.50) WITHIN GROUP (ORDER BY lag_ms),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY lag_ms),
+       max(lag_ms),
+       count(*) FILTER (WHERE status = 'skipped'),
+       count(*)
+  FROM (SELECT status, extract(epoch FROM started_at - scheduled_for) * 1000 AS lag_ms
+          FROM pgsched.runs
+         WHERE attempt = 1 AND trigger = 'schedule'
+           AND scheduled_for >= %(started_at)s AND scheduled_for < %(ended_at)s) AS slots
+"""
+
+# Whole seconds in [started_at, ended_at): the slots each job has in the window.
+SECONDS_IN_WINDOW = """
+SELECT ceil(extract(epoch FROM %(ended_at)s::timestamptz))
+       - ceil(extract(epoch FROM %(started_at)s::timestamptz))
+"""
+
+
+def _slot_figures(
+    connection: Connection, started_at: datetime, ended_at: datetime
+) -> tuple[list[float | None], int, int, int]:
+    bounds = {"started_at": started_at, "ended_at": ended_at}
+    row = connection.execute(LAG_OF_SLOTS, bounds).fetchone()
+    assert row is not None
+    *lags, skipped, recorded = row
+    expected = JOBS * int(scalar(connection, SECONDS_IN_WINDOW, bounds))
+    return [None if lag is None else float(lag) for lag in lags], skipped, recorded, expected
+
+
+def run(context: BenchContext, jobs_not_due: int = 0) -> list[Figure]:
+    """Measure lag percentiles, achieved rate and skipped slots."""
+    registered = JOBS + jobs_not_due
+    key = f"lag_{registered // 1000}k" if jobs_not_due else "lag"
+    phase = f"{PHASE}, {registered:,} jobs" if jobs_not_due else PHASE
+    with (
+        scratch_database(context.server_url) as url,
+        connect(url) as connection,
+        context.workers(url, "lag") as workers,
+    ):
+        register_noop_jobs(connection, JOBS, "* * * * * *")
+        register_jobs_not_due(connection, jobs_not_due)
+        start_workers(connection, workers, WORKERS, context.loaded_options())
+        workers.sleep(context.warmup_seconds)
+        window = measure_window(connection, workers, context.window_seconds)
+        bounds = {"started_at": window.started_at, "ended_at": window.ended_at}
+        workers.wait_until(
+            lambda: scalar(connection, JOBS_NOT_PAST, bounds) == 0,
+            CATCH_UP_TIMEOUT_SECONDS,
+            "every job to be claimed past the window",
+        )
+        succeeded = scalar(connection, SUCCEEDED_IN_WINDOW, bounds)
+        (p50, p95, p99, worst), skipped, recorded, expected = _slot_figures(
+            connection, window.started_at, window.ended_at
+        )
+    return [
+        Figure(f"{key}_p50_ms", phase, "lag p50", p50, "ms"),
+        Figure(f"{key}_p95_ms", phase, "lag p95", p95, "ms"),
+        Figure(
+            f"{key}_p99_ms",
+            phase,
+            "lag p99",
+            p99,
+            "ms",
+            f"< {TARGET_P99_MS}",
+            below(p99, TARGET_P99_MS),
+        ),
+        Figure(f"{key}_max_ms", phase, "lag max", worst, "ms"),
+        Figure(f"{key}_runs_per_s", phase, "achieved runs/s", succeeded / window.seconds, "runs/s"),
+        Figure(f"{key}_skipped_slots", phase, "slots recorded skipped", skipped, ""),
+        Figure(f"{key}_missing_slots", phase, "slots never recorded", expected - recorded, ""),
+    ]
