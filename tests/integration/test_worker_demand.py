@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from tests.commands import add_job
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+SCALED_OBJECT = Path(__file__).resolve().parents[2] / "docker/kubernetes/keda-scaledobject.yaml"
 
 
 def demand(db: Connection, *args: Any) -> int:
@@ -79,3 +83,12 @@ def test_the_reader_role_may_ask_for_demand_but_not_read_runs(
         assert demand(reader) == 5
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             reader.execute("SELECT count(*) FROM pgsched.runs")
+
+
+def test_the_keda_query_of_the_manifests_answers_one_number_to_a_reader(
+    work: Connection, reader_url: str
+) -> None:
+    (trigger,) = yaml.safe_load(SCALED_OBJECT.read_text())["spec"]["triggers"]
+    with psycopg.connect(reader_url, autocommit=True) as reader:
+        answer = reader.execute(trigger["metadata"]["query"]).fetchall()
+    assert answer == [(5,)]
