@@ -19,6 +19,7 @@ from bench.phases import (
     memory,
     monitoring,
     plans,
+    pooled,
     run_now,
     throughput,
 )
@@ -37,4 +38,5 @@ PHASES: dict[str, Phase] = {
     "plans": plans.run,
     "memory": memory.run,
     "workers-8": connections.run,
+    "pgbouncer": pooled.run,
 }

@@ -72,7 +72,7 @@ SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE stat
 """
 
 
-def _sql_options() -> tuple[str, ...]:
+def sql_options() -> tuple[str, ...]:
     """The scratch database's owner is often a superuser, as whom SQL jobs run only
     when the worker is told so; older workers have no such flag and allow it."""
     flags = {flag for parameter in worker_command.params for flag in parameter.opts}
@@ -173,7 +173,7 @@ def run(context: BenchContext) -> list[Figure]:
     ):
         register_noop_jobs(connection, PYTHON_JOBS, "* * * * * *")
         connection.execute(REGISTER_SQL_JOBS, {"target": SQL_TARGET, "count": SQL_JOBS})
-        start_workers(connection, workers, WORKERS, WORKER_OPTIONS + _sql_options())
+        start_workers(connection, workers, WORKERS, WORKER_OPTIONS + sql_options())
         workers.sleep(context.warmup_seconds)
         started_at = database_now(connection)
         for _ in range(window_seconds):
