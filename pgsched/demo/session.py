@@ -39,6 +39,9 @@ COMPACT_EVERY_SECONDS = 5.0
 LOG_TAIL_LINES = 15
 # How many of the latest runs the live table shows.
 LATEST_RUNS = 12
+# A worker that dies of the demo's SIGTERM had not installed its handler yet: it was
+# still starting, and a worker handles signals before it registers or claims anything.
+STOPPED_WHILE_STARTING = -signal.SIGTERM
 
 
 class _Screen:
@@ -210,7 +213,7 @@ def _wind_down(
                 f"worker {worker.name} (pid {worker.pid}) did not stop in time and was killed; "
                 f"see {worker.log_path}"
             )
-        elif worker.returncode != 0:
+        elif worker.returncode not in (0, STOPPED_WHILE_STARTING):
             problems.append(
                 f"worker {worker.name} (pid {worker.pid}) exited with "
                 f"{_exit_status(worker.returncode)}; see {worker.log_path}"

@@ -4,16 +4,18 @@ A schedule is a cron expression, a macro (``@daily``...) or ``@every <duration>`
 read in an IANA time zone. ``Schedule.next_fire(after)`` returns the first fire
 instant strictly after ``after``; successive calls give strictly increasing instants.
 
-Daylight-saving rules (Vixie cron's, which pg_cron and cronie share):
+Daylight-saving rules, pgsched's own (docs/reference/schedules.md says how they differ
+from Vixie cron, cronie and pg_cron):
 
 - **Spring gap** (wall-clock times that do not exist): a slot that falls in the gap
-  fires once, at the first valid instant after it (the end of the gap). Several
-  slots in one gap fire together, once.
-- **Autumn repeat** (wall-clock times that happen twice): a schedule with fixed
-  hours (``30 1 * * *``) fires each wall-clock slot once, at its first occurrence.
-  A schedule whose hour field starts with ``*`` (``*/15 * * * *``,
-  ``@hourly``, ``0 */2 * * *``) follows elapsed time and fires in both passes, so a
-  5-minute health check does not go quiet for an hour.
+  fires once, at the end of the gap, whatever the schedule (those crons skip the gap
+  slots of schedules whose minute or hour field is a wildcard). Several slots in one
+  gap fire together, once. A gap of any size counts, not only those under 3 hours.
+- **Autumn repeat** (wall-clock times that happen twice): a schedule whose hour field
+  starts with ``*`` (``*/15 * * * *``, ``@hourly``, ``0 */2 * * *``) follows elapsed
+  time and fires in both passes, so a 5-minute health check does not go quiet for an
+  hour. Any other schedule (``30 1 * * *``, and ``*/20 1 * * *`` too) fires each
+  wall-clock slot once, at its first occurrence.
 - ``@every`` runs on elapsed time, anchored to the Unix epoch (``@every 5m`` fires at
   :00, :05, ... UTC), so it neither drifts nor depends on when a worker started.
 """

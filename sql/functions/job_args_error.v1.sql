@@ -1,6 +1,6 @@
 -- Why a job's args do not fit its kind, or NULL when they do.
--- SPEC §2: python: keyword arguments; shell: env, cwd; http: method, headers, body,
--- expect_status; sql: none needed.
+-- What args hold per kind (docs/reference/job-kinds.md): python: keyword arguments;
+-- shell: env, cwd; http: method, headers, body, expect_status; sql: none needed.
 CREATE OR REPLACE FUNCTION pgsched.job_args_error(kind text, args jsonb)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$

@@ -25,7 +25,7 @@ QUERY_RUNNERS = {
 MAX_MODULE_LINES = 400
 # Modules being split by the engine work (issue 13), with the length they may not pass
 # meanwhile. Remove an entry once its module is under the limit.
-BEING_SPLIT = {"pgsched.engine.worker": 444, "pgsched.engine.repository": 409}
+BEING_SPLIT = {"pgsched.engine.worker": 444, "pgsched.engine.repository": 405}
 # Import cycles being removed by the same work (metrics serving moves out of RunEvents).
 CYCLES_BEING_REMOVED = [{"pgsched.engine.events", "pgsched.engine.heartbeat"}]
 

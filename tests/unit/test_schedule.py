@@ -296,6 +296,33 @@ def test_fixed_hour_slot_in_autumn_repeat_fires_once_on_first_pass() -> None:
     ]
 
 
+def test_wildcard_minute_with_a_fixed_hour_does_not_repeat_in_the_autumn_hour() -> None:
+    # Vixie cron, cronie and pg_cron run any job whose minute field starts with '*'
+    # in both passes; pgsched repeats only schedules whose hour field does.
+    fires = instants("*/20 1 * * *", NEW_YORK, "2026-11-01T04:50:00", 4)
+    assert fires == [
+        utc("2026-11-01T05:00:00"),  # 01:00 EDT
+        utc("2026-11-01T05:20:00"),
+        utc("2026-11-01T05:40:00"),
+        utc("2026-11-02T06:00:00"),  # 01:00 EST the next day: no second pass
+    ]
+
+
+def test_a_clock_jump_of_a_whole_day_is_a_gap_whose_slots_fire_at_its_end() -> None:
+    # Samoa skipped 30 December 2011. Those crons treat a jump over 3 hours as a
+    # clock reset and run nothing for it; pgsched fires the slot once, at the gap's end.
+    fires = parse_schedule("0 12 * * *", "Pacific/Apia").upcoming(utc("2011-12-29T00:00:00"), 3)
+    assert fires == [
+        FireTime(at=utc("2011-12-29T22:00:00"), wall_time=datetime(2011, 12, 29, 12)),
+        FireTime(
+            at=utc("2011-12-30T10:00:00"),  # 00:00 on the 31st, +14
+            wall_time=datetime(2011, 12, 30, 12),
+            note=SlotNote.SHIFTED_BY_DST_GAP,
+        ),
+        FireTime(at=utc("2011-12-30T22:00:00"), wall_time=datetime(2011, 12, 31, 12)),
+    ]
+
+
 def test_fixed_hour_slot_asked_during_second_pass_waits_for_next_day() -> None:
     # 01:15 UTC is 02:15 CET, the second pass: 02:30 already fired at 00:30 UTC.
     schedule = parse_schedule("30 2 * * *", BERLIN)
