@@ -280,9 +280,12 @@ async def _run_in_transaction(connection: Connection, attempt: Attempt, savepoin
                 await connection.execute(
                     psycopg.sql.SQL("ROLLBACK TO SAVEPOINT {}").format(savepoint_name)
                 )
-        if connection.info.transaction_status != pq.TransactionStatus.INTRANS:
+        status = connection.info.transaction_status
+        if status == pq.TransactionStatus.IDLE:
             # COMMIT or ROLLBACK as the statement: it was all it did, nothing lingers.
             return Outcome.failed(ENDED_TRANSACTION_MESSAGE, retryable=False)
+        if status != pq.TransactionStatus.INTRANS:
+            return outcome  # the connection broke, and the failure says how
         await connection.execute(session_reset_statement())
         await connection.execute("COMMIT")
     except psycopg.Error as exc:
