@@ -163,6 +163,25 @@ class Cluster:
                     raise ClusterError(f"the standby never streamed:\n{self.logs()}")
                 time.sleep(0.1)
 
+    def wait_until_replayed(self) -> None:
+        """Return once the standby has replayed everything the primary has written."""
+        with (
+            psycopg.connect(self.primary.url(), autocommit=True) as primary,
+            psycopg.connect(self.standby.url(), autocommit=True) as standby,
+        ):
+            row = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+            assert row is not None
+            deadline = time.monotonic() + STREAMING_TIMEOUT_SECONDS
+            while True:
+                replayed = standby.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [row[0]]
+                ).fetchone()
+                if replayed and replayed[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"the standby did not catch up:\n{self.logs()}")
+                time.sleep(0.05)
+
     def logs(self) -> str:
         """The tail of both servers' logs."""
         tails = []

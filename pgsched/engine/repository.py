@@ -77,9 +77,8 @@ class Repository:
     """One connection, reconnected on demand, and the worker's queries on it."""
 
     def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
-        self._url = url
-        self._application_name = application_name
-        self._prepare = prepare  # pgsched.db.pooling.prepares_statements decides
+        self._url = psycopg.conninfo.make_conninfo(url, application_name=application_name)
+        self._prepare = prepare  # False disables even prepare=True (db.pooling decides)
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time; tasks take turns.
         self._lock = asyncio.Lock()
@@ -105,8 +104,6 @@ class Repository:
                         autocommit=True,
                         row_factory=dict_row,
                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                        application_name=self._application_name,
-                        # None disables preparing, prepare=True included.
                         prepare_threshold=5 if self._prepare else None,
                     )
                 yield self._connection

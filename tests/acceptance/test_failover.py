@@ -48,6 +48,7 @@ WORKER_OPTIONS = ("--sql-allow-superuser", "--grace-period", "5")
 def cluster() -> Iterator[Cluster]:
     with Cluster() as built:
         migrations.upgrade(built.primary.url())
+        built.wait_until_replayed()  # the standby is read from the start
         yield built
 
 
