@@ -7,6 +7,7 @@ signature, who may use it, and its ``COMMENT ON``: the comment is the text, so w
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -84,7 +85,10 @@ def markdown(connection: psycopg.Connection[Any]) -> str:
 
 
 def _comment(row: dict[str, Any]) -> str:
-    return row["comment"] or "*(no comment: every view and function must have one)*"
+    # Escaped: a comment is database content, and the page is rendered as HTML.
+    if not row["comment"]:
+        return "*(no comment: every view and function must have one)*"
+    return html.escape(row["comment"], quote=False)
 
 
 def _who(row: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,36 @@ from psycopg import conninfo
 from pgsched.db import embedded, migrations
 
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# Under pytest-xdist (-n 4 --dist loadscope) every acceptance test runs in one test
+# process, one at a time: real workers are timed against their leases and should not
+# compete with each other for the CPU. The other tests go by module, as loadscope does,
+# so a module's fixtures are built once.
+ACCEPTANCE = "tests/acceptance/"
 TEST_DATABASE_ENV = "PGSCHED_TEST_DATABASE_URL"
+
+
+class _AcceptanceTogether:
+    """The xdist scheduler of ``--dist loadscope``, with all acceptance tests one scope."""
+
+    @staticmethod
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Scheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                if nodeid.startswith(ACCEPTANCE):
+                    return ACCEPTANCE
+                return str(super()._split_scope(nodeid))
+
+        return Scheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered only where xdist runs, whose hook this is.
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_AcceptanceTogether())
 
 
 def _local_server_answers() -> bool:

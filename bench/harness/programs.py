@@ -25,15 +25,26 @@ def server_user() -> str | None:
     """The user to run server programs as: None (ourselves) unless we are root."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam(SERVER_USER)
-    except KeyError:
-        subprocess.run(
+    if not _exists(SERVER_USER):
+        created = subprocess.run(
             ["useradd", "--system", "--shell", "/usr/sbin/nologin", SERVER_USER],
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )
+        # Another process (a test process, the embedded server's library) may have
+        # created it meanwhile: only a user still missing is an error.
+        if not _exists(SERVER_USER):
+            raise RuntimeError(f"cannot create the user {SERVER_USER}: {created.stderr.strip()}")
     return SERVER_USER
+
+
+def _exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
 
 
 def hand_over(directory: Path, user: str | None) -> None:

@@ -249,7 +249,8 @@ def change_job(
         if row is None:
             raise JobNotFound(f"no job named {current_name!r}")
         # Built once from row and changes: a stored value Python refuses can be fixed.
-        job = Job(**{**{key: row[key] for key in FIELD_NAMES}, **changes})  # type: ignore[literal-required]
+        stored: dict[str, Any] = {key: value for key, value in row.items() if key in FIELD_NAMES}
+        job = Job(**{**stored, **changes})
         changed = job.changed_fields(row)
         if changed:
             catalog_jobs.update_job(connection, row["id"], job.parameters())

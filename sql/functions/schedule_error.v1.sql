@@ -1,5 +1,5 @@
 -- Why a schedule expression is invalid, or NULL when it is valid.
--- The grammar is pgsched/cron.py's and pgsched/schedule.py's; see the README, "Schedules".
+-- The grammar is pgsched/scheduling/cron.py's and schedule.py's; see docs/reference/schedules.md.
 CREATE OR REPLACE FUNCTION pgsched.schedule_error(schedule text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$

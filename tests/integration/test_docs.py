@@ -44,3 +44,11 @@ def test_the_sql_reference_shows_every_view_and_function_with_its_comment(
     for row in names:
         assert f"`{row['name']}`" in page or f"`pgsched.{row['name']}`" in page, row["name"]
     assert "no comment" not in page
+
+
+def test_a_comment_cannot_put_markup_into_the_sql_reference(database_url: str) -> None:
+    with psycopg.connect(database_url, row_factory=dict_row, autocommit=True) as connection:
+        connection.execute("COMMENT ON VIEW pgsched.failed_runs IS '<script>alert(1)</script>'")
+        page = sql_reference.markdown(connection)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
