@@ -21,11 +21,14 @@ from pathlib import Path
 from bench.harness.context import BenchContext
 from bench.harness.errors import BenchError
 from bench.harness.report import Figure, table, write_json
-from bench.harness.server import server_url
+from bench.harness.server import server_settings, server_url, settings_findings
 from bench.harness.workers import REPOSITORY
 from bench.phases import PHASES, ceiling
 from pgsched.db.connection import redact
 from pgsched.text import first_line
+
+TARGET_CEILING_SHARE = 0.5
+TARGET_OVERLOAD_SHARE = 0.9
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -36,18 +39,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--database-url",
         metavar="URL",
         help="server to create scratch databases on. Default: $PGSCHED_BENCH_DATABASE_URL, "
-        "else 127.0.0.1:5432 if it answers, else a throwaway embedded server",
+        "else a throwaway embedded server of its own",
     )
     parser.add_argument("--quick", action="store_true", help="short phases (CI smoke, ~90 s)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write figures as JSON")
     parser.add_argument(
-        "--concurrency", type=int, default=100, help="--concurrency of loaded workers (100)"
+        "--concurrency",
+        type=int,
+        help="--concurrency of loaded workers. Default: the worker's own default",
     )
     parser.add_argument(
         "--python-processes",
         type=int,
-        default=4,
-        help="--python-processes of loaded workers (4)",
+        help="--python-processes of loaded workers. Default: the worker's own default",
     )
     parser.add_argument(
         "--throughput-jobs",
@@ -88,19 +92,33 @@ def _circumstances(server: str, quick: bool) -> dict[str, object]:
     }
 
 
-def _ratio(figures: list[Figure]) -> Figure | None:
+def _ratios(figures: list[Figure]) -> list[Figure]:
+    """Figures of one run divided by others of the same run: only then comparable."""
     values = {figure.key: figure.value for figure in figures}
-    pgsched = values.get("throughput_2w_runs_per_s")
-    ceiling_value = values.get("ceiling_runs_per_s")
-    if not pgsched or not ceiling_value:
-        return None
-    return Figure(
-        "pgsched_to_ceiling_ratio",
-        ceiling.PHASE,
-        "pgsched 2 workers / raw SQL ceiling",
-        pgsched / ceiling_value,
-        "",
-    )
+    ratios = []
+    for key, numerator, denominator, phase, name, target in (
+        (
+            "pgsched_to_ceiling_ratio",
+            "throughput_2w_runs_per_s",
+            "ceiling_runs_per_s",
+            ceiling.PHASE,
+            "pgsched 2 workers / raw SQL ceiling",
+            TARGET_CEILING_SHARE,
+        ),
+        (
+            "overload_to_1x_ratio",
+            "overload_runs_per_s",
+            "throughput_2w_runs_per_s",
+            "overload 5x",
+            "succeeded runs/s at 5x / at 1x (throughput-2w)",
+            TARGET_OVERLOAD_SHARE,
+        ),
+    ):
+        top, bottom = values.get(numerator), values.get(denominator)
+        if top and bottom:
+            ratio = top / bottom
+            ratios.append(Figure(key, phase, name, ratio, "", f">= {target}", ratio >= target))
+    return ratios
 
 
 def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
@@ -118,8 +136,7 @@ def _run_phases(context: BenchContext, names: list[str]) -> list[Figure]:
         figures += measured
         summary = ", ".join(f"{f.name} = {f.value:,.1f}" for f in measured if f.value is not None)
         print(f"      {time.monotonic() - started:.0f} s: {summary}", flush=True)
-    ratio = _ratio(figures)
-    return [*figures, ratio] if ratio else figures
+    return [*figures, *_ratios(figures)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with server_url(arguments.database_url) as server:
         about = _circumstances(server, arguments.quick)
-        print(f"server {about['server']}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        settings = server_settings(server)
+        about["server_settings"] = settings
+        print(
+            f"server {about['server']}: "
+            + ", ".join(f"{name} = {value}" for name, value in settings.items())
+            + f"; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         context = BenchContext(
             server_url=server,
             log_dir=log_dir,
@@ -140,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             throughput_jobs=arguments.throughput_jobs,
             idle_jobs=arguments.idle_jobs,
         )
+        for warning in settings_findings(settings):
+            print(f"WARNING: {warning}", file=sys.stderr, flush=True)
+            context.findings.warnings.append(warning)
         figures = _run_phases(context, names)
     findings = context.findings
     about |= {

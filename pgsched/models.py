@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,31 @@ class Trigger(StrEnum):
 
 
 @dataclass(frozen=True)
+class ClaimClock:
+    """The database clock as a worker saw it at one claim, to map its monotonic clock
+    (shared by the worker and its child processes) onto the database's.
+
+    ``database_now`` was read at some worker instant between ``sent`` (the claim was
+    sent) and ``received`` (its answer arrived). Mapped from ``sent``, a worker instant
+    is never earlier on the database clock than the truth, so a recorded start is never
+    flattered; mapped back from ``received``, a database instant is never reached early,
+    so a slot held for its instant never starts before it.
+    """
+
+    database_now: datetime
+    sent: float
+    received: float
+
+    def database_time(self, monotonic: float) -> datetime:
+        """The database instant of worker instant ``monotonic``, at the latest."""
+        return self.database_now + timedelta(seconds=monotonic - self.sent)
+
+    def monotonic_at(self, instant: datetime) -> float:
+        """The worker instant by which the database clock has surely reached ``instant``."""
+        return self.received + (instant - self.database_now).total_seconds()
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One claimed run, with the job definition as it was when the run was claimed.
 
@@ -52,6 +77,7 @@ class Attempt:
     timeout_seconds: int
     trigger: Trigger
     checkpoint: Any = None
+    clock: ClaimClock | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +88,9 @@ class Outcome:
     error: str | None = None
     output: str | None = None
     retryable: bool = True
+    # When the work began, by the monotonic clock, if the executor knows better than
+    # the worker (a python attempt may wait for a free process first).
+    started_monotonic: float | None = field(default=None, compare=False)
 
     @classmethod
     def succeeded(cls, output: str | None = None) -> Outcome:
@@ -72,3 +101,17 @@ class Outcome:
     def failed(cls, error: str, output: str | None = None, retryable: bool = True) -> Outcome:
         """A failed attempt; ``retryable=False`` for a permanent failure."""
         return cls(RunStatus.FAILED, error=error, output=output, retryable=retryable)
+
+
+@dataclass(frozen=True, slots=True)
+class EndedAttempt:
+    """An attempt that ended, on its way to be recorded: how, for how long, since when.
+
+    ``started_at`` is on the database clock (``ClaimClock.database_time``); None when
+    the attempt never began (it was interrupted while waiting).
+    """
+
+    attempt: Attempt
+    outcome: Outcome
+    duration_ms: float
+    started_at: datetime | None

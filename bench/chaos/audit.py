@@ -18,10 +18,11 @@ from pgsched.scheduling.schedule import parse_schedule
 
 Row = Mapping[str, Any]
 
-# A run's started_at is now() of the claim's transaction, taken when it began; the
-# claim sees a finish (or a reap) committed while its statement ran, so a new
-# attempt can be stamped as started a little before the one it follows finished.
-# Overlaps up to this long are that artefact, not two attempts running at once.
+# A run whose start was never recorded (lost with its worker) counts from its claim,
+# now() of the claim's transaction, taken when it began; the claim sees a finish (or
+# a reap) committed while its statement ran, so such an attempt can seem to start a
+# little before the one it follows finished. Overlaps up to this long are that
+# artefact, not two attempts running at once.
 CLAIM_SKEW = timedelta(seconds=1)
 # Beyond lease + recovery interval + poll interval: a busy 2-core host delays the
 # reaper's round and its commit.

@@ -86,8 +86,11 @@ SELECT run_id FROM pgsched.reap_lost_runs();
 SELECT id, name, schedule, timezone, overlap, max_attempts FROM pgsched.jobs ORDER BY id;
 
 -- name: audit_runs
-SELECT id, job_id, job_name, scheduled_for, attempt, status, trigger, worker_id, started_at,
-       finished_at, created_at, available_at, duration_ms, error, output, fence,
+-- started_at: when the attempt began, or, for one whose start was never recorded (lost
+-- with its worker), when it was claimed: the earliest it can have run.
+SELECT id, job_id, job_name, scheduled_for, attempt, status, trigger, worker_id,
+       coalesce(started_at, claimed_at) AS started_at, finished_at, created_at, available_at,
+       duration_ms, error, output, fence,
        missed_until, missed_slots
   FROM pgsched.runs
  ORDER BY id;

@@ -22,8 +22,9 @@ class BenchContext:
     server_url: str
     log_dir: Path
     quick: bool
-    concurrency: int
-    python_processes: int
+    # None: the worker's own default (the figures the issue asks for use them).
+    concurrency: int | None
+    python_processes: int | None
     throughput_jobs: int
     idle_jobs: int | None = None
     findings: Findings = field(default_factory=Findings)
@@ -44,13 +45,14 @@ class BenchContext:
         return self.idle_jobs or (QUICK_IDLE_JOBS if self.quick else FULL_IDLE_JOBS)
 
     def loaded_options(self, concurrency: int | None = None) -> tuple[str, ...]:
-        """``pgsched worker`` options for the throughput and lag phases."""
-        return (
-            "--concurrency",
-            str(concurrency or self.concurrency),
-            "--python-processes",
-            str(self.python_processes),
-        )
+        """``pgsched worker`` options for the throughput and lag phases: only those
+        given to the benchmark (or ``concurrency`` here); the worker's defaults else."""
+        options: tuple[str, ...] = ()
+        if concurrency or self.concurrency:
+            options += ("--concurrency", str(concurrency or self.concurrency))
+        if self.python_processes:
+            options += ("--python-processes", str(self.python_processes))
+        return options
 
     def workers(self, database_url: str, label: str) -> Workers:
         """A worker set for one phase, logging into this run's log directory."""

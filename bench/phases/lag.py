@@ -34,6 +34,8 @@ CATCH_UP_TIMEOUT_SECONDS = 60.0
 
 JOBS_NOT_PAST = "SELECT count(*) FROM pgsched.jobs WHERE next_run <= %(ended_at)s"
 
+# A skip record may stand for consecutive slots (scheduled_for..missed_until, the
+# jobs here fire every second): each slot of the window it covers is counted.
 LAG_OF_SLOTS = """
 SELECT percentile_cont(0.50) WITHIN GROUP (ORDER BY lag_ms),
        percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms),
@@ -41,10 +43,15 @@ SELECT percentile_cont(0.50) WITHIN GROUP (ORDER BY lag_ms),
        max(lag_ms),
        count(*) FILTER (WHERE status = 'skipped'),
        count(*)
-  FROM (SELECT status, extract(epoch FROM started_at - scheduled_for) * 1000 AS lag_ms
-          FROM pgsched.runs
-         WHERE attempt = 1 AND trigger = 'schedule'
-           AND scheduled_for >= %(started_at)s AND scheduled_for < %(ended_at)s) AS slots
+  FROM (SELECT r.status, extract(epoch FROM r.started_at - r.scheduled_for) * 1000 AS lag_ms
+          FROM pgsched.runs AS r
+         CROSS JOIN LATERAL generate_series(r.scheduled_for,
+                                            coalesce(r.missed_until, r.scheduled_for),
+                                            interval '1 second') AS s(slot)
+         WHERE r.attempt = 1 AND r.trigger = 'schedule'
+           AND r.scheduled_for < %(ended_at)s
+           AND coalesce(r.missed_until, r.scheduled_for) >= %(started_at)s
+           AND s.slot >= %(started_at)s AND s.slot < %(ended_at)s) AS slots
 """
 
 # Whole seconds in [started_at, ended_at): the slots each job has in the window.

@@ -71,7 +71,7 @@ VALUES (%(live)s, 'bench-host', 1, 100, 86400, now()),
 # next 10 ran on the dead worker: none of them is a due job.
 SEED_RUNS = """
 INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, attempt, status, trigger, queue,
-                          worker_id, started_at, fence, available_at)
+                          worker_id, claimed_at, fence, available_at)
 SELECT j.id, j.name, now() - interval '1 minute', w.attempt, w.status, w.trigger, 'default',
        w.worker_id, CASE WHEN w.status = 'running' THEN now() - interval '1 minute' END,
        CASE WHEN w.status = 'running' THEN nextval('pgsched.run_fence_seq') END,
@@ -154,8 +154,9 @@ def _parameters(connection: Connection) -> dict[str, dict[str, Any]]:
     due_ids = [job_id for job_id, _, _ in due]
     held_ids = [run_id for run_id, _, _ in held]
     claim = {"queues": QUEUES, "limit": BATCH}
+    held_fences = [fence for _, fence, _ in held]
     return {
-        "claim_due_jobs": claim,
+        "claim_due_jobs": {"worker_id": LIVE_WORKER, "ahead_seconds": 0.5, **claim},
         "claim_unscheduled_jobs": claim,
         "start_pending_runs": {"worker_id": LIVE_WORKER, **claim},
         "load_jobs": {"job_ids": due_ids},
@@ -189,7 +190,8 @@ def _parameters(connection: Connection) -> dict[str, dict[str, Any]]:
             "run_id": held[0][0],
             "fence": held[0][1],
         },
-        "runs_taken_away": {"run_ids": held_ids, "fences": [fence for _, fence, _ in held]},
+        "runs_taken_away": {"run_ids": held_ids, "fences": held_fences},
+        "release_held_runs": {"run_ids": held_ids[:10], "fences": held_fences[:10]},
         "reap_lost_runs": {"worker_id": LIVE_WORKER},
         "release_unstarted_runs": {
             "worker_id": LIVE_WORKER,

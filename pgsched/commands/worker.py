@@ -64,7 +64,8 @@ DEFAULTS = WorkerOptions()
     "--python-processes",
     type=click.IntRange(1),
     default=DEFAULTS.python_processes,
-    help="Child processes for python jobs. Default: --concurrency (started lazily).",
+    help="Child processes for python jobs (a fixed cap). Default: 2 per CPU, growing up to "
+    "--concurrency while slow jobs keep them busy (started lazily).",
 )
 @click.option(
     "--stop-after",

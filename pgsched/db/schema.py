@@ -151,9 +151,11 @@ jobs = Table(
     CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
 )
 
-# The claim query's index: enabled jobs in due order, "not yet scheduled" (NULL) first.
+# The claim's index: per queue, enabled jobs in due order, "not yet scheduled" (NULL)
+# first, so a claim reads its queues' first entries whatever other queues hold.
 Index(
-    "jobs_due_idx",
+    "jobs_queue_due_idx",
+    jobs.c.queue,
     func.coalesce(jobs.c.next_run, literal_column("'-infinity'::timestamp with time zone")),
     postgresql_where=jobs.c.enabled,
 )
@@ -170,6 +172,8 @@ runs = Table(
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("trigger", Text, nullable=False, server_default=text("'schedule'")),
     Column("worker_id", Text),
+    # When the attempt really began (recorded with its outcome); claimed_at is when
+    # a worker took it, which can be before its slot (fire-ahead) or its start.
     Column("started_at", timestamptz()),
     Column("finished_at", timestamptz()),
     Column("duration_ms", Double),
@@ -181,9 +185,11 @@ runs = Table(
     # When a pending attempt (retry, manual, queued) may start.
     Column("available_at", timestamptz()),
     Column("queue", Text, nullable=False, server_default=text("'default'")),
-    # A "gap" record (status skipped) stands for the slots scheduled_for..missed_until.
+    # A "gap" record (status skipped) stands for the slots scheduled_for..missed_until:
+    # slots a misfire passed over, or consecutive slots an overlap=skip job skipped.
     Column("missed_until", timestamptz()),
     Column("missed_slots", Integer),
+    Column("claimed_at", timestamptz()),
     # One first attempt per (job, slot) is the database's guarantee that no slot
     # fires twice, whatever the number of workers.
     UniqueConstraint(

@@ -3,16 +3,18 @@
 Decided once at start (``pgsched.engine.process``) and logged there: whether its
 queries are prepared, where it listens for notifications, and how its sql jobs'
 connections are judged. Without a place to listen (a transaction pooler and no
-``--listen-database-url``) the worker polls: its claim loop looks for pending attempts
-at every poll, and the side loop here checks every poll interval that the attempts it
-runs are still its own, so ``run_now``, new jobs and replaced attempts are each
+``--listen-database-url``) the worker polls: every poll looks for pending attempts
+(``ClaimPacer.polled``), new jobs are scheduled within a tenth of a second of the poll
+that finds them, and the side loop here checks every poll interval that the attempts
+it runs are still its own; so ``run_now``, new jobs and replaced attempts are each
 noticed within one poll interval instead of at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -20,9 +22,9 @@ from pgsched.db.pooling import PoolMode, keeps_sessions, prepares_statements
 from pgsched.engine.heartbeat import Recovery
 from pgsched.engine.listener import Listener
 from pgsched.engine.options import WorkerOptions
-from pgsched.executors.sql import SqlExecutor
+from pgsched.engine.state import WorkerState
 
-SideLoop = tuple[str, Callable[[], Awaitable[None]]]
+SideLoop = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 
 log = structlog.get_logger("pgsched.engine.worker")
 
@@ -36,7 +38,6 @@ class ConnectionPlan:
     # None: nowhere to LISTEN; the worker polls.
     listen_url: str | None
     poll_interval: float
-    sql_url: str
     # A separate --sql-database-url is judged on its own when the executor connects.
     sql_pool_mode: PoolMode
 
@@ -51,18 +52,7 @@ class ConnectionPlan:
             prepare=prepares_statements(pool_mode, options.prepared_statements),
             listen_url=listen_url,
             poll_interval=options.poll_interval,
-            sql_url=options.sql_database_url or url,
             sql_pool_mode=PoolMode.AUTO if options.sql_database_url else pool_mode,
-        )
-
-    def sql_executor(self, options: WorkerOptions) -> SqlExecutor:
-        """The executor of sql jobs, on the connections this plan gives them."""
-        return SqlExecutor(
-            self.sql_url,
-            options.sql_pool_size,
-            options.sql_role,
-            options.sql_allow_superuser,
-            self.sql_pool_mode,
         )
 
     def log_start(self) -> None:
@@ -81,14 +71,9 @@ class ConnectionPlan:
                 "and replaced attempts are noticed within one poll interval, not at once",
             )
 
-    def notifications(
-        self,
-        on_wakeup: Callable[[], None],
-        on_cancel: Callable[[list[int]], None],
-        recovery: Recovery,
-    ) -> SideLoop:
+    def notifications(self, state: WorkerState, recovery: Recovery) -> SideLoop:
         """The side loop that tells the worker of new work and of attempts taken from
         it: a listener, or without one the recovery's check every poll interval."""
         if self.listen_url is not None:
-            return "listener", Listener(self.listen_url, on_wakeup, on_cancel).run
+            return "listener", Listener(self.listen_url, state).run
         return "taken_away", lambda: recovery.watch_taken_away(self.poll_interval)

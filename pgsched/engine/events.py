@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from pgsched.logging import run_fields
-from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 from pgsched.text import first_line
 
 if TYPE_CHECKING:
-    from pgsched.engine.heartbeat import Heartbeat
-    from pgsched.engine.metrics import Metrics, MetricsServer
+    from pgsched.engine.metrics import Metrics
     from pgsched.engine.options import WorkerOptions
     from pgsched.engine.repository import FinishedRun
     from pgsched.hooks import FailureHooks
@@ -46,9 +45,8 @@ class RunEvents:
         hooks: FailureHooks | None = None,
     ) -> None:
         self.worker_id = worker_id
-        self._metrics = metrics
+        self.metrics = metrics
         self._hooks = hooks
-        self._server: MetricsServer | None = None
 
     @classmethod
     def for_worker(cls, worker_id: Callable[[], str], options: WorkerOptions) -> RunEvents:
@@ -64,72 +62,41 @@ class RunEvents:
             hooks = FailureHooks(options.failure_hooks)
         return cls(worker_id, metrics, hooks)
 
-    def serve(
-        self,
-        options: WorkerOptions,
-        heartbeat: Heartbeat,
-        running: Callable[[], int],
-        unrecorded: Callable[[], int],
-    ) -> None:
-        """Serve ``/metrics`` and ``/healthz`` if the worker was given a metrics port."""
-        if self._metrics is None or options.metrics_port is None:
-            return
-        from pgsched.engine.metrics import MetricsServer
-
-        self._metrics.watch(running, unrecorded, heartbeat.age, options.lease_seconds)
-        self._server = MetricsServer(
-            self._metrics, options.metrics_host, options.metrics_port, heartbeat.healthy
-        )
-        log.info(
-            "metrics_serving",
-            host=options.metrics_host,
-            port=self._server.port,
-            worker_id=self.worker_id(),
-        )
-
     def close(self) -> None:
-        """Stop serving metrics and let failure hooks deliver what is queued."""
-        if self._server is not None:
-            self._server.close()
+        """Let failure hooks deliver what is queued."""
         if self._hooks is not None:
             self._hooks.close(HOOKS_CLOSE_SECONDS)
 
-    def started(self, attempts: Sequence[Attempt], database_now: datetime | None) -> None:
-        """One claim started ``attempts`` at ``database_now`` (the database clock)."""
-        if not attempts:
-            return
-        if self._metrics is not None:
-            self._metrics.claimed(attempts, database_now)
-        if not log.is_enabled_for(logging.INFO):
-            return
-        worker_id = self.worker_id()
-        for attempt in attempts:
-            lag_ms = None
-            if database_now is not None:
-                lag_ms = round((database_now - attempt.scheduled_for).total_seconds() * 1000, 1)
+    def claimed(self, attempts: Sequence[Attempt]) -> None:
+        """One claim took ``attempts`` (to start now, or at their slot's instant)."""
+        if attempts and self.metrics is not None:
+            self.metrics.claimed(attempts)
+
+    def started(self, attempt: Attempt, started_at: datetime | None) -> None:
+        """The worker began ``attempt`` at ``started_at`` (the database clock)."""
+        if self.metrics is not None:
+            self.metrics.started(attempt)
+        if log.is_enabled_for(logging.INFO):
             log.info(
                 "run_started",
                 kind=attempt.kind,
                 trigger=attempt.trigger.value,
-                lag_ms=lag_ms,
-                **run_fields(attempt, worker_id),
+                lag_ms=_lag_ms(attempt, started_at),
+                **run_fields(attempt, self.worker_id()),
             )
 
-    def recorded(
-        self,
-        batch: Sequence[tuple[Attempt, Outcome, float]],
-        finished: Mapping[int, FinishedRun],
-    ) -> None:
+    def recorded(self, batch: Sequence[EndedAttempt], finished: Mapping[int, FinishedRun]) -> None:
         """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""
         report_each = log.is_enabled_for(logging.INFO)
-        for attempt, outcome, duration_ms in batch:
+        for ended in batch:
+            attempt, outcome, duration_ms = ended.attempt, ended.outcome, ended.duration_ms
             row = finished.get(attempt.run_id)
             if row is None:
                 self._dropped(attempt, outcome, duration_ms)
                 continue
             final = outcome.status in FAILED_STATUSES and row.retry_run_id is None
-            if self._metrics is not None:
-                self._metrics.finished(attempt, outcome.status, duration_ms)
+            if self.metrics is not None:
+                self.metrics.finished(attempt, outcome.status, duration_ms, ended.started_at)
             if final and self._hooks is not None:
                 self._submit_failure(
                     attempt.job_name,
@@ -143,6 +110,7 @@ class RunEvents:
             if not report_each and not final:
                 continue
             fields = self._fields(attempt, duration_ms, outcome.status)
+            fields["lag_ms"] = _lag_ms(attempt, ended.started_at)
             if outcome.status is RunStatus.SUCCEEDED:
                 log.info("run_finished", **fields)
                 continue
@@ -159,8 +127,8 @@ class RunEvents:
 
     def abandoned(self, attempt: Attempt, duration_ms: float) -> None:
         """An attempt was stopped and not recorded: taken from this worker, or aborted."""
-        if self._metrics is not None:
-            self._metrics.abandoned()
+        if self.metrics is not None:
+            self.metrics.abandoned()
         log.warning(
             "run_abandoned",
             reason="taken away or aborted",
@@ -169,8 +137,8 @@ class RunEvents:
 
     def lost(self, event: str, run_id: int, row: Mapping[str, Any], error: str) -> None:
         """Recovery recorded run ``run_id`` lost; ``row`` comes from its recovery query."""
-        if self._metrics is not None:
-            self._metrics.lost(row["job_name"])
+        if self.metrics is not None:
+            self.metrics.lost(row["job_name"])
         if row["retry_run_id"] is None and self._hooks is not None:
             self._submit_failure(
                 row["job_name"],
@@ -195,8 +163,8 @@ class RunEvents:
         )
 
     def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
-        if self._metrics is not None:
-            self._metrics.dropped()
+        if self.metrics is not None:
+            self.metrics.dropped()
         log.warning(
             "run_result_dropped",
             reason="the claim was taken away",
@@ -246,3 +214,10 @@ def _iso(value: datetime | None) -> str | None:
 
 def _round(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
+
+
+def _lag_ms(attempt: Attempt, started_at: datetime | None) -> float | None:
+    """``started_at - scheduled_for`` in ms; for a retry it includes the backoff."""
+    if started_at is None:
+        return None
+    return round((started_at - attempt.scheduled_for).total_seconds() * 1000, 1)

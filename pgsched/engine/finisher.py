@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import structlog
 
-from pgsched.engine.backoff import Backoff
 from pgsched.engine.events import RunEvents
+from pgsched.engine.keep_running import keep_running
 from pgsched.engine.repository import Repository
-from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.errors import QueryFailed
 from pgsched.logging import run_fields
-from pgsched.models import Attempt, Outcome
+from pgsched.models import EndedAttempt, Outcome
 
 # Larger batches amortise the round trip; this bounds one statement's size.
 MAX_BATCH = 1000
@@ -26,65 +27,58 @@ log = structlog.get_logger(__name__)
 
 
 class Finisher:
-    """Collects ``(attempt, outcome, duration_ms)`` and writes them in batches."""
+    """Collects ended attempts and writes them in batches."""
 
     def __init__(self, repository: Repository, events: RunEvents) -> None:
         self._repository = repository
         self._events = events
-        self._waiting: list[tuple[Attempt, Outcome, float]] = []
+        self._waiting: list[EndedAttempt] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
+    def submit(self, ended: EndedAttempt) -> None:
         """Queue one outcome for recording."""
-        self._waiting.append((attempt, outcome, duration_ms))
+        self._waiting.append(ended)
         self._idle.clear()
         self._ready.set()
 
     async def run(self) -> None:
-        """Write queued outcomes until cancelled."""
-        backoff = Backoff()
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._waiting:
-                batch = self._waiting[:MAX_BATCH]
-                try:
-                    await self._record(batch)
-                except DatabaseUnavailable as exc:
-                    delay = backoff.next_delay()
-                    log.warning(
-                        "outcomes_not_recorded_yet",
-                        waiting=len(self._waiting),
-                        error=str(exc),
-                        retry_in_s=round(delay, 2),
-                    )
-                    await asyncio.sleep(delay)
-                    continue
-                except QueryFailed as exc:
-                    # One outcome the database refuses must not hold up the others.
-                    log.error("outcome_batch_refused", count=len(batch), error=str(exc))
-                    await self._record_one_by_one(batch)
-                backoff.reset()
-                del self._waiting[: len(batch)]
-            self._idle.set()
+        """Write queued outcomes until cancelled, riding out database outages."""
+        await keep_running(self._record_waiting, "outcomes_not_recorded_yet", "finisher_crashed")
 
-    async def _record_one_by_one(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
-        for attempt, outcome, duration_ms in batch:
+    async def _record_waiting(self) -> float:
+        """Wait for outcomes, then write all there are; an outage leaves them queued."""
+        if not self._waiting:
+            await self._ready.wait()
+        self._ready.clear()
+        while self._waiting:
+            batch = self._waiting[:MAX_BATCH]
             try:
-                await self._record([(attempt, outcome, duration_ms)])
+                await self._record(batch)
+            except QueryFailed as exc:
+                # One outcome the database refuses must not hold up the others.
+                log.error("outcome_batch_refused", count=len(batch), error=str(exc))
+                await self._record_one_by_one(batch)
+            del self._waiting[: len(batch)]
+        self._idle.set()
+        return 0.0
+
+    async def _record_one_by_one(self, batch: list[EndedAttempt]) -> None:
+        for ended in batch:
+            try:
+                await self._record([ended])
             except QueryFailed as exc:
                 # Keep the record true, if poorer: the run failed and we say why.
                 bare = Outcome.failed(f"pgsched could not record this outcome: {exc}")
                 try:
-                    await self._record([(attempt, bare, duration_ms)])
+                    await self._record([replace(ended, outcome=bare)])
                 except QueryFailed as bare_exc:
                     # Nothing this worker can write is accepted; the run is no longer
                     # held here, so recovery records it lost within a lease.
                     log.error(
                         "outcome_unrecordable",
-                        **run_fields(attempt, self._events.worker_id()),
+                        **run_fields(ended.attempt, self._events.worker_id()),
                         error=str(bare_exc),
                     )
 
@@ -106,7 +100,7 @@ class Finisher:
         """How many outcomes are still waiting to be written."""
         return len(self._waiting)
 
-    async def _record(self, batch: list[tuple[Attempt, Outcome, float]]) -> None:
+    async def _record(self, batch: list[EndedAttempt]) -> None:
         started = time.monotonic()
         recorded = {row.run_id: row for row in await self._repository.finish_runs(batch)}
         self._events.recorded(batch, recorded)

@@ -12,65 +12,52 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import structlog
 
-from pgsched.engine.backoff import Backoff
 from pgsched.engine.events import RunEvents
+from pgsched.engine.keep_running import Step, keep_running
+from pgsched.engine.options import WorkerOptions
 from pgsched.engine.repository import Repository
-from pgsched.errors import DatabaseError
+from pgsched.engine.state import WorkerState, new_identity
 
 log = structlog.get_logger(__name__)
 
 
-async def _every(interval: float, step: Callable[[], Awaitable[object]], failed_event: str) -> None:
-    """Run ``step`` every ``interval`` seconds until cancelled, riding out database outages."""
-    backoff = Backoff()
-    loop = asyncio.get_running_loop()
-    while True:
-        started = loop.time()
-        try:
-            await step()
-        except DatabaseError as exc:
-            delay = min(backoff.next_delay(), interval)
-            log.warning(failed_event, error=str(exc), retry_in_s=round(delay, 2))
-            await asyncio.sleep(delay)
-            continue
-        backoff.reset()
-        # A steady cadence: the time the step took counts against the interval.
-        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
-
-
 class Heartbeat:
-    """Keeps one worker's lease, and reports when the cluster has declared it dead."""
+    """Keeps one worker's lease; when the cluster has declared the worker dead, drops
+    its attempts and rejoins under a new id."""
 
-    def __init__(
-        self,
-        repository: Repository,
-        lease_seconds: float,
-        worker_id: Callable[[], str],
-        on_presumed_dead: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, repository: Repository, options: WorkerOptions, state: WorkerState) -> None:
         self._repository = repository
-        self._lease_seconds = lease_seconds
-        self._interval = lease_seconds / 3
-        self._worker_id = worker_id
-        self._on_presumed_dead = on_presumed_dead
+        self._options = options
+        self._lease_seconds = options.lease_seconds
+        self._interval = options.lease_seconds / 3
+        self._state = state
         # Registration, which follows, writes the first heartbeat.
         self._beat_at = time.monotonic()
 
     async def run(self) -> None:
         """Beat until cancelled."""
-        await _every(self._interval, self.beat, "heartbeat_failed")
+        await keep_running(
+            _steady(self._interval, self.beat),
+            "heartbeat_failed",
+            "heartbeat_crashed",
+            max_retry_seconds=self._interval,
+        )
 
     async def beat(self) -> None:
-        """Extend the lease; hand over to ``on_presumed_dead`` if it was refused."""
-        if await self._repository.heartbeat(self._worker_id()):
+        """Extend the lease; rejoin under a new id if it was refused."""
+        state = self._state
+        if await self._repository.heartbeat(state.worker_id):
             self._beat_at = time.monotonic()
             return
-        log.error("worker_presumed_dead", worker_id=self._worker_id())
-        await self._on_presumed_dead()
+        log.error("worker_presumed_dead", worker_id=state.worker_id)
+        state.take_away(list(state.in_flight))
+        state.identity = new_identity(self._options)
+        await self._repository.register_worker(state.identity)
+        log.warning("worker_rejoined", worker_id=state.worker_id)
 
     def age(self) -> float:
         """Seconds since the last heartbeat the database accepted."""
@@ -88,42 +75,45 @@ class Recovery:
         self,
         repository: Repository,
         interval_seconds: float,
-        worker_id: Callable[[], str],
-        held_runs: Callable[[], Sequence[tuple[int, int]]],
-        on_runs_taken: Callable[[list[int]], None],
-        claim_in_progress: Callable[[], bool],
+        state: WorkerState,
         events: RunEvents,
     ) -> None:
         self._repository = repository
-        self._events = events
-        self._claim_in_progress = claim_in_progress
         self._interval = interval_seconds
-        self._worker_id = worker_id
-        self._held_runs = held_runs
-        self._on_runs_taken = on_runs_taken
+        self._state = state
+        self._events = events
 
     async def run(self) -> None:
         """Recover until cancelled."""
-        await _every(self._interval, self.recover, "recovery_failed")
+        await keep_running(
+            _steady(self._interval, self.recover),
+            "recovery_failed",
+            "recovery_crashed",
+            max_retry_seconds=self._interval,
+        )
 
     async def watch_taken_away(self, interval: float) -> None:
         """Check every ``interval`` seconds that the attempts held are still ours: what
         tells a worker without notifications that one was replaced or taken away."""
-        await _every(interval, self.check_taken_away, "taken_away_check_failed")
+        await keep_running(
+            _steady(interval, self.check_taken_away),
+            "taken_away_check_failed",
+            "taken_away_check_crashed",
+            max_retry_seconds=interval,
+        )
 
-    async def check_taken_away(self) -> list[tuple[int, int]]:
-        """Stop the attempts taken from this worker; returns the ``(run_id, fence)``
-        pairs it held when it looked."""
-        held = self._held_runs()
-        taken = await self._repository.runs_taken_away(held)
+    async def check_taken_away(self) -> None:
+        """Stop the attempts held here that the database says are no longer ours."""
+        state = self._state
+        taken = await self._repository.runs_taken_away(state.held_runs())
         if taken:
-            log.warning("runs_taken_away", run_ids=taken, worker_id=self._worker_id())
-            self._on_runs_taken(taken)
-        return list(held)
+            log.warning("runs_taken_away", run_ids=taken, worker_id=state.worker_id)
+            state.take_away(taken)
 
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""
-        for row in await self._repository.reap_lost_runs(self._worker_id()):
+        state = self._state
+        for row in await self._repository.reap_lost_runs(state.worker_id):
             self._events.lost(
                 "run_lost",
                 row["run_id"],
@@ -133,13 +123,27 @@ class Recovery:
         retired = await self._repository.retire_orphan_runs()
         if retired:
             log.info("orphan_runs_retired", count=retired)
-        held = await self.check_taken_away()
-        if self._claim_in_progress():
+        await self.check_taken_away()
+        if state.claiming:
             return  # its runs are committed but maybe not yet held: look next round
-        # A run recorded as started here, older than a lease, that this worker does
+        # A run recorded as claimed here, older than a lease, that this worker does
         # not hold was claimed by a transaction whose answer was lost: it never ran.
+        # What it holds is read now, with no wait since the check: a claim that
+        # ended meanwhile (a slow one can be older than a lease) holds its runs.
+        holding = [run_id for run_id, _ in state.held_runs()]
         released = await self._repository.release_unstarted_runs(
-            self._worker_id(), [run_id for run_id, _ in held], self._interval * 3
+            state.worker_id, holding, self._interval * 3
         )
         for row in released:
             self._events.lost("run_never_started", row["id"], row, row["error"])
+
+
+def _steady(interval: float, step: Callable[[], Awaitable[None]]) -> Step:
+    """``step`` every ``interval`` seconds: the time it took counts against the interval."""
+
+    async def timed() -> float:
+        started = asyncio.get_running_loop().time()
+        await step()
+        return max(0.0, interval - (asyncio.get_running_loop().time() - started))
+
+    return timed

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -28,11 +29,17 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from pgsched.errors import ConfigurationError
 from pgsched.models import Attempt
 
+if TYPE_CHECKING:
+    from pgsched.engine.options import WorkerOptions
+    from pgsched.engine.state import WorkerState
+
 # From a no-op to a nightly batch job.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 # The benchmark's lag target is p99 < 250 ms; beyond a minute is a misfire.
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+
+log = structlog.get_logger(__name__)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -66,14 +73,14 @@ class Metrics:
         )
         self._lag = Histogram(
             "pgsched_run_lag_seconds",
-            "First attempts: started_at - scheduled_for, by the database clock.",
+            "First attempts: started_at - scheduled_for, by the database clock (when recorded).",
             ["trigger"],
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
         self._batch = Histogram(
             "pgsched_claim_batch_size",
-            "Attempts started by one claim that started any.",
+            "Attempts taken by one claim that took any.",
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
@@ -123,21 +130,26 @@ class Metrics:
             registry=self.registry,
         ).set(lease_seconds)
 
-    def claimed(self, attempts: Sequence[Attempt], database_now: datetime | None) -> None:
-        """One claim started ``attempts``; ``database_now`` is their ``started_at``."""
+    def claimed(self, attempts: Sequence[Attempt]) -> None:
+        """One claim took ``attempts``."""
         self._batch.observe(len(attempts))
-        for attempt in attempts:
-            self._started_children.get(attempt.trigger, attempt.kind).inc()
-            # A retry's slot lies before its backoff: its lag would measure the delay.
-            if attempt.attempt == 1 and database_now is not None:
-                self._lag_children.get(attempt.trigger).observe(
-                    max(0.0, (database_now - attempt.scheduled_for).total_seconds())
-                )
 
-    def finished(self, attempt: Attempt, status: str, duration_ms: float) -> None:
-        """An attempt this worker ran was recorded with ``status``."""
+    def started(self, attempt: Attempt) -> None:
+        """This worker began ``attempt``."""
+        self._started_children.get(attempt.trigger, attempt.kind).inc()
+
+    def finished(
+        self, attempt: Attempt, status: str, duration_ms: float, started_at: datetime | None
+    ) -> None:
+        """An attempt this worker ran was recorded with ``status``; it began at
+        ``started_at`` (the database clock), None if it never did."""
         self._finished_children.get(status, attempt.job_name).inc()
         self._duration_children.get(status, attempt.kind).observe(duration_ms / 1000)
+        # A retry's slot lies before its backoff: its lag would measure the delay.
+        if attempt.attempt == 1 and started_at is not None:
+            self._lag_children.get(attempt.trigger).observe(
+                max(0.0, (started_at - attempt.scheduled_for).total_seconds())
+            )
 
     def lost(self, job_name: str) -> None:
         """Recovery recorded a run lost (its worker died, or it never started)."""
@@ -231,3 +243,41 @@ class MetricsServer:
             return [b"ok\n" if ok else b"heartbeat older than the lease\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: try /metrics or /healthz\n"]
+
+
+class Lease(Protocol):
+    """What the health check reads of the heartbeat."""
+
+    def age(self) -> float:
+        """Seconds since the last accepted heartbeat."""
+
+    def healthy(self) -> bool:
+        """Whether that is younger than the lease."""
+
+
+class Backlog(Protocol):
+    """What the gauges read of the finisher."""
+
+    @property
+    def unrecorded(self) -> int:
+        """Outcomes not yet written."""
+
+
+def serve_worker_metrics(
+    metrics: Metrics,
+    options: WorkerOptions,
+    state: WorkerState,
+    finisher: Backlog,
+    heartbeat: Lease,
+) -> MetricsServer | None:
+    """Serve a worker's ``/metrics`` and ``/healthz`` if it was given a metrics port."""
+    if options.metrics_port is None:
+        return None
+    metrics.watch(
+        lambda: state.running, lambda: finisher.unrecorded, heartbeat.age, options.lease_seconds
+    )
+    server = MetricsServer(metrics, options.metrics_host, options.metrics_port, heartbeat.healthy)
+    log.info(
+        "metrics_serving", host=options.metrics_host, port=server.port, worker_id=state.worker_id
+    )
+    return server

@@ -9,6 +9,10 @@ For one claimed job it decides
   (start it, queue it as pending, record it skipped, or cancel the running one),
 - and the next fire time after now.
 
+A job claimed ahead of its slot (fire-ahead: ``next_run`` is after ``now``) fires
+that one slot, which the worker holds until its instant; if the job turns out to be
+running, nothing is planned and its slot is claimed once due, under the rules below.
+
 A slot late by at most ``misfire_threshold_seconds`` simply runs late. Beyond it:
 ``run_once`` fires the latest missed slot as one catch-up run (none if an on-time
 slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
@@ -18,7 +22,7 @@ slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pgsched.errors import PgschedError
@@ -64,6 +68,9 @@ class PlannedRun:
     error: str | None = None
     missed_until: datetime | None = None
     missed_slots: int | None = None
+    # Skipped behind a running attempt: extends the job's latest record if that is
+    # a skip for the same reason, so consecutive skips are one row.
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,11 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
         return JobPlan(next_run=schedule.next_fire(now))
+    if job.next_run > now:
+        if job.running_run_ids:
+            return JobPlan(next_run=job.next_run)
+        ahead = PlannedRun(job.next_run, Trigger.SCHEDULE, RunStatus.RUNNING)
+        return JobPlan(next_run=schedule.next_fire(job.next_run), runs=[ahead])
 
     slots, beyond, next_run = _due_slots(schedule, job.next_run, now)
     threshold = timedelta(seconds=job.misfire_threshold_seconds)
@@ -125,6 +137,9 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
         gap = _gap(job, slots[0], gap_end, None)
 
     overlap_runs, cancel = _apply_overlap_policy(job, fires)
+    if gap:
+        # The record to extend would lie before the gap: the slots would not be consecutive.
+        overlap_runs = [replace(run, compact=False) for run in overlap_runs]
     runs = [gap, *overlap_runs] if gap else overlap_runs
     return JobPlan(next_run=next_run, runs=runs, cancel_run_ids=cancel)
 
@@ -210,7 +225,7 @@ def _apply_overlap_policy(
         return [*rows, PlannedRun(newest, trigger, RunStatus.RUNNING)], running
     if running and job.overlap == "skip":
         reason = f"overlap=skip: run {', '.join(map(str, running))} of this job was still running"
-        return [_skipped(slot, kind, reason) for slot, kind in fires], ()
+        return [_skipped_span(fires, reason, compact=True)], ()
     if running and job.overlap == "queue":
         room = max(0, MAX_QUEUED_SLOTS - job.queued_runs)
         full = f"overlap=queue: {MAX_QUEUED_SLOTS} slots already wait for this job"
@@ -220,16 +235,30 @@ def _apply_overlap_policy(
         first = PlannedRun(fires[0][0], fires[0][1], RunStatus.RUNNING)
         return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in fires[1:])], ()
     (first_slot, first_trigger), *rest = fires
-    rows = [PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)]
-    for slot, kind in rest:
-        # run_all asked for every slot: they queue. Otherwise a burst of on-time
-        # slots for a skip job is one run and the rest recorded as skipped.
-        if job.overlap == "skip" and job.misfire != "run_all":
-            reason = f"overlap=skip: the slot {_iso(first_slot)} started in the same claim"
-            rows.append(_skipped(slot, kind, reason))
-        else:
-            rows.append(PlannedRun(slot, kind, RunStatus.PENDING))
-    return rows, ()
+    first = PlannedRun(first_slot, first_trigger, RunStatus.RUNNING)
+    if not rest:
+        return [first], ()
+    # run_all asked for every slot: they queue. Otherwise a burst of on-time slots
+    # for a skip job is one run, and the rest one record of skipped slots.
+    if job.overlap == "skip" and job.misfire != "run_all":
+        reason = f"overlap=skip: the slot {_iso(first_slot)} started in the same claim"
+        return [first, _skipped_span(rest, reason, compact=False)], ()
+    return [first, *(PlannedRun(slot, kind, RunStatus.PENDING) for slot, kind in rest)], ()
+
+
+def _skipped_span(slots: list[tuple[datetime, Trigger]], reason: str, compact: bool) -> PlannedRun:
+    """Consecutive slots skipped for one reason, as one row: first slot, last, count."""
+    (first, trigger), (last, _) = slots[0], slots[-1]
+    count = len(slots)
+    return PlannedRun(
+        first,
+        trigger,
+        RunStatus.SKIPPED,
+        error=reason,
+        missed_until=last if count > 1 else None,
+        missed_slots=count if count > 1 else None,
+        compact=compact,
+    )
 
 
 def _skipped(slot: datetime, trigger: Trigger, reason: str) -> PlannedRun:

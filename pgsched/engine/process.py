@@ -3,7 +3,7 @@
 The entry point of ``pgsched worker``; ``pgsched.engine.worker`` holds the engine itself.
 Before the engine starts, one session checks the schema and whether a connection
 pooler answers the database URL (``pgsched.db.pooling``), which decides ``--pool-mode
-auto``.
+auto`` and so how the worker connects (``pgsched.engine.connections``).
 """
 
 from __future__ import annotations
@@ -41,8 +41,15 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
         database_url, options, _pool_mode(options.pool_mode, pooler_answered)
     )
     plan.log_start()
+    # Until the worker's event loop takes the signals over, a stop request is kept
+    # for it: a signal in between must not kill the process (exit by signal, with
+    # nothing recorded) but stop it cleanly.
+    requested: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda received, frame: requested.append(received))
     try:
-        asyncio.run(Worker(database_url, options, plan).run())
+        worker = Worker(database_url, options, plan)
+        asyncio.run(worker.run(stop_requested=lambda: bool(requested)))
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late
         # signal (delivered twice, a supervisor's follow-up) must not turn a clean

@@ -16,7 +16,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from pgsched.engine.planner import DueJob, JobPlan
-from pgsched.models import Attempt, RunStatus, Trigger
+from pgsched.models import Attempt, ClaimClock, RunStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def due_job(row: DictRow) -> DueJob:
 
 async def read_plans(
     plans: list[tuple[DictRow, JobPlan]],
+    clock: ClaimClock,
     cancelled_cursor: AsyncCursor[DictRow] | None,
     inserted_cursor: AsyncCursor[DictRow],
 ) -> ClaimResult:
@@ -63,6 +64,7 @@ async def read_plans(
             scheduled_for=row["scheduled_for"],
             attempt=1,
             trigger=row["trigger"],
+            clock=clock,
         )
         for row in inserted
         if row["status"] == RunStatus.RUNNING
@@ -72,7 +74,13 @@ async def read_plans(
 
 
 def attempt_from(
-    job: DictRow, run_id: int, fence: int, scheduled_for: datetime, attempt: int, trigger: str
+    job: DictRow,
+    run_id: int,
+    fence: int,
+    scheduled_for: datetime,
+    attempt: int,
+    trigger: str,
+    clock: ClaimClock,
 ) -> Attempt:
     """The ``Attempt`` a worker executes, from a job row and its run's claim."""
     return Attempt(
@@ -89,6 +97,7 @@ def attempt_from(
         timeout_seconds=job["timeout_seconds"],
         trigger=Trigger(trigger),
         checkpoint=job["checkpoint"],
+        clock=clock,
     )
 
 

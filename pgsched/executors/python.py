@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,12 @@ from pgsched.models import Attempt, Outcome, RunStatus
 log = structlog.get_logger(__name__)
 
 CHILD_MODULE = "pgsched.executors.python_child"
+# An elastic pool grows by one process when an attempt has waited this long for a
+# free one while a process has been running its attempt at least as long: slow
+# jobs (sleeping, waiting on I/O) then run side by side without starving the short
+# ones queued behind. A queue of short jobs alone never grows it: more processes
+# than cores would only share the same CPUs.
+GROW_AFTER_SECONDS = 0.05
 # How long close() lets children handle SIGTERM before it kills them.
 TERMINATE_GRACE_SECONDS = 2.0
 
@@ -127,7 +134,9 @@ class _Child:
 
 
 class PythonExecutor:
-    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time.
+    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time;
+    an elastic pool (``max_processes`` above ``processes``) grows up to it while
+    attempts wait for a free child.
 
     Only targets under ``allowed_prefixes`` run; others are refused before any child
     sees them. ``save_checkpoint(attempt, value)`` stores what a job passes to
@@ -140,15 +149,21 @@ class PythonExecutor:
         processes: int,
         save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
         hidden_env: Sequence[str] = (),
+        max_processes: int | None = None,
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
         self._hidden_env = tuple(hidden_env)
-        self._processes = processes
+        self.processes = processes
+        self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         # At most `processes` attempts run at once, each in its own child. Children
         # start on first need and are kept; the most recently used idle child is
         # taken first, so a lightly loaded worker keeps few of them busy.
         self._slots = asyncio.Semaphore(processes)
+        # Attempts waiting for a free child: they have not begun.
+        self._waiting: set[int] = set()
+        # When each busy child began its current attempt (the monotonic clock).
+        self._busy_since: dict[_Child, float] = {}
         self._idle: list[_Child] = []
         self._children: set[_Child] = set()
 
@@ -166,8 +181,39 @@ class PythonExecutor:
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        async with self._slots:
+        self._waiting.add(attempt.run_id)
+        try:
+            await self._take_slot()
+        finally:
+            self._waiting.discard(attempt.run_id)
+        try:
             return await self._execute_in_child(attempt, request)
+        finally:
+            self._slots.release()
+
+    async def _take_slot(self) -> None:
+        """Wait for a free child's slot, growing an elastic pool while slow jobs hold them."""
+        while self.processes < self._max_processes:
+            try:
+                async with asyncio.timeout(GROW_AFTER_SECONDS):
+                    await self._slots.acquire()
+                return
+            except TimeoutError:
+                slow_since = time.monotonic() - GROW_AFTER_SECONDS
+                if any(started <= slow_since for started in self._busy_since.values()):
+                    self.processes += 1
+                    self._slots.release()  # one more slot; whoever waits longest takes it
+        await self._slots.acquire()
+
+    def is_waiting(self, run_id: int) -> bool:
+        """Whether attempt ``run_id`` still waits for a free child (so has not begun):
+        cancelled now, it stops before any job code runs."""
+        return run_id in self._waiting
+
+    @property
+    def waiting(self) -> int:
+        """How many attempts wait for a free child."""
+        return len(self._waiting)
 
     async def _execute_in_child(self, attempt: Attempt, request: bytes) -> Outcome:
         child: _Child | None = None
@@ -178,6 +224,7 @@ class PythonExecutor:
         try:
             if child is None:
                 child = await self._spawn()
+            self._busy_since[child] = time.monotonic()
             outcome = await self._run(child, attempt, request)
         except _CannotStart as exc:
             return Outcome.failed(str(exc))
@@ -188,6 +235,9 @@ class PythonExecutor:
             if child is not None:
                 await self._kill(child, reason="attempt cancelled")
             raise
+        finally:
+            if child is not None:
+                self._busy_since.pop(child, None)
         self._idle.append(child)
         return outcome
 
@@ -228,6 +278,7 @@ class PythonExecutor:
                     error=message["error"],
                     output=message["output"],
                     retryable=message["retryable"],
+                    started_monotonic=message["started"],
                 )
             # A checkpoint: the job waits until it is stored, or knows it was not.
             error = None

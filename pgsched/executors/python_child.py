@@ -8,8 +8,9 @@ Every message is a JSON object framed by a 4-byte big-endian length:
   (``target``, ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``,
   ``checkpoint``), and the answer to each checkpoint (``{"error": null}`` when stored);
 - child to parent: ``{"type": "ready"}`` once, ``{"type": "checkpoint", "value": ...}``
-  while a job saves one, and ``{"type": "result", ...}`` (the fields of an ``Outcome``)
-  when the attempt ends.
+  while a job saves one, and ``{"type": "result", ...}`` (the fields of an ``Outcome``,
+  with ``started``: the monotonic instant the job was called, a clock the parent
+  shares) when the attempt ends.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -140,15 +142,19 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
     pid = os.getpid()
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = output
+    started = time.monotonic()
     try:
         value = call()
         if inspect.isawaitable(value):
             value = asyncio.run(_awaited(value))
     except SystemExit as exc:
-        return _result(RunStatus.FAILED, output.text(), f"job called sys.exit({exc.code!r})")
+        return _result(
+            RunStatus.FAILED, output.text(), f"job called sys.exit({exc.code!r})", started=started
+        )
     except BaseException as exc:  # the job's failure, whatever it is, is data
         error = truncate(_describe(exc), ERROR_LIMIT_CHARS)
-        return _result(RunStatus.FAILED, output.text(), error, not isinstance(exc, Permanent))
+        retryable = not isinstance(exc, Permanent)
+        return _result(RunStatus.FAILED, output.text(), error, retryable, started)
     finally:
         sys.stdout, sys.stderr = saved
         if os.getpid() != pid:
@@ -162,7 +168,7 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
         if text and not text.endswith("\n"):
             text += "\n"
         text += f"return: {truncate(_safe_repr(value), RETURN_REPR_LIMIT_CHARS)}"
-    return _result(RunStatus.SUCCEEDED, text)
+    return _result(RunStatus.SUCCEEDED, text, started=started)
 
 
 @functools.cache  # like the modules they come from, functions are looked up once
@@ -283,7 +289,11 @@ def _safe_repr(value: Any) -> str:
 
 
 def _result(
-    status: RunStatus, output: str = "", error: str | None = None, retryable: bool = True
+    status: RunStatus,
+    output: str = "",
+    error: str | None = None,
+    retryable: bool = True,
+    started: float | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "result",
@@ -291,6 +301,7 @@ def _result(
         "output": output or None,
         "error": error,
         "retryable": retryable,
+        "started": started,
     }
 
 

@@ -31,6 +31,13 @@ SELECT l.queue,
  WHERE l.queue = ANY(%(queues)s);
 
 -- name: claim_due_jobs
+-- Jobs due now, or within ahead_seconds (fire-ahead: the worker holds the slot and
+-- starts it at its instant). Each queue is read in its own due order through
+-- jobs_queue_due_idx, so the claim touches the first entries of its queues only,
+-- however many jobs are due elsewhere; the merged list keeps global due order, and
+-- the few rows one queue locked beyond the limit are released unchanged at COMMIT.
+-- A job already running is not claimed ahead (its attempt may end before the slot):
+-- its slot is claimed once due, under the overlap rules.
 -- The row lock returns each locked row's newest version; running_run_ids() then
 -- reads a snapshot taken after the locks, so the overlap check is never stale.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
@@ -39,34 +46,46 @@ SELECT l.queue,
 -- FOR SHARE until the claim commits, must not be stopped. A reaper (FOR UPDATE SKIP
 -- LOCKED) then passes over it until the claim is recorded and reaps its runs with it;
 -- a claim that comes second waits for the reap and sees the worker stopped.
-WITH locked AS MATERIALIZED (
-        SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
-               overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint
-          FROM pgsched.jobs
-         WHERE enabled
-           AND coalesce(next_run, '-infinity'::timestamptz) <= now()
-           AND queue = ANY(%(queues)s)
-           AND EXISTS (SELECT 1 FROM pgsched.workers AS w
-                        WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
-                          FOR SHARE)
+WITH candidates AS MATERIALIZED (
+        SELECT j.*
+          FROM unnest(%(queues)s::text[]) AS q(name)
+         CROSS JOIN LATERAL (
+                SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
+                       max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
+                       priority, next_run, checkpoint
+                  FROM pgsched.jobs AS d
+                 WHERE d.enabled
+                   AND d.queue = q.name
+                   AND coalesce(d.next_run, '-infinity'::timestamptz)
+                       <= now() + make_interval(secs => %(ahead_seconds)s)
+                   AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
+                        OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
+                                        WHERE r.job_id = d.id AND r.status = 'running'))
+                   AND EXISTS (SELECT 1 FROM pgsched.workers AS w
+                                WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
+                                  FOR SHARE)
+                 ORDER BY coalesce(d.next_run, '-infinity'::timestamptz)
+                 LIMIT %(limit)s
+                   FOR NO KEY UPDATE SKIP LOCKED) AS j
+), locked AS (
+        SELECT * FROM candidates
          ORDER BY coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
-           FOR NO KEY UPDATE SKIP LOCKED
 )
 SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
-       (SELECT count(*) FROM pgsched.runs AS q
-         WHERE q.job_id = locked.id AND q.status = 'pending'
-           AND q.trigger IN ('schedule', 'catchup'))::integer AS queued_runs,
+       CASE WHEN locked.overlap = 'queue'
+            THEN (SELECT count(*) FROM pgsched.runs AS q
+                   WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
+                     AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
+            ELSE 0 END AS queued_runs,
        now() AS database_now
   FROM locked;
 
 -- name: claim_unscheduled_jobs
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
 -- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
-SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
-               overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint,
+-- Only what the planner reads: a million new jobs' args are not worth decoding.
+SELECT id, schedule, timezone, overlap, misfire, misfire_threshold_seconds, next_run,
        '{}'::bigint[] AS running_run_ids, 0 AS queued_runs, now() AS database_now
   FROM pgsched.jobs
  WHERE enabled
@@ -76,7 +95,8 @@ SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_at
    FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: start_pending_runs
--- database_now is the runs' started_at (the same transaction): their scheduling lag.
+-- database_now is the runs' claimed_at (the same transaction): the worker maps its
+-- own clock onto the database's from it, to record when each attempt began.
 SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS database_now
   FROM pgsched.start_pending_runs(%(worker_id)s, %(queues)s, %(limit)s);
 
@@ -90,8 +110,32 @@ SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_at
 -- name: insert_planned_runs
 -- First attempts of fired slots, skipped slots and gap records. ON CONFLICT makes
 -- the unique (job_id, scheduled_for, attempt) the last word on "no slot twice".
+-- A slot skipped for the same reason as the job's latest run, itself a skip record
+-- (overlap=skip behind one running attempt), extends that record instead of adding
+-- one: scheduled_for..missed_until, missed_slots of them. "Latest" is one step back
+-- along the unique key; the job's row lock, held by this claim, keeps two claims
+-- from extending one record at once.
+WITH planned AS MATERIALIZED (
+    SELECT *
+      FROM jsonb_to_recordset(%(rows)s::jsonb)
+           AS p(job_id bigint, job_name text, scheduled_for timestamptz, status text,
+                trigger text, queue text, error text, missed_until timestamptz,
+                missed_slots integer, compact boolean)
+), extended AS (
+    UPDATE pgsched.runs AS k
+       SET missed_until = coalesce(p.missed_until, p.scheduled_for),
+           missed_slots = coalesce(k.missed_slots, 1) + coalesce(p.missed_slots, 1)
+      FROM planned AS p
+     WHERE p.compact
+       AND k.id = (SELECT l.id FROM pgsched.runs AS l
+                    WHERE l.job_id = p.job_id AND l.scheduled_for < p.scheduled_for
+                    ORDER BY l.scheduled_for DESC, l.attempt DESC
+                    LIMIT 1)
+       AND k.status = 'skipped' AND k.error = p.error
+    RETURNING k.job_id, p.scheduled_for
+)
 INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, attempt, status, trigger,
-                               worker_id, started_at, fence, available_at, finished_at,
+                               worker_id, claimed_at, fence, available_at, finished_at,
                                queue, error, missed_until, missed_slots)
 SELECT p.job_id, p.job_name, p.scheduled_for, 1, p.status, p.trigger,
        CASE WHEN p.status = 'running' THEN %(worker_id)s END,
@@ -100,9 +144,9 @@ SELECT p.job_id, p.job_name, p.scheduled_for, 1, p.status, p.trigger,
        CASE WHEN p.status = 'pending' THEN now() END,
        CASE WHEN p.status = 'skipped' THEN now() END,
        p.queue, p.error, p.missed_until, p.missed_slots
-  FROM jsonb_to_recordset(%(rows)s::jsonb)
-       AS p(job_id bigint, job_name text, scheduled_for timestamptz, status text, trigger text,
-            queue text, error text, missed_until timestamptz, missed_slots integer)
+  FROM planned AS p
+ WHERE NOT EXISTS (SELECT 1 FROM extended AS e
+                    WHERE e.job_id = p.job_id AND e.scheduled_for = p.scheduled_for)
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
 RETURNING r.id, r.job_id, r.scheduled_for, r.status, r.trigger, r.fence;
 
@@ -129,7 +173,7 @@ UPDATE pgsched.runs AS r
 WITH cancelled AS (
     UPDATE pgsched.runs
        SET status = 'cancelled', finished_at = now(),
-           duration_ms = extract(epoch FROM now() - started_at) * 1000,
+           duration_ms = extract(epoch FROM now() - coalesce(started_at, claimed_at)) * 1000,
            error = 'cancelled by overlap=replace: a newer slot of the job started'
      WHERE id = ANY(%(run_ids)s) AND status = 'running'
     RETURNING id
@@ -141,12 +185,18 @@ HAVING count(*) > 0;
 
 -- name: next_due_in
 -- Seconds from now until something may be due for these queues (<= 0: now; NULL:
--- nothing at all), and whether jobs wait for their first next_run.
+-- nothing at all), and whether jobs wait for their first next_run. Each queue's
+-- earliest job is the first entry of jobs_queue_due_idx for it: one index descent
+-- per queue, however many jobs are registered.
 SELECT extract(epoch FROM
-           (SELECT greatest(min(coalesce(next_run, '-infinity'::timestamptz)),
-                            now() - interval '1 hour')
-              FROM pgsched.jobs
-             WHERE enabled AND queue = ANY(%(queues)s)
+           (SELECT greatest(min(e.due), now() - interval '1 hour')
+              FROM unnest(%(queues)s::text[]) AS q(name)
+             CROSS JOIN LATERAL (
+                    SELECT coalesce(j.next_run, '-infinity'::timestamptz) AS due
+                      FROM pgsched.jobs AS j
+                     WHERE j.enabled AND j.queue = q.name
+                     ORDER BY coalesce(j.next_run, '-infinity'::timestamptz)
+                     LIMIT 1) AS e
             HAVING count(*) > 0) - now())::float8 AS jobs_due_in,
        extract(epoch FROM
            (SELECT greatest(r.available_at, now() - interval '1 hour')
@@ -166,19 +216,20 @@ SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s);
 
 -- name: finish_runs
 -- Records outcomes only where the run still carries the claim's fence and is
--- running; everything else was taken from this worker and is dropped. Failed
--- attempts with attempts left get their retry in the same statement.
--- An attempt interrupted by a worker shutdown (status lost) did not fail: it is
--- retried at once, and may go up to two attempts past max_attempts.
+-- running; everything else was taken from this worker and is dropped. started_at
+-- is when the attempt began, by the worker's clock mapped onto the database's at
+-- the claim (never earlier than the truth). The retry, where pgsched.next_attempt_at
+-- grants one, is queued in the same statement; a worker reports lost only for an
+-- attempt it interrupted itself (shutdown past the grace period).
 WITH outcome AS (
     SELECT *
       FROM jsonb_to_recordset(%(rows)s::jsonb)
            AS o(run_id bigint, fence bigint, status text, error text, output text,
-                duration_ms float8, retryable boolean)
+                duration_ms float8, retryable boolean, started_at timestamptz)
 ), finished AS (
     UPDATE pgsched.runs AS r
-       SET status = o.status, finished_at = now(), duration_ms = o.duration_ms,
-           error = o.error, output = o.output
+       SET status = o.status, started_at = o.started_at, finished_at = now(),
+           duration_ms = o.duration_ms, error = o.error, output = o.output
       FROM outcome AS o
      WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.status,
@@ -187,12 +238,13 @@ WITH outcome AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
                                    available_at, queue)
     SELECT f.job_id, f.job_name, f.scheduled_for, f.attempt + 1, 'pending', 'retry',
-           CASE WHEN f.status = 'lost' THEN now()
-                ELSE now() + pgsched.retry_delay(j.retry_delay_seconds, f.attempt) END,
-           f.queue
-      FROM finished AS f JOIN pgsched.jobs AS j ON j.id = f.job_id
-     WHERE f.retryable AND f.status IN ('failed', 'timed_out', 'lost')
-       AND f.attempt < j.max_attempts + CASE WHEN f.status = 'lost' THEN 2 ELSE 0 END
+           a.available_at, f.queue
+      FROM finished AS f
+      JOIN pgsched.jobs AS j ON j.id = f.job_id
+     CROSS JOIN LATERAL (SELECT pgsched.next_attempt_at(f.status, f.attempt, j.max_attempts,
+                                                        j.retry_delay_seconds, f.retryable,
+                                                        f.status = 'lost') AS available_at) AS a
+     WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for, n.available_at
 )
@@ -223,7 +275,9 @@ SELECT h.run_id
 -- The joins read each run as this statement's snapshot saw it, before the function
 -- marked it lost: its attempt, slot and start are what the logs and hooks report.
 SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
-       extract(epoch FROM now() - r.started_at)::float8 * 1000 AS duration_ms, j.max_attempts
+       extract(epoch FROM now() - coalesce(r.started_at, r.claimed_at))::float8 * 1000
+           AS duration_ms,
+       j.max_attempts
   FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
   LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
   LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id;
@@ -231,23 +285,27 @@ SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled
 -- name: release_unstarted_runs
 -- Runs recorded as started by this worker that it does not hold: the claim
 -- committed but its answer never arrived (a connection lost at COMMIT). They never
--- ran; they are recorded lost and retried at once, like a shutdown interruption.
+-- ran; they are recorded lost, and pgsched interrupted them (next_attempt_at).
 WITH released AS (
     UPDATE pgsched.runs AS r
        SET status = 'lost', finished_at = now(), duration_ms = 0,
            error = 'claimed, but the claim''s answer never reached the worker; never started'
      WHERE r.worker_id = %(worker_id)s AND r.status = 'running'
-       AND r.started_at < now() - make_interval(secs => %(older_than_seconds)s)
+       AND r.claimed_at < now() - make_interval(secs => %(older_than_seconds)s)
        AND NOT r.id = ANY(%(held_run_ids)s)
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.worker_id,
               r.error
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
                                    available_at, queue)
-    SELECT l.job_id, l.job_name, l.scheduled_for, l.attempt + 1, 'pending', 'retry', now(),
-           l.queue
-      FROM released AS l JOIN pgsched.jobs AS j ON j.id = l.job_id
-     WHERE l.attempt < j.max_attempts + 2
+    SELECT l.job_id, l.job_name, l.scheduled_for, l.attempt + 1, 'pending', 'retry',
+           a.available_at, l.queue
+      FROM released AS l
+      JOIN pgsched.jobs AS j ON j.id = l.job_id
+     CROSS JOIN LATERAL (SELECT pgsched.next_attempt_at('lost', l.attempt, j.max_attempts,
+                                                        j.retry_delay_seconds, true, true)
+                                AS available_at) AS a
+     WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for
 )
@@ -259,3 +317,29 @@ SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();
+
+-- name: release_held_runs
+-- A stopping worker hands back the slots it claimed from the jobs' schedules but
+-- has not begun (held for their instant, or waiting for a python process): the
+-- claim is undone, its run row removed and the job's next_run moved back to the
+-- slot, so another worker claims it as due (under the misfire and overlap rules)
+-- and starts it on time. The fence check leaves a run already taken from this
+-- worker as it is; a job changed meanwhile (next_run NULL) is rescheduled anyway.
+-- The NOTIFY, sent at commit, wakes the other workers at once.
+WITH released AS (
+    DELETE FROM pgsched.runs AS r
+     USING unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
+     WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running'
+    RETURNING r.id, r.job_id, r.scheduled_for, r.queue
+), rewound AS (
+    UPDATE pgsched.jobs AS j
+       SET next_run = s.first_slot
+      FROM (SELECT job_id, min(scheduled_for) AS first_slot FROM released GROUP BY job_id) AS s
+     WHERE j.id = s.job_id AND j.next_run > s.first_slot
+    RETURNING j.id
+)
+SELECT array_agg(id) AS run_ids,
+       pg_notify('pgsched_wakeup', min(queue)) AS notified,
+       (SELECT count(*) FROM rewound) AS rewound
+  FROM released
+HAVING count(*) > 0;

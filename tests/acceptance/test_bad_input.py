@@ -221,7 +221,8 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
     ).fetchall()
     gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(slots)]
     assert set(gaps) == {timedelta(seconds=1)}, gaps
-    assert max(lag for _, lag in slots) < timedelta(seconds=2)
+    # A start is recorded with the outcome: the slot still running has none yet.
+    assert max(lag for _, lag in slots if lag is not None) < timedelta(seconds=2)
     assert worker.poll() is None
     assert workers.stop_all() == [0]
     assert scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'running'") == 0

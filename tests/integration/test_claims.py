@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import pytest
 
+from pgsched.db.queries import query
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.planner import plan_job
 from pgsched.engine.repository import ClaimResult, Repository, WorkerIdentity
 from pgsched.errors import QueryFailed
-from pgsched.models import Attempt, Outcome, Trigger
+from pgsched.models import Attempt, EndedAttempt, Outcome, Trigger
 from tests.commands import add_job
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -42,23 +45,30 @@ async def register(repository: Repository, worker_id: str, lease: int = 30) -> N
         await repository.register_worker(identity)
 
 
-def claim(url: str, limit: int = 100, worker_id: str = "w1") -> ClaimResult:
+def claim(
+    url: str, limit: int = 100, worker_id: str = "w1", ahead_seconds: float = 0.0
+) -> ClaimResult:
     async def go() -> ClaimResult:
         repository = Repository(url, "test")
         try:
             await register(repository, worker_id)
-            return await repository.claim_due_jobs(worker_id, ["default"], limit, plan_job)
+            return await repository.claim_due_jobs(
+                worker_id, ["default"], limit, plan_job, ahead_seconds
+            )
         finally:
             await repository.close()
 
     return asyncio.run(go())
 
 
-def finish(url: str, attempt: Attempt, outcome: Outcome) -> list[int]:
+def finish(
+    url: str, attempt: Attempt, outcome: Outcome, started_at: datetime | None = None
+) -> list[int]:
     async def go() -> list[int]:
         repository = Repository(url, "test")
         try:
-            return [row.run_id for row in await repository.finish_runs([(attempt, outcome, 1.0)])]
+            ended = EndedAttempt(attempt, outcome, 1.0, started_at)
+            return [row.run_id for row in await repository.finish_runs([ended])]
         finally:
             await repository.close()
 
@@ -86,7 +96,8 @@ def test_due_slot_starts_one_running_attempt_with_a_fence(
     attempt = result.attempts[0]
     assert attempt.fence > 0 and attempt.attempt == 1 and attempt.trigger is Trigger.SCHEDULE
     row = db.execute(
-        "SELECT status, worker_id, fence, started_at IS NOT NULL FROM pgsched.runs WHERE id = %s",
+        "SELECT status, worker_id, fence, claimed_at IS NOT NULL AND started_at IS NULL"
+        " FROM pgsched.runs WHERE id = %s",
         [attempt.run_id],
     ).fetchone()
     assert row == ("running", "w1", attempt.fence, True)
@@ -321,8 +332,8 @@ def test_an_outcome_the_database_refuses_is_recorded_as_a_failure(
     async def go() -> None:
         finisher = Finisher(Repository(database_url, "test"), RunEvents(lambda: "w1"))
         task = asyncio.create_task(finisher.run())
-        finisher.submit(poisoned, refused, 1.0)  # type: ignore[arg-type]
-        finisher.submit(healthy, Outcome.succeeded(), 1.0)
+        finisher.submit(EndedAttempt(poisoned, refused, 1.0, None))  # type: ignore[arg-type]
+        finisher.submit(EndedAttempt(healthy, Outcome.succeeded(), 1.0, None))
         assert await finisher.flush(10)
         task.cancel()
         await finisher.close()
@@ -391,7 +402,7 @@ def test_runs_claimed_but_never_started_are_released(database_url: str, db: Conn
     job_id = add_job(db, "in-doubt", "0 0 1 1 *")
     make_due(db, job_id)
     attempt = claim(database_url).attempts[0]
-    db.execute("UPDATE pgsched.runs SET started_at = now() - interval '1 minute'")
+    db.execute("UPDATE pgsched.runs SET claimed_at = now() - interval '1 minute'")
 
     async def release(held: list[int]) -> list[Any]:
         repository = Repository(database_url, "test")
@@ -436,3 +447,135 @@ def test_a_worker_declared_dead_claims_and_starts_nothing(
     # Another worker, alive, takes both.
     assert len(claim(database_url, worker_id="w2").attempts) == 1
     assert len(start_pending(database_url, worker_id="w2")) == 1
+
+
+def test_the_retry_rule_counts_failures_and_forgives_interruptions(db: Connection) -> None:
+    def next_attempt(status: str, attempt: int, retryable: bool, interrupted: bool) -> Any:
+        row = db.execute(
+            "SELECT extract(epoch FROM pgsched.next_attempt_at(%s, %s, 2, 10, %s, %s) - now())",
+            [status, attempt, retryable, interrupted],
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    failed = next_attempt("failed", 1, True, False)
+    assert failed is not None and 5 <= failed <= 10  # backoff, equal jitter
+    assert next_attempt("failed", 2, True, False) is None  # max_attempts 2 reached
+    assert next_attempt("timed_out", 1, False, False) is None  # not retryable
+    assert next_attempt("succeeded", 1, True, False) is None
+    assert next_attempt("lost", 1, True, False) is not None  # a dead worker: backoff
+    # Interrupted by pgsched (shutdown, lost claim answer): at once, two past the limit.
+    assert next_attempt("lost", 3, True, True) == 0.0
+    assert next_attempt("lost", 4, True, True) is None
+
+
+def test_consecutive_slots_skipped_behind_one_attempt_are_one_record(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "slow", "0 0 1 1 *")
+    make_due(db, job_id, seconds_ago=3)
+    claim(database_url)
+    for seconds_ago in (2, 1, 0):
+        make_due(db, job_id, seconds_ago=seconds_ago)
+        claim(database_url)
+    rows = db.execute(
+        "SELECT status, missed_slots, missed_until > scheduled_for FROM pgsched.runs"
+        " WHERE job_id = %s ORDER BY scheduled_for",
+        [job_id],
+    ).fetchall()
+    assert rows == [("running", None, None), ("skipped", 3, True)]
+    kinds = db.execute("SELECT kind, missed_slots FROM pgsched.missed_runs").fetchall()
+    assert kinds == [("skipped", 3)]
+
+
+def test_a_slot_due_within_the_window_is_claimed_ahead_unless_its_job_runs(
+    database_url: str, db: Connection
+) -> None:
+    soon = add_job(db, "soon", "0 0 1 1 *")
+    busy = add_job(db, "busy", "0 0 1 1 *")
+    make_due(db, busy)
+    claim(database_url)  # busy now runs
+    for job_id in (soon, busy):
+        make_due(db, job_id, seconds_ago=-0.3)
+    assert claim(database_url).attempts == []  # no window: nothing due yet
+    result = claim(database_url, ahead_seconds=0.5)
+    (ahead,) = result.attempts
+    assert ahead.job_id == soon and ahead.clock is not None
+    assert ahead.scheduled_for > ahead.clock.database_now  # held until its instant
+    claimed_at, started_at = db.execute(
+        "SELECT claimed_at, started_at FROM pgsched.runs WHERE id = %s", [ahead.run_id]
+    ).fetchone() or (None, None)
+    assert claimed_at < ahead.scheduled_for and started_at is None
+
+
+def test_the_outcome_records_when_the_attempt_began(database_url: str, db: Connection) -> None:
+    job_id = add_job(db, "timed", "0 0 1 1 *")
+    make_due(db, job_id)
+    attempt = claim(database_url).attempts[0]
+    began = attempt.scheduled_for + timedelta(milliseconds=700)
+    finish(database_url, attempt, Outcome.succeeded(), started_at=began)
+    lag = db.execute(
+        "SELECT extract(epoch FROM started_at - scheduled_for) FROM pgsched.runs WHERE id = %s",
+        [attempt.run_id],
+    ).fetchone()
+    assert lag is not None and float(lag[0]) == pytest.approx(0.7)
+
+
+def test_a_stopping_worker_hands_unstarted_slots_back_for_others(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "held", "0 0 1 1 *")
+    make_due(db, job_id, seconds_ago=-0.3)
+    slot = scalar_value(db, "SELECT next_run FROM pgsched.jobs")
+    held = claim(database_url, ahead_seconds=0.5).attempts[0]
+    assert held.scheduled_for == slot
+    assert scalar_value(db, "SELECT next_run > %s FROM pgsched.jobs", [slot])
+
+    async def release(pairs: list[tuple[int, int]]) -> list[int]:
+        repository = Repository(database_url, "test")
+        try:
+            return await repository.release_held_runs(pairs)
+        finally:
+            await repository.close()
+
+    assert asyncio.run(release([(held.run_id, held.fence + 1)])) == []  # not ours any more
+    assert asyncio.run(release([(held.run_id, held.fence)])) == [held.run_id]
+    assert scalar_value(db, "SELECT count(*) FROM pgsched.runs") == 0
+    assert scalar_value(db, "SELECT next_run FROM pgsched.jobs") == slot
+    again = claim(database_url, worker_id="w2", ahead_seconds=0.5).attempts
+    assert [(a.job_id, a.scheduled_for) for a in again] == [(job_id, slot)]
+
+
+def scalar_value(db: Connection, sql: str, params: list[Any] | None = None) -> Any:
+    row = db.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
+def test_worker_round_queries_read_their_queues_first_entries_only(db: Connection) -> None:
+    # 20,000 jobs due in one queue must cost nothing to a worker of another queue.
+    db.execute(
+        "INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run, queue)"
+        " SELECT 'busy-' || n, '@hourly', 'sql', 'SELECT 1', now() - interval '1 s', 'busy'"
+        "   FROM generate_series(1, 20000) AS n"
+    )
+    add_job(db, "quiet", "0 0 1 1 *", queue="quiet")
+    db.execute("VACUUM ANALYZE pgsched.jobs")
+    db.execute("INSERT INTO pgsched.workers (id, host, pid, concurrency) VALUES ('w', 'h', 1, 1)")
+    blocks = {
+        "next_due_in": {"queues": ["quiet"]},
+        "claim_due_jobs": {
+            "worker_id": "w",
+            "queues": ["quiet"],
+            "limit": 100,
+            "ahead_seconds": 0.5,
+        },
+    }
+    for name, params in blocks.items():
+        statement = psycopg.ClientCursor(db).mogrify(query(name), params)
+        db.execute("BEGIN")
+        plan = "\n".join(
+            row[0] for row in db.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement)
+        )
+        db.execute("ROLLBACK")
+        assert "Seq Scan on jobs" not in plan, plan
+        buffers = sum(int(n) for n in re.findall(r"shared hit=(\d+)", plan.split("\n")[1]))
+        assert buffers < 100, plan

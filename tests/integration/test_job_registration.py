@@ -212,7 +212,7 @@ def test_deleting_a_job_keeps_its_runs_by_name(db: psycopg.Connection) -> None:
     assert db.execute("SELECT job_id, job_name FROM pgsched.runs").fetchall() == [(None, "gone")]
 
 
-def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
+def test_claim_query_uses_the_queue_due_index(db: psycopg.Connection) -> None:
     db.execute(
         """
         INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run, enabled)
@@ -223,10 +223,11 @@ def test_claim_query_uses_the_due_index(db: psycopg.Connection) -> None:
     )
     db.execute("ANALYZE pgsched.jobs")
     statement = psycopg.ClientCursor(db).mogrify(
-        query("claim_due_jobs"), {"worker_id": "w1", "queues": ["default"], "limit": 100}
+        query("claim_due_jobs"),
+        {"worker_id": "w1", "queues": ["default"], "limit": 100, "ahead_seconds": 0.5},
     )
     plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
-    assert "jobs_due_idx" in plan
+    assert "jobs_queue_due_idx" in plan
     assert "Seq Scan" not in plan
 
 

@@ -15,7 +15,7 @@ from pgsched.engine.events import RunEvents
 from pgsched.engine.repository import FinishedRun
 from pgsched.hooks import FailureHooks, FailureReport, HookNotFound, load_hook
 from pgsched.hooks import sentry as sentry_hook
-from pgsched.models import Outcome, RunStatus
+from pgsched.models import EndedAttempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 from tests.failure_hooks_for_tests import received
 
@@ -72,7 +72,9 @@ def recorded(outcome: Outcome, retry_run_id: int | None, job_name: str = "nightl
     hooks = FailureHooks([f"{HOOKS}:remember"])
     events = RunEvents(lambda: "w1", hooks=hooks)
     attempt = make_attempt("python", "m:f", run_id=7, job_name=job_name, scheduled_for=SLOT)
-    events.recorded([(attempt, outcome, 12.0)], {7: FinishedRun(7, retry_run_id, None)})
+    events.recorded(
+        [EndedAttempt(attempt, outcome, 12.0, None)], {7: FinishedRun(7, retry_run_id, None)}
+    )
     events.close()
 
 
@@ -115,7 +117,8 @@ def test_nothing_is_reported_for_retried_failures_or_successes(
 def test_a_result_dropped_after_the_claim_was_taken_is_not_reported() -> None:
     hooks = FailureHooks([f"{HOOKS}:remember"])
     events = RunEvents(lambda: "w1", hooks=hooks)
-    events.recorded([(make_attempt("python", "m:f"), Outcome.failed("late"), 1.0)], {})
+    late = EndedAttempt(make_attempt("python", "m:f"), Outcome.failed("late"), 1.0, None)
+    events.recorded([late], {})
     events.close()
 
     assert received == []

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.errors import QueryFailed
-from pgsched.models import Attempt, Outcome
+from pgsched.models import EndedAttempt, Outcome
 from tests.attempts import make_attempt
 
 
@@ -18,7 +18,7 @@ class RefusingRepository:
     def __init__(self) -> None:
         self.tries = 0
 
-    async def finish_runs(self, batch: Sequence[tuple[Attempt, Outcome, float]]) -> None:
+    async def finish_runs(self, batch: Sequence[EndedAttempt]) -> None:
         self.tries += 1
         raise QueryFailed("query failed: refused")
 
@@ -29,7 +29,8 @@ def test_outcomes_nobody_can_record_are_let_go() -> None:
         finisher = Finisher(repository, RunEvents(lambda: "w1"))  # type: ignore[arg-type]
         task = asyncio.create_task(finisher.run())
         for run_id in (1, 2):
-            finisher.submit(make_attempt("python", "m:f", run_id=run_id), Outcome.succeeded(), 1.0)
+            attempt = make_attempt("python", "m:f", run_id=run_id)
+            finisher.submit(EndedAttempt(attempt, Outcome.succeeded(), 1.0, None))
         recorded = await finisher.flush(5)
         task.cancel()
         return recorded, finisher.unrecorded, repository.tries

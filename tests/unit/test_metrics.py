@@ -15,8 +15,10 @@ import pytest
 from pgsched.engine.events import RunEvents
 from pgsched.engine.heartbeat import Heartbeat
 from pgsched.engine.metrics import Metrics, MetricsPortUnavailable, MetricsServer
-from pgsched.engine.repository import FinishedRun
-from pgsched.models import Outcome, Trigger
+from pgsched.engine.options import WorkerOptions
+from pgsched.engine.repository import FinishedRun, WorkerIdentity
+from pgsched.engine.state import WorkerState, new_identity
+from pgsched.models import EndedAttempt, Outcome, Trigger
 from tests.attempts import make_attempt
 
 # Far from the test machine's clock: lag must come from the database's.
@@ -34,9 +36,9 @@ def test_finished_runs_are_counted_per_job_and_status_and_timed_per_kind() -> No
     b = make_attempt("shell", "true", run_id=2, job_name="b")
     c = make_attempt("python", "m:f", run_id=3, job_name="a")
     batch = [
-        (a, Outcome.succeeded(), 20.0),
-        (b, Outcome.failed("boom"), 3000.0),
-        (c, Outcome.succeeded(), 40.0),
+        EndedAttempt(a, Outcome.succeeded(), 20.0, None),
+        EndedAttempt(b, Outcome.failed("boom"), 3000.0, None),
+        EndedAttempt(c, Outcome.succeeded(), 40.0, None),
     ]
     events.recorded(batch, {n: FinishedRun(n, None, None) for n in (1, 2, 3)})
 
@@ -55,7 +57,12 @@ def test_without_the_job_label_runs_are_counted_per_status_only() -> None:
     metrics = Metrics(job_label=False)
     events = RunEvents(lambda: "w1", metrics)
     batch = [
-        (make_attempt("python", "m:f", run_id=n, job_name=f"j{n}"), Outcome.succeeded(), 1.0)
+        EndedAttempt(
+            make_attempt("python", "m:f", run_id=n, job_name=f"j{n}"),
+            Outcome.succeeded(),
+            1.0,
+            None,
+        )
         for n in range(5)
     ]
     events.recorded(batch, {n: FinishedRun(n, None, None) for n in range(5)})
@@ -68,7 +75,7 @@ def test_results_dropped_abandoned_and_lost_runs_are_counted() -> None:
     metrics = Metrics()
     events = RunEvents(lambda: "w1", metrics)
     attempt = make_attempt("python", "m:f", job_name="gone")
-    events.recorded([(attempt, Outcome.succeeded(), 1.0)], {})
+    events.recorded([EndedAttempt(attempt, Outcome.succeeded(), 1.0, None)], {})
     events.abandoned(attempt, 5.0)
     lost_row = {
         "job_name": "gone",
@@ -104,7 +111,13 @@ def test_lag_is_measured_by_the_database_clock_for_first_attempts_only() -> None
         trigger=Trigger.RETRY,
         scheduled_for=DATABASE_NOW - timedelta(minutes=5),
     )
-    events.started([late, manual, retry], DATABASE_NOW)
+    events.claimed([late, manual, retry])
+    for attempt in (late, manual, retry):
+        events.started(attempt, DATABASE_NOW)
+    events.recorded(
+        [EndedAttempt(a, Outcome.succeeded(), 1.0, DATABASE_NOW) for a in (late, manual, retry)],
+        {n: FinishedRun(n, None, None) for n in (1, 2, 3)},
+    )
 
     lag = "pgsched_run_lag_seconds"
     assert sample(metrics, f"{lag}_sum", trigger="schedule") == pytest.approx(0.3)
@@ -147,25 +160,28 @@ def test_metrics_and_health_are_served_over_http() -> None:
 
 
 class FakeBeats:
-    """A database that accepts heartbeats until told otherwise."""
+    """A database that accepts heartbeats until told otherwise, and registrations."""
 
     def __init__(self) -> None:
         self.accept = True
+        self.registered: list[str] = []
 
     async def heartbeat(self, worker_id: str) -> bool:
         return self.accept
+
+    async def register_worker(self, identity: WorkerIdentity) -> None:
+        self.registered.append(identity.worker_id)
 
 
 def test_health_follows_the_last_accepted_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr("pgsched.engine.heartbeat.time.monotonic", lambda: clock[0])
     beats = FakeBeats()
-    dead: list[bool] = []
+    options = WorkerOptions(lease_seconds=30)
+    state = WorkerState(new_identity(options))
+    first_id = state.worker_id
 
-    async def presumed_dead() -> None:
-        dead.append(True)
-
-    heartbeat = Heartbeat(beats, 30, lambda: "w1", presumed_dead)  # type: ignore[arg-type]
+    heartbeat = Heartbeat(beats, options, state)  # type: ignore[arg-type]
     clock[0] += 25
     assert heartbeat.healthy() and heartbeat.age() == 25
     asyncio.run(heartbeat.beat())
@@ -173,7 +189,8 @@ def test_health_follows_the_last_accepted_heartbeat(monkeypatch: pytest.MonkeyPa
     beats.accept = False
     clock[0] += 31
     asyncio.run(heartbeat.beat())
-    assert dead == [True]
+    # Presumed dead: it rejoined under a new id, and is unhealthy until a beat is accepted.
+    assert beats.registered == [state.worker_id] and state.worker_id != first_id
     assert not heartbeat.healthy()
 
 

@@ -145,3 +145,48 @@ def test_overlap_queue_keeps_a_bounded_line() -> None:
     )
     assert summary(plan.runs) == [("skipped", "schedule", NOW)]
     assert "already wait" in (plan.runs[0].error or "")
+
+
+def test_slots_skipped_behind_one_running_attempt_are_one_compact_row() -> None:
+    every_second = job(NOW, schedule="* * * * * *", running_run_ids=(7,))
+    plan = plan_job(every_second, NOW + timedelta(seconds=2))
+    (row,) = plan.runs
+    assert (row.status, row.scheduled_for, row.missed_until, row.missed_slots) == (
+        RunStatus.SKIPPED,
+        NOW,
+        NOW + timedelta(seconds=2),
+        3,
+    )
+    assert row.compact and "run 7 of this job was still running" in (row.error or "")
+    assert plan.next_run == NOW + timedelta(seconds=3)
+
+
+def test_a_compact_skip_after_a_misfire_gap_does_not_reach_back_over_it() -> None:
+    plan = plan_job(job(NOW - 10 * MINUTE, running_run_ids=(7,)), NOW + timedelta(seconds=30))
+    gap, skipped = plan.runs
+    assert gap.missed_slots == 10 and not gap.compact
+    assert skipped.status is RunStatus.SKIPPED and not skipped.compact
+
+
+def test_a_job_claimed_ahead_fires_exactly_its_next_slot() -> None:
+    every_second = job(NOW, schedule="* * * * * *")
+    plan = plan_job(every_second, NOW - timedelta(milliseconds=300))
+    assert summary(plan.runs) == [("running", "schedule", NOW)]
+    assert plan.next_run == NOW + timedelta(seconds=1)
+
+
+def test_a_job_claimed_ahead_while_it_runs_is_left_for_its_slot() -> None:
+    plan = plan_job(job(NOW, running_run_ids=(7,)), NOW - timedelta(milliseconds=300))
+    assert plan.runs == [] and plan.next_run == NOW
+
+
+def test_a_burst_of_slots_runs_the_first_and_records_the_rest_as_one_row() -> None:
+    every_second = job(NOW, schedule="* * * * * *")
+    first, skipped = plan_job(every_second, NOW + timedelta(seconds=4)).runs
+    assert (first.status, first.scheduled_for) == (RunStatus.RUNNING, NOW)
+    assert (skipped.status, skipped.scheduled_for, skipped.missed_until, skipped.missed_slots) == (
+        RunStatus.SKIPPED,
+        NOW + timedelta(seconds=1),
+        NOW + timedelta(seconds=4),
+        4,
+    )

@@ -50,8 +50,9 @@ async def running(
     processes: int = 1,
     allowed: tuple[str, ...] = ("tests.",),
     save: Saver = ignore_checkpoint,
+    max_processes: int | None = None,
 ) -> AsyncIterator[PythonExecutor]:
-    executor = PythonExecutor(allowed, processes, save)
+    executor = PythonExecutor(allowed, processes, save, max_processes=max_processes)
     await executor.start()
     try:
         yield executor
@@ -377,3 +378,33 @@ def test_close_stops_the_children() -> None:
             os.kill(pid, 0)
 
     run(test)
+
+
+def test_an_elastic_pool_grows_past_slow_jobs_but_not_for_a_queue_of_short_ones() -> None:
+    async def go() -> tuple[float, int, int]:
+        async with running(processes=1, max_processes=3) as executor:
+            await asyncio.gather(*(executor.execute(attempt("noop")) for _ in range(30)))
+            after_short = executor.processes
+            slow = asyncio.create_task(executor.execute(attempt("sleep_then_getpid", seconds=3)))
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            await executor.execute(attempt("noop"))
+            waited = time.monotonic() - started
+            await slow
+            return waited, after_short, executor.processes
+
+    waited, after_short, grown = asyncio.run(go())
+    assert after_short == 1  # thirty no-ops queued behind one another: no growth
+    assert grown == 2 and waited < 2.0  # the no-op did not wait for the slow job
+
+
+def test_started_is_the_moment_the_child_called_the_job() -> None:
+    async def go() -> tuple[float, Outcome, float]:
+        async with running() as executor:
+            before = time.monotonic()
+            outcome = await executor.execute(attempt("noop"))
+            return before, outcome, time.monotonic()
+
+    before, outcome, after = asyncio.run(go())
+    assert outcome.started_monotonic is not None
+    assert before <= outcome.started_monotonic <= after

@@ -1,0 +1,239 @@
+"""The claim side of the worker's database access: what is due, and taking it.
+
+A claim is one pipelined transaction: lock due jobs (``SKIP LOCKED``), plan them
+in Python, record their runs and advance them. Each claim notes the database
+clock and the worker's monotonic clock around it (``ClaimClock``), from which the
+worker holds a slot claimed ahead until its instant and records when each attempt
+really began.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
+
+from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.engine.rows import (
+    ClaimResult,
+    advance_params,
+    attempt_from,
+    due_job,
+    json_rows,
+    read_plans,
+)
+from pgsched.engine.session import AsyncConnection, Session
+from pgsched.models import Attempt, ClaimClock
+
+# A new or removed queue limit takes effect within this long.
+QUEUE_LIMITS_REFRESH_SECONDS = 5.0
+
+Planner = Callable[[DueJob, datetime], JobPlan]
+
+
+@dataclass(frozen=True)
+class DueIn:
+    """Seconds until the next job slot and the next pending attempt may be due, and
+    whether jobs wait for their first ``next_run``."""
+
+    jobs: float | None
+    pending: float | None
+    unscheduled: bool
+
+
+class Claims(Session):
+    """The worker's claim queries on one session."""
+
+    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
+        super().__init__(url, application_name, prepare)
+        self._limited: frozenset[str] = frozenset()
+        self._queue_limits_read_at: float | None = None
+
+    async def due_in(self, queues: Sequence[str]) -> DueIn:
+        """How long until something in ``queues`` may be due, by the database clock."""
+        rows = await self._fetch("next_due_in", {"queues": list(queues)})
+        row = rows[0]
+        return DueIn(
+            jobs=row["jobs_due_in"], pending=row["pending_due_in"], unscheduled=row["unscheduled"]
+        )
+
+    async def claim_due_jobs(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        limit: int,
+        plan: Planner,
+        ahead_seconds: float = 0.0,
+    ) -> ClaimResult:
+        """Lock up to ``limit`` jobs due now or within ``ahead_seconds``, plan them,
+        record their runs, advance them.
+
+        One transaction: the runs, the new ``next_run`` values and any replaced
+        attempts commit together or not at all.
+        """
+        limited = await self._limited_queues(queues)
+        sent = time.monotonic()
+        async with self._transaction(pipelined=True) as connection:
+            groups = [(list(queues), limit)]
+            if limited:
+                groups = await self._queue_groups(connection, queues, limit, limited)
+            jobs: list[DictRow] = []
+            for group, group_limit in groups:
+                # One budget across the groups: capped queues never add to it.
+                budget = min(group_limit, limit - len(jobs))
+                if budget <= 0:
+                    break
+                cursor = await self.run(
+                    connection,
+                    "claim_due_jobs",
+                    {
+                        "worker_id": worker_id,
+                        "queues": group,
+                        "limit": budget,
+                        "ahead_seconds": ahead_seconds,
+                    },
+                )
+                jobs.extend(await cursor.fetchall())
+            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
+            if plans:
+                writes = await self._send_plans(connection, worker_id, plans)
+        if not plans:
+            return ClaimResult([], [], [])
+        clock = ClaimClock(jobs[0]["database_now"], sent, time.monotonic())
+        return await read_plans(plans, clock, *writes)
+
+    async def schedule_new_jobs(self, queues: Sequence[str], limit: int, plan: Planner) -> int:
+        """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
+        async with self._transaction(pipelined=True) as connection:
+            cursor = await self.run(
+                connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
+            )
+            jobs = await cursor.fetchall()
+            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
+            if plans:
+                await self.run(connection, "advance_jobs", advance_params(plans))
+        return len(plans)
+
+    async def claim_pending_runs(
+        self, worker_id: str, queues: Sequence[str], limit: int
+    ) -> list[Attempt]:
+        """Start up to ``limit`` pending attempts (retries, manual runs, queued slots)."""
+        sent = time.monotonic()
+        async with self._transaction(pipelined=True) as connection:
+            cursor = await self.run(
+                connection,
+                "start_pending_runs",
+                {"worker_id": worker_id, "queues": list(queues), "limit": limit},
+            )
+            started = await cursor.fetchall()
+            if started:
+                cursor = await self.run(
+                    connection, "load_jobs", {"job_ids": sorted({row["job_id"] for row in started})}
+                )
+                jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+        if not started:
+            return []
+        clock = ClaimClock(started[0]["database_now"], sent, time.monotonic())
+        return [
+            attempt_from(
+                jobs_by_id[row["job_id"]],
+                run_id=row["run_id"],
+                fence=row["fence"],
+                scheduled_for=row["scheduled_for"],
+                attempt=row["attempt"],
+                trigger=row["run_trigger"],
+                clock=clock,
+            )
+            for row in started
+        ]
+
+    async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
+        """Undo the claim of slots (``(run_id, fence)``) taken from their jobs' schedules
+        and never begun: their jobs are due again at those slots, for any worker.
+        Returns the runs released."""
+        if not held:
+            return []
+        rows = await self._fetch(
+            "release_held_runs",
+            {"run_ids": [run_id for run_id, _ in held], "fences": [fence for _, fence in held]},
+        )
+        return list(rows[0]["run_ids"]) if rows else []
+
+    async def _limited_queues(self, queues: Sequence[str]) -> frozenset[str]:
+        """Which of ``queues`` have a limit; re-read every ``QUEUE_LIMITS_REFRESH_SECONDS``."""
+        now = time.monotonic()
+        if self._queue_limits_read_at is None or now - self._queue_limits_read_at > (
+            QUEUE_LIMITS_REFRESH_SECONDS
+        ):
+            rows = await self._fetch("queue_limits", {"queues": list(queues)})
+            self._limited = frozenset(row["queue"] for row in rows)
+            self._queue_limits_read_at = now
+        return self._limited
+
+    async def _queue_groups(
+        self,
+        connection: AsyncConnection,
+        queues: Sequence[str],
+        limit: int,
+        limited: frozenset[str],
+    ) -> list[tuple[list[str], int]]:
+        """Queue groups to claim from with their limits: capped queues one by one."""
+        await self.run(connection, "lock_queue_limits", {"queues": list(queues)})
+        cursor = await self.run(connection, "queue_headroom", {"queues": list(queues)})
+        headroom = {row["queue"]: max(0, row["headroom"]) for row in await cursor.fetchall()}
+        groups: list[tuple[list[str], int]] = []
+        uncapped = [queue for queue in queues if queue not in headroom]
+        if uncapped:
+            groups.append((uncapped, limit))
+        groups.extend(([queue], min(limit, room)) for queue, room in headroom.items() if room > 0)
+        return groups
+
+    async def _send_plans(
+        self, connection: AsyncConnection, worker_id: str, plans: list[tuple[DictRow, JobPlan]]
+    ) -> tuple[AsyncCursor[DictRow] | None, AsyncCursor[DictRow]]:
+        """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
+        rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
+        cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
+        started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
+        cancelled_cursor = None
+        if cancel:
+            cancelled_cursor = await self.run(
+                connection, "cancel_replaced_runs", {"run_ids": cancel}
+            )
+        if started_slots:
+            await self.run(
+                connection,
+                "supersede_retries",
+                {
+                    "job_ids": [job_id for job_id, _ in started_slots],
+                    "started_slots": [slot for _, slot in started_slots],
+                },
+            )
+        inserted_cursor = await self.run(
+            connection,
+            "insert_planned_runs",
+            {
+                "worker_id": worker_id,
+                "rows": json_rows(
+                    {
+                        "job_id": job["id"],
+                        "job_name": job["name"],
+                        "scheduled_for": run.scheduled_for,
+                        "status": run.status.value,
+                        "trigger": run.trigger.value,
+                        "queue": job["queue"],
+                        "error": run.error,
+                        "missed_until": run.missed_until,
+                        "missed_slots": run.missed_slots,
+                        "compact": run.compact,
+                    }
+                    for job, run in rows
+                ),
+            },
+        )
+        await self.run(connection, "advance_jobs", advance_params(plans))
+        return cancelled_cursor, inserted_cursor

@@ -1,0 +1,156 @@
+"""Claim pacing: when the claim loop looks at the database, and for what.
+
+Pure: no I/O and no clock of its own (callers pass the monotonic ``now``), so its
+rules are unit-tested in microseconds. The worker asks it before each claim
+(gather a few more finishes? look for pending attempts? how far ahead?) and after
+(how long to sleep), and tells it about wake-ups and finished attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgsched.engine.claims import DueIn
+
+# When due work exists but other workers hold it, look again after this long, then
+# twice as long each time up to the maximum: slow enough not to spin when rows stay
+# locked (a capped queue, a user's open transaction), quick enough that a worker
+# does not idle beside a busy one.
+CONTENDED_RETRY_SECONDS = 0.01
+CONTENDED_MAX_SECONDS = 0.1
+# Under backlog, how long to wait for more capacity before claiming a small batch.
+BATCH_GATHER_SECONDS = 0.005
+# Under backlog, pending attempts (retries, manual runs) are looked for this often.
+BACKLOG_PENDING_CHECK_SECONDS = 0.1
+# Fire-ahead: slots due within this window are claimed early and held until their
+# instant. The window follows the claim's own latency (a few claims' worth, so the
+# slot is held before it is due) within these bounds; the upper one is the longest
+# a disable can come too late for a slot (docs/guarantees.md).
+FIRE_AHEAD_MIN_SECONDS = 0.05
+FIRE_AHEAD_MAX_SECONDS = 0.5
+FIRE_AHEAD_LATENCIES = 4
+# Weight of the newest claim latency in its running average.
+LATENCY_SMOOTHING = 0.2
+
+
+@dataclass
+class ClaimPacer:
+    """The claim loop's pacing state for one worker."""
+
+    concurrency: int
+    poll_interval: float
+    # The last claim took all it could: more was due than capacity.
+    backlog: bool = False
+    # Jobs may be waiting for their first next_run (start-up, a NOTIFY, a bulk INSERT).
+    more_to_schedule: bool = True
+    # Pending attempts may be startable: look for them on the next claim.
+    check_pending: bool = True
+    # Pending attempts wait for their job's running attempt to end.
+    pending_blocked: bool = False
+    pending_due_at: float | None = None
+    pending_checked_at: float = 0.0
+    # Claims that found due work but could take none of it, in a row.
+    empty_claims: int = 0
+    claim_latency: float = 0.0
+
+    @property
+    def gather_floor(self) -> int:
+        """Under backlog, claim only once this many slots are free."""
+        return max(1, self.concurrency // 4)
+
+    @property
+    def ahead_seconds(self) -> float:
+        """How far ahead of their slots to claim: none under backlog (due work first)."""
+        if self.backlog:
+            return 0.0
+        window = FIRE_AHEAD_LATENCIES * self.claim_latency
+        return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
+
+    def should_gather(self, free: int) -> bool:
+        """Whether to wait ``BATCH_GATHER_SECONDS`` for more capacity before claiming:
+        under backlog one claim then serves many finishes, not one claim per finish."""
+        return self.backlog and free < self.gather_floor
+
+    def should_check_pending(self, now: float) -> bool:
+        """Whether this claim looks for pending attempts; if so, the look is noted."""
+        due = (
+            self.check_pending
+            or (self.pending_due_at is not None and now >= self.pending_due_at)
+            or (self.backlog and now - self.pending_checked_at >= BACKLOG_PENDING_CHECK_SECONDS)
+        )
+        if due:
+            self.pending_checked_at = now
+            self.check_pending = False
+            self.pending_blocked = False
+            self.pending_due_at = None
+        return due
+
+    def pending_claimed(self, started: int, asked: int) -> None:
+        """A look for pending attempts started ``started`` of ``asked``."""
+        # More may be waiting behind the ones just started.
+        self.check_pending = started == asked
+
+    def scheduled(self, count: int, batch: int) -> None:
+        """The claim gave ``count`` new jobs their first next_run, in batches of ``batch``."""
+        # After a bulk INSERT, one batch per round, between claims of due work.
+        self.more_to_schedule = count == batch
+
+    def claimed(self, started: int, asked: int, latency: float | None) -> None:
+        """A round took ``started`` of the ``asked`` attempts to begin now; its claim of
+        due jobs, if it made one, took ``latency`` seconds."""
+        self.backlog = started >= asked
+        if latency is not None:
+            self.claim_latency += LATENCY_SMOOTHING * (latency - self.claim_latency)
+
+    def idle_delay(self, due: DueIn, claimed: int, now: float) -> float:
+        """How long to sleep after a claim that took ``claimed`` attempts (held ones
+        included) and left capacity free: until the next slot less the fire-ahead
+        window, or the next pending attempt, capped by the poll interval."""
+        self.more_to_schedule = due.unscheduled
+        # New jobs get their next_run now, not a poll later (after a short wait: the
+        # worker that found them first may still hold them).
+        delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
+        if due.jobs is not None:
+            ahead = self.ahead_seconds
+            if claimed or due.jobs > 0:
+                self.empty_claims = 0
+            else:
+                # Due, yet nothing claimed: other workers (or a capped queue, or a
+                # user's open transaction) hold those rows. Look again soon, then
+                # less and less often, never spinning.
+                self.empty_claims += 1
+            if due.jobs > ahead or (due.jobs > 0 and claimed):
+                until = due.jobs - ahead
+            elif due.jobs > 0:
+                # Within the window, yet the claim could not take it: its job still
+                # runs, and its slot is claimed at its instant under the overlap rules.
+                until = due.jobs
+            else:
+                contended = CONTENDED_RETRY_SECONDS * 2 ** min(self.empty_claims, 10)
+                until = min(contended, CONTENDED_MAX_SECONDS) if self.empty_claims else 0.0
+            delay = min(delay, max(until, 0.0))
+        if due.pending is not None and not self.check_pending:
+            # Pending attempts due now but not startable (their job is running) wait
+            # for a finish, a NOTIFY or the next poll instead of spinning.
+            self.pending_blocked = due.pending <= 0
+            wait = self.poll_interval if self.pending_blocked else due.pending
+            self.pending_due_at = now + wait
+            delay = min(delay, wait)
+        return delay
+
+    def polled(self) -> None:
+        """A sleep ended by its timeout: look for pending attempts on this round too.
+        Without notifications it is how a ``run_now`` is found within a poll interval."""
+        self.check_pending = True
+
+    def woken(self) -> None:
+        """A NOTIFY: new or changed jobs, a manual run, a released slot."""
+        self.check_pending = True
+        self.more_to_schedule = True
+
+    def attempt_ended(self, in_flight: int) -> bool:
+        """An attempt ended, leaving ``in_flight``. Returns whether to wake the claim loop."""
+        if self.pending_blocked:
+            self.check_pending = True  # a queued attempt of this job may start now
+            return True
+        return self.backlog or in_flight + 1 >= self.concurrency

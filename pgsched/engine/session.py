@@ -1,0 +1,103 @@
+"""One database session of the worker: a connection, reconnected on demand.
+
+Every runtime statement of the worker goes through ``Session.run``, the one place
+that decides how a named block is sent: as a prepared statement, unless the session
+prepares none (behind a transaction pooler: ``pgsched.db.pooling.prepares_statements``).
+Driver errors become ``DatabaseUnavailable`` (the connection is replaced on next use)
+or ``QueryFailed`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow, dict_row
+
+from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.db.queries import query
+from pgsched.errors import DatabaseUnavailable, QueryFailed
+from pgsched.text import first_line
+
+AsyncConnection = psycopg.AsyncConnection[DictRow]
+
+
+class Session:
+    """One connection, reconnected on demand; tasks take turns on it."""
+
+    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
+        self._url = url
+        self._application_name = application_name
+        self._prepare = prepare
+        self._connection: AsyncConnection | None = None
+        # One connection serves one transaction at a time.
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Close the connection if it is open."""
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def run(
+        self, connection: AsyncConnection, name: str, params: dict[str, Any]
+    ) -> AsyncCursor[DictRow]:
+        """Send the named block ``name`` with ``params`` on ``connection``."""
+        return await connection.execute(query(name), params, prepare=self._prepare)
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[AsyncConnection]:
+        """The connection, for this task alone, with driver errors translated."""
+        async with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(
+                        self._url,
+                        autocommit=True,
+                        row_factory=dict_row,
+                        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                        application_name=self._application_name,
+                        # None: psycopg never prepares a statement on its own either.
+                        prepare_threshold=5 if self._prepare else None,
+                    )
+                yield self._connection
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                # The transaction lost a race and was rolled back; the connection is fine.
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                await self._discard()
+                raise DatabaseUnavailable(
+                    f"database {redact(self._url)} unavailable: {first_line(exc)}"
+                ) from exc
+            except psycopg.Error as exc:
+                raise QueryFailed(f"query failed: {first_line(exc)}") from exc
+
+    @asynccontextmanager
+    async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction; ``pipelined`` sends statements (and the COMMIT) without
+        waiting for each answer, so a claim costs two round trips, not seven."""
+        async with self._connected() as connection:
+            if pipelined:
+                async with connection.pipeline(), connection.transaction():
+                    yield connection
+            else:
+                async with connection.transaction():
+                    yield connection
+
+    async def _discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Already broken: closing is a courtesy, its failure changes nothing.
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
+
+    async def _fetch(self, name: str, params: dict[str, Any]) -> list[DictRow]:
+        """Run one named block in a transaction of its own; its rows."""
+        async with self._transaction() as connection:
+            cursor = await self.run(connection, name, params)
+            return await cursor.fetchall() if cursor.description else []

@@ -1,0 +1,124 @@
+"""Claim pacing: when the claim loop looks, for what, and how far ahead, without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgsched.engine.claims import DueIn
+from pgsched.engine.pacing import (
+    BACKLOG_PENDING_CHECK_SECONDS,
+    CONTENDED_MAX_SECONDS,
+    CONTENDED_RETRY_SECONDS,
+    FIRE_AHEAD_MAX_SECONDS,
+    FIRE_AHEAD_MIN_SECONDS,
+    ClaimPacer,
+)
+
+
+def pacer(concurrency: int = 10, poll: float = 1.0) -> ClaimPacer:
+    return ClaimPacer(concurrency, poll)
+
+
+def test_a_claim_that_fills_the_capacity_is_a_backlog_and_claims_no_slot_ahead() -> None:
+    p = pacer()
+    p.claimed(10, 10, 0.002)
+    assert p.backlog and p.ahead_seconds == 0.0
+    p.claimed(3, 10, 0.002)
+    assert not p.backlog and p.ahead_seconds > 0
+
+
+def test_the_fire_ahead_window_follows_the_claim_latency_within_bounds() -> None:
+    p = pacer()
+    p.claimed(0, 10, 0.0)
+    assert p.ahead_seconds == FIRE_AHEAD_MIN_SECONDS
+    for _ in range(100):
+        p.claimed(0, 10, 0.05)
+    assert p.ahead_seconds == pytest.approx(0.2, rel=0.01)
+    for _ in range(100):
+        p.claimed(0, 10, 10.0)
+    assert p.ahead_seconds == FIRE_AHEAD_MAX_SECONDS
+
+
+def test_idle_sleep_ends_a_fire_ahead_window_before_the_next_slot() -> None:
+    p = pacer()
+    p.claimed(0, 10, 0.0)
+    delay = p.idle_delay(DueIn(jobs=0.5, pending=None, unscheduled=False), 0, now=100.0)
+    assert delay == pytest.approx(0.5 - FIRE_AHEAD_MIN_SECONDS)
+    nothing = p.idle_delay(DueIn(jobs=None, pending=None, unscheduled=False), 0, now=100.0)
+    assert nothing == 1.0
+
+
+def test_a_slot_in_the_window_the_claim_could_not_take_is_awaited_at_its_instant() -> None:
+    p = pacer()
+    p.claimed(0, 10, 0.0)
+    within = DueIn(jobs=FIRE_AHEAD_MIN_SECONDS / 2, pending=None, unscheduled=False)
+    # Nothing claimed though the slot is within the window: its job runs.
+    assert p.idle_delay(within, 0, now=100.0) == pytest.approx(FIRE_AHEAD_MIN_SECONDS / 2)
+    # Something claimed: the next slot is claimed ahead at once.
+    assert p.idle_delay(within, 3, now=100.0) == 0.0
+
+
+def test_due_work_others_hold_is_looked_at_again_less_and_less_often() -> None:
+    p = pacer()
+    p.claimed(0, 10, 0.0)
+    due_now = DueIn(jobs=0.0, pending=None, unscheduled=False)
+    delays = [p.idle_delay(due_now, 0, now=100.0) for _ in range(8)]
+    assert delays[0] == CONTENDED_RETRY_SECONDS * 2
+    assert delays == sorted(delays) and delays[-1] == CONTENDED_MAX_SECONDS
+    p.idle_delay(due_now, 1, now=100.0)
+    assert p.empty_claims == 0
+
+
+def test_pending_attempts_are_looked_for_on_notify_when_due_and_under_backlog() -> None:
+    p = pacer()
+    assert p.should_check_pending(0.0)  # at start
+    assert not p.should_check_pending(0.0)
+    p.woken()
+    assert p.should_check_pending(0.0) and p.more_to_schedule
+    p.idle_delay(DueIn(jobs=None, pending=2.0, unscheduled=False), 0, now=10.0)
+    assert not p.should_check_pending(11.0) and p.should_check_pending(12.0)
+    p.claimed(10, 10, 0.0)
+    assert not p.should_check_pending(12.0 + BACKLOG_PENDING_CHECK_SECONDS / 2)
+    assert p.should_check_pending(12.0 + BACKLOG_PENDING_CHECK_SECONDS * 1.01)
+
+
+def test_a_pending_attempt_blocked_by_its_running_job_waits_for_a_finish() -> None:
+    p = pacer()
+    p.should_check_pending(0.0)
+    delay = p.idle_delay(DueIn(jobs=None, pending=-1.0, unscheduled=False), 0, now=0.0)
+    assert p.pending_blocked and delay == 1.0
+    assert p.attempt_ended(in_flight=0)
+    assert p.check_pending
+
+
+def test_under_backlog_a_few_free_slots_are_gathered_before_claiming() -> None:
+    p = pacer(concurrency=100)
+    assert not p.should_gather(1)
+    p.claimed(100, 100, 0.0)
+    assert p.should_gather(24) and not p.should_gather(25)
+    assert p.attempt_ended(in_flight=50)
+
+
+def test_all_scheduling_batches_are_taken_before_sleeping() -> None:
+    p = pacer()
+    p.scheduled(1000, 1000)
+    assert p.more_to_schedule
+    p.scheduled(10, 1000)
+    assert not p.more_to_schedule
+
+
+def test_without_notifications_a_poll_looks_for_a_run_now() -> None:
+    p = pacer()
+    p.should_check_pending(0.0)
+    # A run_now that came without a NOTIFY looks blocked to the claim that missed it...
+    p.idle_delay(DueIn(jobs=None, pending=-0.1, unscheduled=False), 0, now=0.0)
+    assert not p.should_check_pending(0.5)
+    # ...until the sleep ends by its timeout, a poll: then the next claim looks.
+    p.polled()
+    assert p.should_check_pending(0.5)
+
+
+def test_new_jobs_found_by_a_poll_are_scheduled_at_once_not_a_poll_later() -> None:
+    p = pacer(poll=1.0)
+    delay = p.idle_delay(DueIn(jobs=None, pending=None, unscheduled=True), 0, now=0.0)
+    assert p.more_to_schedule and delay == CONTENDED_MAX_SECONDS

@@ -1,0 +1,53 @@
+"""Recovery: what a worker holds is read when it asks to release the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pgsched.engine.events import RunEvents
+from pgsched.engine.heartbeat import Recovery
+from pgsched.engine.options import WorkerOptions
+from pgsched.engine.state import InFlight, WorkerState, new_identity
+from tests.attempts import make_attempt
+
+
+class ClaimDuringRecovery:
+    """A database through which a claim completes while recovery checks fences."""
+
+    def __init__(self, state: WorkerState, task: asyncio.Task[None]) -> None:
+        self.state = state
+        self.task = task
+        self.released_with: list[int] | None = None
+
+    async def reap_lost_runs(self, worker_id: str) -> list[Any]:
+        return []
+
+    async def retire_orphan_runs(self) -> int:
+        return 0
+
+    async def runs_taken_away(self, held: Sequence[tuple[int, int]]) -> list[int]:
+        # A slow claim (older than a lease by now) ends meanwhile: run 9 is held.
+        attempt = make_attempt("python", "m:f", run_id=9)
+        self.state.in_flight[9] = InFlight(attempt, self.task, from_schedule=True)
+        return []
+
+    async def release_unstarted_runs(
+        self, worker_id: str, held_run_ids: Sequence[int], older_than_seconds: float
+    ) -> list[Any]:
+        self.released_with = list(held_run_ids)
+        return []
+
+
+def test_a_claim_that_ends_during_recovery_keeps_its_runs() -> None:
+    async def go() -> list[int] | None:
+        state = WorkerState(new_identity(WorkerOptions()))
+        task = asyncio.create_task(asyncio.sleep(0))
+        repository = ClaimDuringRecovery(state, task)
+        recovery = Recovery(repository, 10.0, state, RunEvents(lambda: "w1"))  # type: ignore[arg-type]
+        await recovery.recover()
+        await task
+        return repository.released_with
+
+    assert asyncio.run(go()) == [9]
