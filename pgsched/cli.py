@@ -10,6 +10,7 @@ from pgsched.commands import (
     database,
     demo,
     history,
+    job_history,
     jobs,
     maintenance,
     schedule,
@@ -17,6 +18,7 @@ from pgsched.commands import (
     worker,
 )
 from pgsched.errors import PgschedError
+from pgsched.text import printable
 
 
 class PgschedGroup(click.Group):
@@ -26,7 +28,8 @@ class PgschedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PgschedError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # Errors quote what the database said, which may quote what a job author wrote.
+            raise click.ClickException(printable(str(exc))) from exc
 
 
 @click.group(cls=PgschedGroup)
@@ -46,6 +49,8 @@ def cli() -> None:
 for module in (database, worker, jobs, history, maintenance, sync, schedule, demo):
     for command in module.COMMANDS:
         cli.add_command(command)
+# `jobs history` lives in a module of its own.
+jobs.jobs_group.add_command(job_history.history)
 
 
 def main() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 ENV_DATABASE_URL = "PGSCHED_DATABASE_URL"
 ENV_READ_DATABASE_URL = "PGSCHED_READ_DATABASE_URL"
+# Where a worker's sql jobs run (``--sql-database-url``), a login of their own.
+ENV_SQL_DATABASE_URL = "PGSCHED_SQL_DATABASE_URL"
 ENV_HOME = "PGSCHED_HOME"
 # pgsched's own settings, the database URL and its password among them (also libpq's
 # PGPASSWORD), are not for jobs: a job could print them into runs.output. Operators

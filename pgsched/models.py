@@ -78,6 +78,8 @@ class Attempt:
     trigger: Trigger
     checkpoint: Any = None
     clock: ClaimClock | None = None
+    # Why the attempt fails without running (its job's row could not be read), if so.
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Plain text for people: tables, counts with their noun, the first line of an error.
+"""Plain text for people: tables, counts with their noun, the first line of an error,
+text safe for a terminal.
 
 Shared by the commands, the catalog's checks, the demo, the worker's logs and the
 benchmark, so that each says things the same way. No I/O.
@@ -6,9 +7,21 @@ benchmark, so that each says things the same way. No I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 
 ELLIPSIS = "…"
+# C0 and C1 controls but newline and tab, and the marks that reorder text on screen.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (but newlines and tabs) escaped.
+
+    What pgsched prints may hold what a job author wrote (a description, an error, a
+    job's output): an escape sequence then shows as ``\\x1b[2J`` and never acts.
+    """
+    return UNPRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 def counted(count: int, noun: str) -> str:

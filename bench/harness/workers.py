@@ -27,13 +27,24 @@ NOTABLE_LEVELS = ("[warning", "[error", "[critical", "Traceback")
 POLL_SECONDS = 0.05
 
 
+def worker_flags(*flags: str) -> tuple[str, ...]:
+    """Those of ``flags`` this pgsched's worker knows: the bench also measures older
+    versions, which lack some (and then need none of them)."""
+    from pgsched.commands.worker import worker_command
+
+    known = {flag for parameter in worker_command.params for flag in parameter.opts}
+    return tuple(flag for flag in flags if flag in known)
+
+
 def start_worker(
     database_url: str, log_path: Path, options: Sequence[str]
 ) -> subprocess.Popen[bytes]:
     """One ``pgsched worker`` allowed to run ``bench.`` jobs, logging warnings to ``log_path``.
 
     Later ``options`` win over the defaults here (click keeps the last value given).
+    As root (a container, CI) it runs the bench's own jobs as root: ``--allow-root``.
     """
+    root = worker_flags("--allow-root") if os.geteuid() == 0 else ()
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [
@@ -47,6 +58,7 @@ def start_worker(
                 "warning",
                 "--allow-python",
                 "bench.",
+                *root,
                 *options,
             ],
             cwd=REPOSITORY,

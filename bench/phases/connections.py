@@ -31,8 +31,7 @@ from bench.harness.database import (
 )
 from bench.harness.report import Figure, below
 from bench.harness.server import scratch_database
-from bench.harness.workers import Workers
-from pgsched.commands.worker import worker_command
+from bench.harness.workers import Workers, worker_flags
 from pgsched.engine.options import WorkerOptions
 from pgsched.executors.sql import APPLICATION_NAME as SQL_SESSION
 
@@ -54,7 +53,6 @@ WORKER_SESSIONS = (
 )
 SQL_POOL_SIZE = WorkerOptions().sql_pool_size
 PER_WORKER_BOUND = len(WORKER_SESSIONS) + SQL_POOL_SIZE
-ALLOW_SUPERUSER = "--sql-allow-superuser"
 
 REGISTER_SQL_JOBS = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target)
@@ -73,10 +71,10 @@ SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE stat
 
 
 def sql_options() -> tuple[str, ...]:
-    """The scratch database's owner is often a superuser, as whom SQL jobs run only
-    when the worker is told so; older workers have no such flag and allow it."""
-    flags = {flag for parameter in worker_command.params for flag in parameter.opts}
-    return (ALLOW_SUPERUSER,) if ALLOW_SUPERUSER in flags else ()
+    """SQL jobs are opt-in, and the scratch database's owner is often a superuser, on
+    whose login SQL jobs run only when the worker is told so (older workers have
+    neither flag and run them anyway)."""
+    return worker_flags("--allow-sql", "--sql-allow-superuser")
 
 
 def _socket_ports() -> dict[str, int]:

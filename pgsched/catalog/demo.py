@@ -7,11 +7,13 @@ a database with real jobs and never touch them. ``pgsched.demo`` says which.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
+from psycopg import conninfo
 from psycopg.types.json import Jsonb
 
 from pgsched.catalog.maintenance import reap_lost_runs
@@ -77,6 +79,18 @@ def upsert_jobs(connection: Connection, definitions: Sequence[Mapping[str, Any]]
             execute(
                 connection, "demo_upsert_job", {**definition, "args": Jsonb(definition["args"])}
             )
+
+
+def sql_login(connection: Connection, login: str, database_url: str) -> str:
+    """Create (or refresh) the login the demo's sql job runs on; a URL for it.
+
+    ``psycopg.Error`` when this connection's login may not create roles.
+    """
+    password = secrets.token_urlsafe(24)
+    with connection.transaction():
+        execute(connection, "demo_sql_login_settings", {"login": login, "password": password})
+        execute(connection, "demo_sql_login")
+    return conninfo.make_conninfo(database_url, user=login, password=password)
 
 
 def database_now(connection: Connection) -> datetime:

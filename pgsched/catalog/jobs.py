@@ -1,4 +1,5 @@
-"""Jobs: list and show them, insert and change definitions, enable, run now, remove.
+"""Jobs: list and show them, insert and change definitions, enable, run now, remove,
+and read the audit trail of their changes.
 
 Definitions arrive as query parameters (``Job.parameters()`` of
 ``pgsched.registration.registry``, which validates them first); the database
@@ -66,6 +67,20 @@ class JobFacts(JobRow):
     last_failure_at: datetime | None
     success_rate_30d: Decimal | None
     running_now: int
+
+
+class JobChange(TypedDict):
+    """One change to a job, as the audit trail ``pgsched.job_changes`` holds it."""
+
+    id: int
+    changed_at: datetime
+    change: str
+    job_name: str
+    changed_by: str
+    actor: str | None
+    client_addr: str | None
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
 
 
 class _Created(TypedDict):
@@ -189,3 +204,12 @@ def remove_job(connection: Connection, name: str, *, force: bool = False) -> Rem
             )
         execute(connection, "delete_job", {"id": job["id"]})
     return RemovedJob(name, running, active["pending_runs"])
+
+
+def history(connection: Connection, name: str) -> list[JobChange]:
+    """Every recorded change to job ``name``, oldest first, including those it had under
+    an earlier name; ``JobNotFound`` when none is recorded."""
+    changes = fetch_all(connection, "job_history", {"name": name}, row=JobChange)
+    if not changes:
+        raise JobNotFound(f"no recorded change to a job named {name!r}")
+    return changes

@@ -8,6 +8,7 @@ import click
 
 from pgsched.catalog.sessions import Access, database_url, open_session
 from pgsched.commands.options import database_options
+from pgsched.commands.output import say
 from pgsched.config import Settings
 from pgsched.logging import configure_logging
 
@@ -50,7 +51,7 @@ def demo(settings: Settings, seconds: int, cleanup: bool) -> None:
     if cleanup:
         with open_session(settings, Access.WRITE) as connection:
             jobs, runs, workers = delete_demo(connection)
-        click.echo(f"removed {jobs} demo jobs, {runs} of their runs and {workers} demo workers")
+        say(f"removed {jobs} demo jobs, {runs} of their runs and {workers} demo workers")
         return
     status = run_demo(database_url(settings, Access.WRITE), seconds, sys.stdout)
     if status:

@@ -11,7 +11,7 @@ import click
 from pgsched.catalog import jobs, runs
 from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option, read_database_options
-from pgsched.commands.output import print_record, print_rows
+from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
 from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, PgschedError
@@ -203,7 +203,7 @@ def add(
     job = Job(name=name, schedule=schedule, kind=kind, target=target, **definition)
     with open_session(settings, Access.WRITE) as connection:
         created = create_job(connection, job, if_not_exists=if_not_exists)
-    click.echo(f"added job {name!r}" if created else f"job {name!r} exists; left unchanged")
+    say(f"added job {name!r}" if created else f"job {name!r} exists; left unchanged")
 
 
 @jobs_group.command("edit")
@@ -237,11 +237,11 @@ def edit(
     with open_session(settings, Access.WRITE) as connection:
         job, changed = change_job(connection, name, **changes)
     if not changed:
-        click.echo(f"job {name!r} unchanged")
+        say(f"job {name!r} unchanged")
         return
-    click.echo(f"updated job {job.name!r}: {', '.join(changed)}")
+    say(f"updated job {job.name!r}: {', '.join(changed)}")
     if {"schedule", "timezone"} & set(changed):
-        click.echo("a worker computes its next_run from the new schedule")
+        say("a worker computes its next_run from the new schedule")
 
 
 @jobs_group.command("enable")
@@ -256,7 +256,7 @@ def enable(settings: Settings, name: str) -> None:
       pgsched jobs enable nightly-report
     """
     _toggle(settings, name, enabled=True)
-    click.echo(f"enabled job {name!r}")
+    say(f"enabled job {name!r}")
 
 
 @jobs_group.command("disable")
@@ -271,7 +271,7 @@ def disable(settings: Settings, name: str) -> None:
       pgsched jobs disable nightly-report
     """
     _toggle(settings, name, enabled=False)
-    click.echo(f"disabled job {name!r}")
+    say(f"disabled job {name!r}")
 
 
 def _toggle(settings: Settings, name: str, enabled: bool) -> None:
@@ -301,7 +301,7 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
     """
     with open_session(settings, Access.WRITE) as connection:
         run_id = jobs.run_now(connection, name)
-        click.echo(run_id)
+        say(str(run_id))
         if not wait:
             return
         outcome = runs.wait_for_slot(connection, run_id, wait_timeout)
@@ -309,7 +309,7 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
     summary = f"run {outcome['id']} (attempt {outcome['attempt']}) {outcome['status']}{took}"
     if outcome["status"] != "succeeded":
         raise PgschedError(f"{summary}: {outcome['error'] or 'no error recorded'}")
-    click.echo(summary)
+    say(summary)
 
 
 @jobs_group.command("remove")
@@ -335,13 +335,13 @@ def remove(settings: Settings, name: str, yes: bool, force: bool) -> None:
             jobs.job_facts(connection, name)
             click.confirm(f"Remove job {name!r}? Its runs stay in history.", abort=True)
         removed = jobs.remove_job(connection, name, force=force)
-    click.echo(f"removed job {name!r}; its runs stay in pgsched.runs")
+    say(f"removed job {name!r}; its runs stay in pgsched.runs")
     running = ", ".join(map(str, removed.running_run_ids))
     if running:
-        click.echo(f"still running, to be recorded when they end: run {running}")
+        say(f"still running, to be recorded when they end: run {running}")
     if removed.pending_runs:
         pending = removed.pending_runs
-        click.echo(f"{pending} pending attempt(s) will be recorded skipped by the workers")
+        say(f"{pending} pending attempt(s) will be recorded skipped by the workers")
 
 
 COMMANDS: list[click.Command] = [jobs_group]

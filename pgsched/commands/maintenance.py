@@ -9,7 +9,7 @@ import click
 from pgsched.catalog import health, maintenance
 from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import database_options, json_option, read_database_options
-from pgsched.commands.output import print_record, print_rows
+from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
 from pgsched.registration.validation import Problem, validate_jobs
 from pgsched.text import counted
@@ -46,9 +46,7 @@ def cleanup_command(settings: Settings, older_than_days: int, as_json: bool) -> 
     else:
         runs = counted(removed.removed_runs, "run")
         workers = counted(removed.removed_workers, "worker")
-        click.echo(
-            f"removed {runs} finished and {workers} stopped more than {older_than_days} days ago"
-        )
+        say(f"removed {runs} finished and {workers} stopped more than {older_than_days} days ago")
 
 
 @click.command("reap")
@@ -75,8 +73,8 @@ def reap_command(settings: Settings, as_json: bool) -> None:
         return
     if lost:
         print_rows(lost, as_json)
-    click.echo(f"runs of dead workers recorded as lost: {len(lost)} ({retries} retried)")
-    click.echo(f"pending runs of deleted or disabled jobs recorded as skipped: {retired}")
+    say(f"runs of dead workers recorded as lost: {len(lost)} ({retries} retried)")
+    say(f"pending runs of deleted or disabled jobs recorded as skipped: {retired}")
 
 
 @click.command("validate")
@@ -119,7 +117,7 @@ def validate_command(
         jobs = maintenance.jobs_to_validate(connection)
     problems = validate_jobs(jobs, allow_python, import_timeout)
     if not allow_python and any(job["kind"] == "python" for job in jobs):
-        click.echo(
+        say(
             "note: python targets were not imported; pass --allow-python PREFIX "
             "(as the workers do, '*' for any) to check that they import",
             err=True,
@@ -136,15 +134,15 @@ def _print_problems(job_count: int, problems: list[Problem]) -> None:
     current = None
     for problem in problems:
         if problem.job != current:
-            click.echo(problem.job)
+            say(problem.job)
             current = problem.job
-        click.echo(f"  {problem.problem}")
+        say(f"  {problem.problem}")
     troubled = len({problem.job for problem in problems})
     if problems:
         found = counted(len(problems), "problem")
-        click.echo(f"{found} in {troubled} of {counted(job_count, 'job')}")
+        say(f"{found} in {troubled} of {counted(job_count, 'job')}")
     else:
-        click.echo(f"all {counted(job_count, 'job')} look valid")
+        say(f"all {counted(job_count, 'job')} look valid")
 
 
 @click.command("doctor")
@@ -167,7 +165,7 @@ def doctor_command(settings: Settings, as_json: bool) -> None:
         # Not a table: details are sentences, which a table cell would cut.
         width = max(len(check.check) for check in checks)
         for check in checks:
-            click.echo(f"{check.status:<4}  {check.check.ljust(width)}  {check.detail}")
+            say(f"{check.status:<4}  {check.check.ljust(width)}  {check.detail}")
     if any(check.status is health.Level.FAIL for check in checks):
         raise SystemExit(1)
 

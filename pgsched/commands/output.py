@@ -1,4 +1,9 @@
-"""Printing results: aligned tables for people, JSON for scripts."""
+"""Printing results: aligned tables for people, JSON for scripts.
+
+Whatever a command prints may hold text a job author wrote, so everything for people
+goes through ``printable`` (JSON escapes it by itself): a terminal escape sequence
+shows as ``\\x1b[2J`` and never acts on the terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,16 @@ from typing import Any
 
 import click
 
-from pgsched.text import cut, table
+from pgsched.text import cut, printable, table
 
 # A table cell longer than this is cut, so one long error does not wrap every row.
 MAX_CELL = 60
+
+
+def say(text: str = "", err: bool = False) -> None:
+    """Print one line (or several) for people, escaped with ``printable``; to stderr
+    with ``err``."""
+    click.echo(printable(text), err=err)
 
 
 def print_rows(
@@ -27,11 +38,11 @@ def print_rows(
         click.echo(json.dumps([dict(row) for row in rows], default=_json_value, indent=2))
         return
     if not rows:
-        click.echo(empty)
+        say(empty)
         return
     names = list(columns or rows[0].keys())
     for line in table(names, [[_cell(row.get(name)) for name in names] for row in rows]):
-        click.echo(line)
+        say(line)
 
 
 def print_record(row: Mapping[str, Any], as_json: bool) -> None:
@@ -42,11 +53,12 @@ def print_record(row: Mapping[str, Any], as_json: bool) -> None:
         return
     width = max(len(key) for key in row)
     for key, value in row.items():
-        click.echo(f"{key.ljust(width)}  {_text(value)}")
+        say(f"{key.ljust(width)}  {_text(value)}")
 
 
 def _cell(value: Any) -> str:
-    return cut(" ".join(_text(value).split()), MAX_CELL)
+    # Escaped before it is cut, so a cell never ends in half an escape sequence.
+    return cut(" ".join(printable(_text(value)).split()), MAX_CELL)
 
 
 def _text(value: Any) -> str:

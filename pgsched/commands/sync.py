@@ -8,7 +8,7 @@ import click
 
 from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import database_options, json_option
-from pgsched.commands.output import print_record
+from pgsched.commands.output import print_record, say
 from pgsched.config import Settings
 from pgsched.registration.registry import SyncReport, load_jobs_file, sync_jobs
 
@@ -45,14 +45,14 @@ def sync(settings: Settings, file: Path, prune: bool, dry_run: bool, as_json: bo
 def print_report(report: SyncReport) -> None:
     """One line per job created, updated (with the fields that changed) or removed."""
     for name in report.created:
-        click.echo(f"created    {name}")
+        say(f"created    {name}")
     for name, changed in report.updated.items():
-        click.echo(f"updated    {name} ({', '.join(changed)})")
+        say(f"updated    {name} ({', '.join(changed)})")
     for name in report.removed:
-        click.echo(f"removed    {name}")
-    click.echo(f"unchanged  {len(report.unchanged)} job(s)")
+        say(f"removed    {name}")
+    say(f"unchanged  {len(report.unchanged)} job(s)")
     if report.dry_run:
-        click.echo("dry run: nothing was written")
+        say("dry run: nothing was written")
 
 
 COMMANDS: list[click.Command] = [sync]

@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
-from pgsched.config import Settings
+from pgsched.config import ENV_SQL_DATABASE_URL, Settings
 from pgsched.db.pooling import PoolMode, PreparedStatements
 from pgsched.engine.options import WorkerOptions
 
 # The flags' defaults are the options' own, so the two cannot disagree.
 DEFAULTS = WorkerOptions()
+
+
+def _allowances(values: tuple[str, ...]) -> None:
+    from pgsched.executors.http_address import AddressRules
+
+    AddressRules.allowing(values)
+
+
+def _secrets(values: tuple[str, ...]) -> None:
+    from pgsched.executors.http_request import SecretHosts
+
+    SecretHosts.parse(values)
+
+
+def _read_by(
+    parse: Callable[[tuple[str, ...]], None],
+) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[str, ...]]:
+    """A click callback that refuses the values ``parse`` cannot read, with its reason
+    (the worker reads them again with the same rules when it starts)."""
+
+    def check(
+        context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        try:
+            parse(values)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        return values
+
+    return check
 
 
 @click.command("worker")
@@ -45,6 +77,22 @@ DEFAULTS = WorkerOptions()
     help="Module prefix python jobs may come from (repeatable; '*' allows any).",
 )
 @click.option("--allow-shell", is_flag=True, help="Run shell jobs (off by default).")
+@click.option(
+    "--allow-sql",
+    is_flag=True,
+    help="Run sql jobs (off by default), on a login that cannot reach superuser nor owns "
+    "pgsched's objects: see --sql-database-url.",
+)
+@click.option(
+    "--run-as",
+    metavar="USER",
+    help="Run python and shell jobs as this OS user (the worker must run as root).",
+)
+@click.option(
+    "--allow-root",
+    is_flag=True,
+    help="Let a worker running as root run python and shell jobs as root (refused otherwise).",
+)
 @click.option(
     "--grace-period",
     default=DEFAULTS.grace_seconds,
@@ -84,7 +132,7 @@ DEFAULTS = WorkerOptions()
     "--metrics-host",
     default=DEFAULTS.metrics_host,
     show_default=True,
-    help="Address the metrics port listens on.",
+    help="Address the metrics port listens on (0.0.0.0: every interface).",
 )
 @click.option(
     "--metrics-job-label/--no-metrics-job-label",
@@ -97,25 +145,43 @@ DEFAULTS = WorkerOptions()
     multiple=True,
     metavar="PATTERN",
     help="Keep environment variables matching this glob (e.g. 'AWS_*', '*_TOKEN') from "
-    "python and shell jobs and from http headers (repeatable). PGSCHED_* always are.",
+    "python and shell jobs (repeatable). PGSCHED_* always are; http jobs send only what "
+    "--http-secret names.",
 )
 @click.option(
     "--sql-database-url",
     metavar="URL",
-    envvar="PGSCHED_SQL_DATABASE_URL",
-    help="Run sql jobs on this connection (a login with only the privileges jobs need). "
-    "Default: $PGSCHED_SQL_DATABASE_URL, else the worker's own database URL.",
+    envvar=ENV_SQL_DATABASE_URL,
+    help="Run sql jobs on this connection: a login of their own with only the privileges "
+    "jobs need. Default: $PGSCHED_SQL_DATABASE_URL, else the worker's own database URL.",
 )
 @click.option(
     "--sql-role",
     metavar="ROLE",
     help="SET ROLE to this role before each sql job (keeps jobs within its privileges; "
-    "not a sandbox: the SQL could RESET ROLE).",
+    "not a boundary: the SQL could RESET ROLE).",
 )
 @click.option(
     "--sql-allow-superuser",
     is_flag=True,
-    help="Let sql jobs run as a superuser (refused by default).",
+    help="Let sql jobs run on a login that can reach superuser or owns pgsched's objects "
+    "(refused by default): whoever writes jobs then owns the database.",
+)
+@click.option(
+    "--http-allow",
+    multiple=True,
+    metavar="CIDR|HOST",
+    callback=_read_by(_allowances),
+    help="Let http jobs reach this loopback or private network, address or host name "
+    "(repeatable). Link-local and cloud metadata addresses are always refused.",
+)
+@click.option(
+    "--http-secret",
+    multiple=True,
+    metavar="NAME=HOST",
+    callback=_read_by(_secrets),
+    help="Let http jobs send ${env:NAME} in headers to HOST (repeatable; HOST may be a "
+    "comma list). Other variables are never sent.",
 )
 @click.option(
     "--pool-mode",
@@ -158,6 +224,9 @@ def worker_command(
     poll_interval: float,
     allow_python: tuple[str, ...],
     allow_shell: bool,
+    allow_sql: bool,
+    run_as: str | None,
+    allow_root: bool,
     grace_period: float,
     name: str | None,
     lease_seconds: int,
@@ -173,6 +242,8 @@ def worker_command(
     pool_mode: str,
     prepared_statements: str,
     listen_database_url: str | None,
+    http_allow: tuple[str, ...],
+    http_secret: tuple[str, ...],
     on_failure: tuple[str, ...],
 ) -> None:
     """Run a worker: claim due jobs, execute them, record every attempt.
@@ -183,6 +254,8 @@ def worker_command(
     \b
     Example:
       pgsched worker --concurrency 20 --queues default,reports --allow-python myapp.
+      pgsched worker --allow-sql --sql-database-url postgresql://jobs@db/app \\
+          --http-secret API_TOKEN=api.example.com --http-allow 10.0.0.0/8
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
       pgsched worker --database-url postgresql://app@pgbouncer:6432/app \\
           --listen-database-url postgresql://app@db:5432/app
@@ -214,6 +287,9 @@ def worker_command(
         poll_interval=poll_interval,
         allow_python=allow_python,
         allow_shell=allow_shell,
+        allow_sql=allow_sql,
+        allow_root=allow_root,
+        run_as=run_as,
         grace_seconds=grace_period,
         lease_seconds=lease_seconds,
         python_processes=python_processes,
@@ -230,6 +306,8 @@ def worker_command(
         pool_mode=PoolMode(pool_mode),
         prepared_statements=PreparedStatements(prepared_statements),
         listen_database_url=listen_database_url,
+        http_allow=http_allow,
+        http_secrets=http_secret,
     )
     run_worker(database_url(settings, Access.WRITE), options)
 

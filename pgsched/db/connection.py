@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from pgsched.config import Settings
+from pgsched.db.json_values import read_json_safely
 from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.text import first_line
 
@@ -88,6 +89,8 @@ def session(url: str, application_name: str) -> Iterator[psycopg.Connection[Dict
             prepare_threshold=None,
         ),
     )
+    # A job row too deep to decode must not fail a whole listing.
+    read_json_safely(connection)
     with connection:
         try:
             yield connection

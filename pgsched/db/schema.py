@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, TIMESTAMP
 from sqlalchemy.sql.elements import TextClause
 
 SCHEMA = "pgsched"
@@ -47,6 +47,7 @@ RUN_STATUSES = (
     "cancelled",
 )
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
+JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now")
 
 
 @dataclass(frozen=True)
@@ -293,3 +294,29 @@ time_zones = Table(
     metadata,
     Column("name", Text, primary_key=True),
 )
+
+# The audit trail: one row per change to a job, appended by the jobs_audit trigger and
+# by run_now (sql/functions/jobs_audit.v1.sql); nobody may update or delete it.
+job_changes = Table(
+    "job_changes",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    # No foreign key: the trail outlives the job, as its runs do.
+    Column("job_id", BigInteger),
+    # The job's name when it changed (its old name, for a deletion).
+    Column("job_name", Text, nullable=False),
+    Column("change", Text, nullable=False),
+    Column("changed_at", timestamptz(), nullable=False, server_default=text("now()")),
+    # session_user: the login the change came through.
+    Column("changed_by", Text, nullable=False),
+    # What the client said it acted for (pgsched.actor): informational only.
+    Column("actor", Text),
+    Column("client_addr", INET),
+    # The changed columns' values before and after (the whole definition for an
+    # insert or a deletion; the new run's id for run_now).
+    Column("old_values", JSONB),
+    Column("new_values", JSONB),
+    CheckConstraint(one_of("change", JOB_CHANGES), name="job_changes_change_check"),
+)
+Index("job_changes_job_id_idx", job_changes.c.job_id)
+Index("job_changes_job_name_idx", job_changes.c.job_name)

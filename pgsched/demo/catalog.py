@@ -12,8 +12,9 @@ QUEUE = "demo"
 WORKER_NAME_PREFIX = "pgsched-demo"
 # What the demo's workers allow for python jobs (see pgsched.demo.jobs).
 PYTHON_PREFIX = "pgsched.demo."
-# The role the demo's SQL job runs as (created by the migrations): it may read the views.
-SQL_ROLE = "pgsched_reader"
+# The login the demo's SQL job runs on (created by the demo, a member of the
+# migrations' pgsched_reader): it may read the views and nothing else.
+SQL_LOGIN = "pgsched_demo_sql"
 # The slow job sleeps this long, past its timeout, so each of its attempts times out.
 SLOW_JOB_SLEEP_SECONDS = 5
 SLOW_JOB_TIMEOUT_SECONDS = 2
@@ -99,6 +100,6 @@ def demo_jobs(endpoint_url: str) -> tuple[DemoJob, ...]:
             schedule="*/5 * * * * *",
             target="SELECT count(*) AS demo_runs FROM pgsched.recent_runs"
             " WHERE job_name LIKE 'demo-%'",
-            description="an SQL statement on pgsched's database, as the role pgsched_reader",
+            description=f"an SQL statement on pgsched's database, on the login {SQL_LOGIN}",
         ),
     )

@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+# Loopback: the demo's workers are told to let http jobs reach it (--http-allow).
+ENDPOINT_HOST = "127.0.0.1"
 PATH = "/health"
 
 
@@ -36,7 +38,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((ENDPOINT_HOST, 0), _Handler)
         self._lock = threading.Lock()
         self._requests = 0
 

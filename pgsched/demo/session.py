@@ -21,15 +21,18 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+import psycopg
+
 from pgsched.catalog import demo as records
 from pgsched.catalog.maintenance import retire_orphan_runs
 from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
 from pgsched.db.connection import redact, session
-from pgsched.demo.catalog import JOB_NAMES, QUEUE, WORKER_NAME_PREFIX, demo_jobs
+from pgsched.demo.catalog import JOB_NAMES, QUEUE, SQL_LOGIN, WORKER_NAME_PREFIX, demo_jobs
 from pgsched.demo.endpoint import DemoEndpoint
 from pgsched.demo.screen import CLEAR_SCREEN, Snapshot, render_compact, render_live, render_summary
 from pgsched.demo.workers import WORKER_COUNT, DemoWorkers, WorkerExit
+from pgsched.text import printable
 
 APPLICATION_NAME = "pgsched-demo"
 REFRESH_SECONDS = 1.0
@@ -53,15 +56,17 @@ class _Screen:
         self._next_compact_at = COMPACT_EVERY_SECONDS
 
     def show(self, snapshot: Snapshot, final: bool = False) -> None:
+        # Errors and outputs on screen are what jobs wrote: printable() keeps their
+        # escape sequences from acting on the terminal; only CLEAR_SCREEN is ours.
         if self._live:
             width = shutil.get_terminal_size().columns
-            self._write(CLEAR_SCREEN + render_live(snapshot, width) + "\n")
+            self._write(CLEAR_SCREEN + printable(render_live(snapshot, width)) + "\n")
         elif final or snapshot.elapsed_seconds >= self._next_compact_at:
             self._next_compact_at = snapshot.elapsed_seconds + COMPACT_EVERY_SECONDS
-            self._write("\n" + render_compact(snapshot) + "\n")
+            self._write("\n" + printable(render_compact(snapshot)) + "\n")
 
     def say(self, text: str) -> None:
-        self._write(text + "\n")
+        self._write(printable(text) + "\n")
 
     def _write(self, text: str) -> None:
         self._out.write(text)
@@ -128,7 +133,8 @@ def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
             f"pgsched demo on {redact(database_url)}: {len(JOB_NAMES)} jobs (demo-*) in queue "
             f"'{QUEUE}', {WORKER_COUNT} workers, {seconds:g} s. Worker logs: {log_dir}"
         )
-        workers = DemoWorkers(database_url, log_dir, seconds)
+        sql_url = _sql_url(connection, database_url, screen)
+        workers = DemoWorkers(database_url, log_dir, seconds, sql_url)
         early_exits: list[WorkerExit] = []
         try:
             workers.start()
@@ -150,6 +156,18 @@ def run_demo(database_url: str, seconds: float, out: TextIO) -> int:
     for problem in problems:
         screen.say(f"problem: {problem}")
     return 1 if problems else 0
+
+
+def _sql_url(connection: Connection, database_url: str, screen: _Screen) -> str | None:
+    """A URL for the sql job's own login, or None (said on screen) when none can be made."""
+    try:
+        return records.sql_login(connection, SQL_LOGIN, database_url)
+    except psycopg.Error as exc:
+        screen.say(
+            f"The demo's sql job will be refused: it runs on a login of its own, {SQL_LOGIN}, "
+            f"and this one could not create it ({exc.diag.message_primary or exc})."
+        )
+        return None
 
 
 def _watch(

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgsched.config import ENV_DATABASE_URL
-from pgsched.demo.catalog import PYTHON_PREFIX, QUEUE, SQL_ROLE, WORKER_NAME_PREFIX
+from pgsched.config import ENV_DATABASE_URL, ENV_SQL_DATABASE_URL
+from pgsched.demo.catalog import PYTHON_PREFIX, QUEUE, WORKER_NAME_PREFIX
+from pgsched.demo.endpoint import ENDPOINT_HOST
 
 WORKER_COUNT = 2
 GRACE_SECONDS = 5.0
@@ -47,10 +48,14 @@ class _Worker:
 class DemoWorkers:
     """Starts ``WORKER_COUNT`` workers on the demo's queue, logging to ``log_dir``."""
 
-    def __init__(self, database_url: str, log_dir: Path, run_seconds: float) -> None:
+    def __init__(
+        self, database_url: str, log_dir: Path, run_seconds: float, sql_url: str | None
+    ) -> None:
         self._database_url = database_url
         self._log_dir = log_dir
         self._run_seconds = run_seconds
+        # Where the sql job runs (a login of its own); None: sql jobs stay disabled.
+        self._sql_url = sql_url
         self._workers: list[_Worker] = []
 
     def start(self) -> None:
@@ -68,8 +73,8 @@ class DemoWorkers:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    # The URL goes by environment, not argv, where `ps` would show a password.
-                    env={**os.environ, ENV_DATABASE_URL: self._database_url},
+                    # URLs go by environment, not argv, where `ps` would show a password.
+                    env={**os.environ, **self._environment()},
                     start_new_session=True,
                 )
             self._workers.append(_Worker(name, process, log_path))
@@ -107,7 +112,16 @@ class DemoWorkers:
             exits.append(_exit(worker, killed=killed))
         return exits
 
+    def _environment(self) -> dict[str, str]:
+        environment = {ENV_DATABASE_URL: self._database_url}
+        if self._sql_url is not None:
+            environment[ENV_SQL_DATABASE_URL] = self._sql_url
+        return environment
+
     def _command(self, name: str) -> list[str]:
+        # The demo's own jobs may run as root: they are its, not a job author's.
+        root = ["--allow-root"] if os.geteuid() == 0 else []
+        sql = ["--allow-sql"] if self._sql_url is not None else []
         return [
             sys.executable,
             "-m",
@@ -120,9 +134,12 @@ class DemoWorkers:
             "--allow-python",
             PYTHON_PREFIX,
             "--allow-shell",
-            # SQL jobs never run as a superuser by accident; the demo's only reads.
-            "--sql-role",
-            SQL_ROLE,
+            *root,
+            *sql,
+            # The demo's HTTP endpoint listens on loopback, which http jobs reach only
+            # when the worker allows it.
+            "--http-allow",
+            ENDPOINT_HOST,
             "--concurrency",
             "4",
             "--python-processes",

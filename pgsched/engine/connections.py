@@ -75,5 +75,5 @@ class ConnectionPlan:
         """The side loop that tells the worker of new work and of attempts taken from
         it: a listener, or without one the recovery's check every poll interval."""
         if self.listen_url is not None:
-            return "listener", Listener(self.listen_url, state).run
+            return "listener", Listener(self.listen_url, state, recovery.check_hinted).run
         return "taken_away", lambda: recovery.watch_taken_away(self.poll_interval)

@@ -4,8 +4,9 @@ The heartbeat has a connection of its own and does nothing else, so slow recover
 work or a busy database cannot delay it past the lease. Recovery, on the side
 connection, asks the database to reap runs of workers silent past their lease (any
 worker may; each lost run is handled once), retires pending runs of deleted or
-disabled jobs, and checks that the attempts this worker runs are still its own (a
-worker without notifications checks that last part every poll interval too).
+disabled jobs, and checks that the attempts this worker runs are still its own: each
+round, at once for the runs a cancel hint names, and, for a worker that hears no
+notifications, every poll interval.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pgsched.engine.keep_running import Step, keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import WorkerState, new_identity
+from pgsched.errors import DatabaseError
 
 log = structlog.get_logger(__name__)
 
@@ -82,15 +84,45 @@ class Recovery:
         self._interval = interval_seconds
         self._state = state
         self._events = events
+        # Runs a cancel hint named, waiting to be checked, and the task checking them.
+        self._hinted: set[int] = set()
+        self._checking: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Recover until cancelled."""
-        await keep_running(
-            _steady(self._interval, self.recover),
-            "recovery_failed",
-            "recovery_crashed",
-            max_retry_seconds=self._interval,
-        )
+        try:
+            await keep_running(
+                _steady(self._interval, self.recover),
+                "recovery_failed",
+                "recovery_crashed",
+                max_retry_seconds=self._interval,
+            )
+        finally:
+            if self._checking is not None:
+                self._checking.cancel()
+
+    def check_hinted(self, run_ids: set[int]) -> None:
+        """A cancel hint (``pgsched_cancel``) named ``run_ids``: check now, not next round,
+        whether those this worker holds are still its own. A NOTIFY alone stops nothing."""
+        self._hinted.update(run_ids)
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._check_hinted())
+
+    async def _check_hinted(self) -> None:
+        state = self._state
+        while self._hinted:
+            held = [pair for pair in state.held_runs() if pair[0] in self._hinted]
+            self._hinted.clear()
+            if not held:
+                return
+            try:
+                taken = await self._repository.runs_taken_away(held)
+            except DatabaseError as exc:
+                log.warning("cancel_check_failed", error=str(exc))
+                return  # the next round checks every held run anyway
+            if taken:
+                log.info("runs_cancelled", run_ids=taken, worker_id=state.worker_id)
+                state.take_away(taken)
 
     async def watch_taken_away(self, interval: float) -> None:
         """Check every ``interval`` seconds that the attempts held are still ours: what

@@ -1,6 +1,14 @@
 """LISTEN/NOTIFY wake-ups: new or changed jobs, manual runs, released slots, and
 replaced attempts.
 
+Any login that can connect to the database can NOTIFY any channel, so a notification
+is only ever a hint to look at the database: ``pgsched_wakeup`` makes the worker look
+for due work sooner, ``pgsched_cancel`` makes it ask whether the named runs it holds
+are still its own, and it stops one only when the database says it was taken away
+(``Recovery.check_hinted``). Hints are merged: however many arrive, they reach the
+worker at most once per ``HINT_INTERVAL_SECONDS``, so a flood of them costs a bounded
+number of looks.
+
 LISTEN needs a session of its own: a transaction pooler moves the client to another
 server connection after each transaction, and notifications then go to a session
 nobody reads. Behind one, the worker listens on ``--listen-database-url`` (a direct
@@ -8,6 +16,9 @@ connection) or not at all (``pgsched.engine.connections``).
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 import psycopg
 import structlog
@@ -20,6 +31,11 @@ from pgsched.errors import DatabaseUnavailable
 
 WAKEUP_CHANNEL = "pgsched_wakeup"
 CANCEL_CHANNEL = "pgsched_cancel"
+# Short enough that run_now and replace stay prompt, long enough that a NOTIFY flood
+# cannot turn into a claim loop without pause.
+HINT_INTERVAL_SECONDS = 0.05
+# A cancel hint naming more runs than a worker could hold is cut to this many.
+MAX_HINTED_RUNS = 10_000
 
 log = structlog.get_logger(__name__)
 
@@ -31,9 +47,16 @@ class Listener:
     after reconnecting: the claim loop then looks at the database afresh.
     """
 
-    def __init__(self, url: str, state: WorkerState) -> None:
+    def __init__(
+        self, url: str, state: WorkerState, on_cancel_hint: Callable[[set[int]], None]
+    ) -> None:
         self._url = url
         self._state = state
+        self._on_cancel_hint = on_cancel_hint
+        self._wakeup_due = False
+        self._cancel_hinted: set[int] = set()
+        self._flush: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with backoff."""
@@ -56,7 +79,7 @@ class Listener:
                 listening = True
                 self._state.wake_up(notified=True)
                 async for notification in connection.notifies():
-                    self._dispatch(notification.channel, notification.payload)
+                    self.hint(notification.channel, notification.payload)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if listening:
                 log.warning("listener_disconnected", error=str(exc).strip(), retry_in_s=0)
@@ -77,9 +100,29 @@ class Listener:
                 "notifications are lost; give --listen-database-url a direct connection",
             )
 
-    def _dispatch(self, channel: str, payload: str) -> None:
+    def hint(self, channel: str, payload: str) -> None:
+        """Note one notification; the worker hears of it now or at the interval's end."""
         if channel == CANCEL_CHANNEL:
-            run_ids = [int(part) for part in payload.split(",") if part.strip().isdigit()]
-            self._state.take_away(run_ids)
+            room = MAX_HINTED_RUNS - len(self._cancel_hinted)
+            parts = (part.strip() for part in payload.split(",")[: max(0, room)])
+            # Run ids are bigint: anything else (a 5,000-digit "id" among them) is noise.
+            self._cancel_hinted.update(
+                int(part) for part in parts if part.isascii() and part.isdigit() and len(part) < 19
+            )
         else:
+            self._wakeup_due = True
+        if self._flush is not None:
+            return  # already scheduled: this hint goes with it
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + HINT_INTERVAL_SECONDS - loop.time()
+        self._flush = loop.call_later(max(0.0, wait), self._pass_on)
+
+    def _pass_on(self) -> None:
+        self._flush = None
+        self._last_flush = asyncio.get_running_loop().time()
+        hinted, self._cancel_hinted = self._cancel_hinted, set()
+        if hinted:
+            self._on_cancel_hint(hinted)
+        if self._wakeup_due:
+            self._wakeup_due = False
             self._state.wake_up(notified=True)

@@ -108,6 +108,7 @@ class Metrics:
         running: Callable[[], int],
         unrecorded: Callable[[], int],
         heartbeat_age: Callable[[], float],
+        claim_round_age: Callable[[], float],
         lease_seconds: float,
     ) -> None:
         """Gauges read at scrape time from the worker's own state."""
@@ -124,6 +125,11 @@ class Metrics:
             "Seconds since this worker's last successful heartbeat.",
             registry=self.registry,
         ).set_function(heartbeat_age)
+        Gauge(
+            "pgsched_claim_round_age_seconds",
+            "Seconds since this worker's claim loop last completed a round (or was full).",
+            registry=self.registry,
+        ).set_function(claim_round_age)
         Gauge(
             "pgsched_lease_seconds",
             "Heartbeat silence after which other workers recover this worker's attempts.",
@@ -205,9 +211,11 @@ class MetricsPortUnavailable(ConfigurationError):
 class MetricsServer:
     """``/metrics`` and ``/healthz`` over HTTP, on a daemon thread."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]):
+    def __init__(
+        self, metrics: Metrics, host: str, port: int, unhealthy: Callable[[], str | None]
+    ) -> None:
         self._metrics_app: WsgiApp = make_wsgi_app(metrics.registry)
-        self._healthy = healthy
+        self._unhealthy = unhealthy
         try:
             self._server = make_server(
                 host, port, self._route, ThreadingWSGIServer, handler_class=_QuietHandler
@@ -235,12 +243,12 @@ class MetricsServer:
         if path == "/metrics":
             return self._metrics_app(environ, start_response)
         if path == "/healthz":
-            ok = self._healthy()
+            problem = self._unhealthy()
             start_response(
-                "200 OK" if ok else "503 Service Unavailable",
+                "200 OK" if problem is None else "503 Service Unavailable",
                 [("Content-Type", "text/plain; charset=utf-8")],
             )
-            return [b"ok\n" if ok else b"heartbeat older than the lease\n"]
+            return [f"{problem or 'ok'}\n".encode()]
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [b"not found: try /metrics or /healthz\n"]
 
@@ -270,13 +278,30 @@ def serve_worker_metrics(
     finisher: Backlog,
     heartbeat: Lease,
 ) -> MetricsServer | None:
-    """Serve a worker's ``/metrics`` and ``/healthz`` if it was given a metrics port."""
+    """Serve a worker's ``/metrics`` and ``/healthz`` if it was given a metrics port.
+
+    ``/healthz`` wants both loops alive: the heartbeat accepted within the lease, and a
+    claim round completed (or no room to claim) within it, so a worker whose claims keep
+    failing or waiting is unhealthy even while its heartbeat succeeds.
+    """
     if options.metrics_port is None:
         return None
     metrics.watch(
-        lambda: state.running, lambda: finisher.unrecorded, heartbeat.age, options.lease_seconds
+        lambda: state.running,
+        lambda: finisher.unrecorded,
+        heartbeat.age,
+        state.claim_round_age,
+        options.lease_seconds,
     )
-    server = MetricsServer(metrics, options.metrics_host, options.metrics_port, heartbeat.healthy)
+
+    def unhealthy() -> str | None:
+        if not heartbeat.healthy():
+            return "heartbeat older than the lease"
+        if state.claim_round_age() >= options.lease_seconds:
+            return "no claim round completed within the lease"
+        return None
+
+    server = MetricsServer(metrics, options.metrics_host, options.metrics_port, unhealthy)
     log.info(
         "metrics_serving", host=options.metrics_host, port=server.port, worker_id=state.worker_id
     )

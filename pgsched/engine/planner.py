@@ -56,6 +56,8 @@ class DueJob:
     misfire_threshold_seconds: int
     running_run_ids: Sequence[int] = ()
     queued_runs: int = 0
+    # Why the job's row could not be read (``pgsched.db.json_values``), if it could not.
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,14 @@ class JobPlan:
 def plan_job(job: DueJob, now: datetime) -> JobPlan:
     """Plan ``job`` at the database instant ``now``.
 
-    A job that cannot be planned gets ``last_error`` and is looked at again later;
-    it never stops the claim of the other jobs.
+    A job that cannot be planned, or whose row cannot be read, gets ``last_error`` and
+    is looked at again later; it never stops the claim of the other jobs.
     """
+    if job.unreadable is not None:
+        return JobPlan(
+            next_run=now + INVALID_SCHEDULE_RECHECK,
+            last_error=f"this job's row cannot be read: {job.unreadable}",
+        )
     try:
         return _plan(job, now)
     except PgschedError as exc:

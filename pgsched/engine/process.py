@@ -23,6 +23,7 @@ from pgsched.engine.hardening import keep_environment_private
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.worker import STOP_SIGNALS, Worker
 from pgsched.errors import DatabaseUnavailable
+from pgsched.executors.kinds import job_limits
 
 APPLICATION_NAME = "pgsched-worker-start"
 
@@ -36,11 +37,13 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     do; a schema that is not current is refused at once.
     """
     keep_environment_private()
+    job_limits(options)  # a configuration it cannot honour is refused before any wait
     pooler_answered = _wait_for_current_schema(database_url)
     plan = ConnectionPlan.for_worker(
         database_url, options, _pool_mode(options.pool_mode, pooler_answered)
     )
     plan.log_start()
+    worker = Worker(database_url, options, plan)
     # Until the worker's event loop takes the signals over, a stop request is kept
     # for it: a signal in between must not kill the process (exit by signal, with
     # nothing recorded) but stop it cleanly.
@@ -48,7 +51,6 @@ def run_worker(database_url: str, options: WorkerOptions) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda received, frame: requested.append(received))
     try:
-        worker = Worker(database_url, options, plan)
         asyncio.run(worker.run(stop_requested=lambda: bool(requested)))
     finally:
         # The signal handlers go with the event loop. All is recorded by now: a late

@@ -16,7 +16,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from pgsched.engine.claims import Claims, DueIn
-from pgsched.engine.rows import ClaimResult, db_text, json_rows
+from pgsched.engine.rows import ClaimResult, finish_params
 from pgsched.models import Attempt, EndedAttempt
 
 __all__ = ["ClaimResult", "DueIn", "FinishedRun", "Repository", "WorkerIdentity"]
@@ -106,24 +106,7 @@ class Repository(Claims):
 
     async def finish_runs(self, ended: Sequence[EndedAttempt]) -> list[FinishedRun]:
         """Record how attempts ended; returns the runs whose fence still held."""
-        rows = await self._fetch(
-            "finish_runs",
-            {
-                "rows": json_rows(
-                    {
-                        "run_id": e.attempt.run_id,
-                        "fence": e.attempt.fence,
-                        "status": e.outcome.status.value,
-                        "error": db_text(e.outcome.error),
-                        "output": db_text(e.outcome.output),
-                        "duration_ms": e.duration_ms,
-                        "retryable": e.outcome.retryable,
-                        "started_at": e.started_at,
-                    }
-                    for e in ended
-                )
-            },
-        )
+        rows = await self._fetch("finish_runs", finish_params(ended))
         return [FinishedRun(row["id"], row["retry_run_id"], row["retry_at"]) for row in rows]
 
     async def save_checkpoint(self, attempt: Attempt, value: Any) -> bool:

@@ -7,7 +7,7 @@ encoding it costs the client a fraction of one array parameter per column.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,8 +15,10 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
+from pgsched.db.json_values import undecodable
 from pgsched.engine.planner import DueJob, JobPlan
-from pgsched.models import Attempt, ClaimClock, RunStatus, Trigger
+from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.models import Attempt, ClaimClock, EndedAttempt, RunStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def due_job(row: DictRow) -> DueJob:
         misfire_threshold_seconds=row["misfire_threshold_seconds"],
         running_run_ids=tuple(row["running_run_ids"]),
         queued_runs=row["queued_runs"],
+        # Scheduling new jobs reads neither: their first claim when due does.
+        unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
     )
 
 
@@ -82,7 +86,12 @@ def attempt_from(
     trigger: str,
     clock: ClaimClock,
 ) -> Attempt:
-    """The ``Attempt`` a worker executes, from a job row and its run's claim."""
+    """The ``Attempt`` a worker executes, from a job row and its run's claim.
+
+    A row whose args or checkpoint could not be read makes an attempt that fails
+    without running (``refusal``).
+    """
+    unreadable = undecodable(args=job["args"], checkpoint=job["checkpoint"])
     return Attempt(
         run_id=run_id,
         fence=fence,
@@ -90,14 +99,15 @@ def attempt_from(
         job_name=job["name"],
         kind=job["kind"],
         target=job["target"],
-        args=job["args"],
+        args={} if unreadable else job["args"],
         scheduled_for=scheduled_for,
         attempt=attempt,
         max_attempts=job["max_attempts"],
         timeout_seconds=job["timeout_seconds"],
         trigger=Trigger(trigger),
-        checkpoint=job["checkpoint"],
+        checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
+        refusal=unreadable and f"this job's row cannot be read: {unreadable}",
     )
 
 
@@ -105,8 +115,32 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
     """Parameters of ``advance_jobs``: each planned job's next ``next_run`` and error."""
     return {
         "rows": json_rows(
-            {"job_id": job["id"], "next_run": job_plan.next_run, "last_error": job_plan.last_error}
+            {
+                "job_id": job["id"],
+                "next_run": job_plan.next_run,
+                "last_error": db_text(job_plan.last_error, ERROR_LIMIT_CHARS),
+            }
             for job, job_plan in plans
+        )
+    }
+
+
+def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
+    """Parameters of ``finish_runs``: how each attempt ended, its error and output cut
+    to what a run keeps, whichever executor produced them."""
+    return {
+        "rows": json_rows(
+            {
+                "run_id": e.attempt.run_id,
+                "fence": e.attempt.fence,
+                "status": e.outcome.status.value,
+                "error": db_text(e.outcome.error, ERROR_LIMIT_CHARS),
+                "output": db_text(e.outcome.output, OUTPUT_LIMIT_CHARS),
+                "duration_ms": e.duration_ms,
+                "retryable": e.outcome.retryable,
+                "started_at": e.started_at,
+            }
+            for e in ended
         )
     }
 
@@ -122,8 +156,10 @@ def _iso(value: object) -> str:
     raise TypeError(f"cannot send {type(value).__name__} in a batch")
 
 
-def db_text(value: str | None) -> str | None:
-    """Job output as PostgreSQL text holds it: no NUL characters, no lone surrogates."""
+def db_text(value: str | None, limit: int) -> str | None:
+    """Text for a run or job column: no NUL characters, no lone surrogates, and at most
+    ``limit`` characters, whatever wrote it (the rest is dropped with a note)."""
     if not value:
         return value
-    return value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
+    text = value.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\\0")
+    return truncate(text, limit)

@@ -20,6 +20,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.db.json_values import read_json_safely
 from pgsched.db.queries import query
 from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.text import first_line
@@ -65,6 +66,7 @@ class Session:
                         # None: psycopg never prepares a statement on its own either.
                         prepare_threshold=5 if self._prepare else None,
                     )
+                    read_json_safely(self._connection)
                 yield self._connection
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.

@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass, field
 
 from pgsched.engine.options import WorkerOptions
@@ -69,6 +70,9 @@ class WorkerState:
     # A NOTIFY came (new or changed jobs, a manual run, a released slot): the claim
     # loop looks for pending attempts and unscheduled jobs on its next round.
     notified: bool = True
+    # When the claim loop last completed a round, or had no room to claim (monotonic):
+    # /healthz turns 503 when this is older than the lease, whatever the heartbeat says.
+    claim_round_at: float = field(default_factory=time.monotonic)
 
     @property
     def worker_id(self) -> str:
@@ -95,6 +99,14 @@ class WorkerState:
         """The cluster gave these runs to others: stop them and record nothing."""
         for run_id in run_ids:
             self.cancel(run_id, TAKEN)
+
+    def claim_round_done(self) -> None:
+        """The claim loop completed a round (or had no room to claim): it is alive."""
+        self.claim_round_at = time.monotonic()
+
+    def claim_round_age(self) -> float:
+        """Seconds since the claim loop last completed a round."""
+        return time.monotonic() - self.claim_round_at
 
     def wake_up(self, notified: bool = False) -> None:
         """End the claim loop's sleep; ``notified`` for a NOTIFY."""

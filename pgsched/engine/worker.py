@@ -39,7 +39,7 @@ from pgsched.engine.state import (
     new_identity,
 )
 from pgsched.errors import DatabaseError
-from pgsched.executors.kinds import executors_for
+from pgsched.executors.kinds import execute, executors_for
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -68,15 +68,13 @@ class Worker:
         self.options = options
         self._plan = plan
         self.state = WorkerState(new_identity(options))
-        prepare = plan.prepare
+        prepare, sql_mode = plan.prepare, plan.sql_pool_mode
         self._claims = Repository(url, "pgsched-worker", prepare)
         self._side = Repository(url, "pgsched-worker-side", prepare)
         self._beats = Repository(url, "pgsched-worker-heartbeat", prepare)
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
         self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
-        self._python, self._executors = executors_for(
-            options, url, self._save_checkpoint, plan.sql_pool_mode
-        )
+        self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._stopping = False
         self._aborting = False
@@ -95,6 +93,7 @@ class Worker:
         """Run until SIGTERM/SIGINT (or ``request_stop``), then drain and exit;
         ``stop_requested`` says whether a stop signal came before this started."""
         loop = asyncio.get_running_loop()
+        self.state.claim_round_done()  # the wait for the database is behind us
         # From the very start: a stop signal while the database is away ends the wait.
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
@@ -270,6 +269,7 @@ class Worker:
             await asyncio.sleep(BATCH_GATHER_SECONDS)
             free = self._free()  # attempts may have begun waiting meanwhile: it can fall
         if free <= 0:
+            self.state.claim_round_done()  # full: nothing to claim is healthy
             return self.options.poll_interval  # a finish wakes us
         if self.state.notified:
             self.state.notified = False
@@ -279,6 +279,7 @@ class Worker:
             claimed = await self._claim(free)
         finally:
             self.state.claiming = False
+        self.state.claim_round_done()
         if self._pacer.backlog or self._pacer.more_to_schedule:
             return 0.0
         due = await self._claims.due_in(self.options.queues)
@@ -351,7 +352,7 @@ class Worker:
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
             async with asyncio.timeout(attempt.timeout_seconds):
-                outcome = await self._executors[attempt.kind].execute(attempt)
+                outcome = await execute(self._executors, attempt)
         except TimeoutError:
             outcome = Outcome(
                 RunStatus.TIMED_OUT,

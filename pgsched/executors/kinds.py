@@ -1,18 +1,48 @@
-"""Which executor runs which job kind, built from a worker's options."""
+"""Which executor runs which job kind, built from a worker's options, each held to what
+the worker's flags allow."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pgsched.db.pooling import PoolMode
 from pgsched.engine.options import WorkerOptions, python_processes
+from pgsched.errors import ConfigurationError
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
+from pgsched.executors.http_address import AddressRules
+from pgsched.executors.http_request import SecretHosts
+from pgsched.executors.job_user import JobUser, job_user
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
-from pgsched.models import Attempt
+from pgsched.models import Attempt, Outcome
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """What a worker's flags let its jobs be and reach."""
+
+    user: JobUser | None
+    rules: AddressRules
+    secrets: SecretHosts
+
+
+def job_limits(options: WorkerOptions) -> JobLimits:
+    """The limits ``options`` set, or ``ConfigurationError`` for a configuration that
+    cannot be honoured: python or shell jobs on a root worker without ``--run-as`` or
+    ``--allow-root``, an ``--http-allow`` or ``--http-secret`` value it cannot read."""
+    user = job_user(
+        options.run_as, options.allow_root, bool(options.allow_python or options.allow_shell)
+    )
+    try:
+        rules = AddressRules.allowing(options.http_allow)
+        secrets = SecretHosts.parse(options.http_secrets)
+    except ValueError as exc:
+        raise ConfigurationError(f"--http-allow or --http-secret: {exc}") from exc
+    return JobLimits(user, rules, secrets)
 
 
 def executors_for(
@@ -21,8 +51,10 @@ def executors_for(
     save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
     sql_pool_mode: PoolMode = PoolMode.AUTO,
 ) -> tuple[PythonExecutor, dict[str, Executor]]:
-    """The python executor, and every executor by job kind, within ``options``' limits;
-    ``sql_pool_mode`` is how the sql jobs' URL reaches PostgreSQL."""
+    """The python executor, and every executor by job kind, within ``options``' limits
+    (``job_limits``); ``sql_pool_mode`` is how the sql jobs' URL reaches PostgreSQL."""
+    limits = job_limits(options)
+    user, rules, secrets = limits.user, limits.rules, limits.secrets
     python = PythonExecutor(
         options.allow_python,
         python_processes(options),
@@ -30,16 +62,26 @@ def executors_for(
         options.hidden_env,
         # Without --python-processes, the pool grows while its processes are busy.
         max_processes=options.concurrency if options.python_processes is None else None,
+        user=user,
     )
     return python, {
         "python": python,
-        "shell": ShellExecutor(options.allow_shell, options.hidden_env),
-        "http": HttpExecutor(options.http_per_host, options.hidden_env),
+        "shell": ShellExecutor(options.allow_shell, options.hidden_env, user),
+        "http": HttpExecutor(options.http_per_host, rules, secrets),
         "sql": SqlExecutor(
             options.sql_database_url or database_url,
             options.sql_pool_size,
             options.sql_role,
             options.sql_allow_superuser,
-            sql_pool_mode,
+            allowed=options.allow_sql,
+            pool_mode=sql_pool_mode,
         ),
     }
+
+
+async def execute(executors: Mapping[str, Executor], attempt: Attempt) -> Outcome:
+    """Run ``attempt`` in its kind's executor; one whose job row could not be read
+    (``Attempt.refusal``) fails without running."""
+    if attempt.refusal is not None:
+        return Outcome.failed(attempt.refusal, retryable=False)
+    return await executors[attempt.kind].execute(attempt)

@@ -10,12 +10,10 @@ The child's side of the conversation is ``pgsched.executors.python_child``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +21,11 @@ from typing import Any
 import structlog
 
 from pgsched.config import job_environment
-from pgsched.executors.base import signal_group
-from pgsched.executors.python_child import HEADER, encode
+from pgsched.executors.base import ERROR_LIMIT_CHARS, signal_group, truncate
+from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
+from pgsched.executors.job_user import JobUser
+from pgsched.executors.python_child import encode
+from pgsched.executors.python_target import allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
@@ -40,81 +41,8 @@ GROW_AFTER_SECONDS = 0.05
 TERMINATE_GRACE_SECONDS = 2.0
 
 
-def is_allowed(module: str, prefixes: Sequence[str]) -> bool:
-    """Whether ``module`` falls under one of ``prefixes``; ``*`` allows every module.
-
-    Prefixes match whole module names: ``myapp`` and ``myapp.`` allow ``myapp`` and
-    ``myapp.jobs``, not ``myapplication``.
-    """
-    for prefix in prefixes:
-        if prefix == "*":
-            return True
-        base = prefix.rstrip(".")
-        # An empty prefix would otherwise allow the relative names ".x".
-        if base and (module == base or module.startswith(base + ".")):
-            return True
-    return False
-
-
 class _CannotStart(RuntimeError):
     """A child process could not be started."""
-
-
-class _ChildDied(Exception):
-    """The child process exited while the parent waited for its answer."""
-
-    def __init__(self, returncode: int) -> None:
-        how = f"exit code {returncode}"
-        if returncode < 0:
-            how += f", killed by {signal.Signals(-returncode).name}"
-        super().__init__(how)
-
-
-class _Inbox(asyncio.Protocol):
-    """Cuts the bytes a child sends into messages and hands them to whoever waits."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._messages: deque[Any] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._transport: asyncio.BaseTransport | None = None
-        self._returncode: int | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= HEADER.size:
-            end = HEADER.size + HEADER.unpack_from(self._buffer)[0]
-            if len(self._buffer) < end:
-                break
-            self._messages.append(json.loads(self._buffer[HEADER.size : end]))
-            del self._buffer[:end]
-        self._wake()
-
-    def child_exited(self, returncode: int) -> None:
-        """Fail the wait for a message that can no longer come."""
-        self._returncode = returncode
-        if self._transport is not None:
-            self._transport.close()
-        self._wake()
-
-    async def receive(self) -> Any:
-        """The next message; ``_ChildDied`` once the child has exited."""
-        while not self._messages:
-            if self._returncode is not None:
-                raise _ChildDied(self._returncode)
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._messages.popleft()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
 
 @dataclass(eq=False)
@@ -122,8 +50,9 @@ class _Child:
     """One child process and its private pipes."""
 
     process: asyncio.subprocess.Process
-    inbox: _Inbox
+    inbox: Inbox
     outbox: asyncio.WriteTransport
+    output: ChildOutput
     watcher: asyncio.Task[None] | None = None
     # Set when we stop the child, so that its exit is not reported as a death.
     stopping: bool = field(default=False)
@@ -138,9 +67,10 @@ class PythonExecutor:
     an elastic pool (``max_processes`` above ``processes``) grows up to it while
     attempts wait for a free child.
 
-    Only targets under ``allowed_prefixes`` run; others are refused before any child
-    sees them. ``save_checkpoint(attempt, value)`` stores what a job passes to
-    ``context.save_checkpoint``; the job waits until it returns. Call ``start`` first.
+    Only targets under ``allowed_prefixes`` run (``python_target``'s rules); others
+    are refused before any child sees them. ``save_checkpoint(attempt, value)`` stores
+    what a job passes to ``context.save_checkpoint``; the job waits until it returns.
+    With ``user``, children run as that OS user. Call ``start`` first.
     """
 
     def __init__(
@@ -150,9 +80,11 @@ class PythonExecutor:
         save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
         hidden_env: Sequence[str] = (),
         max_processes: int | None = None,
+        user: JobUser | None = None,
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
         self._hidden_env = tuple(hidden_env)
+        self._user = user
         self.processes = processes
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
@@ -168,8 +100,18 @@ class PythonExecutor:
         self._children: set[_Child] = set()
 
     async def start(self) -> None:
-        """Start one child, so the first attempt does not wait for an interpreter."""
-        self._idle.append(await self._spawn())
+        """Start one child, so the first attempt does not wait for an interpreter.
+
+        Only when python jobs are allowed at all. A child that cannot start (an
+        interpreter the ``--run-as`` user may not run) is logged, and each attempt
+        then fails saying why, while the worker runs its other kinds of jobs.
+        """
+        if not self._allowed:
+            return
+        try:
+            self._idle.append(await self._spawn())
+        except _CannotStart as exc:
+            log.error("python_child_start_failed", error=str(exc))
 
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run ``attempt`` in a free child; kill the child if cancelled meanwhile."""
@@ -228,7 +170,7 @@ class PythonExecutor:
             outcome = await self._run(child, attempt, request)
         except _CannotStart as exc:
             return Outcome.failed(str(exc))
-        except _ChildDied as exc:
+        except ChildDied as exc:
             return Outcome.failed(f"python worker process died while running the job ({exc})")
         except BaseException:
             # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
@@ -255,23 +197,19 @@ class PythonExecutor:
                 await self._kill(child, reason="did not exit on SIGTERM")
 
     def _refusal(self, target: str) -> Outcome | None:
-        module, colon, attribute = target.partition(":")
-        if not (module and colon and attribute):
-            error = f"python target '{target}' must look like package.module:function"
-            return Outcome.failed(error, retryable=False)
-        if not is_allowed(module, self._allowed):
-            allowed = ", ".join(self._allowed) or "none"
-            error = (
-                f"python target '{target}' is not allowed on this worker (allowed prefixes: "
-                f"{allowed}; start the worker with --allow-python PREFIX)"
-            )
-            return Outcome.failed(error, retryable=False)
-        return None
+        problem = allowance_problem(target, self._allowed)
+        if problem is None:
+            return None
+        return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
 
     async def _run(self, child: _Child, attempt: Attempt, request: bytes) -> Outcome:
+        child.output.attempt_started(attempt.run_id)
         child.outbox.write(request)
         while True:
             message = await child.inbox.receive()
+            if message["type"] == "garbled":
+                await self._kill(child, reason="sent a message the worker cannot read")
+                return Outcome.failed("the python worker process sent a message that is not JSON")
             if message["type"] == "result":
                 return Outcome(
                     RunStatus(message["status"]),
@@ -290,29 +228,39 @@ class PythonExecutor:
 
     async def _spawn(self) -> _Child:
         # Private pipes, not stdout: jobs print. Descriptors from os.pipe() are not
-        # inherited, and pass_fds hands the child's two ends to this child alone.
+        # inherited, and pass_fds hands the child's two ends to this child alone. Its
+        # stdout and stderr are a third pipe, never the worker's own (ChildOutput).
         child_reads, parent_writes = os.pipe()
         parent_reads, child_writes = os.pipe()
+        output_reads, output_writes = os.pipe()
+        environment = job_environment(self._hidden_env)
+        if self._user is not None:
+            environment = self._user.environment(environment)
         try:
             process = await _start_process(
-                child_reads, child_writes, job_environment(self._hidden_env)
+                child_reads, child_writes, output_writes, environment, self._user
             )
         except BaseException:
-            os.close(parent_reads)
-            os.close(parent_writes)
+            for end in (parent_reads, parent_writes, output_reads):
+                os.close(end)
             raise
         try:
             loop = asyncio.get_running_loop()
             inbound = open(parent_reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
             outbound = open(parent_writes, "wb", buffering=0)  # noqa: SIM115 - as above
-            _, inbox = await loop.connect_read_pipe(_Inbox, inbound)
+            printed = open(output_reads, "rb", buffering=0)  # noqa: SIM115 - as above
+            _, inbox = await loop.connect_read_pipe(Inbox, inbound)
             outbox, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, outbound)
-            child = _Child(process, inbox, outbox)
+            _, output = await loop.connect_read_pipe(ChildOutput, printed)
+            output.pid = process.pid
+            child = _Child(process, inbox, outbox, output)
             child.watcher = asyncio.create_task(self._watch(child))
             self._children.add(child)
-            outbox.write(encode({"sys_path": [str(entry) for entry in sys.path]}))
+            outbox.write(
+                encode({"sys_path": [str(entry) for entry in sys.path], "allowed": self._allowed})
+            )
             await inbox.receive()  # it says it is ready
-        except _ChildDied as exc:
+        except ChildDied as exc:
             raise _CannotStart(f"python worker process exited on start ({exc})") from exc
         except BaseException:
             signal_group(process.pid, signal.SIGKILL)
@@ -358,7 +306,11 @@ def _request(attempt: Attempt) -> dict[str, Any]:
 
 
 async def _start_process(
-    child_reads: int, child_writes: int, environment: dict[str, str]
+    child_reads: int,
+    child_writes: int,
+    output: int,
+    environment: dict[str, str],
+    user: JobUser | None,
 ) -> asyncio.subprocess.Process:
     """Start a child in a session of its own, so its process group holds all it starts."""
     try:
@@ -369,12 +321,16 @@ async def _start_process(
             str(child_reads),
             str(child_writes),
             stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             pass_fds=(child_reads, child_writes),
             start_new_session=True,
             env=environment,
+            **(user.process_options() if user is not None else {}),
         )
     except OSError as exc:
         raise _CannotStart(f"cannot start a python worker process: {exc}") from exc
     finally:
         os.close(child_reads)
         os.close(child_writes)
+        os.close(output)

@@ -4,7 +4,8 @@
 and talks to it over a private pipe pair, leaving stdout and stderr to the jobs.
 Every message is a JSON object framed by a 4-byte big-endian length:
 
-- parent to child: ``{"sys_path": [...]}`` once, then one request per attempt
+- parent to child: ``{"sys_path": [...], "allowed": [...]}`` once (the worker's
+  ``--allow-python`` prefixes, checked again here), then one request per attempt
   (``target``, ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``,
   ``checkpoint``), and the answer to each checkpoint (``{"error": null}`` when stored);
 - child to parent: ``{"type": "ready"}`` once, ``{"type": "checkpoint", "value": ...}``
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
 HEADER = struct.Struct("!I")
@@ -125,16 +127,14 @@ class _BoundedOutput(io.TextIOBase):
         return text
 
 
-class NotRunnable(Exception):
-    """The target cannot be called as asked; a retry would fail the same way."""
-
-
-def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
-    """Run the attempt ``request`` describes and return its result message."""
+def run_attempt(
+    request: dict[str, Any], channel: _Channel, allowed: Sequence[str]
+) -> dict[str, Any]:
+    """Run the attempt ``request`` describes, if ``allowed`` lets it; its result message."""
     target = request["target"]
     line = _CheckpointLine(channel)
     try:
-        function, signature = load_target(target)
+        function, signature = load_target(target, tuple(allowed))
         call = _bind(function, signature, target, request, line)
     except NotRunnable as exc:
         return _result(RunStatus.FAILED, error=str(exc), retryable=False)
@@ -172,21 +172,24 @@ def run_attempt(request: dict[str, Any], channel: _Channel) -> dict[str, Any]:
 
 
 @functools.cache  # like the modules they come from, functions are looked up once
-def load_target(target: str) -> tuple[Callable[..., Any], inspect.Signature | None]:
-    """The function ``target`` names, and its signature (None for builtins without one)."""
-    module_name, _, attribute = target.partition(":")
+def load_target(
+    target: str, allowed: tuple[str, ...]
+) -> tuple[Callable[..., Any], inspect.Signature | None]:
+    """The function ``target`` names, and its signature (None for builtins without one).
+
+    Only under the ``allowed`` module prefixes, and only as ``python_target`` permits
+    (``NotRunnable`` otherwise): the module is imported only once the target's form and
+    module pass, and what it names must itself be defined under those prefixes.
+    """
+    problem = allowance_problem(target, allowed)
+    if problem is not None:
+        raise NotRunnable(problem)
+    module_name = target.partition(":")[0]
     try:
         module = importlib.import_module(module_name)
     except BaseException as exc:  # a module's body may raise anything, SystemExit included
         raise NotRunnable(f"cannot import module '{module_name}': {_describe(exc)}") from None
-    found: Any = module
-    for name in attribute.split("."):
-        try:
-            found = getattr(found, name)
-        except AttributeError:
-            raise NotRunnable(f"module '{module_name}' has no attribute '{attribute}'") from None
-    if not callable(found):
-        raise NotRunnable(f"'{target}' is not callable")
+    found = lookup(module, target, allowed)
     try:
         signature = inspect.signature(found)
     except ValueError:
@@ -375,7 +378,7 @@ def main(read_fd: int, write_fd: int) -> None:
     sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
     channel.send({"type": "ready"})
     while (request := channel.receive()) is not None:
-        channel.send(run_attempt(request, channel))
+        channel.send(run_attempt(request, channel, hello["allowed"]))
 
 
 if __name__ == "__main__":

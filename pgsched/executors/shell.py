@@ -3,7 +3,7 @@
 The target is split with ``shlex.split`` and executed directly, so nothing in it is
 expanded or interpolated; write ``sh -c '...'`` to get a shell. ``args`` may hold
 ``env`` (strings merged over the worker's environment, without the variables hidden
-from jobs) and ``cwd``.
+from jobs) and ``cwd``. With ``--run-as``, commands run as that user.
 
 Every command runs in a new session, so it and everything it starts share one
 process group. That group is what gets killed when the attempt is cancelled, and
@@ -23,6 +23,7 @@ from typing import Any
 
 from pgsched.config import job_environment
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, signal_group, truncate
+from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome
 
 DISABLED_MESSAGE = "shell jobs are disabled on this worker (start it with --allow-shell)"
@@ -40,9 +41,12 @@ class _InvalidJob(Exception):
 class ShellExecutor:
     """Runs ``shell`` jobs when the worker allows them."""
 
-    def __init__(self, allowed: bool, hidden_env: Sequence[str] = ()) -> None:
+    def __init__(
+        self, allowed: bool, hidden_env: Sequence[str] = (), user: JobUser | None = None
+    ) -> None:
         self._allowed = allowed
         self._hidden_env = tuple(hidden_env)
+        self._user = user
         self._running: set[int] = set()  # process group ids of commands being run
 
     async def start(self) -> None:
@@ -59,7 +63,10 @@ class ShellExecutor:
             return Outcome.failed(DISABLED_MESSAGE, retryable=False)
         try:
             argv = _command_line(attempt.target)
-            env = {**job_environment(self._hidden_env), **_env_overrides(attempt.args.get("env"))}
+            env = job_environment(self._hidden_env)
+            if self._user is not None:
+                env = self._user.environment(env)
+            env.update(_env_overrides(attempt.args.get("env")))
             cwd = _working_directory(attempt.args.get("cwd"))
         except _InvalidJob as exc:
             return Outcome.failed(truncate(str(exc), ERROR_LIMIT_CHARS), retryable=False)
@@ -75,9 +82,11 @@ class ShellExecutor:
                 start_new_session=True,
                 env=env,
                 cwd=cwd,
+                **(self._user.process_options() if self._user is not None else {}),
             )
         except OSError as exc:
-            return Outcome.failed(_start_failure(exc, argv[0], cwd), retryable=False)
+            error = _start_failure(exc, argv[0], cwd)
+            return Outcome.failed(truncate(error, ERROR_LIMIT_CHARS), retryable=False)
 
         group = transport.get_pid()  # the command leads its own session and process group
         self._running.add(group)
@@ -144,13 +153,24 @@ async def _wait_for_exit(protocol: _CommandProtocol) -> None:
         await asyncio.wait_for(asyncio.shield(protocol.output_closed), DRAIN_SECONDS)
 
 
+def target_problem(target: str) -> str | None:
+    """Why ``target`` is not a command line this executor can run, or None."""
+    try:
+        _command_line(target)
+    except _InvalidJob as exc:
+        return str(exc)
+    return None
+
+
 def _command_line(target: str) -> list[str]:
     try:
         argv = shlex.split(target)
     except ValueError as exc:
-        raise _InvalidJob(f"cannot parse the command line {target!r}: {exc}") from None
+        raise _InvalidJob(
+            f"shell target {target!r} cannot be split into a command line: {exc}"
+        ) from None
     if not argv:
-        raise _InvalidJob("the command line is empty")
+        raise _InvalidJob("shell target is an empty command line")
     return argv
 
 

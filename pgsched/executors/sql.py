@@ -7,11 +7,17 @@ string of several statements separated by ``;`` runs as one implicit transaction
 all of it takes effect or none of it does. SQL that opens a transaction and does
 not end it fails, and its work is rolled back.
 
-Jobs' SQL runs as the role the operator chose: the login of the URL the executor is
-given (the worker's ``--sql-database-url``, else its own) and, with ``role``, after
-``SET ROLE``. ``SET ROLE`` keeps well-meaning SQL within that role's privileges but is
-no sandbox (the SQL may ``RESET ROLE``); a separate login is. SQL never runs as a
-superuser unless the operator says so: that is refused with a message saying how.
+SQL jobs are opt-in per worker (``--allow-sql``). Whoever writes ``pgsched.jobs``
+chooses the SQL, so it runs only on a session that holds nothing beyond what jobs may
+have: not a login that is, or through any membership can become, a superuser, a role
+with CREATEROLE, or one of the roles that run programs or touch files on the server;
+and not a login that owns (or is a member of a role owning) any pgsched object, since
+pgsched's triggers run on other people's writes and their owner could replace them.
+That is checked before every attempt, on the login (``session_user``): ``--sql-role``
+runs ``SET ROLE`` first, which keeps well-meaning SQL within a role's privileges but is
+no boundary, since the SQL may ``RESET ROLE``. The boundary is a login of its own,
+``--sql-database-url``. ``--sql-allow-superuser`` lifts the check for an operator
+who accepts that whoever writes jobs owns the database.
 
 A cancelled attempt cancels its statement on the server and waits until it has
 ended. ``statement_timeout`` is set a little past the attempt's timeout, so the
@@ -22,9 +28,9 @@ the next transaction may run on another server connection, and what a job leaves
 one (a ``SET``, a role, a temporary table, an advisory lock) goes to whoever gets it
 next, pgsched's own queries included. There a job is one statement (the extended
 protocol refuses two), run in a transaction pgsched opens: ``statement_timeout`` is
-``SET LOCAL``, a savepoint keeps the transaction usable when the statement fails,
-and before the commit ``sql_job_session_reset`` undoes what the statement left in
-the session. Statements that refuse a transaction block (``VACUUM``) need a direct
+local to it, a savepoint keeps the transaction usable when the statement fails, and
+before the commit ``sql_job_session_reset`` undoes what the statement left in the
+session. Statements that refuse a transaction block (``VACUUM``) need a direct
 ``--sql-database-url``; ``--sql-role``, which is session state, is refused.
 """
 
@@ -49,6 +55,7 @@ from pgsched.db.pooling import (
     server_pid_query,
     session_reset_statement,
 )
+from pgsched.db.queries import query
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, Outcome
 
@@ -86,6 +93,11 @@ SQL_ROLE_POOLED_REFUSAL = (
     "give the worker --sql-database-url with a login that has only the privileges jobs "
     "need instead (it may go through the pooler)"
 )
+DISABLED_MESSAGE = "sql jobs are disabled on this worker (start it with --allow-sql)"
+DEDICATED_LOGIN = (
+    "give the worker --sql-database-url with a login of its own that holds only the "
+    "privileges jobs need (docs/security.md)"
+)
 
 logger = structlog.get_logger("pgsched.executors.sql")
 
@@ -99,6 +111,7 @@ class SqlExecutor:
         pool_size: int,
         role: str | None = None,
         allow_superuser: bool = False,
+        allowed: bool = True,
         pool_mode: PoolMode = PoolMode.AUTO,
     ) -> None:
         """``pool_mode`` is how ``database_url`` reaches PostgreSQL; ``auto`` is decided
@@ -106,13 +119,16 @@ class SqlExecutor:
         self._url = database_url
         self._role = role
         self._allow_superuser = allow_superuser
+        self._allowed = allowed
         self._pool_mode = pool_mode
         # Unguessable, so a job's SQL cannot release or roll back to it.
         self._savepoint = f"pgsched_job_{secrets.token_hex(8)}"
-        # Whether jobs may run as the chosen role, decided once the database answers:
-        # None until then, "" when they may, else why not.
-        self._role_refusal: str | None = None
+        # Whether SET ROLE to the chosen role works, found once the database answers:
+        # None until then, "" when it does, else why not.
+        self._role_problem: str | None = None
         self._role_checked = asyncio.Lock()
+        # The last refusal logged, so that one cause is logged once, not per attempt.
+        self._refusal_logged = ""
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             database_url,
             min_size=0,
@@ -142,18 +158,17 @@ class SqlExecutor:
 
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run the SQL in ``attempt.target``; cancel it on the server if cancelled."""
-        if not attempt.target.strip():
-            return Outcome.failed("the SQL statement is empty", retryable=False)
+        if not self._allowed:
+            return Outcome.failed(DISABLED_MESSAGE, retryable=False)
+        problem = target_problem(attempt.target)
+        if problem is not None:
+            return Outcome.failed(problem, retryable=False)
         try:
-            refusal = await self._refusal()
-            if refusal:
-                return Outcome.failed(refusal, retryable=False)
+            problem = await self._check_role()
+            if problem:
+                return Outcome.failed(problem, retryable=False)
             async with self._pool.connection() as connection:
-                if keeps_sessions(self._pool_mode):
-                    run = _run(connection, attempt)
-                else:
-                    run = _run_in_transaction(connection, attempt, self._savepoint)
-                statement = asyncio.create_task(run)
+                statement = asyncio.create_task(self._run(connection, attempt))
                 try:
                     return await asyncio.shield(statement)
                 except asyncio.CancelledError:
@@ -165,10 +180,16 @@ class SqlExecutor:
                 truncate(f"could not get a database connection: {exc}", ERROR_LIMIT_CHARS)
             )
 
-    async def _refusal(self) -> str:
-        """Why jobs may not run as the configured role; empty when they may."""
+    async def _check_role(self) -> str:
+        """Why SET ROLE to the chosen role fails; empty when it works (or none is chosen).
+
+        Asked once, on a connection of its own: a database that cannot be reached then
+        fails the attempt at once, instead of after the pool's wait for a connection.
+        The same look decides ``auto`` pool mode; through a transaction pooler no role
+        is set, it is refused.
+        """
         async with self._role_checked:
-            if self._role_refusal is None:
+            if self._role_problem is None:
                 connection = await Connection.connect(
                     self._url,
                     autocommit=True,
@@ -181,17 +202,43 @@ class SqlExecutor:
                     assert row is not None
                     pooled = answered_by_pooler(connection.info.backend_pid, row[0])
                     self._pool_mode = resolved(self._pool_mode, pooled)
-                    self._role_refusal = (
-                        SQL_ROLE_POOLED_REFUSAL
-                        if self._role is not None and not keeps_sessions(self._pool_mode)
-                        else await _role_refusal(connection, self._role, self._allow_superuser)
-                    )
-                if self._role_refusal:
-                    logger.error("sql_jobs_refused", reason=self._role_refusal)
-            return self._role_refusal
+                    if self._role and not keeps_sessions(self._pool_mode):
+                        self._role_problem = SQL_ROLE_POOLED_REFUSAL
+                    else:
+                        self._role_problem = (
+                            await _role_problem(connection, self._role) if self._role else ""
+                        )
+                if self._role_problem:
+                    logger.error("sql_jobs_refused", reason=self._role_problem)
+            return self._role_problem
+
+    async def _run(self, connection: Connection, attempt: Attempt) -> Outcome:
+        """Check the session, then run the target; leaves no transaction open. Through
+        a transaction pooler, all of it happens in one transaction of pgsched's."""
+        pooled = not keeps_sessions(self._pool_mode)
+        if pooled:
+            await connection.execute("BEGIN")
+        timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
+        cursor = await connection.execute(
+            query("sql_job_session"), {"timeout_ms": str(timeout_ms), "local": pooled}
+        )
+        session = await cursor.fetchone()
+        assert session is not None  # one row, always
+        _, login, reach, owns = session
+        refusal = "" if self._allow_superuser else _session_refusal(login, reach, owns)
+        if refusal:
+            if pooled:
+                await connection.execute("ROLLBACK")
+            if refusal != self._refusal_logged:
+                logger.error("sql_jobs_refused", reason=refusal)
+                self._refusal_logged = refusal
+            return Outcome.failed(refusal, retryable=False)
+        if pooled:
+            return await _run_in_transaction(connection, attempt, self._savepoint)
+        return await _run(connection, attempt)
 
     async def _assume_role(self, connection: Connection) -> None:
-        if self._role is not None:
+        if self._role is not None and keeps_sessions(self._pool_mode):
             await connection.execute(
                 psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(self._role))
             )
@@ -208,36 +255,42 @@ class SqlExecutor:
             await self._assume_role(connection)
 
 
-async def _role_refusal(connection: Connection, role: str | None, allow_superuser: bool) -> str:
-    """Why SQL jobs may not run on ``connection`` as ``role``; empty when they may."""
-    if role is not None:
-        try:
-            await connection.execute(
-                psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role))
-            )
-        except psycopg.errors.Error as exc:
-            return f"SQL jobs cannot run as role {role!r}: {exc.diag.message_primary or exc}"
-    cursor = await connection.execute(
-        "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
-    )
-    row = await cursor.fetchone()
-    user, superuser = row if row is not None else ("?", False)
-    if superuser and not allow_superuser:
+def target_problem(target: str) -> str | None:
+    """Why ``target`` is not SQL this executor would send, or None."""
+    return None if target.strip() else "the SQL statement is empty"
+
+
+async def _role_problem(connection: Connection, role: str) -> str:
+    """Why ``SET ROLE role`` fails on ``connection``; empty when it works."""
+    try:
+        await connection.execute(
+            psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role))
+        )
+    except psycopg.errors.Error as exc:
+        return f"SQL jobs cannot run as role {role!r}: {exc.diag.message_primary or exc}"
+    return ""
+
+
+def _session_refusal(login: str, reach: list[str], owns: list[str]) -> str:
+    """Why SQL jobs may not run on a session of ``login`` (``sql_job_session``'s facts)."""
+    if reach:
         return (
-            f"SQL jobs would run as the superuser {user!r}: give the worker --sql-role ROLE or "
-            "--sql-database-url with a login that has only the privileges jobs need "
-            "(or --sql-allow-superuser to accept it)"
+            f"SQL jobs may not run as the login {login!r}: it can act as {', '.join(reach)}, "
+            "so a job's SQL could do whatever the database server can (SET ROLE, and so "
+            f"--sql-role, is undone by RESET ROLE); {DEDICATED_LOGIN}"
+        )
+    if owns:
+        return (
+            f"SQL jobs may not run as the login {login!r}: it owns pgsched's objects "
+            f"({', '.join(owns)}...), or is a member of their owner, so a job could replace "
+            f"the functions pgsched runs on other people's writes; {DEDICATED_LOGIN}"
         )
     return ""
 
 
 async def _run(connection: Connection, attempt: Attempt) -> Outcome:
     """Execute the target and describe how it went; leaves no transaction open."""
-    timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
     try:
-        await connection.execute(
-            "SELECT set_config('statement_timeout', %s, false)", [str(timeout_ms)]
-        )
         cursor = await connection.execute(attempt.target)
         while cursor.nextset():
             pass  # the output describes the last statement's result
@@ -258,15 +311,10 @@ async def _run(connection: Connection, attempt: Attempt) -> Outcome:
 
 
 async def _run_in_transaction(connection: Connection, attempt: Attempt, savepoint: str) -> Outcome:
-    """Through a transaction pooler: the target as one statement in a transaction of
-    pgsched's, which leaves nothing behind in the server's session."""
-    timeout_ms = attempt.timeout_seconds * 1000 + STATEMENT_TIMEOUT_GRACE_MS
+    """Through a transaction pooler, in the transaction ``_run`` opened: the target as
+    one statement, then what it left in the session undone, then the commit."""
     savepoint_name = psycopg.sql.Identifier(savepoint)
     try:
-        await connection.execute("BEGIN")
-        await connection.execute(
-            "SELECT set_config('statement_timeout', %s, true)", [str(timeout_ms)]
-        )
         await connection.execute(psycopg.sql.SQL("SAVEPOINT {}").format(savepoint_name))
         try:
             # In a pipeline psycopg uses the extended protocol, which takes one

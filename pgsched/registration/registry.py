@@ -2,7 +2,8 @@
 applied together.
 
 - ``Job`` is one job definition, validated on construction with the messages the
-  database would give (and better ones for schedules, which Python parses).
+  database would give (and better ones for schedules and targets, which Python
+  parses as the workers do).
 - ``sync_jobs`` makes ``pgsched.jobs`` hold a list of them, in one transaction,
   and reports what it created, updated, left alone and removed.
 - ``load_jobs_file`` reads a ``jobs.toml``; ``@job`` declares a python job beside
@@ -27,6 +28,7 @@ from pgsched.db import migrations
 from pgsched.db.connection import session
 from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
 from pgsched.errors import InvalidJob, JobNotFound, JobsFileError, ScheduleError, TimezoneError
+from pgsched.executors.targets import target_problem
 from pgsched.scheduling.schedule import parse_schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,6 +120,10 @@ def _problems(job: Job) -> Iterator[str]:
         value = getattr(job, name)
         if isinstance(value, str) and value.strip() and value not in choices:
             yield f"{name} {value!r} is not one of {', '.join(choices)}"
+    if job.kind in JOB_KINDS and isinstance(job.target, str) and job.target.strip():
+        problem = target_problem(job.kind, job.target)
+        if problem is not None:
+            yield problem
     if not isinstance(job.args, dict):
         yield f"args must be a JSON object (a table or dict), not {job.args!r}"
     else:

@@ -1,11 +1,12 @@
 """Imports one python job target in a throwaway process, for ``pgsched validate``.
 
-``python -m pgsched.registration.target_probe`` reads one JSON object on stdin: ``sys_path``
-(the parent's), ``target`` (``package.module:function``) and ``args_list`` (the
-args of each job naming that target). It resolves the target exactly as the
-python executor does, then answers with one JSON object on the stdout it started
-with: ``problem`` (why the target cannot be called, or null) and ``args_problems``
-(per entry of ``args_list``, why those args do not fit the function, or null).
+``python -m pgsched.registration.target_probe`` reads one JSON object on stdin:
+``sys_path`` (the parent's), ``allowed`` (the ``--allow-python`` prefixes), ``target``
+(``package.module:function``) and ``args_list`` (the args of each job naming that
+target). It resolves the target exactly as the python executor does, then answers
+with one JSON object on the stdout it started with: ``problem`` (why the target
+cannot be called, or null) and ``args_problems`` (per entry of ``args_list``, why
+those args do not fit the function, or null).
 
 A module's import runs arbitrary code: it may print, hang or end the process. Its
 output goes to stderr, and the parent bounds the wait and kills what is left.
@@ -19,19 +20,16 @@ import os
 import sys
 from typing import Any
 
-from pgsched.executors.python_child import (
-    NotRunnable,
-    bind_arguments,
-    die_with_parent,
-    load_target,
-)
+from pgsched.executors.python_child import bind_arguments, die_with_parent, load_target
+from pgsched.executors.python_target import NotRunnable
 from pgsched.text import first_line
 
 
-def probe(target: str, args_list: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether ``target`` resolves to a callable, and whether each args binds to it."""
+def probe(target: str, allowed: list[str], args_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether ``target`` resolves to a callable ``allowed`` lets run, and whether each
+    args binds to it."""
     try:
-        _, signature = load_target(target)
+        _, signature = load_target(target, tuple(allowed))
     except NotRunnable as exc:
         return {"problem": first_line(exc), "args_problems": [None] * len(args_list)}
     return {
@@ -61,7 +59,7 @@ def main() -> None:
     os.dup2(2, 1)
     parent_path = request["sys_path"]
     sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
-    answer = probe(request["target"], request["args_list"])
+    answer = probe(request["target"], request["allowed"], request["args_list"])
     with os.fdopen(answer_fd, "w") as answer_file:
         json.dump(answer, answer_file)
     # Threads a module started must not keep the process (and the parent) waiting.

@@ -8,7 +8,8 @@ The grammar is the one ``sql/functions/schedule_error.v1.sql`` checks at INSERT;
 
 - 5 fields ``minute hour day-of-month month day-of-week`` or 6 with seconds first.
 - A field is a comma list of items: ``*``, ``*/step``, ``v``, ``v-w``, ``v-w/step``,
-  ``v/step`` (from v to the field's maximum). Months and weekdays accept
+  ``v/step`` (from v to the field's maximum); a step may not be larger than the
+  field's range (``*/60`` in the minute field is refused). Months and weekdays accept
   three-letter English names; day-of-week 7 is Sunday, like 0.
 - Day matching follows Vixie cron: when both day fields are restricted (neither
   starts with ``*``) a day matches either of them; otherwise it must match both.
@@ -156,6 +157,12 @@ def _parse_item(item: str, spec: FieldSpec) -> range:
         if not step_text.isascii() or not step_text.isdigit() or int(step_text) == 0:
             raise ScheduleError(f"{spec.name} field: step {step_text!r} must be a positive integer")
         step = int(step_text)
+        if step > spec.high - spec.low:
+            # */60 in the minute field would fire at minute 0 only, not every 60 minutes.
+            raise ScheduleError(
+                f"{spec.name} field: step {step} is larger than the field's range "
+                f"{spec.low}-{spec.high}"
+            )
     if base == "*":
         return range(spec.low, spec.high + 1, step)
     first_text, dash, last_text = base.partition("-")

@@ -95,3 +95,28 @@ DELETE FROM pgsched.runs WHERE job_name = ANY(%(names)s);
 -- Stopped workers the demo started (their ids begin with its worker name prefix);
 -- live ones are left alone.
 DELETE FROM pgsched.workers WHERE starts_with(id, %(prefix)s) AND stopped_at IS NOT NULL;
+
+-- name: demo_sql_login_settings
+-- The demo's sql job runs on a login of its own, which may read pgsched's views and
+-- nothing else: workers refuse sql jobs on a login that can reach superuser or owns
+-- pgsched, as the demo's own login may. Its name and its password (new for every
+-- demo) reach the next block through transaction-local settings: a DO block takes no
+-- parameters.
+SELECT set_config('pgsched.demo_sql_login', %(login)s, true),
+       set_config('pgsched.demo_sql_password', %(password)s, true);
+
+-- name: demo_sql_login
+DO $$
+DECLARE
+    login constant text := current_setting('pgsched.demo_sql_login');
+    password constant text := current_setting('pgsched.demo_sql_password');
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = login) THEN
+        EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEROLE PASSWORD %L',
+                       login, password);
+    ELSE
+        EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', login, password);
+    END IF;
+    EXECUTE format('GRANT pgsched_reader TO %I', login);
+END
+$$;

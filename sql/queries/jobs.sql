@@ -141,3 +141,13 @@ SELECT latest.id, latest.attempt, latest.status, latest.duration_ms, latest.erro
          ORDER BY r.attempt DESC
          LIMIT 1) AS latest ON true
  WHERE first.id = %(run_id)s;
+
+-- name: job_history
+-- The audit trail of a job, oldest first: every change recorded under this name, and
+-- every other change of the same jobs (by id), so a renamed job shows its whole
+-- story and a deleted one its last. pgsched_admin may read it; the reader may not.
+SELECT c.id, c.changed_at, c.change, c.job_name, c.changed_by, c.actor,
+       host(c.client_addr) AS client_addr, c.old_values, c.new_values
+  FROM pgsched.job_changes AS c
+ WHERE c.job_id IN (SELECT n.job_id FROM pgsched.job_changes AS n WHERE n.job_name = %(name)s)
+ ORDER BY c.id;

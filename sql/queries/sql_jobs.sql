@@ -1,4 +1,57 @@
--- What the SQL executor runs around a job's own SQL (pgsched/executors/sql.py).
+-- The sql executor's queries, run on the sessions jobs' SQL runs on (the worker's
+-- --sql-database-url, else its own). Parameters use psycopg's %(name)s style.
+
+-- name: sql_job_session
+-- Before each attempt: sets its statement_timeout (for the session, or through a
+-- transaction pooler with local true, for the transaction pgsched runs the job in),
+-- and lists what this session could reach beyond what any job may. SET ROLE is no boundary (the SQL may RESET ROLE, or
+-- SET ROLE to any role its login is a member of), so all is judged from the login,
+-- session_user, over every membership path, SET or INHERIT alike (pg_has_role's
+-- MEMBER; a superuser is a member of every role).
+--   reach: roles in reach that make the session a superuser, let it create roles
+--          (before PostgreSQL 16, a CREATEROLE role may grant itself nearly anything),
+--          or run programs and read or write files on the database server.
+--   owns:  pgsched objects owned by a role in reach. Whoever owns a function can
+--          replace it, and pgsched's triggers run on other people's writes.
+-- Checked before every attempt, not once: a role granted later counts from then on.
+-- Earlier jobs ran on this session's login and may have set its search_path (ALTER
+-- ROLE ... SET): every function and operator here is named with its schema, so none
+-- of theirs can answer in place of pg_catalog's.
+SELECT pg_catalog.set_config('statement_timeout', %(timeout_ms)s, %(local)s)
+           AS statement_timeout,
+       session_user AS login,
+       ARRAY(SELECT r.rolname OPERATOR(pg_catalog.||)
+                    CASE WHEN r.rolsuper THEN ' (a superuser)'
+                         WHEN r.rolcreaterole THEN ' (CREATEROLE)'
+                         ELSE '' END
+               FROM pg_catalog.pg_roles AS r
+              WHERE (r.rolsuper OR r.rolcreaterole
+                     OR r.rolname OPERATOR(pg_catalog.=) ANY (ARRAY[
+                            'pg_execute_server_program', 'pg_read_server_files',
+                            'pg_write_server_files']::pg_catalog.name[]))
+                AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+              ORDER BY r.rolsuper DESC, r.rolname) AS reach,
+       ARRAY(SELECT o.name
+               FROM (SELECT 'schema pgsched' AS name, n.nspowner AS owner
+                       FROM pg_catalog.pg_namespace AS n
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'pgsched'
+                     UNION ALL
+                     SELECT 'pgsched.' OPERATOR(pg_catalog.||) c.relname, c.relowner
+                       FROM pg_catalog.pg_class AS c
+                       JOIN pg_catalog.pg_namespace AS n
+                         ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'pgsched'
+                        AND c.relkind OPERATOR(pg_catalog.<>) 'i'
+                     UNION ALL
+                     SELECT 'pgsched.' OPERATOR(pg_catalog.||) p.proname
+                                       OPERATOR(pg_catalog.||) '()', p.proowner
+                       FROM pg_catalog.pg_proc AS p
+                       JOIN pg_catalog.pg_namespace AS n
+                         ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) 'pgsched') AS o
+              WHERE pg_catalog.pg_has_role(session_user, o.owner, 'MEMBER')
+              ORDER BY o.name
+              LIMIT 3) AS owns;
 
 -- name: sql_job_session_reset
 -- Through a transaction pooler, whatever a job's statement leaves in its session goes
@@ -17,12 +70,13 @@ BEGIN
     EXECUTE 'SET SESSION AUTHORIZATION DEFAULT';
     EXECUTE 'RESET ALL';
     EXECUTE 'UNLISTEN *';
-    PERFORM pg_advisory_unlock_all();
+    PERFORM pg_catalog.pg_advisory_unlock_all();
     EXECUTE 'DISCARD PLANS';
     EXECUTE 'DISCARD TEMP';
     EXECUTE 'DISCARD SEQUENCES';
-    FOR prepared IN SELECT name FROM pg_prepared_statements WHERE from_sql LOOP
-        EXECUTE format('DEALLOCATE %I', prepared);
+    FOR prepared IN SELECT p.name FROM pg_catalog.pg_prepared_statements AS p
+                     WHERE p.from_sql LOOP
+        EXECUTE pg_catalog.format('DEALLOCATE %I', prepared);
     END LOOP;
 END
 $$

@@ -34,9 +34,17 @@ class Workers:
         concurrency: int = 10,
         lease_seconds: int = 5,
         environment: dict[str, str] | None = None,
+        allow_root: bool = True,
     ) -> subprocess.Popen[bytes]:
-        """Start a worker, with ``environment`` over this process's own."""
+        """Start a worker, with ``environment`` over this process's own.
+
+        The tests run as root in CI: a worker there runs the tests' own python and
+        shell jobs as root only when told, which ``allow_root`` does (unless
+        ``--run-as`` names another user).
+        """
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+        if allow_root and os.geteuid() == 0 and "--run-as" not in extra:
+            extra = ("--allow-root", *extra)
         process = subprocess.Popen(
             [
                 sys.executable,

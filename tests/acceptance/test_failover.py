@@ -41,7 +41,7 @@ Connection = psycopg.Connection[Any]
 
 LEASE_SECONDS = 3
 JOBS = 4
-WORKER_OPTIONS = ("--sql-allow-superuser", "--grace-period", "5")
+WORKER_OPTIONS = ("--allow-sql", "--sql-allow-superuser", "--grace-period", "5")
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ EVERY_SECOND_JOBS = 6
 CONNECTION_BOUND = POOL_SIZE + 1
 # Stopping an attempt taken away: the check's query, then the python child's kill.
 STOP_SLACK_SECONDS = 1.0
-WORKER_OPTIONS = ("--sql-allow-superuser", "--grace-period", "5")
+WORKER_OPTIONS = ("--allow-sql", "--sql-allow-superuser", "--grace-period", "5")
 # Events that mean a query failed or an outcome went unrecorded.
 FAILURE_EVENTS = (
     "claim_failed",

@@ -76,7 +76,13 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
         headers={"X-Db": "${env:PGSCHED_SQL_DATABASE_URL}"},
     )
     workers.start(
-        "--allow-shell", "--hide-env", "*_TOKEN", "--log-level", "debug", environment=environment
+        "--allow-shell",
+        "--allow-sql",
+        "--hide-env",
+        "*_TOKEN",
+        "--log-level",
+        "debug",
+        environment=environment,
     )
     recorded = run_all_and_wait(db)
     assert workers.stop_all() == [0]
@@ -84,10 +90,10 @@ def test_secrets_in_the_workers_environment_never_reach_runs_or_logs(
     assert recorded["python-env"][0] == "succeeded" and recorded["shell-env"][0] == "succeeded"
     assert "PGSCHED_" not in (recorded["python-env"][1] or "")
     assert "BILLING_API_TOKEN" not in (recorded["shell-env"][1] or "")
-    assert "which this worker hides from jobs" in (recorded["http-hidden"][2] or "")
+    assert "does not give to http jobs" in (recorded["http-hidden"][2] or "")
     assert recorded["sql-elsewhere"][0] == "failed"
     assert "could not get a database connection" in (recorded["sql-elsewhere"][2] or "")
-    # The referenced token is hidden too (--hide-env *_TOKEN): refused, and named only.
+    # No --http-secret names the token: refused, and named only.
     assert "BILLING_API_TOKEN" in (recorded["http-with-secret"][2] or "")
     everything = json.dumps(recorded) + workers.logs()
     assert database_password not in everything
@@ -132,7 +138,15 @@ def test_a_referenced_secret_is_sent_but_never_recorded(
         method="POST",
         headers={"Authorization": "Bearer ${env:BILLING_API_TOKEN}"},
     )
-    workers.start("--log-level", "debug", environment={"BILLING_API_TOKEN": api_token})
+    workers.start(
+        "--http-allow",
+        "127.0.0.1",
+        "--http-secret",
+        "BILLING_API_TOKEN=127.0.0.1",
+        "--log-level",
+        "debug",
+        environment={"BILLING_API_TOKEN": api_token},
+    )
     recorded = run_all_and_wait(db)
     assert workers.stop_all() == [0]
     assert recorded["http-with-secret"][0] == "succeeded"
@@ -141,35 +155,37 @@ def test_a_referenced_secret_is_sent_but_never_recorded(
 
 
 @pytest.fixture
-def job_role(db: Connection) -> Iterator[str]:
+def job_login(db: Connection, database_url: str) -> Iterator[str]:
+    """A login of its own for sql jobs, which may read the runs and nothing else."""
     name = f"pgsched_jobs_{secrets.token_hex(4)}"
-    db.execute(f"CREATE ROLE {name} NOLOGIN")
-    db.execute(f"GRANT SELECT ON pgsched.recent_runs TO {name}")
-    db.execute(f"GRANT USAGE ON SCHEMA pgsched TO {name}")
-    yield name
+    db.execute(f"CREATE ROLE {name} LOGIN")
+    db.execute(f"GRANT pgsched_reader TO {name}")
+    yield psycopg.conninfo.make_conninfo(database_url, user=name)
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [name])
     db.execute(f"DROP OWNED BY {name}")
     db.execute(f"DROP ROLE {name}")
 
 
-def test_sql_jobs_refuse_a_superuser_and_run_as_the_chosen_role(
-    workers: Workers, db: Connection, job_role: str
+def test_sql_jobs_refuse_a_superuser_login_and_run_on_a_login_of_their_own(
+    workers: Workers, db: Connection, job_login: str
 ) -> None:
     add_job(db, "who", "sql", "SELECT current_user")
     add_job(db, "escalate", "sql", "DELETE FROM pgsched.jobs")
-    workers.start()  # the test server's login is a superuser
+    workers.start("--allow-sql")  # the test server's login is a superuser
     refused = run_all_and_wait(db)
     assert workers.stop_all() == [0]
     assert {name: status for name, (status, _, _) in refused.items()} == {
         "who": "failed",
         "escalate": "failed",
     }
-    assert "--sql-role" in (refused["who"][2] or "")
+    assert "--sql-database-url" in (refused["who"][2] or "")
 
     db.execute("DELETE FROM pgsched.runs")
-    workers.start("--sql-role", job_role)
+    workers.start("--allow-sql", "--sql-database-url", job_login)
     recorded = run_all_and_wait(db)
     assert workers.stop_all() == [0, 0]
-    assert recorded["who"][0] == "succeeded" and job_role in (recorded["who"][1] or "")
+    login = psycopg.conninfo.conninfo_to_dict(job_login)["user"]
+    assert recorded["who"][0] == "succeeded" and str(login) in (recorded["who"][1] or "")
     assert recorded["escalate"][0] == "failed"
     assert "permission denied" in (recorded["escalate"][2] or "")
     assert scalar(db, "SELECT count(*) FROM pgsched.jobs") == 2

@@ -166,8 +166,11 @@ BAD_ADDS = [
     ),
     (["@daily", "sql", "SELECT 1", "--overlap", "parallel"], "overlap 'parallel' is not one of"),
     (["@daily", "sql", "SELECT 1", "--misfire", "never"], "misfire 'never' is not one of"),
+    # Refused by the python executor's own rule, before the database's trigger would:
+    (["@daily", "python", "app.run"], "python target 'app.run' is not of the form"),
+    (["@daily", "python", "app:logging.os.system"], "or package.module:Class.method"),
+    (["@daily", "python", "app:__loader__"], "may not start with _"),
     # Refused by the database's trigger, not by Python:
-    (["@daily", "python", "app.run"], "pgsched.jobs.target: 'app.run' is not of the form"),
     (["@daily", "shell", "ls", "--args", '{"env": "A=1"}'], "env must be an object of strings"),
 ]
 
@@ -353,7 +356,7 @@ def test_edit_refuses_bad_values_and_changes_nothing(
     assert "minute field" in one_error_line(
         invoke(database_url, "jobs", "edit", "report", "--schedule", "99 * * * *")
     )
-    assert "pgsched.jobs.target" in one_error_line(
+    assert "http target 'ftp://x' is not an http:// or https:// URL" in one_error_line(
         invoke(database_url, "jobs", "edit", "report", "--kind", "http", "--target", "ftp://x")
     )
     assert job_row(db, "report") == before
@@ -419,6 +422,7 @@ def test_run_wait_follows_a_real_worker_to_the_outcome(database_url: str) -> Non
             "60",
             "--log-level",
             "warning",
+            "--allow-sql",
             "--sql-allow-superuser",  # the test server's login
         ],
         stdout=subprocess.DEVNULL,

@@ -46,7 +46,9 @@ items = st.one_of(
     st.builds(
         lambda base, step: f"{base}/{step}",
         bases,
-        st.sampled_from(["1", "2", "15", "0", "", "x", "5/2", "100000000000000"]),
+        st.sampled_from(
+            ["1", "2", "15", "0", "", "x", "5/2", "100000000000000", "7", "11", "12", "59", "60"]
+        ),
     ),
 )
 fields = st.lists(items, min_size=1, max_size=3).map(",".join) | st.just("1,,2")
@@ -105,6 +107,15 @@ def test_sql_and_python_agree_on_every_schedule(db: psycopg.Connection, expressi
         "@every 3650d",
         "@every 3651d",
         "@every 1234567890s",
+        "*/59 * * * *",
+        "*/60 * * * *",
+        "0 */24 * * *",
+        "0 0 */31 * *",
+        "0 0 1 */12 *",
+        "0 0 * * */7",
+        "0 0 * * */8",
+        "*/60 * * * * *",
+        "0 10-20/0060 * * *",
     ],
 )
 def test_sql_and_python_agree_on_edge_cases(db: psycopg.Connection, expression: str) -> None:

@@ -34,7 +34,7 @@ def with_executor(
 ) -> Result:
     # The test server's login is a superuser; tests of the role rules say so explicitly.
     async def main() -> Result:
-        executor = SqlExecutor(database_url, pool_size, role, allow_superuser, pool_mode)
+        executor = SqlExecutor(database_url, pool_size, role, allow_superuser, pool_mode=pool_mode)
         await executor.start()
         try:
             return await scenario(executor)
@@ -161,17 +161,20 @@ def test_sessions_are_named_reset_between_jobs_and_time_limited(database_url: st
 
 
 @pytest.fixture
-def job_role(db: Connection) -> Iterator[str]:
-    """A role without login or superuser, allowed to read one table only."""
-    name = f"pgsched_sql_job_{secrets.token_hex(4)}"
-    db.execute(f"CREATE ROLE {name} NOLOGIN")
-    db.execute(f"GRANT {name} TO current_user")
+def job_login(db: Connection, database_url: str) -> Iterator[tuple[str, str]]:
+    """A login of its own for sql jobs and a role it may SET, allowed to read one table:
+    the login's URL and the role's name."""
+    login = f"pgsched_sql_login_{secrets.token_hex(4)}"
+    role = f"pgsched_sql_job_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {login} LOGIN")
+    db.execute(f"CREATE ROLE {role} NOLOGIN")
+    db.execute(f"GRANT {role} TO {login}")
     db.execute("CREATE TABLE readable (n int)")
     db.execute("CREATE TABLE secret (n int)")
-    db.execute(f"GRANT SELECT ON readable TO {name}")
-    yield name
-    db.execute(f"DROP OWNED BY {name}")
-    db.execute(f"DROP ROLE {name}")
+    db.execute(f"GRANT SELECT ON readable TO {role}")
+    yield psycopg.conninfo.make_conninfo(database_url, user=login), role
+    db.execute(f"DROP OWNED BY {role}, {login}")
+    db.execute(f"DROP ROLE {role}, {login}")
 
 
 def test_sql_jobs_are_refused_as_a_superuser_unless_the_operator_allows_it(
@@ -185,11 +188,39 @@ def test_sql_jobs_are_refused_as_a_superuser_unless_the_operator_allows_it(
     assert outcome.status is RunStatus.FAILED
     assert not outcome.retryable
     assert outcome.error is not None
-    assert "superuser" in outcome.error and "--sql-role" in outcome.error
+    assert "superuser" in outcome.error and "--sql-database-url" in outcome.error
+
+
+def test_a_role_to_set_does_not_make_a_superuser_login_acceptable(
+    database_url: str, job_login: tuple[str, str]
+) -> None:
+    _, role = job_login
+    outcome = with_executor(
+        database_url,
+        lambda executor: executor.execute(attempt("RESET ROLE; SELECT 1")),
+        role=role,
+        allow_superuser=False,
+    )
+    assert outcome.status is RunStatus.FAILED and not outcome.retryable
+    assert "RESET ROLE" in (outcome.error or "")
+
+
+def test_sql_jobs_are_refused_while_disabled_on_the_worker(database_url: str) -> None:
+    async def scenario() -> Outcome:
+        executor = SqlExecutor(database_url, 1, allowed=False)
+        await executor.start()
+        try:
+            return await executor.execute(attempt("SELECT 1"))
+        finally:
+            await executor.close()
+
+    outcome = asyncio.run(scenario())
+    assert outcome.status is RunStatus.FAILED and not outcome.retryable
+    assert outcome.error == "sql jobs are disabled on this worker (start it with --allow-sql)"
 
 
 def test_sql_jobs_run_as_the_chosen_role_and_only_with_its_privileges(
-    database_url: str, job_role: str
+    job_login: tuple[str, str],
 ) -> None:
     async def scenario(executor: SqlExecutor) -> list[Outcome]:
         return [
@@ -200,8 +231,9 @@ def test_sql_jobs_run_as_the_chosen_role_and_only_with_its_privileges(
             await executor.execute(attempt("SELECT current_user")),
         ]
 
+    login_url, job_role = job_login
     who, readable, secret, _, who_after_reset = with_executor(
-        database_url, scenario, pool_size=1, role=job_role, allow_superuser=False
+        login_url, scenario, pool_size=1, role=job_role, allow_superuser=False
     )
     assert who.status is RunStatus.SUCCEEDED and job_role in (who.output or "")
     assert readable.status is RunStatus.SUCCEEDED

@@ -196,11 +196,13 @@ def test_dry_run_reports_and_writes_nothing(
 def test_what_only_the_database_refuses_is_caught_and_nothing_is_written(
     database_url: str, db: psycopg.Connection, tmp_path: Path
 ) -> None:
-    bad_target = JOBS_TOML.replace('"myapp.reports:nightly"', '"myapp.reports.nightly"')
-    path = write(tmp_path, bad_target)
+    # Python checks targets as the workers would; args per kind are the database's.
+    bad_args = JOBS_TOML.replace("args.expect_status = [200, 204]", "args.expect_status = [99]")
+    assert bad_args != JOBS_TOML
+    path = write(tmp_path, bad_args)
     for extra in ([], ["--dry-run"]):
         line = one_error_line(sync(database_url, path, *extra))
-        assert line.startswith("Error: pgsched.jobs.target: 'myapp.reports.nightly' is not of")
+        assert line.startswith("Error: pgsched.jobs.args: expect_status must be an HTTP status")
     assert jobs_table(db) == {}
 
 

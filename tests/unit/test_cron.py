@@ -428,7 +428,7 @@ def restricted_item(
     last = draw(numbered(first_value + 1, high))
     if kind == "range":
         return f"{first}-{last}"
-    return f"{first}-{last}/{draw(st.integers(1, high - low + 1))}"
+    return f"{first}-{last}/{draw(st.integers(1, high - low))}"
 
 
 def restricted_field(
@@ -440,7 +440,7 @@ def restricted_field(
 def any_field(
     low: int, high: int, names: tuple[str, ...] = (), start: int = 0
 ) -> st.SearchStrategy[str]:
-    stars = st.just("*") | st.integers(1, high - low + 1).map(lambda s: f"*/{s}")
+    stars = st.just("*") | st.integers(1, high - low).map(lambda s: f"*/{s}")
     return stars | restricted_field(low, high, names, start)
 
 

@@ -1,4 +1,7 @@
-"""HTTP jobs against a local server: statuses, secrets, cancellation, per-host limits."""
+"""HTTP jobs against a local server: statuses, secrets, cancellation, per-host limits.
+
+The address rules and secret bindings have tests of their own (test_http_address.py).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import pytest
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
 from pgsched.executors.http import HttpExecutor
+from pgsched.executors.http_address import AddressRules
+from pgsched.executors.http_request import SecretHosts
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 
@@ -129,9 +134,14 @@ def attempt(url: str, **args: Any) -> Attempt:
     return make_attempt("http", url, args)
 
 
+# The test server listens on loopback, which http jobs reach only when the worker allows it.
+LOOPBACK = AddressRules.allowing(["127.0.0.1"])
+SECRETS = SecretHosts.parse(["REPORT_API_TOKEN=127.0.0.1"])
+
+
 def run(url: str, **args: Any) -> Outcome:
     async def once() -> Outcome:
-        executor = HttpExecutor()
+        executor = HttpExecutor(rules=LOOPBACK, secrets=SECRETS)
         try:
             return await executor.execute(attempt(url, **args))
         finally:
@@ -269,7 +279,7 @@ def test_connection_refused_fails_retryable() -> None:
 
 def test_cancelling_closes_the_connection_and_the_pool_stays_usable(server: Running) -> None:
     async def scenario() -> tuple[float, Outcome, Outcome]:
-        executor = HttpExecutor()
+        executor = HttpExecutor(rules=LOOPBACK)
         try:
             warm_up = await executor.execute(attempt(f"{server.url}/ok"))  # leaves an idle one
             started = time.monotonic()
@@ -292,7 +302,7 @@ def test_cancelling_closes_the_connection_and_the_pool_stays_usable(server: Runn
 
 def test_per_host_limit_bounds_concurrency_and_reuses_connections(server: Running) -> None:
     async def scenario() -> list[Outcome]:
-        executor = HttpExecutor(per_host_limit=2)
+        executor = HttpExecutor(per_host_limit=2, rules=LOOPBACK)
         try:
             return await asyncio.gather(
                 *(executor.execute(attempt(f"{server.url}/concurrent")) for _ in range(6))

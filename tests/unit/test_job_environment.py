@@ -9,6 +9,7 @@ import pytest
 
 from pgsched.config import hidden_from_jobs, job_environment
 from pgsched.executors.http import HttpExecutor
+from pgsched.executors.http_request import SecretHosts
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -94,5 +95,7 @@ def test_an_http_header_may_not_name_a_hidden_variable() -> None:
     outcome = asyncio.run(once())
     assert outcome.status is RunStatus.FAILED and not outcome.retryable
     assert outcome.error is not None
-    assert "PGSCHED_DATABASE_URL" in outcome.error and "hides from jobs" in outcome.error
+    assert "PGSCHED_DATABASE_URL" in outcome.error and "does not give" in outcome.error
     assert DATABASE_SECRET not in outcome.error
+    with pytest.raises(ValueError, match="pgsched's own setting"):
+        SecretHosts.parse(["PGSCHED_DATABASE_URL=127.0.0.1"])

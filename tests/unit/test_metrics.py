@@ -131,30 +131,33 @@ def test_lag_is_measured_by_the_database_clock_for_first_attempts_only() -> None
 def test_gauges_read_the_worker_state_at_scrape_time() -> None:
     metrics = Metrics()
     running = [3]
-    metrics.watch(lambda: running[0], lambda: 7, lambda: 2.5, 30)
+    metrics.watch(lambda: running[0], lambda: 7, lambda: 2.5, lambda: 1.5, 30)
     running[0] = 4
 
     assert sample(metrics, "pgsched_runs_running") == 4
     assert sample(metrics, "pgsched_outcomes_unrecorded") == 7
     assert sample(metrics, "pgsched_heartbeat_age_seconds") == 2.5
+    assert sample(metrics, "pgsched_claim_round_age_seconds") == 1.5
     assert sample(metrics, "pgsched_lease_seconds") == 30
 
 
 def test_metrics_and_health_are_served_over_http() -> None:
     metrics = Metrics()
-    healthy = [True]
-    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: healthy[0])
+    problem: list[str | None] = [None]
+    server = MetricsServer(metrics, "127.0.0.1", 0, lambda: problem[0])
     base = f"http://127.0.0.1:{server.port}"
     try:
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
             assert "pgsched_claim_batch_size_bucket" in response.read().decode()
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
             assert response.status == 200
-        healthy[0] = False
+        problem[0] = "no claim round completed within the lease"
         for path, status in (("/healthz", 503), ("/", 404)):
             with pytest.raises(urllib.error.HTTPError) as error:
                 urllib.request.urlopen(f"{base}{path}", timeout=5)
             assert error.value.code == status
+            if path == "/healthz":
+                assert error.value.read() == b"no claim round completed within the lease\n"
     finally:
         server.close()
 
@@ -222,4 +225,4 @@ def test_a_metrics_port_in_use_is_refused_with_a_clear_error() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(MetricsPortUnavailable, match=f"127.0.0.1:{port}.*--metrics-port"):
-            MetricsServer(Metrics(), "127.0.0.1", port, lambda: True)
+            MetricsServer(Metrics(), "127.0.0.1", port, lambda: None)

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.python import PythonExecutor, is_allowed
+from pgsched.executors.python import PythonExecutor
+from pgsched.executors.python_target import is_allowed
 from pgsched.models import Attempt, Outcome, RunStatus, Trigger
 from tests.attempts import make_attempt
 

@@ -84,8 +84,8 @@ def test_not_allowed_starts_nothing(tmp_path: Path) -> None:
     [
         ("no-such-program-pgsched", {}, "program 'no-such-program-pgsched' not found"),
         ("pwd", {"cwd": "/no/such/dir"}, "working directory '/no/such/dir'"),
-        ("echo 'unterminated", {}, "cannot parse the command line"),
-        ("   ", {}, "the command line is empty"),
+        ("echo 'unterminated", {}, "cannot be split into a command line"),
+        ("   ", {}, "an empty command line"),
         ("env", {"env": {"A": 1}}, 'args "env" must be an object whose values are strings'),
     ],
 )

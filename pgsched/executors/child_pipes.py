@@ -1,0 +1,149 @@
+"""The worker's ends of a python child's pipes: its messages, and its stdout and stderr.
+
+``Inbox`` cuts what the child sends on its private message pipe into messages.
+``ChildOutput`` reads what reaches the child's own stdout and stderr: a job's
+``print`` goes to its run's ``output`` (the child swaps ``sys.stdout``), but the output
+of a command the job starts, a C library's warnings or the child's own traceback if it
+dies reach the file descriptors themselves. Not the worker's stderr: there a job could
+write lines that read like the worker's own log. Each child gets a pipe of its own
+instead, and each line read from it becomes a ``python_child_output`` event, its text
+a field the log renderer quotes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections import deque
+from typing import Any
+
+import structlog
+
+from pgsched.executors.base import OUTPUT_LIMIT_CHARS
+from pgsched.executors.python_child import HEADER
+
+# One event per line, cut to this length.
+LINE_LIMIT_CHARS = 2_000
+
+log = structlog.get_logger("pgsched.executors.python")
+
+
+class ChildDied(Exception):
+    """The child process exited while the parent waited for its answer."""
+
+    def __init__(self, returncode: int) -> None:
+        how = f"exit code {returncode}"
+        if returncode < 0:
+            how += f", killed by {signal.Signals(-returncode).name}"
+        super().__init__(how)
+
+
+class Inbox(asyncio.Protocol):
+    """Cuts the bytes a child sends into messages and hands them to whoever waits."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._messages: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._returncode: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= HEADER.size:
+            end = HEADER.size + HEADER.unpack_from(self._buffer)[0]
+            if len(self._buffer) < end:
+                break
+            try:
+                message = json.loads(self._buffer[HEADER.size : end])
+            except (ValueError, RecursionError):
+                # A job cannot write here, but whatever arrives must not break the
+                # worker's event loop: the child is treated as broken.
+                message = {"type": "garbled"}
+            self._messages.append(message)
+            del self._buffer[:end]
+        self._wake()
+
+    def child_exited(self, returncode: int) -> None:
+        """Fail the wait for a message that can no longer come."""
+        self._returncode = returncode
+        if self._transport is not None:
+            self._transport.close()
+        self._wake()
+
+    async def receive(self) -> Any:
+        """The next message; ``ChildDied`` once the child has exited."""
+        while not self._messages:
+            if self._returncode is not None:
+                raise ChildDied(self._returncode)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.popleft()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class ChildOutput(asyncio.Protocol):
+    """Reads one child's stdout and stderr pipe and logs it line by line.
+
+    Each attempt may log up to ``OUTPUT_LIMIT_CHARS`` characters, as much as a run
+    keeps of its output; beyond it lines are counted and dropped, so a chatty job
+    cannot flood the worker's log.
+    """
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._run_id: int | None = None
+        self._partial = bytearray()
+        self._room = OUTPUT_LIMIT_CHARS
+        self._dropped_lines = 0
+
+    def attempt_started(self, run_id: int) -> None:
+        """Lines from now on belong to run ``run_id``, with a fresh allowance."""
+        self._report_dropped()
+        self._run_id = run_id
+        self._room = OUTPUT_LIMIT_CHARS
+
+    def data_received(self, data: bytes) -> None:
+        self._partial += data
+        *lines, rest = bytes(self._partial).split(b"\n")
+        self._partial = bytearray(rest)
+        if len(self._partial) > LINE_LIMIT_CHARS:
+            lines.append(rest)
+            self._partial.clear()
+        for line in lines:
+            self._log(line)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._partial:
+            self._log(bytes(self._partial))
+            self._partial.clear()
+        self._report_dropped()
+
+    def _log(self, line: bytes) -> None:
+        if self._room <= 0:
+            self._dropped_lines += 1
+            return
+        text = line.decode("utf-8", errors="replace")[:LINE_LIMIT_CHARS]
+        self._room -= len(text)
+        log.info("python_child_output", pid=self.pid, run_id=self._run_id, output=text)
+
+    def _report_dropped(self) -> None:
+        if self._dropped_lines:
+            log.warning(
+                "python_child_output_dropped",
+                pid=self.pid,
+                run_id=self._run_id,
+                lines=self._dropped_lines,
+                reason=f"more than {OUTPUT_LIMIT_CHARS} characters in one attempt",
+            )
+            self._dropped_lines = 0
