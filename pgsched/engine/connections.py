@@ -3,11 +3,11 @@
 Decided once at start (``pgsched.engine.process``) and logged there: whether its
 queries are prepared, where it listens for notifications, and how its sql jobs'
 connections are judged. Without a place to listen (a transaction pooler and no
-``--listen-database-url``) the worker polls: every poll looks for pending attempts
-(``ClaimPacer.polled``), new jobs are scheduled within a tenth of a second of the poll
-that finds them, and the side loop here checks every poll interval that the attempts
-it runs are still its own; so ``run_now``, new jobs and replaced attempts are each
-noticed within one poll interval instead of at once.
+``--listen-database-url``) the worker polls: a pending attempt the poll finds due is
+claimed at once (``ClaimPacer.idle_delay``), new jobs are scheduled within a tenth of
+a second of the poll that finds them, and the side loop here checks every poll
+interval that the attempts it runs are still its own; so ``run_now``, new jobs and
+replaced attempts are each noticed within one poll interval instead of at once.
 """
 
 from __future__ import annotations

@@ -323,7 +323,7 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await wake.wait()
         except TimeoutError:
-            self._pacer.polled()
+            pass
         wake.clear()
 
     # -- executing -------------------------------------------------------------
