@@ -15,6 +15,8 @@ from pgsched.commands import (
     maintenance,
     schedule,
     sync,
+    tokens,
+    web,
     worker,
 )
 from pgsched.errors import PgschedError
@@ -46,7 +48,7 @@ def cli() -> None:
     """
 
 
-for module in (database, worker, jobs, history, maintenance, sync, schedule, demo):
+for module in (database, worker, jobs, history, maintenance, sync, schedule, demo, tokens, web):
     for command in module.COMMANDS:
         cli.add_command(command)
 # `jobs history` lives in a module of its own.

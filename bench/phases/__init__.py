@@ -25,6 +25,7 @@ from bench.phases import (
     pooled,
     run_now,
     throughput,
+    web,
 )
 
 Phase = Callable[[BenchContext], list[Figure]]
@@ -47,4 +48,5 @@ PHASES: dict[str, Phase] = {
     "memory": memory.run,
     "workers-8": connections.run,
     "pgbouncer": pooled.run,
+    "web": web.run,
 }

@@ -10,6 +10,11 @@ One module per area, each a set of typed functions over the named SQL blocks of
 - ``maintenance``: cleanup, reaping lost runs, the rows ``validate`` checks.
 - ``health``: ``doctor``'s checks, their facts and their rules.
 - ``demo``: the reads and writes of ``pgsched demo``.
+- ``tokens``: the API tokens of ``pgsched web``: create, list, revoke, look up.
+- ``dashboard``: what the web app's pages and API read, with the SQL behind each.
+- ``definitions``: job definitions the database validates (the HTTP API, the edit
+  form), idempotent manual runs.
+- ``requests``: the first statement of each web request's transaction (its role).
 
 Every function takes an open dict-row connection and returns plain values,
 ``TypedDict`` rows or frozen dataclasses; none commits on its own beyond what the

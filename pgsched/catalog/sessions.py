@@ -17,7 +17,7 @@ from psycopg.rows import DictRow
 from pgsched.config import Settings
 from pgsched.db import migrations
 from pgsched.db.connection import resolve_database_url, session
-from pgsched.db.queries import query
+from pgsched.db.queries import pasteable, query
 
 APPLICATION_NAME = "pgsched-cli"
 
@@ -82,3 +82,9 @@ def fetch_single(
 def execute(connection: Connection, name: str, params: dict[str, Any] | None = None) -> int:
     """Run the named block ``name``; the number of rows it touched."""
     return connection.execute(query(name), params).rowcount
+
+
+def sql_for_psql(name: str, params: dict[str, Any]) -> str:
+    """The named block ``name`` with ``params`` written in as literals: what a user can
+    paste into psql to see what a caller saw (the dashboard's "Show SQL")."""
+    return pasteable(name, params)

@@ -7,11 +7,16 @@ Comments inside a block stay in it; they cost nothing in a prepared statement.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
+
+from psycopg import sql
 
 from pgsched.db.resources import sql_dir
 
 NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+PARAMETER = re.compile(r"%\((\w+)\)s")
 
 
 @cache
@@ -32,3 +37,14 @@ def all_queries() -> dict[str, str]:
 def query(name: str) -> str:
     """The SQL of the block called ``name``."""
     return all_queries()[name]
+
+
+def pasteable(name: str, parameters: Mapping[str, Any]) -> str:
+    """Block ``name`` with its parameters written in as SQL literals: what a user can
+    paste into psql to see what the dashboard saw."""
+    text = query(name)
+
+    def literal(match: re.Match[str]) -> str:
+        return sql.quote(parameters[match.group(1)])
+
+    return PARAMETER.sub(literal, text).replace("%%", "%") + ";"

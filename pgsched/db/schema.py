@@ -28,7 +28,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, INET, JSONB, TIMESTAMP
 from sqlalchemy.sql.elements import TextClause
 
 SCHEMA = "pgsched"
@@ -47,6 +47,7 @@ RUN_STATUSES = (
     "cancelled",
 )
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
+TOKEN_ROLES = ("reader", "admin")
 JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now")
 
 
@@ -320,3 +321,42 @@ job_changes = Table(
 )
 Index("job_changes_job_id_idx", job_changes.c.job_id)
 Index("job_changes_job_name_idx", job_changes.c.job_name)
+
+# Tokens of `pgsched web`'s HTTP API and dashboard: only their SHA-256 digest is
+# kept. A revoked token's name may be given to a new one.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_sha256", BYTEA, nullable=False),
+    # The first characters of the token, shown by `pgsched tokens list`.
+    Column("prefix", Text, nullable=False),
+    Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
+    Column("created_by", Text, nullable=False, server_default=text("SESSION_USER")),
+    Column("expires_at", timestamptz()),
+    Column("last_used_at", timestamptz()),
+    Column("revoked_at", timestamptz()),
+    UniqueConstraint("token_sha256", name="api_tokens_token_sha256_key"),
+    CheckConstraint(one_of("role", TOKEN_ROLES), name="api_tokens_role_check"),
+    CheckConstraint("btrim(name) <> ''", name="api_tokens_name_check"),
+)
+Index(
+    "api_tokens_name_idx",
+    api_tokens.c.name,
+    unique=True,
+    postgresql_where=api_tokens.c.revoked_at.is_(None),
+)
+
+# Idempotency-Key headers of manual runs asked for over HTTP, kept for a day: the
+# same key from the same principal gets the same run instead of a second one.
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("principal", Text, primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("job_name", Text, nullable=False),
+    Column("run_id", BigInteger),
+    Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
+)

@@ -142,6 +142,26 @@ SELECT latest.id, latest.attempt, latest.status, latest.duration_ms, latest.erro
          LIMIT 1) AS latest ON true
  WHERE first.id = %(run_id)s;
 
+-- name: run_request_purge
+-- Idempotency keys are kept a day; purged before each claim, so the table stays small.
+DELETE FROM pgsched.run_requests WHERE created_at < now() - interval '1 day';
+
+-- name: run_request_claim
+-- The first request with an Idempotency-Key inserts it; a repeat finds the key
+-- taken (waiting, if the first is still in its transaction) and no row comes back.
+INSERT INTO pgsched.run_requests (principal, idempotency_key, job_name)
+VALUES (%(principal)s, %(key)s, %(job)s)
+    ON CONFLICT (principal, idempotency_key) DO NOTHING
+RETURNING idempotency_key;
+
+-- name: run_request_find
+SELECT job_name, run_id FROM pgsched.run_requests
+ WHERE principal = %(principal)s AND idempotency_key = %(key)s;
+
+-- name: run_request_record
+UPDATE pgsched.run_requests SET run_id = %(run_id)s
+ WHERE principal = %(principal)s AND idempotency_key = %(key)s;
+
 -- name: job_history
 -- The audit trail of a job, oldest first: every change recorded under this name, and
 -- every other change of the same jobs (by id), so a renamed job shows its whole

@@ -84,3 +84,18 @@ def test_installed_package_migrates_from_any_directory(
     )
     assert migrated.returncode == 0, migrated.stderr
     assert f"schema at revision {migrations.head_revision()}" in migrated.stdout
+
+
+@pytest.mark.slow
+def test_wheel_carries_every_asset_of_the_dashboard(wheel: Path) -> None:
+    """No CDN: htmx, the styles, Swagger UI and the templates ship in the package."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = REPOSITORY / "pgsched" / "web"
+    shipped = {
+        f"pgsched/web/{path.relative_to(web).as_posix()}"
+        for folder in ("static", "templates")
+        for path in (web / folder).rglob("*")
+        if path.is_file()
+    }
+    assert {"pgsched/web/static/htmx.min.js", "pgsched/web/templates/layout.html"} <= shipped
+    assert shipped <= names

@@ -112,7 +112,7 @@ def test_three_workers_start_after_a_successful_migration(compose: dict[str, Any
 
 def test_every_service_of_pgsched_names_the_same_database(compose: dict[str, Any]) -> None:
     postgres = service(compose, "postgres")["environment"]
-    for name in ("migrate", "worker"):
+    for name in ("migrate", "worker", "web"):
         url = service(compose, name)["environment"]["PGSCHED_DATABASE_URL"]
         assert url == (
             f"postgresql://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
@@ -130,6 +130,20 @@ def test_worker_flags_exist_in_pgsched_worker_help(compose: dict[str, Any]) -> N
             f"compose.yaml passes {flag}, which `pgsched worker --help` does not list"
         )
     parse_pgsched(args)  # the values parse too (types, ranges)
+
+
+def test_web_serves_after_the_migration_on_the_hosts_loopback_only(
+    compose: dict[str, Any],
+) -> None:
+    web = service(compose, "web")
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert all(str(port).startswith("127.0.0.1:") for port in web["ports"])
+    args = command_of(web)
+    context = parse_pgsched(args)
+    port = context.params["port"]
+    assert [str(p).rsplit(":", 1)[1] for p in web["ports"]] == [str(port)]
+    assert f"http://127.0.0.1:{port}/readyz" in " ".join(web["healthcheck"]["test"])
+    assert web["environment"]["PGSCHED_WEB_SESSION_SECRET"]
 
 
 def test_worker_gets_longer_to_stop_than_its_grace_period(compose: dict[str, Any]) -> None:
