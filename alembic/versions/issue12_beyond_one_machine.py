@@ -1,7 +1,7 @@
 """Beyond one machine: liveness judged through a replica's lag, and work for an autoscaler.
 
 Revision ID: issue12_beyond_one_machine
-Revises: issue11_security
+Revises: issue15_web
 Create Date: 2026-12-02
 
 ``replica_lag`` says how far a hot standby's data trails its primary (0 on the
@@ -16,7 +16,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "issue12_beyond_one_machine"
-down_revision = "issue11_security"
+down_revision = "issue15_web"
 branch_labels = None
 depends_on = None
 
