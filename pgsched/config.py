@@ -12,6 +12,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 ENV_DATABASE_URL = "PGSCHED_DATABASE_URL"
+ENV_READ_DATABASE_URL = "PGSCHED_READ_DATABASE_URL"
 # Where a worker's sql jobs run (``--sql-database-url``), a login of their own.
 ENV_SQL_DATABASE_URL = "PGSCHED_SQL_DATABASE_URL"
 ENV_HOME = "PGSCHED_HOME"
@@ -28,19 +29,28 @@ ROOT_DEFAULT_HOME = Path("/var/lib/pgsched")
 
 @dataclass(frozen=True)
 class Settings:
-    """Where pgsched finds its database and keeps its local files."""
+    """Where pgsched finds its database (and a replica for reads) and keeps its local files."""
 
     database_url: str | None
     home: Path
+    # Read-only work (read commands, dashboard reads, metrics) may go to a replica.
+    read_database_url: str | None = None
 
     @classmethod
-    def load(cls, database_url: str | None = None, home: str | Path | None = None) -> Settings:
+    def load(
+        cls,
+        database_url: str | None = None,
+        home: str | Path | None = None,
+        read_database_url: str | None = None,
+    ) -> Settings:
         """Build settings from flags, falling back to ``PGSCHED_*`` variables and defaults."""
         url = database_url or os.environ.get(ENV_DATABASE_URL) or None
+        read_url = read_database_url or os.environ.get(ENV_READ_DATABASE_URL) or None
         home_value = home or os.environ.get(ENV_HOME) or None
         return cls(
             database_url=url,
             home=Path(home_value).expanduser() if home_value else default_home(),
+            read_database_url=read_url,
         )
 
 

@@ -129,3 +129,15 @@ def save_set_as_checkpoint(context: RunContext) -> str:
 
 def log_through_context(context: RunContext) -> None:
     context.logger.info("rows_copied", rows=3)
+
+
+def tick_while_running(context: RunContext, directory: str, seconds: float) -> None:
+    """Write the time to ``directory/<run_id>`` every 50 ms for ``seconds``: its last
+    value is when the attempt was last alive, should it be stopped before."""
+    marker = Path(directory) / str(context.run_id)
+    written = marker.with_suffix(".new")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        written.write_text(repr(time.time()))
+        written.replace(marker)  # atomic: a kill mid-write leaves the previous time
+        time.sleep(0.05)

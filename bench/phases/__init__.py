@@ -22,6 +22,7 @@ from bench.phases import (
     monitoring,
     overload,
     plans,
+    pooled,
     run_now,
     throughput,
     web,
@@ -46,5 +47,6 @@ PHASES: dict[str, Phase] = {
     "plans": plans.run,
     "memory": memory.run,
     "workers-8": connections.run,
+    "pgbouncer": pooled.run,
     "web": web.run,
 }

@@ -70,7 +70,7 @@ SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE stat
 """
 
 
-def _sql_options() -> tuple[str, ...]:
+def sql_options() -> tuple[str, ...]:
     """SQL jobs are opt-in, and the scratch database's owner is often a superuser, on
     whose login SQL jobs run only when the worker is told so (older workers have
     neither flag and run them anyway)."""
@@ -171,7 +171,7 @@ def run(context: BenchContext) -> list[Figure]:
     ):
         register_noop_jobs(connection, PYTHON_JOBS, "* * * * * *")
         connection.execute(REGISTER_SQL_JOBS, {"target": SQL_TARGET, "count": SQL_JOBS})
-        start_workers(connection, workers, WORKERS, WORKER_OPTIONS + _sql_options())
+        start_workers(connection, workers, WORKERS, WORKER_OPTIONS + sql_options())
         workers.sleep(context.warmup_seconds)
         started_at = database_now(connection)
         for _ in range(window_seconds):

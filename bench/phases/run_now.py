@@ -9,6 +9,7 @@ unmeasured call comes first.
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -29,6 +30,7 @@ START_TIMEOUT_SECONDS = 10.0
 REGISTER_IDLE_JOB = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target)
 VALUES (%(name)s, '0 0 1 1 *', 'python', %(target)s)
+ON CONFLICT (name) DO NOTHING
 """
 JOB_SCHEDULED = "SELECT next_run IS NOT NULL FROM pgsched.jobs WHERE name = %(name)s"
 RUN_NOW = "SELECT pgsched.run_now(%(name)s)"
@@ -54,6 +56,33 @@ def _latency_ms(connection: Connection, workers: Workers) -> float:
     return float(latency)
 
 
+def measure(
+    connection: Connection,
+    workers: Workers,
+    calls: int,
+    options: tuple[str, ...] = (),
+    jitter_seconds: float = 0.0,
+) -> list[float]:
+    """Start one worker (with ``options``) on an idle job; ``calls`` latencies, in ms.
+
+    ``jitter_seconds`` spreads the calls at random over that much more time, so that
+    they land anywhere between two polls of a worker that polls.
+    """
+    connection.execute(REGISTER_IDLE_JOB, {"name": JOB_NAME, "target": NOOP_TARGET})
+    start_workers(connection, workers, 1, ("--concurrency", str(CONCURRENCY), *options))
+    workers.wait_until(
+        lambda: scalar(connection, JOB_SCHEDULED, {"name": JOB_NAME}),
+        START_TIMEOUT_SECONDS,
+        "the worker to schedule the job",
+    )
+    _latency_ms(connection, workers)  # warm-up: the first python child starts here
+    latencies = []
+    for _ in range(calls):
+        time.sleep(SPACING_SECONDS + random.uniform(0, jitter_seconds))
+        latencies.append(_latency_ms(connection, workers))
+    return latencies
+
+
 def run(context: BenchContext) -> list[Figure]:
     """Measure the median and worst run_now latency."""
     calls = 10 if context.quick else 30
@@ -62,18 +91,7 @@ def run(context: BenchContext) -> list[Figure]:
         connect(url) as connection,
         context.workers(url, "run_now") as workers,
     ):
-        connection.execute(REGISTER_IDLE_JOB, {"name": JOB_NAME, "target": NOOP_TARGET})
-        start_workers(connection, workers, 1, ("--concurrency", str(CONCURRENCY)))
-        workers.wait_until(
-            lambda: scalar(connection, JOB_SCHEDULED, {"name": JOB_NAME}),
-            START_TIMEOUT_SECONDS,
-            "the worker to schedule the job",
-        )
-        _latency_ms(connection, workers)  # warm-up: the first python child starts here
-        latencies = []
-        for _ in range(calls):
-            time.sleep(SPACING_SECONDS)
-            latencies.append(_latency_ms(connection, workers))
+        latencies = measure(connection, workers, calls)
     median = statistics.median(latencies)
     return [
         Figure(

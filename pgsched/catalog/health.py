@@ -43,6 +43,9 @@ FAILING_BELOW_PERCENT = 80
 # The scheduler-lag window, and the p99 start lag that deserves a look.
 LAG_WINDOW_MINUTES = 15
 LAG_WARN_MS = 10_000.0
+# A replica further behind than this shows old figures; past a worker's lease (30 s by
+# default) its liveness is judged only through the lag.
+REPLICA_LAG_WARN_SECONDS = 30.0
 # Names listed in one check's line before "and N more".
 MAX_NAMES_SHOWN = 5
 
@@ -95,6 +98,12 @@ class _FailingJob(TypedDict):
     success_rate_percentage: Decimal
 
 
+class _Replica(TypedDict):
+    in_recovery: bool
+    lag_seconds: float
+    receiver_status: str | None
+
+
 class _Lag(TypedDict):
     runs: int
     p50_ms: float | None
@@ -109,9 +118,18 @@ def local_time() -> datetime:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    """Every check, in order; an unreachable database is itself a FAIL."""
+    """Every check, in order; an unreachable database is itself a FAIL. With a read URL
+    configured, the replica it names is checked last."""
+    checks = _database_checks(settings)
+    if settings.read_database_url:
+        checks.append(_replica(settings.read_database_url))
+    return checks
+
+
+def _database_checks(settings: Settings) -> list[Check]:
     try:
-        url = database_url(settings, Access.READ)
+        # The database itself, even when reads go to a replica: that one is checked apart.
+        url = database_url(settings, Access.WRITE)
         with session(url, APPLICATION_NAME) as connection:
             database, clock = _server(connection)
             schema = _schema(connection)
@@ -244,6 +262,21 @@ def _scheduler_lag(connection: Connection) -> Check:
     )
     level = Level.WARN if row["p99_ms"] > LAG_WARN_MS else Level.OK
     return Check("scheduler lag", level, detail)
+
+
+def _replica(url: str) -> Check:
+    """Whether reads (--read-database-url) can be served, and how far behind."""
+    try:
+        with session(url, APPLICATION_NAME) as connection:
+            row = fetch_single(connection, "doctor_replica", row=_Replica)
+    except PgschedError as exc:
+        return Check("replica", Level.FAIL, f"read URL: {exc}")
+    if not row["in_recovery"]:
+        return Check("replica", Level.OK, "the read URL is a primary: reads are current")
+    receiver = row["receiver_status"] or "not visible to this login"
+    detail = f"{row['lag_seconds']:.1f} s behind its primary (WAL receiver: {receiver})"
+    level = Level.WARN if row["lag_seconds"] > REPLICA_LAG_WARN_SECONDS else Level.OK
+    return Check("replica", level, detail)
 
 
 def _names(names: Iterable[str]) -> str:

@@ -35,10 +35,13 @@ class Access(StrEnum):
 def database_url(settings: Settings, access: Access) -> str:
     """The URL a command of this ``access`` connects to.
 
-    Reads and writes both go to the configured database (or the embedded one);
-    a separate URL for reads belongs here and nowhere else.
+    Writes go to the configured database (or the embedded one); reads go to the read
+    URL (``--read-database-url``, ``PGSCHED_READ_DATABASE_URL``: a replica, say) when
+    one is configured. Reads there may trail the primary by the replica's lag;
+    whatever judges liveness from them accounts for it (``pgsched.replica_lag()``).
     """
-    del access  # one database for both, for now
+    if access is Access.READ and settings.read_database_url:
+        return settings.read_database_url
     return resolve_database_url(settings)
 
 

@@ -6,14 +6,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
 
-from pgsched.catalog.sessions import Connection, fetch_all
+from pgsched.catalog.sessions import Connection, fetch_all, fetch_single
 
 
 class WorkerRow(TypedDict):
     """One worker, its load and how long since it last reported.
 
     ``state`` is ``alive`` (heartbeating within its lease), ``dead`` (silent past it
-    and not reaped yet: its attempts still show as running) or ``stopped``.
+    and not reaped yet: its attempts still show as running) or ``stopped``. Both it
+    and ``heartbeat_age_seconds`` are as of now() minus ``replica_lag_seconds`` (0 on
+    a primary; on a replica, how far its data trails).
     """
 
     id: str
@@ -28,6 +30,7 @@ class WorkerRow(TypedDict):
     last_heartbeat_at: datetime
     started_at: datetime
     stopped_at: datetime | None
+    replica_lag_seconds: float
 
 
 def list_workers(connection: Connection, *, include_gone: bool = False) -> list[WorkerRow]:
@@ -37,3 +40,14 @@ def list_workers(connection: Connection, *, include_gone: bool = False) -> list[
     if include_gone:
         return fetch_all(connection, "history_workers_all", row=WorkerRow)
     return fetch_all(connection, "history_workers_alive", row=WorkerRow)
+
+
+class ReplicaLagRow(TypedDict):
+    """How far the data read trails its primary."""
+
+    lag_seconds: float
+
+
+def replica_lag_seconds(connection: Connection) -> float:
+    """Seconds the data this connection reads trails its primary (0 on a primary)."""
+    return fetch_single(connection, "history_replica_lag", row=ReplicaLagRow)["lag_seconds"]

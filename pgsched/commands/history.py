@@ -11,7 +11,7 @@ import click
 from pgsched.catalog import runs, workers
 from pgsched.catalog.runs import MAX_DAYS, MAX_HOURS, Since
 from pgsched.catalog.sessions import Access, open_session
-from pgsched.commands.options import database_options, json_option
+from pgsched.commands.options import json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows
 from pgsched.config import Settings
 from pgsched.models import RunStatus
@@ -31,7 +31,7 @@ def since_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 @click.command("runs")
-@database_options
+@read_database_options
 @click.option("--job", metavar="NAME", help="Only this job's runs.")
 @click.option(
     "--status", type=click.Choice([status.value for status in RunStatus]), help="Only this status."
@@ -71,7 +71,7 @@ def runs_command(
 
 
 @click.command("stats")
-@database_options
+@read_database_options
 @click.argument("job", required=False)
 @click.option(
     "--days",
@@ -105,7 +105,7 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
 
 
 @click.command("timeline")
-@database_options
+@read_database_options
 @click.argument("job")
 @click.option(
     "--hours",
@@ -143,7 +143,7 @@ def _bar(row: Mapping[str, Any], scale: float) -> str:
 
 
 @click.command("workers")
-@database_options
+@read_database_options
 @click.option(
     "--all",
     "include_all",
@@ -156,7 +156,9 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
 
     running_runs is how many attempts a worker runs now; heartbeat_age_seconds how
     long since it last reported. With --all, dead workers (silent past their lease,
-    not reaped yet: see `pgsched reap`) and stopped ones are listed too.
+    not reaped yet: see `pgsched reap`) and stopped ones are listed too. Read on a
+    replica (--read-database-url), liveness and ages are as of the primary's clock the
+    replica's lag ago, and the lag is said.
 
     \b
     Example:
@@ -164,11 +166,17 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
     """
     with open_session(settings, Access.READ) as connection:
         rows = workers.list_workers(connection, include_gone=include_all)
+        lag = workers.replica_lag_seconds(connection)
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:
         columns[1:1] = ["state"]
     print_rows(rows, as_json, columns=columns, empty="(no live worker)")
+    if lag and not as_json:
+        click.echo(
+            f"(read on a replica {lag:.1f} s behind its primary: liveness and heartbeat "
+            "ages are as of the primary's clock that long ago)"
+        )
 
 
 COMMANDS: list[click.Command] = [runs_command, stats_command, timeline_command, workers_command]

@@ -10,7 +10,7 @@ import click
 
 from pgsched.catalog import jobs, runs
 from pgsched.catalog.sessions import Access, open_session
-from pgsched.commands.options import F, database_options, json_option
+from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
 from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
@@ -139,7 +139,7 @@ def jobs_group() -> None:
 
 
 @jobs_group.command("list")
-@database_options
+@read_database_options
 @click.option("--queue", help="Only jobs of this queue.")
 @click.option("--enabled/--disabled", default=None, help="Only enabled (or disabled) jobs.")
 @json_option
@@ -158,7 +158,7 @@ def list_jobs(settings: Settings, queue: str | None, enabled: bool | None, as_js
 
 
 @jobs_group.command("show")
-@database_options
+@read_database_options
 @click.argument("name")
 @json_option
 def show(settings: Settings, name: str, as_json: bool) -> None:

@@ -8,7 +8,7 @@ import click
 
 from pgsched.catalog import health, maintenance
 from pgsched.catalog.sessions import Access, open_session
-from pgsched.commands.options import database_options, json_option
+from pgsched.commands.options import database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
 from pgsched.registration.validation import Problem, validate_jobs
@@ -146,7 +146,7 @@ def _print_problems(job_count: int, problems: list[Problem]) -> None:
 
 
 @click.command("doctor")
-@database_options
+@read_database_options
 @json_option
 def doctor_command(settings: Settings, as_json: bool) -> None:
     """Check the installation: database, schema, clock, workers, stuck runs and jobs, lag.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -42,6 +43,28 @@ def database_options(command: F) -> F:
     @wraps(command)
     def wrapper(*args: Any, database_url: str | None, home: str | None, **kwargs: Any) -> Any:
         settings = Settings.load(database_url=database_url, home=home)
+        return command(*args, settings=settings, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def read_database_options(command: F) -> F:
+    """``database_options`` and ``--read-database-url``, for a command that only reads."""
+
+    @database_options
+    @click.option(
+        "--read-database-url",
+        metavar="URL",
+        help="Read from this database instead, e.g. a hot standby (its lag is accounted "
+        "for where liveness is judged). Default: $PGSCHED_READ_DATABASE_URL, else the "
+        "database URL.",
+    )
+    @wraps(command)
+    def wrapper(
+        *args: Any, settings: Settings, read_database_url: str | None, **kwargs: Any
+    ) -> Any:
+        if read_database_url:
+            settings = replace(settings, read_database_url=read_database_url)
         return command(*args, settings=settings, **kwargs)
 
     return wrapper  # type: ignore[return-value]

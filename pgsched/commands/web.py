@@ -10,7 +10,7 @@ import click
 
 from pgsched.catalog.sessions import Access, open_session
 from pgsched.catalog.tokens import ROLES, Role
-from pgsched.commands.options import database_options, log_options
+from pgsched.commands.options import log_options, read_database_options
 from pgsched.config import Settings
 from pgsched.db.connection import resolve_database_url
 from pgsched.errors import ConfigurationError
@@ -29,15 +29,10 @@ def _networks(
 
 
 @click.command("web")
-@database_options
+@read_database_options
 @log_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--read-database-url",
-    metavar="URL",
-    help="Where pages and GET requests read (a replica). Default: the database URL.",
-)
 @click.option(
     "--session-secret",
     envvar="PGSCHED_WEB_SESSION_SECRET",
@@ -83,7 +78,6 @@ def web_command(
     settings: Settings,
     host: str,
     port: int,
-    read_database_url: str | None,
     session_secret: str | None,
     trusted_header: str | None,
     trusted_header_role: Role,
@@ -116,7 +110,8 @@ def web_command(
     loopback = is_loopback_host(host)
     web_settings = WebSettings(
         database_url=resolve_database_url(settings),
-        read_database_url=read_database_url,
+        # Pages and GET requests read there (--read-database-url, a replica), if set.
+        read_database_url=settings.read_database_url,
         trusted_header=trusted_header,
         trusted_header_role=trusted_header_role,
         trusted_header_admins=frozenset(trusted_header_admins),

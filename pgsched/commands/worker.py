@@ -9,6 +9,7 @@ import click
 from pgsched.catalog.sessions import Access, database_url
 from pgsched.commands.options import database_options, log_options
 from pgsched.config import ENV_SQL_DATABASE_URL, Settings
+from pgsched.db.pooling import PoolMode, PreparedStatements
 from pgsched.engine.options import WorkerOptions
 
 # The flags' defaults are the options' own, so the two cannot disagree.
@@ -183,6 +184,32 @@ def _read_by(
     "comma list). Other variables are never sent.",
 )
 @click.option(
+    "--pool-mode",
+    type=click.Choice([mode.value for mode in PoolMode]),
+    default=DEFAULTS.pool_mode.value,
+    show_default=True,
+    envvar="PGSCHED_POOL_MODE",
+    help="How --database-url reaches PostgreSQL: direct, or through a pooler pooling "
+    "sessions or transactions (PgBouncer, Supavisor, RDS Proxy). auto: a detected pooler "
+    "is taken to pool transactions (no prepared statements, session state or LISTEN).",
+)
+@click.option(
+    "--prepared-statements",
+    type=click.Choice([setting.value for setting in PreparedStatements]),
+    default=DEFAULTS.prepared_statements.value,
+    show_default=True,
+    envvar="PGSCHED_PREPARED_STATEMENTS",
+    help="Prepare the worker's queries. auto: unless through a transaction pooler; on: "
+    "the pooler keeps them (PgBouncer >= 1.21 with max_prepared_statements).",
+)
+@click.option(
+    "--listen-database-url",
+    metavar="URL",
+    envvar="PGSCHED_LISTEN_DATABASE_URL",
+    help="A direct connection (not through a transaction pooler) for LISTEN: notifications "
+    "wake the worker at once. Without it, behind a transaction pooler, the worker polls.",
+)
+@click.option(
     "--on-failure",
     multiple=True,
     metavar="MODULE:FUNCTION",
@@ -212,6 +239,9 @@ def worker_command(
     sql_database_url: str | None,
     sql_role: str | None,
     sql_allow_superuser: bool,
+    pool_mode: str,
+    prepared_statements: str,
+    listen_database_url: str | None,
     http_allow: tuple[str, ...],
     http_secret: tuple[str, ...],
     on_failure: tuple[str, ...],
@@ -227,6 +257,8 @@ def worker_command(
       pgsched worker --allow-sql --sql-database-url postgresql://jobs@db/app \\
           --http-secret API_TOKEN=api.example.com --http-allow 10.0.0.0/8
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
+      pgsched worker --database-url postgresql://app@pgbouncer:6432/app \\
+          --listen-database-url postgresql://app@db:5432/app
     """
     from pgsched.engine.process import run_worker
 
@@ -240,6 +272,12 @@ def worker_command(
             except HookNotFound as exc:
                 raise click.BadParameter(str(exc), param_hint="--on-failure") from exc
 
+    if sql_role and pool_mode == PoolMode.TRANSACTION and not sql_database_url:
+        raise click.BadParameter(
+            "sql jobs would SET ROLE on connections a transaction pooler shares: give "
+            "--sql-database-url a login with only the privileges jobs need instead",
+            param_hint="--sql-role",
+        )
     queue_names = tuple(part.strip() for part in queues.split(",") if part.strip())
     if not queue_names:
         raise click.BadParameter("name at least one queue", param_hint="--queues")
@@ -265,6 +303,9 @@ def worker_command(
         sql_database_url=sql_database_url,
         sql_role=sql_role,
         sql_allow_superuser=sql_allow_superuser,
+        pool_mode=PoolMode(pool_mode),
+        prepared_statements=PreparedStatements(prepared_statements),
+        listen_database_url=listen_database_url,
         http_allow=http_allow,
         http_secrets=http_secret,
     )

@@ -45,7 +45,11 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]
 
 def sqlalchemy_engine(url: str) -> Engine:
     """An engine whose connections come from ``connect``, so any libpq URL works."""
-    return create_engine("postgresql+psycopg://", creator=lambda: connect(url), poolclass=NullPool)
+    return create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: connect(url, prepare_threshold=None),
+        poolclass=NullPool,
+    )
 
 
 def redact(url: str) -> str:
@@ -72,10 +76,18 @@ def session(url: str, application_name: str) -> Iterator[psycopg.Connection[Dict
     """An autocommit connection returning dict rows; database errors become pgsched errors.
 
     For short-lived tools (the CLI, registration from Python), not the worker's hot path.
+    Nothing is prepared: psycopg would prepare a statement run five times, which a
+    transaction pooler would lose (here and in ``sqlalchemy_engine``).
     """
     connection = cast(
         psycopg.Connection[DictRow],
-        connect(url, autocommit=True, row_factory=dict_row, application_name=application_name),
+        connect(
+            url,
+            autocommit=True,
+            row_factory=dict_row,
+            application_name=application_name,
+            prepare_threshold=None,
+        ),
     )
     # A job row too deep to decode must not fail a whole listing.
     read_json_safely(connection)

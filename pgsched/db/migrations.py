@@ -95,11 +95,6 @@ def lock_and_prepare(connection: Connection) -> None:
     connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
 
 
-def require_current(url: str) -> None:
-    """Raise ``SchemaNotMigrated`` unless the database is at this version's head."""
-    _require_head(current_revision(url))
-
-
 def revision_on(connection: psycopg.Connection[DictRow]) -> str | None:
     """``current_revision``, read on a session the caller holds rather than on a
     connection of its own."""
@@ -111,7 +106,8 @@ def revision_on(connection: psycopg.Connection[DictRow]) -> str | None:
 
 
 def require_current_on(connection: psycopg.Connection[DictRow]) -> None:
-    """``require_current`` on a session the caller holds."""
+    """Raise ``SchemaNotMigrated`` unless the database ``connection`` holds is at this
+    version's head."""
     _require_head(revision_on(connection))
 
 

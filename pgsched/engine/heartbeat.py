@@ -5,7 +5,8 @@ work or a busy database cannot delay it past the lease. Recovery, on the side
 connection, asks the database to reap runs of workers silent past their lease (any
 worker may; each lost run is handled once), retires pending runs of deleted or
 disabled jobs, and checks that the attempts this worker runs are still its own: each
-round, and at once for the runs a cancel hint names.
+round, at once for the runs a cancel hint names, and, for a worker that hears no
+notifications, every poll interval.
 """
 
 from __future__ import annotations
@@ -123,6 +124,24 @@ class Recovery:
                 log.info("runs_cancelled", run_ids=taken, worker_id=state.worker_id)
                 state.take_away(taken)
 
+    async def watch_taken_away(self, interval: float) -> None:
+        """Check every ``interval`` seconds that the attempts held are still ours: what
+        tells a worker without notifications that one was replaced or taken away."""
+        await keep_running(
+            _steady(interval, self.check_taken_away),
+            "taken_away_check_failed",
+            "taken_away_check_crashed",
+            max_retry_seconds=interval,
+        )
+
+    async def check_taken_away(self) -> None:
+        """Stop the attempts held here that the database says are no longer ours."""
+        state = self._state
+        taken = await self._repository.runs_taken_away(state.held_runs())
+        if taken:
+            log.warning("runs_taken_away", run_ids=taken, worker_id=state.worker_id)
+            state.take_away(taken)
+
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""
         state = self._state
@@ -136,11 +155,7 @@ class Recovery:
         retired = await self._repository.retire_orphan_runs()
         if retired:
             log.info("orphan_runs_retired", count=retired)
-        held = state.held_runs()
-        taken = await self._repository.runs_taken_away(held)
-        if taken:
-            log.warning("runs_taken_away", run_ids=taken, worker_id=state.worker_id)
-            state.take_away(taken)
+        await self.check_taken_away()
         if state.claiming:
             return  # its runs are committed but maybe not yet held: look next round
         # A run recorded as claimed here, older than a lease, that this worker does

@@ -8,6 +8,11 @@ are still its own, and it stops one only when the database says it was taken awa
 (``Recovery.check_hinted``). Hints are merged: however many arrive, they reach the
 worker at most once per ``HINT_INTERVAL_SECONDS``, so a flood of them costs a bounded
 number of looks.
+
+LISTEN needs a session of its own: a transaction pooler moves the client to another
+server connection after each transaction, and notifications then go to a session
+nobody reads. Behind one, the worker listens on ``--listen-database-url`` (a direct
+connection) or not at all (``pgsched.engine.connections``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import psycopg
 import structlog
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
+from pgsched.db.pooling import answered_by_pooler, server_pid_query
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.state import WorkerState
 from pgsched.errors import DatabaseUnavailable
@@ -67,6 +73,7 @@ class Listener:
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 application_name="pgsched-worker-listen",
             ) as connection:
+                await self._warn_if_pooled(connection)
                 await connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
                 await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
                 listening = True
@@ -81,6 +88,17 @@ class Listener:
                 f"lost the LISTEN connection to {redact(self._url)}: {str(exc).strip()}"
             ) from exc
         return 0.0
+
+    async def _warn_if_pooled(self, connection: psycopg.AsyncConnection[tuple[int]]) -> None:
+        cursor = await connection.execute(server_pid_query())
+        row = await cursor.fetchone()
+        if row is not None and answered_by_pooler(connection.info.backend_pid, row[0]):
+            # Not fatal: the worker's polling still finds everything, only later.
+            log.warning(
+                "listener_behind_pooler",
+                hint="a pooler answers the LISTEN connection: under transaction pooling "
+                "notifications are lost; give --listen-database-url a direct connection",
+            )
 
     def hint(self, channel: str, payload: str) -> None:
         """Note one notification; the worker hears of it now or at the interval's end."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from pgsched.db.pooling import PoolMode, PreparedStatements
+
 # Python processes per CPU when --python-processes is not given: a no-op or CPU-bound
 # job wants one per core; two leave room for jobs that wait on I/O.
 PYTHON_PROCESSES_PER_CPU = 2
@@ -47,6 +49,13 @@ class WorkerOptions:
     sql_database_url: str | None = None
     sql_role: str | None = None
     sql_allow_superuser: bool = False
+    # Connection poolers: how --database-url reaches PostgreSQL (auto: a detected
+    # pooler is taken to pool transactions), whether queries are prepared (auto: not
+    # through a transaction pooler), and a direct URL for LISTEN (None: the database
+    # URL when it keeps sessions, else no LISTEN at all and the worker polls).
+    pool_mode: PoolMode = PoolMode.AUTO
+    prepared_statements: PreparedStatements = PreparedStatements.AUTO
+    listen_database_url: str | None = None
     # http jobs: networks and hosts beyond the public internet (--http-allow), and which
     # ${env:NAME} may be sent to which hosts (--http-secret NAME=HOST).
     http_allow: tuple[str, ...] = ()

@@ -49,6 +49,8 @@ class ClaimPacer:
     pending_blocked: bool = False
     pending_due_at: float | None = None
     pending_checked_at: float = 0.0
+    # Whether this round's claim looked for pending attempts.
+    pending_looked: bool = False
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
@@ -78,6 +80,7 @@ class ClaimPacer:
             or (self.pending_due_at is not None and now >= self.pending_due_at)
             or (self.backlog and now - self.pending_checked_at >= BACKLOG_PENDING_CHECK_SECONDS)
         )
+        self.pending_looked = due
         if due:
             self.pending_checked_at = now
             self.check_pending = False
@@ -107,7 +110,9 @@ class ClaimPacer:
         included) and left capacity free: until the next slot less the fire-ahead
         window, or the next pending attempt, capped by the poll interval."""
         self.more_to_schedule = due.unscheduled
-        delay = self.poll_interval
+        # New jobs get their next_run now, not a poll later (after a short wait: the
+        # worker that found them first may still hold them).
+        delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
         if due.jobs is not None:
             ahead = self.ahead_seconds
             if claimed or due.jobs > 0:
@@ -127,6 +132,12 @@ class ClaimPacer:
                 contended = CONTENDED_RETRY_SECONDS * 2 ** min(self.empty_claims, 10)
                 until = min(contended, CONTENDED_MAX_SECONDS) if self.empty_claims else 0.0
             delay = min(delay, max(until, 0.0))
+        if due.pending is not None and due.pending <= 0 and not self.pending_looked:
+            # Due now, yet this round did not look: a run_now or a retry that came
+            # without a NOTIFY (a worker behind a pooler, or while it claimed). Look at
+            # once, rather than take it for blocked and wait a poll more.
+            self.check_pending = True
+            return 0.0
         if due.pending is not None and not self.check_pending:
             # Pending attempts due now but not startable (their job is running) wait
             # for a finish, a NOTIFY or the next poll instead of spinning.

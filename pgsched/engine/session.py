@@ -1,9 +1,10 @@
 """One database session of the worker: a connection, reconnected on demand.
 
 Every runtime statement of the worker goes through ``Session.run``, the one place
-that decides how a named block is sent (as a prepared statement). Driver errors
-become ``DatabaseUnavailable`` (the connection is replaced on next use) or
-``QueryFailed`` here.
+that decides how a named block is sent: as a prepared statement, unless the session
+prepares none (behind a transaction pooler: ``pgsched.db.pooling.prepares_statements``).
+Driver errors become ``DatabaseUnavailable`` (the connection is replaced on next use)
+or ``QueryFailed`` here.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ AsyncConnection = psycopg.AsyncConnection[DictRow]
 class Session:
     """One connection, reconnected on demand; tasks take turns on it."""
 
-    def __init__(self, url: str, application_name: str) -> None:
+    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
         self._url = url
         self._application_name = application_name
+        self._prepare = prepare
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time.
         self._lock = asyncio.Lock()
@@ -43,12 +45,11 @@ class Session:
             await self._connection.close()
             self._connection = None
 
-    @staticmethod
     async def run(
-        connection: AsyncConnection, name: str, params: dict[str, Any]
+        self, connection: AsyncConnection, name: str, params: dict[str, Any]
     ) -> AsyncCursor[DictRow]:
         """Send the named block ``name`` with ``params`` on ``connection``."""
-        return await connection.execute(query(name), params, prepare=True)
+        return await connection.execute(query(name), params, prepare=self._prepare)
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[AsyncConnection]:
@@ -62,6 +63,8 @@ class Session:
                         row_factory=dict_row,
                         connect_timeout=CONNECT_TIMEOUT_SECONDS,
                         application_name=self._application_name,
+                        # None: psycopg never prepares a statement on its own either.
+                        prepare_threshold=5 if self._prepare else None,
                     )
                     read_json_safely(self._connection)
                 yield self._connection

@@ -20,11 +20,11 @@ from typing import Any
 
 import structlog
 
+from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
 from pgsched.engine.keep_running import keep_running
-from pgsched.engine.listener import Listener
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import plan_job
@@ -64,16 +64,17 @@ log = structlog.get_logger(__name__)
 class Worker:
     """One worker process's engine."""
 
-    def __init__(self, database_url: str, options: WorkerOptions) -> None:
+    def __init__(self, url: str, options: WorkerOptions, plan: ConnectionPlan) -> None:
         self.options = options
-        self._url = database_url
+        self._plan = plan
         self.state = WorkerState(new_identity(options))
-        self._claims = Repository(database_url, "pgsched-worker")
-        self._side = Repository(database_url, "pgsched-worker-side")
-        self._beats = Repository(database_url, "pgsched-worker-heartbeat")
+        prepare, sql_mode = plan.prepare, plan.sql_pool_mode
+        self._claims = Repository(url, "pgsched-worker", prepare)
+        self._side = Repository(url, "pgsched-worker-side", prepare)
+        self._beats = Repository(url, "pgsched-worker-heartbeat", prepare)
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
-        self._finisher = Finisher(Repository(database_url, "pgsched-worker-finish"), self._events)
-        self._python, self._executors = executors_for(options, database_url, self._save_checkpoint)
+        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
+        self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._stopping = False
         self._aborting = False
@@ -128,13 +129,13 @@ class Worker:
                 self.options.stop_after_seconds, self.request_stop
             )
         recovery = Recovery(self._side, self.options.lease_seconds / 3, self.state, self._events)
-        listener = Listener(self._url, self.state, recovery.check_hinted)
+        notifications = self._plan.notifications(self.state, recovery)
         side_tasks = [
             asyncio.create_task(side_loop(), name=name)
             for name, side_loop in (
                 ("heartbeat", heartbeat.run),
                 ("recovery", recovery.run),
-                ("listener", listener.run),
+                notifications,
                 ("finisher", self._finisher.run),
             )
         ]

@@ -4,32 +4,36 @@ the worker's flags allow."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from pgsched.db.pooling import PoolMode
 from pgsched.engine.options import WorkerOptions, python_processes
 from pgsched.errors import ConfigurationError
 from pgsched.executors.base import Executor
 from pgsched.executors.http import HttpExecutor
 from pgsched.executors.http_address import AddressRules
 from pgsched.executors.http_request import SecretHosts
-from pgsched.executors.job_user import job_user
+from pgsched.executors.job_user import JobUser, job_user
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
 from pgsched.models import Attempt, Outcome
 
 
-def executors_for(
-    options: WorkerOptions,
-    database_url: str,
-    save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
-) -> tuple[PythonExecutor, dict[str, Executor]]:
-    """The python executor, and every executor by job kind, within ``options``' limits.
+@dataclass(frozen=True)
+class JobLimits:
+    """What a worker's flags let its jobs be and reach."""
 
-    Refuses a configuration it cannot honour (``ConfigurationError``): python or shell
-    jobs on a root worker without ``--run-as`` or ``--allow-root``, an ``--http-allow``
-    or ``--http-secret`` value it cannot read.
-    """
+    user: JobUser | None
+    rules: AddressRules
+    secrets: SecretHosts
+
+
+def job_limits(options: WorkerOptions) -> JobLimits:
+    """The limits ``options`` set, or ``ConfigurationError`` for a configuration that
+    cannot be honoured: python or shell jobs on a root worker without ``--run-as`` or
+    ``--allow-root``, an ``--http-allow`` or ``--http-secret`` value it cannot read."""
     user = job_user(
         options.run_as, options.allow_root, bool(options.allow_python or options.allow_shell)
     )
@@ -38,6 +42,19 @@ def executors_for(
         secrets = SecretHosts.parse(options.http_secrets)
     except ValueError as exc:
         raise ConfigurationError(f"--http-allow or --http-secret: {exc}") from exc
+    return JobLimits(user, rules, secrets)
+
+
+def executors_for(
+    options: WorkerOptions,
+    database_url: str,
+    save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
+    sql_pool_mode: PoolMode = PoolMode.AUTO,
+) -> tuple[PythonExecutor, dict[str, Executor]]:
+    """The python executor, and every executor by job kind, within ``options``' limits
+    (``job_limits``); ``sql_pool_mode`` is how the sql jobs' URL reaches PostgreSQL."""
+    limits = job_limits(options)
+    user, rules, secrets = limits.user, limits.rules, limits.secrets
     # A variable bound to the hosts it may be sent to is the worker's alone: a shell or
     # python job that could read it could send it anywhere.
     hidden_env = (*options.hidden_env, *secrets.hosts)
@@ -60,6 +77,7 @@ def executors_for(
             options.sql_role,
             options.sql_allow_superuser,
             allowed=options.allow_sql,
+            pool_mode=sql_pool_mode,
         ),
     }
 

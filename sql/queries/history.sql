@@ -48,10 +48,13 @@ SELECT time_bucket, executions, successes, failures, avg_duration_ms
   FROM pgsched.job_timeline(%(job)s::text, %(hours)s::integer);
 
 -- name: history_workers_alive
--- From the view alone, so that pgsched_reader may list them.
+-- From the view alone, so that pgsched_reader may list them. Ages are as of the
+-- primary's clock as this server has seen it (replica_lag_seconds: 0 on a primary).
 SELECT a.id, a.host, a.pid, a.queues, a.concurrency, 'alive' AS state, a.running_runs,
-       round(extract(epoch FROM now() - a.last_heartbeat_at), 1) AS heartbeat_age_seconds,
-       a.lease_seconds, a.last_heartbeat_at, a.started_at, NULL::timestamptz AS stopped_at
+       round(extract(epoch FROM now() - make_interval(secs => a.replica_lag_seconds)
+                                - a.last_heartbeat_at), 1) AS heartbeat_age_seconds,
+       a.lease_seconds, a.last_heartbeat_at, a.started_at, NULL::timestamptz AS stopped_at,
+       a.replica_lag_seconds
   FROM pgsched.workers_alive AS a
  ORDER BY a.started_at DESC, a.id;
 
@@ -59,14 +62,24 @@ SELECT a.id, a.host, a.pid, a.queues, a.concurrency, 'alive' AS state, a.running
 -- Alive is what pgsched.workers_alive says. The rest are dead:
 -- silent past their lease and not reaped yet, so their attempts still show as
 -- running; or stopped: they stopped cleanly, or a reap recorded them as gone.
+WITH seen AS MATERIALIZED (
+    SELECT pgsched.replica_lag() AS lag
+)
 SELECT w.id, w.host, w.pid, w.queues, w.concurrency,
        CASE WHEN a.id IS NOT NULL THEN 'alive'
             WHEN w.stopped_at IS NULL THEN 'dead'
             ELSE 'stopped' END AS state,
        (SELECT count(*) FROM pgsched.runs AS r
          WHERE r.worker_id = w.id AND r.status = 'running') AS running_runs,
-       round(extract(epoch FROM now() - w.last_heartbeat_at), 1) AS heartbeat_age_seconds,
-       w.lease_seconds, w.last_heartbeat_at, w.started_at, w.stopped_at
+       round(extract(epoch FROM now() - seen.lag - w.last_heartbeat_at), 1)
+           AS heartbeat_age_seconds,
+       w.lease_seconds, w.last_heartbeat_at, w.started_at, w.stopped_at,
+       extract(epoch FROM seen.lag)::double precision AS replica_lag_seconds
   FROM pgsched.workers AS w
+  CROSS JOIN seen
   LEFT JOIN pgsched.workers_alive AS a ON a.id = w.id
  ORDER BY a.id IS NULL, w.stopped_at DESC NULLS FIRST, w.started_at DESC, w.id;
+
+-- name: history_replica_lag
+-- How far the data read here trails its primary, in seconds (0 on a primary).
+SELECT extract(epoch FROM pgsched.replica_lag())::double precision AS lag_seconds;

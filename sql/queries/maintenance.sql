@@ -26,10 +26,12 @@ SELECT current_setting('server_version') AS server_version,
        clock_timestamp() AS database_time;
 
 -- name: doctor_workers
+-- Dead as workers_alive judges it: at now() minus the replica lag (0 on a primary).
 SELECT (SELECT count(*) FROM pgsched.workers_alive) AS alive,
        (SELECT count(*) FROM pgsched.workers AS w
          WHERE w.stopped_at IS NULL
-           AND w.last_heartbeat_at < now() - make_interval(secs => w.lease_seconds)) AS dead,
+           AND w.last_heartbeat_at
+               < now() - pgsched.replica_lag() - make_interval(secs => w.lease_seconds)) AS dead,
        (SELECT count(*) FROM pgsched.jobs AS j WHERE j.enabled) AS enabled_jobs;
 
 -- name: doctor_overdue_runs
@@ -60,3 +62,9 @@ SELECT r.job_name, r.success_rate_percentage
 SELECT runs, p50_ms, p95_ms, p99_ms, max_ms
   FROM pgsched.scheduler_lag(%(minutes)s::integer)
  WHERE queue IS NULL;
+
+-- name: doctor_replica
+-- On the read URL. pg_stat_wal_receiver shows its status to privileged logins only.
+SELECT pg_is_in_recovery() AS in_recovery,
+       extract(epoch FROM pgsched.replica_lag())::double precision AS lag_seconds,
+       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status;

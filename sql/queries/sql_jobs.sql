@@ -2,8 +2,9 @@
 -- --sql-database-url, else its own). Parameters use psycopg's %(name)s style.
 
 -- name: sql_job_session
--- Before each attempt: sets its statement_timeout, and lists what this session could
--- reach beyond what any job may. SET ROLE is no boundary (the SQL may RESET ROLE, or
+-- Before each attempt: sets its statement_timeout (for the session, or through a
+-- transaction pooler with local true, for the transaction pgsched runs the job in),
+-- and lists what this session could reach beyond what any job may. SET ROLE is no boundary (the SQL may RESET ROLE, or
 -- SET ROLE to any role its login is a member of), so all is judged from the login,
 -- session_user, over every membership path, SET or INHERIT alike (pg_has_role's
 -- MEMBER; a superuser is a member of every role).
@@ -20,7 +21,8 @@
 -- Earlier jobs ran on this session's login and may have set its search_path (ALTER
 -- ROLE ... SET): every function and operator here is named with its schema, so none
 -- of theirs can answer in place of pg_catalog's.
-SELECT pg_catalog.set_config('statement_timeout', %(timeout_ms)s, false) AS statement_timeout,
+SELECT pg_catalog.set_config('statement_timeout', %(timeout_ms)s, %(local)s)
+           AS statement_timeout,
        session_user AS login,
        ARRAY(SELECT r.rolname OPERATOR(pg_catalog.||)
                     CASE WHEN r.rolsuper THEN ' (a superuser)'
@@ -64,3 +66,31 @@ SELECT pg_catalog.set_config('statement_timeout', %(timeout_ms)s, false) AS stat
                 WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
                   AND pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(),
                                                         'CREATE')) AS creates_in_database;
+
+-- name: sql_job_session_reset
+-- Through a transaction pooler, whatever a job's statement leaves in its session goes
+-- to the next client of that server connection, pgsched's own queries included (a
+-- search_path that puts a job author's schema before pg_catalog, a role, a timeout).
+-- DISCARD ALL cannot run inside a transaction, and after the commit the next statement
+-- may reach another server connection; so this is DISCARD ALL step by step, run just
+-- before the job's transaction commits, as one statement. Not DEALLOCATE ALL: it
+-- would drop the statements a pooler prepared on this server connection (PgBouncer
+-- >= 1.21); only statements prepared with SQL PREPARE go.
+DO $$
+DECLARE
+    prepared text;
+BEGIN
+    EXECUTE 'CLOSE ALL';
+    EXECUTE 'SET SESSION AUTHORIZATION DEFAULT';
+    EXECUTE 'RESET ALL';
+    EXECUTE 'UNLISTEN *';
+    PERFORM pg_catalog.pg_advisory_unlock_all();
+    EXECUTE 'DISCARD PLANS';
+    EXECUTE 'DISCARD TEMP';
+    EXECUTE 'DISCARD SEQUENCES';
+    FOR prepared IN SELECT p.name FROM pg_catalog.pg_prepared_statements AS p
+                     WHERE p.from_sql LOOP
+        EXECUTE pg_catalog.format('DEALLOCATE %I', prepared);
+    END LOOP;
+END
+$$

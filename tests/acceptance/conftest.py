@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -90,9 +91,10 @@ class Workers:
         return codes
 
 
-@pytest.fixture
-def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
-    manager = Workers(database_url, tmp_path)
+@contextlib.contextmanager
+def running_workers(database_url: str, log_dir: Path) -> Iterator[Workers]:
+    """Workers on ``database_url``; whatever still runs at the end is killed."""
+    manager = Workers(database_url, log_dir)
     try:
         yield manager
     finally:
@@ -100,6 +102,12 @@ def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@pytest.fixture
+def workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
+    with running_workers(database_url, tmp_path) as manager:
+        yield manager
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from pgsched.db.pooling import PoolMode
 from pgsched.executors.sql import APPLICATION_NAME, OPEN_TRANSACTION_MESSAGE, SqlExecutor
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
@@ -29,10 +30,11 @@ def with_executor(
     pool_size: int = 2,
     role: str | None = None,
     allow_superuser: bool = True,
+    pool_mode: PoolMode = PoolMode.AUTO,
 ) -> Result:
     # The test server's login is a superuser; tests of the role rules say so explicitly.
     async def main() -> Result:
-        executor = SqlExecutor(database_url, pool_size, role, allow_superuser)
+        executor = SqlExecutor(database_url, pool_size, role, allow_superuser, pool_mode=pool_mode)
         await executor.start()
         try:
             return await scenario(executor)

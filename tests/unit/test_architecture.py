@@ -14,11 +14,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "pgsched"
 # Modules that may run the named SQL blocks of sql/queries/: the catalog (through
 # its sessions module), the worker's session (under its repository), the migrations'
-# version check, and the sql executor's check of the sessions jobs' SQL runs on.
+# version check, the sql executor's check of the sessions jobs' SQL runs on, and the
+# pooler detection and session reset that worker, listener and sql executor share.
 QUERY_RUNNERS = {
     "pgsched.catalog.sessions",
     "pgsched.engine.session",
     "pgsched.db.migrations",
+    "pgsched.db.pooling",
     "pgsched.executors.sql",
 }
 # Longest module, in lines; a module past it does more than one thing.

@@ -105,3 +105,24 @@ def test_all_scheduling_batches_are_taken_before_sleeping() -> None:
     assert p.more_to_schedule
     p.scheduled(10, 1000)
     assert not p.more_to_schedule
+
+
+def test_without_notifications_a_due_pending_attempt_is_looked_for_at_once() -> None:
+    p = pacer()
+    p.should_check_pending(0.0)
+    nothing_pending = DueIn(jobs=None, pending=None, unscheduled=False)
+    assert p.idle_delay(nothing_pending, 0, now=0.0) == 1.0
+    # A poll's round that did not look finds a run_now due (it came without a
+    # NOTIFY): the next round looks at once instead of a poll later.
+    assert not p.should_check_pending(1.0)
+    run_now_due = DueIn(jobs=None, pending=-0.3, unscheduled=False)
+    assert p.idle_delay(run_now_due, 0, now=1.0) == 0.0
+    assert p.should_check_pending(1.0)
+    # Looked, and still due: its job runs, so it waits for a finish or the next poll.
+    assert p.idle_delay(run_now_due, 0, now=1.0) == 1.0 and p.pending_blocked
+
+
+def test_new_jobs_found_by_a_poll_are_scheduled_at_once_not_a_poll_later() -> None:
+    p = pacer(poll=1.0)
+    delay = p.idle_delay(DueIn(jobs=None, pending=None, unscheduled=True), 0, now=0.0)
+    assert p.more_to_schedule and delay == CONTENDED_MAX_SECONDS
