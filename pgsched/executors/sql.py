@@ -59,6 +59,7 @@ from pgsched.db.pooling import (
 )
 from pgsched.db.queries import query
 from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
+from pgsched.executors.sql_session import role_problem, session_refusal
 from pgsched.models import Attempt, Outcome
 
 Connection = psycopg.AsyncConnection[TupleRow]
@@ -98,10 +99,6 @@ SQL_ROLE_POOLED_REFUSAL = (
     "need instead (it may go through the pooler)"
 )
 DISABLED_MESSAGE = "sql jobs are disabled on this worker (start it with --allow-sql)"
-DEDICATED_LOGIN = (
-    "give the worker --sql-database-url with a login of its own that holds only the "
-    "privileges jobs need (docs/security.md)"
-)
 
 logger = structlog.get_logger("pgsched.executors.sql")
 
@@ -210,7 +207,7 @@ class SqlExecutor:
                         self._role_problem = SQL_ROLE_POOLED_REFUSAL
                     else:
                         self._role_problem = (
-                            await _role_problem(connection, self._role) if self._role else ""
+                            await role_problem(connection, self._role) if self._role else ""
                         )
                 if self._role_problem:
                     logger.error("sql_jobs_refused", reason=self._role_problem)
@@ -230,7 +227,7 @@ class SqlExecutor:
         )
         session = await cursor.fetchone()
         assert session is not None  # one row, always
-        refusal = "" if self._allow_superuser else _session_refusal(*session[1:])
+        refusal = "" if self._allow_superuser else session_refusal(*session[1:])
         if refusal:
             if pooled:
                 await connection.execute("ROLLBACK")
@@ -263,54 +260,6 @@ class SqlExecutor:
 def target_problem(target: str) -> str | None:
     """Why ``target`` is not SQL this executor would send, or None."""
     return None if target.strip() else "the SQL statement is empty"
-
-
-async def _role_problem(connection: Connection, role: str) -> str:
-    """Why ``SET ROLE role`` fails on ``connection``; empty when it works."""
-    try:
-        await connection.execute(
-            psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role))
-        )
-    except psycopg.errors.Error as exc:
-        return f"SQL jobs cannot run as role {role!r}: {exc.diag.message_primary or exc}"
-    return ""
-
-
-def _session_refusal(
-    login: str,
-    reach: list[str],
-    owns: list[str],
-    database: str,
-    owns_database: bool,
-    creates_in_database: bool,
-) -> str:
-    """Why SQL jobs may not run on a session of ``login`` (``sql_job_session``'s facts)."""
-    if reach:
-        return (
-            f"SQL jobs may not run as the login {login!r}: it can act as {', '.join(reach)}, "
-            "so a job's SQL could do whatever the database server can (SET ROLE, and so "
-            f"--sql-role, is undone by RESET ROLE); {DEDICATED_LOGIN}"
-        )
-    if owns:
-        return (
-            f"SQL jobs may not run as the login {login!r}: it owns pgsched's objects "
-            f"({', '.join(owns)}...), or is a member of their owner, so a job could replace "
-            f"the functions pgsched runs on other people's writes; {DEDICATED_LOGIN}"
-        )
-    if owns_database:
-        return (
-            f"SQL jobs may not run as the login {login!r}: it owns the database {database!r}, "
-            "or is a member of its owner, so a job could set what every session of that "
-            "database starts with, a superuser's included (ALTER DATABASE ... SET "
-            f"search_path); {DEDICATED_LOGIN}"
-        )
-    if creates_in_database:
-        return (
-            f"SQL jobs may not run as the login {login!r}: it may create schemas in the "
-            f"database {database!r}, so a job could create one named after another login, "
-            f"which comes first on that login's search path; {DEDICATED_LOGIN}"
-        )
-    return ""
 
 
 async def _run(connection: Connection, attempt: Attempt) -> Outcome:
