@@ -84,9 +84,7 @@ def upgrade() -> None:
         ),
         schema=SCHEMA,
     )
-    op.execute(
-        f"GRANT SELECT, INSERT, UPDATE ON {SCHEMA}.job_shard_checkpoints TO pgsched_worker"
-    )
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON {SCHEMA}.job_shard_checkpoints TO pgsched_worker")
     bind = op.get_bind()
     for _, after in FUNCTIONS:
         apply_sql_file(bind, after)

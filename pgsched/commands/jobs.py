@@ -112,8 +112,7 @@ def definition_options(command: F) -> F:
             "--shards",
             type=int,
             metavar="N",
-            help=f"Run each slot as N shards side by side, 1 to {MAX_SHARDS} "
-            f"[{defaults.shards}].",
+            help=f"Run each slot as N shards side by side, 1 to {MAX_SHARDS} [{defaults.shards}].",
         ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),

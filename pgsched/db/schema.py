@@ -245,9 +245,7 @@ Index(
 job_shard_checkpoints = Table(
     "job_shard_checkpoints",
     metadata,
-    Column(
-        "job_id", BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("job_id", BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("shard", Integer, primary_key=True),
     Column("checkpoint", JSONB, nullable=False),
     CheckConstraint(

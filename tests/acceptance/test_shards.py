@@ -115,12 +115,14 @@ def test_a_shard_that_keeps_failing_fails_its_slot_and_only_its_slot(
     wait_until_registered(db)
     first = scalar(db, "SELECT pgsched.run_now('one-bad-shard')")
     wait_for(
-        lambda: scalar(
-            db,
-            "SELECT count(*) FROM pgsched.runs WHERE job_name = 'one-bad-shard'"
-            " AND status IN ('succeeded', 'failed')",
-        )
-        == 4,
+        lambda: (
+            scalar(
+                db,
+                "SELECT count(*) FROM pgsched.runs WHERE job_name = 'one-bad-shard'"
+                " AND status IN ('succeeded', 'failed')",
+            )
+            == 4
+        ),
         what="three shards and one retry finished",
     )
     runs = db.execute(
@@ -150,10 +152,10 @@ def test_each_shard_resumes_from_its_own_checkpoint(workers: Workers, db: Connec
     for done in range(1, 3):
         db.execute("SELECT pgsched.run_now('shard-counter')")
         wait_for(
-            lambda done=done: scalar(
-                db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'"
-            )
-            == 3 * done,
+            lambda done=done: (
+                scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
+                == 3 * done
+            ),
             what=f"round {done}",
         )
     assert scalar(db, "SELECT checkpoint FROM pgsched.jobs WHERE name = 'shard-counter'") == 2

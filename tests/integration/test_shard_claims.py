@@ -164,9 +164,6 @@ def test_run_now_queues_one_manual_attempt_per_shard(database_url: str, db: Conn
     rows = shard_runs(db, job_id)
     assert rows == [(shard, 1, "pending", "manual") for shard in range(4)]
     assert db.execute("SELECT shard FROM pgsched.runs WHERE id = %s", run_id).fetchone() == (0,)
-    assert (
-        db.execute(
-            "SELECT count(DISTINCT scheduled_for) FROM pgsched.runs WHERE job_id = %s", [job_id]
-        ).fetchone()
-        == (1,)
-    )
+    assert db.execute(
+        "SELECT count(DISTINCT scheduled_for) FROM pgsched.runs WHERE job_id = %s", [job_id]
+    ).fetchone() == (1,)
