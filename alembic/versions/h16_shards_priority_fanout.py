@@ -14,7 +14,8 @@ Create Date: 2026-12-02
   shards 1..N-1 (shard 0 keeps ``jobs.checkpoint``, as an unsharded job does).
 - New versions of the functions that start, retry, recover and report attempts, each
   per shard: ``start_pending_runs`` v4 (returns the shard), ``running_run_ids`` v2, ``reap_lost_runs``
-  v3, ``run_now`` v4, ``job_slot_outcomes`` v2; ``job_definitions`` v2 shows shards.
+  v3, ``run_now`` v4, ``job_slot_outcomes`` v2; ``job_definitions`` v2 and ``recent_runs`` v2 show
+  shards.
 """
 
 import sqlalchemy as sa
@@ -96,12 +97,16 @@ def upgrade() -> None:
     op.execute(f"REVOKE EXECUTE ON FUNCTION {SLOT_OUTCOMES} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {SLOT_OUTCOMES} TO pgsched_reader")
     apply_sql_file(bind, "views/job_definitions.v2.sql")
+    apply_sql_file(bind, "views/recent_runs.v2.sql")
     op.execute(f"GRANT INSERT (shards), UPDATE (shards) ON {SCHEMA}.jobs TO pgsched_admin")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     op.execute(f"REVOKE INSERT (shards), UPDATE (shards) ON {SCHEMA}.jobs FROM pgsched_admin")
+    op.execute(f"DROP VIEW {SCHEMA}.recent_runs")
+    apply_sql_file(bind, "views/recent_runs.v1.sql")
+    op.execute(f"GRANT SELECT ON {SCHEMA}.recent_runs TO pgsched_reader")
     op.execute(f"DROP VIEW {SCHEMA}.job_definitions")
     apply_sql_file(bind, "views/job_definitions.v1.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.job_definitions TO pgsched_reader")

@@ -133,14 +133,22 @@ SELECT pgsched.run_now(%(name)s) AS run_id;
 
 -- name: run_slot_outcome
 -- The latest attempt of a run's slot: a failed manual run may be retried, and the
--- retry (a new row) is what decides how the slot ended.
+-- retry (a new row) is what decides how the slot ended. Of a slot fanned out to
+-- shards, the latest attempt of the shard that matters most, as
+-- pgsched.job_slot_outcomes ranks them: one still running or waiting, then a
+-- failure; the slot succeeded when every shard's latest attempt did.
 SELECT latest.id, latest.attempt, latest.status, latest.duration_ms, latest.error
   FROM pgsched.recent_runs AS first
   JOIN LATERAL (
-        SELECT r.id, r.attempt, r.status, r.duration_ms, r.error
-          FROM pgsched.recent_runs AS r
-         WHERE r.job_id = first.job_id AND r.scheduled_for = first.scheduled_for
-         ORDER BY r.attempt DESC
+        SELECT s.id, s.attempt, s.status, s.duration_ms, s.error
+          FROM (SELECT DISTINCT ON (r.shard) r.id, r.shard, r.attempt, r.status,
+                       r.duration_ms, r.error
+                  FROM pgsched.recent_runs AS r
+                 WHERE r.job_id = first.job_id AND r.scheduled_for = first.scheduled_for
+                 ORDER BY r.shard, r.attempt DESC) AS s
+         ORDER BY CASE s.status WHEN 'running' THEN 1 WHEN 'pending' THEN 2
+                                WHEN 'cancelled' THEN 4 WHEN 'skipped' THEN 5
+                                WHEN 'succeeded' THEN 6 ELSE 3 END, s.shard
          LIMIT 1) AS latest ON true
  WHERE first.id = %(run_id)s;
 
