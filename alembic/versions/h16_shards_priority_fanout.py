@@ -13,12 +13,13 @@ Create Date: 2026-12-02
   attempt per (job, slot, shard). ``job_shard_checkpoints`` keeps the checkpoints of
   shards 1..N-1 (shard 0 keeps ``jobs.checkpoint``, as an unsharded job does).
 - New versions of the functions that start, retry, recover and report attempts, each
-  per shard: ``start_pending_runs`` v4 (returns the shard), ``running_run_ids`` v2, ``reap_lost_runs``
-  v3, ``run_now`` v4, ``job_slot_outcomes`` v2; ``job_definitions`` v2 and ``recent_runs`` v2 show
-  shards.
+  per shard: ``start_pending_runs`` v4 (returns the shard), ``running_run_ids`` v2,
+  ``reap_lost_runs`` v3, ``run_now`` v4, ``job_slot_outcomes`` v2; ``job_definitions``
+  v2, ``recent_runs`` v2 and ``job_overview`` v2 show shards.
 """
 
 import sqlalchemy as sa
+
 from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
@@ -42,6 +43,7 @@ FUNCTIONS = (
 )
 SLOT_OUTCOMES = f"{SCHEMA}.job_slot_outcomes(text[], integer)"
 START_PENDING = f"{SCHEMA}.start_pending_runs(text, text[], integer)"
+OVERVIEW = f"{SCHEMA}.job_overview(text)"
 
 
 def upgrade() -> None:
@@ -98,12 +100,20 @@ def upgrade() -> None:
     op.execute(f"GRANT EXECUTE ON FUNCTION {SLOT_OUTCOMES} TO pgsched_reader")
     apply_sql_file(bind, "views/job_definitions.v2.sql")
     apply_sql_file(bind, "views/recent_runs.v2.sql")
+    op.execute(f"DROP FUNCTION {OVERVIEW}")
+    apply_sql_file(bind, "functions/job_overview.v2.sql")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {OVERVIEW} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {OVERVIEW} TO pgsched_reader")
     op.execute(f"GRANT INSERT (shards), UPDATE (shards) ON {SCHEMA}.jobs TO pgsched_admin")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     op.execute(f"REVOKE INSERT (shards), UPDATE (shards) ON {SCHEMA}.jobs FROM pgsched_admin")
+    op.execute(f"DROP FUNCTION {OVERVIEW}")
+    apply_sql_file(bind, "functions/job_overview.v1.sql")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {OVERVIEW} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {OVERVIEW} TO pgsched_reader")
     op.execute(f"DROP VIEW {SCHEMA}.recent_runs")
     apply_sql_file(bind, "views/recent_runs.v1.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.recent_runs TO pgsched_reader")
