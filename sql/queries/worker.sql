@@ -395,7 +395,7 @@ WITH held AS (
 ), handed_back AS (
     UPDATE pgsched.runs AS r
        SET status = 'pending', worker_id = NULL, claimed_at = NULL, fence = NULL,
-           available_at = now()
+           available_at = greatest(now(), r.scheduled_for)
       FROM held AS h
      WHERE r.id = h.id AND h.sharded
     RETURNING r.id, r.queue
