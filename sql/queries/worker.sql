@@ -163,33 +163,33 @@ WITH planned AS MATERIALIZED (
                     LIMIT 1)
        AND k.status = 'skipped' AND k.error = p.error
     RETURNING k.job_id, p.scheduled_for
-), sharded AS (
-    SELECT p.*, g.shard,
-           CASE WHEN g.shard > 0 THEN 'pending' ELSE p.status END AS shard_status
-      FROM planned AS p
-     CROSS JOIN LATERAL generate_series(
-            0, CASE WHEN p.status IN ('running', 'pending') THEN p.shards - 1 ELSE 0 END)
-            AS g(shard)
-), inserted AS (
-    INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status,
-                                   trigger, worker_id, claimed_at, fence, available_at,
-                                   finished_at, queue, error, missed_until, missed_slots)
-    SELECT p.job_id, p.job_name, p.scheduled_for, p.shard, 1, p.shard_status, p.trigger,
-           CASE WHEN p.shard_status = 'running' THEN %(worker_id)s END,
-           CASE WHEN p.shard_status = 'running' THEN now() END,
-           CASE WHEN p.shard_status = 'running' THEN nextval('pgsched.run_fence_seq') END,
-           CASE WHEN p.shard_status = 'pending' THEN greatest(now(), p.scheduled_for) END,
-           CASE WHEN p.shard_status = 'skipped' THEN now() END,
-           p.queue, p.error, p.missed_until, p.missed_slots
-      FROM sharded AS p
-     WHERE NOT EXISTS (SELECT 1 FROM extended AS e
-                        WHERE e.job_id = p.job_id AND e.scheduled_for = p.scheduled_for)
-        ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
-    RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence, r.queue
 )
-SELECT i.id, i.job_id, i.scheduled_for, i.shard, i.status, i.trigger, i.fence,
-       CASE WHEN i.shard > 0 THEN pg_notify('pgsched_wakeup', i.queue) END AS notified
-  FROM inserted AS i;
+-- Shard 0 as planned, then shards 1..N-1 of the slots that run or wait (none for an
+-- unsharded job: the second branch filters it out before generating anything).
+, sharded AS (
+    SELECT p.*, 0 AS shard, p.status AS shard_status FROM planned AS p
+    UNION ALL
+    SELECT p.*, g.shard, 'pending'
+      FROM planned AS p
+     CROSS JOIN LATERAL generate_series(1, p.shards - 1) AS g(shard)
+     WHERE p.shards > 1 AND p.status IN ('running', 'pending')
+)
+INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status, trigger,
+                               worker_id, claimed_at, fence, available_at, finished_at,
+                               queue, error, missed_until, missed_slots)
+SELECT p.job_id, p.job_name, p.scheduled_for, p.shard, 1, p.shard_status, p.trigger,
+       CASE WHEN p.shard_status = 'running' THEN %(worker_id)s END,
+       CASE WHEN p.shard_status = 'running' THEN now() END,
+       CASE WHEN p.shard_status = 'running' THEN nextval('pgsched.run_fence_seq') END,
+       CASE WHEN p.shard_status = 'pending' THEN greatest(now(), p.scheduled_for) END,
+       CASE WHEN p.shard_status = 'skipped' THEN now() END,
+       p.queue, p.error, p.missed_until, p.missed_slots
+  FROM sharded AS p
+ WHERE NOT EXISTS (SELECT 1 FROM extended AS e
+                    WHERE e.job_id = p.job_id AND e.scheduled_for = p.scheduled_for)
+    ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
+RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence,
+          CASE WHEN r.shard > 0 THEN pg_notify('pgsched_wakeup', r.queue) END AS notified;
 
 -- name: advance_jobs
 UPDATE pgsched.jobs AS j

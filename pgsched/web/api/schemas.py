@@ -48,7 +48,7 @@ class JobChanges(BaseModel):
     misfire_threshold_seconds: int | None = None
     queue: str | None = None
     priority: int | None = None
-    shards: int | None = Field(None, ge=1, le=MAX_SHARDS)
+    shards: int | None = None
     category: str | None = None
     description: str | None = None
 
@@ -78,7 +78,9 @@ class JobDefinition(BaseModel):
     misfire_threshold_seconds: int = JOB_DEFAULTS["misfire_threshold_seconds"]
     queue: str = JOB_DEFAULTS["queue"]
     priority: int = JOB_DEFAULTS["priority"]
-    shards: int = Field(JOB_DEFAULTS["shards"], ge=1, le=MAX_SHARDS)
+    shards: int = Field(
+        JOB_DEFAULTS["shards"], description=f"attempts per slot, side by side: 1 to {MAX_SHARDS}"
+    )
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
 
