@@ -31,17 +31,16 @@ def run_page(
     with web_state(request).database.transaction(principal, write=False) as connection:
         if job is not None:
             runs.require_job(connection, job)
-        rows = dashboard.runs(
+        page = dashboard.runs(
             connection,
             job=job,
             status=status,
             since=since,
             until=until,
             before_id=cursor,
-            limit=limit + 1,
-        ).rows
-    page = rows[:limit]
-    return {"items": page, "next_cursor": page[-1]["id"] if len(rows) > limit else None}
+            limit=limit,
+        )
+    return {"items": page.rows, "next_cursor": page.next_cursor}
 
 
 @router.get("/runs", response_model=schemas.RunPage, summary="List runs")

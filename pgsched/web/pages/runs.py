@@ -57,18 +57,16 @@ def runs_page(
             since=since_at,
             until=until_at,
             before_id=before,
-            limit=PAGE_SIZE + 1,
+            limit=PAGE_SIZE,
         )
-    rows = fetched.rows[:PAGE_SIZE]
-    older = rows[-1]["id"] if len(fetched.rows) > PAGE_SIZE else None
     filters = {"job": job, "status": status, "since": _empty(since), "until": _empty(until)}
     return render(
         request,
         context,
         "runs.html",
-        runs=rows,
+        runs=fetched.rows,
         fetched=fetched,
-        older=older,
+        older=fetched.next_cursor,
         filters=filters,
         statuses=RUN_STATUSES,
     )
