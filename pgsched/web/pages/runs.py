@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pgsched.catalog import dashboard
+from pgsched.catalog import dashboard, workers
 from pgsched.db.schema import RUN_STATUSES
 from pgsched.web.pages.access import Viewer
 from pgsched.web.pages.rendering import render
@@ -98,16 +98,20 @@ def failed_page(request: Request, context: Viewer) -> Response:
 
 @router.get("/missed")
 def missed_page(request: Request, context: Viewer) -> Response:
-    """Slots that did not run, and jobs that stopped firing, with the reason."""
+    """Slots that did not run, and jobs that stopped firing, with the reason; read on a
+    replica, a note says how far behind."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.missed_runs(connection)
-    return render(request, context, "missed.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "missed.html", fetched=fetched, replica=replica)
 
 
 @router.get("/workers")
 def workers_page(request: Request, context: Viewer) -> Response:
-    """Live workers; for an admin, dead and stopped ones too."""
+    """Live workers; for an admin, dead and stopped ones too; read on a replica, a note
+    says how far behind."""
     admin = context.principal.is_admin
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.workers(connection, include_stopped=admin)
-    return render(request, context, "workers.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "workers.html", fetched=fetched, replica=replica)
