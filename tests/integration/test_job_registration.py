@@ -308,3 +308,21 @@ def test_a_job_inserted_with_sql_has_the_defaults_of_the_python_job(
     row = cursor.execute(f"SELECT {', '.join(FIELD_NAMES)} FROM pgsched.jobs").fetchone()
     assert row is not None
     assert described.changed_fields(row) == []
+
+
+@pytest.mark.parametrize("shards", [0, -1, 1001])
+def test_shards_out_of_range_are_refused_at_insert(db: psycopg.Connection, shards: int) -> None:
+    with pytest.raises(errors.CheckViolation, match="jobs_shards_check"):
+        insert_job(db, shards=shards)
+
+
+def test_one_first_attempt_per_slot_and_shard(db: psycopg.Connection) -> None:
+    job_id = insert_job(db, shards=2)
+    insert = (
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard)"
+        " VALUES (%s, 'job', '2030-01-01T00:00:00Z', %s)"
+    )
+    db.execute(insert, [job_id, 0])
+    db.execute(insert, [job_id, 1])
+    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_shard_attempt_key"):
+        db.execute(insert, [job_id, 1])
