@@ -197,7 +197,7 @@ def test_one_first_attempt_per_job_and_slot(db: psycopg.Connection) -> None:
     )
     db.execute(insert_run, [job_id, 1])
     db.execute(insert_run, [job_id, 2])
-    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_attempt_key"):
+    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_shard_attempt_key"):
         db.execute(insert_run, [job_id, 1])
 
 
