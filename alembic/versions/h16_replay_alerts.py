@@ -1,6 +1,6 @@
 """Replay and alerts: pgsched.retry_run, jobs.warn_after_seconds, running_runs v4.
 
-Revision ID: h16-replay-alerts_replay_alerts
+Revision ID: h16_replay_alerts
 Revises: issue12_beyond_one_machine
 Create Date: 2026-12-02
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
-revision = "h16-replay-alerts_replay_alerts"
+revision = "h16_replay_alerts"
 down_revision = "issue12_beyond_one_machine"
 branch_labels = None
 depends_on = None
