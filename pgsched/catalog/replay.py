@@ -104,4 +104,6 @@ def retry_failed(
     connection: Connection, since: Since, job: str | None = None, limit: int = DEFAULT_BULK_LIMIT
 ) -> list[Replay]:
     """Replay every slot ``failed_slots`` finds; one ``Replay`` each."""
-    return [retry_run(connection, slot["id"]) for slot in failed_slots(connection, since, job, limit)]
+    return [
+        retry_run(connection, slot["id"]) for slot in failed_slots(connection, since, job, limit)
+    ]

@@ -9,6 +9,7 @@ when the event prints, and metrics and hooks cost nothing unless configured.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -47,6 +48,10 @@ class RunEvents:
         self.worker_id = worker_id
         self.metrics = metrics
         self._hooks = hooks
+        # Attempts running past their job's warn_after_seconds, flagged once each, and
+        # the timers (on the event loop: nothing per tick) that will flag the others.
+        self._over_warning: set[int] = set()
+        self._warning_timers: dict[int, asyncio.TimerHandle] = {}
 
     @classmethod
     def for_worker(cls, worker_id: Callable[[], str], options: WorkerOptions) -> RunEvents:
@@ -73,9 +78,14 @@ class RunEvents:
             self.metrics.claimed(attempts)
 
     def started(self, attempt: Attempt, started_at: datetime | None) -> None:
-        """The worker began ``attempt`` at ``started_at`` (the database clock)."""
+        """The worker began ``attempt`` at ``started_at`` (the database clock); one past
+        its job's warn_after_seconds is flagged then, unless ``ended`` came first."""
         if self.metrics is not None:
             self.metrics.started(attempt)
+        if attempt.warn_after_seconds is not None:
+            self._warning_timers[attempt.run_id] = asyncio.get_running_loop().call_later(
+                attempt.warn_after_seconds, self._flag_over_warning, attempt
+            )
         if log.is_enabled_for(logging.INFO):
             log.info(
                 "run_started",
@@ -84,6 +94,28 @@ class RunEvents:
                 lag_ms=_lag_ms(attempt, started_at),
                 **run_fields(attempt, self.worker_id()),
             )
+
+    def ended(self, attempt: Attempt) -> None:
+        """``attempt`` stopped running (however): its warning timer goes, and it no
+        longer counts as running over its warning."""
+        timer = self._warning_timers.pop(attempt.run_id, None)
+        if timer is not None:
+            timer.cancel()
+        if attempt.run_id in self._over_warning:
+            self._over_warning.discard(attempt.run_id)
+            if self.metrics is not None:
+                self.metrics.warning_ended(attempt.job_name)
+
+    def _flag_over_warning(self, attempt: Attempt) -> None:
+        self._warning_timers.pop(attempt.run_id, None)
+        self._over_warning.add(attempt.run_id)
+        if self.metrics is not None:
+            self.metrics.over_warning(attempt.job_name)
+        log.warning(
+            "run_over_warning",
+            warn_after_seconds=attempt.warn_after_seconds,
+            **run_fields(attempt, self.worker_id()),
+        )
 
     def recorded(self, batch: Sequence[EndedAttempt], finished: Mapping[int, FinishedRun]) -> None:
         """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""

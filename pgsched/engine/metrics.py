@@ -94,6 +94,19 @@ class Metrics:
             "Attempts stopped without recording, because they were taken away or aborted.",
             registry=self.registry,
         )
+        self._over_warning = Counter(
+            "pgsched_runs_over_warning",
+            "Attempts that ran past their job's warn_after_seconds (counted once each).",
+            ["job"] if job_label else [],
+            registry=self.registry,
+        )
+        self._running_over_warning = Gauge(
+            "pgsched_runs_running_over_warning",
+            "Attempts on this worker running past their job's warn_after_seconds now.",
+            ["job"] if job_label else [],
+            registry=self.registry,
+        )
+        self._job_label = job_label
         self._finished_children = (
             _Children(self._finished, "status", "job")
             if job_label
@@ -156,6 +169,19 @@ class Metrics:
             self._lag_children.get(attempt.trigger).observe(
                 max(0.0, (started_at - attempt.scheduled_for).total_seconds())
             )
+
+    def over_warning(self, job_name: str) -> None:
+        """An attempt of ``job_name`` has just run past its warn_after_seconds."""
+        self._by_job(self._over_warning, job_name).inc()
+        self._by_job(self._running_over_warning, job_name).inc()
+
+    def warning_ended(self, job_name: str) -> None:
+        """An attempt flagged by ``over_warning`` ended."""
+        self._by_job(self._running_over_warning, job_name).dec()
+
+    def _by_job(self, metric: Any, job_name: str) -> Any:
+        # Rare events (slow attempts): a labels() lookup each is cheap enough.
+        return metric.labels(job=job_name) if self._job_label else metric
 
     def lost(self, job_name: str) -> None:
         """Recovery recorded a run lost (its worker died, or it never started)."""

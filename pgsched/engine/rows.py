@@ -108,6 +108,7 @@ def attempt_from(
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
+        warn_after_seconds=job.get("warn_after_seconds"),
     )
 
 

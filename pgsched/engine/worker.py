@@ -366,6 +366,7 @@ class Worker:
             log.exception("executor_failed", **run_fields(attempt, self.worker_id))
             outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
         finally:
+            self._events.ended(attempt)
             self.state.in_flight.pop(attempt.run_id, None)
             if self._pacer.attempt_ended(self.state.running):
                 self.state.wake_up()

@@ -105,7 +105,8 @@ SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id
 
 -- name: dashboard_running_runs
 SELECT id, job_name, scheduled_for, attempt, trigger, queue, started_at,
-       running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive
+       running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive,
+       warn_after_seconds, over_warning
   FROM pgsched.running_runs
  ORDER BY started_at, id
  LIMIT %(limit)s::integer;

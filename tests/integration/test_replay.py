@@ -17,7 +17,12 @@ SLOT = "2026-03-01 09:00+00"
 
 
 def add_run(
-    db: Connection, job_id: int, status: str, attempt: int = 1, slot: str = SLOT, ago: str = "1 hour"
+    db: Connection,
+    job_id: int,
+    status: str,
+    attempt: int = 1,
+    slot: str = SLOT,
+    ago: str = "1 hour",
 ) -> int:
     """A run of job ``job_id``'s slot, finished ``ago`` unless pending or running."""
     finished = status not in ("pending", "running")
@@ -67,7 +72,9 @@ def test_retry_run_twice_gives_one_attempt_and_returns_it_both_times(db: Connect
     assert slot_attempts(db, job_id) == [(1, "failed", "schedule"), (2, "pending", "manual")]
 
 
-def test_concurrent_retry_runs_of_one_slot_make_one_attempt(database_url: str, db: Connection) -> None:
+def test_concurrent_retry_runs_of_one_slot_make_one_attempt(
+    database_url: str, db: Connection
+) -> None:
     job_id = add_job(db, "payments")
     failed = add_run(db, job_id, "failed")
     answers: list[int] = []
@@ -142,13 +149,17 @@ def test_retry_run_is_in_the_audit_trail_with_the_actor(db: Connection) -> None:
 
 def test_admin_may_retry_a_run_and_reader_may_not(database_url: str, db: Connection) -> None:
     failed = add_run(db, add_job(db, "payments"), "failed")
-    with new_login(db, database_url, "pgsched_reader") as reader_url:
-        with psycopg.connect(reader_url, autocommit=True) as reader:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                retry(reader, failed)
-    with new_login(db, database_url, "pgsched_admin") as admin_url:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            assert retry(admin, failed) > failed
+    with (
+        new_login(db, database_url, "pgsched_reader") as reader_url,
+        psycopg.connect(reader_url, autocommit=True) as reader,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        retry(reader, failed)
+    with (
+        new_login(db, database_url, "pgsched_admin") as admin_url,
+        psycopg.connect(admin_url, autocommit=True) as admin,
+    ):
+        assert retry(admin, failed) > failed
 
 
 def test_runs_retry_command_says_what_each_id_did(database_url: str, db: Connection) -> None:

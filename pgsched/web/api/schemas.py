@@ -44,6 +44,9 @@ class JobChanges(BaseModel):
     priority: int | None = None
     category: str | None = None
     description: str | None = None
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
 
 
 class JobDefinition(BaseModel):
@@ -73,6 +76,9 @@ class JobDefinition(BaseModel):
     priority: int = JOB_DEFAULTS["priority"]
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
 
 
 class Job(BaseModel):
@@ -262,6 +268,10 @@ class RunningRun(BaseModel):
     worker_id: str | None
     worker_host: str | None
     worker_alive: bool | None
+    warn_after_seconds: int | None = None
+    over_warning: bool = Field(
+        False, description="Running longer than its job's warn_after_seconds."
+    )
 
 
 class Worker(BaseModel):
