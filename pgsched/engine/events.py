@@ -61,10 +61,14 @@ class RunEvents:
             from pgsched.engine.metrics import Metrics
 
             metrics = Metrics(job_label=options.metrics_job_label)
-        if options.failure_hooks:
+        if options.failure_hooks or options.failure_webhooks:
+            from pgsched.executors.http_address import AddressRules
             from pgsched.hooks import FailureHooks
+            from pgsched.hooks.webhook import Webhook
 
-            hooks = FailureHooks(options.failure_hooks)
+            rules = AddressRules.allowing(options.http_allow)
+            webhooks = [Webhook(url, rules) for url in options.failure_webhooks]
+            hooks = FailureHooks(options.failure_hooks, [(w.name, w) for w in webhooks])
         return cls(worker_id, metrics, hooks)
 
     def close(self) -> None:
