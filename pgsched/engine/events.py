@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pgsched.engine.metrics import Metrics
     from pgsched.engine.options import WorkerOptions
     from pgsched.engine.repository import FinishedRun
+    from pgsched.engine.rows import ClaimResult
     from pgsched.hooks import FailureHooks
 
 FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
@@ -80,6 +81,15 @@ class RunEvents:
         """One claim took ``attempts`` (to start now, or at their slot's instant)."""
         if attempts and self.metrics is not None:
             self.metrics.claimed(attempts)
+
+    def planned(self, result: ClaimResult) -> None:
+        """A claim of due slots committed: its invalid jobs are logged, its skipped
+        slots counted."""
+        for job_name, error in result.job_errors:
+            log.error("job_schedule_invalid", job_name=job_name, error=error)
+        if self.metrics is not None:
+            for job_name, count in result.skipped_slots:
+                self.metrics.skipped(job_name, count)
 
     def started(self, attempt: Attempt, started_at: datetime | None) -> None:
         """The worker began ``attempt`` at ``started_at`` (the database clock); one past
