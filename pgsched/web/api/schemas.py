@@ -137,6 +137,19 @@ class RunAccepted(BaseModel):
     replayed: bool
 
 
+class RunReplay(BaseModel):
+    """The attempt that will run a replayed slot: queued by this request, or (``queued``
+    false) one already pending or running."""
+
+    run_id: int = Field(description="The run whose slot is replayed.")
+    new_run_id: int = Field(description="The attempt that will run the slot.")
+    queued: bool
+    job_name: str
+    scheduled_for: datetime
+    attempt: int
+    status: str
+
+
 class Run(BaseModel):
     """One attempt."""
 
