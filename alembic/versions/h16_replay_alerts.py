@@ -8,7 +8,8 @@ Create Date: 2026-12-02
 ``manual``) and records it in ``job_changes`` as ``retry_run``, a new kind of change;
 pgsched_admin may call it, pgsched_reader may not. ``jobs.warn_after_seconds``
 (nullable: no warning) is how long an attempt may run before it is flagged;
-``running_runs`` v4 appends it and ``over_warning``.
+``running_runs`` v4 appends it and ``over_warning``; ``jobs_audit`` v2 records its
+changes, as it does every column a person decides.
 """
 
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ def upgrade() -> None:
         f"GRANT INSERT (warn_after_seconds), UPDATE (warn_after_seconds) ON {SCHEMA}.jobs "
         "TO pgsched_admin"
     )
+    apply_sql_file(bind, "functions/jobs_audit.v2.sql")
     # v4 only appends columns, so CREATE OR REPLACE keeps the view's grants.
     apply_sql_file(bind, "views/running_runs.v4.sql")
     _changes_check(CHANGES_AFTER)
@@ -60,6 +62,8 @@ def downgrade() -> None:
         f"ALTER TABLE {SCHEMA}.job_changes ADD CONSTRAINT job_changes_change_check "
         f"CHECK ({CHANGES_BEFORE}) NOT VALID"
     )
+    op.execute(f"DROP TRIGGER jobs_audit ON {SCHEMA}.jobs")
+    apply_sql_file(bind, "functions/jobs_audit.v1.sql")
     op.execute(f"DROP VIEW {SCHEMA}.running_runs")
     apply_sql_file(bind, "views/running_runs.v3.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.running_runs TO pgsched_reader")

@@ -77,3 +77,14 @@ def test_running_runs_flags_an_attempt_past_it(db: Connection) -> None:
         " ORDER BY job_name"
     ).fetchall()
     assert flagged == [("fresh", 60, False), ("slow", 60, True), ("unbounded", None, False)]
+
+
+def test_a_change_of_it_alone_is_in_the_audit_trail(db: Connection) -> None:
+    job_id = add_job(db, "d")
+    db.execute("UPDATE pgsched.jobs SET warn_after_seconds = 90 WHERE id = %s", [job_id])
+    change = db.execute(
+        "SELECT change, old_values, new_values FROM pgsched.job_changes"
+        " WHERE job_id = %s ORDER BY id DESC LIMIT 1",
+        [job_id],
+    ).fetchone()
+    assert change == ("update", {"warn_after_seconds": None}, {"warn_after_seconds": 90})
