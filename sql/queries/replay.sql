@@ -13,7 +13,7 @@ SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status, r.created_at = no
 -- name: failed_slots_since
 -- Slots whose last attempt failed, timed out or was lost since then: the dead letters a
 -- bulk replay takes. A slot with a later attempt (a retry or replay pending, running or
--- done) is not one; runs_job_id_scheduled_for_attempt_key answers that per run. A relative
+-- done) is not one. A relative
 -- --failed-since counts back from the database clock.
 SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status
   FROM pgsched.runs AS r
@@ -22,8 +22,9 @@ SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status
                                  now() - make_interval(secs => %(since_seconds)s::integer))
    AND (%(job)s::text IS NULL OR r.job_name = %(job)s::text)
    AND r.job_id IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM pgsched.runs AS later
-                    WHERE later.job_id = r.job_id AND later.scheduled_for = r.scheduled_for
-                      AND later.attempt > r.attempt)
+   -- A scalar subquery, not NOT EXISTS: it stays one probe of the unique key per
+   -- failure, where an anti-join would read the whole history.
+   AND (SELECT max(later.attempt) FROM pgsched.runs AS later
+         WHERE later.job_id = r.job_id AND later.scheduled_for = r.scheduled_for) = r.attempt
  ORDER BY r.finished_at, r.id
  LIMIT %(limit)s;
