@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 ``manual``) and records it in ``job_changes`` as ``retry_run``, a new kind of change;
 pgsched_admin may call it, pgsched_reader may not. ``jobs.warn_after_seconds``
 (nullable: no warning) is how long an attempt may run before it is flagged;
-``running_runs`` v4 appends it and ``over_warning``; ``jobs_audit`` v2 records its
+``running_runs`` v4 appends it and ``over_warning``, ``job_definitions`` v2 it alone; ``jobs_audit`` v2 records its
 changes, as it does every column a person decides.
 """
 
@@ -45,8 +45,9 @@ def upgrade() -> None:
         "TO pgsched_admin"
     )
     apply_sql_file(bind, "functions/jobs_audit.v2.sql")
-    # v4 only appends columns, so CREATE OR REPLACE keeps the view's grants.
+    # v4 and v2 only append columns, so CREATE OR REPLACE keeps the views' grants.
     apply_sql_file(bind, "views/running_runs.v4.sql")
+    apply_sql_file(bind, "views/job_definitions.v2.sql")
     _changes_check(CHANGES_AFTER)
     apply_sql_file(bind, "functions/retry_run.v1.sql")
     op.execute(f"REVOKE EXECUTE ON FUNCTION {RETRY_RUN} FROM PUBLIC")
@@ -64,7 +65,11 @@ def downgrade() -> None:
     )
     op.execute(f"DROP TRIGGER jobs_audit ON {SCHEMA}.jobs")
     apply_sql_file(bind, "functions/jobs_audit.v1.sql")
-    op.execute(f"DROP VIEW {SCHEMA}.running_runs")
-    apply_sql_file(bind, "views/running_runs.v3.sql")
-    op.execute(f"GRANT SELECT ON {SCHEMA}.running_runs TO pgsched_reader")
+    for view, before in (
+        ("running_runs", "views/running_runs.v3.sql"),
+        ("job_definitions", "views/job_definitions.v1.sql"),
+    ):
+        op.execute(f"DROP VIEW {SCHEMA}.{view}")
+        apply_sql_file(bind, before)
+        op.execute(f"GRANT SELECT ON {SCHEMA}.{view} TO pgsched_reader")
     op.drop_column("jobs", "warn_after_seconds", schema=SCHEMA)

@@ -82,3 +82,18 @@ def test_the_failed_page_replays_a_slot_with_the_sessions_csrf_token(
         "SELECT id FROM pgsched.runs WHERE job_id = %s AND attempt = 2", [job_id]
     ).fetchone()
     assert new_id is not None and response.headers["location"].endswith(f"/runs/{new_id[0]}")
+
+
+def test_the_api_sets_and_shows_warn_after_seconds_and_refuses_a_bad_one(
+    client: TestClient, database_url: str
+) -> None:
+    admin = bearer(new_token(database_url, "admin", "ops"))
+    reader = bearer(new_token(database_url, "reader", "grafana"))
+    job = {"name": "slow", "schedule": "@daily", "kind": "shell", "target": "true"}
+    created = client.post("/api/v1/jobs", headers=admin, json={**job, "warn_after_seconds": 60})
+    assert created.status_code == 201, created.text
+    assert client.get("/api/v1/jobs/slow", headers=reader).json()["warn_after_seconds"] == 60
+    bad = client.patch("/api/v1/jobs/slow", headers=admin, json={"warn_after_seconds": 0})
+    assert bad.status_code == 422 and bad.json()["column"] == "warn_after_seconds"
+    cleared = client.patch("/api/v1/jobs/slow", headers=admin, json={"warn_after_seconds": None})
+    assert cleared.status_code == 200 and cleared.json()["warn_after_seconds"] is None

@@ -115,6 +115,7 @@ class Job(BaseModel):
     priority: int
     category: str | None
     description: str | None
+    warn_after_seconds: int | None = None
     next_run: datetime | None
     last_error: str | None
     created_at: datetime
