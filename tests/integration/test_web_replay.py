@@ -97,3 +97,16 @@ def test_the_api_sets_and_shows_warn_after_seconds_and_refuses_a_bad_one(
     assert bad.status_code == 422 and bad.json()["column"] == "warn_after_seconds"
     cleared = client.patch("/api/v1/jobs/slow", headers=admin, json={"warn_after_seconds": None})
     assert cleared.status_code == 200 and cleared.json()["warn_after_seconds"] is None
+
+
+def test_the_overview_marks_an_attempt_past_its_warning(
+    client: TestClient, database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "slow", warn_after_seconds=5)
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, status, claimed_at)"
+        " VALUES (%s, 'slow', now(), 'running', now() - interval '10 seconds')",
+        [job_id],
+    )
+    sign_in(client, new_token(database_url, "reader", "wall"))
+    assert "past its warn_after_seconds (5 s)" in client.get("/").text
