@@ -8,8 +8,8 @@ Create Date: 2026-12-02
 ``manual``) and records it in ``job_changes`` as ``retry_run``, a new kind of change;
 pgsched_admin may call it, pgsched_reader may not. ``jobs.warn_after_seconds``
 (nullable: no warning) is how long an attempt may run before it is flagged;
-``running_runs`` v4 appends it and ``over_warning``, ``job_definitions`` v2 it alone; ``jobs_audit`` v2 records its
-changes, as it does every column a person decides.
+``running_runs`` v4 appends it and ``over_warning``, ``job_definitions`` v2 it alone;
+``jobs_audit`` v2 records its changes, as it does every column a person decides.
 """
 
 import sqlalchemy as sa
