@@ -80,6 +80,8 @@ class Attempt:
     clock: ClaimClock | None = None
     # Why the attempt fails without running (its job's row could not be read), if so.
     refusal: str | None = None
+    # Seconds after which the attempt, still running, is flagged as slow (None: never).
+    warn_after_seconds: int | None = None
     # Which shard of its slot this attempt is, of how many (0 of 1: no fan-out).
     shard: int = 0
     shards: int = 1

@@ -1,7 +1,7 @@
 """Claims ordered by priority; a slot fanned out to shards.
 
 Revision ID: h16_shards_priority_fanout
-Revises: issue12_beyond_one_machine
+Revises: h16_replay_alerts
 Create Date: 2026-12-02
 
 - ``jobs_queue_priority_due_idx``: per queue, enabled jobs by priority (highest
@@ -14,8 +14,8 @@ Create Date: 2026-12-02
   shards 1..N-1 (shard 0 keeps ``jobs.checkpoint``, as an unsharded job does).
 - New versions of the functions that start, retry, recover and report attempts, each
   per shard: ``start_pending_runs`` v4 (returns the shard), ``running_run_ids`` v2,
-  ``reap_lost_runs`` v3, ``run_now`` v4, ``job_slot_outcomes`` v2; ``job_definitions``
-  v2, ``recent_runs`` v2 and ``job_overview`` v2 show shards.
+  ``reap_lost_runs`` v3, ``run_now`` v4, ``retry_run`` v2, ``job_slot_outcomes`` v2;
+  ``job_definitions`` v3, ``recent_runs`` v2 and ``job_overview`` v2 show shards.
 """
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h16_shards_priority_fanout"
-down_revision = "issue12_beyond_one_machine"
+down_revision = "h16_replay_alerts"
 branch_labels = None
 depends_on = None
 
@@ -40,6 +40,7 @@ FUNCTIONS = (
     ("functions/running_run_ids.v1.sql", "functions/running_run_ids.v2.sql"),
     ("functions/reap_lost_runs.v2.sql", "functions/reap_lost_runs.v3.sql"),
     ("functions/run_now.v3.sql", "functions/run_now.v4.sql"),
+    ("functions/retry_run.v1.sql", "functions/retry_run.v2.sql"),
 )
 SLOT_OUTCOMES = f"{SCHEMA}.job_slot_outcomes(text[], integer)"
 START_PENDING = f"{SCHEMA}.start_pending_runs(text, text[], integer)"
@@ -98,7 +99,7 @@ def upgrade() -> None:
     apply_sql_file(bind, "functions/job_slot_outcomes.v2.sql")
     op.execute(f"REVOKE EXECUTE ON FUNCTION {SLOT_OUTCOMES} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {SLOT_OUTCOMES} TO pgsched_reader")
-    apply_sql_file(bind, "views/job_definitions.v2.sql")
+    apply_sql_file(bind, "views/job_definitions.v3.sql")
     apply_sql_file(bind, "views/recent_runs.v2.sql")
     op.execute(f"DROP FUNCTION {OVERVIEW}")
     apply_sql_file(bind, "functions/job_overview.v2.sql")
@@ -118,7 +119,7 @@ def downgrade() -> None:
     apply_sql_file(bind, "views/recent_runs.v1.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.recent_runs TO pgsched_reader")
     op.execute(f"DROP VIEW {SCHEMA}.job_definitions")
-    apply_sql_file(bind, "views/job_definitions.v1.sql")
+    apply_sql_file(bind, "views/job_definitions.v2.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.job_definitions TO pgsched_reader")
     op.execute(f"DROP FUNCTION {SLOT_OUTCOMES}")
     apply_sql_file(bind, "functions/job_slot_outcomes.v1.sql")

@@ -43,6 +43,7 @@ class JobRow(TypedDict):
     shards: int
     category: str | None
     description: str | None
+    warn_after_seconds: int | None
     next_run: datetime | None
     last_error: str | None
     checkpoint: Any

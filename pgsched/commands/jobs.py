@@ -49,6 +49,7 @@ DEFINITION_OPTIONS = (
     "shards",
     "category",
     "description",
+    "warn_after_seconds",
 )
 
 
@@ -114,6 +115,14 @@ def definition_options(command: F) -> F:
             metavar="N",
             help=f"Run each slot as N shards side by side, 1 to {MAX_SHARDS} [{defaults.shards}].",
         ),
+        click.option(
+            "--warn-after",
+            "warn_after_seconds",
+            type=int,
+            metavar="SECONDS",
+            help="Flag an attempt still running after this long (running_runs.over_warning, "
+            "the worker's log and metrics); 0 clears it [none].",
+        ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
     ]
@@ -127,6 +136,8 @@ def definition_options(command: F) -> F:
         for label in ("category", "description"):
             if definition.get(label) == "":
                 definition[label] = None
+        if definition.get("warn_after_seconds") == 0:
+            definition["warn_after_seconds"] = None
         return command(*args, definition=definition, **kwargs)
 
     for option in reversed(options):

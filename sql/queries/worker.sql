@@ -69,7 +69,7 @@ WITH candidates AS MATERIALIZED (
                CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint, shards
+                       priority, next_run, checkpoint, warn_after_seconds, shards
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -123,7 +123,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, shard,
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint, shards
+               checkpoint, warn_after_seconds, shards
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 

@@ -30,6 +30,12 @@ def count_runs(context: RunContext) -> int:
     return count
 
 
+def fail_unless_exists(path: str) -> None:
+    """Fails until ``path`` exists: a dependency that was down, then came back."""
+    if not Path(path).exists():
+        raise RuntimeError(f"{path} is not there yet")
+
+
 def record_shard(directory: str, fail_shard: int, seconds: float, context: RunContext) -> None:
     """Notes which shard of how many it ran as, takes ``seconds``, and fails as shard
     ``fail_shard`` on its first attempt (or always, when ``fail_shard`` is negative:
