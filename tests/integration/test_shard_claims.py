@@ -167,3 +167,18 @@ def test_run_now_queues_one_manual_attempt_per_shard(database_url: str, db: Conn
     assert db.execute(
         "SELECT count(DISTINCT scheduled_for) FROM pgsched.runs WHERE job_id = %s", [job_id]
     ).fetchone() == (1,)
+
+
+def test_a_replayed_shard_is_a_new_attempt_of_that_shard(database_url: str, db: Connection) -> None:
+    job_id = sharded_job(db, "replayed", 3)
+    claim(database_url)
+    others = start_pending(database_url)
+    failed = next(a for a in others if a.shard == 1)
+    finish(database_url, failed, Outcome.failed("boom"))
+    replay = db.execute("SELECT pgsched.retry_run(%s)", [failed.run_id]).fetchone()
+    again = db.execute("SELECT pgsched.retry_run(%s)", [failed.run_id]).fetchone()
+    assert replay == again, "a second call while the replay waits adds nothing"
+    assert db.execute(
+        "SELECT shard, attempt, status, trigger FROM pgsched.runs WHERE id = %s", replay
+    ).fetchone() == (1, 2, "pending", "manual")
+    assert [row[:2] for row in shard_runs(db, job_id)] == [(0, 1), (1, 1), (1, 2), (2, 1)]
