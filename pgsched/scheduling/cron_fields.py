@@ -212,7 +212,7 @@ def _add_special(item: str, spec: FieldSpec, parsed: Field) -> bool:
                 f"got {item!r}"
             )
         parsed.last_of.add(_parse_value(base[:-1], spec) % 7)
-    elif spec is not DAY_OF_WEEK and (
+    elif spec not in (DAY_OF_MONTH, DAY_OF_WEEK) and (
         upper.startswith("L") or (upper.endswith("L") and _is_number(upper[:-1]))
     ):
         raise ScheduleError(
