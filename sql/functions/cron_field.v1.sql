@@ -224,8 +224,9 @@ BEGIN
             items := pgsched.cron_items(item, field_name, low, high, names, names_start);
             IF items.error IS NOT NULL THEN error := items.error; RETURN; END IF;
             vals := vals || items.vals;
-            needs_days := least(needs_days, (SELECT min(v) FROM unnest(items.vals) AS v));
-            IF field_position = 4 THEN
+            IF field_position = 3 THEN
+                needs_days := least(needs_days, (SELECT min(v) FROM unnest(items.vals) AS v));
+            ELSIF field_position = 4 THEN
                 offers_days := greatest(offers_days, (SELECT max(longest[v]) FROM unnest(items.vals) AS v));
             END IF;
             CONTINUE;

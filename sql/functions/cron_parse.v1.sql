@@ -33,11 +33,21 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     fields text[] := regexp_split_to_array(btrim(expression, E' \t'), E'[ \t]+');
-    written constant integer := cardinality(regexp_split_to_array(btrim(expression, E' \t'), E'[ \t]+'));
+    written constant integer := cardinality(fields);
     digest constant text := CASE WHEN job_name IS NOT NULL THEN md5(convert_to(job_name, 'UTF8')) END;
+    lows constant integer[] := '{0,0,0,1,1,0}';
+    highs constant integer[] := '{59,59,23,31,12,7}';
+    longest constant integer[] := '{31,29,31,30,31,30,31,31,30,31,30,31}';
+    field text;
+    plain integer[];
     parsed record;
-    days record;
     texts text[] := '{}';
+    -- What the never-fires check needs of the two fields it compares.
+    dom_needs integer;
+    dom_special boolean := false;
+    dom_hash boolean := false;
+    month_offers integer;
+    month_hash boolean := false;
 BEGIN
     IF written = 5 THEN
         fields := '0'::text || fields;
@@ -47,11 +57,33 @@ BEGIN
         RETURN;
     END IF;
     has_hash := false;
-    has_rules := false;
+    last_offsets := '{}'; nearest := '{}'; last_weekday := false; last_of := '{}'; nth := '{}';
     FOR k IN 0..5 LOOP
+        field := fields[k + 1];
+        IF field = '*' OR (field ~ '^[0-9]{1,2}$' AND field::integer BETWEEN lows[k + 1] AND highs[k + 1]) THEN
+            -- The fields most schedules are made of ('*', '0', '9') skip cron_field, which
+            -- would answer the same: INSERT validates every job with this.
+            plain := CASE WHEN field = '*' THEN ARRAY(SELECT generate_series(lows[k + 1], highs[k + 1]))
+                          ELSE ARRAY[field::integer] END;
+            texts := texts || field;
+            CASE k
+                WHEN 0 THEN seconds := plain;
+                WHEN 1 THEN minutes := plain;
+                WHEN 2 THEN hours := plain;
+                WHEN 3 THEN
+                    days_of_month := plain;
+                    dom_needs := plain[1];
+                WHEN 4 THEN
+                    months := plain;
+                    month_offers := CASE WHEN field = '*' THEN 31 ELSE longest[plain[1]] END;
+                ELSE
+                    weekdays := CASE WHEN field = '*' THEN '{0,1,2,3,4,5,6}'::integer[]
+                                     ELSE ARRAY[plain[1] % 7] END;
+            END CASE;
+            CONTINUE;
+        END IF;
         parsed := pgsched.cron_field(
-            fields[k + 1], k,
-            coalesce(('x' || substr(digest, 4 * k + 1, 4))::bit(16)::integer, 0));
+            field, k, coalesce(('x' || substr(digest, 4 * k + 1, 4))::bit(16)::integer, 0));
         IF parsed.error IS NOT NULL THEN
             error := parsed.error;
             RETURN;
@@ -63,41 +95,41 @@ BEGIN
             WHEN 1 THEN minutes := parsed.vals;
             WHEN 2 THEN hours := parsed.vals;
             WHEN 3 THEN
-                days := parsed;
                 days_of_month := parsed.vals;
                 last_offsets := parsed.last_offsets;
                 nearest := parsed.nearest;
                 last_weekday := parsed.last_weekday;
-                has_rules := parsed.special;
+                dom_needs := parsed.needs_days;
+                dom_special := parsed.special;
+                dom_hash := parsed.has_hash;
             WHEN 4 THEN
                 months := parsed.vals;
-                days_or := NOT (left(fields[4], 1) = '*' OR fields[4] = '?')
-                           AND NOT (left(fields[6], 1) = '*' OR fields[6] = '?');
-                -- A day-of-month that no listed month has (31 February) never fires,
-                -- unless the day-of-week field may fire it instead.
-                IF NOT days_or AND days.needs_days > parsed.offers_days THEN
-                    IF days.has_hash OR parsed.has_hash THEN
-                        error := format('schedule never fires for some job names: H in day-of-month %s '
-                                        'or month %s can pick a day that the month does not have',
-                                        fields[4], fields[5]);
-                    ELSE
-                        error := format('schedule never fires: day-of-month %s does not occur in month %s',
-                                        CASE WHEN days.special THEN fields[4]
-                                             ELSE (SELECT string_agg(d::text, ',' ORDER BY d)
-                                                     FROM (SELECT DISTINCT unnest(days.vals) AS d) AS v) END,
-                                        (SELECT string_agg(m::text, ',' ORDER BY m)
-                                           FROM (SELECT DISTINCT unnest(parsed.vals) AS m) AS v));
-                    END IF;
-                END IF;
+                month_offers := parsed.offers_days;
+                month_hash := parsed.has_hash;
             ELSE
-                weekdays := ARRAY(SELECT DISTINCT CASE WHEN d = 7 THEN 0 ELSE d END
-                                    FROM unnest(parsed.vals) AS d);
+                weekdays := ARRAY(SELECT DISTINCT d % 7 FROM unnest(parsed.vals) AS d);
                 last_of := parsed.last_of;
                 nth := parsed.nth;
-                has_rules := has_rules OR parsed.special;
         END CASE;
     END LOOP;
-    IF error IS NOT NULL THEN
+    has_rules := dom_special OR cardinality(last_of) > 0 OR cardinality(nth) > 0;
+    days_or := NOT (left(fields[4], 1) = '*' OR fields[4] = '?')
+               AND NOT (left(fields[6], 1) = '*' OR fields[6] = '?');
+    -- A day-of-month that no listed month has (31 February) never fires, unless the
+    -- day-of-week field may fire it instead. H is judged by its worst choice.
+    IF NOT days_or AND dom_needs > month_offers THEN
+        IF dom_hash OR month_hash THEN
+            error := format('schedule never fires for some job names: H in day-of-month %s '
+                            'or month %s can pick a day that the month does not have',
+                            fields[4], fields[5]);
+        ELSE
+            error := format('schedule never fires: day-of-month %s does not occur in month %s',
+                            CASE WHEN dom_special THEN fields[4]
+                                 ELSE (SELECT string_agg(d::text, ',' ORDER BY d)
+                                         FROM (SELECT DISTINCT unnest(days_of_month) AS d) AS v) END,
+                            (SELECT string_agg(m::text, ',' ORDER BY m)
+                               FROM (SELECT DISTINCT unnest(months) AS m) AS v));
+        END IF;
         RETURN;
     END IF;
     hour_is_wildcard := left(fields[3], 1) = '*';
