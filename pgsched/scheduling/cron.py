@@ -117,13 +117,15 @@ def parse_cron(expression: str, job_name: str | None = None) -> CronExpression:
         raise ScheduleError(_never_fires(dom_text, days, fields[4], months))
     if job_name is None and any(f.has_hash for f in parsed):
         raise ScheduleError(HASH_NEEDS_NAME)
-    rules = DayRules(
-        last_offsets=frozenset(days.last_offsets),
-        nearest=frozenset(days.nearest),
-        last_weekday=days.last_weekday,
-        last_of=frozenset(weekdays.last_of),
-        nth=frozenset(weekdays.nth),
-    )
+    rules = None
+    if days.special or weekdays.special:
+        rules = DayRules(
+            last_offsets=frozenset(days.last_offsets),
+            nearest=frozenset(days.nearest),
+            last_weekday=days.last_weekday,
+            last_of=frozenset(weekdays.last_of),
+            nth=frozenset(weekdays.nth),
+        )
     resolved = [f.text for f in parsed][6 - len(written) :]
     return CronExpression(
         seconds=tuple(sorted(seconds.values)),
@@ -134,7 +136,7 @@ def parse_cron(expression: str, job_name: str | None = None) -> CronExpression:
         weekdays=frozenset(0 if d == 7 else d for d in weekdays.values),
         days_or=days_or,
         hour_is_wildcard=fields[2].startswith("*"),
-        day_rules=rules if days.special or weekdays.special else None,
+        day_rules=rules,
         text=" ".join(resolved),
     )
 

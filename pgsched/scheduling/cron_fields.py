@@ -31,7 +31,8 @@ WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 NO_DAY_NEEDED = 99
 
 
-@dataclass(frozen=True)
+# eq=False: the six specs are singletons, compared by identity on every item parsed.
+@dataclass(frozen=True, eq=False)
 class FieldSpec:
     """One cron field's name, allowed range, value names and the range a bare H spans."""
 
@@ -117,11 +118,13 @@ def parse_field(text: str, spec: FieldSpec, hash_value: int = 0) -> Field:
             texts.append(_add_hash(item, spec, hash_value, parsed))
             continue
         texts.append(item)
-        if not _add_special(item, spec, parsed):
+        if item.isdigit() or item == "*" or not _add_special(item, spec, parsed):
             values = _parse_item(item, spec)
             parsed.values.update(values)
-            parsed.needs_days = min(parsed.needs_days, *values)
-            parsed.offers_days = max([parsed.offers_days, *_month_lengths(values)])
+            if spec is DAY_OF_MONTH:
+                parsed.needs_days = min(parsed.needs_days, *values)
+            elif spec is MONTH:
+                parsed.offers_days = max([parsed.offers_days, *_month_lengths(values)])
     parsed.text = ",".join(texts)
     return parsed
 
