@@ -10,6 +10,7 @@ import pytest
 
 from pgsched.errors import ScheduleError
 from pgsched.scheduling.cron import HASH_NEEDS_NAME, parse_cron
+from pgsched.scheduling.words import describe
 
 
 def days(expression: str, after: datetime, count: int, job_name: str | None = None) -> list[date]:
@@ -226,3 +227,20 @@ def test_a_valid_expression_is_valid_whatever_the_name() -> None:
     for i in range(100):
         parse_cron("0 0 H(1-29) 2 *", f"job-{i}")
         parse_cron("0 0 L-28 2 *", f"job-{i}")
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("0 0 L * ?", "at 00:00, on the last day of the month"),
+        ("0 9 ? * MON#1", "at 09:00, on the first Monday of the month"),
+        ("0 0 ? * FRIL", "at 00:00, on the last Friday of the month"),
+        ("0 0 L-3 * *", "at 00:00, 3 days before the last day of the month"),
+        ("0 0 15W * *", "at 00:00, on the weekday nearest day 15 of the month"),
+        ("0 0 LW * *", "at 00:00, on the last weekday of the month"),
+        ("H * * * *", "at minute H, hour * (H: picked from the job's name)"),
+        ("0 0 * * thu", "at 00:00, on Thursday"),
+    ],
+)
+def test_the_pasted_syntax_in_words(expression: str, words: str) -> None:
+    assert describe(expression) == words
