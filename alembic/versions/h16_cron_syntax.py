@@ -34,6 +34,8 @@ NEW_FUNCTIONS = (
     "cron_value(text, text, integer, integer, text[], integer)",
 )
 PREVIEW = f"{SCHEMA}.preview_runs(text, integer, timestamptz)"
+# The v1 files predate pinned search paths (security/search_path.v1.sql pinned them).
+PINNED = "search_path = pg_catalog, pg_temp"
 
 
 def upgrade() -> None:
@@ -60,13 +62,12 @@ def downgrade() -> None:
     bind = op.get_bind()
     op.execute(f"DROP FUNCTION {PREVIEW}")
     apply_sql_file(bind, "functions/schedule_error.v1.sql")
-    op.execute(f"ALTER FUNCTION {SCHEMA}.schedule_error(text) SET search_path = pg_catalog, pg_temp")
+    op.execute(f"ALTER FUNCTION {SCHEMA}.schedule_error(text) SET {PINNED}")
     for function in NEW_FUNCTIONS:
         op.execute(f"DROP FUNCTION {SCHEMA}.{function}")
     apply_sql_file(bind, "functions/schedule_slots.v1.sql")
     op.execute(
-        f"ALTER FUNCTION {SCHEMA}.schedule_slots(text, text, timestamptz, integer)"
-        " SET search_path = pg_catalog, pg_temp"
+        f"ALTER FUNCTION {SCHEMA}.schedule_slots(text, text, timestamptz, integer) SET {PINNED}"
     )
     apply_sql_file(bind, "functions/preview_runs.v1.sql")
     _grant_preview()
