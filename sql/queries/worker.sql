@@ -52,7 +52,7 @@ WITH candidates AS MATERIALIZED (
          CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint
+                       priority, next_run, checkpoint, warn_after_seconds
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -104,7 +104,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS data
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint
+               checkpoint, warn_after_seconds
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 

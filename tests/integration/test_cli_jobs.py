@@ -113,6 +113,8 @@ def test_add_sets_every_column_it_has_an_option_for(
         "finance",
         "--description",
         "The nightly report",
+        "--warn-after",
+        "900",
     )
     row = job_row(db, "report")
     assert {key: row[key] for key in row if key not in {"id", "created_at", "updated_at"}} == {
@@ -133,6 +135,7 @@ def test_add_sets_every_column_it_has_an_option_for(
         "priority": 5,
         "category": "finance",
         "description": "The nightly report",
+        "warn_after_seconds": 900,
         "next_run": None,
         "last_error": None,
         "checkpoint": None,
