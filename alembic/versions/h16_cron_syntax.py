@@ -1,7 +1,7 @@
 """Cron syntax people paste: L, W, #, ?, ranges that wrap, and H hashed from the job's name.
 
 Revision ID: h16_cron_syntax
-Revises: issue12_beyond_one_machine
+Revises: h16_replay_alerts
 Create Date: 2026-12-02
 
 ``cron_parse`` (with ``cron_field``, ``cron_items``, ``cron_value``) ports
@@ -17,7 +17,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h16_cron_syntax"
-down_revision = "issue12_beyond_one_machine"
+down_revision = "h16_replay_alerts"
 branch_labels = None
 depends_on = None
 
