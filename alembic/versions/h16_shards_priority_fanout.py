@@ -1,7 +1,7 @@
 """Claims ordered by priority; a slot fanned out to shards.
 
 Revision ID: h16_shards_priority_fanout
-Revises: h16_replay_alerts
+Revises: h16_cron_syntax
 Create Date: 2026-12-02
 
 - ``jobs_queue_priority_due_idx``: per queue, enabled jobs by priority (highest
@@ -24,7 +24,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h16_shards_priority_fanout"
-down_revision = "h16_replay_alerts"
+down_revision = "h16_cron_syntax"
 branch_labels = None
 depends_on = None
 

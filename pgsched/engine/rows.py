@@ -45,6 +45,7 @@ def due_job(row: DictRow) -> DueJob:
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
         unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        name=row["name"],
     )
 
 
