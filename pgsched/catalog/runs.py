@@ -63,6 +63,10 @@ class JobStats(TypedDict):
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_failure_at: datetime | None
+    slots: int
+    succeeded_slots: int
+    failed_slots: int
+    slot_success_rate: Decimal | None
 
 
 class SuccessRate(TypedDict):

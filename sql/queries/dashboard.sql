@@ -91,8 +91,11 @@ SELECT * FROM pgsched.run_detail(%(run_id)s::bigint);
 
 -- name: dashboard_failed_runs
 SELECT id, job_name, scheduled_for, attempt, status, trigger, queue, worker_id, started_at,
-       finished_at, duration_ms, error
-  FROM pgsched.failed_runs
+       finished_at, duration_ms, error, shard,
+       -- How many shards the job fans a slot out to now, so a listing names the
+       -- shard of a sharded job's attempt (shard 0 included) and no other's.
+       (SELECT d.shards FROM pgsched.job_definitions AS d WHERE d.id = f.job_id) AS shards
+  FROM pgsched.failed_runs AS f
  WHERE %(job)s::text IS NULL OR job_name = %(job)s::text
  ORDER BY finished_at DESC, id DESC
  LIMIT %(limit)s::integer;
@@ -108,8 +111,9 @@ SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id
 -- name: dashboard_running_runs
 SELECT id, job_name, scheduled_for, attempt, trigger, queue, started_at,
        running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive,
-       replica_lag_seconds, warn_after_seconds, over_warning
-  FROM pgsched.running_runs
+       replica_lag_seconds, warn_after_seconds, over_warning, shard,
+       (SELECT d.shards FROM pgsched.job_definitions AS d WHERE d.id = r.job_id) AS shards
+  FROM pgsched.running_runs AS r
  ORDER BY started_at, id
  LIMIT %(limit)s::integer;
 

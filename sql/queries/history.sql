@@ -34,7 +34,8 @@ SELECT r.id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.status, r.trigge
 -- name: history_job_stats
 SELECT %(job)s::text AS job_name, s.total_runs, s.successful_runs, s.failed_runs,
        s.success_rate, s.avg_duration_ms, s.min_duration_ms, s.max_duration_ms,
-       s.p95_duration_ms, s.last_run_at, s.last_success_at, s.last_failure_at
+       s.p95_duration_ms, s.last_run_at, s.last_success_at, s.last_failure_at,
+       s.slots, s.succeeded_slots, s.failed_slots, s.slot_success_rate
   FROM pgsched.job_stats(%(job)s::text, %(days)s::integer) AS s;
 
 -- name: history_success_rates

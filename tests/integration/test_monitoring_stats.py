@@ -66,6 +66,10 @@ def test_job_stats_counts_outcomes_of_the_window_exactly(db: Connection) -> None
         now - DAY + SECOND,  # latest start
         now - DAY + SECOND + timedelta(milliseconds=100),  # latest success's finish
         now - 5 * DAY + SECOND + timedelta(milliseconds=1000),  # latest failure's finish
+        7,  # one attempt per slot: as many slots that ended as runs
+        4,
+        3,
+        Decimal("57.14"),
     )
     assert wider == (8, 5, 9999.0)
 

@@ -219,6 +219,15 @@ class JobStats(BaseModel):
     last_run_at: datetime | None
     last_success_at: datetime | None
     last_failure_at: datetime | None
+    slots: int = Field(
+        description="Slots that ended, each once whatever its retries and shards;"
+        " the run figures count attempts."
+    )
+    succeeded_slots: int = Field(description="Slots every shard of which finally succeeded.")
+    failed_slots: int = Field(
+        description="Slots a shard of which finally failed, timed out or was lost."
+    )
+    slot_success_rate: float | None
 
 
 class TimelineBucket(BaseModel):
@@ -271,6 +280,7 @@ class FailedRun(BaseModel):
     finished_at: datetime | None
     duration_ms: float | None
     error: str | None
+    shard: int = Field(0, description="The shard whose attempt failed (0 for an unsharded job).")
 
 
 class MissedRun(BaseModel):
@@ -307,6 +317,7 @@ class RunningRun(BaseModel):
     over_warning: bool = Field(
         False, description="Running longer than its job's warn_after_seconds."
     )
+    shard: int = Field(0, description="The shard the attempt runs (0 for an unsharded job).")
 
 
 class Worker(BaseModel):

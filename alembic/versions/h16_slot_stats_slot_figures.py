@@ -1,0 +1,52 @@
+"""Slot figures beside run figures; the shard in failed_runs and running_runs.
+
+Revision ID: h16_slot_stats_slot_figures
+Revises: h16_shards_priority_fanout
+Create Date: 2026-12-02
+
+- ``job_stats`` v2 appends slots, succeeded_slots, failed_slots and
+  slot_success_rate: each slot counted once whatever its retries and shards, by the
+  rule of ``job_slot_outcomes``. The run figures still count attempts.
+- ``failed_runs`` v2 and ``running_runs`` v5 append ``shard``.
+"""
+
+from sqlalchemy.engine import Connection
+
+from alembic import op
+from pgsched.db.migrations import apply_sql_file
+
+revision = "h16_slot_stats_slot_figures"
+down_revision = "h16_shards_priority_fanout"
+branch_labels = None
+depends_on = None
+
+SCHEMA = "pgsched"
+JOB_STATS = f"{SCHEMA}.job_stats(text, integer)"
+
+
+def _job_stats(bind: Connection, version: str) -> None:
+    # A function's result columns cannot change in place: drop, create, grant again.
+    op.execute(f"DROP FUNCTION {JOB_STATS}")
+    apply_sql_file(bind, f"functions/job_stats.{version}.sql")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {JOB_STATS} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {JOB_STATS} TO pgsched_reader")
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    _job_stats(bind, "v2")
+    # Both only append a column, so CREATE OR REPLACE keeps the views' grants.
+    apply_sql_file(bind, "views/failed_runs.v2.sql")
+    apply_sql_file(bind, "views/running_runs.v5.sql")
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    for view, before in (
+        ("running_runs", "views/running_runs.v4.sql"),
+        ("failed_runs", "views/failed_runs.v1.sql"),
+    ):
+        op.execute(f"DROP VIEW {SCHEMA}.{view}")
+        apply_sql_file(bind, before)
+        op.execute(f"GRANT SELECT ON {SCHEMA}.{view} TO pgsched_reader")
+    _job_stats(bind, "v1")
