@@ -12,7 +12,9 @@
 -- cancelled or skipped, is left out until it ends so. An unsharded job's slot is its
 -- last attempt, so retries that ended in success make one succeeded slot.
 -- The latest attempt of each (slot, shard) comes from one backward walk of the
--- runs' (job_id, scheduled_for, shard, attempt) key over the window, without a sort.
+-- runs' (job_id, scheduled_for, shard, attempt) key over the window, without a sort;
+-- the query is built with the job's predicate (a live job's id, or a deleted job's
+-- name), so each is planned on its own index path.
 CREATE FUNCTION pgsched.job_stats(job_name text, days integer DEFAULT 30)
 RETURNS TABLE (
     total_runs bigint,
@@ -35,6 +37,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     since timestamptz;
+    job_id bigint;
 BEGIN
     IF days IS NULL OR days < 1 THEN
         RAISE EXCEPTION 'pgsched.job_stats: days must be 1 or more, not %', coalesce(days::text, 'NULL')
@@ -48,11 +51,17 @@ BEGIN
                   HINT = 'SELECT name FROM pgsched.jobs lists the jobs.';
     END IF;
     since := now() - make_interval(days => job_stats.days);
-    RETURN QUERY
+    -- By the id of the job now so named (its history survives a rename), else the
+    -- runs a deleted job left under the name, as pgsched.job_runs reads them. Read
+    -- here rather than through job_runs: a function with a pinned search_path is
+    -- never inlined, and its rows would come unordered and be sorted.
+    SELECT j.id INTO job_id FROM pgsched.jobs AS j WHERE j.name = job_stats.job_name;
+    RETURN QUERY EXECUTE format($query$
     WITH counted AS (
         SELECT r.status = 'succeeded' AS succeeded, r.duration_ms, r.started_at, r.finished_at
-          FROM pgsched.job_runs(job_stats.job_name, since) AS r
-         WHERE r.status IN ('succeeded', 'failed', 'timed_out', 'lost')
+          FROM pgsched.runs AS r
+         WHERE %1$s AND r.scheduled_for >= $3
+           AND r.status IN ('succeeded', 'failed', 'timed_out', 'lost')
     ), runs AS (
         SELECT count(*) AS total,
                count(*) FILTER (WHERE c.succeeded) AS succeeded,
@@ -66,8 +75,10 @@ BEGIN
                max(c.finished_at) FILTER (WHERE NOT c.succeeded) AS last_failure_at
           FROM counted AS c
     ), latest AS (
+        -- Each shard's latest attempt of each slot: the key read backwards, no sort.
         SELECT DISTINCT ON (r.scheduled_for, r.shard) r.scheduled_for, r.status
-          FROM pgsched.job_runs(job_stats.job_name, since) AS r
+          FROM pgsched.runs AS r
+         WHERE %1$s AND r.scheduled_for >= $3
          ORDER BY r.scheduled_for DESC, r.shard DESC, r.attempt DESC
     ), ended AS (
         -- The slot's status as job_slot_outcomes ranks it: an unfinished shard
@@ -89,7 +100,11 @@ BEGIN
            r.last_run_at, r.last_success_at, r.last_failure_at,
            s.total, s.succeeded, s.failed,
            round(100.0 * s.succeeded / nullif(s.total, 0), 2)
-      FROM runs AS r, slot_counts AS s;
+      FROM runs AS r, slot_counts AS s
+    $query$,
+    CASE WHEN job_id IS NOT NULL THEN 'r.job_id = $1'
+         ELSE 'r.job_id IS NULL AND r.job_name = $2' END)
+    USING job_id, job_stats.job_name, since;
 END;
 $$;
 

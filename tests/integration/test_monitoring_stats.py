@@ -93,15 +93,15 @@ def test_job_stats_follow_a_renamed_job_and_find_a_deleted_one_by_name(db: Conne
         add_run(db, "old-name", "succeeded", now - HOUR, duration_ms=10.0)
         db.execute("UPDATE pgsched.jobs SET name = 'new-name' WHERE name = 'old-name'")
         add_run(db, "new-name", "failed", now - MINUTE, duration_ms=20.0)
-        assert one(db, "SELECT total_runs, successful_runs FROM pgsched.job_stats('new-name')") == (
-            2,
-            1,
-        )
+        assert one(
+            db, "SELECT total_runs, successful_runs, slots FROM pgsched.job_stats('new-name')"
+        ) == (2, 1, 2)
         db.execute("DELETE FROM pgsched.jobs WHERE name = 'new-name'")
-        assert one(db, "SELECT total_runs, failed_runs FROM pgsched.job_stats('new-name')") == (
-            1,
-            1,
-        )
+        assert one(
+            db,
+            "SELECT total_runs, failed_runs, slots, failed_slots"
+            " FROM pgsched.job_stats('new-name')",
+        ) == (1, 1, 1, 1)
 
 
 # -- job_timeline -----------------------------------------------------------------------

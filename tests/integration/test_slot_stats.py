@@ -25,18 +25,19 @@ def test_a_sharded_slot_counts_once_and_fails_when_one_shard_finally_failed(
         # failed. In the newest, shard 1 failed once and its retry succeeded.
         oldest, newest = now - 3 * DAY, now - DAY
         db.execute(
-            "UPDATE pgsched.runs SET status = 'failed'"
-            " WHERE scheduled_for = %s AND shard = 2",
+            "UPDATE pgsched.runs SET status = 'failed' WHERE scheduled_for = %s AND shard = 2",
             [oldest],
         )
-        add_run(db, "fanout", "failed", oldest, duration_ms=1.0, shard=2, attempt=2,
-                trigger="retry")
+        add_run(
+            db, "fanout", "failed", oldest, duration_ms=1.0, shard=2, attempt=2, trigger="retry"
+        )
         db.execute(
             "UPDATE pgsched.runs SET status = 'failed' WHERE scheduled_for = %s AND shard = 1",
             [newest],
         )
-        add_run(db, "fanout", "succeeded", newest, duration_ms=1.0, shard=1, attempt=2,
-                trigger="retry")
+        add_run(
+            db, "fanout", "succeeded", newest, duration_ms=1.0, shard=1, attempt=2, trigger="retry"
+        )
         runs = one(db, f"SELECT {RUN_FIGURES} FROM pgsched.job_stats('fanout')")
         slots = one(db, f"SELECT {SLOT_FIGURES} FROM pgsched.job_stats('fanout')")
     # Attempts, as before: 14 with an outcome, 11 succeeded, 3 failed.
