@@ -8,6 +8,9 @@ Create Date: 2026-12-02
   slot_success_rate: each slot counted once whatever its retries and shards, by the
   rule of ``job_slot_outcomes``. The run figures still count attempts.
 - ``failed_runs`` v2 and ``running_runs`` v5 append ``shard``.
+- ``job_health`` v2: the latest run is the latest slot's, ended as
+  ``job_slot_outcomes`` ends it (succeeded only when every shard did), not
+  whichever shard's attempt sorted first.
 """
 
 from sqlalchemy.engine import Connection
@@ -35,14 +38,16 @@ def _job_stats(bind: Connection, version: str) -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     _job_stats(bind, "v2")
-    # Both only append a column, so CREATE OR REPLACE keeps the views' grants.
+    # All three keep or append columns, so CREATE OR REPLACE keeps the views' grants.
     apply_sql_file(bind, "views/failed_runs.v2.sql")
     apply_sql_file(bind, "views/running_runs.v5.sql")
+    apply_sql_file(bind, "views/job_health.v2.sql")
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     for view, before in (
+        ("job_health", "views/job_health.v1.sql"),
         ("running_runs", "views/running_runs.v4.sql"),
         ("failed_runs", "views/failed_runs.v1.sql"),
     ):

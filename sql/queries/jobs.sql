@@ -5,22 +5,40 @@
 -- only pgsched.jobs, so a login granted pgsched_admin can use every command.
 
 -- name: list_jobs
--- last_status is the latest attempt's status among slots of the last 7 days
--- (pgsched.recent_runs); one backward step on the runs' (job_id, scheduled_for,
--- attempt) key per job.
+-- last_status is how the latest slot of the last 7 days (pgsched.recent_runs) ended,
+-- as pgsched.job_slot_outcomes says: each shard as its latest attempt did, the slot
+-- succeeded only when every shard did (an unsharded job: its latest attempt). Per
+-- job, one backward step on the runs' (job_id, scheduled_for, shard, attempt) key,
+-- then that slot's range of it.
 SELECT j.*, last_run.status AS last_status
   FROM pgsched.jobs AS j
   LEFT JOIN LATERAL (
-        SELECT r.status
-          FROM pgsched.recent_runs AS r
-         WHERE r.job_id = j.id
-         ORDER BY r.scheduled_for DESC, r.attempt DESC
+        SELECT w.status
+          FROM (SELECT r.scheduled_for
+                  FROM pgsched.recent_runs AS r
+                 WHERE r.job_id = j.id
+                 ORDER BY r.scheduled_for DESC
+                 LIMIT 1) AS slot
+         CROSS JOIN LATERAL (
+                SELECT DISTINCT ON (x.shard) x.status, x.shard
+                  FROM pgsched.recent_runs AS x
+                 WHERE x.job_id = j.id AND x.scheduled_for = slot.scheduled_for
+                 ORDER BY x.shard, x.attempt DESC) AS w
+         -- The shard whose status is the slot's, ranked as in job_slot_outcomes.
+         ORDER BY CASE w.status WHEN 'running' THEN 1
+                                WHEN 'pending' THEN 2
+                                WHEN 'cancelled' THEN 4
+                                WHEN 'skipped' THEN 5
+                                WHEN 'succeeded' THEN 6
+                                ELSE 3 END,
+                  w.shard
          LIMIT 1) AS last_run ON true
  WHERE (%(queue)s::text IS NULL OR j.queue = %(queue)s::text)
    AND (%(enabled)s::boolean IS NULL OR j.enabled = %(enabled)s::boolean)
  ORDER BY j.name;
 
 -- name: show_job
+-- The latest slot's outcome as in list_jobs; last_run_id is the attempt that gives it.
 SELECT j.*,
        last_run.id AS last_run_id,
        last_run.status AS last_run_status,
@@ -32,10 +50,25 @@ SELECT j.*,
        (SELECT count(*) FROM pgsched.running_runs AS rr WHERE rr.job_id = j.id) AS running_now
   FROM pgsched.jobs AS j
   LEFT JOIN LATERAL (
-        SELECT r.id, r.status, r.scheduled_for, r.finished_at
-          FROM pgsched.recent_runs AS r
-         WHERE r.job_id = j.id
-         ORDER BY r.scheduled_for DESC, r.attempt DESC
+        SELECT w.id, w.status, w.scheduled_for, w.finished_at
+          FROM (SELECT r.scheduled_for
+                  FROM pgsched.recent_runs AS r
+                 WHERE r.job_id = j.id
+                 ORDER BY r.scheduled_for DESC
+                 LIMIT 1) AS slot
+         CROSS JOIN LATERAL (
+                SELECT DISTINCT ON (x.shard) x.id, x.status, x.scheduled_for, x.finished_at, x.shard
+                  FROM pgsched.recent_runs AS x
+                 WHERE x.job_id = j.id AND x.scheduled_for = slot.scheduled_for
+                 ORDER BY x.shard, x.attempt DESC) AS w
+         -- The shard whose status is the slot's, ranked as in job_slot_outcomes.
+         ORDER BY CASE w.status WHEN 'running' THEN 1
+                                WHEN 'pending' THEN 2
+                                WHEN 'cancelled' THEN 4
+                                WHEN 'skipped' THEN 5
+                                WHEN 'succeeded' THEN 6
+                                ELSE 3 END,
+                  w.shard
          LIMIT 1) AS last_run ON true
   LEFT JOIN LATERAL pgsched.job_stats(j.name, 30) AS stats ON true
  WHERE j.name = %(name)s;

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pgsched.catalog import jobs
+from pgsched.db.connection import session
 from tests.commands import add_job
 from tests.monitoring import DAY, HOUR, SECOND, Connection, add_run, one, one_instant
 
@@ -83,3 +85,43 @@ def test_failed_runs_and_running_runs_name_the_shard(db: Connection) -> None:
         runs = db.execute("SELECT id, shard FROM pgsched.running_runs").fetchall()
     assert failures == [(failed, 3)]
     assert runs == [(running, 2)]
+
+
+def test_the_last_status_of_a_sharded_job_is_its_latest_slots_outcome(
+    database_url: str, db: Connection
+) -> None:
+    with one_instant(db) as now:
+        job_id = add_job(db, "fanout", shards=4, max_attempts=2)
+        add_run(db, "fanout", "succeeded", now - 2 * HOUR, duration_ms=1.0)
+        slot = now - HOUR
+        # Shards 0, 2 and 3 succeeded at their second attempt; shard 1 failed at its
+        # first and last. The latest attempt of the slot is a success; the slot failed.
+        for shard in range(4):
+            add_run(db, "fanout", "failed", slot, duration_ms=1.0, shard=shard)
+        for shard in (0, 2, 3):
+            add_run(
+                db,
+                "fanout",
+                "succeeded",
+                slot,
+                duration_ms=1.0,
+                shard=shard,
+                attempt=2,
+                trigger="retry",
+            )
+        failed_shard = one(
+            db,
+            "SELECT id FROM pgsched.runs WHERE job_id = %s AND scheduled_for = %s AND shard = 1",
+            [job_id, slot],
+        )[0]
+        health = one(
+            db,
+            "SELECT last_run_id, last_run_scheduled_for, last_run_status FROM pgsched.job_health"
+            " WHERE job_name = 'fanout'",
+        )
+    with session(database_url, "pgsched-test") as connection:
+        listed = {row["name"]: row["last_status"] for row in jobs.list_jobs(connection)}
+        facts = jobs.job_facts(connection, "fanout")
+    assert health == (failed_shard, slot, "failed")
+    assert listed == {"fanout": "failed"}
+    assert (facts["last_run_id"], facts["last_run_status"]) == (failed_shard, "failed")
