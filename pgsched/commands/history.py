@@ -91,7 +91,9 @@ def stats_command(settings: Settings, job: str | None, days: int | None, as_json
 
     Without JOB, one row per job with an outcome in the last 30 UTC days
     (pgsched.job_success_rates). Only outcomes count: succeeded is a success;
-    failed, timed_out and lost are failures.
+    failed, timed_out and lost are failures. The run figures count attempts (each
+    retry, each shard); with JOB, the slot figures count each slot once: succeeded
+    when every shard's last attempt did, failed when one's failed.
 
     \b
     Examples:
