@@ -368,3 +368,29 @@ def test_reads_go_to_the_read_database_and_writes_and_tokens_to_the_primary(
             assert client.get("/readyz").json() == {"status": "ok"}
         names = primary.execute("SELECT name FROM pgsched.jobs").fetchall()
         assert names == [("written",)]
+
+
+def test_a_sharded_jobs_figures_count_slots_and_its_attempts_name_the_shard(
+    client: TestClient, reader: dict[str, str], db: psycopg.Connection
+) -> None:
+    job_id = add_job(db, "fanout", shards=2)
+    # One slot: shard 0 succeeded, shard 1 failed; one attempt of a later slot runs.
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard, status, started_at,"
+        " finished_at, duration_ms, error) SELECT %s, 'fanout', now() - interval '1 hour', s,"
+        " CASE s WHEN 0 THEN 'succeeded' ELSE 'failed' END, now() - interval '1 hour', now(),"
+        " 10, CASE s WHEN 1 THEN 'boom' END FROM generate_series(0, 1) AS s",
+        [job_id],
+    )
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard, status, claimed_at)"
+        " VALUES (%s, 'fanout', now(), 1, 'running', now())",
+        [job_id],
+    )
+    stats = client.get("/api/v1/jobs/fanout/stats", headers=reader).json()
+    assert (stats["total_runs"], stats["slots"], stats["failed_slots"]) == (2, 1, 1)
+    assert stats["slot_success_rate"] == 0.0
+    failed = client.get("/api/v1/runs/failed", headers=reader).json()
+    assert [(run["error"], run["shard"]) for run in failed] == [("boom", 1)]
+    running = client.get("/api/v1/runs/running", headers=reader).json()
+    assert [run["shard"] for run in running] == [1]

@@ -216,3 +216,35 @@ def test_mounted_in_a_host_application_links_and_redirects_stay_under_its_path(
         assert page.status_code == 200
         assert 'href="http://testserver/scheduler/static/pgsched.css"' in page.text
         assert 'hx-get="/scheduler/jobs/nightly"' in page.text
+
+
+def test_pages_name_a_sharded_jobs_shard_and_count_its_slots(
+    reader: TestClient, db: psycopg.Connection
+) -> None:
+    job_id = add_job(db, "fanout", shards=2)
+    # One slot whose shard 1 failed, and shard 1 of a later slot running.
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard, status, started_at,"
+        " finished_at, duration_ms, error) SELECT %s, 'fanout', now() - interval '1 hour', s,"
+        " CASE s WHEN 0 THEN 'succeeded' ELSE 'failed' END, now() - interval '1 hour', now(),"
+        " 10, CASE s WHEN 1 THEN 'shard boom' END FROM generate_series(0, 1) AS s",
+        [job_id],
+    )
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard, status, claimed_at)"
+        " VALUES (%s, 'fanout', now(), 1, 'running', now())",
+        [job_id],
+    )
+    failed = html.unescape(reader.get("/failed").text)
+    row = next(line for line in failed.splitlines() if "shard boom" in line)
+    assert "shard 1" in row
+    # The unsharded job's failure names no shard.
+    assert not any(
+        "shard" in line
+        for line in failed.splitlines()
+        if "boom</code>" in line and "shard boom" not in line
+    )
+    assert "shard 1" in html.unescape(reader.get("/").text)
+    page = re.sub(r"\s+", " ", html.unescape(reader.get("/jobs/fanout").text))
+    assert 'Slots that ended</dt><dd>1 <span class="sub">(2 attempts)' in page
+    assert 'Failed</dt><dd>1 slots <span class="sub">(1 attempts)' in page
