@@ -246,5 +246,5 @@ def test_pages_name_a_sharded_jobs_shard_and_count_its_slots(
     )
     assert "shard 1" in html.unescape(reader.get("/").text)
     page = re.sub(r"\s+", " ", html.unescape(reader.get("/jobs/fanout").text))
-    assert 'Slots that ended</dt><dd>1 <span class="sub">(2 attempts)' in page
-    assert 'Failed</dt><dd>1 slots <span class="sub">(1 attempts)' in page
+    assert 'Slots that ended</dt><dd>1 <span class="sub">(attempts: 2)' in page
+    assert 'Slots failed</dt><dd>1 <span class="sub">(attempts: 1)' in page
