@@ -52,7 +52,7 @@ WITH candidates AS MATERIALIZED (
          CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint
+                       priority, next_run, checkpoint, breaker_failures
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -78,8 +78,15 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
                      AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
-       now() AS database_now
-  FROM locked;
+       now() AS database_now,
+       breaker.state AS breaker_state, breaker.open_until AS breaker_open_until,
+       breaker.probe_slot AS breaker_probe_slot
+  FROM locked
+  -- Circuit breaker: read for jobs that have one only (a one-time filter, no probe).
+  LEFT JOIN LATERAL (SELECT b.state, b.open_until, b.probe_slot
+                       FROM pgsched.job_breakers AS b
+                      WHERE locked.breaker_failures IS NOT NULL AND b.job_id = locked.id)
+         AS breaker ON true;
 
 -- name: claim_unscheduled_jobs
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
@@ -103,7 +110,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS data
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint
+               checkpoint, breaker_failures
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 
@@ -156,6 +163,15 @@ UPDATE pgsched.jobs AS j
   FROM jsonb_to_recordset(%(rows)s::jsonb) AS a(job_id bigint, next_run timestamptz,
                                                   last_error text)
  WHERE j.id = a.job_id;
+
+-- name: half_open_breakers
+-- The claim starts the probe slot of open breakers whose cool-down ended. Only an
+-- open breaker moves: one closed or re-opened meanwhile by a recorded outcome stays.
+UPDATE pgsched.job_breakers AS b
+   SET state = 'half_open', probe_slot = p.probe_slot, changed_at = now()
+  FROM jsonb_to_recordset(%(rows)s::jsonb) AS p(job_id bigint, probe_slot timestamptz)
+ WHERE b.job_id = p.job_id AND b.state = 'open' AND b.open_until <= p.probe_slot
+RETURNING b.job_id, b.probe_slot, b.failed_slots;
 
 -- name: supersede_retries
 -- A retry still waiting when its job's next slot starts would run behind it and
@@ -233,7 +249,7 @@ WITH outcome AS (
       FROM outcome AS o
      WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.status,
-              o.retryable
+              o.retryable, r.trigger
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
                                    available_at, queue)
@@ -247,10 +263,29 @@ WITH outcome AS (
      WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for, n.available_at
+), breaker AS (
+    -- Final outcomes (no retry queued) of jobs with a circuit breaker; the function
+    -- is not called at all when the batch has none.
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', f.id, 'job_id', f.job_id, 'scheduled_for', f.scheduled_for,
+                       'failed', f.status <> 'succeeded', 'manual', f.trigger = 'manual'))
+                       AS outcomes
+              FROM finished AS f
+              JOIN pgsched.jobs AS j ON j.id = f.job_id
+             WHERE j.breaker_failures IS NOT NULL
+               AND f.status IN ('succeeded', 'failed', 'timed_out', 'lost')
+               AND NOT EXISTS (SELECT 1 FROM retried AS t
+                                WHERE t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for)
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
 )
-SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at
+SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at,
+       b.transition AS breaker_transition, b.failed_slots AS breaker_failed_slots,
+       b.open_until AS breaker_open_until
   FROM finished AS f
-  LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for;
+  LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for
+  LEFT JOIN breaker AS b ON b.run_id = f.id;
 
 -- name: save_checkpoint
 -- The share lock keeps the reaper from taking the run away between check and write.
@@ -274,13 +309,31 @@ SELECT h.run_id
 -- name: reap_lost_runs
 -- The joins read each run as this statement's snapshot saw it, before the function
 -- marked it lost: its attempt, slot and start are what the logs and hooks report.
-SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
-       extract(epoch FROM now() - coalesce(r.started_at, r.claimed_at))::float8 * 1000
-           AS duration_ms,
-       j.max_attempts
-  FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
-  LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
-  LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id;
+-- A lost attempt with no retry is its slot's final failure: circuit breakers count it.
+WITH reaped AS MATERIALIZED (
+    SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
+           extract(epoch FROM now() - coalesce(r.started_at, r.claimed_at))::float8 * 1000
+               AS duration_ms,
+           j.max_attempts, r.job_id, r.trigger, j.breaker_failures
+      FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
+      LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
+      LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', l.run_id, 'job_id', l.job_id, 'scheduled_for', l.scheduled_for,
+                       'failed', true, 'manual', l.trigger = 'manual')) AS outcomes
+              FROM reaped AS l
+             WHERE l.breaker_failures IS NOT NULL AND l.retry_run_id IS NULL
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
+)
+SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, l.attempt, l.scheduled_for,
+       l.duration_ms, l.max_attempts, b.transition AS breaker_transition,
+       b.failed_slots AS breaker_failed_slots, b.open_until AS breaker_open_until,
+       b.queue AS breaker_queue
+  FROM reaped AS l
+  LEFT JOIN breaker AS b ON b.run_id = l.run_id;
 
 -- name: release_unstarted_runs
 -- Runs recorded as started by this worker that it does not hold: the claim
@@ -294,7 +347,7 @@ WITH released AS (
        AND r.claimed_at < now() - make_interval(secs => %(older_than_seconds)s)
        AND NOT r.id = ANY(%(held_run_ids)s)
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.worker_id,
-              r.error
+              r.error, r.trigger
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
                                    available_at, queue)
@@ -308,12 +361,27 @@ WITH released AS (
      WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', l.id, 'job_id', l.job_id, 'scheduled_for', l.scheduled_for,
+                       'failed', true, 'manual', l.trigger = 'manual')) AS outcomes
+              FROM released AS l
+              JOIN pgsched.jobs AS j ON j.id = l.job_id
+             WHERE j.breaker_failures IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM retried AS t
+                                WHERE t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for)
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
 )
 SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
-       0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id
+       0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id,
+       b.transition AS breaker_transition, b.failed_slots AS breaker_failed_slots,
+       b.open_until AS breaker_open_until, b.queue AS breaker_queue
   FROM released AS l
   LEFT JOIN pgsched.jobs AS j ON j.id = l.job_id
-  LEFT JOIN retried AS t ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for;
+  LEFT JOIN retried AS t ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for
+  LEFT JOIN breaker AS b ON b.run_id = l.id;
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();
