@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,19 @@ HOOKS_CLOSE_SECONDS = 5.0
 MAX_LOGGED_ERROR_CHARS = 200
 
 log = structlog.get_logger("pgsched.runs")
+
+
+@dataclass(frozen=True)
+class BreakerCause:
+    """The recorded run whose outcome moved a circuit breaker."""
+
+    job_name: str
+    queue: str
+    run_id: int
+    attempt: int
+    max_attempts: int
+    status: RunStatus
+    scheduled_for: datetime
 
 
 class RunEvents:
@@ -95,6 +109,21 @@ class RunEvents:
                 self._dropped(attempt, outcome, duration_ms)
                 continue
             final = outcome.status in FAILED_STATUSES and row.retry_run_id is None
+            if row.breaker_transition is not None:
+                self.breaker_moved(
+                    row.breaker_transition,
+                    BreakerCause(
+                        attempt.job_name,
+                        row.breaker_queue or "",
+                        attempt.run_id,
+                        attempt.attempt,
+                        attempt.max_attempts,
+                        outcome.status,
+                        attempt.scheduled_for,
+                    ),
+                    row.breaker_failed_slots,
+                    row.breaker_open_until,
+                )
             if self.metrics is not None:
                 self.metrics.finished(attempt, outcome.status, duration_ms, ended.started_at)
             if final and self._hooks is not None:
@@ -139,6 +168,21 @@ class RunEvents:
         """Recovery recorded run ``run_id`` lost; ``row`` comes from its recovery query."""
         if self.metrics is not None:
             self.metrics.lost(row["job_name"])
+        if row.get("breaker_transition") is not None:
+            self.breaker_moved(
+                row["breaker_transition"],
+                BreakerCause(
+                    row["job_name"],
+                    row["breaker_queue"],
+                    run_id,
+                    row["attempt"],
+                    row["max_attempts"] or row["attempt"],
+                    RunStatus.LOST,
+                    row["scheduled_for"],
+                ),
+                row["breaker_failed_slots"],
+                row["breaker_open_until"],
+            )
         if row["retry_run_id"] is None and self._hooks is not None:
             self._submit_failure(
                 row["job_name"],
@@ -161,6 +205,72 @@ class RunEvents:
             status=RunStatus.LOST.value,
             retry_run_id=row["retry_run_id"],
         )
+
+    def breaker_moved(
+        self,
+        to: str,
+        cause: BreakerCause,
+        failed_slots: int | None,
+        open_until: datetime | None,
+    ) -> None:
+        """The outcome of ``cause`` opened (``to`` "open") or closed a circuit breaker."""
+        if self.metrics is not None:
+            self.metrics.circuit(cause.job_name, cause.queue, to)
+        fields: dict[str, Any] = {
+            "job_name": cause.job_name,
+            "queue": cause.queue,
+            "run_id": cause.run_id,
+            "scheduled_for": cause.scheduled_for.isoformat(),
+            "status": cause.status.value,
+            "worker_id": self.worker_id(),
+        }
+        if to == "open":
+            log.warning(
+                "circuit_opened", failed_slots=failed_slots, open_until=_iso(open_until), **fields
+            )
+            error = (
+                f"circuit breaker opened after {failed_slots} failed slot(s) in a row; "
+                f"slots are skipped until {_iso(open_until)}"
+            )
+        else:
+            log.info("circuit_closed", **fields)
+            error = "circuit breaker closed: a slot succeeded"
+        if self._hooks is not None:
+            from pgsched.hooks import FailureReport
+
+            self._hooks.submit(
+                FailureReport(
+                    job_name=cause.job_name,
+                    run_id=cause.run_id,
+                    attempt=cause.attempt,
+                    max_attempts=cause.max_attempts,
+                    status=cause.status.value,
+                    error=error,
+                    scheduled_for=cause.scheduled_for,
+                    worker_id=self.worker_id(),
+                    event="circuit_opened" if to == "open" else "circuit_closed",
+                )
+            )
+
+    def breakers_seen(
+        self,
+        breakers: Sequence[tuple[str, str, str]],
+        probes: Sequence[tuple[str, str, datetime]],
+    ) -> None:
+        """A claim read these breakers' states and started these probe slots."""
+        for job_name, queue, slot in probes:
+            if self.metrics is not None:
+                self.metrics.circuit(job_name, queue, "half_open")
+            log.info(
+                "circuit_half_open",
+                job_name=job_name,
+                queue=queue,
+                probe_slot=slot.isoformat(),
+                worker_id=self.worker_id(),
+            )
+        if self.metrics is not None:
+            for job_name, queue, state in breakers:
+                self.metrics.circuit_state(job_name, queue, state)
 
     def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
         if self.metrics is not None:

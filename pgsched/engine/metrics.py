@@ -71,6 +71,21 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Circuit breakers, labelled by job whatever job_label says: the alerts
+        # name the job, and few jobs have one.
+        self._circuit_transitions = Counter(
+            "pgsched_circuit_transitions",
+            "Circuit breaker transitions this worker recorded, by the state moved to.",
+            ["job", "queue", "to"],
+            registry=self.registry,
+        )
+        self._circuit_open = Gauge(
+            "pgsched_circuit_open",
+            "1 while the job's circuit breaker is open or half-open, as this worker last "
+            "saw it (at a transition it recorded, or at a claim of the job); 0 when closed.",
+            ["job", "queue"],
+            registry=self.registry,
+        )
         self._lag = Histogram(
             "pgsched_run_lag_seconds",
             "First attempts: started_at - scheduled_for, by the database clock (when recorded).",
@@ -135,6 +150,15 @@ class Metrics:
             "Heartbeat silence after which other workers recover this worker's attempts.",
             registry=self.registry,
         ).set(lease_seconds)
+
+    def circuit(self, job_name: str, queue: str, to: str) -> None:
+        """A circuit breaker moved ``to`` open, half_open or closed."""
+        self._circuit_transitions.labels(job_name, queue, to).inc()
+        self.circuit_state(job_name, queue, to)
+
+    def circuit_state(self, job_name: str, queue: str, state: str) -> None:
+        """A circuit breaker is known to be in ``state``: 1 unless closed."""
+        self._circuit_open.labels(job_name, queue).set(0 if state == "closed" else 1)
 
     def claimed(self, attempts: Sequence[Attempt]) -> None:
         """One claim took ``attempts``."""

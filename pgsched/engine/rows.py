@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,10 @@ class ClaimResult:
     attempts: list[Attempt]
     cancelled_run_ids: list[int]
     job_errors: list[tuple[str, str]]
+    # Jobs with a circuit breaker as this claim left them: (name, queue, state).
+    breakers: list[tuple[str, str, str]] = field(default_factory=list)
+    # Probe slots this claim started: (name, queue, slot).
+    probes: list[tuple[str, str, datetime]] = field(default_factory=list)
 
 
 def due_job(row: DictRow) -> DueJob:
@@ -43,6 +47,9 @@ def due_job(row: DictRow) -> DueJob:
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
         unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        breaker_state=row.get("breaker_state"),
+        breaker_open_until=row.get("breaker_open_until"),
+        breaker_probe_slot=row.get("breaker_probe_slot"),
     )
 
 
@@ -51,9 +58,13 @@ async def read_plans(
     clock: ClaimClock,
     cancelled_cursor: AsyncCursor[DictRow] | None,
     inserted_cursor: AsyncCursor[DictRow],
+    probes_cursor: AsyncCursor[DictRow] | None = None,
 ) -> ClaimResult:
     """The claim's outcome, from the answers of its committed writes."""
     inserted = await inserted_cursor.fetchall()
+    probed = {}
+    if probes_cursor is not None:
+        probed = {row["job_id"]: row["probe_slot"] for row in await probes_cursor.fetchall()}
     cancelled: list[int] = []
     if cancelled_cursor is not None:
         cancelled = [
@@ -74,7 +85,19 @@ async def read_plans(
         if row["status"] == RunStatus.RUNNING
     ]
     errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
-    return ClaimResult(attempts, cancelled, errors)
+    breakers = [
+        (
+            job["name"],
+            job["queue"],
+            "half_open" if job["id"] in probed else job["breaker_state"] or "closed",
+        )
+        for job, _ in plans
+        if job.get("breaker_failures") is not None
+    ]
+    probes = [
+        (job["name"], job["queue"], probed[job["id"]]) for job, _ in plans if job["id"] in probed
+    ]
+    return ClaimResult(attempts, cancelled, errors, breakers, probes)
 
 
 def attempt_from(
@@ -123,6 +146,16 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
             for job, job_plan in plans
         )
     }
+
+
+def probe_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any] | None:
+    """Parameters of ``half_open_breakers``: the probe slots planned; None when none."""
+    rows = [
+        {"job_id": job["id"], "probe_slot": job_plan.breaker_probe}
+        for job, job_plan in plans
+        if job_plan.breaker_probe is not None
+    ]
+    return {"rows": json_rows(rows)} if rows else None
 
 
 def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:

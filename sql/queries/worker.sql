@@ -282,7 +282,7 @@ WITH outcome AS (
 )
 SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at,
        b.transition AS breaker_transition, b.failed_slots AS breaker_failed_slots,
-       b.open_until AS breaker_open_until
+       b.open_until AS breaker_open_until, b.queue AS breaker_queue
   FROM finished AS f
   LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for
   LEFT JOIN breaker AS b ON b.run_id = f.id;
