@@ -28,3 +28,9 @@ def count_runs(context: RunContext) -> int:
     count = (context.checkpoint or 0) + 1
     context.save_checkpoint(count)
     return count
+
+
+def fail_while_file_exists(path: str) -> None:
+    """Fails while ``path`` exists: a dependency the test takes down and brings back."""
+    if Path(path).exists():
+        raise RuntimeError(f"{path} exists: the dependency is down")

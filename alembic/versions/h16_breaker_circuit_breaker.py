@@ -1,6 +1,6 @@
 """Circuit breakers: a job paused after consecutive failed slots, then probed.
 
-Revision ID: h16-breaker_circuit_breaker
+Revision ID: h16_breaker_circuit_breaker
 Revises: issue12_beyond_one_machine
 Create Date: 2026-12-02
 
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
-revision = "h16-breaker_circuit_breaker"
+revision = "h16_breaker_circuit_breaker"
 down_revision = "issue12_beyond_one_machine"
 branch_labels = None
 depends_on = None
