@@ -77,7 +77,7 @@ def test_consecutive_failed_slots_open_the_breaker_a_probe_reopens_or_closes_it(
     wait_until_registered(db)
 
     # 1. Three final failures of slots in a row open it, with a cool-down.
-    state, failed_slots, opened_at, open_until, _ = wait_for(
+    _, failed_slots, opened_at, open_until, _ = wait_for(
         lambda: opened_after(db, None), what="the breaker to open"
     )
     assert failed_slots == FAILURES
@@ -112,14 +112,15 @@ def test_consecutive_failed_slots_open_the_breaker_a_probe_reopens_or_closes_it(
         [JOB, open_until],
     ).fetchall()
     assert len(skipped) == 1, skipped
-    first, last, count, error = skipped[0]
+    _, last, count, error = skipped[0]
     assert error.startswith("circuit breaker open until ")
     assert count >= COOLDOWN - 2 and last < open_until, skipped
 
     # 3. The probe fails: the breaker opens again for another cool-down.
-    state, _, reopened_at, reopen_until, _ = wait_for(
+    _, _, reopened_at, reopen_until, _ = wait_for(
         lambda: opened_after(db, first_opened), timeout=COOLDOWN + 10, what="the probe to fail"
     )
+    assert (reopen_until - reopened_at).total_seconds() == COOLDOWN
     probes = db.execute(
         "SELECT scheduled_for, status FROM pgsched.runs WHERE job_name = %s"
         " AND scheduled_for >= %s AND status <> 'skipped' ORDER BY scheduled_for",
