@@ -11,6 +11,7 @@ Create Date: 2026-12-02
   transaction that records a slot's final outcome (``breaker_record``) and in the
   claim that starts the probe slot.
 - ``reset_breaker(name)`` closes one by hand, recorded in ``job_changes``.
+- ``jobs_audit`` v2 audits the two settings like the rest of the definition.
 - ``job_health`` v2 appends the breaker's state, count and end of cool-down.
 """
 
@@ -76,6 +77,7 @@ def upgrade() -> None:
         "functions/jobs_breaker_check.v1.sql",
         "functions/breaker_record.v1.sql",
         "functions/reset_breaker.v1.sql",
+        "functions/jobs_audit.v2.sql",
         "views/job_health.v2.sql",
     ):
         apply_sql_file(bind, path)
@@ -99,6 +101,8 @@ def downgrade() -> None:
     op.execute(f"DROP VIEW {SCHEMA}.job_health")
     apply_sql_file(bind, "views/job_health.v1.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.job_health TO pgsched_reader")
+    op.execute(f"DROP TRIGGER jobs_audit ON {SCHEMA}.jobs")
+    apply_sql_file(bind, "functions/jobs_audit.v1.sql")
     op.execute(f"DROP FUNCTION {SCHEMA}.reset_breaker(text)")
     op.execute(f"DROP FUNCTION {SCHEMA}.breaker_record(jsonb)")
     op.execute(f"DROP TRIGGER jobs_breaker_check ON {SCHEMA}.jobs")

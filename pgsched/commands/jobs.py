@@ -42,6 +42,8 @@ DEFINITION_OPTIONS = (
     "priority",
     "category",
     "description",
+    "breaker_failures",
+    "breaker_cooldown_seconds",
 )
 
 
@@ -102,6 +104,20 @@ def definition_options(command: F) -> F:
             help=f"A number for routing and labels [{defaults.priority}]; "
             "claims do not order by it yet.",
         ),
+        click.option(
+            "--breaker-failures",
+            type=int,
+            metavar="N",
+            help="Open the circuit breaker after N failed slots in a row (0: none) [none].",
+        ),
+        click.option(
+            "--breaker-cooldown",
+            "breaker_cooldown_seconds",
+            type=int,
+            metavar="SECONDS",
+            help="How long an open breaker pauses the job before a probe slot "
+            f"[{defaults.breaker_cooldown_seconds}].",
+        ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
     ]
@@ -115,6 +131,8 @@ def definition_options(command: F) -> F:
         for label in ("category", "description"):
             if definition.get(label) == "":
                 definition[label] = None
+        if definition.get("breaker_failures") == 0:
+            definition["breaker_failures"] = None  # "none": NULL in the table
         return command(*args, definition=definition, **kwargs)
 
     for option in reversed(options):
@@ -310,6 +328,25 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
     if outcome["status"] != "succeeded":
         raise PgschedError(f"{summary}: {outcome['error'] or 'no error recorded'}")
     say(summary)
+
+
+@jobs_group.command("reset-breaker")
+@database_options
+@click.argument("name")
+def reset_breaker(settings: Settings, name: str) -> None:
+    """Close a job's circuit breaker by hand: its next due slot runs as usual.
+    Recorded in the job's history. (Enabling a job does not close it.)
+
+    \b
+    Example:
+      pgsched jobs reset-breaker payments-sync
+    """
+    with open_session(settings, Access.WRITE) as connection:
+        previous = jobs.reset_breaker(connection, name)
+    if previous == "closed":
+        say(f"the circuit breaker of job {name!r} was closed; nothing to reset")
+        return
+    say(f"closed the circuit breaker of job {name!r} (it was {previous.replace('_', '-')})")
 
 
 @jobs_group.command("remove")

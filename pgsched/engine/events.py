@@ -109,6 +109,18 @@ class RunEvents:
                 self._dropped(attempt, outcome, duration_ms)
                 continue
             final = outcome.status in FAILED_STATUSES and row.retry_run_id is None
+            if self.metrics is not None:
+                self.metrics.finished(attempt, outcome.status, duration_ms, ended.started_at)
+            if final and self._hooks is not None:
+                self._submit_failure(
+                    attempt.job_name,
+                    attempt.run_id,
+                    attempt.attempt,
+                    attempt.max_attempts,
+                    outcome.status,
+                    outcome.error,
+                    attempt.scheduled_for,
+                )
             if row.breaker_transition is not None:
                 self.breaker_moved(
                     row.breaker_transition,
@@ -123,18 +135,6 @@ class RunEvents:
                     ),
                     row.breaker_failed_slots,
                     row.breaker_open_until,
-                )
-            if self.metrics is not None:
-                self.metrics.finished(attempt, outcome.status, duration_ms, ended.started_at)
-            if final and self._hooks is not None:
-                self._submit_failure(
-                    attempt.job_name,
-                    attempt.run_id,
-                    attempt.attempt,
-                    attempt.max_attempts,
-                    outcome.status,
-                    outcome.error,
-                    attempt.scheduled_for,
                 )
             if not report_each and not final:
                 continue
@@ -168,6 +168,16 @@ class RunEvents:
         """Recovery recorded run ``run_id`` lost; ``row`` comes from its recovery query."""
         if self.metrics is not None:
             self.metrics.lost(row["job_name"])
+        if row["retry_run_id"] is None and self._hooks is not None:
+            self._submit_failure(
+                row["job_name"],
+                run_id,
+                row["attempt"],
+                row["max_attempts"],
+                RunStatus.LOST,
+                error,
+                row["scheduled_for"],
+            )
         if row.get("breaker_transition") is not None:
             self.breaker_moved(
                 row["breaker_transition"],
@@ -182,16 +192,6 @@ class RunEvents:
                 ),
                 row["breaker_failed_slots"],
                 row["breaker_open_until"],
-            )
-        if row["retry_run_id"] is None and self._hooks is not None:
-            self._submit_failure(
-                row["job_name"],
-                run_id,
-                row["attempt"],
-                row["max_attempts"],
-                RunStatus.LOST,
-                error,
-                row["scheduled_for"],
             )
         log.warning(
             event,

@@ -41,6 +41,7 @@ COUNT_MINIMUMS = {
     "max_attempts": 1,
     "retry_delay_seconds": 0,
     "misfire_threshold_seconds": 0,
+    "breaker_cooldown_seconds": 1,
 }
 CHOICES = {"kind": JOB_KINDS, "overlap": OVERLAP_POLICIES, "misfire": MISFIRE_POLICIES}
 REQUIRED_TEXT = ("name", "schedule", "timezone", "kind", "target", "overlap", "misfire", "queue")
@@ -74,6 +75,8 @@ class Job:
     priority: int = JOB_DEFAULTS.priority
     category: str | None = None
     description: str | None = None
+    breaker_failures: int | None = None
+    breaker_cooldown_seconds: int = JOB_DEFAULTS.breaker_cooldown_seconds
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -112,6 +115,13 @@ def _problems(job: Job) -> Iterator[str]:
         if not _is_int(value) or value < least:
             bound = "positive" if least else "zero or more"
             yield f"{name} must be an integer, {bound}, not {value!r}"
+    if job.breaker_failures is not None and (
+        not _is_int(job.breaker_failures) or job.breaker_failures < 1
+    ):
+        yield (
+            "breaker_failures must be a positive integer (or absent: no circuit breaker), "
+            f"not {job.breaker_failures!r}"
+        )
     if not _is_int(job.priority):
         yield f"priority must be an integer, not {job.priority!r}"
     if job.enabled is not None and not isinstance(job.enabled, bool):

@@ -29,8 +29,16 @@ SELECT j.*,
        stats.last_success_at,
        stats.last_failure_at,
        stats.success_rate AS success_rate_30d,
-       (SELECT count(*) FROM pgsched.running_runs AS rr WHERE rr.job_id = j.id) AS running_now
+       (SELECT count(*) FROM pgsched.running_runs AS rr WHERE rr.job_id = j.id) AS running_now,
+       CASE WHEN j.breaker_failures IS NOT NULL THEN coalesce(b.state, 'closed') END
+           AS breaker_state,
+       CASE WHEN j.breaker_failures IS NOT NULL THEN coalesce(b.failed_slots, 0) END
+           AS breaker_failed_slots,
+       b.opened_at AS breaker_opened_at,
+       b.open_until AS breaker_open_until,
+       b.probe_slot AS breaker_probe_slot
   FROM pgsched.jobs AS j
+  LEFT JOIN pgsched.job_breakers AS b ON b.job_id = j.id
   LEFT JOIN LATERAL (
         SELECT r.id, r.status, r.scheduled_for, r.finished_at
           FROM pgsched.recent_runs AS r
@@ -59,11 +67,12 @@ SELECT (SELECT coalesce(array_agg(rr.id ORDER BY rr.id), '{}')
 INSERT INTO pgsched.jobs (name, schedule, timezone, kind, target, args, enabled,
                           timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                           misfire, misfire_threshold_seconds, queue, priority, category,
-                          description)
+                          description, breaker_failures, breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(breaker_failures)s,
+        %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
@@ -79,7 +88,9 @@ UPDATE pgsched.jobs
        retry_delay_seconds = %(retry_delay_seconds)s, overlap = %(overlap)s,
        misfire = %(misfire)s, misfire_threshold_seconds = %(misfire_threshold_seconds)s,
        queue = %(queue)s, priority = %(priority)s, category = %(category)s,
-       description = %(description)s, updated_at = now(), modified_by = current_user
+       description = %(description)s, breaker_failures = %(breaker_failures)s,
+       breaker_cooldown_seconds = %(breaker_cooldown_seconds)s,
+       updated_at = now(), modified_by = current_user
  WHERE id = %(id)s;
 
 -- name: upsert_job
@@ -88,11 +99,12 @@ UPDATE pgsched.jobs
 INSERT INTO pgsched.jobs AS j (name, schedule, timezone, kind, target, args, enabled,
                                timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                                misfire, misfire_threshold_seconds, queue, priority, category,
-                               description)
+                               description, breaker_failures, breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(breaker_failures)s,
+        %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone, kind = EXCLUDED.kind,
        target = EXCLUDED.target, args = EXCLUDED.args,
@@ -101,7 +113,9 @@ VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
        retry_delay_seconds = EXCLUDED.retry_delay_seconds, overlap = EXCLUDED.overlap,
        misfire = EXCLUDED.misfire, misfire_threshold_seconds = EXCLUDED.misfire_threshold_seconds,
        queue = EXCLUDED.queue, priority = EXCLUDED.priority, category = EXCLUDED.category,
-       description = EXCLUDED.description, updated_at = now(), modified_by = current_user;
+       description = EXCLUDED.description, breaker_failures = EXCLUDED.breaker_failures,
+       breaker_cooldown_seconds = EXCLUDED.breaker_cooldown_seconds,
+       updated_at = now(), modified_by = current_user;
 
 -- name: lock_job_sync
 -- Serialises `pgsched sync` runs (deploys starting several containers at once): the
@@ -128,6 +142,9 @@ SELECT pgsched.toggle_job(%(name)s, %(enabled)s) AS found;
 
 -- name: run_now
 SELECT pgsched.run_now(%(name)s) AS run_id;
+
+-- name: reset_breaker
+SELECT pgsched.reset_breaker(%(name)s) AS previous_state;
 
 -- name: run_slot_outcome
 -- The latest attempt of a run's slot: a failed manual run may be retried, and the
