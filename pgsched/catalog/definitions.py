@@ -30,6 +30,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "enabled": None,
     "category": None,
     "description": None,
+    "breaker_failures": None,
 }
 
 

@@ -44,6 +44,10 @@ class JobChanges(BaseModel):
     priority: int | None = None
     category: str | None = None
     description: str | None = None
+    breaker_failures: int | None = Field(
+        None, description="Failed slots in a row that open the circuit breaker; null: none."
+    )
+    breaker_cooldown_seconds: int | None = None
 
 
 class JobDefinition(BaseModel):
@@ -73,6 +77,11 @@ class JobDefinition(BaseModel):
     priority: int = JOB_DEFAULTS["priority"]
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
+    breaker_failures: int | None = Field(
+        JOB_DEFAULTS["breaker_failures"],
+        description="Failed slots in a row that open the circuit breaker; null: none.",
+    )
+    breaker_cooldown_seconds: int = JOB_DEFAULTS["breaker_cooldown_seconds"]
 
 
 class Job(BaseModel):
