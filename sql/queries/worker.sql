@@ -79,14 +79,17 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
                      AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
        now() AS database_now,
-       breaker.state AS breaker_state, breaker.open_until AS breaker_open_until,
-       breaker.probe_slot AS breaker_probe_slot
-  FROM locked
-  -- Circuit breaker: read for jobs that have one only (a one-time filter, no probe).
-  LEFT JOIN LATERAL (SELECT b.state, b.open_until, b.probe_slot
-                       FROM pgsched.job_breakers AS b
-                      WHERE locked.breaker_failures IS NOT NULL AND b.job_id = locked.id)
-         AS breaker ON true;
+       -- The circuit breaker, looked up (by its key) only for jobs that have one.
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.state FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_state,
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.open_until FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_open_until,
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.probe_slot FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_probe_slot
+  FROM locked;
 
 -- name: claim_unscheduled_jobs
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
