@@ -256,8 +256,13 @@ class RunEvents:
         self,
         breakers: Sequence[tuple[str, str, str]],
         probes: Sequence[tuple[str, str, datetime]],
+        opened: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """A claim read these breakers' states and started these probe slots."""
+        """A claim read these breakers' states, started these probe slots and opened
+        breakers (``opened``: a superseded retry, whose slot thereby failed)."""
+        if self.metrics is not None:
+            for job_name, queue, state in breakers:
+                self.metrics.circuit_state(job_name, queue, state)
         for job_name, queue, slot in probes:
             if self.metrics is not None:
                 self.metrics.circuit(job_name, queue, "half_open")
@@ -268,9 +273,17 @@ class RunEvents:
                 probe_slot=slot.isoformat(),
                 worker_id=self.worker_id(),
             )
-        if self.metrics is not None:
-            for job_name, queue, state in breakers:
-                self.metrics.circuit_state(job_name, queue, state)
+        for row in opened:
+            cause = BreakerCause(
+                row["job_name"],
+                row["queue"],
+                row["run_id"],
+                row["attempt"],
+                row["max_attempts"],
+                RunStatus.SKIPPED,
+                row["scheduled_for"],
+            )
+            self.breaker_moved(row["transition"], cause, row["failed_slots"], row["open_until"])
 
     def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
         if self.metrics is not None:

@@ -32,6 +32,8 @@ class ClaimResult:
     breakers: list[tuple[str, str, str]] = field(default_factory=list)
     # Probe slots this claim started: (name, queue, slot).
     probes: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # Breakers this claim opened (a superseded retry failed its slot): supersede_retries rows.
+    opened: list[DictRow] = field(default_factory=list)
 
 
 def due_job(row: DictRow) -> DueJob:
@@ -59,9 +61,12 @@ async def read_plans(
     cancelled_cursor: AsyncCursor[DictRow] | None,
     inserted_cursor: AsyncCursor[DictRow],
     probes_cursor: AsyncCursor[DictRow] | None = None,
+    superseded_cursor: AsyncCursor[DictRow] | None = None,
 ) -> ClaimResult:
     """The claim's outcome, from the answers of its committed writes."""
     inserted = await inserted_cursor.fetchall()
+    # Breakers opened because a superseded retry ended its slot failed.
+    opened = await superseded_cursor.fetchall() if superseded_cursor is not None else []
     probed = {}
     if probes_cursor is not None:
         probed = {row["job_id"]: row["probe_slot"] for row in await probes_cursor.fetchall()}
@@ -97,7 +102,7 @@ async def read_plans(
     probes = [
         (job["name"], job["queue"], probed[job["id"]]) for job, _ in plans if job["id"] in probed
     ]
-    return ClaimResult(attempts, cancelled, errors, breakers, probes)
+    return ClaimResult(attempts, cancelled, errors, breakers, probes, opened)
 
 
 def attempt_from(

@@ -308,7 +308,7 @@ class Worker:
             )
             for job_name, error in result.job_errors:
                 log.error("job_schedule_invalid", job_name=job_name, error=error)
-            self._events.breakers_seen(result.breakers, result.probes)
+            self._events.breakers_seen(result.breakers, result.probes, result.opened)
             latency = time.monotonic() - claim_started
             held = self._start(result.attempts, from_schedule=True)
             taken += len(result.attempts) - held

@@ -178,14 +178,34 @@ RETURNING b.job_id, b.probe_slot, b.failed_slots;
 
 -- name: supersede_retries
 -- A retry still waiting when its job's next slot starts would run behind it and
--- pile up under a frequent schedule; it is recorded as superseded instead.
-UPDATE pgsched.runs AS r
-   SET status = 'skipped', finished_at = now(),
-       error = format('superseded: the slot %%s started before this retry did',
-                      to_char(s.started_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-  FROM unnest(%(job_ids)s::bigint[], %(started_slots)s::timestamptz[]) AS s(job_id, started_slot)
- WHERE r.job_id = s.job_id AND r.status = 'pending' AND r.trigger = 'retry'
-   AND r.scheduled_for < s.started_slot;
+-- pile up under a frequent schedule; it is recorded as superseded instead. Its slot
+-- ends failed (its last attempt failed, and it gets no other): circuit breakers count it.
+WITH superseded AS (
+    UPDATE pgsched.runs AS r
+       SET status = 'skipped', finished_at = now(),
+           error = format('superseded: the slot %%s started before this retry did',
+                          to_char(s.started_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+      FROM unnest(%(job_ids)s::bigint[], %(started_slots)s::timestamptz[])
+           AS s(job_id, started_slot)
+     WHERE r.job_id = s.job_id AND r.status = 'pending' AND r.trigger = 'retry'
+       AND r.scheduled_for < s.started_slot
+    RETURNING r.id, r.job_id, r.scheduled_for, r.attempt
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', u.id, 'job_id', u.job_id, 'scheduled_for', u.scheduled_for,
+                       'failed', true, 'manual', false)) AS outcomes
+              FROM superseded AS u
+              JOIN pgsched.jobs AS j ON j.id = u.job_id
+             WHERE j.breaker_failures IS NOT NULL
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
+)
+SELECT b.run_id, b.job_name, b.queue, b.transition, b.failed_slots, b.open_until,
+       u.scheduled_for, u.attempt, j.max_attempts
+  FROM breaker AS b
+  JOIN superseded AS u ON u.id = b.run_id
+  JOIN pgsched.jobs AS j ON j.id = b.job_id;
 
 -- name: cancel_replaced_runs
 -- The workers running them hear the NOTIFY (sent at commit) and stop the work.

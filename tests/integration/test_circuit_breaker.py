@@ -219,3 +219,18 @@ def test_reset_breaker_closes_it_by_hand_and_is_in_the_audit_trail(
     assert change == [("reset_breaker", "open", "closed")]
     with pytest.raises(psycopg.errors.NoDataFound, match="no job named 'nope'"):
         db.execute("SELECT pgsched.reset_breaker('nope')")
+
+
+def test_a_retry_superseded_by_the_next_slot_ends_its_slot_failed(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(
+        db, "slow-retries", NEVER, max_attempts=3, retry_delay_seconds=3600, breaker_failures=1
+    )
+    first = fail_one_slot(database_url, db, job_id)
+    assert first.retry_run_id is not None and breaker(db, job_id) is None
+    make_due(db, job_id)
+    result = claim(database_url)  # the next slot starts: the waiting retry is superseded
+    (opened,) = result.opened
+    assert (opened["run_id"], opened["transition"]) == (first.retry_run_id, "open")
+    assert breaker(db, job_id) == ("open", 1)
