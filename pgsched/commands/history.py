@@ -166,7 +166,7 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
     """
     with open_session(settings, Access.READ) as connection:
         rows = workers.list_workers(connection, include_gone=include_all)
-        lag = workers.replica_lag_seconds(connection)
+        lag = workers.replica_lag(connection)["lag_seconds"]
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:

@@ -31,17 +31,16 @@ def run_page(
     with web_state(request).database.transaction(principal, write=False) as connection:
         if job is not None:
             runs.require_job(connection, job)
-        rows = dashboard.runs(
+        page = dashboard.runs(
             connection,
             job=job,
             status=status,
             since=since,
             until=until,
             before_id=cursor,
-            limit=limit + 1,
-        ).rows
-    page = rows[:limit]
-    return {"items": page, "next_cursor": page[-1]["id"] if len(rows) > limit else None}
+            limit=limit,
+        )
+    return {"items": page.rows, "next_cursor": page.next_cursor}
 
 
 @router.get("/runs", response_model=schemas.RunPage, summary="List runs")
@@ -79,7 +78,7 @@ def missed_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DictRow]:
     """``pgsched.missed_runs``: skipped slots, misfire gaps, and jobs overdue,
-    unscheduled or invalid now."""
+    unscheduled or invalid now (on a replica: as of now() minus replica_lag_seconds)."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.missed_runs(connection, job, limit).rows
 
@@ -88,7 +87,8 @@ def missed_runs(
 def running_runs(
     request: Request, principal: ApiPrincipal, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DictRow]:
-    """``pgsched.running_runs``: attempts in progress, oldest first."""
+    """``pgsched.running_runs``: attempts in progress, oldest first; on a replica,
+    durations and worker_alive as of now() minus replica_lag_seconds."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.running_runs(connection, limit).rows
 
@@ -108,7 +108,8 @@ def workers(
         bool, Query(alias="all", description="Also dead and stopped workers (admin).")
     ] = False,
 ) -> list[DictRow]:
-    """Workers heartbeating within their lease, with their load."""
+    """Workers heartbeating within their lease, with their load; on a replica, judged
+    as of now() minus replica_lag_seconds, so that its lag does not make them dead."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.workers(connection, include_stopped).rows
 
@@ -116,6 +117,7 @@ def workers(
 @router.get("/summary", response_model=schemas.Summary, tags=["summary"], summary="Summary")
 def summary(request: Request, principal: ApiPrincipal) -> DictRow:
     """The overview's figures: jobs, running attempts, the last 24 hours' outcomes,
-    missed slots, live workers and the scheduler's lag."""
+    missed slots, live workers, the scheduler's lag, and how far the data read
+    trails the primary (replica_lag_seconds, 0 on a primary)."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.summary(connection).one()

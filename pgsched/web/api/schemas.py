@@ -20,6 +20,14 @@ def _choice(values: tuple[str, ...], description: str) -> Any:
     return Field(description=description, json_schema_extra={"enum": list(values)})
 
 
+def _replica_lag(judged: str) -> Any:
+    return Field(
+        description=f"Seconds the data read trails its primary (pgsched.replica_lag()): 0 on "
+        f"a primary; on a replica, {judged} as of now() minus this lag, so that live "
+        "workers are not declared dead for the lag's sake."
+    )
+
+
 class JobChanges(BaseModel):
     """Fields to change (PATCH): only those given change."""
 
@@ -254,6 +262,7 @@ class MissedRun(BaseModel):
     reason: str | None
     run_id: int | None
     recorded_at: datetime | None
+    replica_lag_seconds: float = _replica_lag("overdue jobs and queues no live worker serves are")
 
 
 class RunningRun(BaseModel):
@@ -271,6 +280,7 @@ class RunningRun(BaseModel):
     worker_id: str | None
     worker_host: str | None
     worker_alive: bool | None
+    replica_lag_seconds: float = _replica_lag("running_duration_seconds and worker_alive are")
 
 
 class Worker(BaseModel):
@@ -288,6 +298,7 @@ class Worker(BaseModel):
     last_heartbeat_at: datetime
     started_at: datetime
     stopped_at: datetime | None
+    replica_lag_seconds: float = _replica_lag("state and heartbeat_age_seconds are")
 
 
 class Summary(BaseModel):
@@ -306,3 +317,6 @@ class Summary(BaseModel):
     lag_p50_ms: float | None
     lag_p95_ms: float | None
     lag_p99_ms: float | None
+    replica_lag_seconds: float = _replica_lag(
+        "running_runs, missed_slots_7d, stalled_jobs and live_workers are"
+    )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pgsched.catalog import dashboard
+from pgsched.catalog import dashboard, workers
 from pgsched.db.schema import RUN_STATUSES
 from pgsched.web.pages.access import Viewer
 from pgsched.web.pages.rendering import render
@@ -57,18 +57,16 @@ def runs_page(
             since=since_at,
             until=until_at,
             before_id=before,
-            limit=PAGE_SIZE + 1,
+            limit=PAGE_SIZE,
         )
-    rows = fetched.rows[:PAGE_SIZE]
-    older = rows[-1]["id"] if len(fetched.rows) > PAGE_SIZE else None
     filters = {"job": job, "status": status, "since": _empty(since), "until": _empty(until)}
     return render(
         request,
         context,
         "runs.html",
-        runs=rows,
+        runs=fetched.rows,
         fetched=fetched,
-        older=older,
+        older=fetched.next_cursor,
         filters=filters,
         statuses=RUN_STATUSES,
     )
@@ -100,16 +98,20 @@ def failed_page(request: Request, context: Viewer) -> Response:
 
 @router.get("/missed")
 def missed_page(request: Request, context: Viewer) -> Response:
-    """Slots that did not run, and jobs that stopped firing, with the reason."""
+    """Slots that did not run, and jobs that stopped firing, with the reason; read on a
+    replica, a note says how far behind."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.missed_runs(connection)
-    return render(request, context, "missed.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "missed.html", fetched=fetched, replica=replica)
 
 
 @router.get("/workers")
 def workers_page(request: Request, context: Viewer) -> Response:
-    """Live workers; for an admin, dead and stopped ones too."""
+    """Live workers; for an admin, dead and stopped ones too; read on a replica, a note
+    says how far behind."""
     admin = context.principal.is_admin
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.workers(connection, include_stopped=admin)
-    return render(request, context, "workers.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "workers.html", fetched=fetched, replica=replica)
