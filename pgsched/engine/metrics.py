@@ -79,10 +79,11 @@ class Metrics:
             ["job", "queue", "to"],
             registry=self.registry,
         )
+        self._circuits_seen: set[tuple[str, str]] = set()
         self._circuit_open = Gauge(
             "pgsched_circuit_open",
-            "1 while the job's circuit breaker is open or half-open, as this worker last "
-            "saw it (at a transition it recorded, or at a claim of the job); 0 when closed.",
+            "1 while the job's circuit breaker is open or half-open, 0 once closed: read "
+            "from the database every recovery round, and at transitions and claims.",
             ["job", "queue"],
             registry=self.registry,
         )
@@ -159,6 +160,16 @@ class Metrics:
     def circuit_state(self, job_name: str, queue: str, state: str) -> None:
         """A circuit breaker is known to be in ``state``: 1 unless closed."""
         self._circuit_open.labels(job_name, queue).set(0 if state == "closed" else 1)
+        self._circuits_seen.add((job_name, queue))
+
+    def circuits_open(self, not_closed: Sequence[tuple[str, str, str]]) -> None:
+        """The database's breakers not closed, (job, queue, state): those are 1, every
+        other breaker this worker has shown is 0."""
+        now_open = {(job_name, queue) for job_name, queue, _ in not_closed}
+        for job_name, queue in self._circuits_seen - now_open:
+            self._circuit_open.labels(job_name, queue).set(0)
+        for job_name, queue, state in not_closed:
+            self.circuit_state(job_name, queue, state)
 
     def claimed(self, attempts: Sequence[Attempt]) -> None:
         """One claim took ``attempts``."""

@@ -92,6 +92,11 @@ class Repository(Claims):
             },
         )
 
+    async def breaker_states(self, queues: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Circuit breakers not closed in ``queues``: (job name, queue, state)."""
+        rows = await self._fetch("breaker_states", {"queues": list(queues)})
+        return [(row["job_name"], row["queue"], row["state"]) for row in rows]
+
     async def retire_orphan_runs(self) -> int:
         """Record pending runs of deleted or disabled jobs as skipped; returns how many."""
         rows = await self._fetch("retire_orphan_runs", {})

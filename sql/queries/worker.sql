@@ -406,6 +406,15 @@ SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
   LEFT JOIN retried AS t ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for
   LEFT JOIN breaker AS b ON b.run_id = l.id;
 
+-- name: breaker_states
+-- Circuit breakers not closed in these queues, for the pgsched_circuit_open gauge: read
+-- every recovery round by workers that serve metrics, so every worker reports the
+-- cluster's state, not only the transitions it made itself.
+SELECT j.name AS job_name, j.queue, b.state
+  FROM pgsched.job_breakers AS b
+  JOIN pgsched.jobs AS j ON j.id = b.job_id
+ WHERE j.breaker_failures IS NOT NULL AND b.state <> 'closed' AND j.queue = ANY(%(queues)s);
+
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();
 

@@ -91,6 +91,17 @@ def test_consecutive_failed_slots_open_the_breaker_a_probe_reopens_or_closes_it(
     ).fetchall()
     assert failed_before == [("failed",)] * FAILURES
 
+    # Every worker serving the queue says so, not only the one that opened it.
+    wait_for(
+        lambda: all(
+            samples(scrape(port)[1], "pgsched_circuit_open")
+            == {(("job", JOB), ("queue", "default")): 1.0}
+            for port in metrics_ports(workers)
+        ),
+        timeout=15,
+        what="pgsched_circuit_open 1 on both workers",
+    )
+
     # 2. Through the cool-down no slot starts; they are one record of skipped slots.
     wait_for(
         lambda: opened_after(db, first_opened) or (breaker(db) or ("",))[0] == "half_open",
@@ -162,7 +173,7 @@ def test_consecutive_failed_slots_open_the_breaker_a_probe_reopens_or_closes_it(
             transitions[label["to"]] = transitions.get(label["to"], 0) + value
         gauges += samples(text, "pgsched_circuit_open").values()
     assert transitions == {"open": 2, "half_open": 2, "closed": 1}
-    assert gauges and set(gauges) == {0.0}
+    assert len(gauges) == 2 and set(gauges) == {0.0}
     reports = [json.loads(line) for line in reports_file.read_text().splitlines()]
     circuit = [r["event"] for r in reports if r["event"].startswith("circuit_")]
     assert circuit == ["circuit_opened", "circuit_opened", "circuit_closed"]
