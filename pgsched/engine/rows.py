@@ -136,6 +136,7 @@ def attempt_from(
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
+        breaker=job["breaker_failures"] is not None,
     )
 
 
@@ -179,7 +180,8 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
                 "started_at": e.started_at,
             }
             for e in ended
-        )
+        ),
+        "breakers": any(e.attempt.breaker for e in ended),
     }
 
 

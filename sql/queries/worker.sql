@@ -288,7 +288,8 @@ WITH outcome AS (
     RETURNING n.id, n.job_id, n.scheduled_for, n.available_at
 ), breaker AS (
     -- Final outcomes (no retry queued) of jobs with a circuit breaker; the function
-    -- is not called at all when the batch has none.
+    -- is not called at all when the batch has none, and a batch of jobs that had no
+    -- breaker when claimed (%(breakers)s false: the usual case) reads nothing more.
     SELECT b.*
       FROM (SELECT jsonb_agg(jsonb_build_object(
                        'run_id', f.id, 'job_id', f.job_id, 'scheduled_for', f.scheduled_for,
@@ -296,7 +297,7 @@ WITH outcome AS (
                        AS outcomes
               FROM finished AS f
               JOIN pgsched.jobs AS j ON j.id = f.job_id
-             WHERE j.breaker_failures IS NOT NULL
+             WHERE %(breakers)s::boolean AND j.breaker_failures IS NOT NULL
                AND f.status IN ('succeeded', 'failed', 'timed_out', 'lost')
                AND NOT EXISTS (SELECT 1 FROM retried AS t
                                 WHERE t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for)
