@@ -438,6 +438,13 @@ WITH released AS (
       FROM (SELECT job_id, min(scheduled_for) AS first_slot FROM released GROUP BY job_id) AS s
      WHERE j.id = s.job_id AND j.next_run > s.first_slot
     RETURNING j.id
+), reopened AS (
+    -- A released probe slot never ran: its breaker is open again, cool-down over, so
+    -- the slot (or the next one due) is the probe, whoever claims it.
+    UPDATE pgsched.job_breakers AS b
+       SET state = 'open', probe_slot = NULL, changed_at = now()
+      FROM released AS r
+     WHERE b.job_id = r.job_id AND b.state = 'half_open' AND b.probe_slot = r.scheduled_for
 )
 SELECT array_agg(id) AS run_ids,
        pg_notify('pgsched_wakeup', min(queue)) AS notified,

@@ -234,3 +234,25 @@ def test_a_retry_superseded_by_the_next_slot_ends_its_slot_failed(
     (opened,) = result.opened
     assert (opened["run_id"], opened["transition"]) == (first.retry_run_id, "open")
     assert breaker(db, job_id) == ("open", 1)
+
+
+def test_a_probe_slot_released_by_a_stopping_worker_is_the_probe_again(
+    database_url: str, db: Connection
+) -> None:
+    job_id = add_job(db, "payments", "* * * * * *", breaker_failures=3)
+    open_breaker(db, job_id, "-10 seconds")
+    make_due(db, job_id, seconds_ago=0.5)
+    (probe,) = claim(database_url).attempts
+
+    async def release() -> list[int]:
+        repository = Repository(database_url, "stopping")
+        try:
+            return await repository.release_held_runs([(probe.run_id, probe.fence)])
+        finally:
+            await repository.close()
+
+    assert asyncio.run(release()) == [probe.run_id]
+    assert breaker(db, job_id) == ("open", 3)
+    (again,) = claim(database_url).attempts
+    assert again.scheduled_for == probe.scheduled_for
+    assert db.execute("SELECT state FROM pgsched.job_breakers").fetchone() == ("half_open",)
