@@ -21,8 +21,8 @@ slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
 A job whose circuit breaker is open fires no slot before the end of its cool-down:
 those slots are recorded skipped, saying so (consecutive ones as one record). The
 first slot after it is the probe (the breaker turns half-open); while half-open,
-every other slot is recorded skipped. ``breaker.py`` decides what a slot's outcome
-does to the breaker.
+every other slot is recorded skipped. What a slot's outcome does to the breaker is
+``pgsched.breaker_record``'s (sql/functions/breaker_record.v1.sql) to decide.
 """
 
 from __future__ import annotations
@@ -166,7 +166,8 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
     probe_slot = None
     if fires and _is_probe(job, fires[0][0]):
         probe_slot = next((run.scheduled_for for run in overlap_runs if run.status in _FIRED), None)
-    overlap_runs = sorted([*held, *overlap_runs], key=lambda run: run.scheduled_for)
+    if held:
+        overlap_runs = sorted([*held, *overlap_runs], key=lambda run: run.scheduled_for)
     if gap:
         # The record to extend would lie before the gap: the slots would not be consecutive.
         overlap_runs = [replace(run, compact=False) for run in overlap_runs]
