@@ -1,7 +1,7 @@
 """Circuit breakers: a job paused after consecutive failed slots, then probed.
 
 Revision ID: h16_breaker_circuit_breaker
-Revises: issue12_beyond_one_machine
+Revises: h16_replay_alerts
 Create Date: 2026-12-02
 
 - ``jobs.breaker_failures`` (NULL: no breaker, the default) and
@@ -11,7 +11,7 @@ Create Date: 2026-12-02
   transaction that records a slot's final outcome (``breaker_record``) and in the
   claim that starts the probe slot.
 - ``reset_breaker(name)`` closes one by hand, recorded in ``job_changes``.
-- ``jobs_audit`` v2 audits the two settings like the rest of the definition.
+- ``jobs_audit`` v3 audits the two settings like the rest of the definition.
 - ``job_health`` v2 appends the breaker's state, count and end of cool-down.
 """
 
@@ -22,13 +22,15 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h16_breaker_circuit_breaker"
-down_revision = "issue12_beyond_one_machine"
+down_revision = "h16_replay_alerts"
 branch_labels = None
 depends_on = None
 
 SCHEMA = "pgsched"
-CHANGES_BEFORE = "change IN ('insert', 'update', 'delete', 'toggle', 'run_now')"
-CHANGES_AFTER = "change IN ('insert', 'update', 'delete', 'toggle', 'run_now', 'reset_breaker')"
+CHANGES_BEFORE = "change IN ('insert', 'update', 'delete', 'toggle', 'run_now', 'retry_run')"
+CHANGES_AFTER = (
+    "change IN ('insert', 'update', 'delete', 'toggle', 'run_now', 'retry_run', 'reset_breaker')"
+)
 BREAKER_COLUMNS = "breaker_failures, breaker_cooldown_seconds"
 
 
@@ -77,7 +79,7 @@ def upgrade() -> None:
         "functions/jobs_breaker_check.v1.sql",
         "functions/breaker_record.v1.sql",
         "functions/reset_breaker.v1.sql",
-        "functions/jobs_audit.v2.sql",
+        "functions/jobs_audit.v3.sql",
         "views/job_health.v2.sql",
     ):
         apply_sql_file(bind, path)
@@ -102,18 +104,16 @@ def downgrade() -> None:
     apply_sql_file(bind, "views/job_health.v1.sql")
     op.execute(f"GRANT SELECT ON {SCHEMA}.job_health TO pgsched_reader")
     op.execute(f"DROP TRIGGER jobs_audit ON {SCHEMA}.jobs")
-    apply_sql_file(bind, "functions/jobs_audit.v1.sql")
+    apply_sql_file(bind, "functions/jobs_audit.v2.sql")
     op.execute(f"DROP FUNCTION {SCHEMA}.reset_breaker(text)")
     op.execute(f"DROP FUNCTION {SCHEMA}.breaker_record(jsonb)")
     op.execute(f"DROP TRIGGER jobs_breaker_check ON {SCHEMA}.jobs")
     op.execute(f"DROP FUNCTION {SCHEMA}.jobs_breaker_check()")
-    # The trail is append-only; its resets cannot be told in the older vocabulary.
-    op.execute(f"ALTER TABLE {SCHEMA}.job_changes DISABLE TRIGGER job_changes_append_only")
-    op.execute(f"DELETE FROM {SCHEMA}.job_changes WHERE change = 'reset_breaker'")
-    op.execute(f"ALTER TABLE {SCHEMA}.job_changes ENABLE TRIGGER job_changes_append_only")
+    # The trail is append-only: its reset_breaker rows stay, as their kind no longer is.
     op.drop_constraint("job_changes_change_check", "job_changes", schema=SCHEMA)
-    op.create_check_constraint(
-        "job_changes_change_check", "job_changes", CHANGES_BEFORE, schema=SCHEMA
+    op.execute(
+        f"ALTER TABLE {SCHEMA}.job_changes ADD CONSTRAINT job_changes_change_check "
+        f"CHECK ({CHANGES_BEFORE}) NOT VALID"
     )
     op.drop_table("job_breakers", schema=SCHEMA)
     op.drop_column("jobs", "breaker_cooldown_seconds", schema=SCHEMA)

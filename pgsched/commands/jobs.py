@@ -42,6 +42,7 @@ DEFINITION_OPTIONS = (
     "priority",
     "category",
     "description",
+    "warn_after_seconds",
     "breaker_failures",
     "breaker_cooldown_seconds",
 )
@@ -105,6 +106,14 @@ def definition_options(command: F) -> F:
             "claims do not order by it yet.",
         ),
         click.option(
+            "--warn-after",
+            "warn_after_seconds",
+            type=int,
+            metavar="SECONDS",
+            help="Flag an attempt still running after this long (running_runs.over_warning, "
+            "the worker's log and metrics); 0 clears it [none].",
+        ),
+        click.option(
             "--breaker-failures",
             type=int,
             metavar="N",
@@ -131,6 +140,8 @@ def definition_options(command: F) -> F:
         for label in ("category", "description"):
             if definition.get(label) == "":
                 definition[label] = None
+        if definition.get("warn_after_seconds") == 0:
+            definition["warn_after_seconds"] = None
         if definition.get("breaker_failures") == 0:
             definition["breaker_failures"] = None  # "none": NULL in the table
         return command(*args, definition=definition, **kwargs)

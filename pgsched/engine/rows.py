@@ -28,6 +28,8 @@ class ClaimResult:
     attempts: list[Attempt]
     cancelled_run_ids: list[int]
     job_errors: list[tuple[str, str]]
+    # Per job, the slots it recorded skipped (each slot of a gap record counted).
+    skipped_slots: list[tuple[str, int]] = field(default_factory=list)
     # Jobs with a circuit breaker as this claim left them: (name, queue, state).
     breakers: list[tuple[str, str, str]] = field(default_factory=list)
     # Probe slots this claim started: (name, queue, slot).
@@ -90,6 +92,12 @@ async def read_plans(
         if row["status"] == RunStatus.RUNNING
     ]
     errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
+    skipped = [
+        (job["name"], run.missed_slots or 1)
+        for job, p in plans
+        for run in p.runs
+        if run.status is RunStatus.SKIPPED
+    ]
     breakers = [
         (
             job["name"],
@@ -102,7 +110,7 @@ async def read_plans(
     probes = [
         (job["name"], job["queue"], probed[job["id"]]) for job, _ in plans if job["id"] in probed
     ]
-    return ClaimResult(attempts, cancelled, errors, breakers, probes, opened)
+    return ClaimResult(attempts, cancelled, errors, skipped, breakers, probes, opened)
 
 
 def attempt_from(
@@ -136,6 +144,7 @@ def attempt_from(
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
+        warn_after_seconds=job.get("warn_after_seconds"),
         breaker=job["breaker_failures"] is not None,
     )
 

@@ -75,6 +75,8 @@ class Job:
     priority: int = JOB_DEFAULTS.priority
     category: str | None = None
     description: str | None = None
+    # Seconds an attempt may run before it is flagged as slow; None: never.
+    warn_after_seconds: int | None = None
     breaker_failures: int | None = None
     breaker_cooldown_seconds: int = JOB_DEFAULTS.breaker_cooldown_seconds
 
@@ -115,6 +117,10 @@ def _problems(job: Job) -> Iterator[str]:
         if not _is_int(value) or value < least:
             bound = "positive" if least else "zero or more"
             yield f"{name} must be an integer, {bound}, not {value!r}"
+    if job.warn_after_seconds is not None and not (
+        _is_int(job.warn_after_seconds) and job.warn_after_seconds > 0
+    ):
+        yield f"warn_after_seconds must be an integer, positive, not {job.warn_after_seconds!r}"
     if job.breaker_failures is not None and (
         not _is_int(job.breaker_failures) or job.breaker_failures < 1
     ):

@@ -11,8 +11,7 @@
 -- It runs with its owner's rights, so that whoever may change a job records the
 -- change without being able to write the table themselves.
 --
--- v2: the circuit breaker's settings (breaker_failures, breaker_cooldown_seconds)
--- are audited like the rest of the definition.
+-- v2: warn_after_seconds is audited too (a person decides it).
 CREATE OR REPLACE FUNCTION pgsched.jobs_audit()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -22,7 +21,7 @@ DECLARE
         'name', 'schedule', 'timezone', 'kind', 'target', 'args', 'enabled',
         'timeout_seconds', 'max_attempts', 'retry_delay_seconds', 'overlap', 'misfire',
         'misfire_threshold_seconds', 'queue', 'priority', 'category', 'description',
-        'breaker_failures', 'breaker_cooldown_seconds'];
+        'warn_after_seconds'];
     before jsonb;
     after jsonb;
 BEGIN
@@ -55,11 +54,10 @@ $$;
 COMMENT ON FUNCTION pgsched.jobs_audit() IS
     'Appends each insert, delete, update and toggle of a job to pgsched.job_changes (old and new values of the changed columns, session_user, pgsched.actor).';
 
-DROP TRIGGER jobs_audit ON pgsched.jobs;
+DROP TRIGGER IF EXISTS jobs_audit ON pgsched.jobs;
 CREATE TRIGGER jobs_audit
     AFTER INSERT OR DELETE OR UPDATE OF name, schedule, timezone, kind, target, args, enabled,
         timeout_seconds, max_attempts, retry_delay_seconds, overlap, misfire,
-        misfire_threshold_seconds, queue, priority, category, description,
-        breaker_failures, breaker_cooldown_seconds
+        misfire_threshold_seconds, queue, priority, category, description, warn_after_seconds
     ON pgsched.jobs
     FOR EACH ROW EXECUTE FUNCTION pgsched.jobs_audit();

@@ -24,10 +24,11 @@ SELECT h.job_name AS name
 
 -- name: dashboard_jobs
 -- Definitions and health of the named jobs, in name order: one job_overview call
--- per name, each finding its job by index.
-SELECT o.*
+-- per name, each finding its job by index, and the columns job_overview predates.
+SELECT o.*, d.warn_after_seconds
   FROM unnest(%(names)s::text[]) AS wanted(name)
  CROSS JOIN LATERAL pgsched.job_overview(wanted.name) AS o
+  LEFT JOIN pgsched.job_definitions AS d ON d.name = o.name
  ORDER BY o.name;
 
 -- name: dashboard_recent_slots
@@ -107,7 +108,7 @@ SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id
 -- name: dashboard_running_runs
 SELECT id, job_name, scheduled_for, attempt, trigger, queue, started_at,
        running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive,
-       replica_lag_seconds
+       replica_lag_seconds, warn_after_seconds, over_warning
   FROM pgsched.running_runs
  ORDER BY started_at, id
  LIMIT %(limit)s::integer;

@@ -67,12 +67,13 @@ SELECT (SELECT coalesce(array_agg(rr.id ORDER BY rr.id), '{}')
 INSERT INTO pgsched.jobs (name, schedule, timezone, kind, target, args, enabled,
                           timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                           misfire, misfire_threshold_seconds, queue, priority, category,
-                          description, breaker_failures, breaker_cooldown_seconds)
+                          description, warn_after_seconds, breaker_failures,
+                          breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s, %(breaker_failures)s,
-        %(breaker_cooldown_seconds)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
+        %(breaker_failures)s, %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
@@ -88,7 +89,8 @@ UPDATE pgsched.jobs
        retry_delay_seconds = %(retry_delay_seconds)s, overlap = %(overlap)s,
        misfire = %(misfire)s, misfire_threshold_seconds = %(misfire_threshold_seconds)s,
        queue = %(queue)s, priority = %(priority)s, category = %(category)s,
-       description = %(description)s, breaker_failures = %(breaker_failures)s,
+       description = %(description)s, warn_after_seconds = %(warn_after_seconds)s,
+       breaker_failures = %(breaker_failures)s,
        breaker_cooldown_seconds = %(breaker_cooldown_seconds)s,
        updated_at = now(), modified_by = current_user
  WHERE id = %(id)s;
@@ -99,12 +101,13 @@ UPDATE pgsched.jobs
 INSERT INTO pgsched.jobs AS j (name, schedule, timezone, kind, target, args, enabled,
                                timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                                misfire, misfire_threshold_seconds, queue, priority, category,
-                               description, breaker_failures, breaker_cooldown_seconds)
+                               description, warn_after_seconds, breaker_failures,
+                               breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s, %(breaker_failures)s,
-        %(breaker_cooldown_seconds)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
+        %(breaker_failures)s, %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone, kind = EXCLUDED.kind,
        target = EXCLUDED.target, args = EXCLUDED.args,
@@ -113,7 +116,8 @@ VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
        retry_delay_seconds = EXCLUDED.retry_delay_seconds, overlap = EXCLUDED.overlap,
        misfire = EXCLUDED.misfire, misfire_threshold_seconds = EXCLUDED.misfire_threshold_seconds,
        queue = EXCLUDED.queue, priority = EXCLUDED.priority, category = EXCLUDED.category,
-       description = EXCLUDED.description, breaker_failures = EXCLUDED.breaker_failures,
+       description = EXCLUDED.description, warn_after_seconds = EXCLUDED.warn_after_seconds,
+       breaker_failures = EXCLUDED.breaker_failures,
        breaker_cooldown_seconds = EXCLUDED.breaker_cooldown_seconds,
        updated_at = now(), modified_by = current_user;
 

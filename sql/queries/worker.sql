@@ -52,7 +52,8 @@ WITH candidates AS MATERIALIZED (
          CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint, breaker_failures
+                       priority, next_run, checkpoint, warn_after_seconds,
+                       breaker_failures
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -113,7 +114,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS data
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint, breaker_failures
+               checkpoint, warn_after_seconds, breaker_failures
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 

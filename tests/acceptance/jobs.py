@@ -30,6 +30,12 @@ def count_runs(context: RunContext) -> int:
     return count
 
 
+def fail_unless_exists(path: str) -> None:
+    """Fails until ``path`` exists: a dependency that was down, then came back."""
+    if not Path(path).exists():
+        raise RuntimeError(f"{path} is not there yet")
+
+
 def fail_while_file_exists(path: str) -> None:
     """Fails while ``path`` exists: a dependency the test takes down and brings back."""
     if Path(path).exists():

@@ -11,7 +11,9 @@ from psycopg.rows import DictRow
 from pgsched.catalog import dashboard, runs
 from pgsched.catalog.dashboard import Row
 from pgsched.web.api import schemas
+from pgsched.web.auth import require_admin
 from pgsched.web.principals import Principal
+from pgsched.web.replays import replay_or_refuse
 from pgsched.web.state import ApiPrincipal, web_state
 
 router = APIRouter(tags=["runs"])
@@ -91,6 +93,30 @@ def running_runs(
     durations and worker_alive as of now() minus replica_lag_seconds."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.running_runs(connection, limit).rows
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    response_model=schemas.RunReplay,
+    status_code=202,
+    summary="Replay a run's slot",
+)
+def retry_run(request: Request, principal: ApiPrincipal, run_id: int) -> dict[str, Any]:
+    """A new attempt of the finished run's slot (trigger manual), or the slot's attempt
+    already pending or running (``queued`` false): never two at once. 409 for a run
+    not finished, a skipped record, a deleted, disabled or invalid job."""
+    require_admin(principal)
+    with web_state(request).database.transaction(principal, write=True) as connection:
+        replayed = replay_or_refuse(connection, run_id)
+    return {
+        "run_id": run_id,
+        "new_run_id": replayed.new_run_id,
+        "queued": replayed.queued,
+        "job_name": replayed.job_name,
+        "scheduled_for": replayed.scheduled_for,
+        "attempt": replayed.attempt,
+        "status": replayed.status,
+    }
 
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, summary="Get a run")

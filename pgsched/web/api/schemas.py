@@ -52,6 +52,9 @@ class JobChanges(BaseModel):
     priority: int | None = None
     category: str | None = None
     description: str | None = None
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
     breaker_failures: int | None = Field(
         None, description="Failed slots in a row that open the circuit breaker; null: none."
     )
@@ -85,6 +88,9 @@ class JobDefinition(BaseModel):
     priority: int = JOB_DEFAULTS["priority"]
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
     breaker_failures: int | None = Field(
         JOB_DEFAULTS["breaker_failures"],
         description="Failed slots in a row that open the circuit breaker; null: none.",
@@ -118,6 +124,7 @@ class Job(BaseModel):
     priority: int
     category: str | None
     description: str | None
+    warn_after_seconds: int | None = None
     next_run: datetime | None
     last_error: str | None
     created_at: datetime
@@ -146,6 +153,19 @@ class RunAccepted(BaseModel):
     run_id: int
     job_name: str
     replayed: bool
+
+
+class RunReplay(BaseModel):
+    """The attempt that will run a replayed slot: queued by this request, or (``queued``
+    false) one already pending or running."""
+
+    run_id: int = Field(description="The run whose slot is replayed.")
+    new_run_id: int = Field(description="The attempt that will run the slot.")
+    queued: bool
+    job_name: str
+    scheduled_for: datetime
+    attempt: int
+    status: str
 
 
 class Run(BaseModel):
@@ -281,6 +301,10 @@ class RunningRun(BaseModel):
     worker_host: str | None
     worker_alive: bool | None
     replica_lag_seconds: float = _replica_lag("running_duration_seconds and worker_alive are")
+    warn_after_seconds: int | None = None
+    over_warning: bool = Field(
+        False, description="Running longer than its job's warn_after_seconds."
+    )
 
 
 class Worker(BaseModel):

@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from pgsched.catalog import dashboard, workers
 from pgsched.db.schema import RUN_STATUSES
-from pgsched.web.pages.access import Viewer
+from pgsched.web.pages.access import Changer, Viewer
 from pgsched.web.pages.rendering import render
 from pgsched.web.problems import Problem
+from pgsched.web.replays import replay_or_refuse
 from pgsched.web.state import web_state
 
 router = APIRouter()
@@ -78,6 +80,16 @@ def run_page(request: Request, context: Viewer, run_id: int) -> Response:
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         run = dashboard.run(connection, run_id)
     return render(request, context, "run.html", run=run)
+
+
+@router.post("/runs/{run_id}/retry")
+def retry_run(request: Request, context: Changer, run_id: int) -> Response:
+    """Replay the run's slot; on to the attempt that will run it."""
+    with web_state(request).database.transaction(context.principal, write=True) as connection:
+        replayed = replay_or_refuse(connection, run_id)
+    return RedirectResponse(
+        str(request.url_for("run_page", run_id=replayed.new_run_id)), status_code=303
+    )
 
 
 @router.get("/runs/{run_id}/output")
