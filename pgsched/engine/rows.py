@@ -51,6 +51,7 @@ def due_job(row: DictRow) -> DueJob:
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
         unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        name=row["name"],
         breaker_state=row.get("breaker_state"),
         breaker_open_until=row.get("breaker_open_until"),
         breaker_probe_slot=row.get("breaker_probe_slot"),

@@ -149,7 +149,7 @@ def _problems(job: Job) -> Iterator[str]:
             yield f"args cannot be stored as JSON: {exc}"
     if isinstance(job.schedule, str) and isinstance(job.timezone, str):
         try:
-            parse_schedule(job.schedule, job.timezone)
+            parse_schedule(job.schedule, job.timezone, str(job.name))
         except ScheduleError as exc:
             yield f"schedule {job.schedule!r}: {str(exc).removeprefix('schedule ')}"
         except TimezoneError as exc:

@@ -59,7 +59,7 @@ WITH job AS (
                                   coalesce((SELECT max(r.scheduled_for) FROM recorded AS r
                                              WHERE r.trigger <> 'manual'),
                                            job.created_at),
-                                  %(slots)s::integer) AS e
+                                  %(slots)s::integer, %(job)s::text) AS e
      WHERE job.enabled AND e.slot_at < job.owed_before
 )
 SELECT * FROM (
