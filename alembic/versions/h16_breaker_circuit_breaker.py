@@ -1,7 +1,7 @@
 """Circuit breakers: a job paused after consecutive failed slots, then probed.
 
 Revision ID: h16_breaker_circuit_breaker
-Revises: h16_cron_syntax
+Revises: h16_shards_priority_fanout
 Create Date: 2026-12-02
 
 - ``jobs.breaker_failures`` (NULL: no breaker, the default) and
@@ -22,7 +22,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h16_breaker_circuit_breaker"
-down_revision = "h16_cron_syntax"
+down_revision = "h16_shards_priority_fanout"
 branch_labels = None
 depends_on = None
 

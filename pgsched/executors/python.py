@@ -302,6 +302,8 @@ def _request(attempt: Attempt) -> dict[str, Any]:
         "scheduled_for": attempt.scheduled_for.isoformat(),
         "attempt": attempt.attempt,
         "checkpoint": attempt.checkpoint,
+        "shard": attempt.shard,
+        "shards": attempt.shards,
     }
 
 

@@ -109,6 +109,8 @@ def test_add_sets_every_column_it_has_an_option_for(
         "reports",
         "--priority",
         "5",
+        "--shards",
+        "4",
         "--category",
         "finance",
         "--description",
@@ -144,6 +146,7 @@ def test_add_sets_every_column_it_has_an_option_for(
         "last_error": None,
         "checkpoint": None,
         "modified_by": "postgres",
+        "shards": 4,
         "breaker_failures": 5,
         "breaker_cooldown_seconds": 900,
     }
@@ -567,6 +570,18 @@ def test_a_breaker_setting_out_of_range_is_one_error_line(database_url: str) -> 
         database_url, "jobs", "add", "x", "@hourly", "sql", "SELECT 1", "--breaker-failures", "-2"
     )
     assert "breaker_failures must be a positive integer" in one_error_line(result)
+
+
+@pytest.mark.parametrize("shards", ["0", "1001"])
+def test_add_refuses_shards_out_of_range_with_a_clear_error(
+    database_url: str, db: psycopg.Connection, shards: str
+) -> None:
+    result = invoke(
+        database_url, "jobs", "add", "fan", "@daily", "sql", "SELECT 1", "--shards", shards
+    )
+    assert result.exit_code != 0
+    assert f"shards must be an integer from 1 to 1000, not {shards}" in result.output
+    assert job_count(db) == 0
 
 
 @pytest.mark.parametrize(
