@@ -84,9 +84,7 @@ def upgrade() -> None:
     ):
         apply_sql_file(bind, path)
     op.execute(f"REVOKE ALL ON {SCHEMA}.job_breakers FROM PUBLIC")
-    op.execute(
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA}.job_breakers TO pgsched_worker"
-    )
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA}.job_breakers TO pgsched_worker")
     op.execute(f"GRANT SELECT ON {SCHEMA}.job_breakers TO pgsched_admin, pgsched_reader")
     op.execute(
         f"GRANT INSERT ({BREAKER_COLUMNS}), UPDATE ({BREAKER_COLUMNS}) "

@@ -13,6 +13,7 @@ from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
+from pgsched.db.breaker_schema import BREAKER_COOLDOWN_SECONDS
 from pgsched.db.schema import (
     JOB_DEFAULTS,
     JOB_KINDS,
@@ -137,7 +138,7 @@ def definition_options(command: F) -> F:
             type=int,
             metavar="SECONDS",
             help="How long an open breaker pauses the job before a probe slot "
-            f"[{defaults.breaker_cooldown_seconds}].",
+            f"[{BREAKER_COOLDOWN_SECONDS}].",
         ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
@@ -351,25 +352,6 @@ def run(settings: Settings, name: str, wait: bool, wait_timeout: float | None) -
     if outcome["status"] != "succeeded":
         raise PgschedError(f"{summary}: {outcome['error'] or 'no error recorded'}")
     say(summary)
-
-
-@jobs_group.command("reset-breaker")
-@database_options
-@click.argument("name")
-def reset_breaker(settings: Settings, name: str) -> None:
-    """Close a job's circuit breaker by hand: its next due slot runs as usual.
-    Recorded in the job's history. (Enabling a job does not close it.)
-
-    \b
-    Example:
-      pgsched jobs reset-breaker payments-sync
-    """
-    with open_session(settings, Access.WRITE) as connection:
-        previous = jobs.reset_breaker(connection, name)
-    if previous == "closed":
-        say(f"the circuit breaker of job {name!r} was closed; nothing to reset")
-        return
-    say(f"closed the circuit breaker of job {name!r} (it was {previous.replace('_', '-')})")
 
 
 @jobs_group.command("remove")

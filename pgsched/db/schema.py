@@ -2,7 +2,7 @@
 
 Migrations under ``alembic/versions`` create these objects; this module is the
 current shape they produce, and ``tests/integration/test_migrations.py`` checks the
-two agree. Functions, triggers and views are SQL files under ``sql/``.
+two agree (``breaker_schema`` adds the circuit breaker's part). SQL files: ``sql/``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ RUN_STATUSES = (
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
 TOKEN_ROLES = ("reader", "admin")
 JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now", "retry_run", "reset_breaker")
-BREAKER_STATES = ("closed", "open", "half_open")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,6 @@ class JobDefaults:
     queue: str = "default"
     priority: int = 0
     shards: int = 1
-    breaker_cooldown_seconds: int = 300
 
 
 JOB_DEFAULTS = JobDefaults()
@@ -150,15 +148,6 @@ jobs = Table(
     Column("modified_by", Text, server_default=text("CURRENT_USER")),
     # Each slot has this many first attempts, shard 0..shards-1, run side by side.
     Column("shards", Integer, nullable=False, server_default=default(JOB_DEFAULTS.shards)),
-    # Circuit breaker: this many final slot failures in a row pause the job for the
-    # cool-down (NULL: never). Its state is in job_breakers.
-    Column("breaker_failures", Integer),
-    Column(
-        "breaker_cooldown_seconds",
-        Integer,
-        nullable=False,
-        server_default=default(JOB_DEFAULTS.breaker_cooldown_seconds),
-    ),
     UniqueConstraint("name", name="jobs_name_key"),
     CheckConstraint(one_of("kind", JOB_KINDS), name="jobs_kind_check"),
     CheckConstraint(one_of("overlap", OVERLAP_POLICIES), name="jobs_overlap_check"),
@@ -172,26 +161,6 @@ jobs = Table(
     CheckConstraint("btrim(target) <> ''", name="jobs_target_check"),
     CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
     CheckConstraint(f"shards BETWEEN 1 AND {MAX_SHARDS}", name="jobs_shards_check"),
-    CheckConstraint("breaker_failures > 0", name="jobs_breaker_failures_check"),
-    CheckConstraint("breaker_cooldown_seconds > 0", name="jobs_breaker_cooldown_seconds_check"),
-)
-
-# A job's circuit breaker, for jobs that have something to remember: no row is a
-# closed breaker with no failure counted (sql/functions/breaker_record.v1.sql).
-job_breakers = Table(
-    "job_breakers",
-    metadata,
-    Column("job_id", BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("state", Text, nullable=False, server_default=text("'closed'")),
-    # Final failures of slots in a row, since the last success or reset.
-    Column("failed_slots", Integer, nullable=False, server_default=text("0")),
-    Column("opened_at", timestamptz()),
-    # Slots before this instant are recorded skipped; the first one after is the probe.
-    Column("open_until", timestamptz()),
-    # The slot running as the probe while half-open.
-    Column("probe_slot", timestamptz()),
-    Column("changed_at", timestamptz(), nullable=False, server_default=text("now()")),
-    CheckConstraint(one_of("state", BREAKER_STATES), name="job_breakers_state_check"),
 )
 
 # The claim's index: per queue, enabled jobs in due order, "not yet scheduled" (NULL)

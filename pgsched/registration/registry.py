@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from pgsched.catalog import jobs as catalog_jobs
 from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
+from pgsched.db.breaker_schema import BREAKER_COOLDOWN_SECONDS
 from pgsched.db.connection import session
 from pgsched.db.schema import (
     JOB_DEFAULTS,
@@ -85,7 +86,7 @@ class Job:
     # Seconds an attempt may run before it is flagged as slow; None: never.
     warn_after_seconds: int | None = None
     breaker_failures: int | None = None
-    breaker_cooldown_seconds: int = JOB_DEFAULTS.breaker_cooldown_seconds
+    breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
