@@ -10,6 +10,7 @@ from pgsched.commands import (
     database,
     demo,
     history,
+    job_breaker,
     job_history,
     jobs,
     maintenance,
@@ -52,8 +53,9 @@ def cli() -> None:
 for module in (database, worker, jobs, history, maintenance, sync, schedule, demo, tokens, web):
     for command in module.COMMANDS:
         cli.add_command(command)
-# `jobs history` lives in a module of its own.
+# `jobs history` and `jobs reset-breaker` live in modules of their own.
 jobs.jobs_group.add_command(job_history.history)
+jobs.jobs_group.add_command(job_breaker.reset_breaker)
 # `runs retry` too: it writes, where `runs` only reads.
 history.runs_command.add_command(replay.retry)
 

@@ -85,6 +85,9 @@ class Attempt:
     # Which shard of its slot this attempt is, of how many (0 of 1: no fan-out).
     shard: int = 0
     shards: int = 1
+    # Whether the job had a circuit breaker when claimed: only then does its outcome
+    # ask the database to move one.
+    breaker: bool = False
 
 
 @dataclass(frozen=True)

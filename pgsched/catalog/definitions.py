@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from pgsched.catalog import jobs
 from pgsched.catalog.jobs import JobRow
 from pgsched.catalog.sessions import Connection, execute, fetch_one
+from pgsched.db.breaker_schema import BREAKER_COOLDOWN_SECONDS
 from pgsched.db.schema import JOB_DEFAULTS
 from pgsched.errors import InvalidJob, JobNotFound, PgschedError
 from pgsched.registration.registry import FIELD_NAMES
@@ -31,6 +32,8 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "category": None,
     "description": None,
     "warn_after_seconds": None,
+    "breaker_failures": None,
+    "breaker_cooldown_seconds": BREAKER_COOLDOWN_SECONDS,
 }
 
 

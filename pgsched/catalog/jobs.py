@@ -50,6 +50,8 @@ class JobRow(TypedDict):
     created_at: datetime
     updated_at: datetime
     modified_by: str | None
+    breaker_failures: int | None
+    breaker_cooldown_seconds: int
 
 
 class JobListRow(JobRow):
@@ -69,6 +71,11 @@ class JobFacts(JobRow):
     last_failure_at: datetime | None
     success_rate_30d: Decimal | None
     running_now: int
+    breaker_state: str | None
+    breaker_failed_slots: int | None
+    breaker_opened_at: datetime | None
+    breaker_open_until: datetime | None
+    breaker_probe_slot: datetime | None
 
 
 class JobChange(TypedDict):
@@ -95,6 +102,10 @@ class _Toggled(TypedDict):
 
 class _Queued(TypedDict):
     run_id: int
+
+
+class _Reset(TypedDict):
+    previous_state: str
 
 
 class _ActiveRuns(TypedDict):
@@ -180,6 +191,16 @@ def run_now(connection: Connection, name: str) -> int:
     """Queue a manual run of job ``name`` (``pgsched.run_now``); its run id."""
     try:
         return fetch_single(connection, "run_now", {"name": name}, row=_Queued)["run_id"]
+    except psycopg.errors.NoDataFound as exc:
+        raise JobNotFound(f"no job named {name!r}") from exc
+
+
+def reset_breaker(connection: Connection, name: str) -> str:
+    """Close job ``name``'s circuit breaker (``pgsched.reset_breaker``); the state it had."""
+    try:
+        return fetch_single(connection, "reset_breaker", {"name": name}, row=_Reset)[
+            "previous_state"
+        ]
     except psycopg.errors.NoDataFound as exc:
         raise JobNotFound(f"no job named {name!r}") from exc
 

@@ -18,12 +18,14 @@ class Cleanup:
 
 class LostRun(TypedDict):
     """An attempt of a dead worker, recorded ``lost``; ``retry_run_id`` is its retry, if
-    the job had attempts left."""
+    the job had attempts left; ``breaker_transition`` "open" if this final failure
+    opened the job's circuit breaker."""
 
     run_id: int
     job_name: str
     worker_id: str | None
     retry_run_id: int | None
+    breaker_transition: str | None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
+from pgsched.db.breaker_schema import BREAKER_COOLDOWN_SECONDS
 from pgsched.db.schema import (
     JOB_DEFAULTS,
     JOB_KINDS,
@@ -50,6 +51,8 @@ DEFINITION_OPTIONS = (
     "category",
     "description",
     "warn_after_seconds",
+    "breaker_failures",
+    "breaker_cooldown_seconds",
 )
 
 
@@ -123,6 +126,20 @@ def definition_options(command: F) -> F:
             help="Flag an attempt still running after this long (running_runs.over_warning, "
             "the worker's log and metrics); 0 clears it [none].",
         ),
+        click.option(
+            "--breaker-failures",
+            type=int,
+            metavar="N",
+            help="Open the circuit breaker after N failed slots in a row (0: none) [none].",
+        ),
+        click.option(
+            "--breaker-cooldown",
+            "breaker_cooldown_seconds",
+            type=int,
+            metavar="SECONDS",
+            help="How long an open breaker pauses the job before a probe slot "
+            f"[{BREAKER_COOLDOWN_SECONDS}].",
+        ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
     ]
@@ -138,6 +155,8 @@ def definition_options(command: F) -> F:
                 definition[label] = None
         if definition.get("warn_after_seconds") == 0:
             definition["warn_after_seconds"] = None
+        if definition.get("breaker_failures") == 0:
+            definition["breaker_failures"] = None  # "none": NULL in the table
         return command(*args, definition=definition, **kwargs)
 
     for option in reversed(options):

@@ -2,7 +2,7 @@
 
 Migrations under ``alembic/versions`` create these objects; this module is the
 current shape they produce, and ``tests/integration/test_migrations.py`` checks the
-two agree. Functions, triggers and views are SQL files under ``sql/``.
+two agree (``breaker_schema`` adds the circuit breaker's part). SQL files: ``sql/``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ RUN_STATUSES = (
 )
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
 TOKEN_ROLES = ("reader", "admin")
-JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now", "retry_run")
+JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now", "retry_run", "reset_breaker")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pgsched.engine.rows import (
     attempt_from,
     due_job,
     json_rows,
+    probe_params,
     read_plans,
 )
 from pgsched.engine.session import AsyncConnection, Session
@@ -212,18 +213,23 @@ class Claims(Session):
 
     async def _send_plans(
         self, connection: AsyncConnection, worker_id: str, plans: list[tuple[DictRow, JobPlan]]
-    ) -> tuple[AsyncCursor[DictRow] | None, AsyncCursor[DictRow]]:
+    ) -> tuple[
+        AsyncCursor[DictRow] | None,
+        AsyncCursor[DictRow],
+        AsyncCursor[DictRow] | None,
+        AsyncCursor[DictRow] | None,
+    ]:
         """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
         started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
-        cancelled_cursor = None
+        cancelled_cursor = superseded_cursor = None
         if cancel:
             cancelled_cursor = await self.run(
                 connection, "cancel_replaced_runs", {"run_ids": cancel}
             )
         if started_slots:
-            await self.run(
+            superseded_cursor = await self.run(
                 connection,
                 "supersede_retries",
                 {
@@ -255,4 +261,7 @@ class Claims(Session):
             },
         )
         await self.run(connection, "advance_jobs", advance_params(plans))
-        return cancelled_cursor, inserted_cursor
+        probes_cursor = None
+        if (probes := probe_params(plans)) is not None:
+            probes_cursor = await self.run(connection, "half_open_breakers", probes)
+        return cancelled_cursor, inserted_cursor, probes_cursor, superseded_cursor

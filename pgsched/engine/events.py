@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,19 @@ HOOKS_CLOSE_SECONDS = 5.0
 MAX_LOGGED_ERROR_CHARS = 200
 
 log = structlog.get_logger("pgsched.runs")
+
+
+@dataclass(frozen=True)
+class BreakerCause:
+    """The recorded run whose outcome moved a circuit breaker."""
+
+    job_name: str
+    queue: str
+    run_id: int
+    attempt: int
+    max_attempts: int
+    status: RunStatus
+    scheduled_for: datetime
 
 
 class RunEvents:
@@ -84,12 +98,13 @@ class RunEvents:
 
     def planned(self, result: ClaimResult) -> None:
         """A claim of due slots committed: its invalid jobs are logged, its skipped
-        slots counted."""
+        slots counted, the circuit breakers it read or moved told."""
         for job_name, error in result.job_errors:
             log.error("job_schedule_invalid", job_name=job_name, error=error)
         if self.metrics is not None:
             for job_name, count in result.skipped_slots:
                 self.metrics.skipped(job_name, count)
+        self.breakers_seen(result.breakers, result.probes, result.opened)
 
     def started(self, attempt: Attempt, started_at: datetime | None) -> None:
         """The worker began ``attempt`` at ``started_at`` (the database clock); one past
@@ -153,6 +168,21 @@ class RunEvents:
                     outcome.error,
                     attempt.scheduled_for,
                 )
+            if row.breaker_transition is not None:
+                self.breaker_moved(
+                    row.breaker_transition,
+                    BreakerCause(
+                        attempt.job_name,
+                        row.breaker_queue or "",
+                        attempt.run_id,
+                        attempt.attempt,
+                        attempt.max_attempts,
+                        outcome.status,
+                        attempt.scheduled_for,
+                    ),
+                    row.breaker_failed_slots,
+                    row.breaker_open_until,
+                )
             if not report_each and not final:
                 continue
             fields = self._fields(attempt, duration_ms, outcome.status)
@@ -195,6 +225,21 @@ class RunEvents:
                 error,
                 row["scheduled_for"],
             )
+        if row.get("breaker_transition") is not None:
+            self.breaker_moved(
+                row["breaker_transition"],
+                BreakerCause(
+                    row["job_name"],
+                    row["breaker_queue"],
+                    run_id,
+                    row["attempt"],
+                    row["max_attempts"] or row["attempt"],
+                    RunStatus.LOST,
+                    row["scheduled_for"],
+                ),
+                row["breaker_failed_slots"],
+                row["breaker_open_until"],
+            )
         log.warning(
             event,
             job_name=row["job_name"],
@@ -207,6 +252,85 @@ class RunEvents:
             status=RunStatus.LOST.value,
             retry_run_id=row["retry_run_id"],
         )
+
+    def breaker_moved(
+        self,
+        to: str,
+        cause: BreakerCause,
+        failed_slots: int | None,
+        open_until: datetime | None,
+    ) -> None:
+        """The outcome of ``cause`` opened (``to`` "open") or closed a circuit breaker."""
+        if self.metrics is not None:
+            self.metrics.circuit(cause.job_name, cause.queue, to)
+        fields: dict[str, Any] = {
+            "job_name": cause.job_name,
+            "queue": cause.queue,
+            "run_id": cause.run_id,
+            "scheduled_for": cause.scheduled_for.isoformat(),
+            "status": cause.status.value,
+            "worker_id": self.worker_id(),
+        }
+        if to == "open":
+            log.warning(
+                "circuit_opened", failed_slots=failed_slots, open_until=_iso(open_until), **fields
+            )
+            error = (
+                f"circuit breaker opened after {failed_slots} failed slot(s) in a row; "
+                f"slots are skipped until {_iso(open_until)}"
+            )
+        else:
+            log.info("circuit_closed", **fields)
+            error = "circuit breaker closed: a slot succeeded"
+        if self._hooks is not None:
+            from pgsched.hooks import FailureReport
+
+            self._hooks.submit(
+                FailureReport(
+                    job_name=cause.job_name,
+                    run_id=cause.run_id,
+                    attempt=cause.attempt,
+                    max_attempts=cause.max_attempts,
+                    status=cause.status.value,
+                    error=error,
+                    scheduled_for=cause.scheduled_for,
+                    worker_id=self.worker_id(),
+                    event="circuit_opened" if to == "open" else "circuit_closed",
+                )
+            )
+
+    def breakers_seen(
+        self,
+        breakers: Sequence[tuple[str, str, str]],
+        probes: Sequence[tuple[str, str, datetime]],
+        opened: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """A claim read these breakers' states, started these probe slots and opened
+        breakers (``opened``: a superseded retry, whose slot thereby failed)."""
+        if self.metrics is not None:
+            for job_name, queue, state in breakers:
+                self.metrics.circuit_state(job_name, queue, state)
+        for job_name, queue, slot in probes:
+            if self.metrics is not None:
+                self.metrics.circuit(job_name, queue, "half_open")
+            log.info(
+                "circuit_half_open",
+                job_name=job_name,
+                queue=queue,
+                probe_slot=slot.isoformat(),
+                worker_id=self.worker_id(),
+            )
+        for row in opened:
+            cause = BreakerCause(
+                row["job_name"],
+                row["queue"],
+                row["run_id"],
+                row["attempt"],
+                row["max_attempts"],
+                RunStatus.SKIPPED,
+                row["scheduled_for"],
+            )
+            self.breaker_moved(row["transition"], cause, row["failed_slots"], row["open_until"])
 
     def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
         if self.metrics is not None:

@@ -152,6 +152,10 @@ class Recovery:
                 row,
                 f"worker {row['worker_id']} stopped heartbeating while this attempt ran",
             )
+        if self._events.metrics is not None:
+            self._events.metrics.circuits_open(
+                await self._repository.breaker_states(state.identity.queues)
+            )
         retired = await self._repository.retire_orphan_runs()
         if retired:
             log.info("orphan_runs_retired", count=retired)

@@ -71,6 +71,22 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        # Circuit breakers, labelled by job whatever job_label says: the alerts
+        # name the job, and few jobs have one.
+        self._circuit_transitions = Counter(
+            "pgsched_circuit_transitions",
+            "Circuit breaker transitions this worker recorded, by the state moved to.",
+            ["job", "queue", "to"],
+            registry=self.registry,
+        )
+        self._circuits_seen: set[tuple[str, str]] = set()
+        self._circuit_open = Gauge(
+            "pgsched_circuit_open",
+            "1 while the job's circuit breaker is open or half-open, 0 once closed: read "
+            "from the database every recovery round, and at transitions and claims.",
+            ["job", "queue"],
+            registry=self.registry,
+        )
         self._lag = Histogram(
             "pgsched_run_lag_seconds",
             "First attempts: started_at - scheduled_for, by the database clock (when recorded).",
@@ -165,6 +181,25 @@ class Metrics:
             "Heartbeat silence after which other workers recover this worker's attempts.",
             registry=self.registry,
         ).set(lease_seconds)
+
+    def circuit(self, job_name: str, queue: str, to: str) -> None:
+        """A circuit breaker moved ``to`` open, half_open or closed."""
+        self._circuit_transitions.labels(job_name, queue, to).inc()
+        self.circuit_state(job_name, queue, to)
+
+    def circuit_state(self, job_name: str, queue: str, state: str) -> None:
+        """A circuit breaker is known to be in ``state``: 1 unless closed."""
+        self._circuit_open.labels(job_name, queue).set(0 if state == "closed" else 1)
+        self._circuits_seen.add((job_name, queue))
+
+    def circuits_open(self, not_closed: Sequence[tuple[str, str, str]]) -> None:
+        """The database's breakers not closed, (job, queue, state): those are 1, every
+        other breaker this worker has shown is 0."""
+        now_open = {(job_name, queue) for job_name, queue, _ in not_closed}
+        for job_name, queue in self._circuits_seen - now_open:
+            self._circuit_open.labels(job_name, queue).set(0)
+        for job_name, queue, state in not_closed:
+            self.circuit_state(job_name, queue, state)
 
     def claimed(self, attempts: Sequence[Attempt]) -> None:
         """One claim took ``attempts``."""

@@ -17,6 +17,12 @@ A slot late by at most ``misfire_threshold_seconds`` simply runs late. Beyond it
 ``run_once`` fires the latest missed slot as one catch-up run (none if an on-time
 slot fires anyway); ``skip`` fires none; ``run_all`` fires the latest
 ``RUN_ALL_LIMIT`` missed slots. Every slot passed over lands in a gap row.
+
+A job whose circuit breaker is open fires no slot before the end of its cool-down:
+those slots are recorded skipped, saying so (consecutive ones as one record). The
+first slot after it is the probe (the breaker turns half-open); while half-open,
+every other slot is recorded skipped. What a slot's outcome does to the breaker is
+``pgsched.breaker_record``'s (sql/functions/breaker_record.v1.sql) to decide.
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ class DueJob:
     unreadable: str | None = None
     # What H in the schedule picks its values from.
     name: str | None = None
+    # The circuit breaker (pgsched.job_breakers): None or "closed" runs every slot.
+    breaker_state: str | None = None
+    breaker_open_until: datetime | None = None
+    breaker_probe_slot: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ class JobPlan:
     runs: list[PlannedRun] = field(default_factory=list)
     cancel_run_ids: tuple[int, ...] = ()
     last_error: str | None = None
+    # The slot fired as the probe of an open circuit breaker (it turns half-open).
+    breaker_probe: datetime | None = None
 
     @property
     def started(self) -> PlannedRun | None:
@@ -118,10 +130,16 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
         # A new or changed job starts from its next slot; nothing is owed for the past.
         return JobPlan(next_run=schedule.next_fire(now))
     if job.next_run > now:
-        if job.running_run_ids:
+        probe = _is_probe(job, job.next_run)
+        if job.running_run_ids or (_breaker_holds(job) and not probe):
+            # Claimed once due: then the overlap rules, or the breaker's skip record.
             return JobPlan(next_run=job.next_run)
         ahead = PlannedRun(job.next_run, Trigger.SCHEDULE, RunStatus.RUNNING)
-        return JobPlan(next_run=schedule.next_fire(job.next_run), runs=[ahead])
+        return JobPlan(
+            next_run=schedule.next_fire(job.next_run),
+            runs=[ahead],
+            breaker_probe=job.next_run if probe else None,
+        )
 
     slots, beyond, next_run = _due_slots(schedule, job.next_run, now)
     threshold = timedelta(seconds=job.misfire_threshold_seconds)
@@ -145,12 +163,63 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
             gap_end = _last_slot_at_or_before(schedule, beyond - RESOLUTION, after=slots[-1])
         gap = _gap(job, slots[0], gap_end, None)
 
+    fires, held = _apply_breaker(job, fires)
     overlap_runs, cancel = _apply_overlap_policy(job, fires)
+    probe_slot = None
+    if fires and _is_probe(job, fires[0][0]):
+        probe_slot = next((run.scheduled_for for run in overlap_runs if run.status in _FIRED), None)
+    if held:
+        overlap_runs = sorted([*held, *overlap_runs], key=lambda run: run.scheduled_for)
     if gap:
         # The record to extend would lie before the gap: the slots would not be consecutive.
         overlap_runs = [replace(run, compact=False) for run in overlap_runs]
     runs = [gap, *overlap_runs] if gap else overlap_runs
-    return JobPlan(next_run=next_run, runs=runs, cancel_run_ids=cancel)
+    return JobPlan(next_run=next_run, runs=runs, cancel_run_ids=cancel, breaker_probe=probe_slot)
+
+
+_FIRED = (RunStatus.RUNNING, RunStatus.PENDING)
+
+
+def _breaker_holds(job: DueJob) -> bool:
+    """Whether the job's circuit breaker keeps some slots from running."""
+    return job.breaker_state in ("open", "half_open")
+
+
+def _is_probe(job: DueJob, slot: datetime) -> bool:
+    """Whether ``slot`` would be the probe of the job's open breaker (cool-down over)."""
+    return (
+        job.breaker_state == "open"
+        and job.breaker_open_until is not None
+        and slot >= job.breaker_open_until
+    )
+
+
+def _apply_breaker(
+    job: DueJob, fires: list[tuple[datetime, Trigger]]
+) -> tuple[list[tuple[datetime, Trigger]], list[PlannedRun]]:
+    """Split fired slots into those the circuit breaker lets fire (all of them when
+    closed; at most the probe when open) and the skip records of the others."""
+    if not fires or not _breaker_holds(job):
+        return fires, []
+    if job.breaker_state == "half_open":
+        waiting = f"circuit breaker half-open: waiting for the probe slot {_iso_or_none(job)}"
+        return [], [_skipped_span(fires, waiting, compact=True)]
+    assert job.breaker_open_until is not None
+    until = job.breaker_open_until
+    blocked = [fire for fire in fires if fire[0] < until]
+    after = [fire for fire in fires if fire[0] >= until]
+    held = []
+    if blocked:
+        reason = f"circuit breaker open until {_iso(until)}"
+        held.append(_skipped_span(blocked, reason, compact=True))
+    if len(after) > 1:
+        reason = f"circuit breaker half-open: waiting for the probe slot {_iso(after[0][0])}"
+        held.append(_skipped_span(after[1:], reason, compact=False))
+    return after[:1], held
+
+
+def _iso_or_none(job: DueJob) -> str:
+    return _iso(job.breaker_probe_slot) if job.breaker_probe_slot else "(unknown)"
 
 
 def _due_slots(

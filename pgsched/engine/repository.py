@@ -41,6 +41,11 @@ class FinishedRun:
     run_id: int
     retry_run_id: int | None
     retry_at: datetime | None
+    # What this outcome did to the job's circuit breaker: "open", "closed" or None.
+    breaker_transition: str | None = None
+    breaker_failed_slots: int | None = None
+    breaker_open_until: datetime | None = None
+    breaker_queue: str | None = None
 
 
 class Repository(Claims):
@@ -87,6 +92,11 @@ class Repository(Claims):
             },
         )
 
+    async def breaker_states(self, queues: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Circuit breakers not closed in ``queues``: (job name, queue, state)."""
+        rows = await self._fetch("breaker_states", {"queues": list(queues)})
+        return [(row["job_name"], row["queue"], row["state"]) for row in rows]
+
     async def retire_orphan_runs(self) -> int:
         """Record pending runs of deleted or disabled jobs as skipped; returns how many."""
         rows = await self._fetch("retire_orphan_runs", {})
@@ -107,7 +117,18 @@ class Repository(Claims):
     async def finish_runs(self, ended: Sequence[EndedAttempt]) -> list[FinishedRun]:
         """Record how attempts ended; returns the runs whose fence still held."""
         rows = await self._fetch("finish_runs", finish_params(ended))
-        return [FinishedRun(row["id"], row["retry_run_id"], row["retry_at"]) for row in rows]
+        return [
+            FinishedRun(
+                row["id"],
+                row["retry_run_id"],
+                row["retry_at"],
+                row["breaker_transition"],
+                row["breaker_failed_slots"],
+                row["breaker_open_until"],
+                row["breaker_queue"],
+            )
+            for row in rows
+        ]
 
     async def save_checkpoint(self, attempt: Attempt, value: Any) -> bool:
         """Store ``value`` as the checkpoint of the job's shard that ``attempt`` runs,

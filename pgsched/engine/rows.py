@@ -30,6 +30,12 @@ class ClaimResult:
     job_errors: list[tuple[str, str]]
     # Per job, the slots it recorded skipped (each slot of a gap record counted).
     skipped_slots: list[tuple[str, int]] = field(default_factory=list)
+    # Jobs with a circuit breaker as this claim left them: (name, queue, state).
+    breakers: list[tuple[str, str, str]] = field(default_factory=list)
+    # Probe slots this claim started: (name, queue, slot).
+    probes: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # Breakers this claim opened (a superseded retry failed its slot): supersede_retries rows.
+    opened: list[DictRow] = field(default_factory=list)
 
 
 def due_job(row: DictRow) -> DueJob:
@@ -46,6 +52,9 @@ def due_job(row: DictRow) -> DueJob:
         # Scheduling new jobs reads neither: their first claim when due does.
         unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
         name=row["name"],
+        breaker_state=row.get("breaker_state"),
+        breaker_open_until=row.get("breaker_open_until"),
+        breaker_probe_slot=row.get("breaker_probe_slot"),
     )
 
 
@@ -54,9 +63,16 @@ async def read_plans(
     clock: ClaimClock,
     cancelled_cursor: AsyncCursor[DictRow] | None,
     inserted_cursor: AsyncCursor[DictRow],
+    probes_cursor: AsyncCursor[DictRow] | None = None,
+    superseded_cursor: AsyncCursor[DictRow] | None = None,
 ) -> ClaimResult:
     """The claim's outcome, from the answers of its committed writes."""
     inserted = await inserted_cursor.fetchall()
+    # Breakers opened because a superseded retry ended its slot failed.
+    opened = await superseded_cursor.fetchall() if superseded_cursor is not None else []
+    probed = {}
+    if probes_cursor is not None:
+        probed = {row["job_id"]: row["probe_slot"] for row in await probes_cursor.fetchall()}
     cancelled: list[int] = []
     if cancelled_cursor is not None:
         cancelled = [
@@ -84,7 +100,19 @@ async def read_plans(
         for run in p.runs
         if run.status is RunStatus.SKIPPED
     ]
-    return ClaimResult(attempts, cancelled, errors, skipped)
+    breakers = [
+        (
+            job["name"],
+            job["queue"],
+            "half_open" if job["id"] in probed else job["breaker_state"] or "closed",
+        )
+        for job, _ in plans
+        if job.get("breaker_failures") is not None
+    ]
+    probes = [
+        (job["name"], job["queue"], probed[job["id"]]) for job, _ in plans if job["id"] in probed
+    ]
+    return ClaimResult(attempts, cancelled, errors, skipped, breakers, probes, opened)
 
 
 def attempt_from(
@@ -126,6 +154,7 @@ def attempt_from(
         warn_after_seconds=job.get("warn_after_seconds"),
         shard=shard,
         shards=job["shards"],
+        breaker=job["breaker_failures"] is not None,
     )
 
 
@@ -141,6 +170,16 @@ def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
             for job, job_plan in plans
         )
     }
+
+
+def probe_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any] | None:
+    """Parameters of ``half_open_breakers``: the probe slots planned; None when none."""
+    rows = [
+        {"job_id": job["id"], "probe_slot": job_plan.breaker_probe}
+        for job, job_plan in plans
+        if job_plan.breaker_probe is not None
+    ]
+    return {"rows": json_rows(rows)} if rows else None
 
 
 def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
@@ -159,7 +198,8 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
                 "started_at": e.started_at,
             }
             for e in ended
-        )
+        ),
+        "breakers": any(e.attempt.breaker for e in ended),
     }
 
 

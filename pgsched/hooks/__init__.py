@@ -2,7 +2,9 @@
 
 ``pgsched worker --on-failure package.module:function`` calls the function with a
 ``FailureReport`` when an attempt failed, timed out or was lost and no retry was
-queued for it; ``--on-failure-webhook URL`` POSTs it as JSON (``hooks.webhook``).
+queued for it (``event`` "run_failed"), and when a job's circuit breaker opens or
+closes (``event`` "circuit_opened", "circuit_closed": the report is of the run whose
+outcome moved it); ``--on-failure-webhook URL`` POSTs each as JSON (``hooks.webhook``).
 Hooks run one at a time on a thread of their own, never on the event
 loop: a slow or broken hook (a network call to an error tracker) delays no run, and
 its exceptions are logged and otherwise ignored.
@@ -28,7 +30,8 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class FailureReport:
-    """One attempt that failed with no retry left (``status``: failed, timed_out, lost)."""
+    """One attempt that failed with no retry left (``status``: failed, timed_out, lost),
+    or one that opened or closed its job's circuit breaker (``event``)."""
 
     job_name: str
     run_id: int
@@ -38,6 +41,7 @@ class FailureReport:
     error: str | None
     scheduled_for: datetime
     worker_id: str
+    event: str = "run_failed"
 
 
 FailureHook = Callable[[FailureReport], object]

@@ -19,9 +19,13 @@ MAX_REASON_CHARS = 200
 
 
 def report(failure: FailureReport) -> None:
-    """Capture ``failure`` as a Sentry message, grouped per job and status."""
+    """Capture ``failure`` as a Sentry message, grouped per job and status (a circuit
+    breaker's opening and closing: per job and event)."""
     if not sentry_sdk.is_initialized():
         sentry_sdk.init()
+    if failure.event != "run_failed":
+        _report_circuit(failure)
+        return
     line = first_line(failure.error, MAX_REASON_CHARS)
     reason = f": {line}" if line else ""
     with sentry_sdk.new_scope() as scope:
@@ -38,4 +42,18 @@ def report(failure: FailureReport) -> None:
             f"pgsched job {failure.job_name} {failure.status} "
             f"(attempt {failure.attempt} of {failure.max_attempts}){reason}",
             level="error",
+        )
+
+
+def _report_circuit(event: FailureReport) -> None:
+    opened = event.event == "circuit_opened"
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("pgsched.job_name", event.job_name)
+        scope.set_tag("pgsched.event", event.event)
+        scope.set_context(
+            "pgsched_run", {**asdict(event), "scheduled_for": event.scheduled_for.isoformat()}
+        )
+        scope.fingerprint = ["pgsched", event.job_name, event.event]
+        sentry_sdk.capture_message(
+            f"pgsched job {event.job_name}: {event.error}", level="error" if opened else "info"
         )

@@ -14,6 +14,9 @@ The body (``Content-Type: application/json``)::
      "attempt": 3, "max_attempts": 3, "status": "failed", "error": "...",
      "scheduled_for": "2026-03-01T09:00:00+00:00", "worker_id": "host-1234-ab12"}
 
+A circuit breaker's opening or closing is sent the same way, with ``event``
+``circuit_opened`` or ``circuit_closed`` (``FailureReport.event``).
+
 Any 2xx answer is a delivery; anything else is logged (``failure_webhook_failed``).
 """
 
@@ -43,7 +46,8 @@ class WebhookUrlError(ValueError):
 
 def payload(report: FailureReport) -> bytes:
     """The JSON body sent for ``report``."""
-    body = {"event": "run_failed", **asdict(report)}
+    body = asdict(report)  # its "event" leads: run_failed, circuit_opened, circuit_closed
+    body = {"event": body.pop("event"), **body}
     body["scheduled_for"] = report.scheduled_for.isoformat()
     if report.error is not None:
         body["error"] = report.error[:MAX_ERROR_CHARS]

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from pgsched.catalog import jobs as catalog_jobs
 from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
+from pgsched.db.breaker_schema import BREAKER_COOLDOWN_SECONDS
 from pgsched.db.connection import session
 from pgsched.db.schema import (
     JOB_DEFAULTS,
@@ -47,6 +48,7 @@ COUNT_MINIMUMS = {
     "max_attempts": 1,
     "retry_delay_seconds": 0,
     "misfire_threshold_seconds": 0,
+    "breaker_cooldown_seconds": 1,
 }
 CHOICES = {"kind": JOB_KINDS, "overlap": OVERLAP_POLICIES, "misfire": MISFIRE_POLICIES}
 REQUIRED_TEXT = ("name", "schedule", "timezone", "kind", "target", "overlap", "misfire", "queue")
@@ -83,6 +85,8 @@ class Job:
     description: str | None = None
     # Seconds an attempt may run before it is flagged as slow; None: never.
     warn_after_seconds: int | None = None
+    breaker_failures: int | None = None
+    breaker_cooldown_seconds: int = BREAKER_COOLDOWN_SECONDS
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -125,6 +129,13 @@ def _problems(job: Job) -> Iterator[str]:
         _is_int(job.warn_after_seconds) and job.warn_after_seconds > 0
     ):
         yield f"warn_after_seconds must be an integer, positive, not {job.warn_after_seconds!r}"
+    if job.breaker_failures is not None and (
+        not _is_int(job.breaker_failures) or job.breaker_failures < 1
+    ):
+        yield (
+            "breaker_failures must be a positive integer (or absent: no circuit breaker), "
+            f"not {job.breaker_failures!r}"
+        )
     if not _is_int(job.priority):
         yield f"priority must be an integer, not {job.priority!r}"
     if not _is_int(job.shards) or not 1 <= job.shards <= MAX_SHARDS:

@@ -47,8 +47,16 @@ SELECT j.*,
        stats.last_success_at,
        stats.last_failure_at,
        stats.success_rate AS success_rate_30d,
-       (SELECT count(*) FROM pgsched.running_runs AS rr WHERE rr.job_id = j.id) AS running_now
+       (SELECT count(*) FROM pgsched.running_runs AS rr WHERE rr.job_id = j.id) AS running_now,
+       CASE WHEN j.breaker_failures IS NOT NULL THEN coalesce(b.state, 'closed') END
+           AS breaker_state,
+       CASE WHEN j.breaker_failures IS NOT NULL THEN coalesce(b.failed_slots, 0) END
+           AS breaker_failed_slots,
+       b.opened_at AS breaker_opened_at,
+       b.open_until AS breaker_open_until,
+       b.probe_slot AS breaker_probe_slot
   FROM pgsched.jobs AS j
+  LEFT JOIN pgsched.job_breakers AS b ON b.job_id = j.id
   LEFT JOIN LATERAL (
         SELECT w.id, w.status, w.scheduled_for, w.finished_at
           FROM (SELECT r.scheduled_for
@@ -92,12 +100,13 @@ SELECT (SELECT coalesce(array_agg(rr.id ORDER BY rr.id), '{}')
 INSERT INTO pgsched.jobs (name, schedule, timezone, kind, target, args, enabled,
                           timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                           misfire, misfire_threshold_seconds, queue, priority, category,
-                          description, warn_after_seconds, shards)
+                          description, warn_after_seconds, shards, breaker_failures,
+                          breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
         %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
-        %(shards)s)
+        %(shards)s, %(breaker_failures)s, %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
@@ -115,6 +124,8 @@ UPDATE pgsched.jobs
        queue = %(queue)s, priority = %(priority)s, category = %(category)s,
        description = %(description)s, warn_after_seconds = %(warn_after_seconds)s,
        shards = %(shards)s,
+       breaker_failures = %(breaker_failures)s,
+       breaker_cooldown_seconds = %(breaker_cooldown_seconds)s,
        updated_at = now(), modified_by = current_user
  WHERE id = %(id)s;
 
@@ -124,12 +135,13 @@ UPDATE pgsched.jobs
 INSERT INTO pgsched.jobs AS j (name, schedule, timezone, kind, target, args, enabled,
                                timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                                misfire, misfire_threshold_seconds, queue, priority, category,
-                               description, warn_after_seconds, shards)
+                               description, warn_after_seconds, shards, breaker_failures,
+                               breaker_cooldown_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
         %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
-        %(shards)s)
+        %(shards)s, %(breaker_failures)s, %(breaker_cooldown_seconds)s)
     ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone, kind = EXCLUDED.kind,
        target = EXCLUDED.target, args = EXCLUDED.args,
@@ -140,6 +152,8 @@ VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
        queue = EXCLUDED.queue, priority = EXCLUDED.priority, category = EXCLUDED.category,
        description = EXCLUDED.description, warn_after_seconds = EXCLUDED.warn_after_seconds,
        shards = EXCLUDED.shards,
+       breaker_failures = EXCLUDED.breaker_failures,
+       breaker_cooldown_seconds = EXCLUDED.breaker_cooldown_seconds,
        updated_at = now(), modified_by = current_user;
 
 -- name: lock_job_sync
@@ -167,6 +181,9 @@ SELECT pgsched.toggle_job(%(name)s, %(enabled)s) AS found;
 
 -- name: run_now
 SELECT pgsched.run_now(%(name)s) AS run_id;
+
+-- name: reset_breaker
+SELECT pgsched.reset_breaker(%(name)s) AS previous_state;
 
 -- name: run_slot_outcome
 -- The latest attempt of a run's slot: a failed manual run may be retried, and the

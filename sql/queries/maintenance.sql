@@ -9,7 +9,27 @@ SELECT pgsched.cleanup_runs(%(older_than_days)s::integer) AS removed_runs,
 -- name: maintenance_reap_lost_runs
 -- The caller is NULL: a worker names itself so that it is never reaped by its own
 -- call, but the CLI is no worker, so every worker silent past its lease is reaped.
-SELECT run_id, job_name, worker_id, retry_run_id FROM pgsched.reap_lost_runs(NULL);
+-- A lost attempt with no retry is its slot's final failure: circuit breakers count
+-- it here as in the workers' own reap (sql/queries/worker.sql).
+WITH reaped AS MATERIALIZED (
+    SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.job_id, r.scheduled_for,
+           r.trigger, j.breaker_failures
+      FROM pgsched.reap_lost_runs(NULL) AS l
+      LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
+      LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', l.run_id, 'job_id', l.job_id, 'scheduled_for', l.scheduled_for,
+                       'failed', true, 'manual', l.trigger = 'manual')) AS outcomes
+              FROM reaped AS l
+             WHERE l.breaker_failures IS NOT NULL AND l.retry_run_id IS NULL
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
+)
+SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, b.transition AS breaker_transition
+  FROM reaped AS l
+  LEFT JOIN breaker AS b ON b.run_id = l.run_id;
 
 -- name: maintenance_jobs_to_validate
 -- args_error is the check the database makes at INSERT, so validate and the

@@ -69,7 +69,8 @@ WITH candidates AS MATERIALIZED (
                CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint, warn_after_seconds, shards
+                       priority, next_run, checkpoint, warn_after_seconds, shards,
+                       breaker_failures
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -97,7 +98,17 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
                      AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
-       now() AS database_now
+       now() AS database_now,
+       -- The circuit breaker, looked up (by its key) only for jobs that have one.
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.state FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_state,
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.open_until FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_open_until,
+       CASE WHEN locked.breaker_failures IS NOT NULL
+            THEN (SELECT b.probe_slot FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
+            END AS breaker_probe_slot
   FROM locked;
 
 -- name: claim_unscheduled_jobs
@@ -124,7 +135,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, shard,
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint, warn_after_seconds, shards
+               checkpoint, warn_after_seconds, shards, breaker_failures
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 
@@ -199,16 +210,45 @@ UPDATE pgsched.jobs AS j
                                                   last_error text)
  WHERE j.id = a.job_id;
 
+-- name: half_open_breakers
+-- The claim starts the probe slot of open breakers whose cool-down ended. Only an
+-- open breaker moves: one closed or re-opened meanwhile by a recorded outcome stays.
+UPDATE pgsched.job_breakers AS b
+   SET state = 'half_open', probe_slot = p.probe_slot, changed_at = now()
+  FROM jsonb_to_recordset(%(rows)s::jsonb) AS p(job_id bigint, probe_slot timestamptz)
+ WHERE b.job_id = p.job_id AND b.state = 'open' AND b.open_until <= p.probe_slot
+RETURNING b.job_id, b.probe_slot, b.failed_slots;
+
 -- name: supersede_retries
 -- A retry still waiting when its job's next slot starts would run behind it and
--- pile up under a frequent schedule; it is recorded as superseded instead.
-UPDATE pgsched.runs AS r
-   SET status = 'skipped', finished_at = now(),
-       error = format('superseded: the slot %%s started before this retry did',
-                      to_char(s.started_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-  FROM unnest(%(job_ids)s::bigint[], %(started_slots)s::timestamptz[]) AS s(job_id, started_slot)
- WHERE r.job_id = s.job_id AND r.status = 'pending' AND r.trigger = 'retry'
-   AND r.scheduled_for < s.started_slot;
+-- pile up under a frequent schedule; it is recorded as superseded instead. Its slot
+-- ends failed (its last attempt failed, and it gets no other): circuit breakers count it.
+WITH superseded AS (
+    UPDATE pgsched.runs AS r
+       SET status = 'skipped', finished_at = now(),
+           error = format('superseded: the slot %%s started before this retry did',
+                          to_char(s.started_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+      FROM unnest(%(job_ids)s::bigint[], %(started_slots)s::timestamptz[])
+           AS s(job_id, started_slot)
+     WHERE r.job_id = s.job_id AND r.status = 'pending' AND r.trigger = 'retry'
+       AND r.scheduled_for < s.started_slot
+    RETURNING r.id, r.job_id, r.scheduled_for, r.attempt
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', u.id, 'job_id', u.job_id, 'scheduled_for', u.scheduled_for,
+                       'failed', true, 'manual', false)) AS outcomes
+              FROM superseded AS u
+              JOIN pgsched.jobs AS j ON j.id = u.job_id
+             WHERE j.breaker_failures IS NOT NULL
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
+)
+SELECT b.run_id, b.job_name, b.queue, b.transition, b.failed_slots, b.open_until,
+       u.scheduled_for, u.attempt, j.max_attempts
+  FROM breaker AS b
+  JOIN superseded AS u ON u.id = b.run_id
+  JOIN pgsched.jobs AS j ON j.id = b.job_id;
 
 -- name: cancel_replaced_runs
 -- The workers running them hear the NOTIFY (sent at commit) and stop the work; the
@@ -276,7 +316,7 @@ WITH outcome AS (
       FROM outcome AS o
      WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
-              r.status, o.retryable
+              r.status, o.retryable, r.trigger
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, shard, attempt, status,
                                    trigger, available_at, queue)
@@ -290,11 +330,32 @@ WITH outcome AS (
      WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for, n.shard, n.available_at
+), breaker AS (
+    -- Final outcomes (no retry queued) of jobs with a circuit breaker; the function
+    -- is not called at all when the batch has none, and a batch of jobs that had no
+    -- breaker when claimed (%(breakers)s false: the usual case) reads nothing more.
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', f.id, 'job_id', f.job_id, 'scheduled_for', f.scheduled_for,
+                       'failed', f.status <> 'succeeded', 'manual', f.trigger = 'manual'))
+                       AS outcomes
+              FROM finished AS f
+              JOIN pgsched.jobs AS j ON j.id = f.job_id
+             WHERE %(breakers)s::boolean AND j.breaker_failures IS NOT NULL
+               AND f.status IN ('succeeded', 'failed', 'timed_out', 'lost')
+               AND NOT EXISTS (SELECT 1 FROM retried AS t
+                                WHERE t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for
+                                  AND t.shard = f.shard)
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
 )
-SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at
+SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at,
+       b.transition AS breaker_transition, b.failed_slots AS breaker_failed_slots,
+       b.open_until AS breaker_open_until, b.queue AS breaker_queue
   FROM finished AS f
   LEFT JOIN retried AS t
-    ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for AND t.shard = f.shard;
+    ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for AND t.shard = f.shard
+  LEFT JOIN breaker AS b ON b.run_id = f.id;
 
 -- name: save_checkpoint
 -- Shard 0 (every unsharded job) keeps its checkpoint in jobs.checkpoint.
@@ -332,13 +393,31 @@ SELECT h.run_id
 -- name: reap_lost_runs
 -- The joins read each run as this statement's snapshot saw it, before the function
 -- marked it lost: its attempt, slot and start are what the logs and hooks report.
-SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
-       extract(epoch FROM now() - coalesce(r.started_at, r.claimed_at))::float8 * 1000
-           AS duration_ms,
-       j.max_attempts
-  FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
-  LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
-  LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id;
+-- A lost attempt with no retry is its slot's final failure: circuit breakers count it.
+WITH reaped AS MATERIALIZED (
+    SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, r.attempt, r.scheduled_for,
+           extract(epoch FROM now() - coalesce(r.started_at, r.claimed_at))::float8 * 1000
+               AS duration_ms,
+           j.max_attempts, r.job_id, r.trigger, j.breaker_failures
+      FROM pgsched.reap_lost_runs(%(worker_id)s) AS l
+      LEFT JOIN pgsched.runs AS r ON r.id = l.run_id
+      LEFT JOIN pgsched.jobs AS j ON j.id = r.job_id
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', l.run_id, 'job_id', l.job_id, 'scheduled_for', l.scheduled_for,
+                       'failed', true, 'manual', l.trigger = 'manual')) AS outcomes
+              FROM reaped AS l
+             WHERE l.breaker_failures IS NOT NULL AND l.retry_run_id IS NULL
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
+)
+SELECT l.run_id, l.job_name, l.worker_id, l.retry_run_id, l.attempt, l.scheduled_for,
+       l.duration_ms, l.max_attempts, b.transition AS breaker_transition,
+       b.failed_slots AS breaker_failed_slots, b.open_until AS breaker_open_until,
+       b.queue AS breaker_queue
+  FROM reaped AS l
+  LEFT JOIN breaker AS b ON b.run_id = l.run_id;
 
 -- name: release_unstarted_runs
 -- Runs recorded as started by this worker that it does not hold: the claim
@@ -352,7 +431,7 @@ WITH released AS (
        AND r.claimed_at < now() - make_interval(secs => %(older_than_seconds)s)
        AND NOT r.id = ANY(%(held_run_ids)s)
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
-              r.worker_id, r.error
+              r.worker_id, r.error, r.trigger
 ), retried AS (
     INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, shard, attempt, status,
                                    trigger, available_at, queue)
@@ -366,13 +445,38 @@ WITH released AS (
      WHERE a.available_at IS NOT NULL
     ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
     RETURNING n.id, n.job_id, n.scheduled_for, n.shard
+), breaker AS (
+    SELECT b.*
+      FROM (SELECT jsonb_agg(jsonb_build_object(
+                       'run_id', l.id, 'job_id', l.job_id, 'scheduled_for', l.scheduled_for,
+                       'failed', true, 'manual', l.trigger = 'manual')) AS outcomes
+              FROM released AS l
+              JOIN pgsched.jobs AS j ON j.id = l.job_id
+             WHERE j.breaker_failures IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM retried AS t
+                                WHERE t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for
+                                  AND t.shard = l.shard)
+            HAVING count(*) > 0) AS s
+     CROSS JOIN LATERAL pgsched.breaker_record(s.outcomes) AS b
 )
 SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
-       0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id
+       0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id,
+       b.transition AS breaker_transition, b.failed_slots AS breaker_failed_slots,
+       b.open_until AS breaker_open_until, b.queue AS breaker_queue
   FROM released AS l
   LEFT JOIN pgsched.jobs AS j ON j.id = l.job_id
   LEFT JOIN retried AS t
-    ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for AND t.shard = l.shard;
+    ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for AND t.shard = l.shard
+  LEFT JOIN breaker AS b ON b.run_id = l.id;
+
+-- name: breaker_states
+-- Circuit breakers not closed in these queues, for the pgsched_circuit_open gauge: read
+-- every recovery round by workers that serve metrics, so every worker reports the
+-- cluster's state, not only the transitions it made itself.
+SELECT j.name AS job_name, j.queue, b.state
+  FROM pgsched.job_breakers AS b
+  JOIN pgsched.jobs AS j ON j.id = b.job_id
+ WHERE j.breaker_failures IS NOT NULL AND b.state <> 'closed' AND j.queue = ANY(%(queues)s);
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();
@@ -411,6 +515,13 @@ WITH held AS (
       FROM (SELECT job_id, min(scheduled_for) AS first_slot FROM released GROUP BY job_id) AS s
      WHERE j.id = s.job_id AND j.next_run > s.first_slot
     RETURNING j.id
+), reopened AS (
+    -- A released probe slot never ran: its breaker is open again, cool-down over, so
+    -- the slot (or the next one due) is the probe, whoever claims it.
+    UPDATE pgsched.job_breakers AS b
+       SET state = 'open', probe_slot = NULL, changed_at = now()
+      FROM released AS r
+     WHERE b.job_id = r.job_id AND b.state = 'half_open' AND b.probe_slot = r.scheduled_for
 )
 SELECT array_agg(id) AS run_ids,
        pg_notify('pgsched_wakeup', min(queue)) AS notified,

@@ -61,3 +61,9 @@ def note_start(directory: str, label: str, seconds: float) -> None:
     """Leaves a file named by when it began (monotonic ns) and ``label``, then sleeps."""
     (Path(directory) / f"{time.monotonic_ns()}-{label}").touch()
     time.sleep(seconds)
+
+
+def fail_while_file_exists(path: str) -> None:
+    """Fails while ``path`` exists: a dependency the test takes down and brings back."""
+    if Path(path).exists():
+        raise RuntimeError(f"{path} exists: the dependency is down")

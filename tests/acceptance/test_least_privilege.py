@@ -136,6 +136,25 @@ def test_the_least_privilege_deployment_runs_every_kind_and_holds_each_login_to_
             wait_for(lambda: scalar(admin, RECORDED) == len(jobs), what="every kind's run recorded")
             outcomes = dict(admin.execute(OUTCOMES).fetchall())
         assert outcomes == {name: "succeeded " for name in jobs}, (outcomes, workers.logs())
+        # A circuit breaker moves with the worker's login; the admin's closes it by hand.
+        breaker = ("jobs", "add", "breaker", "0 0 1 1 *", "python", "tests.jobs_for_tests:fail")
+        added = deployment.pgsched(
+            "admin", *breaker, "--args", '{"message": "down"}', "--breaker-failures", "1"
+        )
+        assert added.exit_code == 0, added.output
+        with deployment.connect("admin") as admin:
+            admin.execute("SELECT pgsched.run_now('breaker')")
+            wait_for(
+                lambda: scalar(admin, "SELECT state FROM pgsched.job_breakers") == "open",
+                what="the breaker to open",
+            )
+        shown = deployment.pgsched("admin", "jobs", "show", "breaker", "--json")
+        assert shown.exit_code == 0, shown.output
+        assert json.loads(shown.output)[0]["breaker_state"] == "open", shown.output
+        reset = deployment.pgsched("admin", "jobs", "reset-breaker", "breaker")
+        assert reset.exit_code == 0, reset.output
+        with deployment.connect("worker") as worker:
+            refused(worker, "SELECT pgsched.reset_breaker('breaker')")
         reaped = deployment.pgsched("worker", "reap")
         assert reaped.exit_code == 0, reaped.output
         assert workers.stop_all() == [0]
@@ -185,7 +204,8 @@ def test_the_least_privilege_deployment_runs_every_kind_and_holds_each_login_to_
         refused(jobs_login, "UPDATE pgsched.jobs SET target = 'SELECT 2'")
         refused(jobs_login, "SELECT * FROM pgsched.job_changes")
     with deployment.connect("reader") as reader:
-        assert scalar(reader, "SELECT count(*) FROM pgsched.recent_runs") == len(jobs)
+        # One run of each kind, and the breaker job's.
+        assert scalar(reader, "SELECT count(*) FROM pgsched.recent_runs") == len(jobs) + 1
         refused(reader, "SELECT * FROM pgsched.runs")
         refused(reader, "SELECT pgsched.retry_run(1)")
     with deployment.connect("admin") as admin:

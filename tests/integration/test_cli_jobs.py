@@ -117,6 +117,10 @@ def test_add_sets_every_column_it_has_an_option_for(
         "The nightly report",
         "--warn-after",
         "900",
+        "--breaker-failures",
+        "5",
+        "--breaker-cooldown",
+        "900",
     )
     row = job_row(db, "report")
     assert {key: row[key] for key in row if key not in {"id", "created_at", "updated_at"}} == {
@@ -143,6 +147,8 @@ def test_add_sets_every_column_it_has_an_option_for(
         "checkpoint": None,
         "modified_by": "postgres",
         "shards": 4,
+        "breaker_failures": 5,
+        "breaker_cooldown_seconds": 900,
     }
 
 
@@ -284,6 +290,7 @@ def test_show_gives_every_column_and_the_facts_of_its_runs(
         ["enable"],
         ["disable"],
         ["run"],
+        ["reset-breaker"],
         ["remove", "--yes"],
     ],
     ids=lambda command: command[0],
@@ -517,12 +524,52 @@ def test_an_unreachable_database_is_one_error_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["list", "show", "add", "edit", "enable", "disable", "run", "remove"]
+    "command",
+    ["list", "show", "add", "edit", "enable", "disable", "run", "reset-breaker", "remove"],
 )
 def test_every_jobs_command_help_shows_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, ["jobs", command, "--help"])
     assert result.exit_code == 0
     assert "Example:\n    pgsched jobs " + command in result.output
+
+
+def test_show_tells_the_circuit_breaker_and_reset_breaker_closes_it(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    ok(database_url, "jobs", "add", "sync", "@hourly", "sql", "SELECT 1", "--breaker-failures", "3")
+    [shown] = json.loads(ok(database_url, "jobs", "show", "sync", "--json").stdout)
+    assert (shown["breaker_failures"], shown["breaker_cooldown_seconds"]) == (3, 300)
+    assert (shown["breaker_state"], shown["breaker_failed_slots"]) == ("closed", 0)
+    db.execute(
+        "INSERT INTO pgsched.job_breakers (job_id, state, failed_slots, opened_at, open_until)"
+        " SELECT id, 'open', 3, now(), now() + interval '5 minutes' FROM pgsched.jobs"
+    )
+    [shown] = json.loads(ok(database_url, "jobs", "show", "sync", "--json").stdout)
+    assert (shown["breaker_state"], shown["breaker_failed_slots"]) == ("open", 3)
+    assert shown["breaker_open_until"] > shown["breaker_opened_at"]
+
+    reset = ok(database_url, "jobs", "reset-breaker", "sync").output
+    assert reset == "closed the circuit breaker of job 'sync' (it was open)\n"
+    [shown] = json.loads(ok(database_url, "jobs", "show", "sync", "--json").stdout)
+    assert (shown["breaker_state"], shown["breaker_open_until"]) == ("closed", None)
+    again = ok(database_url, "jobs", "reset-breaker", "sync").output
+    assert "was closed; nothing to reset" in again
+
+    ok(database_url, "jobs", "edit", "sync", "--breaker-failures", "0")
+    assert job_row(db, "sync")["breaker_failures"] is None
+    [shown] = json.loads(ok(database_url, "jobs", "show", "sync", "--json").stdout)
+    assert shown["breaker_state"] is None
+
+
+def test_a_breaker_setting_out_of_range_is_one_error_line(database_url: str) -> None:
+    result = invoke(
+        database_url, "jobs", "add", "x", "@hourly", "sql", "SELECT 1", "--breaker-cooldown", "0"
+    )
+    assert "breaker_cooldown_seconds must be an integer, positive, not 0" in one_error_line(result)
+    result = invoke(
+        database_url, "jobs", "add", "x", "@hourly", "sql", "SELECT 1", "--breaker-failures", "-2"
+    )
+    assert "breaker_failures must be a positive integer" in one_error_line(result)
 
 
 @pytest.mark.parametrize("shards", ["0", "1001"])

@@ -108,7 +108,7 @@ def test_reap_records_the_runs_of_dead_workers_as_lost_and_queues_retries(
 ) -> None:
     now = database_now(db)
     add_job(db, "report", max_attempts=2)
-    add_job(db, "once")
+    add_job(db, "once", breaker_failures=1)
     add_job(db, "paused", enabled=False)
     add_worker(db, "dead-worker", timedelta(minutes=5))
     add_worker(db, "live-worker", timedelta(seconds=1))
@@ -122,6 +122,11 @@ def test_reap_records_the_runs_of_dead_workers_as_lost_and_queues_retries(
     lost = {row["run_id"]: row for row in report["lost_runs"]}
     assert set(lost) == {retried, final}
     assert lost[final]["retry_run_id"] is None
+    # Its slot's final failure: the job's breaker (one failure) opened.
+    assert (lost[final]["breaker_transition"], lost[retried]["breaker_transition"]) == (
+        "open",
+        None,
+    )
     assert lost[retried]["job_name"] == "report"
     assert lost[retried]["worker_id"] == "dead-worker"
     retry = db.execute(
@@ -145,7 +150,13 @@ def test_reap_prints_what_it_recovered(database_url: str, db: Connection) -> Non
     result = invoke(database_url, "reap")
     assert result.exit_code == 0, result.output
     header, _, line, *summary = result.output.splitlines()
-    assert header.split() == ["run_id", "job_name", "worker_id", "retry_run_id"]
+    assert header.split() == [
+        "run_id",
+        "job_name",
+        "worker_id",
+        "retry_run_id",
+        "breaker_transition",
+    ]
     assert line.split()[:3] == [str(run_id), "report", "dead-worker"]
     assert summary == [
         "runs of dead workers recorded as lost: 1 (1 retried)",

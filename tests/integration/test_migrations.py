@@ -13,7 +13,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from pgsched.db import migrations
+from pgsched.db import (
+    breaker_schema,  # noqa: F401  (adds its tables to metadata)
+    migrations,
+)
 from pgsched.db.connection import session, sqlalchemy_engine
 from pgsched.db.schema import SCHEMA, metadata
 from pgsched.errors import SchemaNotMigrated

@@ -125,3 +125,22 @@ def test_the_last_status_of_a_sharded_job_is_its_latest_slots_outcome(
     assert health == (failed_shard, slot, "failed")
     assert listed == {"fanout": "failed"}
     assert (facts["last_run_id"], facts["last_run_status"]) == (failed_shard, "failed")
+
+
+def test_a_change_of_shards_alone_is_in_the_audit_trail(db: Connection) -> None:
+    job_id = add_job(db, "fanout", shards=2)
+    inserted = one(
+        db,
+        "SELECT new_values->'shards' FROM pgsched.job_changes"
+        " WHERE job_id = %s AND change = 'insert'",
+        [job_id],
+    )
+    db.execute("UPDATE pgsched.jobs SET shards = 8 WHERE id = %s", [job_id])
+    change = one(
+        db,
+        "SELECT change, old_values, new_values FROM pgsched.job_changes"
+        " WHERE job_id = %s ORDER BY id DESC LIMIT 1",
+        [job_id],
+    )
+    assert inserted == (2,)
+    assert change == ("update", {"shards": 2}, {"shards": 8})

@@ -80,6 +80,8 @@ def test_a_job_is_created_read_changed_and_removed(
         ("timeout_seconds", 0, "timeout_seconds"),
         ("kind", "cobol", "kind"),
         ("shards", 1001, "shards"),
+        ("breaker_failures", 0, "breaker_failures: 0 must be positive"),
+        ("breaker_cooldown_seconds", 0, "breaker_cooldown_seconds: 0 must be positive"),
     ],
 )
 def test_a_value_the_database_refuses_is_a_422_naming_the_column(
@@ -93,6 +95,19 @@ def test_a_value_the_database_refuses_is_a_422_naming_the_column(
     assert problem["column"] == field
     assert message in problem["detail"]
     assert client.get("/api/v1/jobs/bad", headers=admin).status_code == 404
+
+
+def test_a_circuit_breaker_is_set_and_cleared_through_the_api(
+    client: TestClient, admin: dict[str, str], db: psycopg.Connection
+) -> None:
+    body = {"name": "sync", "schedule": "@hourly", "kind": "shell", "target": "true"}
+    body |= {"breaker_failures": 5, "breaker_cooldown_seconds": 60}
+    assert client.post("/api/v1/jobs", headers=admin, json=body).status_code == 201
+    settings = "SELECT breaker_failures, breaker_cooldown_seconds FROM pgsched.jobs"
+    assert db.execute(settings).fetchone() == (5, 60)
+    patched = client.patch("/api/v1/jobs/sync", headers=admin, json={"breaker_failures": None})
+    assert patched.status_code == 200, patched.text
+    assert db.execute(settings).fetchone() == (None, 60)
 
 
 def test_a_patch_the_database_refuses_changes_nothing(

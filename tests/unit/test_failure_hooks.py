@@ -3,6 +3,7 @@ and never able to harm the worker."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,3 +180,47 @@ def test_the_sentry_hook_sends_a_message_tagged_with_the_run() -> None:
     }
     assert event["fingerprint"] == ["pgsched", "nightly", "failed"]
     assert event["contexts"]["pgsched_run"]["run_id"] == 7
+
+
+def test_a_circuit_breaker_opened_or_closed_by_an_outcome_is_reported_as_an_event() -> None:
+    hooks = FailureHooks([f"{HOOKS}:remember"])
+    events = RunEvents(lambda: "w1", hooks=hooks)
+    attempt = make_attempt("python", "m:f", run_id=7, job_name="payments", scheduled_for=SLOT)
+    until = datetime(2030, 1, 1, 0, 5, tzinfo=UTC)
+    events.recorded(
+        [EndedAttempt(attempt, Outcome.failed("provider down"), 12.0, None)],
+        {7: FinishedRun(7, None, None, "open", 3, until, "payments-queue")},
+    )
+    good = make_attempt("python", "m:f", run_id=8, job_name="payments", scheduled_for=SLOT)
+    events.recorded(
+        [EndedAttempt(good, Outcome.succeeded(), 12.0, None)],
+        {8: FinishedRun(8, None, None, "closed", 0, None, "payments-queue")},
+    )
+    events.close()
+
+    assert [(r.event, r.run_id, r.status) for r, _ in received] == [
+        ("run_failed", 7, "failed"),
+        ("circuit_opened", 7, "failed"),
+        ("circuit_closed", 8, "succeeded"),
+    ]
+    assert received[1][0].error == (
+        "circuit breaker opened after 3 failed slot(s) in a row; "
+        "slots are skipped until 2030-01-01T00:05:00+00:00"
+    )
+
+
+def test_the_sentry_hook_tells_a_circuit_breaker_event_grouped_per_job_and_event() -> None:
+    transport = RecordingTransport()
+    sentry_sdk.init(dsn="https://key@sentry.invalid/1", transport=transport)
+    try:
+        opened = replace(report_for("payments"), event="circuit_opened", error="circuit open")
+        sentry_hook.report(opened)
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init()
+
+    events = [item.payload.json for env in transport.envelopes for item in env.items]
+    (event,) = [event for event in events if event and "message" in event]
+    assert event["message"] == "pgsched job payments: circuit open"
+    assert event["fingerprint"] == ["pgsched", "payments", "circuit_opened"]
+    assert event["tags"]["pgsched.event"] == "circuit_opened"

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -93,6 +94,19 @@ def test_the_webhook_posts_the_report_as_json() -> None:
         "scheduled_for": "2030-01-01T09:00:00+00:00",
         "worker_id": "w1",
     }
+
+
+def test_a_circuit_breaker_event_is_posted_with_its_event_name() -> None:
+    opened = replace(report(), event="circuit_opened", error="circuit breaker opened after 3")
+    with receiver() as (port, received):
+        Webhook(f"http://127.0.0.1:{port}/hooks", LOCAL)(opened)
+    [(_, _, body)] = received
+    assert (body["event"], body["job_name"], body["error"]) == (
+        "circuit_opened",
+        "payments",
+        "circuit breaker opened after 3",
+    )
+    assert next(iter(body)) == "event"
 
 
 def test_an_endpoint_answering_an_error_is_logged_without_the_urls_token() -> None:

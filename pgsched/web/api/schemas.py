@@ -62,6 +62,10 @@ class JobChanges(BaseModel):
     warn_after_seconds: int | None = Field(
         None, description="Flag an attempt still running after this many seconds; null: never."
     )
+    breaker_failures: int | None = Field(
+        None, description="Failed slots in a row that open the circuit breaker; null: none."
+    )
+    breaker_cooldown_seconds: int | None = None
 
 
 class JobDefinition(BaseModel):
@@ -97,6 +101,11 @@ class JobDefinition(BaseModel):
     warn_after_seconds: int | None = Field(
         None, description="Flag an attempt still running after this many seconds; null: never."
     )
+    breaker_failures: int | None = Field(
+        JOB_DEFAULTS["breaker_failures"],
+        description="Failed slots in a row that open the circuit breaker; null: none.",
+    )
+    breaker_cooldown_seconds: int = JOB_DEFAULTS["breaker_cooldown_seconds"]
 
 
 class Job(BaseModel):
