@@ -28,17 +28,17 @@ SCHEMA = "pgsched"
 JOB_STATS = f"{SCHEMA}.job_stats(text, integer)"
 
 
-def _job_stats(bind: Connection, version: str) -> None:
+def _job_stats(bind: Connection, path: str) -> None:
     # A function's result columns cannot change in place: drop, create, grant again.
     op.execute(f"DROP FUNCTION {JOB_STATS}")
-    apply_sql_file(bind, f"functions/job_stats.{version}.sql")
+    apply_sql_file(bind, path)
     op.execute(f"REVOKE EXECUTE ON FUNCTION {JOB_STATS} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {JOB_STATS} TO pgsched_reader")
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    _job_stats(bind, "v2")
+    _job_stats(bind, "functions/job_stats.v2.sql")
     # All three keep or append columns, so CREATE OR REPLACE keeps the views' grants.
     apply_sql_file(bind, "views/failed_runs.v2.sql")
     apply_sql_file(bind, "views/running_runs.v5.sql")
@@ -59,4 +59,4 @@ def downgrade() -> None:
         op.execute(f"DROP VIEW {SCHEMA}.{view}")
         apply_sql_file(bind, before)
         op.execute(f"GRANT SELECT ON {SCHEMA}.{view} TO pgsched_reader")
-    _job_stats(bind, "v1")
+    _job_stats(bind, "functions/job_stats.v1.sql")
