@@ -7,6 +7,7 @@ Create Date: 2026-12-02
 - ``job_stats`` v2 appends slots, succeeded_slots, failed_slots and
   slot_success_rate: each slot counted once whatever its retries and shards, by the
   rule of ``job_slot_outcomes``. The run figures still count attempts.
+- ``job_timeline`` v2 appends the same slot figures per hour.
 - ``failed_runs`` v2 and ``running_runs`` v5 append ``shard``.
 - ``job_health`` v3: the latest run is the latest slot's, ended as
   ``job_slot_outcomes`` ends it (succeeded only when every shard did), not
@@ -26,19 +27,21 @@ depends_on = None
 
 SCHEMA = "pgsched"
 JOB_STATS = f"{SCHEMA}.job_stats(text, integer)"
+JOB_TIMELINE = f"{SCHEMA}.job_timeline(text, integer)"
 
 
-def _job_stats(bind: Connection, path: str) -> None:
+def _reader_function(bind: Connection, signature: str, path: str) -> None:
     # A function's result columns cannot change in place: drop, create, grant again.
-    op.execute(f"DROP FUNCTION {JOB_STATS}")
+    op.execute(f"DROP FUNCTION {signature}")
     apply_sql_file(bind, path)
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {JOB_STATS} FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {JOB_STATS} TO pgsched_reader")
+    op.execute(f"REVOKE EXECUTE ON FUNCTION {signature} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO pgsched_reader")
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    _job_stats(bind, "functions/job_stats.v2.sql")
+    _reader_function(bind, JOB_STATS, "functions/job_stats.v2.sql")
+    _reader_function(bind, JOB_TIMELINE, "functions/job_timeline.v2.sql")
     # All three keep or append columns, so CREATE OR REPLACE keeps the views' grants.
     apply_sql_file(bind, "views/failed_runs.v2.sql")
     apply_sql_file(bind, "views/running_runs.v5.sql")
@@ -59,4 +62,5 @@ def downgrade() -> None:
         op.execute(f"DROP VIEW {SCHEMA}.{view}")
         apply_sql_file(bind, before)
         op.execute(f"GRANT SELECT ON {SCHEMA}.{view} TO pgsched_reader")
-    _job_stats(bind, "functions/job_stats.v1.sql")
+    _reader_function(bind, JOB_TIMELINE, "functions/job_timeline.v1.sql")
+    _reader_function(bind, JOB_STATS, "functions/job_stats.v1.sql")

@@ -89,6 +89,9 @@ class TimelineHour(TypedDict):
     successes: int
     failures: int
     avg_duration_ms: float | None
+    slots: int
+    succeeded_slots: int
+    failed_slots: int
 
 
 class SlotOutcome(TypedDict):

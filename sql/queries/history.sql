@@ -45,7 +45,8 @@ SELECT job_name, successful_runs, failed_runs, total_runs, success_rate_percenta
  ORDER BY job_name;
 
 -- name: history_job_timeline
-SELECT time_bucket, executions, successes, failures, avg_duration_ms
+SELECT time_bucket, executions, successes, failures, avg_duration_ms, slots, succeeded_slots,
+       failed_slots
   FROM pgsched.job_timeline(%(job)s::text, %(hours)s::integer);
 
 -- name: history_workers_alive

@@ -122,11 +122,14 @@ def test_job_timeline_has_one_bucket_per_hour_including_empty_ones(db: Connectio
         timeline = db.execute("SELECT * FROM pgsched.job_timeline('hourly', 5)").fetchall()
         day = db.execute("SELECT count(*) FROM pgsched.job_timeline('hourly')").fetchone()
     assert timeline == [
-        (this_hour - 4 * HOUR, 0, 0, 0, None),
-        (this_hour - 3 * HOUR, 2, 0, 0, None),
-        (this_hour - 2 * HOUR, 0, 0, 0, None),
-        (this_hour - HOUR, 3, 2, 1, 200.0),
-        (this_hour, 1, 1, 0, 50.0),
+        # time_bucket, executions, successes, failures, avg_duration_ms, then slots,
+        # succeeded_slots, failed_slots: one attempt a slot here, the running and
+        # cancelled slots not counted.
+        (this_hour - 4 * HOUR, 0, 0, 0, None, 0, 0, 0),
+        (this_hour - 3 * HOUR, 2, 0, 0, None, 0, 0, 0),
+        (this_hour - 2 * HOUR, 0, 0, 0, None, 0, 0, 0),
+        (this_hour - HOUR, 3, 2, 1, 200.0, 3, 2, 1),
+        (this_hour, 1, 1, 0, 50.0, 1, 1, 0),
     ]
     assert day == (24,)
 

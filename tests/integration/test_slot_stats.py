@@ -144,3 +144,19 @@ def test_a_change_of_shards_alone_is_in_the_audit_trail(db: Connection) -> None:
     )
     assert inserted == (2,)
     assert change == ("update", {"shards": 2}, {"shards": 8})
+
+
+def test_the_timeline_counts_each_slot_of_an_hour_once_beside_its_attempts(
+    db: Connection,
+) -> None:
+    with one_instant(db) as now:
+        add_job(db, "fanout", shards=2, max_attempts=2)
+        slot = now.replace(minute=0, second=0, microsecond=0) - HOUR
+        add_run(db, "fanout", "failed", slot, duration_ms=1.0, shard=0)
+        add_run(db, "fanout", "succeeded", slot, duration_ms=1.0, shard=0, attempt=2)
+        add_run(db, "fanout", "succeeded", slot, duration_ms=1.0, shard=1)
+        hours = db.execute(
+            "SELECT executions, successes, failures, slots, succeeded_slots, failed_slots"
+            " FROM pgsched.job_timeline('fanout', 3)"
+        ).fetchall()
+    assert hours == [(0, 0, 0, 0, 0, 0), (3, 2, 1, 1, 1, 0), (0, 0, 0, 0, 0, 0)]

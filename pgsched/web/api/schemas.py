@@ -247,6 +247,11 @@ class TimelineBucket(BaseModel):
     successes: int
     failures: int
     avg_duration_ms: float | None
+    slots: int = Field(
+        description="Slots of the hour that ended, each once; the rest count attempts."
+    )
+    succeeded_slots: int
+    failed_slots: int
 
 
 class FireTime(BaseModel):
