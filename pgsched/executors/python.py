@@ -5,24 +5,21 @@ A job runs in a child, not in the worker, so that it can block, leak, crash or c
 for certain: each child leads its own process group, which is killed whole. Children
 outlive attempts because starting an interpreter costs far more than most jobs.
 
-When attempts wait, a child gets many in one message (a batch) and runs them one after
-the other, answering each as it ends: one write and one wake-up carry many attempts,
-where each cost a pair of them. Each attempt keeps its own fate. The first attempt a
-child has not answered is the one it may be running; the ones behind it have not
-begun, and a withdrawal takes them back at once (the child reads it on a thread of its
-own). So an attempt stopped while queued is withdrawn, not killed; one stopped while
-it runs kills its child, and the others queued there go to another child; a child that
-dies loses only the attempt it was running; at shutdown the queued ones are handed
-back like any attempt not begun. Attempts queued behind one that turns out slow are
-taken back too, and sent where they can begin. The child's side is
-``pgsched.executors.python_child``, the messages ``child_channel``.
+When attempts wait, a child gets many in one message (a batch) and runs them in order,
+answering each as it ends: one write and one wake-up carry many attempts. Each keeps
+its own fate. The first attempt a child has not answered is the one it may be running;
+those behind it have not begun, and a withdrawal takes them back at once (the child
+reads it on a thread of its own). An attempt cancelled while queued is withdrawn;
+one cancelled while it runs kills its child, whose queued attempts go to another; a
+child that dies loses only the attempt it ran; at shutdown queued attempts are handed
+back like any not begun; those behind a slow one are taken back and sent elsewhere.
+The child's side is ``pgsched.executors.python_child``, the messages ``child_channel``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 import time
@@ -34,10 +31,21 @@ import structlog
 
 from pgsched.config import job_environment
 from pgsched.executors.base import ERROR_LIMIT_CHARS, signal_group, truncate
-from pgsched.executors.child_channel import HEADER
-from pgsched.executors.child_pipes import ChildDied
 from pgsched.executors.job_user import JobUser
-from pgsched.executors.python_children import CannotStart, Child, Ticket, kill, spawn, stop
+from pgsched.executors.python_children import (
+    BATCH_MAX,
+    CannotStart,
+    Child,
+    Ticket,
+    batch_frame,
+    child_gone,
+    choose_child,
+    kill,
+    request,
+    settle,
+    spawn,
+    stop,
+)
 from pgsched.executors.python_target import allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
@@ -49,14 +57,10 @@ log = structlog.get_logger(__name__)
 # A queue of short jobs alone never grows it: more processes than cores would only
 # share the same CPUs. Attempts queued behind one running this long are taken back.
 GROW_AFTER_SECONDS = 0.05
-# The most attempts queued in one child: bounds what one slow attempt holds up until
-# they are taken back, and one message's size.
-BATCH_MAX = 64
 # How long a shutdown waits for children to say which queued attempts they hand back.
 WITHDRAW_TIMEOUT_SECONDS = 1.0
 # How long close() lets children handle SIGTERM before it kills them.
 TERMINATE_GRACE_SECONDS = 2.0
-_BATCH_START = b'{"type":"batch","attempts":['
 
 
 class PythonExecutor:
@@ -113,18 +117,18 @@ class PythonExecutor:
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run ``attempt`` in a child; stop it (withdrawn, or its child killed) if
         cancelled meanwhile."""
-        refusal = self._refusal(attempt.target)
-        if refusal is not None:
-            return refusal
+        problem = allowance_problem(attempt.target, self._allowed)
+        if problem is not None:
+            return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:
             self._keys += 1
-            request = json.dumps(_request(attempt, self._keys), separators=(",", ":")).encode()
+            encoded = request(attempt, self._keys)
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        ticket = Ticket(attempt, self._keys, request, future, time.monotonic(), pending=True)
+        ticket = Ticket(attempt, self._keys, encoded, future, time.monotonic(), pending=True)
         self._pending.append(ticket)
         self._wake()
         try:
@@ -203,7 +207,7 @@ class PythonExecutor:
         now = time.monotonic()
         self._take_back_from_slow_children(now)
         while self._pending:
-            child = self._choose(now)
+            child = choose_child(self._pool, self.processes, now - GROW_AFTER_SECONDS)
             if child is None:
                 if len(self._pool) >= self.processes:
                     return
@@ -217,24 +221,10 @@ class PythonExecutor:
             room = BATCH_MAX - len(child.queued)
             self._send(child, [self._pending.popleft() for _ in range(min(room, share))])
 
-    def _choose(self, now: float) -> Child | None:
-        """The child to send to next: the most recently idle, else (once the pool is
-        full) the least queued one whose current attempt is not slow and has room."""
-        pool = [child for child in self._pool if not child.stopping]
-        idle = [child for child in pool if not child.queued]
-        if idle:
-            return max(idle, key=lambda child: child.idle_since)
-        if len(self._pool) < self.processes:
-            return None
-        slow = now - GROW_AFTER_SECONDS
-        open_ = [c for c in pool if c.head_since > slow and len(c.queued) < BATCH_MAX]
-        return min(open_, key=lambda child: len(child.queued), default=None)
-
     def _send(self, child: Child, tickets: list[Ticket]) -> None:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
         if not tickets:
             return
-        body = _BATCH_START + b",".join(ticket.request for ticket in tickets) + b"]}"
         if not child.queued:
             child.head_since = time.monotonic()
             child.output.attempt_started(tickets[0].run_id)
@@ -242,7 +232,7 @@ class PythonExecutor:
             ticket.pending = False
             ticket.child = child
             child.queued[ticket.key] = ticket
-        child.outbox.write(HEADER.pack(len(body)) + body)
+        child.outbox.write(batch_frame(tickets))
 
     def _take_back_from_slow_children(self, now: float) -> None:
         """Withdraw attempts queued behind one running past GROW_AFTER_SECONDS, and grow
@@ -287,8 +277,7 @@ class PythonExecutor:
             child = ticket.child
             if child is None:
                 return  # answered, or handed back
-            # Should the child have ended this attempt and begun the next one, that
-            # one's fate is this.
+            # The fate of the next one, should the child have begun it meanwhile:
             fate = (
                 f"the python worker process was killed to stop attempt {ticket.run_id} "
                 "as it ended; this attempt, begun after it in the same process, was cut short"
@@ -314,7 +303,7 @@ class PythonExecutor:
         while self._pending:
             ticket = self._pending.popleft()
             ticket.pending = False
-            _settle(ticket, Outcome.failed(error))
+            settle(ticket, Outcome.failed(error))
 
     # -- children ----------------------------------------------------------------
 
@@ -363,7 +352,7 @@ class PythonExecutor:
         if ticket is None:
             return
         ticket.child = None
-        _settle(
+        settle(
             ticket,
             Outcome(
                 RunStatus(message["status"]),
@@ -399,26 +388,9 @@ class PythonExecutor:
             self._pool.remove(child)
         if not child.stopping:
             log.warning("python_child_died", pid=child.pid, exit_code=returncode)
-        for answer in child.withdrawals.values():
-            if not answer.done():
-                answer.set_result([])
-        child.withdrawals.clear()
-        tickets = list(child.queued.values())
-        child.queued.clear()
-        if not tickets:
-            return
-        head, behind = tickets[0], tickets[1:]
-        head.child = None
-        if not head.abandoned:
-            fate = child.kill_reason or (
-                f"python worker process died while running the job ({ChildDied(returncode)})"
-            )
-            _settle(head, Outcome.failed(fate))
+        behind = child_gone(child, returncode)
         # Never begun: they run in another child.
-        for ticket in behind:
-            ticket.child = None
-            ticket.pending = not ticket.abandoned
-        self._pending.extendleft(reversed([t for t in behind if not t.abandoned]))
+        self._pending.extendleft(reversed(behind))
         self._wake()
 
     def _spawn_task(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -426,27 +398,3 @@ class PythonExecutor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def _refusal(self, target: str) -> Outcome | None:
-        problem = allowance_problem(target, self._allowed)
-        if problem is None:
-            return None
-        return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
-
-
-def _settle(ticket: Ticket, outcome: Outcome) -> None:
-    if not ticket.future.done():
-        ticket.future.set_result(outcome)
-
-
-def _request(attempt: Attempt, key: int) -> dict[str, Any]:
-    return {
-        "ticket": key,
-        "target": attempt.target,
-        "args": attempt.args,
-        "job_name": attempt.job_name,
-        "run_id": attempt.run_id,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "attempt": attempt.attempt,
-        "checkpoint": attempt.checkpoint,
-    }

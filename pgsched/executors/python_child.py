@@ -17,7 +17,6 @@ import io
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,8 +26,8 @@ from typing import Any
 
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
-from pgsched.executors.child_channel import ChildChannel
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.executors.child_channel import ChildChannel
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 

@@ -1,4 +1,5 @@
-"""Python child processes: starting one, what the worker knows of it, stopping it for sure.
+"""Python child processes: starting one, what the worker knows of it and of the attempts
+sent to it, stopping it for sure.
 
 Each child leads its own process group, which is killed whole, and talks to the worker
 over private pipes (``child_channel`` has the messages). ``PythonExecutor`` decides
@@ -8,6 +9,7 @@ what each child runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -17,7 +19,7 @@ from typing import Any
 import structlog
 
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import encode
+from pgsched.executors.child_channel import HEADER, encode
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome
@@ -25,6 +27,10 @@ from pgsched.models import Attempt, Outcome
 log = structlog.get_logger("pgsched.executors.python")
 
 CHILD_MODULE = "pgsched.executors.python_child"
+# The most attempts queued in one child: bounds what one slow attempt holds up until
+# they are taken back, and one message's size.
+BATCH_MAX = 64
+_BATCH_START = b'{"type":"batch","attempts":['
 
 
 class CannotStart(RuntimeError):
@@ -122,20 +128,91 @@ async def spawn(
         _, output = await loop.connect_read_pipe(ChildOutput, printed)
         output.pid = process.pid
         ready: asyncio.Future[Any] = loop.create_future()
-        inbox.handler = lambda message: ready.done() or ready.set_result(message)
+
+        def first_message(message: Any) -> None:
+            if not ready.done():
+                ready.set_result(message)
+
+        inbox.handler = first_message
         outbox.write(encode({"sys_path": sys_path, "allowed": allowed}))
         exited = asyncio.ensure_future(process.wait())
         await asyncio.wait((ready, exited), return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
             inbox.drain_and_close()
             outbox.close()
-            raise CannotStart(f"python worker process exited on start ({ChildDied(exited.result())})")
+            died = ChildDied(exited.result())
+            raise CannotStart(f"python worker process exited on start ({died})")
         exited.cancel()
     except BaseException:
         signal_group(process.pid, signal.SIGKILL)
         raise
     log.info("python_child_started", pid=process.pid)
     return Child(process, inbox, outbox, output)
+
+
+def batch_frame(tickets: list[Ticket]) -> bytes:
+    """One message carrying ``tickets``' requests: their encoded JSON joined, unparsed."""
+    body = _BATCH_START + b",".join(ticket.request for ticket in tickets) + b"]}"
+    return HEADER.pack(len(body)) + body
+
+
+def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child | None:
+    """The child of ``pool`` to send to next: the most recently idle, else (once the
+    pool has ``processes``) the least queued whose current attempt is not slow (handed
+    over after ``slow_since``) and that has room. None: start a child, or wait."""
+    live = [child for child in pool if not child.stopping]
+    idle = [child for child in live if not child.queued]
+    if idle:
+        return max(idle, key=lambda child: child.idle_since)
+    if len(pool) < processes:
+        return None
+    open_ = [c for c in live if c.head_since > slow_since and len(c.queued) < BATCH_MAX]
+    return min(open_, key=lambda child: len(child.queued), default=None)
+
+
+def request(attempt: Attempt, key: int) -> bytes:
+    """What a child needs to run ``attempt``, as ticket ``key``, encoded;
+    ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
+    message = {
+        "ticket": key,
+        "target": attempt.target,
+        "args": attempt.args,
+        "job_name": attempt.job_name,
+        "run_id": attempt.run_id,
+        "scheduled_for": attempt.scheduled_for.isoformat(),
+        "attempt": attempt.attempt,
+        "checkpoint": attempt.checkpoint,
+    }
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def settle(ticket: Ticket, outcome: Outcome) -> None:
+    """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
+    if not ticket.future.done():
+        ticket.future.set_result(outcome)
+
+
+def child_gone(child: Child, returncode: int) -> list[Ticket]:
+    """Settle what ``child``, now exited, held: no answer comes to its withdrawals; the
+    attempt it may have been running failed (``kill_reason``, or its death); the ones
+    behind it, not begun, are returned to be sent elsewhere (unless given up)."""
+    for answer in child.withdrawals.values():
+        if not answer.done():
+            answer.set_result([])
+    child.withdrawals.clear()
+    tickets = list(child.queued.values())
+    child.queued.clear()
+    for ticket in tickets:
+        ticket.child = None
+    if not tickets:
+        return []
+    head, behind = tickets[0], tickets[1:]
+    if not head.abandoned:
+        died = f"python worker process died while running the job ({ChildDied(returncode)})"
+        settle(head, Outcome.failed(child.kill_reason or died))
+    for ticket in behind:
+        ticket.pending = not ticket.abandoned
+    return [ticket for ticket in behind if not ticket.abandoned]
 
 
 def stop(child: Child, signum: signal.Signals, reason: str) -> None:
