@@ -51,11 +51,10 @@ from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
 
-# An elastic pool grows by one process when an attempt has waited this long for a
-# child while every child has been running its attempt at least as long: slow jobs
-# (sleeping, waiting on I/O) then run side by side without starving the short ones.
-# A queue of short jobs alone never grows it: more processes than cores would only
-# share the same CPUs. Attempts queued behind one running this long are taken back.
+# An elastic pool grows by one process when an attempt has waited this long while
+# every child has run its attempt as long: slow jobs (sleeping, on I/O) then run side
+# by side without starving short ones; short jobs alone never grow it (more processes
+# than cores only share them). Attempts queued behind one this slow are taken back.
 GROW_AFTER_SECONDS = 0.05
 # How long a shutdown waits for children to say which queued attempts they hand back.
 WITHDRAW_TIMEOUT_SECONDS = 1.0
@@ -71,7 +70,8 @@ class PythonExecutor:
     Only targets under ``allowed_prefixes`` run (``python_target``'s rules); others
     are refused before any child sees them. ``save_checkpoint(attempt, value)`` stores
     what a job passes to ``context.save_checkpoint``; the job waits until it returns.
-    With ``user``, children run as that OS user. Call ``start`` first.
+    With ``user``, children run as that OS user; ``slow_seconds``: how long an
+    attempt runs before those queued behind it are taken back. Call ``start`` first.
     """
 
     def __init__(
@@ -82,6 +82,7 @@ class PythonExecutor:
         hidden_env: Sequence[str] = (),
         max_processes: int | None = None,
         user: JobUser | None = None,
+        slow_seconds: float = GROW_AFTER_SECONDS,
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
         self._hidden_env = tuple(hidden_env)
@@ -89,9 +90,10 @@ class PythonExecutor:
         self.processes = processes
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
+        self._slow_seconds = slow_seconds
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
-        # Children able to take attempts (started, not stopped).
+        # Children able to take attempts (started, not exited).
         self._pool: list[Child] = []
         self._children: set[Child] = set()
         self._wakeup = asyncio.Event()
@@ -148,25 +150,20 @@ class PythonExecutor:
         """Take back those of ``run_ids`` that have not begun and now never will: waiting
         for a child, or queued in one behind the attempt it runs. Which were taken."""
         wanted = set(run_ids)
-        taken = set()
-        for ticket in [t for t in self._pending if t.run_id in wanted]:
+        gone = [t for t in self._pending if t.run_id in wanted]
+        asking = [
+            self._spawn_task(self._withdraw(child, behind))
+            for child in self._pool
+            if (behind := [t.key for t in list(child.queued.values())[1:] if t.run_id in wanted])
+        ]
+        for ticket in gone:
             self._unqueue(ticket)
-            ticket.abandoned = True
-            taken.add(ticket.run_id)
-        asking = []
-        for child in self._pool:
-            behind = [t.key for t in list(child.queued.values())[1:] if t.run_id in wanted]
-            if behind:
-                asking.append(self._withdraw(child, behind))
         if asking:
-            done, _ = await asyncio.wait(
-                [self._spawn_task(ask) for ask in asking], timeout=WITHDRAW_TIMEOUT_SECONDS
-            )
-            for task in done:
-                for ticket in task.result():
-                    ticket.abandoned = True
-                    taken.add(ticket.run_id)
-        return taken
+            done, _ = await asyncio.wait(asking, timeout=WITHDRAW_TIMEOUT_SECONDS)
+            gone.extend(ticket for task in done for ticket in task.result())
+        for ticket in gone:
+            ticket.abandoned = True
+        return {ticket.run_id for ticket in gone}
 
     async def close(self) -> None:
         """Stop every child: SIGTERM to its process group, SIGKILL if it lingers."""
@@ -192,11 +189,11 @@ class PythonExecutor:
     async def _dispatch_loop(self) -> None:
         while True:
             # Woken by attempts arriving and children freeing up; while anything waits
-            # or is queued, also every GROW_AFTER_SECONDS to look for slow attempts.
+            # or is queued, also every slow_seconds to look for slow attempts.
             await self._dispatch()
             busy = self._pending or any(len(child.queued) > 1 for child in self._pool)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(GROW_AFTER_SECONDS if busy else None):
+                async with asyncio.timeout(self._slow_seconds if busy else None):
                     await self._wakeup.wait()
             self._wakeup.clear()
 
@@ -207,7 +204,7 @@ class PythonExecutor:
         now = time.monotonic()
         self._take_back_from_slow_children(now)
         while self._pending:
-            child = choose_child(self._pool, self.processes, now - GROW_AFTER_SECONDS)
+            child = choose_child(self._pool, self.processes, now - self._slow_seconds)
             if child is None:
                 if len(self._pool) >= self.processes:
                     return
@@ -235,9 +232,9 @@ class PythonExecutor:
         child.outbox.write(batch_frame(tickets))
 
     def _take_back_from_slow_children(self, now: float) -> None:
-        """Withdraw attempts queued behind one running past GROW_AFTER_SECONDS, and grow
+        """Withdraw attempts queued behind one running past slow_seconds, and grow
         an elastic pool when attempts have waited that long behind slow ones alone."""
-        slow = now - GROW_AFTER_SECONDS
+        slow = now - self._slow_seconds
         for child in self._pool:
             if child.head_since <= slow and len(child.queued) > 1 and not child.withdrawals:
                 self._spawn_task(self._requeue(child, list(child.queued)[1:]))

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pgsched.executors.python import GROW_AFTER_SECONDS, PythonExecutor
+from pgsched.executors.python import PythonExecutor
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 
@@ -35,8 +35,10 @@ async def ignore_checkpoint(attempt: Attempt, value: Any) -> None:
     raise AssertionError(f"unexpected checkpoint {value!r}")
 
 
-async def one_child(save: Any = ignore_checkpoint) -> PythonExecutor:
-    executor = PythonExecutor(("tests.",), 1, save)
+async def one_child(save: Any = ignore_checkpoint, slow_seconds: float = 30) -> PythonExecutor:
+    """A pool of one child that leaves attempts queued in it (behind a slow one too),
+    unless ``slow_seconds`` says when to take them back."""
+    executor = PythonExecutor(("tests.",), 1, save, slow_seconds=slow_seconds)
     await executor.start()
     return executor
 
@@ -79,11 +81,11 @@ def test_a_timeout_in_a_batch_kills_that_attempt_only_and_the_rest_run_once(
     async def go() -> list[Outcome | None]:
         executor = await one_child()
         try:
-            # The first is cancelled while it runs, before the executor would take
-            # the others back from behind it: its child is killed with them queued.
+            # The first is cancelled while it runs: its child is killed with the
+            # others queued behind it.
             return list(
                 await asyncio.gather(
-                    within(GROW_AFTER_SECONDS / 3, executor.execute(appender(1, ran, 2.0))),
+                    within(0.3, executor.execute(appender(1, ran, 2.0))),
                     within(30, executor.execute(appender(2, ran))),
                     within(30, executor.execute(appender(3, ran))),
                 )
@@ -204,3 +206,25 @@ def test_checkpoints_of_a_batch_reach_their_own_attempt() -> None:
     outcomes = asyncio.run(go())
     assert [o.status for o in outcomes] == [RunStatus.SUCCEEDED] * 3
     assert saved == [(1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3)]
+
+
+def test_attempts_queued_behind_a_slow_one_are_taken_back_and_run_elsewhere(
+    tmp_path: Path,
+) -> None:
+    async def go() -> tuple[float, int]:
+        executor = PythonExecutor(("tests.",), 1, ignore_checkpoint, max_processes=2)
+        await executor.start()
+        try:
+            slow = asyncio.ensure_future(executor.execute(appender(1, tmp_path / "ran", 1.5)))
+            await asyncio.sleep(0.01)  # sent first: the quick one is queued behind it
+            started = time.monotonic()
+            quick = await executor.execute(attempt(2, "getpid"))
+            waited = time.monotonic() - started
+            await slow
+            assert quick.status is RunStatus.SUCCEEDED
+            return waited, executor.processes
+        finally:
+            await executor.close()
+
+    waited, processes = asyncio.run(go())
+    assert processes == 2 and waited < 1.2  # not behind the slow one
