@@ -159,8 +159,10 @@ class PythonExecutor:
         for ticket in gone:
             self._unqueue(ticket)
         if asking:
-            done, _ = await asyncio.wait(asking, timeout=WITHDRAW_TIMEOUT_SECONDS)
+            done, late = await asyncio.wait(asking, timeout=WITHDRAW_TIMEOUT_SECONDS)
             gone.extend(ticket for task in done for ticket in task.result())
+            for task in late:  # those handed back after all run here
+                task.add_done_callback(lambda t: self._pending.extend(t.result()))
         for ticket in gone:
             ticket.abandoned = True
         return {ticket.run_id for ticket in gone}
