@@ -44,7 +44,7 @@ from pgsched.executors.python_children import (
     request,
     settle,
     spawn,
-    stop,
+    stop_all,
 )
 from pgsched.executors.python_target import allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -56,10 +56,11 @@ log = structlog.get_logger(__name__)
 # by side without starving short ones; short jobs alone never grow it (more processes
 # than cores only share them). Attempts queued behind one this slow are taken back.
 GROW_AFTER_SECONDS = 0.05
+# Attempts that take this long together make a batch (by a running average, weight
+# DURATION_SMOOTHING), however few wait.
+BATCH_SECONDS, DURATION_SMOOTHING = 0.005, 0.05
 # How long a shutdown waits for children to say which queued attempts they hand back.
 WITHDRAW_TIMEOUT_SECONDS = 1.0
-# How long close() lets children handle SIGTERM before it kills them.
-TERMINATE_GRACE_SECONDS = 2.0
 
 
 class PythonExecutor:
@@ -91,10 +92,11 @@ class PythonExecutor:
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         self._slow_seconds = slow_seconds
+        # Average time of attempts from their start to their answer.
+        self._seconds = GROW_AFTER_SECONDS
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
-        # Children able to take attempts (started, not exited).
-        self._pool: list[Child] = []
+        self._pool: list[Child] = []  # children able to take attempts (not exited)
         self._children: set[Child] = set()
         self._wakeup = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -171,15 +173,7 @@ class PythonExecutor:
         """Stop every child: SIGTERM to its process group, SIGKILL if it lingers."""
         if self._dispatcher is not None:
             self._dispatcher.cancel()
-        children = list(self._children)
-        for child in children:
-            stop(child, signal.SIGTERM, reason="executor closing")
-        watchers = [child.watcher for child in children if child.watcher is not None]
-        if watchers:
-            await asyncio.wait(watchers, timeout=TERMINATE_GRACE_SECONDS)
-        for child in children:
-            if child.process.returncode is None:
-                await kill(child, reason="did not exit on SIGTERM")
+        await stop_all(list(self._children))
 
     # -- dispatching -------------------------------------------------------------
 
@@ -216,9 +210,14 @@ class PythonExecutor:
                     self._fail_waiting(str(exc))
                     return
                 continue
-            share = -(-len(self._pending) // max(1, self.processes))
+            # Spread over the pool, but short jobs in batches worth BATCH_SECONDS: a
+            # batch of one per process costs a write and a wake-up each again.
+            share = max(-(-len(self._pending) // self.processes), self._batch_for_speed())
             room = BATCH_MAX - len(child.queued)
             self._send(child, [self._pending.popleft() for _ in range(min(room, share))])
+
+    def _batch_for_speed(self) -> int:
+        return int(BATCH_SECONDS / max(self._seconds, BATCH_SECONDS / BATCH_MAX))
 
     def _send(self, child: Child, tickets: list[Ticket]) -> None:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
@@ -341,6 +340,8 @@ class PythonExecutor:
     def _on_result(self, child: Child, message: dict[str, Any]) -> None:
         ticket = child.queued.pop(message["ticket"], None)
         now = time.monotonic()
+        if message["started"] is not None:
+            self._seconds += DURATION_SMOOTHING * (now - message["started"] - self._seconds)
         if child.queued:
             child.head_since = now
             child.output.attempt_started(next(iter(child.queued.values())).run_id)

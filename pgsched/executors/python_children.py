@@ -30,6 +30,8 @@ CHILD_MODULE = "pgsched.executors.python_child"
 # The most attempts queued in one child: bounds what one slow attempt holds up until
 # they are taken back, and one message's size.
 BATCH_MAX = 64
+# How long children get to handle SIGTERM before they are killed.
+TERMINATE_GRACE_SECONDS = 2.0
 _BATCH_START = b'{"type":"batch","attempts":['
 
 
@@ -220,6 +222,18 @@ def stop(child: Child, signum: signal.Signals, reason: str) -> None:
     child.stopping = True
     signal_group(child.pid, signum)
     log.info("python_child_killed", pid=child.pid, signal=signum.name, reason=reason)
+
+
+async def stop_all(children: list[Child]) -> None:
+    """Stop ``children``: SIGTERM to each process group, SIGKILL to those that linger."""
+    for child in children:
+        stop(child, signal.SIGTERM, reason="executor closing")
+    watchers = [child.watcher for child in children if child.watcher is not None]
+    if watchers:
+        await asyncio.wait(watchers, timeout=TERMINATE_GRACE_SECONDS)
+    for child in children:
+        if child.process.returncode is None:
+            await kill(child, reason="did not exit on SIGTERM")
 
 
 async def kill(child: Child, reason: str, fate: str | None = None) -> None:
