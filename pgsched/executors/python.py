@@ -186,7 +186,10 @@ class PythonExecutor:
         while True:
             # Woken by attempts arriving and children freeing up; while anything waits
             # or is queued, also every slow_seconds to look for slow attempts.
-            await self._dispatch()
+            try:
+                await self._dispatch()
+            except Exception:  # a bug here must not leave every attempt waiting
+                log.exception("python_dispatch_failed")
             busy = self._pending or any(len(child.queued) > 1 for child in self._pool)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._slow_seconds if busy else None):
@@ -213,8 +216,8 @@ class PythonExecutor:
             # Spread over the pool, but short jobs in batches worth BATCH_SECONDS: a
             # batch of one per process costs a write and a wake-up each again.
             share = max(-(-len(self._pending) // self.processes), self._batch_for_speed())
-            room = BATCH_MAX - len(child.queued)
-            self._send(child, [self._pending.popleft() for _ in range(min(room, share))])
+            count = min(BATCH_MAX - len(child.queued), share, len(self._pending))
+            self._send(child, [self._pending.popleft() for _ in range(count)])
 
     def _batch_for_speed(self) -> int:
         return int(BATCH_SECONDS / max(self._seconds, BATCH_SECONDS / BATCH_MAX))
@@ -276,10 +279,7 @@ class PythonExecutor:
             if child is None:
                 return  # answered, or handed back
             # The fate of the next one, should the child have begun it meanwhile:
-            fate = (
-                f"the python worker process was killed to stop attempt {ticket.run_id} "
-                "as it ended; this attempt, begun after it in the same process, was cut short"
-            )
+            fate = f"cut short: its python process was killed to stop run {ticket.run_id}"
             if child.head() is ticket:
                 await kill(child, reason="attempt cancelled", fate=fate)
                 return

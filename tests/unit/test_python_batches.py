@@ -228,3 +228,21 @@ def test_attempts_queued_behind_a_slow_one_are_taken_back_and_run_elsewhere(
 
     waited, processes = asyncio.run(go())
     assert processes == 2 and waited < 1.2  # not behind the slow one
+
+
+def test_after_many_short_attempts_a_few_still_run_each_once() -> None:
+    # Short jobs go in batches larger than what waits: the batch is what there is.
+    async def go() -> list[Outcome]:
+        executor = PythonExecutor(("tests.",), 2, ignore_checkpoint)
+        await executor.start()
+        try:
+            for run_id in range(300):
+                await executor.execute(attempt(run_id, "noop"))
+            return list(
+                await asyncio.gather(*(executor.execute(attempt(n, "getpid")) for n in (1, 2, 3)))
+            )
+        finally:
+            await executor.close()
+
+    outcomes = asyncio.run(asyncio.wait_for(go(), 60))
+    assert [o.status for o in outcomes] == [RunStatus.SUCCEEDED] * 3
