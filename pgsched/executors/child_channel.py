@@ -10,8 +10,9 @@ Parent to child: ``{"sys_path": [...], "allowed": [...]}`` once, then
 - ``{"type": "answer", "error": null}``: the answer to the checkpoint being saved.
 
 Child to parent: ``{"type": "ready"}`` once, then ``{"type": "result", "ticket": ...}``
-as each attempt ends (the fields of an ``Outcome``, with ``started``: the monotonic
-instant the job was called, a clock the parent shares), ``{"type": "checkpoint",
+as each attempt ends (the fields of an ``Outcome``, with ``started`` and ``ended``:
+the monotonic instants the job was called and the attempt ended, a clock the parent
+shares), ``{"type": "checkpoint",
 "ticket": ..., "value": ...}`` while a job saves one, and ``{"type": "withdrawn",
 "id": n, "tickets": [...]}``: those of the withdrawal ``n`` that had not begun and
 never will.

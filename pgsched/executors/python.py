@@ -92,7 +92,7 @@ class PythonExecutor:
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         self._slow_seconds = slow_seconds
-        # Average time of attempts from their start to their answer.
+        # Average time attempts take in their child.
         self._seconds = GROW_AFTER_SECONDS
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
@@ -340,8 +340,8 @@ class PythonExecutor:
     def _on_result(self, child: Child, message: dict[str, Any]) -> None:
         ticket = child.queued.pop(message["ticket"], None)
         now = time.monotonic()
-        if message["started"] is not None:
-            self._seconds += DURATION_SMOOTHING * (now - message["started"] - self._seconds)
+        if (started := message["started"]) is not None:  # the job's time, not the reading
+            self._seconds += DURATION_SMOOTHING * (message["ended"] - started - self._seconds)
         if child.queued:
             child.head_since = now
             child.output.attempt_started(next(iter(child.queued.values())).run_id)

@@ -333,6 +333,7 @@ def main(read_fd: int, write_fd: int) -> None:
     while (request := channel.next_attempt()) is not None:
         result = run_attempt(request, channel, hello["allowed"])
         result["ticket"] = request["ticket"]
+        result["ended"] = time.monotonic()
         # Sent before the next attempt is taken: the parent counts on that order.
         channel.send(result)
 
