@@ -13,6 +13,7 @@ from pgsched.commands import (
     job_history,
     jobs,
     maintenance,
+    replay,
     schedule,
     sync,
     tokens,
@@ -53,6 +54,8 @@ for module in (database, worker, jobs, history, maintenance, sync, schedule, dem
         cli.add_command(command)
 # `jobs history` lives in a module of its own.
 jobs.jobs_group.add_command(job_history.history)
+# `runs retry` too: it writes, where `runs` only reads.
+history.runs_command.add_command(replay.retry)
 
 
 def main() -> None:

@@ -80,6 +80,8 @@ class Attempt:
     clock: ClaimClock | None = None
     # Why the attempt fails without running (its job's row could not be read), if so.
     refusal: str | None = None
+    # Seconds after which the attempt, still running, is flagged as slow (None: never).
+    warn_after_seconds: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,14 @@ from pgsched.web import WebSettings, create_app
 
 # What TestClient sends as Host, so what a same-origin browser would send as Origin.
 ORIGIN = "http://testserver"
+# The responses that judge a worker alive or dead, or a job overdue, and the schema of each.
+LIVENESS_RESPONSES = {
+    "/api/v1/summary": "Summary",
+    "/api/v1/workers": "Worker",
+    "/api/v1/workers?all=true": "Worker",
+    "/api/v1/runs/running": "RunningRun",
+    "/api/v1/runs/missed": "MissedRun",
+}
 
 
 def new_token(database_url: str, role: Role, name: str) -> str:
@@ -57,3 +65,14 @@ def csrf_of(client: TestClient, page: str = "/") -> str:
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+def liveness_rows(client: TestClient, headers: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each liveness response's rows (the summary as one), with its HTTP status checked."""
+    rows = {}
+    for path in LIVENESS_RESPONSES:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        rows[path] = body if isinstance(body, list) else [body]
+    return rows

@@ -140,6 +140,13 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class RunPage(Fetched):
+    """A page of runs and the id to ask for the next (older) page, None on the last."""
+
+    next_cursor: int | None = None
+
+
+@dataclass(frozen=True)
 class JobFilter:
     """What the jobs page and ``GET /api/v1/jobs`` select by; None means any."""
 
@@ -260,8 +267,8 @@ def runs(
     until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
-) -> Fetched:
-    """A page of runs, newest first; ``before_id`` is the previous page's last id."""
+) -> RunPage:
+    """A page of runs, newest first; ``before_id`` is the previous page's ``next_cursor``."""
     if status is not None and status not in RUN_STATUSES:
         raise UnknownStatus(f"status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
     parameters = {
@@ -272,8 +279,14 @@ def runs(
         "before_id": before_id,
         "limit": limit,
     }
-    return _fetched(
-        "dashboard_runs", parameters, fetch_all(connection, "dashboard_runs", parameters, row=_Run)
+    # One row past the page says whether an older page exists, without a count.
+    rows = fetch_all(connection, "dashboard_runs", {**parameters, "limit": limit + 1}, row=_Run)
+    page = [dict(row) for row in rows[:limit]]
+    return RunPage(
+        "dashboard_runs",
+        parameters,
+        page,
+        next_cursor=rows[limit - 1]["id"] if len(rows) > limit else None,
     )
 
 

@@ -30,6 +30,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "enabled": None,
     "category": None,
     "description": None,
+    "warn_after_seconds": None,
 }
 
 

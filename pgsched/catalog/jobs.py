@@ -42,6 +42,7 @@ class JobRow(TypedDict):
     priority: int
     category: str | None
     description: str | None
+    warn_after_seconds: int | None
     next_run: datetime | None
     last_error: str | None
     checkpoint: Any

@@ -42,12 +42,18 @@ def list_workers(connection: Connection, *, include_gone: bool = False) -> list[
     return fetch_all(connection, "history_workers_alive", row=WorkerRow)
 
 
-class ReplicaLagRow(TypedDict):
-    """How far the data read trails its primary."""
+class ReplicaLag(TypedDict):
+    """How far the data read trails its primary.
+
+    ``lag_seconds`` is 0 on a primary, and on a standby that has replayed all it
+    received; ``in_recovery`` tells a standby from a primary.
+    """
 
     lag_seconds: float
+    in_recovery: bool
 
 
-def replica_lag_seconds(connection: Connection) -> float:
-    """Seconds the data this connection reads trails its primary (0 on a primary)."""
-    return fetch_single(connection, "history_replica_lag", row=ReplicaLagRow)["lag_seconds"]
+def replica_lag(connection: Connection) -> ReplicaLag:
+    """How far the data this connection reads trails its primary, and whether it is
+    read on a standby."""
+    return fetch_single(connection, "history_replica_lag", row=ReplicaLag)

@@ -30,7 +30,10 @@ def since_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command("runs")
+# A group, so that `pgsched runs retry` lives beside the listing it acts on; without
+# a subcommand it lists, as it always did.
+@click.group("runs", invoke_without_command=True)
+@click.pass_context
 @read_database_options
 @click.option("--job", metavar="NAME", help="Only this job's runs.")
 @click.option(
@@ -52,6 +55,7 @@ def since_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @json_option
 def runs_command(
+    ctx: click.Context,
     settings: Settings,
     job: str | None,
     status: str | None,
@@ -60,11 +64,14 @@ def runs_command(
     as_json: bool,
 ) -> None:
     """List the latest runs (attempts), newest first, with the first line of any error.
+    `pgsched runs retry` replays finished slots.
 
     \b
     Example:
       pgsched runs --job nightly-report --status failed --since 7d
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with open_session(settings, Access.READ) as connection:
         rows = runs.list_runs(connection, job=job, status=status, limit=limit, since=since)
     print_rows(rows, as_json, empty="(no runs)")
@@ -166,7 +173,7 @@ def workers_command(settings: Settings, include_all: bool, as_json: bool) -> Non
     """
     with open_session(settings, Access.READ) as connection:
         rows = workers.list_workers(connection, include_gone=include_all)
-        lag = workers.replica_lag_seconds(connection)
+        lag = workers.replica_lag(connection)["lag_seconds"]
     columns = ["id", "host", "pid", "queues", "concurrency", "running_runs"]
     columns += ["heartbeat_age_seconds", "last_heartbeat_at", "started_at"]
     if include_all:

@@ -26,7 +26,7 @@ COLUMNS = ("changed_at", "change", "changed_by", "actor", "what")
 @json_option
 def history(settings: Settings, name: str, limit: int | None, as_json: bool) -> None:
     """Show every change made to a job, oldest first: when, what kind (insert, update,
-    toggle, run_now, delete), the login it came through, and what changed.
+    toggle, run_now, retry_run, delete), the login it came through, and what changed.
 
     changed_by is the database login (session_user), which a client cannot forge;
     actor is a label a client may set for itself (pgsched.actor), shown for what it
@@ -52,6 +52,11 @@ def describe(change: JobChange) -> str:
     old, new = change["old_values"] or {}, change["new_values"] or {}
     if change["change"] == "run_now":
         return f"run {new.get('run_id')} queued"
+    if change["change"] == "retry_run":
+        return (
+            f"run {old.get('run_id')} replayed: run {new.get('run_id')} "
+            f"(attempt {new.get('attempt')})"
+        )
     if change["change"] in ("insert", "delete"):
         definition = new or old
         return " ".join(f"{key}={_shown(definition.get(key))}" for key in ("kind", "target"))

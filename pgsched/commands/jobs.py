@@ -42,6 +42,7 @@ DEFINITION_OPTIONS = (
     "priority",
     "category",
     "description",
+    "warn_after_seconds",
 )
 
 
@@ -102,6 +103,14 @@ def definition_options(command: F) -> F:
             help=f"A number for routing and labels [{defaults.priority}]; "
             "claims do not order by it yet.",
         ),
+        click.option(
+            "--warn-after",
+            "warn_after_seconds",
+            type=int,
+            metavar="SECONDS",
+            help="Flag an attempt still running after this long (running_runs.over_warning, "
+            "the worker's log and metrics); 0 clears it [none].",
+        ),
         click.option("--category", help="A label; '' clears it."),
         click.option("--description", help="Free text; '' clears it."),
     ]
@@ -115,6 +124,8 @@ def definition_options(command: F) -> F:
         for label in ("category", "description"):
             if definition.get(label) == "":
                 definition[label] = None
+        if definition.get("warn_after_seconds") == 0:
+            definition["warn_after_seconds"] = None
         return command(*args, definition=definition, **kwargs)
 
     for option in reversed(options):

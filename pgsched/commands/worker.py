@@ -28,6 +28,14 @@ def _secrets(values: tuple[str, ...]) -> None:
     SecretHosts.parse(values)
 
 
+def _webhooks(values: tuple[str, ...]) -> None:
+    from pgsched.executors.http_address import AddressRules
+    from pgsched.hooks.webhook import Webhook
+
+    for url in values:
+        Webhook(url, AddressRules())
+
+
 def _read_by(
     parse: Callable[[tuple[str, ...]], None],
 ) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[str, ...]]:
@@ -216,6 +224,14 @@ def _read_by(
     help="Call this function with a report of each attempt that failed with no retry "
     "left (repeatable), e.g. pgsched.hooks.sentry:report.",
 )
+@click.option(
+    "--on-failure-webhook",
+    multiple=True,
+    metavar="URL",
+    callback=_read_by(_webhooks),
+    help="POST a JSON report of each attempt that failed with no retry left to this URL "
+    "(repeatable); it obeys --http-allow as http jobs do.",
+)
 @log_options
 def worker_command(
     settings: Settings,
@@ -245,6 +261,7 @@ def worker_command(
     http_allow: tuple[str, ...],
     http_secret: tuple[str, ...],
     on_failure: tuple[str, ...],
+    on_failure_webhook: tuple[str, ...],
 ) -> None:
     """Run a worker: claim due jobs, execute them, record every attempt.
 
@@ -257,6 +274,7 @@ def worker_command(
       pgsched worker --allow-sql --sql-database-url postgresql://jobs@db/app \\
           --http-secret API_TOKEN=api.example.com --http-allow 10.0.0.0/8
       pgsched worker --metrics-port 9464 --on-failure pgsched.hooks.sentry:report
+      pgsched worker --on-failure-webhook https://alerts.example.com/hooks/pgsched
       pgsched worker --database-url postgresql://app@pgbouncer:6432/app \\
           --listen-database-url postgresql://app@db:5432/app
     """
@@ -299,6 +317,7 @@ def worker_command(
         metrics_host=metrics_host,
         metrics_job_label=metrics_job_label,
         failure_hooks=on_failure,
+        failure_webhooks=on_failure_webhook,
         hidden_env=hide_env,
         sql_database_url=sql_database_url,
         sql_role=sql_role,

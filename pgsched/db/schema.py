@@ -48,7 +48,7 @@ RUN_STATUSES = (
 )
 RUN_TRIGGERS = ("schedule", "manual", "retry", "catchup")
 TOKEN_ROLES = ("reader", "admin")
-JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now")
+JOB_CHANGES = ("insert", "update", "delete", "toggle", "run_now", "retry_run")
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,9 @@ jobs = Table(
     Column("next_run", timestamptz()),
     Column("last_error", Text),
     Column("checkpoint", JSONB),
+    # An attempt running longer than this is flagged (running_runs.over_warning, the
+    # worker's log and metrics); NULL: never.
+    Column("warn_after_seconds", Integer),
     Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("updated_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("modified_by", Text, server_default=text("CURRENT_USER")),
@@ -149,6 +152,7 @@ jobs = Table(
     CheckConstraint("retry_delay_seconds >= 0", name="jobs_retry_delay_seconds_check"),
     CheckConstraint("misfire_threshold_seconds >= 0", name="jobs_misfire_threshold_seconds_check"),
     CheckConstraint("jsonb_typeof(args) = 'object'", name="jobs_args_check"),
+    CheckConstraint("warn_after_seconds > 0", name="jobs_warn_after_seconds_check"),
     CheckConstraint("btrim(target) <> ''", name="jobs_target_check"),
     CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
 )
@@ -297,7 +301,7 @@ time_zones = Table(
 )
 
 # The audit trail: one row per change to a job, appended by the jobs_audit trigger and
-# by run_now (sql/functions/jobs_audit.v1.sql); nobody may update or delete it.
+# by run_now and retry_run (sql/functions/jobs_audit.v1.sql); nobody may update or delete it.
 job_changes = Table(
     "job_changes",
     metadata,
@@ -314,7 +318,7 @@ job_changes = Table(
     Column("actor", Text),
     Column("client_addr", INET),
     # The changed columns' values before and after (the whole definition for an
-    # insert or a deletion; the new run's id for run_now).
+    # insert or a deletion; the new run's id for run_now and retry_run).
     Column("old_values", JSONB),
     Column("new_values", JSONB),
     CheckConstraint(one_of("change", JOB_CHANGES), name="job_changes_change_check"),

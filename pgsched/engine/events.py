@@ -9,6 +9,7 @@ when the event prints, and metrics and hooks cost nothing unless configured.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pgsched.engine.metrics import Metrics
     from pgsched.engine.options import WorkerOptions
     from pgsched.engine.repository import FinishedRun
+    from pgsched.engine.rows import ClaimResult
     from pgsched.hooks import FailureHooks
 
 FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
@@ -47,6 +49,10 @@ class RunEvents:
         self.worker_id = worker_id
         self.metrics = metrics
         self._hooks = hooks
+        # Attempts running past their job's warn_after_seconds, flagged once each, and
+        # the timers (on the event loop: nothing per tick) that will flag the others.
+        self._over_warning: set[int] = set()
+        self._warning_timers: dict[int, asyncio.TimerHandle] = {}
 
     @classmethod
     def for_worker(cls, worker_id: Callable[[], str], options: WorkerOptions) -> RunEvents:
@@ -56,10 +62,14 @@ class RunEvents:
             from pgsched.engine.metrics import Metrics
 
             metrics = Metrics(job_label=options.metrics_job_label)
-        if options.failure_hooks:
+        if options.failure_hooks or options.failure_webhooks:
+            from pgsched.executors.http_address import AddressRules
             from pgsched.hooks import FailureHooks
+            from pgsched.hooks.webhook import Webhook
 
-            hooks = FailureHooks(options.failure_hooks)
+            rules = AddressRules.allowing(options.http_allow)
+            webhooks = [Webhook(url, rules) for url in options.failure_webhooks]
+            hooks = FailureHooks(options.failure_hooks, [(w.name, w) for w in webhooks])
         return cls(worker_id, metrics, hooks)
 
     def close(self) -> None:
@@ -72,10 +82,24 @@ class RunEvents:
         if attempts and self.metrics is not None:
             self.metrics.claimed(attempts)
 
+    def planned(self, result: ClaimResult) -> None:
+        """A claim of due slots committed: its invalid jobs are logged, its skipped
+        slots counted."""
+        for job_name, error in result.job_errors:
+            log.error("job_schedule_invalid", job_name=job_name, error=error)
+        if self.metrics is not None:
+            for job_name, count in result.skipped_slots:
+                self.metrics.skipped(job_name, count)
+
     def started(self, attempt: Attempt, started_at: datetime | None) -> None:
-        """The worker began ``attempt`` at ``started_at`` (the database clock)."""
+        """The worker began ``attempt`` at ``started_at`` (the database clock); one past
+        its job's warn_after_seconds is flagged then, unless ``ended`` came first."""
         if self.metrics is not None:
             self.metrics.started(attempt)
+        if attempt.warn_after_seconds is not None:
+            self._warning_timers[attempt.run_id] = asyncio.get_running_loop().call_later(
+                attempt.warn_after_seconds, self._flag_over_warning, attempt
+            )
         if log.is_enabled_for(logging.INFO):
             log.info(
                 "run_started",
@@ -84,6 +108,28 @@ class RunEvents:
                 lag_ms=_lag_ms(attempt, started_at),
                 **run_fields(attempt, self.worker_id()),
             )
+
+    def ended(self, attempt: Attempt) -> None:
+        """``attempt`` stopped running (however): its warning timer goes, and it no
+        longer counts as running over its warning."""
+        timer = self._warning_timers.pop(attempt.run_id, None)
+        if timer is not None:
+            timer.cancel()
+        if attempt.run_id in self._over_warning:
+            self._over_warning.discard(attempt.run_id)
+            if self.metrics is not None:
+                self.metrics.warning_ended(attempt.job_name)
+
+    def _flag_over_warning(self, attempt: Attempt) -> None:
+        self._warning_timers.pop(attempt.run_id, None)
+        self._over_warning.add(attempt.run_id)
+        if self.metrics is not None:
+            self.metrics.over_warning(attempt.job_name)
+        log.warning(
+            "run_over_warning",
+            warn_after_seconds=attempt.warn_after_seconds,
+            **run_fields(attempt, self.worker_id()),
+        )
 
     def recorded(self, batch: Sequence[EndedAttempt], finished: Mapping[int, FinishedRun]) -> None:
         """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""

@@ -94,6 +94,26 @@ class Metrics:
             "Attempts stopped without recording, because they were taken away or aborted.",
             registry=self.registry,
         )
+        self._over_warning = Counter(
+            "pgsched_runs_over_warning",
+            "Attempts that ran past their job's warn_after_seconds (counted once each).",
+            ["job"] if job_label else [],
+            registry=self.registry,
+        )
+        self._running_over_warning = Gauge(
+            "pgsched_runs_running_over_warning",
+            "Attempts on this worker running past their job's warn_after_seconds now.",
+            ["job"] if job_label else [],
+            registry=self.registry,
+        )
+        self._skipped = Counter(
+            "pgsched_slots_skipped",
+            "Slots this worker's claims recorded skipped (misfire, overlap), each slot of a "
+            "gap record counted.",
+            ["job"] if job_label else [],
+            registry=self.registry,
+        )
+        self._job_label = job_label
         self._finished_children = (
             _Children(self._finished, "status", "job")
             if job_label
@@ -110,6 +130,7 @@ class Metrics:
         heartbeat_age: Callable[[], float],
         claim_round_age: Callable[[], float],
         lease_seconds: float,
+        queues: Sequence[str] = (),
     ) -> None:
         """Gauges read at scrape time from the worker's own state."""
         Gauge(
@@ -130,6 +151,15 @@ class Metrics:
             "Seconds since this worker's claim loop last completed a round (or was full).",
             registry=self.registry,
         ).set_function(claim_round_age)
+        serving = Gauge(
+            "pgsched_worker_queue",
+            "1 for each queue this worker claims from: with up and the heartbeat, whether "
+            "a queue has a live worker.",
+            ["queue"],
+            registry=self.registry,
+        )
+        for queue in queues:
+            serving.labels(queue=queue).set(1)
         Gauge(
             "pgsched_lease_seconds",
             "Heartbeat silence after which other workers recover this worker's attempts.",
@@ -156,6 +186,23 @@ class Metrics:
             self._lag_children.get(attempt.trigger).observe(
                 max(0.0, (started_at - attempt.scheduled_for).total_seconds())
             )
+
+    def skipped(self, job_name: str, slots: int) -> None:
+        """A claim recorded ``slots`` slots of ``job_name`` skipped."""
+        self._by_job(self._skipped, job_name).inc(slots)
+
+    def over_warning(self, job_name: str) -> None:
+        """An attempt of ``job_name`` has just run past its warn_after_seconds."""
+        self._by_job(self._over_warning, job_name).inc()
+        self._by_job(self._running_over_warning, job_name).inc()
+
+    def warning_ended(self, job_name: str) -> None:
+        """An attempt flagged by ``over_warning`` ended."""
+        self._by_job(self._running_over_warning, job_name).dec()
+
+    def _by_job(self, metric: Any, job_name: str) -> Any:
+        # Rare events (slow attempts): a labels() lookup each is cheap enough.
+        return metric.labels(job=job_name) if self._job_label else metric
 
     def lost(self, job_name: str) -> None:
         """Recovery recorded a run lost (its worker died, or it never started)."""
@@ -292,6 +339,7 @@ def serve_worker_metrics(
         heartbeat.age,
         state.claim_round_age,
         options.lease_seconds,
+        options.queues,
     )
 
     def unhealthy() -> str | None:

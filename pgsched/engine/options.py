@@ -42,6 +42,8 @@ class WorkerOptions:
     # With 100,000 jobs, a per-job counter is 100,000 series per status.
     metrics_job_label: bool = True
     failure_hooks: tuple[str, ...] = ()
+    # URLs each final failure is POSTed to, under the http jobs' address rules.
+    failure_webhooks: tuple[str, ...] = ()
     # Security: environment globs kept from jobs (PGSCHED_* always are), and how sql
     # jobs connect: their own URL (None: the worker's), a role to SET, and whether
     # running them on a session that can reach superuser is acceptable.

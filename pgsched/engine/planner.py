@@ -58,6 +58,8 @@ class DueJob:
     queued_runs: int = 0
     # Why the job's row could not be read (``pgsched.db.json_values``), if it could not.
     unreadable: str | None = None
+    # What H in the schedule picks its values from.
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def plan_job(job: DueJob, now: datetime) -> JobPlan:
 
 
 def _plan(job: DueJob, now: datetime) -> JobPlan:
-    schedule = parse_schedule(job.schedule, job.timezone)
+    schedule = parse_schedule(job.schedule, job.timezone, job.name)
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
         return JobPlan(next_run=schedule.next_fire(now))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ class ClaimResult:
     attempts: list[Attempt]
     cancelled_run_ids: list[int]
     job_errors: list[tuple[str, str]]
+    # Per job, the slots it recorded skipped (each slot of a gap record counted).
+    skipped_slots: list[tuple[str, int]] = field(default_factory=list)
 
 
 def due_job(row: DictRow) -> DueJob:
@@ -43,6 +45,7 @@ def due_job(row: DictRow) -> DueJob:
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
         unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        name=row["name"],
     )
 
 
@@ -74,7 +77,13 @@ async def read_plans(
         if row["status"] == RunStatus.RUNNING
     ]
     errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
-    return ClaimResult(attempts, cancelled, errors)
+    skipped = [
+        (job["name"], run.missed_slots or 1)
+        for job, p in plans
+        for run in p.runs
+        if run.status is RunStatus.SKIPPED
+    ]
+    return ClaimResult(attempts, cancelled, errors, skipped)
 
 
 def attempt_from(
@@ -108,6 +117,7 @@ def attempt_from(
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
+        warn_after_seconds=job.get("warn_after_seconds"),
     )
 
 

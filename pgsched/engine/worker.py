@@ -305,8 +305,7 @@ class Worker:
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, plan_job, ahead
             )
-            for job_name, error in result.job_errors:
-                log.error("job_schedule_invalid", job_name=job_name, error=error)
+            self._events.planned(result)
             latency = time.monotonic() - claim_started
             held = self._start(result.attempts, from_schedule=True)
             taken += len(result.attempts) - held
@@ -365,6 +364,7 @@ class Worker:
             log.exception("executor_failed", **run_fields(attempt, self.worker_id))
             outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
         finally:
+            self._events.ended(attempt)
             self.state.in_flight.pop(attempt.run_id, None)
             if self._pacer.attempt_ended(self.state.running):
                 self.state.wake_up()

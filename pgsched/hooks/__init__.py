@@ -2,7 +2,8 @@
 
 ``pgsched worker --on-failure package.module:function`` calls the function with a
 ``FailureReport`` when an attempt failed, timed out or was lost and no retry was
-queued for it. Hooks run one at a time on a thread of their own, never on the event
+queued for it; ``--on-failure-webhook URL`` POSTs it as JSON (``hooks.webhook``).
+Hooks run one at a time on a thread of their own, never on the event
 loop: a slow or broken hook (a network call to an error tracker) delays no run, and
 its exceptions are logged and otherwise ignored.
 """
@@ -67,8 +68,12 @@ def load_hook(target: str) -> FailureHook:
 class FailureHooks:
     """Calls each loaded hook with each submitted report, in order, off the event loop."""
 
-    def __init__(self, targets: Sequence[str]) -> None:
-        self._hooks = [(target, load_hook(target)) for target in targets]
+    def __init__(
+        self, targets: Sequence[str], built: Sequence[tuple[str, FailureHook]] = ()
+    ) -> None:
+        """Hooks imported from ``targets`` (``package.module:function``), then ``built``
+        ones (name, hook), such as webhooks."""
+        self._hooks = [(target, load_hook(target)) for target in targets] + list(built)
         self._reports: queue.Queue[FailureReport | None] = queue.Queue(MAX_WAITING_REPORTS)
         self._thread = threading.Thread(target=self._deliver, name="pgsched-failure-hooks")
         self._thread.daemon = True  # a hung hook must not keep the process alive

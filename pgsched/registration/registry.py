@@ -74,6 +74,8 @@ class Job:
     priority: int = JOB_DEFAULTS.priority
     category: str | None = None
     description: str | None = None
+    # Seconds an attempt may run before it is flagged as slow; None: never.
+    warn_after_seconds: int | None = None
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -112,6 +114,10 @@ def _problems(job: Job) -> Iterator[str]:
         if not _is_int(value) or value < least:
             bound = "positive" if least else "zero or more"
             yield f"{name} must be an integer, {bound}, not {value!r}"
+    if job.warn_after_seconds is not None and not (
+        _is_int(job.warn_after_seconds) and job.warn_after_seconds > 0
+    ):
+        yield f"warn_after_seconds must be an integer, positive, not {job.warn_after_seconds!r}"
     if not _is_int(job.priority):
         yield f"priority must be an integer, not {job.priority!r}"
     if job.enabled is not None and not isinstance(job.enabled, bool):
@@ -133,7 +139,7 @@ def _problems(job: Job) -> Iterator[str]:
             yield f"args cannot be stored as JSON: {exc}"
     if isinstance(job.schedule, str) and isinstance(job.timezone, str):
         try:
-            parse_schedule(job.schedule, job.timezone)
+            parse_schedule(job.schedule, job.timezone, str(job.name))
         except ScheduleError as exc:
             yield f"schedule {job.schedule!r}: {str(exc).removeprefix('schedule ')}"
         except TimezoneError as exc:

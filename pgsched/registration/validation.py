@@ -101,7 +101,7 @@ def _static_problems(job: Mapping[str, Any], allowed_prefixes: Sequence[str]) ->
     target = target_problem(job["kind"], job["target"])
     problems = [
         _timezone_problem(job["timezone"]),
-        _schedule_problem(job["schedule"], job["timezone"]),
+        _schedule_problem(job["schedule"], job["timezone"], job["name"]),
         target,
         not target and job["kind"] == "python" and _outside(job["target"], allowed_prefixes),
         isinstance(job["args"], UndecodableJson) and f"args: {job['args']}",
@@ -129,12 +129,12 @@ def _timezone_problem(timezone: str) -> str | None:
     return None
 
 
-def _schedule_problem(schedule: str, timezone: str) -> str | None:
+def _schedule_problem(schedule: str, timezone: str, job_name: str) -> str | None:
     """Why ``schedule`` cannot fire; read in UTC when the job's zone is itself unknown."""
     try:
-        parsed = parse_schedule(schedule, timezone)
+        parsed = parse_schedule(schedule, timezone, job_name)
     except TimezoneError:
-        return _schedule_problem(schedule, "UTC")
+        return _schedule_problem(schedule, "UTC", job_name)
     except ScheduleError as exc:
         return f"schedule {schedule!r}: {exc}"
     try:

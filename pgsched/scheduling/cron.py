@@ -3,55 +3,33 @@
 Pure and time-zone free: it works on naive wall-clock datetimes. ``schedule.py``
 maps wall-clock times to instants in a job's time zone.
 
-The grammar is the one ``sql/functions/schedule_error.v1.sql`` checks at INSERT;
-``tests/integration/test_schedule_sql_parity.py`` keeps the two in agreement.
+The grammar is the one ``sql/functions/cron_parse.v1.sql`` checks at INSERT;
+``tests/integration/test_schedule_sql_parity.py`` keeps the two in agreement. Fields
+and their items are in ``cron_fields``, the month-dependent day rules in ``cron_days``.
 
 - 5 fields ``minute hour day-of-month month day-of-week`` or 6 with seconds first.
-- A field is a comma list of items: ``*``, ``*/step``, ``v``, ``v-w``, ``v-w/step``,
-  ``v/step`` (from v to the field's maximum); a step may not be larger than the
-  field's range (``*/60`` in the minute field is refused). Months and weekdays accept
-  three-letter English names; day-of-week 7 is Sunday, like 0.
 - Day matching follows Vixie cron: when both day fields are restricted (neither
-  starts with ``*``) a day matches either of them; otherwise it must match both.
+  starts with ``*`` nor is ``?``) a day matches either of them; otherwise it must
+  match both. ``L``, ``W`` and ``#`` items are day values like any other:
+  ``0 0 L * MON`` fires on the last day of the month and on every Monday.
+- ``H`` picks values from the job's name, so a job needs its name to be parsed
+  (``job_name``); whether an expression is valid never depends on the name.
 """
 
 from __future__ import annotations
 
-import calendar
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from pgsched.errors import ScheduleError
-
-MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+from pgsched.scheduling.cron_days import DayRules
+from pgsched.scheduling.cron_fields import SIX_FIELDS, Field, field_hash, parse_field
 
 # A schedule the static never-fires check lets through still matches within a
 # 28-year calendar cycle (Feb 29 on a given weekday); this bounds the search.
 SEARCH_LIMIT_YEARS = 30
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One cron field's name, allowed range and value names."""
-
-    name: str
-    low: int
-    high: int
-    names: tuple[str, ...] = ()
-    names_start: int = 0
-
-
-SECOND = FieldSpec("second", 0, 59)
-MINUTE = FieldSpec("minute", 0, 59)
-HOUR = FieldSpec("hour", 0, 23)
-DAY_OF_MONTH = FieldSpec("day-of-month", 1, 31)
-MONTH = FieldSpec("month", 1, 12, MONTH_NAMES, 1)
-DAY_OF_WEEK = FieldSpec("day-of-week", 0, 7, WEEKDAY_NAMES, 0)
-
-FIVE_FIELDS = (MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK)
-SIX_FIELDS = (SECOND, *FIVE_FIELDS)
+HASH_NEEDS_NAME = "H picks its value from the job's name, and no job name was given"
 
 
 @dataclass(frozen=True)
@@ -66,11 +44,16 @@ class CronExpression:
     weekdays: frozenset[int]  # 0 = Sunday; 7 is folded into 0
     days_or: bool  # both day fields restricted: a day matches either
     hour_is_wildcard: bool  # hour field starts with '*': the job runs on elapsed time
+    day_rules: DayRules | None = None  # L, W, #: None keeps plain schedules on the fast path
+    text: str = ""  # the expression with each H replaced by what it picked
 
     def matches_day(self, day: date) -> bool:
         """Whether the day fields allow this date (the month is checked separately)."""
         in_month = day.day in self.days_of_month
         in_week = (day.isoweekday() % 7) in self.weekdays
+        if self.day_rules is not None:
+            in_month = in_month or self.day_rules.month_day(day)
+            in_week = in_week or self.day_rules.week_day(day)
         return (in_month or in_week) if self.days_or else (in_month and in_week)
 
     def next_match(self, after: datetime) -> datetime:
@@ -108,9 +91,14 @@ class CronExpression:
         raise ScheduleError("schedule never fires")
 
 
-def parse_cron(expression: str) -> CronExpression:
-    """Parse a 5- or 6-field cron expression, or raise ``ScheduleError`` saying what is wrong."""
-    fields = expression.split()
+def parse_cron(expression: str, job_name: str | None = None) -> CronExpression:
+    """Parse a 5- or 6-field cron expression, or raise ``ScheduleError`` saying what is wrong.
+
+    ``job_name`` is what ``H`` hashes; an expression with ``H`` and no name is valid
+    but cannot be parsed into times, and raises after every other check.
+    """
+    written = expression.split()
+    fields = written
     if len(fields) == 5:
         fields = ["0", *fields]
     elif len(fields) != 6:
@@ -118,87 +106,59 @@ def parse_cron(expression: str) -> CronExpression:
             f"expected 5 fields (minute hour day-of-month month day-of-week) "
             f"or 6 (second first), got {len(fields)}"
         )
-    values = [parse_field(text, spec) for text, spec in zip(fields, SIX_FIELDS, strict=True)]
-    seconds, minutes, hours, days, months, weekdays = values
-    weekdays = frozenset(0 if d == 7 else d for d in weekdays)
+    parsed = [
+        parse_field(text, spec, field_hash(job_name, spec) if job_name is not None else 0)
+        for text, spec in zip(fields, SIX_FIELDS, strict=True)
+    ]
+    seconds, minutes, hours, days, months, weekdays = parsed
     dom_text, dow_text = fields[3], fields[5]
-    days_or = not dom_text.startswith("*") and not dow_text.startswith("*")
-    if not days_or and not _any_day_exists(days, months):
-        raise ScheduleError(
-            "schedule never fires: day-of-month "
-            f"{_describe(days)} does not occur in month {_describe(months)}"
+    days_or = not _unrestricted(dom_text) and not _unrestricted(dow_text)
+    if not days_or and days.needs_days > months.offers_days:
+        raise ScheduleError(_never_fires(dom_text, days, fields[4], months))
+    if job_name is None and any(f.has_hash for f in parsed):
+        raise ScheduleError(HASH_NEEDS_NAME)
+    rules = None
+    if days.special or weekdays.special:
+        rules = DayRules(
+            last_offsets=frozenset(days.last_offsets),
+            nearest=frozenset(days.nearest),
+            last_weekday=days.last_weekday,
+            last_of=frozenset(weekdays.last_of),
+            nth=frozenset(weekdays.nth),
         )
+    resolved = [f.text for f in parsed][6 - len(written) :]
     return CronExpression(
-        seconds=tuple(sorted(seconds)),
-        minutes=tuple(sorted(minutes)),
-        hours=tuple(sorted(hours)),
-        days_of_month=days,
-        months=tuple(sorted(months)),
-        weekdays=weekdays,
+        seconds=tuple(sorted(seconds.values)),
+        minutes=tuple(sorted(minutes.values)),
+        hours=tuple(sorted(hours.values)),
+        days_of_month=frozenset(days.values),
+        months=tuple(sorted(months.values)),
+        weekdays=frozenset(0 if d == 7 else d for d in weekdays.values),
         days_or=days_or,
         hour_is_wildcard=fields[2].startswith("*"),
+        day_rules=rules,
+        text=" ".join(resolved),
     )
 
 
-def parse_field(text: str, spec: FieldSpec) -> frozenset[int]:
-    """The set of values one cron field allows."""
-    values: set[int] = set()
-    for item in text.split(","):
-        if not item:
-            raise ScheduleError(f"{spec.name} field: empty list item in {text!r}")
-        values.update(_parse_item(item, spec))
-    return frozenset(values)
+def _unrestricted(text: str) -> bool:
+    return text.startswith("*") or text == "?"
 
 
-def _parse_item(item: str, spec: FieldSpec) -> range:
-    base, slash, step_text = item.partition("/")
-    step = 1
-    if slash:
-        if not step_text.isascii() or not step_text.isdigit() or int(step_text) == 0:
-            raise ScheduleError(f"{spec.name} field: step {step_text!r} must be a positive integer")
-        step = int(step_text)
-        if step > spec.high - spec.low:
-            # */60 in the minute field would fire at minute 0 only, not every 60 minutes.
-            raise ScheduleError(
-                f"{spec.name} field: step {step} is larger than the field's range "
-                f"{spec.low}-{spec.high}"
-            )
-    if base == "*":
-        return range(spec.low, spec.high + 1, step)
-    first_text, dash, last_text = base.partition("-")
-    first = _parse_value(first_text, spec)
-    if dash:
-        last = _parse_value(last_text, spec)
-        if last < first:
-            raise ScheduleError(f"{spec.name} field: range {base!r} runs backwards")
-    else:
-        last = spec.high if slash else first
-    return range(first, last + 1, step)
+def _never_fires(dom_text: str, days: Field, month_text: str, months: Field) -> str:
+    if days.has_hash or months.has_hash:
+        return (
+            f"schedule never fires for some job names: H in day-of-month {dom_text} "
+            f"or month {month_text} can pick a day that the month does not have"
+        )
+    described = dom_text if days.special else _describe(days.values)
+    return (
+        f"schedule never fires: day-of-month {described} does not occur in month "
+        f"{_describe(months.values)}"
+    )
 
 
-def _parse_value(text: str, spec: FieldSpec) -> int:
-    lowered = text.lower()
-    if lowered in spec.names:
-        return spec.names.index(lowered) + spec.names_start
-    if not text.isascii() or not text.isdigit():
-        allowed = "a number" + (f" or a name ({', '.join(spec.names)})" if spec.names else "")
-        raise ScheduleError(f"{spec.name} field: {text!r} is not {allowed}")
-    value = int(text)
-    if not spec.low <= value <= spec.high:
-        raise ScheduleError(f"{spec.name} field: {value} is out of range {spec.low}-{spec.high}")
-    return value
-
-
-def _any_day_exists(days: frozenset[int], months: frozenset[int]) -> bool:
-    # February counts 29 days: a Feb 29 schedule fires in leap years.
-    return any(day <= _longest_month(month) for month in months for day in days)
-
-
-def _longest_month(month: int) -> int:
-    return 29 if month == 2 else calendar.monthrange(2001, month)[1]
-
-
-def _describe(values: frozenset[int]) -> str:
+def _describe(values: set[int]) -> str:
     return ",".join(str(v) for v in sorted(values))
 
 

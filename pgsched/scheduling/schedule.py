@@ -46,7 +46,7 @@ DURATION_PART = re.compile(r"([0-9]{1,9})([smhd])")
 DURATION = re.compile(f"(?:{DURATION_PART.pattern})+")
 # Both the SQL check and this module split on spaces and tabs only; anything
 # outside this set would make the two disagree about what a field is.
-ALLOWED_CHARACTERS = re.compile(r"[0-9A-Za-z*/,@ \t-]*")
+ALLOWED_CHARACTERS = re.compile(r"[0-9A-Za-z*/,@ \t?#()-]*")
 # Longer intervals are surely a typo; the database refuses them too.
 MAX_EVERY_SECONDS = 3650 * 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,6 +79,13 @@ class Schedule:
     cron: CronExpression | None
     every: timedelta | None
 
+    @property
+    def resolved(self) -> str:
+        """The expression as it fires: each H replaced by what it picked for the job."""
+        if self.cron is None or self.expression.strip(" \t").startswith("@"):
+            return self.expression.strip(" \t")
+        return self.cron.text
+
     def next_fire(self, after: datetime) -> datetime:
         """The first fire instant strictly after ``after`` (an aware datetime), in UTC."""
         return self.next_fire_time(after).at
@@ -109,17 +116,24 @@ class Schedule:
         return FireTime(at=at, wall_time=_wall(at, self.zone))
 
 
-def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
-    """Validate ``expression`` in ``timezone``; raise ``ScheduleError`` or ``TimezoneError``."""
-    return _parse_cached(expression, timezone)
+def parse_schedule(expression: str, timezone: str = "UTC", job_name: str | None = None) -> Schedule:
+    """Validate ``expression`` in ``timezone``; raise ``ScheduleError`` or ``TimezoneError``.
+
+    ``job_name`` is what ``H`` picks its values from; only an expression with ``H``
+    needs it (``cron.HASH_NEEDS_NAME`` otherwise).
+    """
+    # Only an expression with H depends on the name: the others share one cache entry
+    # however many jobs use them.
+    hashed = "h" in expression or "H" in expression
+    return _parse_cached(expression, timezone, job_name if hashed else None)
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(expression: str, timezone: str) -> Schedule:
+def _parse_cached(expression: str, timezone: str, job_name: str | None) -> Schedule:
     zone = load_zone(timezone)
     if not ALLOWED_CHARACTERS.fullmatch(expression):
         raise ScheduleError(
-            "schedule contains characters other than digits, letters, spaces and * / , - @"
+            "schedule contains characters other than digits, letters, spaces and * / , - @ ? # ( )"
         )
     text = expression.strip(" \t")
     if not text:
@@ -134,7 +148,7 @@ def _parse_cached(expression: str, timezone: str) -> Schedule:
                 f"unknown macro {text!r} (expected one of {', '.join(MACROS)} or @every <duration>)"
             )
         return Schedule(expression, timezone, zone, cron=parse_cron(MACROS[lowered]), every=None)
-    return Schedule(expression, timezone, zone, cron=parse_cron(text), every=None)
+    return Schedule(expression, timezone, zone, cron=parse_cron(text, job_name), every=None)
 
 
 def duration_seconds(text: str) -> int | None:

@@ -59,12 +59,18 @@ def _every(duration: str) -> str | None:
     return "every " + " ".join(_plural(int(n), UNIT_WORDS[u]) for n, u in parts)
 
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth")
+
+
 def _cron(second: str, minute: str, hour: str, day: str, month: str, weekday: str) -> str:
     when = _time_of_day(second, minute, hour)
-    days = _days(day, month.lower(), weekday.lower())
+    days = _days(day.lower(), month.lower(), weekday.lower())
+    fields = (second, minute, hour, day, month, weekday)
+    uses_hash = any(item[:1] in "hH" for field in fields for item in field.split(","))
+    hashed = " (H: picked from the job's name)" if uses_hash else ""
     if days is None:
-        return when if when.startswith(("every", "at minute")) else f"{when} every day"
-    return f"{when}, {days}"
+        return (when if when.startswith(("every", "at minute")) else f"{when} every day") + hashed
+    return f"{when}, {days}{hashed}"
 
 
 def _time_of_day(second: str, minute: str, hour: str) -> str:
@@ -101,14 +107,32 @@ def _days(day: str, month: str, weekday: str) -> str | None:
     if weekday not in ("*", "?"):
         days.append(_weekdays(weekday))
     if day not in ("*", "?"):
-        days.append(f"on day {day} of the month")
+        days.append(_month_day(day))
     parts = [" or ".join(days)] if days else []
     if month != "*":
         parts.append(f"in {_months(month)}")
     return ", ".join(parts) or None
 
 
+def _month_day(field: str) -> str:
+    """One day-of-month field: L, L-n, LW and nW in words, anything else by number."""
+    if field == "l":
+        return "on the last day of the month"
+    if field == "lw":
+        return "on the last weekday of the month"
+    if field.startswith("l-") and field[2:].isdigit():
+        return f"{_plural(int(field[2:]), 'day')} before the last day of the month"
+    if field.endswith("w") and field[:-1].isdigit():
+        return f"on the weekday nearest day {int(field[:-1])} of the month"
+    return f"on day {field} of the month"
+
+
 def _weekdays(field: str) -> str:
+    weekday, sharp, week = field.partition("#")
+    if sharp and week in ("1", "2", "3", "4", "5"):
+        return f"on the {ORDINALS[int(week) - 1]} {_weekday(weekday)} of the month"
+    if field.endswith("l") and len(field) > 1:
+        return f"on the last {_weekday(field[:-1])} of the month"
     if _is_range(field):
         low, high = (_weekday(value) for value in field.split("-"))
         return f"{low} through {high}"

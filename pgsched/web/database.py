@@ -23,6 +23,7 @@ from pgsched.catalog import requests, tokens
 from pgsched.catalog.tokens import TokenPrincipal
 from pgsched.db import migrations
 from pgsched.db.json_values import read_json_safely
+from pgsched.text import first_line
 from pgsched.web.principals import Principal
 from pgsched.web.settings import WebSettings
 
@@ -163,5 +164,5 @@ class WebDatabase:
                 with pool.connection(timeout=READY_TIMEOUT_SECONDS) as connection:
                     migrations.require_current_on(connection)
         except Exception as exc:  # any failure means "not ready", said in one line
-            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return first_line(exc)
         return None

@@ -16,6 +16,7 @@ from psycopg import errors as pg
 from pgsched.catalog.definitions import IdempotencyKeyReused
 from pgsched.catalog.tokens import TokenError
 from pgsched.errors import DatabaseUnavailable, JobRunning, PgschedError
+from pgsched.text import first_line
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:pgsched:problem:"
@@ -90,7 +91,7 @@ def column_of(error: psycopg.Error) -> str | None:
 def from_database_error(error: psycopg.Error) -> Problem:
     """The problem a database error stands for, with the database's message."""
     diag = error.diag
-    message = diag.message_primary or str(error).strip().splitlines()[0]
+    message = diag.message_primary or first_line(error)
     members: dict[str, Any] = {"hint": diag.message_hint, "sqlstate": diag.sqlstate}
     if isinstance(error, pg.InsufficientPrivilege):
         return Problem(403, "The database refused", message, kind="forbidden", **members)

@@ -24,10 +24,11 @@ SELECT h.job_name AS name
 
 -- name: dashboard_jobs
 -- Definitions and health of the named jobs, in name order: one job_overview call
--- per name, each finding its job by index.
-SELECT o.*
+-- per name, each finding its job by index, and the columns job_overview predates.
+SELECT o.*, d.warn_after_seconds
   FROM unnest(%(names)s::text[]) AS wanted(name)
  CROSS JOIN LATERAL pgsched.job_overview(wanted.name) AS o
+  LEFT JOIN pgsched.job_definitions AS d ON d.name = o.name
  ORDER BY o.name;
 
 -- name: dashboard_recent_slots
@@ -58,7 +59,7 @@ WITH job AS (
                                   coalesce((SELECT max(r.scheduled_for) FROM recorded AS r
                                              WHERE r.trigger <> 'manual'),
                                            job.created_at),
-                                  %(slots)s::integer) AS e
+                                  %(slots)s::integer, %(job)s::text) AS e
      WHERE job.enabled AND e.slot_at < job.owed_before
 )
 SELECT * FROM (
@@ -97,7 +98,8 @@ SELECT id, job_name, scheduled_for, attempt, status, trigger, queue, worker_id, 
  LIMIT %(limit)s::integer;
 
 -- name: dashboard_missed_runs
-SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id, recorded_at
+SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id, recorded_at,
+       replica_lag_seconds
   FROM pgsched.missed_runs
  WHERE %(job)s::text IS NULL OR job_name = %(job)s::text
  ORDER BY recorded_at DESC, scheduled_for DESC NULLS LAST, job_name
@@ -105,13 +107,16 @@ SELECT job_name, kind, scheduled_for, missed_until, missed_slots, reason, run_id
 
 -- name: dashboard_running_runs
 SELECT id, job_name, scheduled_for, attempt, trigger, queue, started_at,
-       running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive
+       running_duration_seconds, timeout_seconds, worker_id, worker_host, worker_alive,
+       replica_lag_seconds, warn_after_seconds, over_warning
   FROM pgsched.running_runs
  ORDER BY started_at, id
  LIMIT %(limit)s::integer;
 
 -- name: dashboard_summary
 -- The overview's cards, one row. Outcomes are those of the last 24 hours of slots.
+-- Running attempts, missed slots and live workers are judged at now() minus the
+-- replica's lag (replica_lag_seconds, 0 on a primary), as the views they read are.
 SELECT (SELECT count(*) FROM pgsched.job_definitions) AS jobs,
        (SELECT count(*) FROM pgsched.job_definitions WHERE enabled) AS enabled_jobs,
        (SELECT count(*) FROM pgsched.job_definitions WHERE enabled AND last_error IS NOT NULL)
@@ -126,7 +131,8 @@ SELECT (SELECT count(*) FROM pgsched.job_definitions) AS jobs,
        (SELECT count(*) FROM pgsched.missed_runs AS m
          WHERE m.kind IN ('overdue', 'unscheduled', 'invalid')) AS stalled_jobs,
        (SELECT count(*) FROM pgsched.workers_alive) AS live_workers,
-       lag.p50_ms AS lag_p50_ms, lag.p95_ms AS lag_p95_ms, lag.p99_ms AS lag_p99_ms
+       lag.p50_ms AS lag_p50_ms, lag.p95_ms AS lag_p95_ms, lag.p99_ms AS lag_p99_ms,
+       extract(epoch FROM pgsched.replica_lag())::double precision AS replica_lag_seconds
   FROM (SELECT sum(o.succeeded)::bigint AS succeeded, sum(o.failed)::bigint AS failed
           FROM pgsched.run_outcomes(1) AS o) AS outcomes,
        (SELECT l.p50_ms, l.p95_ms, l.p99_ms FROM pgsched.scheduler_lag(60) AS l

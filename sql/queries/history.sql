@@ -81,5 +81,8 @@ SELECT w.id, w.host, w.pid, w.queues, w.concurrency,
  ORDER BY a.id IS NULL, w.stopped_at DESC NULLS FIRST, w.started_at DESC, w.id;
 
 -- name: history_replica_lag
--- How far the data read here trails its primary, in seconds (0 on a primary).
-SELECT extract(epoch FROM pgsched.replica_lag())::double precision AS lag_seconds;
+-- How far the data read here trails its primary, in seconds (0 on a primary), and
+-- whether this server is a standby at all: one caught up with what it received shows
+-- lag 0 too, and the dashboard still says its data comes from a replica.
+SELECT extract(epoch FROM pgsched.replica_lag())::double precision AS lag_seconds,
+       pg_is_in_recovery() AS in_recovery;

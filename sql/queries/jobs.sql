@@ -59,11 +59,11 @@ SELECT (SELECT coalesce(array_agg(rr.id ORDER BY rr.id), '{}')
 INSERT INTO pgsched.jobs (name, schedule, timezone, kind, target, args, enabled,
                           timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                           misfire, misfire_threshold_seconds, queue, priority, category,
-                          description)
+                          description, warn_after_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s)
     ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
@@ -79,7 +79,8 @@ UPDATE pgsched.jobs
        retry_delay_seconds = %(retry_delay_seconds)s, overlap = %(overlap)s,
        misfire = %(misfire)s, misfire_threshold_seconds = %(misfire_threshold_seconds)s,
        queue = %(queue)s, priority = %(priority)s, category = %(category)s,
-       description = %(description)s, updated_at = now(), modified_by = current_user
+       description = %(description)s, warn_after_seconds = %(warn_after_seconds)s,
+       updated_at = now(), modified_by = current_user
  WHERE id = %(id)s;
 
 -- name: upsert_job
@@ -88,11 +89,11 @@ UPDATE pgsched.jobs
 INSERT INTO pgsched.jobs AS j (name, schedule, timezone, kind, target, args, enabled,
                                timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                                misfire, misfire_threshold_seconds, queue, priority, category,
-                               description)
+                               description, warn_after_seconds)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s)
     ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone, kind = EXCLUDED.kind,
        target = EXCLUDED.target, args = EXCLUDED.args,
@@ -101,7 +102,8 @@ VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
        retry_delay_seconds = EXCLUDED.retry_delay_seconds, overlap = EXCLUDED.overlap,
        misfire = EXCLUDED.misfire, misfire_threshold_seconds = EXCLUDED.misfire_threshold_seconds,
        queue = EXCLUDED.queue, priority = EXCLUDED.priority, category = EXCLUDED.category,
-       description = EXCLUDED.description, updated_at = now(), modified_by = current_user;
+       description = EXCLUDED.description, warn_after_seconds = EXCLUDED.warn_after_seconds,
+       updated_at = now(), modified_by = current_user;
 
 -- name: lock_job_sync
 -- Serialises `pgsched sync` runs (deploys starting several containers at once): the

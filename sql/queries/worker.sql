@@ -52,7 +52,7 @@ WITH candidates AS MATERIALIZED (
          CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint
+                       priority, next_run, checkpoint, warn_after_seconds
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
@@ -85,7 +85,8 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
 -- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
 -- Only what the planner reads: a million new jobs' args are not worth decoding.
-SELECT id, schedule, timezone, overlap, misfire, misfire_threshold_seconds, next_run,
+-- name: H in a schedule picks its values from the job's name.
+SELECT id, name, schedule, timezone, overlap, misfire, misfire_threshold_seconds, next_run,
        '{}'::bigint[] AS running_run_ids, 0 AS queued_runs, now() AS database_now
   FROM pgsched.jobs
  WHERE enabled
@@ -103,7 +104,7 @@ SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS data
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint
+               checkpoint, warn_after_seconds
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 

@@ -28,3 +28,9 @@ def count_runs(context: RunContext) -> int:
     count = (context.checkpoint or 0) + 1
     context.save_checkpoint(count)
     return count
+
+
+def fail_unless_exists(path: str) -> None:
+    """Fails until ``path`` exists: a dependency that was down, then came back."""
+    if not Path(path).exists():
+        raise RuntimeError(f"{path} is not there yet")

@@ -187,10 +187,15 @@ def test_the_least_privilege_deployment_runs_every_kind_and_holds_each_login_to_
     with deployment.connect("reader") as reader:
         assert scalar(reader, "SELECT count(*) FROM pgsched.recent_runs") == len(jobs)
         refused(reader, "SELECT * FROM pgsched.runs")
+        refused(reader, "SELECT pgsched.retry_run(1)")
+    with deployment.connect("admin") as admin:
+        sql_run = scalar(admin, "SELECT id FROM pgsched.runs WHERE job_name = 'sql'")
+    replayed = deployment.pgsched("admin", "runs", "retry", str(sql_run))
+    assert replayed.exit_code == 0 and "queued" in replayed.output, replayed.output
 
     history = deployment.pgsched("admin", "jobs", "history", "sql", "--json")
     assert history.exit_code == 0, history.output
     changes = json.loads(history.output)
-    assert [change["change"] for change in changes] == ["insert", "run_now"]
+    assert [change["change"] for change in changes] == ["insert", "run_now", "retry_run"]
     assert {change["changed_by"] for change in changes} == {user_of(deployment.urls["admin"])}
     assert deployment.pgsched("reader", "jobs", "history", "sql").exit_code == 1

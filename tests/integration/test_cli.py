@@ -42,6 +42,28 @@ def test_schedule_command_json_output() -> None:
     ]
 
 
+def test_schedule_command_says_what_h_picked_for_the_job() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["schedule", "H/15 * * * *", "--job", "nightly-report", "-n", "2", "--after", "2026-01-01"],
+    )
+    assert result.exit_code == 0, result.output
+    # md5('nightly-report') is c38a6c3a...: the minute field reads 0x6c3a = 27706; 27706 % 15 = 1.
+    assert result.output.splitlines() == [
+        "# fires as '1-59/15 * * * *' for job 'nightly-report'",
+        "2026-01-01 00:01:00 UTC  2026-01-01T00:01:00Z",
+        "2026-01-01 00:16:00 UTC  2026-01-01T00:16:00Z",
+    ]
+
+
+def test_schedule_command_with_h_and_no_job_asks_for_one() -> None:
+    result = CliRunner().invoke(cli, ["schedule", "H * * * *"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: H picks its value from the job's name, and no job name was given: pass --job NAME"
+    )
+
+
 def test_a_schedule_that_never_fires_is_one_clear_error_line() -> None:
     result = CliRunner().invoke(cli, ["schedule", "0 0 31 2 *"])
     assert result.exit_code == 1

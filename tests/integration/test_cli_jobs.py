@@ -113,6 +113,8 @@ def test_add_sets_every_column_it_has_an_option_for(
         "finance",
         "--description",
         "The nightly report",
+        "--warn-after",
+        "900",
     )
     row = job_row(db, "report")
     assert {key: row[key] for key in row if key not in {"id", "created_at", "updated_at"}} == {
@@ -133,6 +135,7 @@ def test_add_sets_every_column_it_has_an_option_for(
         "priority": 5,
         "category": "finance",
         "description": "The nightly report",
+        "warn_after_seconds": 900,
         "next_run": None,
         "last_error": None,
         "checkpoint": None,
@@ -156,6 +159,15 @@ def test_add_refuses_a_taken_name_unless_if_not_exists(
 BAD_ADDS = [
     (["61 * * * *", "sql", "SELECT 1"], "schedule '61 * * * *': minute field: 61 is out of range"),
     (["0 0 31 2 *", "sql", "SELECT 1"], "schedule '0 0 31 2 *': never fires"),
+    (
+        ["0 0 32W * *", "sql", "SELECT 1"],
+        "schedule '0 0 32W * *': day-of-month field: W needs a day 1-31, got '32W'",
+    ),
+    (
+        ["L * * * *", "sql", "SELECT 1"],
+        "minute field: L is only allowed in day-of-month and day-of-week, got 'L'",
+    ),
+    (["0 9 ? * MON#6", "sql", "SELECT 1"], "day-of-week field: # needs a week 1-5, got 'MON#6'"),
     (["@daily", "sql", "SELECT 1", "--timezone", "Mars/Base"], "unknown time zone 'Mars/Base'"),
     (["@daily", "pyhton", "app:run"], "kind 'pyhton' is not one of python, shell, http, sql"),
     (["@daily", "sql", "SELECT 1", "--args", "{oops"], "--args is not valid JSON"),
@@ -508,3 +520,13 @@ def test_every_jobs_command_help_shows_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, ["jobs", command, "--help"])
     assert result.exit_code == 0
     assert "Example:\n    pgsched jobs " + command in result.output
+
+
+@pytest.mark.parametrize(
+    "schedule", ["0 0 L * ?", "0 9 ? * MON#1", "H/15 * * * *", "0 22-2 * * FRI-MON", "0 0 LW * *"]
+)
+def test_add_accepts_the_cron_syntax_people_paste(
+    database_url: str, db: psycopg.Connection, schedule: str
+) -> None:
+    ok(database_url, "jobs", "add", "pasted", schedule, "sql", "SELECT 1")
+    assert job_row(db, "pasted")["schedule"] == schedule

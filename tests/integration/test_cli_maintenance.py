@@ -490,3 +490,15 @@ def test_help_shows_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
     assert f"pgsched {command}" in result.output.split("Example", 1)[1]
+
+
+def test_validate_accepts_the_cron_syntax_people_paste(database_url: str, db: Connection) -> None:
+    for name, schedule in [
+        ("last-day", "0 0 L * ?"),
+        ("first-monday", "0 9 ? * MON#1"),
+        ("hashed", "H(0-29)/10 H * * *"),
+        ("night", "0 22-2 * * FRI-MON"),
+        ("nearest", "0 0 15W,LW * *"),
+    ]:
+        add_job(db, name, schedule, kind="sql", target="SELECT 1")
+    assert as_json(invoke(database_url, "validate", "--json")) == []

@@ -97,3 +97,33 @@ def test_preview_runs_marks_slots_moved_by_dst(db: Connection) -> None:
     ]
     with pytest.raises(errors.NoDataFound, match="no job named 'nope'"):
         db.execute("SELECT * FROM pgsched.preview_runs('nope')")
+
+
+def test_preview_runs_shows_what_h_picked_for_each_job(db: Connection) -> None:
+    expression = "H/15 H(0-5) * * *"
+    picked = {}
+    for name in ("nightly-report", "billing-sync"):
+        add_job(db, name, expression)
+        rows = db.execute(
+            "SELECT scheduled_for, resolved_schedule"
+            " FROM pgsched.preview_runs(%s, 5, '2026-01-01T00:00:00Z')",
+            [name],
+        ).fetchall()
+        schedule = parse_schedule(expression, "UTC", name)
+        assert [row[0] for row in rows] == [
+            fire.at for fire in schedule.upcoming(datetime(2026, 1, 1, tzinfo=UTC), 5)
+        ]
+        assert {row[1] for row in rows} == {schedule.resolved}
+        picked[name] = schedule.resolved
+    # One expression, two names, two different slots: the point of H.
+    assert picked == {"nightly-report": "1-59/15 1 * * *", "billing-sync": "0-59/15 5 * * *"}
+
+
+def test_preview_runs_shows_a_schedule_without_h_as_written(db: Connection) -> None:
+    add_job(db, "last-day", "0 0 L * ?")
+    add_job(db, "daily", "@daily")
+    for name, written in (("last-day", "0 0 L * ?"), ("daily", "@daily")):
+        rows = db.execute(
+            "SELECT resolved_schedule FROM pgsched.preview_runs(%s, 2)", [name]
+        ).fetchall()
+        assert rows == [(written,), (written,)]

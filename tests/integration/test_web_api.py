@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.commands import add_job
 from tests.conftest import scratch_database
-from tests.web import bearer, new_token, web_client
+from tests.web import LIVENESS_RESPONSES, bearer, liveness_rows, new_token, web_client
 
 PROBLEM = "application/problem+json"
 # An object (as args must be) nesting deeper than Python's decoder follows.
@@ -273,6 +273,41 @@ def test_summary_and_workers(
     assert [worker["id"] for worker in client.get("/api/v1/workers", headers=reader).json()] == [
         "w1"
     ]
+
+
+def test_on_a_primary_the_liveness_responses_say_a_replica_lag_of_zero(
+    client: TestClient, admin: dict[str, str], db: psycopg.Connection
+) -> None:
+    job_id = add_job(db, "stalled")
+    db.execute(
+        "UPDATE pgsched.jobs SET next_run = now() - interval '5 minutes' WHERE id = %s", [job_id]
+    )
+    db.execute("INSERT INTO pgsched.workers (id, host, pid, concurrency) VALUES ('w1', 'h', 1, 4)")
+    db.execute(
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, status, worker_id,"
+        " claimed_at, started_at) VALUES (%s, 'stalled', now(), 'running', 'w1', now(), now())",
+        [job_id],
+    )
+    rows = liveness_rows(client, admin)
+    assert all(len(found) == 1 for found in rows.values()), rows
+    assert {path: found[0]["replica_lag_seconds"] for path, found in rows.items()} == dict.fromkeys(
+        LIVENESS_RESPONSES, 0.0
+    )
+    # The fields that were there stay.
+    assert rows["/api/v1/runs/running"][0]["worker_alive"] is True
+    assert rows["/api/v1/summary"][0]["live_workers"] == 1
+    assert rows["/api/v1/runs/missed"][0]["kind"] == "overdue"
+
+
+def test_the_openapi_document_names_the_replica_lag_where_liveness_is_judged(
+    client: TestClient,
+) -> None:
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    for name in set(LIVENESS_RESPONSES.values()):
+        lag = schemas[name]["properties"]["replica_lag_seconds"]
+        assert lag["type"] == "number" and "pgsched.replica_lag()" in lag["description"], name
+        assert "replica_lag_seconds" in schemas[name]["required"], name
+    assert {"worker_alive", "running_duration_seconds"} <= set(schemas["RunningRun"]["properties"])
 
 
 def test_the_openapi_document_describes_the_api_and_its_reference_is_served(

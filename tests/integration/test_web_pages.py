@@ -76,6 +76,14 @@ def test_show_sql_pastes_into_psql_and_gives_what_the_page_shows(
     assert [row[1] for row in rows] == ["nightly"]
 
 
+def test_on_a_primary_no_page_says_it_reads_a_replica(reader: TestClient) -> None:
+    # The note is for a standby (tests/acceptance/test_web_on_a_replica.py); a primary's
+    # lag is 0 and its pages stay quiet about it.
+    for path in ("/", "/workers", "/missed"):
+        page = reader.get(path).text
+        assert "replica-lag" not in page and "behind the primary" not in page, path
+
+
 def test_live_refresh_gets_the_region_alone_and_304_while_nothing_changed(
     reader: TestClient, db: psycopg.Connection
 ) -> None:

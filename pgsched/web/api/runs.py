@@ -11,7 +11,9 @@ from psycopg.rows import DictRow
 from pgsched.catalog import dashboard, runs
 from pgsched.catalog.dashboard import Row
 from pgsched.web.api import schemas
+from pgsched.web.auth import require_admin
 from pgsched.web.principals import Principal
+from pgsched.web.replays import replay_or_refuse
 from pgsched.web.state import ApiPrincipal, web_state
 
 router = APIRouter(tags=["runs"])
@@ -31,17 +33,16 @@ def run_page(
     with web_state(request).database.transaction(principal, write=False) as connection:
         if job is not None:
             runs.require_job(connection, job)
-        rows = dashboard.runs(
+        page = dashboard.runs(
             connection,
             job=job,
             status=status,
             since=since,
             until=until,
             before_id=cursor,
-            limit=limit + 1,
-        ).rows
-    page = rows[:limit]
-    return {"items": page, "next_cursor": page[-1]["id"] if len(rows) > limit else None}
+            limit=limit,
+        )
+    return {"items": page.rows, "next_cursor": page.next_cursor}
 
 
 @router.get("/runs", response_model=schemas.RunPage, summary="List runs")
@@ -79,7 +80,7 @@ def missed_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[DictRow]:
     """``pgsched.missed_runs``: skipped slots, misfire gaps, and jobs overdue,
-    unscheduled or invalid now."""
+    unscheduled or invalid now (on a replica: as of now() minus replica_lag_seconds)."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.missed_runs(connection, job, limit).rows
 
@@ -88,9 +89,34 @@ def missed_runs(
 def running_runs(
     request: Request, principal: ApiPrincipal, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DictRow]:
-    """``pgsched.running_runs``: attempts in progress, oldest first."""
+    """``pgsched.running_runs``: attempts in progress, oldest first; on a replica,
+    durations and worker_alive as of now() minus replica_lag_seconds."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.running_runs(connection, limit).rows
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    response_model=schemas.RunReplay,
+    status_code=202,
+    summary="Replay a run's slot",
+)
+def retry_run(request: Request, principal: ApiPrincipal, run_id: int) -> dict[str, Any]:
+    """A new attempt of the finished run's slot (trigger manual), or the slot's attempt
+    already pending or running (``queued`` false): never two at once. 409 for a run
+    not finished, a skipped record, a deleted, disabled or invalid job."""
+    require_admin(principal)
+    with web_state(request).database.transaction(principal, write=True) as connection:
+        replayed = replay_or_refuse(connection, run_id)
+    return {
+        "run_id": run_id,
+        "new_run_id": replayed.new_run_id,
+        "queued": replayed.queued,
+        "job_name": replayed.job_name,
+        "scheduled_for": replayed.scheduled_for,
+        "attempt": replayed.attempt,
+        "status": replayed.status,
+    }
 
 
 @router.get("/runs/{run_id}", response_model=schemas.RunDetail, summary="Get a run")
@@ -108,7 +134,8 @@ def workers(
         bool, Query(alias="all", description="Also dead and stopped workers (admin).")
     ] = False,
 ) -> list[DictRow]:
-    """Workers heartbeating within their lease, with their load."""
+    """Workers heartbeating within their lease, with their load; on a replica, judged
+    as of now() minus replica_lag_seconds, so that its lag does not make them dead."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.workers(connection, include_stopped).rows
 
@@ -116,6 +143,7 @@ def workers(
 @router.get("/summary", response_model=schemas.Summary, tags=["summary"], summary="Summary")
 def summary(request: Request, principal: ApiPrincipal) -> DictRow:
     """The overview's figures: jobs, running attempts, the last 24 hours' outcomes,
-    missed slots, live workers and the scheduler's lag."""
+    missed slots, live workers, the scheduler's lag, and how far the data read
+    trails the primary (replica_lag_seconds, 0 on a primary)."""
     with web_state(request).database.transaction(principal, write=False) as connection:
         return dashboard.summary(connection).one()

@@ -20,6 +20,14 @@ def _choice(values: tuple[str, ...], description: str) -> Any:
     return Field(description=description, json_schema_extra={"enum": list(values)})
 
 
+def _replica_lag(judged: str) -> Any:
+    return Field(
+        description=f"Seconds the data read trails its primary (pgsched.replica_lag()): 0 on "
+        f"a primary; on a replica, {judged} as of now() minus this lag, so that live "
+        "workers are not declared dead for the lag's sake."
+    )
+
+
 class JobChanges(BaseModel):
     """Fields to change (PATCH): only those given change."""
 
@@ -44,6 +52,9 @@ class JobChanges(BaseModel):
     priority: int | None = None
     category: str | None = None
     description: str | None = None
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
 
 
 class JobDefinition(BaseModel):
@@ -73,6 +84,9 @@ class JobDefinition(BaseModel):
     priority: int = JOB_DEFAULTS["priority"]
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
+    warn_after_seconds: int | None = Field(
+        None, description="Flag an attempt still running after this many seconds; null: never."
+    )
 
 
 class Job(BaseModel):
@@ -101,6 +115,7 @@ class Job(BaseModel):
     priority: int
     category: str | None
     description: str | None
+    warn_after_seconds: int | None = None
     next_run: datetime | None
     last_error: str | None
     created_at: datetime
@@ -129,6 +144,19 @@ class RunAccepted(BaseModel):
     run_id: int
     job_name: str
     replayed: bool
+
+
+class RunReplay(BaseModel):
+    """The attempt that will run a replayed slot: queued by this request, or (``queued``
+    false) one already pending or running."""
+
+    run_id: int = Field(description="The run whose slot is replayed.")
+    new_run_id: int = Field(description="The attempt that will run the slot.")
+    queued: bool
+    job_name: str
+    scheduled_for: datetime
+    attempt: int
+    status: str
 
 
 class Run(BaseModel):
@@ -245,6 +273,7 @@ class MissedRun(BaseModel):
     reason: str | None
     run_id: int | None
     recorded_at: datetime | None
+    replica_lag_seconds: float = _replica_lag("overdue jobs and queues no live worker serves are")
 
 
 class RunningRun(BaseModel):
@@ -262,6 +291,11 @@ class RunningRun(BaseModel):
     worker_id: str | None
     worker_host: str | None
     worker_alive: bool | None
+    replica_lag_seconds: float = _replica_lag("running_duration_seconds and worker_alive are")
+    warn_after_seconds: int | None = None
+    over_warning: bool = Field(
+        False, description="Running longer than its job's warn_after_seconds."
+    )
 
 
 class Worker(BaseModel):
@@ -279,6 +313,7 @@ class Worker(BaseModel):
     last_heartbeat_at: datetime
     started_at: datetime
     stopped_at: datetime | None
+    replica_lag_seconds: float = _replica_lag("state and heartbeat_age_seconds are")
 
 
 class Summary(BaseModel):
@@ -297,3 +332,6 @@ class Summary(BaseModel):
     lag_p50_ms: float | None
     lag_p95_ms: float | None
     lag_p99_ms: float | None
+    replica_lag_seconds: float = _replica_lag(
+        "running_runs, missed_slots_7d, stalled_jobs and live_workers are"
+    )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pgsched.catalog import dashboard
+from pgsched.catalog import dashboard, workers
 from pgsched.web.charts import Layer, stacked_bars
 from pgsched.web.pages.access import Viewer
 from pgsched.web.pages.rendering import render
@@ -21,12 +21,14 @@ RANGES = (1, 7, 14, 30)
 def overview(
     request: Request, context: Viewer, days: Annotated[int, Query(ge=1, le=30)] = 7
 ) -> Response:
-    """Jobs, running attempts, 24 h success rate, failures, missed slots, lag, workers."""
+    """Jobs, running attempts, 24 h success rate, failures, missed slots, lag, workers;
+    read on a replica, a note says how far behind."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         summary = dashboard.summary(connection)
         outcomes = dashboard.outcomes(connection, days)
         running = dashboard.running_runs(connection, limit=20)
         errors = dashboard.failed_runs(connection, limit=10)
+        replica = workers.replica_lag(connection)
     chart = stacked_bars(
         outcomes.rows,
         OUTCOME_LAYERS,
@@ -45,4 +47,5 @@ def overview(
         ranges=RANGES,
         running=running,
         errors=errors,
+        replica=replica,
     )

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 import pgsched.web.sessions as sessions
 from pgsched.scheduling.words import describe
+from pgsched.text import first_line
 from pgsched.web.auth import served_over_https
 from pgsched.web.principals import Principal
 from pgsched.web.state import web_state
@@ -112,11 +113,6 @@ def duration(ms: float | None) -> str:
 def percent(value: Decimal | float | None) -> str:
     """A percentage, or a dash."""
     return "\u2013" if value is None else f"{float(value):.1f} %"
-
-
-def first_line(text: str | None) -> str:
-    """The first line of an error."""
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
 def rate_class(value: Decimal | float | None) -> str:

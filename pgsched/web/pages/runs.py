@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
-from pgsched.catalog import dashboard
+from pgsched.catalog import dashboard, workers
 from pgsched.db.schema import RUN_STATUSES
-from pgsched.web.pages.access import Viewer
+from pgsched.web.pages.access import Changer, Viewer
 from pgsched.web.pages.rendering import render
 from pgsched.web.problems import Problem
+from pgsched.web.replays import replay_or_refuse
 from pgsched.web.state import web_state
 
 router = APIRouter()
@@ -57,18 +59,16 @@ def runs_page(
             since=since_at,
             until=until_at,
             before_id=before,
-            limit=PAGE_SIZE + 1,
+            limit=PAGE_SIZE,
         )
-    rows = fetched.rows[:PAGE_SIZE]
-    older = rows[-1]["id"] if len(fetched.rows) > PAGE_SIZE else None
     filters = {"job": job, "status": status, "since": _empty(since), "until": _empty(until)}
     return render(
         request,
         context,
         "runs.html",
-        runs=rows,
+        runs=fetched.rows,
         fetched=fetched,
-        older=older,
+        older=fetched.next_cursor,
         filters=filters,
         statuses=RUN_STATUSES,
     )
@@ -80,6 +80,16 @@ def run_page(request: Request, context: Viewer, run_id: int) -> Response:
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         run = dashboard.run(connection, run_id)
     return render(request, context, "run.html", run=run)
+
+
+@router.post("/runs/{run_id}/retry")
+def retry_run(request: Request, context: Changer, run_id: int) -> Response:
+    """Replay the run's slot; on to the attempt that will run it."""
+    with web_state(request).database.transaction(context.principal, write=True) as connection:
+        replayed = replay_or_refuse(connection, run_id)
+    return RedirectResponse(
+        str(request.url_for("run_page", run_id=replayed.new_run_id)), status_code=303
+    )
 
 
 @router.get("/runs/{run_id}/output")
@@ -100,16 +110,20 @@ def failed_page(request: Request, context: Viewer) -> Response:
 
 @router.get("/missed")
 def missed_page(request: Request, context: Viewer) -> Response:
-    """Slots that did not run, and jobs that stopped firing, with the reason."""
+    """Slots that did not run, and jobs that stopped firing, with the reason; read on a
+    replica, a note says how far behind."""
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.missed_runs(connection)
-    return render(request, context, "missed.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "missed.html", fetched=fetched, replica=replica)
 
 
 @router.get("/workers")
 def workers_page(request: Request, context: Viewer) -> Response:
-    """Live workers; for an admin, dead and stopped ones too."""
+    """Live workers; for an admin, dead and stopped ones too; read on a replica, a note
+    says how far behind."""
     admin = context.principal.is_admin
     with web_state(request).database.transaction(context.principal, write=False) as connection:
         fetched = dashboard.workers(connection, include_stopped=admin)
-    return render(request, context, "workers.html", fetched=fetched)
+        replica = workers.replica_lag(connection)
+    return render(request, context, "workers.html", fetched=fetched, replica=replica)
