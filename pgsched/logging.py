@@ -52,11 +52,14 @@ def _printable_values(
 
 
 def run_fields(attempt: Attempt, worker_id: str) -> dict[str, Any]:
-    """The keys every run event carries."""
-    return {
+    """The keys every run event carries (and ``shard`` for a job with shards)."""
+    fields = {
         "job_name": attempt.job_name,
         "run_id": attempt.run_id,
         "attempt": attempt.attempt,
         "scheduled_for": attempt.scheduled_for.isoformat(),
         "worker_id": worker_id,
     }
+    if attempt.shards > 1:
+        fields["shard"] = attempt.shard
+    return fields

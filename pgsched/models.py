@@ -82,6 +82,9 @@ class Attempt:
     refusal: str | None = None
     # Seconds after which the attempt, still running, is flagged as slow (None: never).
     warn_after_seconds: int | None = None
+    # Which shard of its slot this attempt is, of how many (0 of 1: no fan-out).
+    shard: int = 0
+    shards: int = 1
 
 
 @dataclass(frozen=True)

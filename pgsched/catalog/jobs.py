@@ -40,6 +40,7 @@ class JobRow(TypedDict):
     misfire_threshold_seconds: int
     queue: str
     priority: int
+    shards: int
     category: str | None
     description: str | None
     warn_after_seconds: int | None

@@ -37,6 +37,8 @@ class RunRow(TypedDict):
     id: int
     job_name: str
     scheduled_for: datetime
+    # Which of its job's shards (0 for a job without shards).
+    shard: int
     attempt: int
     status: str
     trigger: str

@@ -13,7 +13,13 @@ from pgsched.catalog.sessions import Access, open_session
 from pgsched.commands.options import F, database_options, json_option, read_database_options
 from pgsched.commands.output import print_record, print_rows, say
 from pgsched.config import Settings
-from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.db.schema import (
+    JOB_DEFAULTS,
+    JOB_KINDS,
+    MAX_SHARDS,
+    MISFIRE_POLICIES,
+    OVERLAP_POLICIES,
+)
 from pgsched.errors import InvalidJob, PgschedError
 from pgsched.registration.registry import Job, change_job, create_job
 
@@ -40,6 +46,7 @@ DEFINITION_OPTIONS = (
     "misfire_threshold_seconds",
     "queue",
     "priority",
+    "shards",
     "category",
     "description",
     "warn_after_seconds",
@@ -100,8 +107,13 @@ def definition_options(command: F) -> F:
         click.option(
             "--priority",
             type=int,
-            help=f"A number for routing and labels [{defaults.priority}]; "
-            "claims do not order by it yet.",
+            help=f"Claim order within a queue, higher first [{defaults.priority}].",
+        ),
+        click.option(
+            "--shards",
+            type=int,
+            metavar="N",
+            help=f"Run each slot as N shards side by side, 1 to {MAX_SHARDS} [{defaults.shards}].",
         ),
         click.option(
             "--warn-after",

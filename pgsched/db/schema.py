@@ -70,9 +70,12 @@ class JobDefaults:
     misfire_threshold_seconds: int = 60
     queue: str = "default"
     priority: int = 0
+    shards: int = 1
 
 
 JOB_DEFAULTS = JobDefaults()
+# A job fans each slot out to at most this many shards.
+MAX_SHARDS = 1000
 
 metadata = MetaData(schema=SCHEMA)
 
@@ -143,6 +146,8 @@ jobs = Table(
     Column("created_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("updated_at", timestamptz(), nullable=False, server_default=text("now()")),
     Column("modified_by", Text, server_default=text("CURRENT_USER")),
+    # Each slot has this many first attempts, shard 0..shards-1, run side by side.
+    Column("shards", Integer, nullable=False, server_default=default(JOB_DEFAULTS.shards)),
     UniqueConstraint("name", name="jobs_name_key"),
     CheckConstraint(one_of("kind", JOB_KINDS), name="jobs_kind_check"),
     CheckConstraint(one_of("overlap", OVERLAP_POLICIES), name="jobs_overlap_check"),
@@ -155,6 +160,7 @@ jobs = Table(
     CheckConstraint("warn_after_seconds > 0", name="jobs_warn_after_seconds_check"),
     CheckConstraint("btrim(target) <> ''", name="jobs_target_check"),
     CheckConstraint("btrim(name) <> ''", name="jobs_name_check"),
+    CheckConstraint(f"shards BETWEEN 1 AND {MAX_SHARDS}", name="jobs_shards_check"),
 )
 
 # The claim's index: per queue, enabled jobs in due order, "not yet scheduled" (NULL)
@@ -162,6 +168,14 @@ jobs = Table(
 Index(
     "jobs_queue_due_idx",
     jobs.c.queue,
+    func.coalesce(jobs.c.next_run, literal_column("'-infinity'::timestamp with time zone")),
+    postgresql_where=jobs.c.enabled,
+)
+# The claim's order: per queue, enabled jobs by priority (highest first), then due.
+Index(
+    "jobs_queue_priority_due_idx",
+    jobs.c.queue,
+    jobs.c.priority.desc(),
     func.coalesce(jobs.c.next_run, literal_column("'-infinity'::timestamp with time zone")),
     postgresql_where=jobs.c.enabled,
 )
@@ -196,11 +210,18 @@ runs = Table(
     Column("missed_until", timestamptz()),
     Column("missed_slots", Integer),
     Column("claimed_at", timestamptz()),
-    # One first attempt per (job, slot) is the database's guarantee that no slot
-    # fires twice, whatever the number of workers.
+    # Which of its job's shards this attempt is (0 for a job without shards).
+    Column("shard", Integer, nullable=False, server_default=text("0")),
+    # One first attempt per (job, slot, shard) is the database's guarantee that no
+    # slot fires twice, whatever the number of workers.
     UniqueConstraint(
-        "job_id", "scheduled_for", "attempt", name="runs_job_id_scheduled_for_attempt_key"
+        "job_id",
+        "scheduled_for",
+        "shard",
+        "attempt",
+        name="runs_job_id_scheduled_for_shard_attempt_key",
     ),
+    CheckConstraint("shard >= 0", name="runs_shard_check"),
     CheckConstraint(one_of("status", RUN_STATUSES), name="runs_status_check"),
     CheckConstraint(one_of("trigger", RUN_TRIGGERS), name="runs_trigger_check"),
     CheckConstraint("attempt >= 1", name="runs_attempt_check"),
@@ -222,6 +243,19 @@ Index(
     runs.c.status,
     runs.c.finished_at,
     postgresql_where=runs.c.status.in_(("failed", "timed_out", "lost", "skipped")),
+)
+
+# The checkpoints of shards 1..N-1 of sharded jobs (shard 0 keeps jobs.checkpoint).
+job_shard_checkpoints = Table(
+    "job_shard_checkpoints",
+    metadata,
+    Column("job_id", BigInteger, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("checkpoint", JSONB, nullable=False),
+    CheckConstraint(
+        "pgsched.json_value_error(checkpoint, 32, 1048576) IS NULL",
+        name="job_shard_checkpoints_checkpoint_check",
+    ),
 )
 
 workers = Table(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
@@ -135,6 +136,7 @@ class Claims(Session):
                     connection, "load_jobs", {"job_ids": sorted({row["job_id"] for row in started})}
                 )
                 jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+                checkpoints = await self._shard_checkpoints(connection, started)
         if not started:
             return []
         clock = ClaimClock(started[0]["database_now"], sent, time.monotonic())
@@ -147,9 +149,25 @@ class Claims(Session):
                 attempt=row["attempt"],
                 trigger=row["run_trigger"],
                 clock=clock,
+                shard=row["shard"],
+                checkpoint=checkpoints.get((row["job_id"], row["shard"])),
             )
             for row in started
         ]
+
+    async def _shard_checkpoints(
+        self, connection: AsyncConnection, started: list[DictRow]
+    ) -> dict[tuple[int, int], Any]:
+        """The checkpoints of the started shards other than 0, by (job id, shard)."""
+        shards = [(row["job_id"], row["shard"]) for row in started if row["shard"]]
+        if not shards:
+            return {}
+        cursor = await self.run(
+            connection,
+            "load_shard_checkpoints",
+            {"job_ids": [job_id for job_id, _ in shards], "shards": [s for _, s in shards]},
+        )
+        return {(row["job_id"], row["shard"]): row["checkpoint"] for row in await cursor.fetchall()}
 
     async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
         """Undo the claim of slots (``(run_id, fence)``) taken from their jobs' schedules
@@ -230,6 +248,7 @@ class Claims(Session):
                         "missed_until": run.missed_until,
                         "missed_slots": run.missed_slots,
                         "compact": run.compact,
+                        "shards": job["shards"],
                     }
                     for job, run in rows
                 ),

@@ -110,14 +110,16 @@ class Repository(Claims):
         return [FinishedRun(row["id"], row["retry_run_id"], row["retry_at"]) for row in rows]
 
     async def save_checkpoint(self, attempt: Attempt, value: Any) -> bool:
-        """Store ``value`` as the job's checkpoint while ``attempt`` still holds its fence."""
-        rows = await self._fetch(
-            "save_checkpoint",
-            {
-                "checkpoint": Jsonb(value),
-                "job_id": attempt.job_id,
-                "run_id": attempt.run_id,
-                "fence": attempt.fence,
-            },
-        )
+        """Store ``value`` as the checkpoint of the job's shard that ``attempt`` runs,
+        while ``attempt`` still holds its fence."""
+        params = {
+            "checkpoint": Jsonb(value),
+            "job_id": attempt.job_id,
+            "run_id": attempt.run_id,
+            "fence": attempt.fence,
+        }
+        if attempt.shard:
+            rows = await self._fetch("save_shard_checkpoint", {**params, "shard": attempt.shard})
+        else:
+            rows = await self._fetch("save_checkpoint", params)
         return bool(rows)

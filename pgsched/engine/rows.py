@@ -72,6 +72,7 @@ async def read_plans(
             attempt=1,
             trigger=row["trigger"],
             clock=clock,
+            shard=row["shard"],
         )
         for row in inserted
         if row["status"] == RunStatus.RUNNING
@@ -94,12 +95,17 @@ def attempt_from(
     attempt: int,
     trigger: str,
     clock: ClaimClock,
+    shard: int = 0,
+    checkpoint: Any = None,
 ) -> Attempt:
     """The ``Attempt`` a worker executes, from a job row and its run's claim.
 
-    A row whose args or checkpoint could not be read makes an attempt that fails
+    Shard 0 resumes from the job's checkpoint, another shard from ``checkpoint`` (its
+    own). A row whose args or checkpoint could not be read makes an attempt that fails
     without running (``refusal``).
     """
+    if shard:
+        job = {**job, "checkpoint": checkpoint}
     unreadable = undecodable(args=job["args"], checkpoint=job["checkpoint"])
     return Attempt(
         run_id=run_id,
@@ -118,6 +124,8 @@ def attempt_from(
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
         warn_after_seconds=job.get("warn_after_seconds"),
+        shard=shard,
+        shards=job["shards"],
     )
 
 

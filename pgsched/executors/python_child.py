@@ -168,6 +168,8 @@ def _bind(
             attempt=request["attempt"],
             checkpoint=request["checkpoint"],
             save=line.save,
+            shard=request["shard"],
+            shards=request["shards"],
         )
 
     bound = bind_arguments(signature, target, request["args"], context)

@@ -184,6 +184,8 @@ def request(attempt: Attempt, key: int) -> bytes:
         "scheduled_for": attempt.scheduled_for.isoformat(),
         "attempt": attempt.attempt,
         "checkpoint": attempt.checkpoint,
+        "shard": attempt.shard,
+        "shards": attempt.shards,
     }
     return json.dumps(message, separators=(",", ":")).encode()
 

@@ -26,7 +26,13 @@ from pgsched.catalog import jobs as catalog_jobs
 from pgsched.catalog.sessions import Connection
 from pgsched.db import migrations
 from pgsched.db.connection import session
-from pgsched.db.schema import JOB_DEFAULTS, JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES
+from pgsched.db.schema import (
+    JOB_DEFAULTS,
+    JOB_KINDS,
+    MAX_SHARDS,
+    MISFIRE_POLICIES,
+    OVERLAP_POLICIES,
+)
 from pgsched.errors import InvalidJob, JobNotFound, JobsFileError, ScheduleError, TimezoneError
 from pgsched.executors.targets import target_problem
 from pgsched.scheduling.schedule import parse_schedule
@@ -72,6 +78,7 @@ class Job:
     misfire_threshold_seconds: int = JOB_DEFAULTS.misfire_threshold_seconds
     queue: str = JOB_DEFAULTS.queue
     priority: int = JOB_DEFAULTS.priority
+    shards: int = JOB_DEFAULTS.shards
     category: str | None = None
     description: str | None = None
     # Seconds an attempt may run before it is flagged as slow; None: never.
@@ -120,6 +127,8 @@ def _problems(job: Job) -> Iterator[str]:
         yield f"warn_after_seconds must be an integer, positive, not {job.warn_after_seconds!r}"
     if not _is_int(job.priority):
         yield f"priority must be an integer, not {job.priority!r}"
+    if not _is_int(job.shards) or not 1 <= job.shards <= MAX_SHARDS:
+        yield f"shards must be an integer from 1 to {MAX_SHARDS}, not {job.shards!r}"
     if job.enabled is not None and not isinstance(job.enabled, bool):
         yield f"enabled must be true or false, not {job.enabled!r}"
     for name, choices in CHOICES.items():

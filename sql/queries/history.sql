@@ -8,8 +8,8 @@ SELECT pgsched.job_known(%(job)s) AS known;
 -- name: history_runs
 -- Newest first by id (the order runs were recorded in), read backwards from the
 -- primary key. A relative --since counts back from the database clock.
-SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status, r.trigger, r.worker_id,
-       r.started_at, r.duration_ms, split_part(r.error, E'\n', 1) AS error
+SELECT r.id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.status, r.trigger,
+       r.worker_id, r.started_at, r.duration_ms, split_part(r.error, E'\n', 1) AS error
   FROM pgsched.runs AS r
  WHERE (%(status)s::text IS NULL OR r.status = %(status)s::text)
    AND r.scheduled_for >= coalesce(%(since_at)s::timestamptz,
@@ -21,8 +21,8 @@ SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status, r.trigger, r.work
 -- name: history_job_runs
 -- As history_runs, for one job: job_runs follows it by id (so its history survives
 -- a rename) and reads only its runs.
-SELECT r.id, r.job_name, r.scheduled_for, r.attempt, r.status, r.trigger, r.worker_id,
-       r.started_at, r.duration_ms, split_part(r.error, E'\n', 1) AS error
+SELECT r.id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.status, r.trigger,
+       r.worker_id, r.started_at, r.duration_ms, split_part(r.error, E'\n', 1) AS error
   FROM pgsched.job_runs(%(job)s::text,
                         coalesce(%(since_at)s::timestamptz,
                                  now() - make_interval(secs => %(since_seconds)s::integer),

@@ -59,11 +59,12 @@ SELECT (SELECT coalesce(array_agg(rr.id ORDER BY rr.id), '{}')
 INSERT INTO pgsched.jobs (name, schedule, timezone, kind, target, args, enabled,
                           timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                           misfire, misfire_threshold_seconds, queue, priority, category,
-                          description, warn_after_seconds)
+                          description, warn_after_seconds, shards)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
+        %(shards)s)
     ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
@@ -80,6 +81,7 @@ UPDATE pgsched.jobs
        misfire = %(misfire)s, misfire_threshold_seconds = %(misfire_threshold_seconds)s,
        queue = %(queue)s, priority = %(priority)s, category = %(category)s,
        description = %(description)s, warn_after_seconds = %(warn_after_seconds)s,
+       shards = %(shards)s,
        updated_at = now(), modified_by = current_user
  WHERE id = %(id)s;
 
@@ -89,11 +91,12 @@ UPDATE pgsched.jobs
 INSERT INTO pgsched.jobs AS j (name, schedule, timezone, kind, target, args, enabled,
                                timeout_seconds, max_attempts, retry_delay_seconds, overlap,
                                misfire, misfire_threshold_seconds, queue, priority, category,
-                               description, warn_after_seconds)
+                               description, warn_after_seconds, shards)
 VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
         coalesce(%(enabled)s::boolean, true), %(timeout_seconds)s, %(max_attempts)s,
         %(retry_delay_seconds)s, %(overlap)s, %(misfire)s, %(misfire_threshold_seconds)s,
-        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s)
+        %(queue)s, %(priority)s, %(category)s, %(description)s, %(warn_after_seconds)s,
+        %(shards)s)
     ON CONFLICT (name) DO UPDATE
    SET schedule = EXCLUDED.schedule, timezone = EXCLUDED.timezone, kind = EXCLUDED.kind,
        target = EXCLUDED.target, args = EXCLUDED.args,
@@ -103,6 +106,7 @@ VALUES (%(name)s, %(schedule)s, %(timezone)s, %(kind)s, %(target)s, %(args)s,
        misfire = EXCLUDED.misfire, misfire_threshold_seconds = EXCLUDED.misfire_threshold_seconds,
        queue = EXCLUDED.queue, priority = EXCLUDED.priority, category = EXCLUDED.category,
        description = EXCLUDED.description, warn_after_seconds = EXCLUDED.warn_after_seconds,
+       shards = EXCLUDED.shards,
        updated_at = now(), modified_by = current_user;
 
 -- name: lock_job_sync
@@ -133,14 +137,22 @@ SELECT pgsched.run_now(%(name)s) AS run_id;
 
 -- name: run_slot_outcome
 -- The latest attempt of a run's slot: a failed manual run may be retried, and the
--- retry (a new row) is what decides how the slot ended.
+-- retry (a new row) is what decides how the slot ended. Of a slot fanned out to
+-- shards, the latest attempt of the shard that matters most, as
+-- pgsched.job_slot_outcomes ranks them: one still running or waiting, then a
+-- failure; the slot succeeded when every shard's latest attempt did.
 SELECT latest.id, latest.attempt, latest.status, latest.duration_ms, latest.error
   FROM pgsched.recent_runs AS first
   JOIN LATERAL (
-        SELECT r.id, r.attempt, r.status, r.duration_ms, r.error
-          FROM pgsched.recent_runs AS r
-         WHERE r.job_id = first.job_id AND r.scheduled_for = first.scheduled_for
-         ORDER BY r.attempt DESC
+        SELECT s.id, s.attempt, s.status, s.duration_ms, s.error
+          FROM (SELECT DISTINCT ON (r.shard) r.id, r.shard, r.attempt, r.status,
+                       r.duration_ms, r.error
+                  FROM pgsched.recent_runs AS r
+                 WHERE r.job_id = first.job_id AND r.scheduled_for = first.scheduled_for
+                 ORDER BY r.shard, r.attempt DESC) AS s
+         ORDER BY CASE s.status WHEN 'running' THEN 1 WHEN 'pending' THEN 2
+                                WHEN 'cancelled' THEN 4 WHEN 'skipped' THEN 5
+                                WHEN 'succeeded' THEN 6 ELSE 3 END, s.shard
          LIMIT 1) AS latest ON true
  WHERE first.id = %(run_id)s;
 

@@ -32,10 +32,13 @@ SELECT l.queue,
 
 -- name: claim_due_jobs
 -- Jobs due now, or within ahead_seconds (fire-ahead: the worker holds the slot and
--- starts it at its instant). Each queue is read in its own due order through
--- jobs_queue_due_idx, so the claim touches the first entries of its queues only,
--- however many jobs are due elsewhere; the merged list keeps global due order, and
--- the few rows one queue locked beyond the limit are released unchanged at COMMIT.
+-- starts it at its instant), higher priority first, then earlier due. Each queue is
+-- read through jobs_queue_priority_due_idx: its priorities one index descent each,
+-- highest first (levels), and within each priority its due jobs as a bounded range
+-- in due order, until the limit is reached; so the claim touches the first entries
+-- of its queues only, however many jobs are due, and no sort runs over all of them.
+-- The merged list keeps (priority, due) order across the queues, and the few rows
+-- one queue locked beyond the limit are released unchanged at COMMIT.
 -- A job already running is not claimed ahead (its attempt may end before the slot):
 -- its slot is claimed once due, under the overlap rules.
 -- The row lock returns each locked row's newest version; running_run_ids() then
@@ -50,12 +53,27 @@ WITH candidates AS MATERIALIZED (
         SELECT j.*
           FROM unnest(%(queues)s::text[]) AS q(name)
          CROSS JOIN LATERAL (
+              WITH RECURSIVE levels (priority) AS (
+                    (SELECT d.priority FROM pgsched.jobs AS d
+                      WHERE d.enabled AND d.queue = q.name
+                      ORDER BY d.priority DESC LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT d.priority FROM pgsched.jobs AS d
+                             WHERE d.enabled AND d.queue = q.name AND d.priority < l.priority
+                             ORDER BY d.priority DESC LIMIT 1)
+                      FROM levels AS l
+                     WHERE l.priority IS NOT NULL
+              )
+              SELECT due.*
+                FROM levels AS l
+               CROSS JOIN LATERAL (
                 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds,
                        max_attempts, overlap, misfire, misfire_threshold_seconds, queue,
-                       priority, next_run, checkpoint, warn_after_seconds
+                       priority, next_run, checkpoint, warn_after_seconds, shards
                   FROM pgsched.jobs AS d
                  WHERE d.enabled
                    AND d.queue = q.name
+                   AND d.priority = l.priority
                    AND coalesce(d.next_run, '-infinity'::timestamptz)
                        <= now() + make_interval(secs => %(ahead_seconds)s)
                    AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
@@ -66,15 +84,16 @@ WITH candidates AS MATERIALIZED (
                                   FOR SHARE)
                  ORDER BY coalesce(d.next_run, '-infinity'::timestamptz)
                  LIMIT %(limit)s
-                   FOR NO KEY UPDATE SKIP LOCKED) AS j
+                   FOR NO KEY UPDATE SKIP LOCKED) AS due
+               LIMIT %(limit)s) AS j
 ), locked AS (
         SELECT * FROM candidates
-         ORDER BY coalesce(next_run, '-infinity'::timestamptz)
+         ORDER BY priority DESC, coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
 )
 SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
        CASE WHEN locked.overlap = 'queue'
-            THEN (SELECT count(*) FROM pgsched.runs AS q
+            THEN (SELECT count(DISTINCT q.scheduled_for) FROM pgsched.runs AS q
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
                      AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
@@ -98,19 +117,30 @@ SELECT id, name, schedule, timezone, overlap, misfire, misfire_threshold_seconds
 -- name: start_pending_runs
 -- database_now is the runs' claimed_at (the same transaction): the worker maps its
 -- own clock onto the database's from it, to record when each attempt began.
-SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, now() AS database_now
+SELECT run_id, fence, job_id, scheduled_for, attempt, run_trigger, shard,
+       now() AS database_now
   FROM pgsched.start_pending_runs(%(worker_id)s, %(queues)s, %(limit)s);
 
 -- name: load_jobs
 SELECT id, name, schedule, timezone, kind, target, args, timeout_seconds, max_attempts,
                overlap, misfire, misfire_threshold_seconds, queue, priority, next_run,
-               checkpoint, warn_after_seconds
+               checkpoint, warn_after_seconds, shards
   FROM pgsched.jobs
  WHERE id = ANY(%(job_ids)s);
 
+-- name: load_shard_checkpoints
+-- The checkpoints of shards 1..N-1 (shard 0's is jobs.checkpoint).
+SELECT job_id, shard, checkpoint
+  FROM pgsched.job_shard_checkpoints
+ WHERE (job_id, shard) IN (SELECT * FROM unnest(%(job_ids)s::bigint[], %(shards)s::integer[]));
+
 -- name: insert_planned_runs
 -- First attempts of fired slots, skipped slots and gap records. ON CONFLICT makes
--- the unique (job_id, scheduled_for, attempt) the last word on "no slot twice".
+-- the unique (job_id, scheduled_for, shard, attempt) the last word on "no slot twice".
+-- A slot that runs or waits gets one first attempt per shard: shard 0 as planned,
+-- shards 1..N-1 pending from the slot's instant, for any worker to start (the
+-- NOTIFY, sent at commit, wakes them). Skip and gap records stand for the slot: one
+-- row, shard 0.
 -- A slot skipped for the same reason as the job's latest run, itself a skip record
 -- (overlap=skip behind one running attempt), extends that record instead of adding
 -- one: scheduled_for..missed_until, missed_slots of them. "Latest" is one step back
@@ -121,7 +151,7 @@ WITH planned AS MATERIALIZED (
       FROM jsonb_to_recordset(%(rows)s::jsonb)
            AS p(job_id bigint, job_name text, scheduled_for timestamptz, status text,
                 trigger text, queue text, error text, missed_until timestamptz,
-                missed_slots integer, compact boolean)
+                missed_slots integer, compact boolean, shards integer)
 ), extended AS (
     UPDATE pgsched.runs AS k
        SET missed_until = coalesce(p.missed_until, p.scheduled_for),
@@ -130,26 +160,37 @@ WITH planned AS MATERIALIZED (
      WHERE p.compact
        AND k.id = (SELECT l.id FROM pgsched.runs AS l
                     WHERE l.job_id = p.job_id AND l.scheduled_for < p.scheduled_for
-                    ORDER BY l.scheduled_for DESC, l.attempt DESC
+                    ORDER BY l.scheduled_for DESC, l.shard DESC, l.attempt DESC
                     LIMIT 1)
        AND k.status = 'skipped' AND k.error = p.error
     RETURNING k.job_id, p.scheduled_for
 )
-INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, attempt, status, trigger,
+-- Shard 0 as planned, then shards 1..N-1 of the slots that run or wait (none for an
+-- unsharded job: the second branch filters it out before generating anything).
+, sharded AS (
+    SELECT p.*, 0 AS shard, p.status AS shard_status FROM planned AS p
+    UNION ALL
+    SELECT p.*, g.shard, 'pending'
+      FROM planned AS p
+     CROSS JOIN LATERAL generate_series(1, p.shards - 1) AS g(shard)
+     WHERE p.shards > 1 AND p.status IN ('running', 'pending')
+)
+INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status, trigger,
                                worker_id, claimed_at, fence, available_at, finished_at,
                                queue, error, missed_until, missed_slots)
-SELECT p.job_id, p.job_name, p.scheduled_for, 1, p.status, p.trigger,
-       CASE WHEN p.status = 'running' THEN %(worker_id)s END,
-       CASE WHEN p.status = 'running' THEN now() END,
-       CASE WHEN p.status = 'running' THEN nextval('pgsched.run_fence_seq') END,
-       CASE WHEN p.status = 'pending' THEN now() END,
-       CASE WHEN p.status = 'skipped' THEN now() END,
+SELECT p.job_id, p.job_name, p.scheduled_for, p.shard, 1, p.shard_status, p.trigger,
+       CASE WHEN p.shard_status = 'running' THEN %(worker_id)s END,
+       CASE WHEN p.shard_status = 'running' THEN now() END,
+       CASE WHEN p.shard_status = 'running' THEN nextval('pgsched.run_fence_seq') END,
+       CASE WHEN p.shard_status = 'pending' THEN greatest(now(), p.scheduled_for) END,
+       CASE WHEN p.shard_status = 'skipped' THEN now() END,
        p.queue, p.error, p.missed_until, p.missed_slots
-  FROM planned AS p
+  FROM sharded AS p
  WHERE NOT EXISTS (SELECT 1 FROM extended AS e
                     WHERE e.job_id = p.job_id AND e.scheduled_for = p.scheduled_for)
-    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
-RETURNING r.id, r.job_id, r.scheduled_for, r.status, r.trigger, r.fence;
+    ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
+RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence,
+          CASE WHEN r.shard > 0 THEN pg_notify('pgsched_wakeup', r.queue) END AS notified;
 
 -- name: advance_jobs
 UPDATE pgsched.jobs AS j
@@ -170,13 +211,14 @@ UPDATE pgsched.runs AS r
    AND r.scheduled_for < s.started_slot;
 
 -- name: cancel_replaced_runs
--- The workers running them hear the NOTIFY (sent at commit) and stop the work.
+-- The workers running them hear the NOTIFY (sent at commit) and stop the work; the
+-- shards of the replaced slot still waiting for a worker are cancelled with them.
 WITH cancelled AS (
     UPDATE pgsched.runs
        SET status = 'cancelled', finished_at = now(),
            duration_ms = extract(epoch FROM now() - coalesce(started_at, claimed_at)) * 1000,
            error = 'cancelled by overlap=replace: a newer slot of the job started'
-     WHERE id = ANY(%(run_ids)s) AND status = 'running'
+     WHERE id = ANY(%(run_ids)s) AND status IN ('running', 'pending')
     RETURNING id
 )
 SELECT array_agg(id) AS run_ids,
@@ -233,12 +275,12 @@ WITH outcome AS (
            duration_ms = o.duration_ms, error = o.error, output = o.output
       FROM outcome AS o
      WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
-    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.status,
-              o.retryable
+    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
+              r.status, o.retryable
 ), retried AS (
-    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
-                                   available_at, queue)
-    SELECT f.job_id, f.job_name, f.scheduled_for, f.attempt + 1, 'pending', 'retry',
+    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, shard, attempt, status,
+                                   trigger, available_at, queue)
+    SELECT f.job_id, f.job_name, f.scheduled_for, f.shard, f.attempt + 1, 'pending', 'retry',
            a.available_at, f.queue
       FROM finished AS f
       JOIN pgsched.jobs AS j ON j.id = f.job_id
@@ -246,14 +288,16 @@ WITH outcome AS (
                                                         j.retry_delay_seconds, f.retryable,
                                                         f.status = 'lost') AS available_at) AS a
      WHERE a.available_at IS NOT NULL
-    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
-    RETURNING n.id, n.job_id, n.scheduled_for, n.available_at
+    ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
+    RETURNING n.id, n.job_id, n.scheduled_for, n.shard, n.available_at
 )
 SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at
   FROM finished AS f
-  LEFT JOIN retried AS t ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for;
+  LEFT JOIN retried AS t
+    ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for AND t.shard = f.shard;
 
 -- name: save_checkpoint
+-- Shard 0 (every unsharded job) keeps its checkpoint in jobs.checkpoint.
 -- The share lock keeps the reaper from taking the run away between check and write.
 WITH holder AS (
     SELECT id FROM pgsched.runs
@@ -264,6 +308,19 @@ UPDATE pgsched.jobs
    SET checkpoint = %(checkpoint)s
  WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM holder)
 RETURNING id;
+
+-- name: save_shard_checkpoint
+-- Shards 1..N-1 keep theirs in job_shard_checkpoints, one row per (job, shard).
+WITH holder AS (
+    SELECT id FROM pgsched.runs
+     WHERE id = %(run_id)s AND fence = %(fence)s AND status = 'running'
+       FOR SHARE
+)
+INSERT INTO pgsched.job_shard_checkpoints AS c (job_id, shard, checkpoint)
+SELECT %(job_id)s, %(shard)s, %(checkpoint)s
+ WHERE EXISTS (SELECT 1 FROM holder)
+    ON CONFLICT (job_id, shard) DO UPDATE SET checkpoint = excluded.checkpoint
+RETURNING c.job_id;
 
 -- name: runs_taken_away
 -- Of the attempts this worker believes it runs, those no longer running under its fence.
@@ -294,12 +351,12 @@ WITH released AS (
      WHERE r.worker_id = %(worker_id)s AND r.status = 'running'
        AND r.claimed_at < now() - make_interval(secs => %(older_than_seconds)s)
        AND NOT r.id = ANY(%(held_run_ids)s)
-    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.attempt, r.queue, r.worker_id,
-              r.error
+    RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
+              r.worker_id, r.error
 ), retried AS (
-    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, attempt, status, trigger,
-                                   available_at, queue)
-    SELECT l.job_id, l.job_name, l.scheduled_for, l.attempt + 1, 'pending', 'retry',
+    INSERT INTO pgsched.runs AS n (job_id, job_name, scheduled_for, shard, attempt, status,
+                                   trigger, available_at, queue)
+    SELECT l.job_id, l.job_name, l.scheduled_for, l.shard, l.attempt + 1, 'pending', 'retry',
            a.available_at, l.queue
       FROM released AS l
       JOIN pgsched.jobs AS j ON j.id = l.job_id
@@ -307,14 +364,15 @@ WITH released AS (
                                                         j.retry_delay_seconds, true, true)
                                 AS available_at) AS a
      WHERE a.available_at IS NOT NULL
-    ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING
-    RETURNING n.id, n.job_id, n.scheduled_for
+    ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
+    RETURNING n.id, n.job_id, n.scheduled_for, n.shard
 )
 SELECT l.id, l.job_name, l.worker_id, l.attempt, l.scheduled_for, l.error,
        0::float8 AS duration_ms, j.max_attempts, t.id AS retry_run_id
   FROM released AS l
   LEFT JOIN pgsched.jobs AS j ON j.id = l.job_id
-  LEFT JOIN retried AS t ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for;
+  LEFT JOIN retried AS t
+    ON t.job_id = l.job_id AND t.scheduled_for = l.scheduled_for AND t.shard = l.shard;
 
 -- name: retire_orphan_runs
 SELECT pgsched.retire_orphan_runs();
@@ -327,10 +385,25 @@ SELECT pgsched.retire_orphan_runs();
 -- and starts it on time. The fence check leaves a run already taken from this
 -- worker as it is; a job changed meanwhile (next_run NULL) is rescheduled anyway.
 -- The NOTIFY, sent at commit, wakes the other workers at once.
-WITH released AS (
+-- A shard of a slot fanned out to shards is handed back as a pending first attempt
+-- instead: its sibling shards may already run, and the slot stays claimed.
+WITH held AS (
+    SELECT r.id, (SELECT j.shards > 1 FROM pgsched.jobs AS j WHERE j.id = r.job_id) AS sharded
+      FROM pgsched.runs AS r
+      JOIN unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
+        ON r.id = h.run_id AND r.fence = h.fence
+     WHERE r.status = 'running'
+), handed_back AS (
+    UPDATE pgsched.runs AS r
+       SET status = 'pending', worker_id = NULL, claimed_at = NULL, fence = NULL,
+           available_at = greatest(now(), r.scheduled_for)
+      FROM held AS h
+     WHERE r.id = h.id AND h.sharded
+    RETURNING r.id, r.queue
+), released AS (
     DELETE FROM pgsched.runs AS r
-     USING unnest(%(run_ids)s::bigint[], %(fences)s::bigint[]) AS h(run_id, fence)
-     WHERE r.id = h.run_id AND r.fence = h.fence AND r.status = 'running'
+     USING held AS h
+     WHERE r.id = h.id AND NOT coalesce(h.sharded, false)
     RETURNING r.id, r.job_id, r.scheduled_for, r.queue
 ), rewound AS (
     UPDATE pgsched.jobs AS j
@@ -342,5 +415,5 @@ WITH released AS (
 SELECT array_agg(id) AS run_ids,
        pg_notify('pgsched_wakeup', min(queue)) AS notified,
        (SELECT count(*) FROM rewound) AS rewound
-  FROM released
+  FROM (SELECT id, queue FROM released UNION ALL SELECT id, queue FROM handed_back) AS b
 HAVING count(*) > 0;

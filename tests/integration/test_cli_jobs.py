@@ -109,6 +109,8 @@ def test_add_sets_every_column_it_has_an_option_for(
         "reports",
         "--priority",
         "5",
+        "--shards",
+        "4",
         "--category",
         "finance",
         "--description",
@@ -140,6 +142,7 @@ def test_add_sets_every_column_it_has_an_option_for(
         "last_error": None,
         "checkpoint": None,
         "modified_by": "postgres",
+        "shards": 4,
     }
 
 
@@ -520,6 +523,18 @@ def test_every_jobs_command_help_shows_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, ["jobs", command, "--help"])
     assert result.exit_code == 0
     assert "Example:\n    pgsched jobs " + command in result.output
+
+
+@pytest.mark.parametrize("shards", ["0", "1001"])
+def test_add_refuses_shards_out_of_range_with_a_clear_error(
+    database_url: str, db: psycopg.Connection, shards: str
+) -> None:
+    result = invoke(
+        database_url, "jobs", "add", "fan", "@daily", "sql", "SELECT 1", "--shards", shards
+    )
+    assert result.exit_code != 0
+    assert f"shards must be an integer from 1 to 1000, not {shards}" in result.output
+    assert job_count(db) == 0
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import psycopg
 import pytest
 from psycopg import errors
@@ -202,7 +205,7 @@ def test_one_first_attempt_per_job_and_slot(db: psycopg.Connection) -> None:
     )
     db.execute(insert_run, [job_id, 1])
     db.execute(insert_run, [job_id, 2])
-    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_attempt_key"):
+    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_shard_attempt_key"):
         db.execute(insert_run, [job_id, 1])
 
 
@@ -247,8 +250,58 @@ def test_claim_query_uses_the_queue_due_index(db: psycopg.Connection) -> None:
         {"worker_id": "w1", "queues": ["default"], "limit": 100, "ahead_seconds": 0.5},
     )
     plan = "\n".join(row[0] for row in db.execute("EXPLAIN " + statement))
-    assert "jobs_queue_due_idx" in plan
+    assert "jobs_queue_priority_due_idx" in plan
     assert "Seq Scan" not in plan
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_claim_by_priority_reads_a_few_index_entries_of_a_large_backlog(
+    db: psycopg.Connection,
+) -> None:
+    """20,000 jobs due at three priorities (and 20,000 not due at a higher one): the
+    claim of 100 walks the priorities and reads about 100 due entries, highest
+    priority first, and sorts only what it locked, never the whole backlog."""
+    db.execute(
+        """
+        INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run, priority)
+        SELECT 'job-' || i, '@hourly', 'sql', 'SELECT 1',
+               now() - (i || ' seconds')::interval, (i % 3) * 5 - 5
+          FROM generate_series(1, 20000) AS i
+        """
+    )
+    db.execute(
+        """
+        INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run, priority)
+        SELECT 'later-' || i, '@hourly', 'sql', 'SELECT 1', now() + interval '1 hour', 9
+          FROM generate_series(1, 20000) AS i
+        """
+    )
+    db.execute("INSERT INTO pgsched.workers (id, host, pid, concurrency) VALUES ('w1', 'h', 1, 1)")
+    db.execute("ANALYZE pgsched.jobs")
+    parameters = {"worker_id": "w1", "queues": ["default"], "limit": 100, "ahead_seconds": 0.5}
+    statement = psycopg.ClientCursor(db).mogrify(query("claim_due_jobs"), parameters)
+    with db.transaction(force_rollback=True):
+        explained = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement).fetchone()
+        claimed = db.execute(statement).fetchall()
+    assert explained is not None
+    nodes = list(_plan_nodes(explained[0][0]["Plan"]))
+    index_rows = sum(
+        n["Actual Rows"] * n["Actual Loops"]
+        for n in nodes
+        if n["Node Type"].startswith("Index") and n.get("Relation Name") == "jobs"
+    )
+    assert index_rows <= 110
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
+    assert all(n["Actual Rows"] <= 100 for n in nodes if n["Node Type"] == "Sort")
+    names = [row[1] for row in claimed]
+    # Priority 5 first (i % 3 = 2), the longest due first within it.
+    assert names[:3] == ["job-20000", "job-19997", "job-19994"]
+    assert len(names) == 100
 
 
 def test_a_job_inserted_with_sql_has_the_defaults_of_the_python_job(
@@ -263,3 +316,21 @@ def test_a_job_inserted_with_sql_has_the_defaults_of_the_python_job(
     row = cursor.execute(f"SELECT {', '.join(FIELD_NAMES)} FROM pgsched.jobs").fetchone()
     assert row is not None
     assert described.changed_fields(row) == []
+
+
+@pytest.mark.parametrize("shards", [0, -1, 1001])
+def test_shards_out_of_range_are_refused_at_insert(db: psycopg.Connection, shards: int) -> None:
+    with pytest.raises(errors.CheckViolation, match="jobs_shards_check"):
+        insert_job(db, shards=shards)
+
+
+def test_one_first_attempt_per_slot_and_shard(db: psycopg.Connection) -> None:
+    job_id = insert_job(db, shards=2)
+    insert = (
+        "INSERT INTO pgsched.runs (job_id, job_name, scheduled_for, shard)"
+        " VALUES (%s, 'job', '2030-01-01T00:00:00Z', %s)"
+    )
+    db.execute(insert, [job_id, 0])
+    db.execute(insert, [job_id, 1])
+    with pytest.raises(errors.UniqueViolation, match="runs_job_id_scheduled_for_shard_attempt_key"):
+        db.execute(insert, [job_id, 1])

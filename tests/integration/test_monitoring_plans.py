@@ -139,7 +139,7 @@ def test_the_claim_path_indexes_are_unchanged(large_db: Connection) -> None:
     assert [row[0] for row in indexes] == [
         "runs_available_at_idx",
         "runs_job_id_active_idx",
-        "runs_job_id_scheduled_for_attempt_key",
+        "runs_job_id_scheduled_for_shard_attempt_key",
         "runs_pkey",
         "runs_status_finished_at_idx",
         "runs_worker_id_running_idx",

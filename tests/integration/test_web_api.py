@@ -66,6 +66,8 @@ def test_a_job_is_created_read_changed_and_removed(
         json={"name": "nightly", "schedule": "@hourly", "kind": "shell", "target": "true"},
     )
     assert (replaced.json()["max_attempts"], replaced.json()["timezone"]) == (1, "UTC")
+    fanned = client.patch("/api/v1/jobs/nightly", headers=admin, json={"shards": 4})
+    assert fanned.json()["shards"] == 4
     assert client.delete("/api/v1/jobs/nightly", headers=admin).status_code == 204
     assert client.get("/api/v1/jobs/nightly", headers=admin).status_code == 404
 
@@ -77,6 +79,7 @@ def test_a_job_is_created_read_changed_and_removed(
         ("timezone", "Mars/Olympus_Mons", "unknown time zone"),
         ("timeout_seconds", 0, "timeout_seconds"),
         ("kind", "cobol", "kind"),
+        ("shards", 1001, "shards"),
     ],
 )
 def test_a_value_the_database_refuses_is_a_422_naming_the_column(

@@ -13,7 +13,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgsched.catalog.definitions import OPTIONAL_DEFAULTS as JOB_DEFAULTS
-from pgsched.db.schema import JOB_KINDS, MISFIRE_POLICIES, OVERLAP_POLICIES, RUN_STATUSES
+from pgsched.db.schema import (
+    JOB_KINDS,
+    MAX_SHARDS,
+    MISFIRE_POLICIES,
+    OVERLAP_POLICIES,
+    RUN_STATUSES,
+)
 
 
 def _choice(values: tuple[str, ...], description: str) -> Any:
@@ -50,6 +56,7 @@ class JobChanges(BaseModel):
     misfire_threshold_seconds: int | None = None
     queue: str | None = None
     priority: int | None = None
+    shards: int | None = None
     category: str | None = None
     description: str | None = None
     warn_after_seconds: int | None = Field(
@@ -82,6 +89,9 @@ class JobDefinition(BaseModel):
     misfire_threshold_seconds: int = JOB_DEFAULTS["misfire_threshold_seconds"]
     queue: str = JOB_DEFAULTS["queue"]
     priority: int = JOB_DEFAULTS["priority"]
+    shards: int = Field(
+        JOB_DEFAULTS["shards"], description=f"attempts per slot, side by side: 1 to {MAX_SHARDS}"
+    )
     category: str | None = JOB_DEFAULTS["category"]
     description: str | None = JOB_DEFAULTS["description"]
     warn_after_seconds: int | None = Field(
@@ -113,6 +123,7 @@ class Job(BaseModel):
     misfire_threshold_seconds: int
     queue: str
     priority: int
+    shards: int
     category: str | None
     description: str | None
     warn_after_seconds: int | None = None
