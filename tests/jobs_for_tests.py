@@ -141,3 +141,11 @@ def tick_while_running(context: RunContext, directory: str, seconds: float) -> N
         written.write_text(repr(time.time()))
         written.replace(marker)  # atomic: a kill mid-write leaves the previous time
         time.sleep(0.05)
+
+
+def sleep_then_append(path: str, line: str, seconds: float = 0.0) -> str:
+    """Sleep, then append ``line`` to ``path``: one line per attempt that ran to its end."""
+    time.sleep(seconds)
+    with open(path, "a") as file:
+        file.write(line + "\n")
+    return line

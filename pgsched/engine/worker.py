@@ -228,12 +228,11 @@ class Worker:
     async def _release_unstarted(self) -> None:
         """Hand back, in one statement, the slots not begun (held for their instant or
         waiting for a python process), so other workers start them on time."""
-        unstarted = [
-            held
-            for held in self.state.in_flight.values()
-            if held.from_schedule
-            and (not held.started or self._python.is_waiting(held.attempt.run_id))
-        ]
+        scheduled = [held for held in self.state.in_flight.values() if held.from_schedule]
+        # Handed to the python executor is not begun: waiting for a child, or queued in
+        # one behind the attempt it runs. It says which it took back.
+        took = await self._python.withdraw_unstarted([h.attempt.run_id for h in scheduled])
+        unstarted = [held for held in scheduled if not held.started or held.attempt.run_id in took]
         if not unstarted:
             return
         for held in unstarted:

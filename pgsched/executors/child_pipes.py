@@ -1,6 +1,7 @@
 """The worker's ends of a python child's pipes: its messages, and its stdout and stderr.
 
 ``Inbox`` cuts what the child sends on its private message pipe into messages.
+``ChildDied`` says how a child ended.
 ``ChildOutput`` reads what reaches the child's own stdout and stderr: a job's
 ``print`` goes to its run's ``output`` (the child swaps ``sys.stdout``), but the output
 of a command the job starts, a C library's warnings or the child's own traceback if it
@@ -14,14 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.python_child import HEADER
+from pgsched.executors.child_channel import HEADER
 
 # One event per line, cut to this length.
 LINE_LIMIT_CHARS = 2_000
@@ -40,56 +42,58 @@ class ChildDied(Exception):
 
 
 class Inbox(asyncio.Protocol):
-    """Cuts the bytes a child sends into messages and hands them to whoever waits."""
+    """Cuts the bytes a child sends into messages and hands each to ``handler`` at once,
+    in the order sent: many results read at one wake-up cost one wake-up."""
 
     def __init__(self) -> None:
+        self.handler: Callable[[Any], None] = _unexpected
         self._buffer = bytearray()
-        self._messages: deque[Any] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._transport: asyncio.BaseTransport | None = None
-        self._returncode: int | None = None
+        self._transport: asyncio.ReadTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        while len(self._buffer) >= HEADER.size:
-            end = HEADER.size + HEADER.unpack_from(self._buffer)[0]
+        start = 0
+        while len(self._buffer) - start >= HEADER.size:
+            end = start + HEADER.size + HEADER.unpack_from(self._buffer, start)[0]
             if len(self._buffer) < end:
                 break
             try:
-                message = json.loads(self._buffer[HEADER.size : end])
+                message = json.loads(self._buffer[start + HEADER.size : end])
             except (ValueError, RecursionError):
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}
-            self._messages.append(message)
-            del self._buffer[:end]
-        self._wake()
+            start = end
+            self.handler(message)
+        del self._buffer[:start]
 
-    def child_exited(self, returncode: int) -> None:
-        """Fail the wait for a message that can no longer come."""
-        self._returncode = returncode
-        if self._transport is not None:
-            self._transport.close()
-        self._wake()
+    def drain_and_close(self) -> None:
+        """Once the child has exited: hand on every message still in the pipe, then close.
 
-    async def receive(self) -> Any:
-        """The next message; ``ChildDied`` once the child has exited."""
-        while not self._messages:
-            if self._returncode is not None:
-                raise ChildDied(self._returncode)
-            self._waiter = asyncio.get_running_loop().create_future()
+        What a child wrote before it died says which of its attempts ended; the event
+        loop may not have read it yet when the exit is seen.
+        """
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        pipe = transport.get_extra_info("pipe")
+        while pipe is not None and not transport.is_closing():
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._messages.popleft()
+                chunk = os.read(pipe.fileno(), 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            self.data_received(chunk)
+        transport.close()
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+
+def _unexpected(message: Any) -> None:
+    log.warning("python_child_message_unexpected", message_type=str(message.get("type")))
 
 
 class ChildOutput(asyncio.Protocol):

@@ -4,73 +4,75 @@ A job runs in a child, not in the worker, so that it can block, leak, crash or c
 ``os._exit`` without harm to the worker, and so that a timed-out job can be stopped
 for certain: each child leads its own process group, which is killed whole. Children
 outlive attempts because starting an interpreter costs far more than most jobs.
-The child's side of the conversation is ``pgsched.executors.python_child``.
+
+When attempts wait, a child gets many in one message (a batch) and runs them in order,
+answering each as it ends: one write and one wake-up carry many attempts. Each keeps
+its own fate. The first attempt a child has not answered is the one it may be running;
+those behind it have not begun, and a withdrawal takes them back at once (the child
+reads it on a thread of its own). An attempt cancelled while queued is withdrawn;
+one cancelled while it runs kills its child, whose queued attempts go to another; a
+child that dies loses only the attempt it ran; at shutdown queued attempts are handed
+back like any not begun; those behind a slow one are taken back and sent elsewhere.
+The child's side is ``pgsched.executors.python_child``, the messages ``child_channel``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import structlog
 
 from pgsched.config import job_environment
 from pgsched.executors.base import ERROR_LIMIT_CHARS, signal_group, truncate
-from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
-from pgsched.executors.python_child import encode
+from pgsched.executors.python_children import (
+    BATCH_MAX,
+    CannotStart,
+    Child,
+    Ticket,
+    batch_frame,
+    child_gone,
+    choose_child,
+    kill,
+    request,
+    settle,
+    spawn,
+    stop_all,
+)
 from pgsched.executors.python_target import allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
 
-CHILD_MODULE = "pgsched.executors.python_child"
-# An elastic pool grows by one process when an attempt has waited this long for a
-# free one while a process has been running its attempt at least as long: slow
-# jobs (sleeping, waiting on I/O) then run side by side without starving the short
-# ones queued behind. A queue of short jobs alone never grows it: more processes
-# than cores would only share the same CPUs.
+# An elastic pool grows by one process when an attempt has waited this long while
+# every child has run its attempt as long: slow jobs (sleeping, on I/O) then run side
+# by side without starving short ones; short jobs alone never grow it (more processes
+# than cores only share them). Attempts queued behind one this slow are taken back.
 GROW_AFTER_SECONDS = 0.05
-# How long close() lets children handle SIGTERM before it kills them.
-TERMINATE_GRACE_SECONDS = 2.0
-
-
-class _CannotStart(RuntimeError):
-    """A child process could not be started."""
-
-
-@dataclass(eq=False)
-class _Child:
-    """One child process and its private pipes."""
-
-    process: asyncio.subprocess.Process
-    inbox: Inbox
-    outbox: asyncio.WriteTransport
-    output: ChildOutput
-    watcher: asyncio.Task[None] | None = None
-    # Set when we stop the child, so that its exit is not reported as a death.
-    stopping: bool = field(default=False)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
+# Attempts that take this long together make a batch (by a running average, weight
+# DURATION_SMOOTHING), however few wait.
+BATCH_SECONDS, DURATION_SMOOTHING = 0.005, 0.05
+# How long a shutdown waits for children to say which queued attempts they hand back.
+WITHDRAW_TIMEOUT_SECONDS = 1.0
 
 
 class PythonExecutor:
-    """Runs python jobs in a pool of ``processes`` children, one attempt per child at a time;
-    an elastic pool (``max_processes`` above ``processes``) grows up to it while
-    attempts wait for a free child.
+    """Runs python jobs in a pool of ``processes`` children, each running one attempt
+    at a time; an elastic pool (``max_processes`` above ``processes``) grows up to it
+    while attempts wait behind slow ones.
 
     Only targets under ``allowed_prefixes`` run (``python_target``'s rules); others
     are refused before any child sees them. ``save_checkpoint(attempt, value)`` stores
     what a job passes to ``context.save_checkpoint``; the job waits until it returns.
-    With ``user``, children run as that OS user. Call ``start`` first.
+    With ``user``, children run as that OS user; ``slow_seconds``: how long an
+    attempt runs before those queued behind it are taken back. Call ``start`` first.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class PythonExecutor:
         hidden_env: Sequence[str] = (),
         max_processes: int | None = None,
         user: JobUser | None = None,
+        slow_seconds: float = GROW_AFTER_SECONDS,
     ) -> None:
         self._allowed = tuple(allowed_prefixes)
         self._hidden_env = tuple(hidden_env)
@@ -88,16 +91,18 @@ class PythonExecutor:
         self.processes = processes
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
-        # At most `processes` attempts run at once, each in its own child. Children
-        # start on first need and are kept; the most recently used idle child is
-        # taken first, so a lightly loaded worker keeps few of them busy.
-        self._slots = asyncio.Semaphore(processes)
-        # Attempts waiting for a free child: they have not begun.
-        self._waiting: set[int] = set()
-        # When each busy child began its current attempt (the monotonic clock).
-        self._busy_since: dict[_Child, float] = {}
-        self._idle: list[_Child] = []
-        self._children: set[_Child] = set()
+        self._slow_seconds = slow_seconds
+        # Average time attempts take in their child.
+        self._seconds = GROW_AFTER_SECONDS
+        # Attempts waiting for a child, oldest first.
+        self._pending: deque[Ticket] = deque()
+        self._pool: list[Child] = []  # children able to take attempts (not exited)
+        self._children: set[Child] = set()
+        self._wakeup = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._withdrawal_ids = 0
+        self._keys = 0
 
     async def start(self) -> None:
         """Start one child, so the first attempt does not wait for an interpreter.
@@ -109,230 +114,287 @@ class PythonExecutor:
         if not self._allowed:
             return
         try:
-            self._idle.append(await self._spawn())
-        except _CannotStart as exc:
+            await self._add_child()
+        except CannotStart as exc:
             log.error("python_child_start_failed", error=str(exc))
 
     async def execute(self, attempt: Attempt) -> Outcome:
-        """Run ``attempt`` in a free child; kill the child if cancelled meanwhile."""
-        refusal = self._refusal(attempt.target)
-        if refusal is not None:
-            return refusal
+        """Run ``attempt`` in a child; stop it (withdrawn, or its child killed) if
+        cancelled meanwhile."""
+        problem = allowance_problem(attempt.target, self._allowed)
+        if problem is not None:
+            return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:
-            request = encode(_request(attempt))
+            self._keys += 1
+            encoded = request(attempt, self._keys)
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        self._waiting.add(attempt.run_id)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        ticket = Ticket(attempt, self._keys, encoded, future, time.monotonic(), pending=True)
+        self._pending.append(ticket)
+        self._wake()
         try:
-            await self._take_slot()
-        finally:
-            self._waiting.discard(attempt.run_id)
-        try:
-            return await self._execute_in_child(attempt, request)
-        finally:
-            self._slots.release()
-
-    async def _take_slot(self) -> None:
-        """Wait for a free child's slot, growing an elastic pool while slow jobs hold them."""
-        while self.processes < self._max_processes:
-            try:
-                async with asyncio.timeout(GROW_AFTER_SECONDS):
-                    await self._slots.acquire()
-                return
-            except TimeoutError:
-                slow_since = time.monotonic() - GROW_AFTER_SECONDS
-                if any(started <= slow_since for started in self._busy_since.values()):
-                    self.processes += 1
-                    self._slots.release()  # one more slot; whoever waits longest takes it
-        await self._slots.acquire()
-
-    def is_waiting(self, run_id: int) -> bool:
-        """Whether attempt ``run_id`` still waits for a free child (so has not begun):
-        cancelled now, it stops before any job code runs."""
-        return run_id in self._waiting
+            return await ticket.future
+        except asyncio.CancelledError:
+            # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
+            await asyncio.shield(self._spawn_task(self._abandon(ticket)))
+            raise
 
     @property
     def waiting(self) -> int:
-        """How many attempts wait for a free child."""
-        return len(self._waiting)
+        """How many attempts have not begun: waiting for a child, or queued in one."""
+        queued = sum(max(0, len(child.queued) - 1) for child in self._pool)
+        return len(self._pending) + queued
 
-    async def _execute_in_child(self, attempt: Attempt, request: bytes) -> Outcome:
-        child: _Child | None = None
-        while self._idle and child is None:
-            candidate = self._idle.pop()
-            if candidate.process.returncode is None:
-                child = candidate  # else it died while idle; its watcher reported it
-        try:
-            if child is None:
-                child = await self._spawn()
-            self._busy_since[child] = time.monotonic()
-            outcome = await self._run(child, attempt, request)
-        except _CannotStart as exc:
-            return Outcome.failed(str(exc))
-        except ChildDied as exc:
-            return Outcome.failed(f"python worker process died while running the job ({exc})")
-        except BaseException:
-            # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
-            if child is not None:
-                await self._kill(child, reason="attempt cancelled")
-            raise
-        finally:
-            if child is not None:
-                self._busy_since.pop(child, None)
-        self._idle.append(child)
-        return outcome
+    async def withdraw_unstarted(self, run_ids: Collection[int]) -> set[int]:
+        """Take back those of ``run_ids`` that have not begun and now never will: waiting
+        for a child, or queued in one behind the attempt it runs. Which were taken."""
+        wanted = set(run_ids)
+        gone = [t for t in self._pending if t.run_id in wanted]
+        asking = [
+            self._spawn_task(self._withdraw(child, behind))
+            for child in self._pool
+            if (behind := [t.key for t in list(child.queued.values())[1:] if t.run_id in wanted])
+        ]
+        for ticket in gone:
+            self._unqueue(ticket)
+        if asking:
+            done, late = await asyncio.wait(asking, timeout=WITHDRAW_TIMEOUT_SECONDS)
+            gone.extend(ticket for task in done for ticket in task.result())
+            for task in late:  # those handed back after all run here
+                task.add_done_callback(lambda t: self._pending.extend(t.result()))
+        for ticket in gone:
+            ticket.abandoned = True
+        return {ticket.run_id for ticket in gone}
 
     async def close(self) -> None:
         """Stop every child: SIGTERM to its process group, SIGKILL if it lingers."""
-        children = list(self._children)
-        for child in children:
-            self._signal(child, signal.SIGTERM, reason="executor closing")
-        watchers = [child.watcher for child in children if child.watcher is not None]
-        if not watchers:
-            return
-        await asyncio.wait(watchers, timeout=TERMINATE_GRACE_SECONDS)
-        for child in children:
-            if child.process.returncode is None:
-                await self._kill(child, reason="did not exit on SIGTERM")
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        await stop_all(list(self._children))
 
-    def _refusal(self, target: str) -> Outcome | None:
-        problem = allowance_problem(target, self._allowed)
-        if problem is None:
-            return None
-        return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
+    # -- dispatching -------------------------------------------------------------
 
-    async def _run(self, child: _Child, attempt: Attempt, request: bytes) -> Outcome:
-        child.output.attempt_started(attempt.run_id)
-        child.outbox.write(request)
+    def _wake(self) -> None:
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
+        self._wakeup.set()
+
+    async def _dispatch_loop(self) -> None:
         while True:
-            message = await child.inbox.receive()
-            if message["type"] == "garbled":
-                await self._kill(child, reason="sent a message the worker cannot read")
-                return Outcome.failed("the python worker process sent a message that is not JSON")
-            if message["type"] == "result":
-                return Outcome(
-                    RunStatus(message["status"]),
-                    error=message["error"],
-                    output=message["output"],
-                    retryable=message["retryable"],
-                    started_monotonic=message["started"],
-                )
-            # A checkpoint: the job waits until it is stored, or knows it was not.
-            error = None
+            # Woken by attempts arriving and children freeing up; while anything waits
+            # or is queued, also every slow_seconds to look for slow attempts.
             try:
-                await self._save_checkpoint(attempt, message["value"])
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            child.outbox.write(encode({"error": error}))
+                await self._dispatch()
+            except Exception:  # a bug here must not leave every attempt waiting
+                log.exception("python_dispatch_failed")
+            busy = self._pending or any(len(child.queued) > 1 for child in self._pool)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._slow_seconds if busy else None):
+                    await self._wakeup.wait()
+            self._wakeup.clear()
 
-    async def _spawn(self) -> _Child:
-        # Private pipes, not stdout: jobs print. Descriptors from os.pipe() are not
-        # inherited, and pass_fds hands the child's two ends to this child alone. Its
-        # stdout and stderr are a third pipe, never the worker's own (ChildOutput).
-        child_reads, parent_writes = os.pipe()
-        parent_reads, child_writes = os.pipe()
-        output_reads, output_writes = os.pipe()
+    async def _dispatch(self) -> None:
+        """Send waiting attempts to children: an idle one first, then (a batch each)
+        to those whose current attempt is not slow, starting children up to the pool's
+        size on the way."""
+        now = time.monotonic()
+        self._take_back_from_slow_children(now)
+        while self._pending:
+            child = choose_child(self._pool, self.processes, now - self._slow_seconds)
+            if child is None:
+                if len(self._pool) >= self.processes:
+                    return
+                try:
+                    child = await self._add_child()
+                except CannotStart as exc:
+                    self._fail_waiting(str(exc))
+                    return
+                continue
+            # Spread over the pool, but short jobs in batches worth BATCH_SECONDS: a
+            # batch of one per process costs a write and a wake-up each again.
+            share = max(-(-len(self._pending) // self.processes), self._batch_for_speed())
+            count = min(BATCH_MAX - len(child.queued), share, len(self._pending))
+            self._send(child, [self._pending.popleft() for _ in range(count)])
+
+    def _batch_for_speed(self) -> int:
+        return int(BATCH_SECONDS / max(self._seconds, BATCH_SECONDS / BATCH_MAX))
+
+    def _send(self, child: Child, tickets: list[Ticket]) -> None:
+        tickets = [ticket for ticket in tickets if not ticket.abandoned]
+        if not tickets:
+            return
+        if not child.queued:
+            child.head_since = time.monotonic()
+            child.output.attempt_started(tickets[0].run_id)
+        for ticket in tickets:
+            ticket.pending = False
+            ticket.child = child
+            child.queued[ticket.key] = ticket
+        child.outbox.write(batch_frame(tickets))
+
+    def _take_back_from_slow_children(self, now: float) -> None:
+        """Withdraw attempts queued behind one running past slow_seconds, and grow
+        an elastic pool when attempts have waited that long behind slow ones alone."""
+        slow = now - self._slow_seconds
+        for child in self._pool:
+            if child.head_since <= slow and len(child.queued) > 1 and not child.withdrawals:
+                self._spawn_task(self._requeue(child, list(child.queued)[1:]))
+        if (
+            self.processes < self._max_processes
+            and self._pending
+            and self._pending[0].since <= slow
+            and all(child.queued and child.head_since <= slow for child in self._pool)
+        ):
+            self.processes += 1
+
+    async def _requeue(self, child: Child, keys: list[int]) -> None:
+        taken = await self._withdraw(child, keys)
+        self._pending.extendleft(reversed([t for t in taken if not t.abandoned]))
+        for ticket in taken:
+            ticket.pending = not ticket.abandoned
+        self._wake()
+
+    async def _withdraw(self, child: Child, keys: list[int]) -> list[Ticket]:
+        """Ask ``child`` for the tickets ``keys`` back; those it handed back, in order
+        (none if it died first: the death hands back all but its current attempt)."""
+        asked = [ticket for key in keys if (ticket := child.queued.get(key))]
+        self._withdrawal_ids += 1
+        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        child.withdrawals[self._withdrawal_ids] = answer
+        child.send({"type": "withdraw", "id": self._withdrawal_ids, "tickets": keys})
+        taken = set(await answer)
+        return [ticket for ticket in asked if ticket.key in taken]
+
+    async def _abandon(self, ticket: Ticket) -> None:
+        """Make sure a cancelled attempt does not run, or is stopped."""
+        ticket.abandoned = True
+        while True:
+            if ticket.pending:
+                self._unqueue(ticket)
+                return
+            child = ticket.child
+            if child is None:
+                return  # answered, or handed back
+            # The fate of the next one, should the child have begun it meanwhile:
+            fate = f"cut short: its python process was killed to stop run {ticket.run_id}"
+            if child.head() is ticket:
+                await kill(child, reason="attempt cancelled", fate=fate)
+                return
+            try:
+                async with asyncio.timeout(WITHDRAW_TIMEOUT_SECONDS):
+                    await self._withdraw(child, [ticket.key])
+            except TimeoutError:
+                # Its reader cannot run (a job holding the interpreter): stop it all.
+                fate = f"the python worker process was killed to stop attempt {ticket.run_id}"
+                await kill(child, reason="did not hand back a cancelled attempt", fate=fate)
+            # Withdrawn, answered, or begun meanwhile (now first): look again.
+
+    def _unqueue(self, ticket: Ticket) -> None:
+        with contextlib.suppress(ValueError):
+            self._pending.remove(ticket)
+        ticket.pending = False
+
+    def _fail_waiting(self, error: str) -> None:
+        while self._pending:
+            ticket = self._pending.popleft()
+            ticket.pending = False
+            settle(ticket, Outcome.failed(error))
+
+    # -- children ----------------------------------------------------------------
+
+    async def _add_child(self) -> Child:
         environment = job_environment(self._hidden_env)
         if self._user is not None:
             environment = self._user.environment(environment)
-        try:
-            process = await _start_process(
-                child_reads, child_writes, output_writes, environment, self._user
-            )
-        except BaseException:
-            for end in (parent_reads, parent_writes, output_reads):
-                os.close(end)
-            raise
-        try:
-            loop = asyncio.get_running_loop()
-            inbound = open(parent_reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-            outbound = open(parent_writes, "wb", buffering=0)  # noqa: SIM115 - as above
-            printed = open(output_reads, "rb", buffering=0)  # noqa: SIM115 - as above
-            _, inbox = await loop.connect_read_pipe(Inbox, inbound)
-            outbox, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, outbound)
-            _, output = await loop.connect_read_pipe(ChildOutput, printed)
-            output.pid = process.pid
-            child = _Child(process, inbox, outbox, output)
-            child.watcher = asyncio.create_task(self._watch(child))
-            self._children.add(child)
-            outbox.write(
-                encode({"sys_path": [str(entry) for entry in sys.path], "allowed": self._allowed})
-            )
-            await inbox.receive()  # it says it is ready
-        except ChildDied as exc:
-            raise _CannotStart(f"python worker process exited on start ({exc})") from exc
-        except BaseException:
-            signal_group(process.pid, signal.SIGKILL)
-            raise
-        log.info("python_child_started", pid=process.pid)
+        sys_path = [str(entry) for entry in sys.path]
+        child = await spawn(sys_path, self._allowed, environment, self._user)
+        child.inbox.handler = lambda message: self._on_message(child, message)
+        child.idle_since = time.monotonic()
+        child.watcher = asyncio.create_task(self._watch(child))
+        self._children.add(child)
+        self._pool.append(child)
         return child
 
-    async def _watch(self, child: _Child) -> None:
+    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "result":
+            self._on_result(child, message)
+        elif kind == "checkpoint":
+            self._spawn_task(self._checkpoint(child, message["ticket"], message["value"]))
+        elif kind == "withdrawn":
+            for key in message["tickets"]:
+                ticket = child.queued.pop(key, None)
+                if ticket is not None:
+                    ticket.child = None
+            answer = child.withdrawals.pop(message["id"], None)
+            if answer is not None and not answer.done():
+                answer.set_result(message["tickets"])
+            self._wake()
+        else:  # garbled, or a message this worker does not know
+            fate = "the python worker process sent a message that is not JSON"
+            self._spawn_task(kill(child, reason="sent a message the worker cannot read", fate=fate))
+
+    def _on_result(self, child: Child, message: dict[str, Any]) -> None:
+        ticket = child.queued.pop(message["ticket"], None)
+        now = time.monotonic()
+        if (started := message["started"]) is not None:  # the job's time, not the reading
+            self._seconds += DURATION_SMOOTHING * (message["ended"] - started - self._seconds)
+        if child.queued:
+            child.head_since = now
+            child.output.attempt_started(next(iter(child.queued.values())).run_id)
+        else:
+            child.idle_since = now
+        if self._pending:
+            self._wake()
+        if ticket is None:
+            return
+        ticket.child = None
+        settle(
+            ticket,
+            Outcome(
+                RunStatus(message["status"]),
+                error=message["error"],
+                output=message["output"],
+                retryable=message["retryable"],
+                started_monotonic=message["started"],
+            ),
+        )
+
+    async def _checkpoint(self, child: Child, key: int, value: Any) -> None:
+        """Store a job's checkpoint; the job waits for the answer."""
+        ticket = child.queued.get(key)
+        error = None
+        try:
+            if ticket is None:
+                raise RuntimeError("the attempt is no longer running")
+            await self._save_checkpoint(ticket.attempt, value)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        child.send({"type": "answer", "error": error})
+
+    async def _watch(self, child: Child) -> None:
         returncode = await child.process.wait()
         # Whatever the job left running dies with the child, so nothing keeps its
         # pipe open or outlives the attempt that started it. The group id cannot have
         # been reused while any of them lives.
         signal_group(child.pid, signal.SIGKILL)
-        child.inbox.child_exited(returncode)
+        child.inbox.drain_and_close()  # results it sent before it died still count
         child.outbox.close()
         self._children.discard(child)
+        with contextlib.suppress(ValueError):
+            self._pool.remove(child)
         if not child.stopping:
             log.warning("python_child_died", pid=child.pid, exit_code=returncode)
+        behind = child_gone(child, returncode)
+        # Never begun: they run in another child.
+        self._pending.extendleft(reversed(behind))
+        self._wake()
 
-    def _signal(self, child: _Child, signum: signal.Signals, reason: str) -> None:
-        child.stopping = True
-        signal_group(child.pid, signum)
-        log.info("python_child_killed", pid=child.pid, signal=signum.name, reason=reason)
-
-    async def _kill(self, child: _Child, reason: str) -> None:
-        self._signal(child, signal.SIGKILL, reason)
-        if child.watcher is not None:
-            # Shielded: cancelling us again must not cancel the watcher, which reaps the
-            # child and closes its pipes.
-            await asyncio.shield(child.watcher)
-
-
-def _request(attempt: Attempt) -> dict[str, Any]:
-    return {
-        "target": attempt.target,
-        "args": attempt.args,
-        "job_name": attempt.job_name,
-        "run_id": attempt.run_id,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "attempt": attempt.attempt,
-        "checkpoint": attempt.checkpoint,
-        "shard": attempt.shard,
-        "shards": attempt.shards,
-    }
-
-
-async def _start_process(
-    child_reads: int,
-    child_writes: int,
-    output: int,
-    environment: dict[str, str],
-    user: JobUser | None,
-) -> asyncio.subprocess.Process:
-    """Start a child in a session of its own, so its process group holds all it starts."""
-    try:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            CHILD_MODULE,
-            str(child_reads),
-            str(child_writes),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-            pass_fds=(child_reads, child_writes),
-            start_new_session=True,
-            env=environment,
-            **(user.process_options() if user is not None else {}),
-        )
-    except OSError as exc:
-        raise _CannotStart(f"cannot start a python worker process: {exc}") from exc
-    finally:
-        os.close(child_reads)
-        os.close(child_writes)
-        os.close(output)
+    def _spawn_task(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

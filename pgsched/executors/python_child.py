@@ -1,17 +1,9 @@
-"""The child side of the python executor: a process that runs one attempt at a time.
+"""The child side of the python executor: a process that runs attempts one at a time.
 
 ``PythonExecutor`` starts ``python -m pgsched.executors.python_child IN_FD OUT_FD``
-and talks to it over a private pipe pair, leaving stdout and stderr to the jobs.
-Every message is a JSON object framed by a 4-byte big-endian length:
-
-- parent to child: ``{"sys_path": [...], "allowed": [...]}`` once (the worker's
-  ``--allow-python`` prefixes, checked again here), then one request per attempt
-  (``target``, ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``,
-  ``checkpoint``), and the answer to each checkpoint (``{"error": null}`` when stored);
-- child to parent: ``{"type": "ready"}`` once, ``{"type": "checkpoint", "value": ...}``
-  while a job saves one, and ``{"type": "result", ...}`` (the fields of an ``Outcome``,
-  with ``started``: the monotonic instant the job was called, a clock the parent
-  shares) when the attempt ends.
+and talks to it over a private pipe pair (``child_channel`` has the messages),
+leaving stdout and stderr to the jobs. Attempts arrive in batches and run in order;
+each sends its own result as it ends.
 """
 
 from __future__ import annotations
@@ -22,12 +14,9 @@ import functools
 import importlib
 import inspect
 import io
-import json
 import os
 import signal
-import struct
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,10 +27,10 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
+from pgsched.executors.child_channel import ChildChannel
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
-HEADER = struct.Struct("!I")
 # The parameter through which a job asks for its RunContext.
 CONTEXT_PARAMETER = "context"
 # The repr of a job's return value is a convenience, not a data channel.
@@ -53,44 +42,6 @@ _MACHINERY = (
     str(Path(importlib.__file__).parent),
     "<frozen importlib",
 )
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """``message`` as one frame: its length, then its compact JSON."""
-    body = json.dumps(message, separators=(",", ":")).encode()
-    return HEADER.pack(len(body)) + body
-
-
-class _Channel:
-    """Blocking message I/O on the two private pipe ends."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._read_fd = read_fd
-        self._write_fd = write_fd
-        # A job may save checkpoints from several threads; each question must get its answer.
-        self.lock = threading.Lock()
-
-    def send(self, message: dict[str, Any]) -> None:
-        data = memoryview(encode(message))
-        while data:
-            data = data[os.write(self._write_fd, data) :]
-
-    def receive(self) -> Any:
-        """The next message, or None once the parent has closed its end."""
-        header = self._read_exactly(HEADER.size)
-        if header is None:
-            return None
-        body = self._read_exactly(HEADER.unpack(header)[0])
-        return None if body is None else json.loads(body)
-
-    def _read_exactly(self, size: int) -> bytes | None:
-        data = b""
-        while len(data) < size:
-            chunk = os.read(self._read_fd, size - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return data
 
 
 class _BoundedOutput(io.TextIOBase):
@@ -128,11 +79,11 @@ class _BoundedOutput(io.TextIOBase):
 
 
 def run_attempt(
-    request: dict[str, Any], channel: _Channel, allowed: Sequence[str]
+    request: dict[str, Any], channel: ChildChannel, allowed: Sequence[str]
 ) -> dict[str, Any]:
     """Run the attempt ``request`` describes, if ``allowed`` lets it; its result message."""
     target = request["target"]
-    line = _CheckpointLine(channel)
+    line = _CheckpointLine(channel, request["ticket"])
     try:
         function, signature = load_target(target, tuple(allowed))
         call = _bind(function, signature, target, request, line)
@@ -247,16 +198,17 @@ def bind_arguments(
 class _CheckpointLine:
     """A job's way to the parent's ``save_checkpoint``, open while its attempt runs."""
 
-    def __init__(self, channel: _Channel) -> None:
+    def __init__(self, channel: ChildChannel, ticket: int) -> None:
         self._channel = channel
+        self._ticket = ticket
         self._open = True
 
     def save(self, value: Any) -> None:
-        with self._channel.lock:
+        with self._channel.checkpoint_lock:
             if not self._open:
                 raise RuntimeError("checkpoint not saved: the attempt has already ended")
-            self._channel.send({"type": "checkpoint", "value": value})
-            answer = self._channel.receive()
+            self._channel.send({"type": "checkpoint", "ticket": self._ticket, "value": value})
+            answer = self._channel.checkpoint_answer()
         if answer is None:
             raise RuntimeError("checkpoint not saved: the worker has gone")
         if answer["error"] is not None:
@@ -264,7 +216,7 @@ class _CheckpointLine:
 
     def close(self) -> None:
         """Refuse later saves, once any save in flight has its answer."""
-        with self._channel.lock:
+        with self._channel.checkpoint_lock:
             self._open = False
 
 
@@ -370,7 +322,7 @@ def die_with_parent() -> None:
 def main(read_fd: int, write_fd: int) -> None:
     """Serve attempts until the parent closes the pipe."""
     die_with_parent()
-    channel = _Channel(read_fd, write_fd)
+    channel = ChildChannel(read_fd, write_fd)
     hello = channel.receive()
     if hello is None:
         return
@@ -379,8 +331,13 @@ def main(read_fd: int, write_fd: int) -> None:
     parent_path = hello["sys_path"]
     sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
     channel.send({"type": "ready"})
-    while (request := channel.receive()) is not None:
-        channel.send(run_attempt(request, channel, hello["allowed"]))
+    channel.start_reading()
+    while (request := channel.next_attempt()) is not None:
+        result = run_attempt(request, channel, hello["allowed"])
+        result["ticket"] = request["ticket"]
+        result["ended"] = time.monotonic()
+        # Sent before the next attempt is taken: the parent counts on that order.
+        channel.send(result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""The messages between the worker and a python child, and the child's end of them.
+
+Every message is a JSON object framed by a 4-byte big-endian length (``encode``).
+Parent to child: ``{"sys_path": [...], "allowed": [...]}`` once, then
+
+- ``{"type": "batch", "attempts": [request, ...]}``: attempts to run one after the
+  other, in order (a request: ``ticket``, the parent's number for it, and ``target``,
+  ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``, ``checkpoint``);
+- ``{"type": "withdraw", "id": n, "tickets": [...]}``: take back those not begun;
+- ``{"type": "answer", "error": null}``: the answer to the checkpoint being saved.
+
+Child to parent: ``{"type": "ready"}`` once, then ``{"type": "result", "ticket": ...}``
+as each attempt ends (the fields of an ``Outcome``, with ``started`` and ``ended``:
+the monotonic instants the job was called and the attempt ended, a clock the parent
+shares), ``{"type": "checkpoint",
+"ticket": ..., "value": ...}`` while a job saves one, and ``{"type": "withdrawn",
+"id": n, "tickets": [...]}``: those of the withdrawal ``n`` that had not begun and
+never will.
+
+A result is written before the next attempt is taken from the queue, so the parent
+knows from the results alone which attempt a child may be running: the first one
+sent without a result. Everything behind it has not begun, and a reader thread answers
+a withdrawal at once, even while a job runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import struct
+import threading
+from collections import deque
+from typing import Any
+
+HEADER = struct.Struct("!I")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """``message`` as one frame: its length, then its compact JSON."""
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+class ChildChannel:
+    """The child's end: blocking reads by a reader thread, writes from any thread.
+
+    The reader queues attempts (``next_attempt`` takes them), answers withdrawals and
+    passes checkpoint answers on (``checkpoint_answer``).
+    """
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        self._write_lock = threading.Lock()
+        # A job may save checkpoints from several threads; one question at a time.
+        self.checkpoint_lock = threading.Lock()
+        self._answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._attempts: deque[dict[str, Any]] = deque()
+        self._changed = threading.Condition()
+        self._closed = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one message whole, whichever thread sends it."""
+        data = memoryview(encode(message))
+        with self._write_lock:
+            while data:
+                data = data[os.write(self._write_fd, data) :]
+
+    def receive(self) -> Any:
+        """The next message, or None once the parent has closed its end (reader only)."""
+        header = self._read_exactly(HEADER.size)
+        if header is None:
+            return None
+        body = self._read_exactly(HEADER.unpack(header)[0])
+        return None if body is None else json.loads(body)
+
+    def start_reading(self) -> None:
+        """Read the parent's messages on a thread of their own from now on."""
+        threading.Thread(target=self._read, name="pgsched-parent-pipe", daemon=True).start()
+
+    def next_attempt(self) -> dict[str, Any] | None:
+        """The next attempt to run, once there is one; None once the parent has gone.
+        Taken from the queue, it can no longer be withdrawn: it has begun."""
+        with self._changed:
+            while not self._attempts and not self._closed:
+                self._changed.wait()
+            return self._attempts.popleft() if self._attempts else None
+
+    def checkpoint_answer(self) -> Any:
+        """The parent's answer to the checkpoint just sent; None if it has gone."""
+        answer = self._answers.get()
+        if answer is None:
+            self._answers.put(None)  # and for every later question
+        return answer
+
+    def _read(self) -> None:
+        while (message := self.receive()) is not None:
+            kind = message.get("type")
+            if kind == "batch":
+                with self._changed:
+                    self._attempts.extend(message["attempts"])
+                    self._changed.notify()
+            elif kind == "withdraw":
+                wanted = set(message["tickets"])
+                with self._changed:
+                    kept = [a for a in self._attempts if a["ticket"] not in wanted]
+                    taken = [a["ticket"] for a in self._attempts if a["ticket"] in wanted]
+                    self._attempts = deque(kept)
+                    # Sent while holding the queue: no attempt taken can begin first.
+                    self.send({"type": "withdrawn", "id": message["id"], "tickets": taken})
+            else:
+                self._answers.put(message)
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        self._answers.put(None)
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(self._read_fd, size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data

@@ -1,0 +1,281 @@
+"""Python child processes: starting one, what the worker knows of it and of the attempts
+sent to it, stopping it for sure.
+
+Each child leads its own process group, which is killed whole, and talks to the worker
+over private pipes (``child_channel`` has the messages). ``PythonExecutor`` decides
+what each child runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from pgsched.executors.base import signal_group
+from pgsched.executors.child_channel import HEADER, encode
+from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
+from pgsched.executors.job_user import JobUser
+from pgsched.models import Attempt, Outcome
+
+log = structlog.get_logger("pgsched.executors.python")
+
+CHILD_MODULE = "pgsched.executors.python_child"
+# The most attempts queued in one child: bounds what one slow attempt holds up until
+# they are taken back, and one message's size.
+BATCH_MAX = 64
+# How long children get to handle SIGTERM before they are killed.
+TERMINATE_GRACE_SECONDS = 2.0
+_BATCH_START = b'{"type":"batch","attempts":['
+
+
+class CannotStart(RuntimeError):
+    """A child process could not be started."""
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One attempt on its way through the executor."""
+
+    attempt: Attempt
+    # The executor's number for it, unique while it lives (a run id may come twice).
+    key: int
+    # Its request, encoded: batches are these joined.
+    request: bytes
+    future: asyncio.Future[Outcome]
+    # Since when it waits for a child (the monotonic clock).
+    since: float
+    # In the executor's queue, waiting for a child.
+    pending: bool = False
+    # The child it was sent to and not answered by, if any.
+    child: Child | None = None
+    # Given up (cancelled, or handed back): never to be sent again.
+    abandoned: bool = False
+
+    @property
+    def run_id(self) -> int:
+        return self.attempt.run_id
+
+
+@dataclass(eq=False)
+class Child:
+    """One child process, its private pipes, and the attempts sent to it."""
+
+    process: asyncio.subprocess.Process
+    inbox: Inbox
+    outbox: asyncio.WriteTransport
+    output: ChildOutput
+    watcher: asyncio.Task[None] | None = None
+    # Set when we stop the child, so that its exit is not reported as a death.
+    stopping: bool = False
+    # Why we killed it, if we did: the fate of the attempt it may have been running.
+    kill_reason: str | None = None
+    # Attempts sent and not answered, in the order sent: the first may be running,
+    # the others have not begun.
+    queued: dict[int, Ticket] = field(default_factory=dict)
+    # When the first of ``queued`` was handed to it (the monotonic clock).
+    head_since: float = 0.0
+    # When it last had nothing to do: the most recently idle is used first.
+    idle_since: float = 0.0
+    # Withdrawals sent and not answered, by their id.
+    withdrawals: dict[int, asyncio.Future[list[int]]] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def head(self) -> Ticket | None:
+        """The attempt it runs, or will run next; None when it has nothing."""
+        return next(iter(self.queued.values()), None)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write ``message`` to it, unless it has gone."""
+        if not self.outbox.is_closing():
+            self.outbox.write(encode(message))
+
+
+async def spawn(
+    sys_path: list[str],
+    allowed: tuple[str, ...],
+    environment: dict[str, str],
+    user: JobUser | None,
+) -> Child:
+    """A new child, ready for attempts; ``CannotStart`` saying why not. Its ``watcher``
+    is left for the caller to set."""
+    # Private pipes, not stdout: jobs print. Descriptors from os.pipe() are not
+    # inherited, and pass_fds hands the child's two ends to this child alone. Its
+    # stdout and stderr are a third pipe, never the worker's own (ChildOutput).
+    child_reads, parent_writes = os.pipe()
+    parent_reads, child_writes = os.pipe()
+    output_reads, output_writes = os.pipe()
+    try:
+        process = await _start_process(child_reads, child_writes, output_writes, environment, user)
+    except BaseException:
+        for end in (parent_reads, parent_writes, output_reads):
+            os.close(end)
+        raise
+    try:
+        loop = asyncio.get_running_loop()
+        inbound = open(parent_reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+        outbound = open(parent_writes, "wb", buffering=0)  # noqa: SIM115 - as above
+        printed = open(output_reads, "rb", buffering=0)  # noqa: SIM115 - as above
+        _, inbox = await loop.connect_read_pipe(Inbox, inbound)
+        outbox, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, outbound)
+        _, output = await loop.connect_read_pipe(ChildOutput, printed)
+        output.pid = process.pid
+        ready: asyncio.Future[Any] = loop.create_future()
+
+        def first_message(message: Any) -> None:
+            if not ready.done():
+                ready.set_result(message)
+
+        inbox.handler = first_message
+        outbox.write(encode({"sys_path": sys_path, "allowed": allowed}))
+        exited = asyncio.ensure_future(process.wait())
+        await asyncio.wait((ready, exited), return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            inbox.drain_and_close()
+            outbox.close()
+            died = ChildDied(exited.result())
+            raise CannotStart(f"python worker process exited on start ({died})")
+        exited.cancel()
+    except BaseException:
+        signal_group(process.pid, signal.SIGKILL)
+        raise
+    log.info("python_child_started", pid=process.pid)
+    return Child(process, inbox, outbox, output)
+
+
+def batch_frame(tickets: list[Ticket]) -> bytes:
+    """One message carrying ``tickets``' requests: their encoded JSON joined, unparsed."""
+    body = _BATCH_START + b",".join(ticket.request for ticket in tickets) + b"]}"
+    return HEADER.pack(len(body)) + body
+
+
+def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child | None:
+    """The child of ``pool`` to send to next: the most recently idle, else (once the
+    pool has ``processes``) the least queued whose current attempt is not slow (handed
+    over after ``slow_since``) and that has room. None: start a child, or wait."""
+    live = [child for child in pool if not child.stopping]
+    idle = [child for child in live if not child.queued]
+    if idle:
+        return max(idle, key=lambda child: child.idle_since)
+    if len(pool) < processes:
+        return None
+    open_ = [c for c in live if c.head_since > slow_since and len(c.queued) < BATCH_MAX]
+    return min(open_, key=lambda child: len(child.queued), default=None)
+
+
+def request(attempt: Attempt, key: int) -> bytes:
+    """What a child needs to run ``attempt``, as ticket ``key``, encoded;
+    ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
+    message = {
+        "ticket": key,
+        "target": attempt.target,
+        "args": attempt.args,
+        "job_name": attempt.job_name,
+        "run_id": attempt.run_id,
+        "scheduled_for": attempt.scheduled_for.isoformat(),
+        "attempt": attempt.attempt,
+        "checkpoint": attempt.checkpoint,
+        "shard": attempt.shard,
+        "shards": attempt.shards,
+    }
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def settle(ticket: Ticket, outcome: Outcome) -> None:
+    """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
+    if not ticket.future.done():
+        ticket.future.set_result(outcome)
+
+
+def child_gone(child: Child, returncode: int) -> list[Ticket]:
+    """Settle what ``child``, now exited, held: no answer comes to its withdrawals; the
+    attempt it may have been running failed (``kill_reason``, or its death); the ones
+    behind it, not begun, are returned to be sent elsewhere (unless given up)."""
+    for answer in child.withdrawals.values():
+        if not answer.done():
+            answer.set_result([])
+    child.withdrawals.clear()
+    tickets = list(child.queued.values())
+    child.queued.clear()
+    for ticket in tickets:
+        ticket.child = None
+    if not tickets:
+        return []
+    head, behind = tickets[0], tickets[1:]
+    if not head.abandoned:
+        died = f"python worker process died while running the job ({ChildDied(returncode)})"
+        settle(head, Outcome.failed(child.kill_reason or died))
+    for ticket in behind:
+        ticket.pending = not ticket.abandoned
+    return [ticket for ticket in behind if not ticket.abandoned]
+
+
+def stop(child: Child, signum: signal.Signals, reason: str) -> None:
+    """Signal ``child``'s whole process group, as the worker's own decision."""
+    child.stopping = True
+    signal_group(child.pid, signum)
+    log.info("python_child_killed", pid=child.pid, signal=signum.name, reason=reason)
+
+
+async def stop_all(children: list[Child]) -> None:
+    """Stop ``children``: SIGTERM to each process group, SIGKILL to those that linger."""
+    for child in children:
+        stop(child, signal.SIGTERM, reason="executor closing")
+    watchers = [child.watcher for child in children if child.watcher is not None]
+    if watchers:
+        await asyncio.wait(watchers, timeout=TERMINATE_GRACE_SECONDS)
+    for child in children:
+        if child.process.returncode is None:
+            await kill(child, reason="did not exit on SIGTERM")
+
+
+async def kill(child: Child, reason: str, fate: str | None = None) -> None:
+    """SIGKILL ``child``'s group and wait until its exit is handled; ``fate`` is the
+    error of the attempt it may have been running, if that is not the one killed."""
+    if child.kill_reason is None:
+        child.kill_reason = fate
+    stop(child, signal.SIGKILL, reason)
+    if child.watcher is not None:
+        # Shielded: cancelling us again must not cancel the watcher, which reaps the
+        # child and closes its pipes.
+        await asyncio.shield(child.watcher)
+
+
+async def _start_process(
+    child_reads: int,
+    child_writes: int,
+    output: int,
+    environment: dict[str, str],
+    user: JobUser | None,
+) -> asyncio.subprocess.Process:
+    """Start a child in a session of its own, so its process group holds all it starts."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            CHILD_MODULE,
+            str(child_reads),
+            str(child_writes),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            pass_fds=(child_reads, child_writes),
+            start_new_session=True,
+            env=environment,
+            **(user.process_options() if user is not None else {}),
+        )
+    except OSError as exc:
+        raise CannotStart(f"cannot start a python worker process: {exc}") from exc
+    finally:
+        os.close(child_reads)
+        os.close(child_writes)
+        os.close(output)
