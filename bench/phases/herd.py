@@ -13,7 +13,8 @@ while the herd runs; PostgreSQL's CPU over the herd (when the server is local).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from bench.harness.context import BenchContext, start_workers
 from bench.harness.database import NOOP_TARGET, Connection, connect, database_now, scalar
@@ -26,9 +27,12 @@ PHASE = "herd"
 WORKERS = 2
 SIDE_JOBS = 50
 TARGET_100K_SECONDS = 12.0
-# Time to register the jobs and start the workers before the instant, per 10,000 jobs.
+# Time to start the workers before the instant, beyond registering the jobs; the
+# registration's own time is measured on a tenth of the herd (rolled back) and scaled
+# with a margin, since the INSERT trigger's cost per row depends on the server.
 LEAD_SECONDS = 15.0
-LEAD_SECONDS_PER_10K = 2.0
+SAMPLE_FRACTION = 10
+REGISTER_MARGIN = 1.5
 FINISH_TIMEOUT_SECONDS = 900.0
 
 INSTANT = "SELECT date_trunc('second', now()) + make_interval(secs => %(lead)s)"
@@ -69,8 +73,16 @@ SELECT percentile_cont(0.99) WITHIN GROUP (
 
 
 def _instant(connection: Connection, count: int) -> datetime:
-    lead = LEAD_SECONDS + LEAD_SECONDS_PER_10K * count / 10_000
-    instant: datetime = scalar(connection, INSTANT, {"lead": lead})
+    sample = {
+        "target": NOOP_TARGET,
+        "instant": datetime.now(UTC),
+        "count": count // SAMPLE_FRACTION,
+    }
+    started = time.monotonic()
+    with connection.transaction(force_rollback=True):
+        connection.execute(REGISTER_HERD, sample)
+    registering = (time.monotonic() - started) * SAMPLE_FRACTION * REGISTER_MARGIN
+    instant: datetime = scalar(connection, INSTANT, {"lead": LEAD_SECONDS + registering})
     return instant
 
 
