@@ -21,7 +21,9 @@
 --   timezone: 'UTC';
 --   target: within 65536 characters, and for python the executor's grammar (the
 --     pattern of pgsched.python_target_error), for http an http(s) URL, else not blank;
---   args: '{}';
+--   args: '{}'; for python (keyword arguments, any object), an object of at most 500
+--     bytes of JSON with at most 32 { or [ in its text, which pgsched.json_value_error
+--     (v3) lets through as it stands;
 --   the numbers, overlap, misfire and queue as the function checks them.
 --
 -- The circuit breaker check fires only for rows it refuses.
@@ -47,7 +49,10 @@ CREATE TRIGGER jobs_before_insert
                 WHEN 'http' THEN NEW.target ~* '^https?://[^[:space:]/]+'
                 ELSE btrim(NEW.target) <> ''
             END
-        AND NEW.args = '{}'::jsonb
+        AND (NEW.args = '{}'::jsonb
+             OR (NEW.kind = 'python' AND jsonb_typeof(NEW.args) = 'object'
+                 AND octet_length(NEW.args::text) <= 500
+                 AND length(NEW.args::text) - length(translate(NEW.args::text, '{[', '')) <= 32))
         AND NEW.timeout_seconds > 0 AND NEW.max_attempts > 0
         AND NEW.retry_delay_seconds >= 0 AND NEW.misfire_threshold_seconds >= 0
         AND NEW.overlap IN ('skip', 'allow', 'queue', 'replace')

@@ -132,6 +132,35 @@ def test_plain_rows_skip_the_row_checks_and_others_get_them(db: psycopg.Connecti
     assert calls == 3
 
 
+def test_python_keyword_arguments_pass_when_small_and_are_refused_when_too_deep(
+    db: psycopg.Connection,
+) -> None:
+    with db.transaction(force_rollback=True):
+        db.execute("SET LOCAL track_functions = 'all'")
+        db.execute(
+            "INSERT INTO pgsched.jobs (name, schedule, kind, target, args)"
+            " SELECT 'kwargs-' || n, '@daily', 'python', 'app.jobs:run',"
+            "        jsonb_build_object('user_id', n, 'tags', jsonb_build_array('a', 'b'))"
+            "   FROM generate_series(1, 20) AS n"
+        )
+        calls = scalar(
+            db,
+            "SELECT count(*) FROM pg_stat_xact_user_functions"
+            " WHERE schemaname = 'pgsched' AND funcname = 'jobs_before_write'",
+        )
+    assert calls == 0
+    deep: object = 1
+    for _ in range(33):
+        deep = [deep]
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(
+            "INSERT INTO pgsched.jobs (name, schedule, kind, target, args)"
+            " VALUES ('deep', '@daily', 'python', 'app.jobs:run', %s)",
+            [Jsonb({"a": deep})],
+        )
+    assert "pgsched.jobs.args: nests deeper than 32 levels" in str(refused.value)
+
+
 def test_a_bulk_insert_records_each_job_once_with_its_definition_and_actor(
     db: psycopg.Connection,
 ) -> None:
