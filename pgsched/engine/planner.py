@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pgsched.errors import PgschedError
 from pgsched.models import RunStatus, Trigger
@@ -343,5 +344,7 @@ def _skipped(slot: datetime, trigger: Trigger, reason: str) -> PlannedRun:
     return PlannedRun(slot, trigger, RunStatus.SKIPPED, error=reason)
 
 
+@lru_cache(maxsize=1024)  # the jobs of one claim mostly share their slots
 def _iso(instant: datetime) -> str:
-    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # In UTC whatever the session's time zone: equal instants share one cache entry.
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

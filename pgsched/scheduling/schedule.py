@@ -53,6 +53,8 @@ MAX_EVERY_SECONDS = 3650 * 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WALL_EPOCH = datetime(1970, 1, 1)
 SECOND = timedelta(seconds=1)
+# next_fire answers kept per schedule (a dict cleared when full).
+RECENT_ANSWERS = 256
 
 
 class SlotNote(Enum):
@@ -82,6 +84,11 @@ class Schedule:
     every: timedelta | None
     # The integer fast path of a cron schedule (``stepper``), built with it.
     _stepper: CronStepper | None = field(default=None, init=False, compare=False, repr=False)
+    # Recent answers of next_fire: a worker asks one schedule about the same few
+    # instants for every job that shares it (every-second jobs, the same slot).
+    _recent: dict[datetime, datetime] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.cron is not None:
@@ -96,11 +103,18 @@ class Schedule:
 
     def next_fire(self, after: datetime) -> datetime:
         """The first fire instant strictly after ``after`` (an aware datetime), in UTC."""
+        recent = self._recent
+        known = recent.get(after) if after.tzinfo is not None else None
+        if known is not None:
+            return known
+        fast = None
         if self._stepper is not None and after.tzinfo is not None:
             fast = fast_next(self._stepper, self.zone, (after - EPOCH) // SECOND)
-            if fast is not None:
-                return from_seconds(fast[0])
-        return self.next_fire_time(after).at
+        at = from_seconds(fast[0]) if fast is not None else self.next_fire_time(after).at
+        if len(recent) >= RECENT_ANSWERS:
+            recent.clear()
+        recent[after] = at
+        return at
 
     def next_fire_time(self, after: datetime) -> FireTime:
         """Like ``next_fire``, with the wall-clock slot and any DST note."""
