@@ -40,6 +40,7 @@ from pgsched.engine.state import (
 )
 from pgsched.errors import DatabaseError
 from pgsched.executors.kinds import execute, executors_for
+from pgsched.executors.python_children import timed_out
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -349,13 +350,14 @@ class Worker:
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
-            async with asyncio.timeout(attempt.timeout_seconds):
+            if attempt.kind == "python":
+                # Its executor times it from when it begins in a process, not from here.
                 outcome = await execute(self._executors, attempt)
+            else:
+                async with asyncio.timeout(attempt.timeout_seconds):
+                    outcome = await execute(self._executors, attempt)
         except TimeoutError:
-            outcome = Outcome(
-                RunStatus.TIMED_OUT,
-                error=f"timed out after {attempt.timeout_seconds} s; the work was stopped",
-            )
+            outcome = timed_out(attempt)
         except asyncio.CancelledError:
             if attempt.run_id not in self.state.cancel_reasons:
                 raise

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from pgsched.executors.base import signal_group
 from pgsched.executors.child_channel import HEADER, encode
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
-from pgsched.models import Attempt, Outcome
+from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger("pgsched.executors.python")
 
@@ -57,10 +58,27 @@ class Ticket:
     child: Child | None = None
     # Given up (cancelled, or handed back): never to be sent again.
     abandoned: bool = False
+    # When it began in its child (the monotonic clock), and the timer of its timeout,
+    # which counts from then: not while it waited for a child or queued in one.
+    began: float | None = None
+    timer: asyncio.TimerHandle | None = None
 
     @property
     def run_id(self) -> int:
         return self.attempt.run_id
+
+    def begin(self, at: float, expired: Callable[[Ticket], None]) -> None:
+        """It began in its child at ``at``: ``expired(self)`` once its timeout is up."""
+        self.stop_timer()
+        self.began = at
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_at(at + self.attempt.timeout_seconds, expired, self)
+
+    def stop_timer(self) -> None:
+        """It ended, or is being stopped: no timeout for it any more."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 @dataclass(eq=False)
@@ -192,8 +210,44 @@ def request(attempt: Attempt, key: int) -> bytes:
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
     """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
+    ticket.stop_timer()
     if not ticket.future.done():
         ticket.future.set_result(outcome)
+
+
+async def time_out(ticket: Ticket) -> None:
+    """Stop an attempt still running when its timeout is up: kill its child, then
+    answer it timed out (unless its result, read as the child died, came first)."""
+    ticket.timer = None
+    child = ticket.child
+    if child is None or child.head() is not ticket or ticket.future.done():
+        return  # answered, or handed back, meanwhile
+    ticket.abandoned = True  # its child's death is not its outcome
+    fate = f"cut short: its python process was killed to stop run {ticket.run_id} (timed out)"
+    await kill(child, reason="attempt timed out", fate=fate)
+    settle(ticket, timed_out(ticket.attempt, ticket.began))
+
+
+async def checkpoint(
+    child: Child, key: int, value: Any, save: Callable[[Attempt, Any], Awaitable[None]]
+) -> None:
+    """Store the checkpoint ``value`` of ``child``'s ticket ``key`` with ``save``; the
+    job waits for the answer."""
+    ticket = child.queued.get(key)
+    error = None
+    try:
+        if ticket is None:
+            raise RuntimeError("the attempt is no longer running")
+        await save(ticket.attempt, value)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    child.send({"type": "answer", "error": error})
+
+
+def timed_out(attempt: Attempt, began: float | None = None) -> Outcome:
+    """How an attempt stopped at its timeout ended; ``began``: when it began, if known."""
+    error = f"timed out after {attempt.timeout_seconds} s; the work was stopped"
+    return Outcome(RunStatus.TIMED_OUT, error=error, started_monotonic=began)
 
 
 def child_gone(child: Child, returncode: int) -> list[Ticket]:
