@@ -50,7 +50,7 @@ from pgsched.executors.python_children import (
     stop_all,
     time_out,
 )
-from pgsched.executors.python_target import allowance_problem
+from pgsched.executors.python_target import remembered_allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
@@ -125,7 +125,7 @@ class PythonExecutor:
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run ``attempt`` in a child; stop it (withdrawn, or its child killed) if
         cancelled meanwhile."""
-        problem = allowance_problem(attempt.target, self._allowed)
+        problem = remembered_allowance_problem(attempt.target, self._allowed)
         if problem is not None:
             return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:

@@ -193,19 +193,20 @@ def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child 
 def request(attempt: Attempt, key: int) -> bytes:
     """What a child needs to run ``attempt``, as ticket ``key``, encoded;
     ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
-    message = {
-        "ticket": key,
-        "target": attempt.target,
-        "args": attempt.args,
-        "job_name": attempt.job_name,
-        "run_id": attempt.run_id,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "attempt": attempt.attempt,
-        "checkpoint": attempt.checkpoint,
-        "shard": attempt.shard,
-        "shards": attempt.shards,
-    }
-    return json.dumps(message, separators=(",", ":")).encode()
+    # Assembled rather than one json.dumps of a dict: this runs for every attempt, and
+    # only the job's own values (args, checkpoint, names) need the encoder.
+    args = _json(attempt.args) if attempt.args else "{}"
+    checkpoint = "null" if attempt.checkpoint is None else _json(attempt.checkpoint)
+    return (
+        f'{{"ticket":{key:d},"target":{_json(attempt.target)},"args":{args},'
+        f'"job_name":{_json(attempt.job_name)},"run_id":{attempt.run_id:d},'
+        f'"scheduled_for":"{attempt.scheduled_for.isoformat()}","attempt":{attempt.attempt:d},'
+        f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}}}'
+    ).encode()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
