@@ -230,14 +230,15 @@ class PythonExecutor:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
         if not tickets:
             return
-        if not child.queued:
-            child.head_since = time.monotonic()
-            child.output.attempt_started(tickets[0].run_id)
-            tickets[0].begin(child.head_since, self._expired)
+        idle = not child.queued
         for ticket in tickets:
             ticket.pending = False
             ticket.child = child
             child.queued[ticket.key] = ticket
+        if idle:
+            child.head_since = time.monotonic()
+            child.output.attempt_started(tickets[0].run_id)
+            child.began(child.head_since, self._expired)
         child.outbox.write(batch_frame(tickets))
 
     def _take_back_from_slow_children(self, now: float) -> None:
@@ -279,7 +280,6 @@ class PythonExecutor:
     async def _abandon(self, ticket: Ticket) -> None:
         """Make sure a cancelled attempt does not run, or is stopped."""
         ticket.abandoned = True
-        ticket.stop_timer()
         while True:
             if ticket.pending:
                 self._unqueue(ticket)
@@ -356,7 +356,7 @@ class PythonExecutor:
             child.head_since = now
             child.output.attempt_started(head.run_id)
             # The child takes its next attempt as soon as it has written this result.
-            head.begin(message["ended"], self._expired)
+            child.began(message["ended"], self._expired)
         else:
             child.idle_since = now
         if self._pending:

@@ -58,27 +58,18 @@ class Ticket:
     child: Child | None = None
     # Given up (cancelled, or handed back): never to be sent again.
     abandoned: bool = False
-    # When it began in its child (the monotonic clock), and the timer of its timeout,
-    # which counts from then: not while it waited for a child or queued in one.
+    # When it began in its child (the monotonic clock): its timeout counts from then,
+    # not while it waited for a child or queued in one.
     began: float | None = None
-    timer: asyncio.TimerHandle | None = None
 
     @property
     def run_id(self) -> int:
         return self.attempt.run_id
 
-    def begin(self, at: float, expired: Callable[[Ticket], None]) -> None:
-        """It began in its child at ``at``: ``expired(self)`` once its timeout is up."""
-        self.stop_timer()
-        self.began = at
-        loop = asyncio.get_running_loop()
-        self.timer = loop.call_at(at + self.attempt.timeout_seconds, expired, self)
-
-    def stop_timer(self) -> None:
-        """It ended, or is being stopped: no timeout for it any more."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+    @property
+    def deadline(self) -> float | None:
+        """When its timeout is up, once it has begun."""
+        return None if self.began is None else self.began + self.attempt.timeout_seconds
 
 
 @dataclass(eq=False)
@@ -103,6 +94,10 @@ class Child:
     idle_since: float = 0.0
     # Withdrawals sent and not answered, by their id.
     withdrawals: dict[int, asyncio.Future[list[int]]] = field(default_factory=dict)
+    # One timer for the timeouts of the attempts it runs, and when it fires: re-armed
+    # only when a new head's deadline comes sooner, not once per attempt.
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float = 0.0
 
     @property
     def pid(self) -> int:
@@ -111,6 +106,33 @@ class Child:
     def head(self) -> Ticket | None:
         """The attempt it runs, or will run next; None when it has nothing."""
         return next(iter(self.queued.values()), None)
+
+    def began(self, at: float, expired: Callable[[Ticket], None]) -> None:
+        """Its head began at ``at`` (the monotonic clock): ``expired(head)`` is called
+        should the head still run when its timeout is up."""
+        head = self.head()
+        if head is None:
+            return
+        head.began = at
+        deadline = at + head.attempt.timeout_seconds
+        if self.timer is None or deadline < self.timer_at:
+            self._arm(deadline, expired)
+
+    def _arm(self, at: float, expired: Callable[[Ticket], None]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = at
+        self.timer = asyncio.get_running_loop().call_at(at, self._check, expired)
+
+    def _check(self, expired: Callable[[Ticket], None]) -> None:
+        self.timer = None
+        head = self.head()
+        if head is None or head.abandoned or (deadline := head.deadline) is None:
+            return  # idle, stopping it, or not begun: the next head arms the timer
+        if deadline <= self.timer_at:
+            expired(head)
+        else:
+            self._arm(deadline, expired)
 
     def send(self, message: dict[str, Any]) -> None:
         """Write ``message`` to it, unless it has gone."""
@@ -211,7 +233,6 @@ def _json(value: Any) -> str:
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
     """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
-    ticket.stop_timer()
     if not ticket.future.done():
         ticket.future.set_result(outcome)
 
@@ -219,7 +240,6 @@ def settle(ticket: Ticket, outcome: Outcome) -> None:
 async def time_out(ticket: Ticket) -> None:
     """Stop an attempt still running when its timeout is up: kill its child, then
     answer it timed out (unless its result, read as the child died, came first)."""
-    ticket.timer = None
     child = ticket.child
     if child is None or child.head() is not ticket or ticket.future.done():
         return  # answered, or handed back, meanwhile
@@ -259,6 +279,8 @@ def child_gone(child: Child, returncode: int) -> list[Ticket]:
         if not answer.done():
             answer.set_result([])
     child.withdrawals.clear()
+    if child.timer is not None:
+        child.timer.cancel()
     tickets = list(child.queued.values())
     child.queued.clear()
     for ticket in tickets:

@@ -300,3 +300,37 @@ def test_an_attempt_past_its_timeout_is_stopped_and_the_one_behind_it_runs_once(
     assert took < 4
     time.sleep(4.5)  # had attempt 1 survived, it would have written by now
     assert lines(ran) == ["2"]
+
+
+def test_each_attempt_of_a_batch_keeps_its_own_timeout_longer_or_shorter_than_the_last(
+    tmp_path: Path,
+) -> None:
+    ran = tmp_path / "ran"
+
+    def timing_out_after(seconds: int, attempt_: Attempt) -> Attempt:
+        return dataclasses.replace(attempt_, timeout_seconds=seconds)
+
+    async def go() -> list[Outcome]:
+        executor = await one_child()
+        try:
+            # 1 s then 60 s: the second runs past the first's deadline and must not be
+            # stopped; 60 s then 1 s: the last must be stopped after its own second.
+            return list(
+                await asyncio.gather(
+                    executor.execute(timing_out_after(1, appender(1, ran, 0.2))),
+                    executor.execute(timing_out_after(60, appender(2, ran, 1.5))),
+                    executor.execute(timing_out_after(1, appender(3, ran, 5.0))),
+                )
+            )
+        finally:
+            await executor.close()
+
+    started = time.monotonic()
+    outcomes = asyncio.run(go())
+    assert [o.status for o in outcomes] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.SUCCEEDED,
+        RunStatus.TIMED_OUT,
+    ]
+    assert time.monotonic() - started < 4.5
+    assert lines(ran) == ["1", "2"]
