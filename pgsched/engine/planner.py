@@ -27,6 +27,7 @@ every other slot is recorded skipped. What a slot's outcome does to the breaker 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -148,8 +149,9 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
     threshold = timedelta(seconds=job.misfire_threshold_seconds)
     gap: PlannedRun | None = None
     if beyond is None:
-        on_time = [slot for slot in slots if now - slot <= threshold]
-        late = [slot for slot in slots if now - slot > threshold]
+        # Slots ascend: those late by more than the threshold come first.
+        first_on_time = bisect_left(slots, now - threshold)
+        late, on_time = slots[:first_on_time], slots[first_on_time:]
         fires, passed_over = _apply_misfire_policy(job.misfire, on_time, late)
         if passed_over:
             gap = _gap(job, passed_over[0], passed_over[-1], len(passed_over))
