@@ -9,18 +9,18 @@ what each child runs.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import HEADER, encode
+from pgsched.executors.child_channel import HEADER, compact_json, encode
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -217,18 +217,14 @@ def request(attempt: Attempt, key: int) -> bytes:
     ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
     # Assembled rather than one json.dumps of a dict: this runs for every attempt, and
     # only the job's own values (args, checkpoint, names) need the encoder.
-    args = _json(attempt.args) if attempt.args else "{}"
-    checkpoint = "null" if attempt.checkpoint is None else _json(attempt.checkpoint)
+    args = compact_json(attempt.args) if attempt.args else "{}"
+    checkpoint = "null" if attempt.checkpoint is None else compact_json(attempt.checkpoint)
     return (
-        f'{{"ticket":{key:d},"target":{_json(attempt.target)},"args":{args},'
-        f'"job_name":{_json(attempt.job_name)},"run_id":{attempt.run_id:d},'
+        f'{{"ticket":{key:d},"target":{encode_basestring_ascii(attempt.target)},"args":{args},'
+        f'"job_name":{encode_basestring_ascii(attempt.job_name)},"run_id":{attempt.run_id:d},'
         f'"scheduled_for":"{attempt.scheduled_for.isoformat()}","attempt":{attempt.attempt:d},'
         f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}}}'
     ).encode()
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
