@@ -53,8 +53,9 @@ MAX_EVERY_SECONDS = 3650 * 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WALL_EPOCH = datetime(1970, 1, 1)
 SECOND = timedelta(seconds=1)
-# next_fire answers kept per schedule (a dict cleared when full).
-RECENT_ANSWERS = 256
+# next_fire answers kept per schedule (a dict cleared when full): enough for the few
+# instants one claim asks about, small enough for thousands of cached schedules.
+RECENT_ANSWERS = 16
 
 
 class SlotNote(Enum):

@@ -30,7 +30,7 @@ LAST_ORDINAL = date.max.toordinal()
 # general path's.
 SEARCH_DAYS = 64
 # Days whose match is remembered, per schedule, before the memory starts over.
-DAY_MEMORY = 512
+DAY_MEMORY = 64
 # A zone's offset is sampled this often when looking for its next or previous change:
 # two changes closer than this would go unseen (no zone has had such).
 SPAN_STEP = 3600
