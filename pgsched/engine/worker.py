@@ -27,7 +27,7 @@ from pgsched.engine.heartbeat import Heartbeat, Recovery
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
-from pgsched.engine.planner import plan_job
+from pgsched.engine.planner import SharedPlans
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
     RELEASED,
@@ -40,6 +40,7 @@ from pgsched.engine.state import (
 )
 from pgsched.errors import DatabaseError
 from pgsched.executors.kinds import execute, executors_for
+from pgsched.executors.python_children import timed_out
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -76,6 +77,7 @@ class Worker:
         self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
+        self._planner = SharedPlans()
         self._stopping = False
         self._aborting = False
         self._stop_requested_at: float | None = None
@@ -289,7 +291,7 @@ class Worker:
         within the fire-ahead window); returns how many attempts it took in all."""
         pacer, queues = self._pacer, self.options.queues
         if pacer.more_to_schedule:
-            scheduled = await self._claims.schedule_new_jobs(queues, SCHEDULE_BATCH, plan_job)
+            scheduled = await self._claims.schedule_new_jobs(queues, SCHEDULE_BATCH, self._planner)
             pacer.scheduled(scheduled, SCHEDULE_BATCH)
         taken = held = 0
         latency = None
@@ -303,7 +305,7 @@ class Worker:
             limit = free - taken
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(
-                self.worker_id, queues, limit, plan_job, ahead
+                self.worker_id, queues, limit, self._planner, ahead
             )
             self._events.planned(result)
             latency = time.monotonic() - claim_started
@@ -349,13 +351,12 @@ class Worker:
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
-            async with asyncio.timeout(attempt.timeout_seconds):
+            # A python attempt's executor times it from when it begins in a process.
+            timeout = None if attempt.kind == "python" else attempt.timeout_seconds
+            async with asyncio.timeout(timeout):
                 outcome = await execute(self._executors, attempt)
         except TimeoutError:
-            outcome = Outcome(
-                RunStatus.TIMED_OUT,
-                error=f"timed out after {attempt.timeout_seconds} s; the work was stopped",
-            )
+            outcome = timed_out(attempt)
         except asyncio.CancelledError:
             if attempt.run_id not in self.state.cancel_reasons:
                 raise
