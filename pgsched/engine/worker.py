@@ -48,11 +48,6 @@ SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
-# A claimed attempt should begin within about this long: the claim takes no more
-# than the python processes can begin in it, at the recent pace of python jobs, so
-# that under overload slots wait in the database (and are skipped or queued there,
-# by the overlap rules) rather than as "running" rows that have not started.
-MAX_WAIT_SECONDS = 0.05
 # Weight of the newest python attempt's duration in its running average.
 DURATION_SMOOTHING = 0.05
 
@@ -250,16 +245,20 @@ class Worker:
 
     # -- claiming --------------------------------------------------------------
 
-    def _free(self) -> int:
-        """How many attempts this worker can take now and begin promptly. A slot held
-        for its instant counts: at that instant it runs with the others, and no more
-        than --concurrency may."""
-        free = self.options.concurrency - self.state.running
-        if self._python_seconds > 0:
-            processes = self._python.processes
-            can_wait = int(processes * MAX_WAIT_SECONDS / self._python_seconds)
-            free = min(free, max(processes, can_wait) - self._python.waiting)
-        return free
+    def _free(self, ahead: bool = False) -> int:
+        """How many attempts this worker can take now and begin promptly, or with
+        ``ahead`` at their instant within the fire-ahead window: held slots begin
+        together then, after those held already, as fast as the python processes run
+        them (their own time per attempt, not the worker's, which a burst of results
+        inflates). A held slot counts: at its instant it runs with the others, and no
+        more than --concurrency may."""
+        python, seconds, held = self._python, self._python_seconds, 0
+        if ahead:
+            held = sum(1 for held in self.state.in_flight.values() if not held.started)
+            seconds = python.seconds if seconds else 0.0
+        return self._pacer.room(
+            self.state.running, python.processes, seconds, python.waiting + held
+        )
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -301,6 +300,10 @@ class Worker:
         if taken < free:
             ahead = pacer.ahead_seconds
             limit = free - taken
+            if ahead:
+                limit = pacer.ahead_limit(self._free(ahead=True) - taken)
+                if pacer.clock.wants_sample(time.monotonic()):
+                    pacer.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, plan_job, ahead
@@ -331,9 +334,9 @@ class Worker:
         self._events.claimed(attempts)
         now = time.monotonic()
         later = 0
+        self._pacer.clock.claimed(attempts)
         for attempt in attempts:
-            clock = attempt.clock
-            if clock is not None and clock.monotonic_at(attempt.scheduled_for) > now:
+            if self._pacer.clock.start_at(attempt) > now:
                 later += 1
             task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
             self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
@@ -344,8 +347,7 @@ class Worker:
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            if clock is not None:
-                await self._hold(clock.monotonic_at(attempt.scheduled_for))
+            await self._hold(self._pacer.clock.start_at(attempt))
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
