@@ -247,15 +247,14 @@ class Worker:
 
     def _free(self, ahead: bool = False) -> int:
         """How many attempts this worker can take now and begin promptly, or with
-        ``ahead`` at their instant within the fire-ahead window: held slots begin
-        together then, after those held already, as fast as the python processes run
-        them (their own time per attempt, not the worker's, which a burst of results
-        inflates). A held slot counts: at its instant it runs with the others, and no
-        more than --concurrency may."""
-        python, seconds, held = self._python, self._python_seconds, 0
-        if ahead:
-            held = sum(1 for held in self.state.in_flight.values() if not held.started)
-            seconds = python.seconds if seconds else 0.0
+        ``ahead`` at their instant within the fire-ahead window, after those held for
+        it already. Promptly: at the pace the python processes run attempts, by their
+        own time per attempt (the worker's own, which a burst of results inflates, only
+        says whether python jobs run at all). A held slot counts: at its instant it runs
+        with the others, and no more than --concurrency may."""
+        python = self._python
+        seconds = min(self._python_seconds, python.seconds)
+        held = sum(1 for held in self.state.in_flight.values() if not held.started) if ahead else 0
         return self._pacer.room(
             self.state.running, python.processes, seconds, python.waiting + held
         )
