@@ -8,12 +8,9 @@ rules are unit-tested in microseconds. The worker asks it before each claim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from pgsched.engine.claims import DueIn
-from pgsched.models import Attempt, ClaimClock
 
 # When due work exists but other workers hold it, look again after this long, then
 # twice as long each time up to the maximum: slow enough not to spin when rows stay
@@ -39,78 +36,10 @@ FIRE_AHEAD_LATENCIES = 4
 MAX_WAIT_SECONDS = 0.05
 # Weight of the newest claim latency in its running average.
 LATENCY_SMOOTHING = 0.2
-# How far the worker's monotonic clock may run ahead of the database's wall clock, per
-# second, when NTP slews the latter (its limit is 500 ppm); and the oldest clock sample
-# a hold relies on.
-CLOCK_DRIFT = 0.0005
-CLOCK_SAMPLE_MAX_AGE_SECONDS = 10.0
-# Before claiming ahead, the database clock is read on its own this often.
-CLOCK_SAMPLE_EVERY_SECONDS = 1.0
 # A claim ahead takes at most this many slots: a big one takes long (the window must
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
-
-
-@dataclass
-class HoldClock:
-    """When the database clock has surely reached an instant, from the tightest recent
-    claim clock rather than each slot's own.
-
-    A claim's answer bounds the database clock: it read ``database_now`` after the
-    claim was sent and before its answer came, so the offset (database minus
-    monotonic) is at least ``database_now - received``. A big claim's bound is loose
-    by its whole round trip; the largest lower bound seen recently (less what drift
-    can have taken since) is as safe and tighter, so a held slot wakes at its instant
-    rather than a claim's latency after it.
-    """
-
-    offset: float | None = None  # the database clock is at least monotonic + offset
-    observed: float = 0.0  # the monotonic instant of the sample that gave it
-    sampled: float | None = None  # when the clock was last read on its own
-
-    def wants_sample(self, now: float) -> bool:
-        """Whether to read the database clock on its own before claiming ahead."""
-        if self.sampled is None or now - self.sampled >= CLOCK_SAMPLE_EVERY_SECONDS:
-            self.sampled = now
-            return True
-        return False
-
-    def observe(self, clock: ClaimClock) -> None:
-        """Take ``clock``'s bound if it is tighter, or the kept one too old or refuted
-        (the database clock stepped back)."""
-        lower = clock.database_now.timestamp() - clock.received
-        upper = clock.database_now.timestamp() - clock.sent
-        if (
-            self.offset is None
-            or lower >= self._kept(clock.received)
-            or upper < self.offset
-            or clock.received - self.observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
-        ):
-            self.offset, self.observed = lower, clock.received
-
-    def monotonic_at(self, instant: datetime, clock: ClaimClock) -> float:
-        """The worker instant by which the database clock has surely reached
-        ``instant``: the sooner of ``clock``'s bound and the kept one's."""
-        own = clock.monotonic_at(instant)
-        if self.offset is None:
-            return own
-        return min(own, instant.timestamp() - self._kept(own))
-
-    def claimed(self, attempts: Sequence[Attempt]) -> None:
-        """Take the bounds of the claims that gave ``attempts``."""
-        for clock in {attempt.clock for attempt in attempts if attempt.clock is not None}:
-            self.observe(clock)
-
-    def start_at(self, attempt: Attempt) -> float:
-        """The worker instant at which ``attempt`` may begin (0: at once)."""
-        if attempt.clock is None:
-            return 0.0
-        return self.monotonic_at(attempt.scheduled_for, attempt.clock)
-
-    def _kept(self, at: float) -> float:
-        # Drift lowers the bound as the sample ages: the monotonic clock may run fast.
-        return self.offset - CLOCK_DRIFT * abs(at - self.observed)  # type: ignore[operator]
 
 
 @dataclass
@@ -134,8 +63,6 @@ class ClaimPacer:
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
-    # When held slots begin.
-    clock: HoldClock = field(default_factory=HoldClock)
 
     @property
     def gather_floor(self) -> int:

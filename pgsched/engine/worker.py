@@ -24,6 +24,7 @@ from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
+from pgsched.engine.holding import Holds
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
@@ -71,6 +72,7 @@ class Worker:
         self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
+        self._holds = Holds()
         self._stopping = False
         self._aborting = False
         self._stop_requested_at: float | None = None
@@ -301,8 +303,8 @@ class Worker:
             limit = free - taken
             if ahead:
                 limit = pacer.ahead_limit(self._free(ahead=True) - taken)
-                if pacer.clock.wants_sample(time.monotonic()):
-                    pacer.clock.observe(await self._claims.database_clock())
+                if self._holds.clock.wants_sample(time.monotonic()):
+                    self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, plan_job, ahead
@@ -333,9 +335,9 @@ class Worker:
         self._events.claimed(attempts)
         now = time.monotonic()
         later = 0
-        self._pacer.clock.claimed(attempts)
+        self._holds.clock.claimed(attempts)
         for attempt in attempts:
-            if self._pacer.clock.start_at(attempt) > now:
+            if self._holds.clock.start_at(attempt) > now:
                 later += 1
             task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
             self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
@@ -346,7 +348,7 @@ class Worker:
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            await self._hold(self._pacer.clock.start_at(attempt))
+            await self._holds.wait(attempt)
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
@@ -386,13 +388,6 @@ class Worker:
                 None if began is None or clock is None else clock.database_time(began),
             )
         )
-
-    @staticmethod
-    async def _hold(until: float) -> None:
-        """Wait for a slot claimed ahead to reach its instant."""
-        wait = until - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):
