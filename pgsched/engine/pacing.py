@@ -63,6 +63,9 @@ class ClaimPacer:
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
+    # A job's slot may come within the fire-ahead window before the next poll: the
+    # database clock is worth reading for the slots about to be held.
+    slot_soon: bool = True
 
     @property
     def gather_floor(self) -> int:
@@ -133,6 +136,8 @@ class ClaimPacer:
         included) and left capacity free: until the next slot less the fire-ahead
         window, or the next pending attempt, capped by the poll interval."""
         self.more_to_schedule = due.unscheduled
+        soon = self.poll_interval + FIRE_AHEAD_MAX_SECONDS
+        self.slot_soon = due.jobs is not None and due.jobs <= soon
         # New jobs get their next_run now, not a poll later (after a short wait: the
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval

@@ -303,7 +303,7 @@ class Worker:
             limit = free - taken
             if ahead:
                 limit = pacer.ahead_limit(self._free(ahead=True) - taken)
-                if self._holds.clock.wants_sample(time.monotonic()):
+                if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(

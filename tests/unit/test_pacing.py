@@ -145,3 +145,11 @@ def test_a_claim_ahead_takes_a_share_of_an_instant_not_all_of_it() -> None:
     p = pacer(concurrency=5000)
     assert p.ahead_limit(10) == 10
     assert p.ahead_limit(5000) == FIRE_AHEAD_CLAIM_MAX
+
+
+def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon() -> None:
+    p = pacer(poll=1.0)
+    p.idle_delay(DueIn(jobs=3600.0, pending=None, unscheduled=False), 0, now=0.0)
+    assert not p.slot_soon  # an idle worker reads no clock of its own
+    p.idle_delay(DueIn(jobs=0.8, pending=None, unscheduled=False), 0, now=0.0)
+    assert p.slot_soon
