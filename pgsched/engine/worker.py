@@ -248,15 +248,17 @@ class Worker:
     # -- claiming --------------------------------------------------------------
 
     def _free(self, ahead: bool = False) -> int:
-        """How many attempts this worker can take now and begin promptly, or with
-        ``ahead`` at their instant within the fire-ahead window, after those held for
-        it already. Promptly: at the pace the python processes run attempts, by their
-        own time per attempt (the worker's own, which a burst of results inflates, only
-        says whether python jobs run at all). A held slot counts: at its instant it runs
-        with the others, and no more than --concurrency may."""
-        python = self._python
-        seconds = min(self._python_seconds, python.seconds)
-        held = sum(1 for held in self.state.in_flight.values() if not held.started) if ahead else 0
+        """How many attempts this worker can take now and begin promptly, at the pace
+        of its python jobs from their start to their result read (under overload, the
+        worker's own CPU slows that pace, and the claims shrink with it). With
+        ``ahead``: or at their instant within the fire-ahead window, after those held
+        for it already, at the pace the python processes run a burst (their own time
+        per attempt). A held slot counts: at its instant it runs with the others, and
+        no more than --concurrency may."""
+        python, seconds, held = self._python, self._python_seconds, 0
+        if ahead:
+            seconds = min(seconds, python.seconds)
+            held = sum(1 for held in self.state.in_flight.values() if not held.started)
         return self._pacer.room(
             self.state.running, python.processes, seconds, python.waiting + held
         )
