@@ -66,8 +66,6 @@ class ClaimPacer:
     # A job's slot may come within the fire-ahead window before the next poll: the
     # database clock is worth reading for the slots about to be held.
     slot_soon: bool = True
-    # The last look found work due now that the claim before it did not take.
-    behind: bool = False
 
     @property
     def gather_floor(self) -> int:
@@ -76,10 +74,8 @@ class ClaimPacer:
 
     @property
     def ahead_seconds(self) -> float:
-        """How far ahead of their slots to claim: none under backlog, or while work due
-        now was left after the last claim (due work first: slots held for a later
-        instant would take the places of slots already late)."""
-        if self.backlog or self.behind:
+        """How far ahead of their slots to claim: none under backlog (due work first)."""
+        if self.backlog:
             return 0.0
         window = FIRE_AHEAD_LATENCIES * self.claim_latency
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
@@ -142,7 +138,6 @@ class ClaimPacer:
         self.more_to_schedule = due.unscheduled
         soon = self.poll_interval + FIRE_AHEAD_MAX_SECONDS
         self.slot_soon = due.jobs is not None and due.jobs <= soon
-        self.behind = due.jobs is not None and due.jobs <= 0
         # New jobs get their next_run now, not a poll later (after a short wait: the
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval

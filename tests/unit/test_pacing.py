@@ -154,11 +154,3 @@ def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon()
     p.idle_delay(DueIn(jobs=0.8, pending=None, unscheduled=False), 0, now=0.0)
     assert p.slot_soon
 
-
-def test_no_slot_is_claimed_ahead_while_work_due_now_was_left_behind() -> None:
-    p = pacer()
-    p.claimed(3, 10, 0.01)
-    p.idle_delay(DueIn(jobs=-0.2, pending=None, unscheduled=False), 3, now=0.0)
-    assert p.behind and p.ahead_seconds == 0.0
-    p.idle_delay(DueIn(jobs=0.3, pending=None, unscheduled=False), 3, now=0.0)
-    assert not p.behind and p.ahead_seconds > 0
