@@ -153,4 +153,3 @@ def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon()
     assert not p.slot_soon  # an idle worker reads no clock of its own
     p.idle_delay(DueIn(jobs=0.8, pending=None, unscheduled=False), 0, now=0.0)
     assert p.slot_soon
-
