@@ -96,8 +96,8 @@ class PythonExecutor:
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         self._slow_seconds = slow_seconds
-        # Average time attempts take in their child.
-        self._seconds = GROW_AFTER_SECONDS
+        # Average time attempts take in their child (held slots are claimed by it).
+        self.seconds = GROW_AFTER_SECONDS
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
         self._pool: list[Child] = []  # children able to take attempts (not exited)
@@ -224,7 +224,7 @@ class PythonExecutor:
             self._send(child, [self._pending.popleft() for _ in range(count)])
 
     def _batch_for_speed(self) -> int:
-        return int(BATCH_SECONDS / max(self._seconds, BATCH_SECONDS / BATCH_MAX))
+        return int(BATCH_SECONDS / max(self.seconds, BATCH_SECONDS / BATCH_MAX))
 
     def _send(self, child: Child, tickets: list[Ticket]) -> None:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
@@ -351,7 +351,7 @@ class PythonExecutor:
         ticket = child.queued.pop(message["ticket"], None)
         now = time.monotonic()
         if (started := message["started"]) is not None:  # the job's time, not the reading
-            self._seconds += DURATION_SMOOTHING * (message["ended"] - started - self._seconds)
+            self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
         if (head := child.head()) is not None:
             child.head_since = now
             child.output.attempt_started(head.run_id)
