@@ -47,35 +47,6 @@ class DueIn:
     unscheduled: bool
 
 
-def first_plans(jobs: Sequence[DictRow], plan: Planner) -> list[tuple[DictRow, JobPlan]]:
-    """Each new job's plan: its first ``next_run``.
-
-    The batch shares one database instant, so rows alike in every column but their
-    id and name get the same plan, computed once: a million jobs registered on one
-    schedule cost one cron step per batch, not one each (about 40 us a job). The
-    name counts only where H picks values from it, which ``parse_schedule`` too
-    reads from an h in the expression.
-    """
-    planned: dict[tuple[Any, ...], JobPlan] = {}
-    plans = []
-    for job in jobs:
-        schedule = job["schedule"]
-        hashed = "h" in schedule or "H" in schedule
-        key = (
-            job["name"] if hashed else None,
-            *(
-                tuple(value) if isinstance(value, list) else value
-                for column, value in job.items()
-                if column not in ("id", "name")
-            ),
-        )
-        job_plan = planned.get(key)
-        if job_plan is None:
-            job_plan = planned[key] = plan(due_job(job), job["database_now"])
-        plans.append((job, job_plan))
-    return plans
-
-
 class Claims(Session):
     """The worker's claim queries on one session."""
 
@@ -144,7 +115,7 @@ class Claims(Session):
                 connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
             )
             jobs = await cursor.fetchall()
-            plans = first_plans(jobs, plan)
+            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 await self.run(connection, "advance_jobs", advance_params(plans))
         return len(plans)
