@@ -1,7 +1,8 @@
 """Between query rows and models: what the claim and finish queries send and return.
 
-Batches travel as one JSON array of objects (``jsonb_to_recordset`` on the server):
-encoding it costs the client a fraction of one array parameter per column.
+Hot-path batches travel as one typed array per column (``unnest`` on the server),
+which the planner sizes well enough to look each row up by key; rarer ones as one
+JSON array of objects (``jsonb_to_recordset``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from pgsched.db.json_values import undecodable
-from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.engine.planner import DueJob, JobPlan, PlannedRun
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, ClaimClock, EndedAttempt, RunStatus, Trigger
 
@@ -161,14 +162,37 @@ def attempt_from(
 def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
     """Parameters of ``advance_jobs``: each planned job's next ``next_run`` and error."""
     return {
-        "rows": json_rows(
-            {
-                "job_id": job["id"],
-                "next_run": job_plan.next_run,
-                "last_error": db_text(job_plan.last_error, ERROR_LIMIT_CHARS),
-            }
-            for job, job_plan in plans
-        )
+        "job_ids": [job["id"] for job, _ in plans],
+        "next_runs": [job_plan.next_run for _, job_plan in plans],
+        "last_errors": [db_text(job_plan.last_error, ERROR_LIMIT_CHARS) for _, job_plan in plans],
+    }
+
+
+def planned_runs_query(rows: Sequence[tuple[DictRow, PlannedRun]]) -> str:
+    """The block that records a claim's planned runs: the plain one unless a run may
+    extend a skip record or a job fans out to shards."""
+    if any(run.compact for _, run in rows) or any(job["shards"] > 1 for job, _ in rows):
+        return "insert_planned_runs"
+    return "insert_planned_runs_plain"
+
+
+def planned_runs_params(
+    worker_id: str, rows: Sequence[tuple[DictRow, PlannedRun]]
+) -> dict[str, Any]:
+    """Parameters of ``insert_planned_runs`` (and its plain form): one row per planned run."""
+    return {
+        "worker_id": worker_id,
+        "job_ids": [job["id"] for job, _ in rows],
+        "job_names": [job["name"] for job, _ in rows],
+        "scheduled_fors": [run.scheduled_for for _, run in rows],
+        "statuses": [run.status.value for _, run in rows],
+        "triggers": [run.trigger.value for _, run in rows],
+        "queues": [job["queue"] for job, _ in rows],
+        "errors": [run.error for _, run in rows],
+        "missed_untils": [run.missed_until for _, run in rows],
+        "missed_slots": [run.missed_slots for _, run in rows],
+        "compacts": [run.compact for _, run in rows],
+        "shards": [job["shards"] for job, _ in rows],
     }
 
 
@@ -182,23 +206,26 @@ def probe_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any] | None:
     return {"rows": json_rows(rows)} if rows else None
 
 
+def finish_query(ended: Sequence[EndedAttempt]) -> str:
+    """The block that records ``ended``: the lean one when every attempt succeeded and
+    none had a circuit breaker (nothing to retry, no breaker to move)."""
+    if any(e.attempt.breaker or e.outcome.status is not RunStatus.SUCCEEDED for e in ended):
+        return "finish_runs"
+    return "finish_succeeded_runs"
+
+
 def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
-    """Parameters of ``finish_runs``: how each attempt ended, its error and output cut
-    to what a run keeps, whichever executor produced them."""
+    """Parameters of ``finish_runs`` (and its lean form): how each attempt ended, its
+    error and output cut to what a run keeps, whichever executor produced them."""
     return {
-        "rows": json_rows(
-            {
-                "run_id": e.attempt.run_id,
-                "fence": e.attempt.fence,
-                "status": e.outcome.status.value,
-                "error": db_text(e.outcome.error, ERROR_LIMIT_CHARS),
-                "output": db_text(e.outcome.output, OUTPUT_LIMIT_CHARS),
-                "duration_ms": e.duration_ms,
-                "retryable": e.outcome.retryable,
-                "started_at": e.started_at,
-            }
-            for e in ended
-        ),
+        "run_ids": [e.attempt.run_id for e in ended],
+        "fences": [e.attempt.fence for e in ended],
+        "statuses": [e.outcome.status.value for e in ended],
+        "errors": [db_text(e.outcome.error, ERROR_LIMIT_CHARS) for e in ended],
+        "outputs": [db_text(e.outcome.output, OUTPUT_LIMIT_CHARS) for e in ended],
+        "durations": [float(e.duration_ms) for e in ended],
+        "retryables": [e.outcome.retryable for e in ended],
+        "started_ats": [e.started_at for e in ended],
         "breakers": any(e.attempt.breaker for e in ended),
     }
 

@@ -99,7 +99,11 @@ class Session:
                 await connection.close()
 
     async def _fetch(self, name: str, params: dict[str, Any]) -> list[DictRow]:
-        """Run one named block in a transaction of its own; its rows."""
-        async with self._transaction() as connection:
+        """Run one named block in a transaction of its own; its rows.
+
+        The connection is in autocommit: one statement is its own transaction, so no
+        BEGIN and COMMIT (two more round trips) wrap it.
+        """
+        async with self._connected() as connection:
             cursor = await self.run(connection, name, params)
             return await cursor.fetchall() if cursor.description else []
