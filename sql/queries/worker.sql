@@ -47,7 +47,9 @@ SELECT l.queue,
 -- The merged list keeps (priority, due) order across the queues, and the few rows
 -- one queue locked beyond the limit are released unchanged at COMMIT.
 -- A job already running is not claimed ahead (its attempt may end before the slot):
--- its slot is claimed once due, under the overlap rules.
+-- its slot is claimed once due, under the overlap rules. That check looks up each
+-- job claimed ahead in runs_job_id_active_idx (OFFSET 0 keeps the planner from
+-- hashing every running run instead: the whole partial index, dead entries too).
 -- The row lock returns each locked row's newest version; running_run_ids() then
 -- reads a snapshot taken after the locks, so the overlap check is never stale.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
@@ -86,7 +88,10 @@ WITH candidates AS MATERIALIZED (
                        <= now() + make_interval(secs => %(ahead_seconds)s)
                    AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
                         OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
-                                        WHERE r.job_id = d.id AND r.status = 'running'))
+                                        WHERE r.job_id = d.id
+                                          AND r.status IN ('pending', 'running')
+                                          AND r.status IS NOT DISTINCT FROM 'running'
+                                       OFFSET 0))
                    AND EXISTS (SELECT 1 FROM pgsched.workers AS w
                                 WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
                                   FOR SHARE)
@@ -103,7 +108,8 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
        CASE WHEN locked.overlap = 'queue'
             THEN (SELECT count(DISTINCT q.scheduled_for) FROM pgsched.runs AS q
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
-                     AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
+                     AND q.status IS NOT DISTINCT FROM 'pending'
+                     AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
        now() AS database_now,
        -- The circuit breaker, looked up (by its key) only for jobs that have one.
