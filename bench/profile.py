@@ -3,7 +3,10 @@
 Runs one load shape against a server you give (it must load ``pg_stat_statements``):
 
 - ``throughput``: ``--jobs`` no-op jobs every second on 2 workers, a ``--seconds`` window;
-- ``herd``: ``--jobs`` no-op jobs on one instant on 2 workers, until all have run.
+- ``herd``: ``--jobs`` no-op jobs on one instant on 2 workers, until all have run;
+- ``lag``: as ``throughput`` (``--jobs 1000``: the lag phase's shape), and prints where
+  the start lag of first attempts comes from: when each slot was claimed, relative to
+  its instant, and the lag of slots claimed ahead and of those claimed late.
 
 and prints, per run that succeeded: rows inserted, PostgreSQL buffers and statements
 (``pg_stat_statements``, reset when measuring starts), the workers' CPU with their
@@ -23,7 +26,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ WORKERS = 2
 FINISH_TIMEOUT_SECONDS = 900.0
 TOP_STATEMENTS = 12
 TOP_FUNCTIONS = 25
+LAG_CATCH_UP_SECONDS = 3.0
 
 THIS_DATABASE = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 STATEMENTS = f"""
@@ -50,15 +54,39 @@ INSERT INTO pgsched.jobs (name, schedule, kind, target, next_run)
 SELECT 'profile-' || n, %(schedule)s, 'python', %(target)s, %(next_run)s
   FROM generate_series(1, %(count)s) AS n
 """
+# Where the start lag of the window's first attempts comes from. claimed_at is the
+# claim transaction's now(), one value per claim: it groups the slots of one claim.
+LAG_SLOTS = """
+CREATE TEMPORARY TABLE lag_slots AS
+SELECT r.worker_id, r.claimed_at, r.status,
+       extract(epoch FROM r.claimed_at - r.scheduled_for) * 1000 AS claim_ms,
+       extract(epoch FROM r.started_at - r.scheduled_for) * 1000 AS lag_ms
+  FROM pgsched.runs AS r
+ WHERE r.attempt = 1 AND r.trigger = 'schedule'
+   AND r.scheduled_for >= %(since)s AND r.scheduled_for < %(until)s
+"""
+LAG_PERCENTILES = """
+SELECT count(*), {percentiles}
+  FROM lag_slots WHERE status = 'succeeded' AND {where}
+"""
+CLAIM_SIZES = """
+SELECT count(*), {percentiles}
+  FROM (SELECT count(*) AS size FROM lag_slots WHERE {where}
+         GROUP BY worker_id, claimed_at) AS claims
+"""
+SHARES = (0.01, 0.1, 0.5, 0.9, 0.99, 1.0)
 
 
 @dataclass(frozen=True)
 class Measured:
-    """Runs that succeeded and rows inserted while measuring, and the workers' CPU."""
+    """Runs that succeeded and rows inserted while measuring, and the workers' CPU,
+    between two instants of the database clock."""
 
     succeeded: int
     inserted: int
     cpu_seconds: float
+    since: datetime
+    until: datetime
     # The server's processes (postmaster tree), when it runs on this machine.
     server_cpu_seconds: float | None = None
 
@@ -66,7 +94,7 @@ class Measured:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--database-url", required=True, help="server with pg_stat_statements")
-    parser.add_argument("--shape", choices=("throughput", "herd"), default="throughput")
+    parser.add_argument("--shape", choices=("throughput", "herd", "lag"), default="throughput")
     parser.add_argument("--jobs", type=int, default=4000)
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput window")
     parser.add_argument("--repository", type=Path, default=REPOSITORY)
@@ -140,6 +168,42 @@ def _report(connection: Connection, measured: Measured) -> None:
         print(f"  {count:>7} {blocks / succeeded:>12.1f} {1000 * spent / succeeded:>8.1f}  {text}")
 
 
+def _distribution(connection: Connection, query: str, column: str, where: str) -> str:
+    percentiles = ", ".join(
+        f"percentile_disc({share}) WITHIN GROUP (ORDER BY {column})" for share in SHARES
+    )
+    row = connection.execute(query.format(percentiles=percentiles, where=where)).fetchone()
+    assert row is not None
+    count, *values = row
+    if not count:
+        return "none"
+    shown = "  ".join(
+        f"p{100 * share:g} {value:8.1f}" for share, value in zip(SHARES, values, strict=True)
+    )
+    return f"{count:>7,}  {shown}"
+
+
+def _lag_report(connection: Connection, measured: Measured) -> None:
+    """Where the window's start lag comes from: claims relative to their slots' instant
+    (negative: claimed ahead), claim sizes, and the lag of slots claimed ahead or late."""
+    connection.execute(LAG_SLOTS, {"since": measured.since, "until": measured.until})
+    skipped = scalar(connection, "SELECT count(*) FROM lag_slots WHERE status = 'skipped'")
+    print(f"succeeded runs: {measured.succeeded:,}; load average {os.getloadavg()[0]:.1f}")
+    cpu_ms = 1000 * measured.cpu_seconds / measured.succeeded
+    print(f"  workers + python processes CPU: {cpu_ms:.3f} ms/run")
+    print(f"  slots recorded skipped: {skipped:,}")
+    rows = (
+        ("claim - slot, ms (per slot)", LAG_PERCENTILES, "claim_ms", "true"),
+        ("start lag, ms (all)", LAG_PERCENTILES, "lag_ms", "true"),
+        ("start lag, ms (claimed ahead)", LAG_PERCENTILES, "lag_ms", "claim_ms < 0"),
+        ("start lag, ms (claimed late)", LAG_PERCENTILES, "lag_ms", "claim_ms >= 0"),
+        ("slots per claim (ahead)", CLAIM_SIZES, "size", "claim_ms < 0"),
+        ("slots per claim (late)", CLAIM_SIZES, "size", "claim_ms >= 0"),
+    )
+    for label, query, column, where in rows:
+        print(f"  {label:<31}{_distribution(connection, query, column, where)}")
+
+
 def main() -> None:
     """Run the shape, then print the work counts."""
     arguments = _arguments()
@@ -157,8 +221,11 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         with connect(url) as connection:
-            connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            _report(connection, _measure(arguments, url, connection, processes))
+            if arguments.shape == "lag":
+                _lag_report(connection, _measure(arguments, url, connection, processes))
+            else:
+                connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                _report(connection, _measure(arguments, url, connection, processes))
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -206,7 +273,8 @@ def _measure(
         _wait_for(lambda: database_now(connection) >= early, 120, "the instant")
     else:
         time.sleep(8.0)  # warm-up: children started, a steady backlog
-    connection.execute("SELECT pg_stat_statements_reset()")
+    if arguments.shape != "lag":  # the lag shape reads no statistics: any server will do
+        connection.execute("SELECT pg_stat_statements_reset()")
     pids = [process.pid for process in processes]
     postmaster = _postmaster(connection)
     server = [postmaster] if postmaster is not None else []
@@ -224,19 +292,22 @@ def _measure(
         )
     else:
         time.sleep(arguments.seconds)
-    cpu = tree_cpu_seconds(pids) - cpu_before
+    cpu, until = tree_cpu_seconds(pids) - cpu_before, database_now(connection)
     server_cpu = tree_cpu_seconds(server) - server_before if server else None
+    if arguments.shape == "lag":
+        time.sleep(LAG_CATCH_UP_SECONDS)  # the window's last slots start, their outcomes land
     succeeded = scalar(
         connection,
-        "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded' AND finished_at >= %(since)s",
-        {"since": started_at},
+        "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'"
+        " AND finished_at >= %(since)s AND finished_at < %(until)s",
+        {"since": started_at, "until": until},
     )
     inserted = scalar(
         connection,
         "SELECT count(*) FROM pgsched.runs WHERE created_at >= %(since)s",
         {"since": started_at},
     )
-    return Measured(max(1, int(succeeded)), int(inserted), cpu, server_cpu)
+    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Phase 2, scheduling lag at a steady 1,000 runs/s.
 
-1,000 jobs fire every second (default ``overlap = 'skip'``) on two workers; with
+1,000 jobs fire every second (default ``overlap = 'skip'``), all on the whole second,
+on two workers; with
 ``jobs_not_due``, that many more are registered but not due (``lag-100k``: 99,000),
 to show the claim does not slow down with the number of jobs. Lag is
 ``started_at - scheduled_for`` of the first attempts of slots inside the window.
@@ -28,7 +29,11 @@ from bench.harness.server import scratch_database
 PHASE = "lag @1k/s"
 JOBS = 1000
 WORKERS = 2
-TARGET_P99_MS = 250
+# Issue 13's targets. A worker holds at most --concurrency slots of one instant
+# (default 100): the rest of the instant's 1,000 are claimed once due, so with the
+# workers' default flags most slots start a claim's round trip late or more.
+TARGET_P50_MS = 5
+TARGET_P99_MS = 20
 # How long slots of the window may take to be claimed once it has closed.
 CATCH_UP_TIMEOUT_SECONDS = 60.0
 
@@ -98,7 +103,15 @@ def run(context: BenchContext, jobs_not_due: int = 0) -> list[Figure]:
             connection, window.started_at, window.ended_at
         )
     return [
-        Figure(f"{key}_p50_ms", phase, "lag p50", p50, "ms"),
+        Figure(
+            f"{key}_p50_ms",
+            phase,
+            "lag p50",
+            p50,
+            "ms",
+            f"< {TARGET_P50_MS}",
+            below(p50, TARGET_P50_MS),
+        ),
         Figure(f"{key}_p95_ms", phase, "lag p95", p95, "ms"),
         Figure(
             f"{key}_p99_ms",

@@ -29,8 +29,17 @@ BACKLOG_PENDING_CHECK_SECONDS = 0.1
 FIRE_AHEAD_MIN_SECONDS = 0.05
 FIRE_AHEAD_MAX_SECONDS = 0.5
 FIRE_AHEAD_LATENCIES = 4
+# A claimed attempt should begin within about this long: the claim takes no more
+# than the python processes can begin in it, at the recent pace of python jobs, so
+# that under overload slots wait in the database (and are skipped or queued there,
+# by the overlap rules) rather than as "running" rows that have not started.
+MAX_WAIT_SECONDS = 0.05
 # Weight of the newest claim latency in its running average.
 LATENCY_SMOOTHING = 0.2
+# A claim ahead takes at most this many slots: a big one takes long (the window must
+# cover it) while other workers' claims find its locked rows and skip them; smaller
+# ones let every worker take its share of an instant side by side.
+FIRE_AHEAD_CLAIM_MAX = 500
 
 
 @dataclass
@@ -54,6 +63,9 @@ class ClaimPacer:
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
+    # A job's slot may come within the fire-ahead window before the next poll: the
+    # database clock is worth reading for the slots about to be held.
+    slot_soon: bool = True
 
     @property
     def gather_floor(self) -> int:
@@ -67,6 +79,20 @@ class ClaimPacer:
             return 0.0
         window = FIRE_AHEAD_LATENCIES * self.claim_latency
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
+
+    def room(self, in_flight: int, processes: int, seconds: float, waiting: int) -> int:
+        """How many attempts to claim, with ``in_flight`` held: no more than
+        ``processes`` python processes, taking ``seconds`` per attempt (0: not known
+        yet), begin within ``MAX_WAIT_SECONDS`` after the ``waiting`` ones."""
+        free = self.concurrency - in_flight
+        if seconds > 0:
+            can_wait = int(processes * MAX_WAIT_SECONDS / seconds)
+            free = min(free, max(processes, can_wait) - waiting)
+        return free
+
+    def ahead_limit(self, free: int) -> int:
+        """How many slots a claim ahead takes, of ``free``."""
+        return min(free, FIRE_AHEAD_CLAIM_MAX)
 
     def should_gather(self, free: int) -> bool:
         """Whether to wait ``BATCH_GATHER_SECONDS`` for more capacity before claiming:
@@ -110,6 +136,8 @@ class ClaimPacer:
         included) and left capacity free: until the next slot less the fire-ahead
         window, or the next pending attempt, capped by the poll interval."""
         self.more_to_schedule = due.unscheduled
+        soon = self.poll_interval + FIRE_AHEAD_MAX_SECONDS
+        self.slot_soon = due.jobs is not None and due.jobs <= soon
         # New jobs get their next_run now, not a poll later (after a short wait: the
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval

@@ -7,6 +7,7 @@ query is a named block from ``sql/queries``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from pgsched.engine.claims import Claims, DueIn
 from pgsched.engine.rows import ClaimResult, finish_params, finish_query
-from pgsched.models import Attempt, EndedAttempt
+from pgsched.models import Attempt, ClaimClock, EndedAttempt
 
 __all__ = ["ClaimResult", "DueIn", "FinishedRun", "Repository", "WorkerIdentity"]
 
@@ -111,6 +112,17 @@ class Repository(Claims):
             {"run_ids": [run_id for run_id, _ in held], "fences": [fence for _, fence in held]},
         )
         return [row["run_id"] for row in rows]
+
+    async def database_clock(self) -> ClaimClock:
+        """The database clock, read between two instants of the worker's as close
+        together as one short statement allows."""
+        async with self._transaction() as connection:
+            sent = time.monotonic()
+            cursor = await self.run(connection, "database_clock", {})
+            row = await cursor.fetchone()
+            received = time.monotonic()
+        assert row is not None
+        return ClaimClock(row["database_now"], sent, received)
 
     # -- finishing -------------------------------------------------------------
 

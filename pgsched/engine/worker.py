@@ -24,10 +24,11 @@ from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
+from pgsched.engine.holding import Holds
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
-from pgsched.engine.planner import plan_job
+from pgsched.engine.planner import SharedPlans
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
     RELEASED,
@@ -40,6 +41,7 @@ from pgsched.engine.state import (
 )
 from pgsched.errors import DatabaseError
 from pgsched.executors.kinds import execute, executors_for
+from pgsched.executors.python_children import timed_out
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -48,11 +50,6 @@ SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
-# A claimed attempt should begin within about this long: the claim takes no more
-# than the python processes can begin in it, at the recent pace of python jobs, so
-# that under overload slots wait in the database (and are skipped or queued there,
-# by the overlap rules) rather than as "running" rows that have not started.
-MAX_WAIT_SECONDS = 0.05
 # Weight of the newest python attempt's duration in its running average.
 DURATION_SMOOTHING = 0.05
 
@@ -76,6 +73,8 @@ class Worker:
         self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
+        self._planner = SharedPlans()
+        self._holds = Holds()
         self._stopping = False
         self._aborting = False
         self._stop_requested_at: float | None = None
@@ -250,16 +249,21 @@ class Worker:
 
     # -- claiming --------------------------------------------------------------
 
-    def _free(self) -> int:
-        """How many attempts this worker can take now and begin promptly. A slot held
-        for its instant counts: at that instant it runs with the others, and no more
-        than --concurrency may."""
-        free = self.options.concurrency - self.state.running
-        if self._python_seconds > 0:
-            processes = self._python.processes
-            can_wait = int(processes * MAX_WAIT_SECONDS / self._python_seconds)
-            free = min(free, max(processes, can_wait) - self._python.waiting)
-        return free
+    def _free(self, ahead: bool = False) -> int:
+        """How many attempts this worker can take now and begin promptly, at the pace
+        of its python jobs from their start to their result read (under overload, the
+        worker's own CPU slows that pace, and the claims shrink with it). With
+        ``ahead``: or at their instant within the fire-ahead window, after those held
+        for it already, at the pace the python processes run a burst (their own time
+        per attempt). A held slot counts: at its instant it runs with the others, and
+        no more than --concurrency may."""
+        python, seconds, held = self._python, self._python_seconds, 0
+        if ahead:
+            seconds = min(seconds, python.seconds)
+            held = sum(1 for held in self.state.in_flight.values() if not held.started)
+        return self._pacer.room(
+            self.state.running, python.processes, seconds, python.waiting + held
+        )
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -289,7 +293,7 @@ class Worker:
         within the fire-ahead window); returns how many attempts it took in all."""
         pacer, queues = self._pacer, self.options.queues
         if pacer.more_to_schedule:
-            scheduled = await self._claims.schedule_new_jobs(queues, SCHEDULE_BATCH, plan_job)
+            scheduled = await self._claims.schedule_new_jobs(queues, SCHEDULE_BATCH, self._planner)
             pacer.scheduled(scheduled, SCHEDULE_BATCH)
         taken = held = 0
         latency = None
@@ -301,9 +305,13 @@ class Worker:
         if taken < free:
             ahead = pacer.ahead_seconds
             limit = free - taken
+            if ahead:
+                limit = pacer.ahead_limit(self._free(ahead=True) - taken)
+                if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
+                    self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
             result = await self._claims.claim_due_jobs(
-                self.worker_id, queues, limit, plan_job, ahead
+                self.worker_id, queues, limit, self._planner, ahead
             )
             self._events.planned(result)
             latency = time.monotonic() - claim_started
@@ -331,9 +339,9 @@ class Worker:
         self._events.claimed(attempts)
         now = time.monotonic()
         later = 0
+        self._holds.clock.claimed(attempts)
         for attempt in attempts:
-            clock = attempt.clock
-            if clock is not None and clock.monotonic_at(attempt.scheduled_for) > now:
+            if self._holds.clock.start_at(attempt) > now:
                 later += 1
             task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
             self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
@@ -344,18 +352,16 @@ class Worker:
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            if clock is not None:
-                await self._hold(clock.monotonic_at(attempt.scheduled_for))
+            await self._holds.wait(attempt)
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
             self._events.started(attempt, clock.database_time(handed_over) if clock else None)
-            async with asyncio.timeout(attempt.timeout_seconds):
+            # A python attempt's executor times it from when it begins in a process.
+            timeout = None if attempt.kind == "python" else attempt.timeout_seconds
+            async with asyncio.timeout(timeout):
                 outcome = await execute(self._executors, attempt)
         except TimeoutError:
-            outcome = Outcome(
-                RunStatus.TIMED_OUT,
-                error=f"timed out after {attempt.timeout_seconds} s; the work was stopped",
-            )
+            outcome = timed_out(attempt)
         except asyncio.CancelledError:
             if attempt.run_id not in self.state.cancel_reasons:
                 raise
@@ -385,13 +391,6 @@ class Worker:
                 None if began is None or clock is None else clock.database_time(began),
             )
         )
-
-    @staticmethod
-    async def _hold(until: float) -> None:
-        """Wait for a slot claimed ahead to reach its instant."""
-        wait = until - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):

@@ -1,7 +1,8 @@
 """The contract every executor keeps, and the output limit they share.
 
 An executor never raises for a job's own failure: it returns ``Outcome.failed``.
-The worker enforces ``timeout_seconds`` (and overlap ``replace``, and shutdown) by
+The worker enforces ``timeout_seconds`` (but the python executor does, from when an
+attempt really begins in its process), overlap ``replace`` and shutdown by
 cancelling the ``execute`` coroutine; an executor must have *stopped the work*
 (killed the process group, cancelled the statement, closed the socket) before it
 lets ``asyncio.CancelledError`` propagate, so a timed-out job has no later effects.

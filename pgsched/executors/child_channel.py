@@ -34,11 +34,13 @@ from collections import deque
 from typing import Any
 
 HEADER = struct.Struct("!I")
+# Compact JSON of any value; one encoder, not one per message as json.dumps would build.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def encode(message: dict[str, Any]) -> bytes:
     """``message`` as one frame: its length, then its compact JSON."""
-    body = json.dumps(message, separators=(",", ":")).encode()
+    body = compact_json(message).encode()
     return HEADER.pack(len(body)) + body
 
 
@@ -73,7 +75,8 @@ class ChildChannel:
         if header is None:
             return None
         body = self._read_exactly(HEADER.unpack(header)[0])
-        return None if body is None else json.loads(body)
+        # Decoded here: json.loads would first guess the encoding of bytes.
+        return None if body is None else json.loads(body.decode())
 
     def start_reading(self) -> None:
         """Read the parent's messages on a thread of their own from now on."""

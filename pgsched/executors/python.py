@@ -13,7 +13,9 @@ reads it on a thread of its own). An attempt cancelled while queued is withdrawn
 one cancelled while it runs kills its child, whose queued attempts go to another; a
 child that dies loses only the attempt it ran; at shutdown queued attempts are handed
 back like any not begun; those behind a slow one are taken back and sent elsewhere.
-The child's side is ``pgsched.executors.python_child``, the messages ``child_channel``.
+An attempt's timeout counts from when it begins in its child (as the child answers the
+one before it), not while it waits; the executor kills the child when it is up. The
+child's side is ``pgsched.executors.python_child``, the messages ``child_channel``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pgsched.executors.python_children import (
     Child,
     Ticket,
     batch_frame,
+    checkpoint,
     child_gone,
     choose_child,
     kill,
@@ -45,8 +48,9 @@ from pgsched.executors.python_children import (
     settle,
     spawn,
     stop_all,
+    time_out,
 )
-from pgsched.executors.python_target import allowance_problem
+from pgsched.executors.python_target import remembered_allowance_problem
 from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger(__name__)
@@ -92,8 +96,8 @@ class PythonExecutor:
         self._max_processes = max(processes, max_processes or processes)
         self._save_checkpoint = save_checkpoint
         self._slow_seconds = slow_seconds
-        # Average time attempts take in their child.
-        self._seconds = GROW_AFTER_SECONDS
+        # Average time attempts take in their child (held slots are claimed by it).
+        self.seconds = GROW_AFTER_SECONDS
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
         self._pool: list[Child] = []  # children able to take attempts (not exited)
@@ -121,7 +125,7 @@ class PythonExecutor:
     async def execute(self, attempt: Attempt) -> Outcome:
         """Run ``attempt`` in a child; stop it (withdrawn, or its child killed) if
         cancelled meanwhile."""
-        problem = allowance_problem(attempt.target, self._allowed)
+        problem = remembered_allowance_problem(attempt.target, self._allowed)
         if problem is not None:
             return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:
@@ -220,19 +224,21 @@ class PythonExecutor:
             self._send(child, [self._pending.popleft() for _ in range(count)])
 
     def _batch_for_speed(self) -> int:
-        return int(BATCH_SECONDS / max(self._seconds, BATCH_SECONDS / BATCH_MAX))
+        return int(BATCH_SECONDS / max(self.seconds, BATCH_SECONDS / BATCH_MAX))
 
     def _send(self, child: Child, tickets: list[Ticket]) -> None:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
         if not tickets:
             return
-        if not child.queued:
-            child.head_since = time.monotonic()
-            child.output.attempt_started(tickets[0].run_id)
+        idle = not child.queued
         for ticket in tickets:
             ticket.pending = False
             ticket.child = child
             child.queued[ticket.key] = ticket
+        if idle:
+            child.head_since = time.monotonic()
+            child.output.attempt_started(tickets[0].run_id)
+            child.began(child.head_since, self._expired)
         child.outbox.write(batch_frame(tickets))
 
     def _take_back_from_slow_children(self, now: float) -> None:
@@ -267,6 +273,9 @@ class PythonExecutor:
         child.send({"type": "withdraw", "id": self._withdrawal_ids, "tickets": keys})
         taken = set(await answer)
         return [ticket for ticket in asked if ticket.key in taken]
+
+    def _expired(self, ticket: Ticket) -> None:
+        self._spawn_task(time_out(ticket))
 
     async def _abandon(self, ticket: Ticket) -> None:
         """Make sure a cancelled attempt does not run, or is stopped."""
@@ -323,7 +332,8 @@ class PythonExecutor:
         if kind == "result":
             self._on_result(child, message)
         elif kind == "checkpoint":
-            self._spawn_task(self._checkpoint(child, message["ticket"], message["value"]))
+            saved = checkpoint(child, message["ticket"], message["value"], self._save_checkpoint)
+            self._spawn_task(saved)
         elif kind == "withdrawn":
             for key in message["tickets"]:
                 ticket = child.queued.pop(key, None)
@@ -341,10 +351,12 @@ class PythonExecutor:
         ticket = child.queued.pop(message["ticket"], None)
         now = time.monotonic()
         if (started := message["started"]) is not None:  # the job's time, not the reading
-            self._seconds += DURATION_SMOOTHING * (message["ended"] - started - self._seconds)
-        if child.queued:
+            self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
+        if (head := child.head()) is not None:
             child.head_since = now
-            child.output.attempt_started(next(iter(child.queued.values())).run_id)
+            child.output.attempt_started(head.run_id)
+            # The child takes its next attempt as soon as it has written this result.
+            child.began(message["ended"], self._expired)
         else:
             child.idle_since = now
         if self._pending:
@@ -362,18 +374,6 @@ class PythonExecutor:
                 started_monotonic=message["started"],
             ),
         )
-
-    async def _checkpoint(self, child: Child, key: int, value: Any) -> None:
-        """Store a job's checkpoint; the job waits for the answer."""
-        ticket = child.queued.get(key)
-        error = None
-        try:
-            if ticket is None:
-                raise RuntimeError("the attempt is no longer running")
-            await self._save_checkpoint(ticket.attempt, value)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        child.send({"type": "answer", "error": error})
 
     async def _watch(self, child: Child) -> None:
         returncode = await child.process.wait()

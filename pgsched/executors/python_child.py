@@ -159,6 +159,8 @@ def _bind(
     if signature is None:
         arguments = dict(request["args"])
         return lambda: function(**arguments)
+    if not signature.parameters and not request["args"]:
+        return function  # nothing to bind: Signature.bind costs more than a no-op job
 
     def context() -> RunContext:
         return RunContext(

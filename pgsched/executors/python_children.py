@@ -9,20 +9,21 @@ what each child runs.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import HEADER, encode
+from pgsched.executors.child_channel import HEADER, compact_json, encode
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
-from pgsched.models import Attempt, Outcome
+from pgsched.models import Attempt, Outcome, RunStatus
 
 log = structlog.get_logger("pgsched.executors.python")
 
@@ -57,10 +58,18 @@ class Ticket:
     child: Child | None = None
     # Given up (cancelled, or handed back): never to be sent again.
     abandoned: bool = False
+    # When it began in its child (the monotonic clock): its timeout counts from then,
+    # not while it waited for a child or queued in one.
+    began: float | None = None
 
     @property
     def run_id(self) -> int:
         return self.attempt.run_id
+
+    @property
+    def deadline(self) -> float | None:
+        """When its timeout is up, once it has begun."""
+        return None if self.began is None else self.began + self.attempt.timeout_seconds
 
 
 @dataclass(eq=False)
@@ -85,6 +94,10 @@ class Child:
     idle_since: float = 0.0
     # Withdrawals sent and not answered, by their id.
     withdrawals: dict[int, asyncio.Future[list[int]]] = field(default_factory=dict)
+    # One timer for the timeouts of the attempts it runs, and when it fires: re-armed
+    # only when a new head's deadline comes sooner, not once per attempt.
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float = 0.0
 
     @property
     def pid(self) -> int:
@@ -93,6 +106,33 @@ class Child:
     def head(self) -> Ticket | None:
         """The attempt it runs, or will run next; None when it has nothing."""
         return next(iter(self.queued.values()), None)
+
+    def began(self, at: float, expired: Callable[[Ticket], None]) -> None:
+        """Its head began at ``at`` (the monotonic clock): ``expired(head)`` is called
+        should the head still run when its timeout is up."""
+        head = self.head()
+        if head is None:
+            return
+        head.began = at
+        deadline = at + head.attempt.timeout_seconds
+        if self.timer is None or deadline < self.timer_at:
+            self._arm(deadline, expired)
+
+    def _arm(self, at: float, expired: Callable[[Ticket], None]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = at
+        self.timer = asyncio.get_running_loop().call_at(at, self._check, expired)
+
+    def _check(self, expired: Callable[[Ticket], None]) -> None:
+        self.timer = None
+        head = self.head()
+        if head is None or head.abandoned or (deadline := head.deadline) is None:
+            return  # idle, stopping it, or not begun: the next head arms the timer
+        if deadline <= self.timer_at:
+            expired(head)
+        else:
+            self._arm(deadline, expired)
 
     def send(self, message: dict[str, Any]) -> None:
         """Write ``message`` to it, unless it has gone."""
@@ -175,25 +215,56 @@ def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child 
 def request(attempt: Attempt, key: int) -> bytes:
     """What a child needs to run ``attempt``, as ticket ``key``, encoded;
     ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
-    message = {
-        "ticket": key,
-        "target": attempt.target,
-        "args": attempt.args,
-        "job_name": attempt.job_name,
-        "run_id": attempt.run_id,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "attempt": attempt.attempt,
-        "checkpoint": attempt.checkpoint,
-        "shard": attempt.shard,
-        "shards": attempt.shards,
-    }
-    return json.dumps(message, separators=(",", ":")).encode()
+    # Assembled rather than one json.dumps of a dict: this runs for every attempt, and
+    # only the job's own values (args, checkpoint, names) need the encoder.
+    args = compact_json(attempt.args) if attempt.args else "{}"
+    checkpoint = "null" if attempt.checkpoint is None else compact_json(attempt.checkpoint)
+    return (
+        f'{{"ticket":{key:d},"target":{encode_basestring_ascii(attempt.target)},"args":{args},'
+        f'"job_name":{encode_basestring_ascii(attempt.job_name)},"run_id":{attempt.run_id:d},'
+        f'"scheduled_for":"{attempt.scheduled_for.isoformat()}","attempt":{attempt.attempt:d},'
+        f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}}}'
+    ).encode()
 
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
     """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
     if not ticket.future.done():
         ticket.future.set_result(outcome)
+
+
+async def time_out(ticket: Ticket) -> None:
+    """Stop an attempt still running when its timeout is up: kill its child, then
+    answer it timed out (unless its result, read as the child died, came first)."""
+    child = ticket.child
+    if child is None or child.head() is not ticket or ticket.future.done():
+        return  # answered, or handed back, meanwhile
+    ticket.abandoned = True  # its child's death is not its outcome
+    fate = f"cut short: its python process was killed to stop run {ticket.run_id} (timed out)"
+    await kill(child, reason="attempt timed out", fate=fate)
+    settle(ticket, timed_out(ticket.attempt, ticket.began))
+
+
+async def checkpoint(
+    child: Child, key: int, value: Any, save: Callable[[Attempt, Any], Awaitable[None]]
+) -> None:
+    """Store the checkpoint ``value`` of ``child``'s ticket ``key`` with ``save``; the
+    job waits for the answer."""
+    ticket = child.queued.get(key)
+    error = None
+    try:
+        if ticket is None:
+            raise RuntimeError("the attempt is no longer running")
+        await save(ticket.attempt, value)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    child.send({"type": "answer", "error": error})
+
+
+def timed_out(attempt: Attempt, began: float | None = None) -> Outcome:
+    """How an attempt stopped at its timeout ended; ``began``: when it began, if known."""
+    error = f"timed out after {attempt.timeout_seconds} s; the work was stopped"
+    return Outcome(RunStatus.TIMED_OUT, error=error, started_monotonic=began)
 
 
 def child_gone(child: Child, returncode: int) -> list[Ticket]:
@@ -204,6 +275,8 @@ def child_gone(child: Child, returncode: int) -> list[Ticket]:
         if not answer.done():
             answer.set_result([])
     child.withdrawals.clear()
+    if child.timer is not None:
+        child.timer.cancel()
     tickets = list(child.queued.values())
     child.queued.clear()
     for ticket in tickets:

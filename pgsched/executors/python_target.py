@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
@@ -77,6 +78,12 @@ def allowance_problem(target: str, prefixes: Sequence[str]) -> str | None:
             f"{allowed}; start the worker with --allow-python PREFIX)"
         )
     return None
+
+
+@lru_cache(maxsize=4096)
+def remembered_allowance_problem(target: str, prefixes: tuple[str, ...]) -> str | None:
+    """``allowance_problem``, remembered: the executor asks it for every attempt."""
+    return allowance_problem(target, prefixes)
 
 
 def lookup(module: ModuleType, target: str, prefixes: Sequence[str]) -> Any:

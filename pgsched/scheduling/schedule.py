@@ -23,14 +23,15 @@ from Vixie cron, cronie and pg_cron):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from functools import cache, lru_cache
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pgsched.errors import ScheduleError, TimezoneError
 from pgsched.scheduling.cron import CronExpression, parse_cron
+from pgsched.scheduling.stepper import CronStepper, fast_next, from_seconds, has_fixed_offset
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -50,7 +51,11 @@ ALLOWED_CHARACTERS = re.compile(r"[0-9A-Za-z*/,@ \t?#()-]*")
 # Longer intervals are surely a typo; the database refuses them too.
 MAX_EVERY_SECONDS = 3650 * 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FIXED_OFFSET_ZONES = frozenset({"UTC", "GMT", "UCT", "Universal", "Zulu", "Greenwich"})
+WALL_EPOCH = datetime(1970, 1, 1)
+SECOND = timedelta(seconds=1)
+# next_fire answers kept per schedule (a dict cleared when full): enough for the few
+# instants one claim asks about, small enough for thousands of cached schedules.
+RECENT_ANSWERS = 16
 
 
 class SlotNote(Enum):
@@ -78,6 +83,17 @@ class Schedule:
     zone: ZoneInfo
     cron: CronExpression | None
     every: timedelta | None
+    # The integer fast path of a cron schedule (``stepper``), built with it.
+    _stepper: CronStepper | None = field(default=None, init=False, compare=False, repr=False)
+    # Recent answers of next_fire: a worker asks one schedule about the same few
+    # instants for every job that shares it (every-second jobs, the same slot).
+    _recent: dict[datetime, datetime] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.cron is not None:
+            object.__setattr__(self, "_stepper", CronStepper(self.cron))
 
     @property
     def resolved(self) -> str:
@@ -88,7 +104,18 @@ class Schedule:
 
     def next_fire(self, after: datetime) -> datetime:
         """The first fire instant strictly after ``after`` (an aware datetime), in UTC."""
-        return self.next_fire_time(after).at
+        recent = self._recent
+        known = recent.get(after) if after.tzinfo is not None else None
+        if known is not None:
+            return known
+        fast = None
+        if self._stepper is not None and after.tzinfo is not None:
+            fast = fast_next(self._stepper, self.zone, (after - EPOCH) // SECOND)
+        at = from_seconds(fast[0]) if fast is not None else self.next_fire_time(after).at
+        if len(recent) >= RECENT_ANSWERS:
+            recent.clear()
+        recent[after] = at
+        return at
 
     def next_fire_time(self, after: datetime) -> FireTime:
         """Like ``next_fire``, with the wall-clock slot and any DST note."""
@@ -96,7 +123,10 @@ class Schedule:
             raise ValueError("after must be timezone-aware")
         if self.every is not None:
             return self._next_every(after)
-        assert self.cron is not None
+        assert self.cron is not None and self._stepper is not None
+        fast = fast_next(self._stepper, self.zone, (after - EPOCH) // SECOND)
+        if fast is not None:
+            return FireTime(at=from_seconds(fast[0]), wall_time=WALL_EPOCH + fast[1] * SECOND)
         return _next_cron(self.cron, self.zone, after)
 
     def upcoming(self, after: datetime, count: int) -> list[FireTime]:
@@ -189,20 +219,13 @@ def load_zone(name: str) -> ZoneInfo:
 def _next_cron(cron: CronExpression, zone: ZoneInfo, after: datetime) -> FireTime:
     local = after.astimezone(zone)
     wall = local.replace(tzinfo=None)
-    if _has_fixed_offset(zone):
+    if has_fixed_offset(zone):
         # No transitions to handle: the common UTC case stays on the fast path.
         match = cron.next_match(wall)
         return FireTime(at=match.replace(tzinfo=zone).astimezone(UTC), wall_time=match)
     if _kind(wall, zone) == "ambiguous":
         return _next_from_repeated_hour(cron, zone, wall, second_pass=local.fold == 1)
     return _fire_at(cron, zone, cron.next_match(wall))
-
-
-@cache
-def _has_fixed_offset(zone: ZoneInfo) -> bool:
-    """Whether ``zone`` never changes its UTC offset (UTC and the Etc/ zones)."""
-    key = zone.key or ""
-    return key in FIXED_OFFSET_ZONES or key.startswith("Etc/")
 
 
 def _next_from_repeated_hour(

@@ -586,3 +586,9 @@ SELECT array_agg(id) AS run_ids,
        (SELECT count(*) FROM rewound) AS rewound
   FROM (SELECT id, queue FROM released UNION ALL SELECT id, queue FROM handed_back) AS b
 HAVING count(*) > 0;
+
+-- name: database_clock
+-- The database clock at one instant of a short round trip: a held slot waits until
+-- the worker's clock says the database's has surely reached its instant, and a
+-- claim's own now() bounds that only as tightly as the whole claim took.
+SELECT clock_timestamp() AS database_now;

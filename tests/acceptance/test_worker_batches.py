@@ -76,3 +76,46 @@ def test_sigterm_hands_back_attempts_queued_behind_a_running_one_at_once(
     assert all((tmp_path / f"quick-{n}").exists() for n in range(QUICK))
     taking_over.send_signal(signal.SIGTERM)
     assert taking_over.wait(timeout=30) == 0
+
+
+def test_a_python_timeout_counts_from_when_the_attempt_begins_not_while_it_waits(
+    workers: Workers, db: Connection, tmp_path: Path
+) -> None:
+    add_job(
+        db,
+        "slow",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        args={"seconds": 2.5, "path": str(tmp_path / "slow")},
+    )
+    add_job(
+        db,
+        "quick",
+        "tests.acceptance.jobs:sleep_then_touch",
+        schedule="0 0 1 1 *",
+        args={"seconds": 0.2, "path": str(tmp_path / "quick")},
+        timeout_seconds=1,
+    )
+    # One python process: the quick attempt waits behind the slow one, longer than
+    # its timeout, then runs well within it.
+    worker = workers.start("--python-processes", "1")
+    wait_until_registered(db)
+    wait_for(lambda: scalar(db, "SELECT bool_and(next_run IS NOT NULL) FROM pgsched.jobs"))
+    db.execute(
+        "UPDATE pgsched.jobs SET next_run = now() - CASE WHEN name = 'slow'"
+        " THEN interval '200 ms' ELSE interval '100 ms' END"
+    )
+    finished = "SELECT count(*) FROM pgsched.runs WHERE finished_at IS NOT NULL"
+    wait_for(lambda: scalar(db, finished) == 2, timeout=30, what="both attempts to end")
+    runs = dict(
+        db.execute("SELECT job_name, status FROM pgsched.runs ORDER BY job_name").fetchall()
+    )
+    assert runs == {"quick": "succeeded", "slow": "succeeded"}
+    waited = scalar(
+        db,
+        "SELECT extract(epoch FROM max(started_at) FILTER (WHERE job_name = 'quick')"
+        " - max(claimed_at) FILTER (WHERE job_name = 'quick')) FROM pgsched.runs",
+    )
+    assert waited > 1  # it did wait longer than its timeout before it began
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0

@@ -9,6 +9,7 @@ from pgsched.engine.pacing import (
     BACKLOG_PENDING_CHECK_SECONDS,
     CONTENDED_MAX_SECONDS,
     CONTENDED_RETRY_SECONDS,
+    FIRE_AHEAD_CLAIM_MAX,
     FIRE_AHEAD_MAX_SECONDS,
     FIRE_AHEAD_MIN_SECONDS,
     ClaimPacer,
@@ -126,3 +127,29 @@ def test_new_jobs_found_by_a_poll_are_scheduled_at_once_not_a_poll_later() -> No
     p = pacer(poll=1.0)
     delay = p.idle_delay(DueIn(jobs=None, pending=None, unscheduled=True), 0, now=0.0)
     assert p.more_to_schedule and delay == CONTENDED_MAX_SECONDS
+
+
+def test_a_claim_takes_what_the_python_processes_begin_within_the_wait_and_no_more() -> None:
+    p = pacer(concurrency=1000)
+    # 4 processes at 1 ms an attempt begin 200 within MAX_WAIT_SECONDS (50 ms).
+    assert p.room(in_flight=0, processes=4, seconds=0.001, waiting=0) == 200
+    assert p.room(in_flight=0, processes=4, seconds=0.001, waiting=150) == 50
+    assert p.room(in_flight=900, processes=4, seconds=0.001, waiting=0) == 100
+    # Python jobs not seen yet: --concurrency alone.
+    assert p.room(in_flight=10, processes=4, seconds=0.0, waiting=0) == 990
+    # Slow jobs: still one per process.
+    assert p.room(in_flight=0, processes=4, seconds=10.0, waiting=0) == 4
+
+
+def test_a_claim_ahead_takes_a_share_of_an_instant_not_all_of_it() -> None:
+    p = pacer(concurrency=5000)
+    assert p.ahead_limit(10) == 10
+    assert p.ahead_limit(5000) == FIRE_AHEAD_CLAIM_MAX
+
+
+def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon() -> None:
+    p = pacer(poll=1.0)
+    p.idle_delay(DueIn(jobs=3600.0, pending=None, unscheduled=False), 0, now=0.0)
+    assert not p.slot_soon  # an idle worker reads no clock of its own
+    p.idle_delay(DueIn(jobs=0.8, pending=None, unscheduled=False), 0, now=0.0)
+    assert p.slot_soon

@@ -8,6 +8,7 @@ other there.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,90 @@ def test_after_many_short_attempts_a_few_still_run_each_once() -> None:
 
     outcomes = asyncio.run(asyncio.wait_for(go(), 60))
     assert [o.status for o in outcomes] == [RunStatus.SUCCEEDED] * 3
+
+
+def test_a_timeout_counts_from_when_the_attempt_begins_not_while_it_waits_in_a_batch(
+    tmp_path: Path,
+) -> None:
+    ran = tmp_path / "ran"
+
+    async def go() -> list[Outcome]:
+        executor = await one_child()
+        try:
+            # The second waits 1.5 s behind the first, longer than its own 1 s timeout,
+            # then runs 0.2 s of it.
+            return list(
+                await asyncio.gather(
+                    executor.execute(appender(1, ran, 1.5)),
+                    executor.execute(dataclasses.replace(appender(2, ran, 0.2), timeout_seconds=1)),
+                )
+            )
+        finally:
+            await executor.close()
+
+    first, second = asyncio.run(go())
+    assert [first.status, second.status] == [RunStatus.SUCCEEDED] * 2
+    assert first.started_monotonic is not None and second.started_monotonic is not None
+    assert second.started_monotonic >= first.started_monotonic + 1.5
+    assert lines(ran) == ["1", "2"]
+
+
+def test_an_attempt_past_its_timeout_is_stopped_and_the_one_behind_it_runs_once(
+    tmp_path: Path,
+) -> None:
+    ran = tmp_path / "ran"
+
+    async def go() -> tuple[Outcome, Outcome, float]:
+        executor = await one_child()
+        try:
+            started = time.monotonic()
+            slow = dataclasses.replace(appender(1, ran, 5.0), timeout_seconds=1)
+            stopped, behind = await asyncio.gather(
+                executor.execute(slow), executor.execute(appender(2, ran))
+            )
+            return stopped, behind, time.monotonic() - started
+        finally:
+            await executor.close()
+
+    stopped, behind, took = asyncio.run(go())
+    assert stopped.status is RunStatus.TIMED_OUT
+    assert stopped.error == "timed out after 1 s; the work was stopped"
+    assert stopped.started_monotonic is not None  # from when it began in its child
+    assert behind.status is RunStatus.SUCCEEDED
+    assert took < 4
+    time.sleep(4.5)  # had attempt 1 survived, it would have written by now
+    assert lines(ran) == ["2"]
+
+
+def test_each_attempt_of_a_batch_keeps_its_own_timeout_longer_or_shorter_than_the_last(
+    tmp_path: Path,
+) -> None:
+    ran = tmp_path / "ran"
+
+    def timing_out_after(seconds: int, attempt_: Attempt) -> Attempt:
+        return dataclasses.replace(attempt_, timeout_seconds=seconds)
+
+    async def go() -> list[Outcome]:
+        executor = await one_child()
+        try:
+            # 1 s then 60 s: the second runs past the first's deadline and must not be
+            # stopped; 60 s then 1 s: the last must be stopped after its own second.
+            return list(
+                await asyncio.gather(
+                    executor.execute(timing_out_after(1, appender(1, ran, 0.2))),
+                    executor.execute(timing_out_after(60, appender(2, ran, 1.5))),
+                    executor.execute(timing_out_after(1, appender(3, ran, 5.0))),
+                )
+            )
+        finally:
+            await executor.close()
+
+    started = time.monotonic()
+    outcomes = asyncio.run(go())
+    assert [o.status for o in outcomes] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.SUCCEEDED,
+        RunStatus.TIMED_OUT,
+    ]
+    assert time.monotonic() - started < 4.5
+    assert lines(ran) == ["1", "2"]

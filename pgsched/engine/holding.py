@@ -1,0 +1,127 @@
+"""Slots claimed ahead, held until their instant by the database clock.
+
+A held slot must never begin before its instant on the database clock, which the
+worker sees only through its claims' answers (``ClaimClock``); and it should begin
+at that instant, not a claim's round trip or a burst's hand-over later. ``HoldClock``
+keeps the tightest bound recent answers give; ``Holds`` wakes each instant's slots
+from one timer, a few at a time, so the python executor sends the first to its
+processes while the rest are still being handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgsched.models import Attempt, ClaimClock
+
+# How far the worker's monotonic clock may run ahead of the database's wall clock, per
+# second, when NTP slews the latter (its limit is 500 ppm); and the oldest clock sample
+# a hold relies on.
+CLOCK_DRIFT = 0.0005
+CLOCK_SAMPLE_MAX_AGE_SECONDS = 10.0
+# Before claiming ahead, the database clock is read on its own this often.
+CLOCK_SAMPLE_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class HoldClock:
+    """When the database clock has surely reached an instant, from the tightest recent
+    claim clock rather than each slot's own.
+
+    A claim's answer bounds the database clock: it read ``database_now`` after the
+    claim was sent and before its answer came, so the offset (database minus
+    monotonic) is at least ``database_now - received``. A big claim's bound is loose
+    by its whole round trip; the largest lower bound seen recently (less what drift
+    can have taken since) is as safe and tighter, so a held slot wakes at its instant
+    rather than a claim's latency after it.
+    """
+
+    offset: float | None = None  # the database clock is at least monotonic + offset
+    observed: float = 0.0  # the monotonic instant of the sample that gave it
+    sampled: float | None = None  # when the clock was last read on its own
+
+    def wants_sample(self, now: float) -> bool:
+        """Whether to read the database clock on its own before claiming ahead."""
+        if self.sampled is None or now - self.sampled >= CLOCK_SAMPLE_EVERY_SECONDS:
+            self.sampled = now
+            return True
+        return False
+
+    def observe(self, clock: ClaimClock) -> None:
+        """Take ``clock``'s bound if it is tighter, or the kept one too old or refuted
+        (the database clock stepped back)."""
+        lower = clock.database_now.timestamp() - clock.received
+        upper = clock.database_now.timestamp() - clock.sent
+        if (
+            self.offset is None
+            or lower >= self._kept(clock.received)
+            or upper < self.offset
+            or clock.received - self.observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
+        ):
+            self.offset, self.observed = lower, clock.received
+
+    def monotonic_at(self, instant: datetime, clock: ClaimClock) -> float:
+        """The worker instant by which the database clock has surely reached
+        ``instant``: the sooner of ``clock``'s bound and the kept one's."""
+        own = clock.monotonic_at(instant)
+        if self.offset is None:
+            return own
+        return min(own, instant.timestamp() - self._kept(own))
+
+    def claimed(self, attempts: Sequence[Attempt]) -> None:
+        """Take the bounds of the claims that gave ``attempts``."""
+        for clock in {attempt.clock for attempt in attempts if attempt.clock is not None}:
+            self.observe(clock)
+
+    def start_at(self, attempt: Attempt) -> float:
+        """The worker instant at which ``attempt`` may begin (0: at once)."""
+        if attempt.clock is None:
+            return 0.0
+        return self.monotonic_at(attempt.scheduled_for, attempt.clock)
+
+    def _kept(self, at: float) -> float:
+        # Drift lowers the bound as the sample ages: the monotonic clock may run fast.
+        return self.offset - CLOCK_DRIFT * abs(at - self.observed)  # type: ignore[operator]
+
+
+# Held slots of one instant are handed over this many at a time, the event loop
+# running between (the executor sends those to its processes meanwhile).
+RELEASE_CHUNK = 16
+
+
+@dataclass
+class Holds:
+    """Held slots waiting for their instant, by instant."""
+
+    clock: HoldClock = field(default_factory=HoldClock)
+    _waiting: dict[float, list[asyncio.Future[None]]] = field(default_factory=dict)
+
+    async def wait(self, attempt: Attempt) -> None:
+        """Return once ``attempt`` may begin: at once, or at its slot's instant."""
+        at = self.clock.start_at(attempt)
+        wait = at - time.monotonic()
+        if wait <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        group = self._waiting.get(at)
+        if group is None:
+            group = self._waiting[at] = []
+            loop.call_later(wait, self._release, at)
+        future = loop.create_future()
+        group.append(future)
+        await future
+
+    def _release(self, at: float) -> None:
+        group = self._waiting.pop(at, [])
+        self._release_some(group, 0)
+
+    def _release_some(self, group: list[asyncio.Future[None]], start: int) -> None:
+        for future in group[start : start + RELEASE_CHUNK]:
+            if not future.done():  # a held slot cancelled meanwhile (SIGTERM, taken away)
+                future.set_result(None)
+        if start + RELEASE_CHUNK < len(group):
+            asyncio.get_running_loop().call_soon(self._release_some, group, start + RELEASE_CHUNK)

@@ -1,0 +1,53 @@
+"""The request a python child gets decodes to the attempt's own values, whatever the
+strings and JSON values a job holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pgsched.executors.python_children import request
+from tests.attempts import make_attempt
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(min_size=1),
+    args=st.dictionaries(st.text(), json_values, max_size=4),
+    checkpoint=json_values,
+    key=st.integers(1, 2**40),
+    shard=st.integers(0, 3),
+)
+def test_a_request_decodes_to_the_attempt_it_carries(
+    name: str, args: dict[str, Any], checkpoint: Any, key: int, shard: int
+) -> None:
+    attempt = make_attempt(
+        "python", "app.jobs:run", args, job_name=name, checkpoint=checkpoint, shard=shard, shards=4
+    )
+    assert json.loads(request(attempt, key)) == {
+        "ticket": key,
+        "target": "app.jobs:run",
+        "args": args,
+        "job_name": name,
+        "run_id": attempt.run_id,
+        "scheduled_for": attempt.scheduled_for.isoformat(),
+        "attempt": attempt.attempt,
+        "checkpoint": checkpoint,
+        "shard": shard,
+        "shards": 4,
+    }
+
+
+def test_arguments_that_are_not_json_are_refused() -> None:
+    with pytest.raises(TypeError):
+        request(make_attempt("python", "app.jobs:run", {"when": {1, 2}}), 1)

@@ -1,0 +1,80 @@
+"""SharedPlans plans what jobs of one claim share once, and gives every job the plan
+``plan_job`` would have given it alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pgsched.engine import planner
+from pgsched.engine.planner import DueJob, SharedPlans, plan_job
+
+NOW = datetime(2026, 11, 23, 12, 0, 0, 500_000, tzinfo=UTC)
+
+
+def job(**overrides: object) -> DueJob:
+    fields: dict[str, object] = {
+        "schedule": "* * * * * *",
+        "timezone": "UTC",
+        "next_run": NOW - timedelta(seconds=2.5),
+        "overlap": "skip",
+        "misfire": "run_once",
+        "misfire_threshold_seconds": 60,
+        "name": "a",
+        **overrides,
+    }
+    return DueJob(**fields)  # type: ignore[arg-type]
+
+
+jobs = st.builds(
+    job,
+    schedule=st.sampled_from(["* * * * * *", "*/2 * * * * *", "H * * * * *", "@every 3s", "bad"]),
+    timezone=st.sampled_from(["UTC", "Europe/Berlin"]),
+    next_run=st.sampled_from([None, NOW - timedelta(seconds=5), NOW + timedelta(seconds=0.3)]),
+    overlap=st.sampled_from(["skip", "queue", "allow", "replace"]),
+    misfire=st.sampled_from(["run_once", "skip", "run_all"]),
+    misfire_threshold_seconds=st.sampled_from([0, 2, 60]),
+    name=st.sampled_from(["a", "b"]),
+    running_run_ids=st.sampled_from([(), (7,)]),
+    queued_runs=st.sampled_from([0, 3]),
+    breaker_state=st.sampled_from([None, "open", "half_open"]),
+    breaker_open_until=st.sampled_from([None, NOW - timedelta(seconds=1)]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(claim=st.lists(jobs, min_size=1, max_size=30))
+def test_every_job_of_a_claim_gets_the_plan_it_would_get_alone(claim: list[DueJob]) -> None:
+    shared = SharedPlans()
+    for due in claim:
+        assert shared(due, NOW) == plan_job(due, NOW)
+
+
+def test_jobs_alike_share_one_plan_and_a_running_one_is_planned_alone() -> None:
+    shared = SharedPlans()
+    first, second = shared(job(name="a"), NOW), shared(job(name="b"), NOW)
+    assert first is second  # no H: the name does not change the plan
+    running = dataclasses.replace(job(), running_run_ids=(3,))
+    assert shared(running, NOW) is not first
+    assert shared(job(name="a", schedule="H * * * * *"), NOW) is not shared(
+        job(name="b", schedule="H * * * * *"), NOW
+    )
+
+
+def test_plans_are_kept_for_one_claim_instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[DueJob] = []
+
+    def counted(due: DueJob, now: datetime) -> planner.JobPlan:
+        calls.append(due)
+        return plan_job(due, now)
+
+    monkeypatch.setattr(planner, "plan_job", counted)
+    shared = SharedPlans()
+    for _ in range(5):
+        shared(job(), NOW)
+    shared(job(), NOW + timedelta(seconds=1))
+    assert len(calls) == 2  # once per instant
