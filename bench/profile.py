@@ -32,7 +32,7 @@ from typing import Any
 
 from psycopg import conninfo
 
-from bench.harness.cpu import tree_cpu_seconds
+from bench.harness.cpu import command_name, parent_pid, tree_cpu_seconds
 from bench.harness.database import Connection, connect, database_now, scalar
 from bench.harness.workers import REPOSITORY
 
@@ -87,6 +87,8 @@ class Measured:
     cpu_seconds: float
     since: datetime
     until: datetime
+    # The server's processes (postmaster tree), when it runs on this machine.
+    server_cpu_seconds: float | None = None
 
 
 def _arguments() -> argparse.Namespace:
@@ -129,6 +131,15 @@ def _start(arguments: argparse.Namespace, url: str) -> list[subprocess.Popen[byt
     return processes
 
 
+def _postmaster(connection: Connection) -> int | None:
+    """The server's postmaster pid when the server runs on this machine, else None."""
+    backend = int(scalar(connection, "SELECT pg_backend_pid()", {}))
+    postmaster = parent_pid(backend)
+    if postmaster is None or command_name(postmaster) not in ("postgres", "postmaster"):
+        return None
+    return postmaster
+
+
 def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -146,6 +157,9 @@ def _report(connection: Connection, measured: Measured) -> None:
     print(f"succeeded runs: {succeeded:,}; load average {os.getloadavg()[0]:.1f}")
     print(f"  rows inserted into runs: {measured.inserted / succeeded:.2f}/run")
     print(f"  workers + python processes CPU: {1000 * measured.cpu_seconds / succeeded:.3f} ms/run")
+    if measured.server_cpu_seconds is not None:
+        server_ms = 1000 * measured.server_cpu_seconds / succeeded
+        print(f"  PostgreSQL server processes CPU: {server_ms:.3f} ms/run")
     per_run = (buffers / succeeded, calls / succeeded, 1000 * top_time / succeeded)
     template = "  PostgreSQL buffers {:.1f}/run, statements {:.2f}/run, top-level {:.1f} us/run"
     print(template.format(*per_run))
@@ -262,6 +276,9 @@ def _measure(
     if arguments.shape != "lag":  # the lag shape reads no statistics: any server will do
         connection.execute("SELECT pg_stat_statements_reset()")
     pids = [process.pid for process in processes]
+    postmaster = _postmaster(connection)
+    server = [postmaster] if postmaster is not None else []
+    server_before = tree_cpu_seconds(server)
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
     if herd:
         done = (
@@ -276,6 +293,7 @@ def _measure(
     else:
         time.sleep(arguments.seconds)
     cpu, until = tree_cpu_seconds(pids) - cpu_before, database_now(connection)
+    server_cpu = tree_cpu_seconds(server) - server_before if server else None
     if arguments.shape == "lag":
         time.sleep(LAG_CATCH_UP_SECONDS)  # the window's last slots start, their outcomes land
     succeeded = scalar(
@@ -289,7 +307,7 @@ def _measure(
         "SELECT count(*) FROM pgsched.runs WHERE created_at >= %(since)s",
         {"since": started_at},
     )
-    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until)
+    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu)
 
 
 if __name__ == "__main__":

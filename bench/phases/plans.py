@@ -37,7 +37,6 @@ from bench.harness.report import Figure
 from bench.harness.server import scratch_database
 from pgsched.db.queries import NAME_LINE, query
 from pgsched.db.resources import sql_dir
-from pgsched.engine.rows import json_rows
 
 PHASE = "plans"
 QUEUES = ["default"]
@@ -160,30 +159,19 @@ def _parameters(connection: Connection) -> dict[str, dict[str, Any]]:
         "claim_unscheduled_jobs": claim,
         "start_pending_runs": {"worker_id": LIVE_WORKER, **claim},
         "load_jobs": {"job_ids": due_ids},
-        "insert_planned_runs": {
-            "worker_id": LIVE_WORKER,
-            "rows": json_rows(
-                {
-                    "job_id": job_id,
-                    "job_name": name,
-                    "scheduled_for": next_run,
-                    "status": "running",
-                    "trigger": "schedule",
-                    "queue": "default",
-                }
-                for job_id, name, next_run in due
-            ),
-        },
+        "insert_planned_runs": _planned(due),
+        "insert_planned_runs_plain": _planned(due),
         "advance_jobs": {
-            "rows": json_rows(
-                {"job_id": job_id, "next_run": now + timedelta(minutes=5)} for job_id in due_ids
-            )
+            "job_ids": due_ids,
+            "next_runs": [now + timedelta(minutes=5)] * len(due_ids),
+            "last_errors": [None] * len(due_ids),
         },
         "supersede_retries": {"job_ids": due_ids, "started_slots": [now] * len(due_ids)},
         "cancel_replaced_runs": {"run_ids": held_ids},
         "next_due_in": {"queues": QUEUES},
         "queue_headroom": {"queues": QUEUES},
-        "finish_runs": {"rows": _outcomes(held)},
+        "finish_runs": _outcomes(held, failures=True),
+        "finish_succeeded_runs": _outcomes(held, failures=False),
         "save_checkpoint": {
             "checkpoint": Jsonb({"offset": 1}),
             "job_id": held[0][2],
@@ -202,18 +190,39 @@ def _parameters(connection: Connection) -> dict[str, dict[str, Any]]:
     }
 
 
-def _outcomes(held: list[tuple[int, int, int]]) -> str:
-    """One finish batch: every other run failed with a retry, so the retry insert runs too."""
-    return json_rows(
-        {
-            "run_id": run_id,
-            "fence": fence,
-            "status": "failed" if index % 2 else "succeeded",
-            "duration_ms": 5.0,
-            "retryable": bool(index % 2),
-        }
-        for index, (run_id, fence, _) in enumerate(held)
-    )
+def _planned(due: list[tuple[int, str, Any]]) -> dict[str, Any]:
+    """One claim's first attempts, running for the live worker."""
+    return {
+        "worker_id": LIVE_WORKER,
+        "job_ids": [job_id for job_id, _, _ in due],
+        "job_names": [name for _, name, _ in due],
+        "scheduled_fors": [next_run for _, _, next_run in due],
+        "statuses": ["running"] * len(due),
+        "triggers": ["schedule"] * len(due),
+        "queues": QUEUES * len(due),
+        "errors": [None] * len(due),
+        "missed_untils": [None] * len(due),
+        "missed_slots": [None] * len(due),
+        "compacts": [False] * len(due),
+        "shards": [1] * len(due),
+    }
+
+
+def _outcomes(held: list[tuple[int, int, int]], failures: bool) -> dict[str, Any]:
+    """One finish batch; with ``failures``, every other run failed with a retry, so the
+    retry insert runs too."""
+    failed = [failures and bool(index % 2) for index in range(len(held))]
+    return {
+        "run_ids": [run_id for run_id, _, _ in held],
+        "fences": [fence for _, fence, _ in held],
+        "statuses": ["failed" if f else "succeeded" for f in failed],
+        "errors": [None] * len(held),
+        "outputs": [None] * len(held),
+        "durations": [5.0] * len(held),
+        "retryables": failed,
+        "started_ats": [None] * len(held),
+        "breakers": False,
+    }
 
 
 class Explainer:

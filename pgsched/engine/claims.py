@@ -24,7 +24,8 @@ from pgsched.engine.rows import (
     advance_params,
     attempt_from,
     due_job,
-    json_rows,
+    planned_runs_params,
+    planned_runs_query,
     probe_params,
     read_plans,
 )
@@ -238,27 +239,7 @@ class Claims(Session):
                 },
             )
         inserted_cursor = await self.run(
-            connection,
-            "insert_planned_runs",
-            {
-                "worker_id": worker_id,
-                "rows": json_rows(
-                    {
-                        "job_id": job["id"],
-                        "job_name": job["name"],
-                        "scheduled_for": run.scheduled_for,
-                        "status": run.status.value,
-                        "trigger": run.trigger.value,
-                        "queue": job["queue"],
-                        "error": run.error,
-                        "missed_until": run.missed_until,
-                        "missed_slots": run.missed_slots,
-                        "compact": run.compact,
-                        "shards": job["shards"],
-                    }
-                    for job, run in rows
-                ),
-            },
+            connection, planned_runs_query(rows), planned_runs_params(worker_id, rows)
         )
         await self.run(connection, "advance_jobs", advance_params(plans))
         probes_cursor = None

@@ -17,7 +17,7 @@ from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from pgsched.engine.claims import Claims, DueIn
-from pgsched.engine.rows import ClaimResult, finish_params
+from pgsched.engine.rows import ClaimResult, finish_params, finish_query
 from pgsched.models import Attempt, ClaimClock, EndedAttempt
 
 __all__ = ["ClaimResult", "DueIn", "FinishedRun", "Repository", "WorkerIdentity"]
@@ -128,7 +128,7 @@ class Repository(Claims):
 
     async def finish_runs(self, ended: Sequence[EndedAttempt]) -> list[FinishedRun]:
         """Record how attempts ended; returns the runs whose fence still held."""
-        rows = await self._fetch("finish_runs", finish_params(ended))
+        rows = await self._fetch(finish_query(ended), finish_params(ended))
         return [
             FinishedRun(
                 row["id"],

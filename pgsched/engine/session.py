@@ -27,6 +27,12 @@ from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
 
+# Blocks planned afresh at each execution, never prepared: they look runs up by key
+# in a table that grows from nothing. A plan cached while it was small (a scan of
+# the whole table, then cheapest) would be kept until the next ANALYZE, scanning
+# ever more rows; planning each time (~0.1 ms) costs little beside a batch.
+PLANNED_EACH_TIME = frozenset(("finish_runs", "finish_succeeded_runs", "insert_planned_runs"))
+
 
 class Session:
     """One connection, reconnected on demand; tasks take turns on it."""
@@ -49,7 +55,8 @@ class Session:
         self, connection: AsyncConnection, name: str, params: dict[str, Any]
     ) -> AsyncCursor[DictRow]:
         """Send the named block ``name`` with ``params`` on ``connection``."""
-        return await connection.execute(query(name), params, prepare=self._prepare)
+        prepare = self._prepare and name not in PLANNED_EACH_TIME
+        return await connection.execute(query(name), params, prepare=prepare)
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[AsyncConnection]:
@@ -99,7 +106,11 @@ class Session:
                 await connection.close()
 
     async def _fetch(self, name: str, params: dict[str, Any]) -> list[DictRow]:
-        """Run one named block in a transaction of its own; its rows."""
-        async with self._transaction() as connection:
+        """Run one named block in a transaction of its own; its rows.
+
+        The connection is in autocommit: one statement is its own transaction, so no
+        BEGIN and COMMIT (two more round trips) wrap it.
+        """
+        async with self._connected() as connection:
             cursor = await self.run(connection, name, params)
             return await cursor.fetchall() if cursor.description else []

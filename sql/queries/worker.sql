@@ -1,8 +1,15 @@
 -- The worker's runtime queries, one named block each ("-- name: <name>").
 -- Parameters use psycopg's %(name)s style; repository.py runs each block as a
--- prepared statement. Batches arrive as one JSON array of objects (%(rows)s): it
--- costs the client a fraction of what encoding one array per column does. All "what is due" decisions compare against now(), the
--- database clock, never the worker's.
+-- prepared statement. Batches on the hot path (claim, finish) arrive as one typed
+-- array per column, read with unnest: the planner knows their types and sizes them
+-- at ten rows where it sized a JSON recordset at a hundred, so it looks each row up
+-- by key rather than scanning a table to hash it. All "what is due" decisions
+-- compare against now(), the database clock, never the worker's.
+-- A run or job found by key is checked with IS NOT DISTINCT FROM where a partial
+-- index covers the value (status 'running', 'skipped'): with "=", the planner may
+-- read that whole index for a few rows, and between two vacuums it holds an entry
+-- for every run that ever had the status (thousands at a high rate), not only the
+-- few that have it now. status is NOT NULL: the two comparisons mean the same.
 
 -- name: register_worker
 INSERT INTO pgsched.workers (id, host, pid, queues, concurrency, lease_seconds)
@@ -40,7 +47,9 @@ SELECT l.queue,
 -- The merged list keeps (priority, due) order across the queues, and the few rows
 -- one queue locked beyond the limit are released unchanged at COMMIT.
 -- A job already running is not claimed ahead (its attempt may end before the slot):
--- its slot is claimed once due, under the overlap rules.
+-- its slot is claimed once due, under the overlap rules. That check looks up each
+-- job claimed ahead in runs_job_id_active_idx (OFFSET 0 keeps the planner from
+-- hashing every running run instead: the whole partial index, dead entries too).
 -- The row lock returns each locked row's newest version; running_run_ids() then
 -- reads a snapshot taken after the locks, so the overlap check is never stale.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
@@ -79,7 +88,10 @@ WITH candidates AS MATERIALIZED (
                        <= now() + make_interval(secs => %(ahead_seconds)s)
                    AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
                         OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
-                                        WHERE r.job_id = d.id AND r.status = 'running'))
+                                        WHERE r.job_id = d.id
+                                          AND r.status IN ('pending', 'running')
+                                          AND r.status IS NOT DISTINCT FROM 'running'
+                                       OFFSET 0))
                    AND EXISTS (SELECT 1 FROM pgsched.workers AS w
                                 WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
                                   FOR SHARE)
@@ -96,7 +108,8 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
        CASE WHEN locked.overlap = 'queue'
             THEN (SELECT count(DISTINCT q.scheduled_for) FROM pgsched.runs AS q
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
-                     AND q.status = 'pending' AND q.trigger IN ('schedule', 'catchup'))::integer
+                     AND q.status IS NOT DISTINCT FROM 'pending'
+                     AND q.trigger IN ('schedule', 'catchup'))::integer
             ELSE 0 END AS queued_runs,
        now() AS database_now,
        -- The circuit breaker, looked up (by its key) only for jobs that have one.
@@ -159,21 +172,27 @@ SELECT job_id, shard, checkpoint
 -- from extending one record at once.
 WITH planned AS MATERIALIZED (
     SELECT *
-      FROM jsonb_to_recordset(%(rows)s::jsonb)
-           AS p(job_id bigint, job_name text, scheduled_for timestamptz, status text,
-                trigger text, queue text, error text, missed_until timestamptz,
-                missed_slots integer, compact boolean, shards integer)
+      FROM unnest(%(job_ids)s::bigint[], %(job_names)s::text[],
+                  %(scheduled_fors)s::timestamptz[], %(statuses)s::text[],
+                  %(triggers)s::text[], %(queues)s::text[], %(errors)s::text[],
+                  %(missed_untils)s::timestamptz[], %(missed_slots)s::integer[],
+                  %(compacts)s::boolean[], %(shards)s::integer[])
+           AS p(job_id, job_name, scheduled_for, status, trigger, queue, error,
+                missed_until, missed_slots, compact, shards)
+), latest AS (
+    SELECT p.job_id, p.scheduled_for, p.error, p.missed_until, p.missed_slots,
+           (SELECT l.id FROM pgsched.runs AS l
+             WHERE l.job_id = p.job_id AND l.scheduled_for < p.scheduled_for
+             ORDER BY l.scheduled_for DESC, l.shard DESC, l.attempt DESC
+             LIMIT 1) AS run_id
+      FROM planned AS p
+     WHERE p.compact
 ), extended AS (
     UPDATE pgsched.runs AS k
        SET missed_until = coalesce(p.missed_until, p.scheduled_for),
            missed_slots = coalesce(k.missed_slots, 1) + coalesce(p.missed_slots, 1)
-      FROM planned AS p
-     WHERE p.compact
-       AND k.id = (SELECT l.id FROM pgsched.runs AS l
-                    WHERE l.job_id = p.job_id AND l.scheduled_for < p.scheduled_for
-                    ORDER BY l.scheduled_for DESC, l.shard DESC, l.attempt DESC
-                    LIMIT 1)
-       AND k.status = 'skipped' AND k.error = p.error
+      FROM latest AS p
+     WHERE k.id = p.run_id AND k.status IS NOT DISTINCT FROM 'skipped' AND k.error = p.error
     RETURNING k.job_id, p.scheduled_for
 )
 -- Shard 0 as planned, then shards 1..N-1 of the slots that run or wait (none for an
@@ -203,11 +222,33 @@ SELECT p.job_id, p.job_name, p.scheduled_for, p.shard, 1, p.shard_status, p.trig
 RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence,
           CASE WHEN r.shard > 0 THEN pg_notify('pgsched_wakeup', r.queue) END AS notified;
 
+-- name: insert_planned_runs_plain
+-- insert_planned_runs for a claim with no record to extend (no compact skip) and no
+-- sharded job, the usual claim: the same rows, without the steps that cannot apply.
+INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status, trigger,
+                               worker_id, claimed_at, fence, available_at, finished_at,
+                               queue, error, missed_until, missed_slots)
+SELECT p.job_id, p.job_name, p.scheduled_for, 0, 1, p.status, p.trigger,
+       CASE WHEN p.status = 'running' THEN %(worker_id)s END,
+       CASE WHEN p.status = 'running' THEN now() END,
+       CASE WHEN p.status = 'running' THEN nextval('pgsched.run_fence_seq') END,
+       CASE WHEN p.status = 'pending' THEN greatest(now(), p.scheduled_for) END,
+       CASE WHEN p.status = 'skipped' THEN now() END,
+       p.queue, p.error, p.missed_until, p.missed_slots
+  FROM unnest(%(job_ids)s::bigint[], %(job_names)s::text[],
+              %(scheduled_fors)s::timestamptz[], %(statuses)s::text[],
+              %(triggers)s::text[], %(queues)s::text[], %(errors)s::text[],
+              %(missed_untils)s::timestamptz[], %(missed_slots)s::integer[])
+       AS p(job_id, job_name, scheduled_for, status, trigger, queue, error,
+            missed_until, missed_slots)
+    ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
+RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence;
+
 -- name: advance_jobs
 UPDATE pgsched.jobs AS j
    SET next_run = a.next_run, last_error = a.last_error
-  FROM jsonb_to_recordset(%(rows)s::jsonb) AS a(job_id bigint, next_run timestamptz,
-                                                  last_error text)
+  FROM unnest(%(job_ids)s::bigint[], %(next_runs)s::timestamptz[], %(last_errors)s::text[])
+       AS a(job_id, next_run, last_error)
  WHERE j.id = a.job_id;
 
 -- name: half_open_breakers
@@ -306,15 +347,16 @@ SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s);
 -- attempt it interrupted itself (shutdown past the grace period).
 WITH outcome AS (
     SELECT *
-      FROM jsonb_to_recordset(%(rows)s::jsonb)
-           AS o(run_id bigint, fence bigint, status text, error text, output text,
-                duration_ms float8, retryable boolean, started_at timestamptz)
+      FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
+                  %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
+                  %(retryables)s::boolean[], %(started_ats)s::timestamptz[])
+           AS o(run_id, fence, status, error, output, duration_ms, retryable, started_at)
 ), finished AS (
     UPDATE pgsched.runs AS r
        SET status = o.status, started_at = o.started_at, finished_at = now(),
            duration_ms = o.duration_ms, error = o.error, output = o.output
       FROM outcome AS o
-     WHERE r.id = o.run_id AND r.fence = o.fence AND r.status = 'running'
+     WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM 'running'
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
               r.status, o.retryable, r.trigger
 ), retried AS (
@@ -356,6 +398,22 @@ SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at,
   LEFT JOIN retried AS t
     ON t.job_id = f.job_id AND t.scheduled_for = f.scheduled_for AND t.shard = f.shard
   LEFT JOIN breaker AS b ON b.run_id = f.id;
+
+-- name: finish_succeeded_runs
+-- finish_runs for a batch whose attempts all succeeded, of jobs that had no circuit
+-- breaker when claimed (the usual batch): a success is never retried and moves no
+-- breaker, so the outcomes are recorded, fence checked, without those steps.
+UPDATE pgsched.runs AS r
+   SET status = o.status, started_at = o.started_at, finished_at = now(),
+       duration_ms = o.duration_ms, error = o.error, output = o.output
+  FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
+              %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
+              %(started_ats)s::timestamptz[])
+       AS o(run_id, fence, status, error, output, duration_ms, started_at)
+ WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM 'running'
+RETURNING r.id, NULL::bigint AS retry_run_id, NULL::timestamptz AS retry_at,
+          NULL::text AS breaker_transition, NULL::integer AS breaker_failed_slots,
+          NULL::timestamptz AS breaker_open_until, NULL::text AS breaker_queue;
 
 -- name: save_checkpoint
 -- Shard 0 (every unsharded job) keeps its checkpoint in jobs.checkpoint.
