@@ -1,7 +1,7 @@
 """A million jobs: bulk INSERTs of jobs pay per statement, not per row, where they can.
 
 Revision ID: h13_scale
-Revises: h16_slot_stats_slot_figures
+Revises: h13_run_totals_fast_path
 Create Date: 2026-12-02
 
 A 100,000-row INSERT into ``pgsched.jobs`` took about 75 s on the 2-core machine,
@@ -21,7 +21,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h13_scale"
-down_revision = "h16_slot_stats_slot_figures"
+down_revision = "h13_run_totals_fast_path"
 branch_labels = None
 depends_on = None
 
