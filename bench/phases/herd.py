@@ -13,11 +13,19 @@ while the herd runs; PostgreSQL's CPU over the herd (when the server is local).
 
 from __future__ import annotations
 
+import math
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from bench.harness.context import BenchContext, start_workers
-from bench.harness.database import NOOP_TARGET, Connection, connect, database_now, scalar
+from bench.harness.context import REGISTER_TIMEOUT_SECONDS, BenchContext, start_workers
+from bench.harness.database import (
+    LIVE_WORKERS,
+    NOOP_TARGET,
+    Connection,
+    connect,
+    database_now,
+    scalar,
+)
 from bench.harness.errors import BenchError
 from bench.harness.meter import CpuMeter
 from bench.harness.report import Figure, below
@@ -34,6 +42,9 @@ LEAD_SECONDS = 15.0
 SAMPLE_FRACTION = 10
 REGISTER_MARGIN = 1.5
 FINISH_TIMEOUT_SECONDS = 900.0
+# Beyond the instant, how long the workers may take to reach it (the wait for the
+# instant itself follows the lead, however long the registration made it).
+INSTANT_SLACK_SECONDS = 60.0
 
 INSTANT = "SELECT date_trunc('second', now()) + make_interval(secs => %(lead)s)"
 # A daily slot at the instant's UTC time of day, as 6-field cron (seconds first).
@@ -82,7 +93,9 @@ def _instant(connection: Connection, count: int) -> datetime:
     with connection.transaction(force_rollback=True):
         connection.execute(REGISTER_HERD, sample)
     registering = (time.monotonic() - started) * SAMPLE_FRACTION * REGISTER_MARGIN
-    instant: datetime = scalar(connection, INSTANT, {"lead": LEAD_SECONDS + registering})
+    # Whole seconds: the instant is the slot of a cron with a seconds field.
+    lead = math.ceil(LEAD_SECONDS + registering)
+    instant: datetime = scalar(connection, INSTANT, {"lead": lead})
     return instant
 
 
@@ -102,11 +115,22 @@ def run(context: BenchContext, count: int) -> list[Figure]:
         connection.execute(REGISTER_SIDE, {"target": NOOP_TARGET, "count": SIDE_JOBS})
         connection.execute("VACUUM ANALYZE pgsched.jobs")
         start_workers(connection, workers, WORKERS, context.loaded_options())
-        start_workers(connection, workers, WORKERS + 1, ("--queues", "side"))
-        if database_now(connection) >= instant - timedelta(seconds=1):
+        # One more worker, for the side queue alone.
+        workers.start(1, "--queues", "side")
+        workers.wait_until(
+            lambda: scalar(connection, LIVE_WORKERS) >= WORKERS + 1,
+            REGISTER_TIMEOUT_SECONDS,
+            "the side queue's worker to register",
+        )
+        ahead = (instant - database_now(connection)).total_seconds()
+        if ahead <= 1.0:
             raise BenchError(f"{key}: the instant passed before the workers were ready")
         meter = CpuMeter(connection, workers.pids)
-        workers.wait_until(lambda: database_now(connection) >= instant, 120.0, "the herd's instant")
+        workers.wait_until(
+            lambda: database_now(connection) >= instant,
+            ahead + INSTANT_SLACK_SECONDS,
+            "the herd's instant",
+        )
         meter.start()
         workers.wait_until(
             lambda: scalar(connection, HERD_FINISHED, {"instant": instant}) >= count,

@@ -10,17 +10,16 @@ from __future__ import annotations
 import time
 
 from bench.harness.context import BenchContext, start_workers
-from bench.harness.database import connect, register_noop_jobs, scalar
+from bench.harness.database import connect, register_noop_jobs
 from bench.harness.meter import CpuMeter
 from bench.harness.report import Figure, below
 from bench.harness.server import scratch_database
+from bench.phases.million import all_scheduled
 
 PHASE = "idle"
 TARGET_CPU_PCT = 2.0
 # Scheduling 100,000 new jobs takes about 3 minutes with default options on 2 cores.
 SCHEDULE_TIMEOUT_SECONDS = 600.0
-
-UNSCHEDULED_JOBS = "SELECT count(*) FROM pgsched.jobs WHERE next_run IS NULL"
 
 
 def run(context: BenchContext) -> list[Figure]:
@@ -36,7 +35,7 @@ def run(context: BenchContext) -> list[Figure]:
         start_workers(connection, workers, 1)
         started = time.monotonic()
         workers.wait_until(
-            lambda: scalar(connection, UNSCHEDULED_JOBS) == 0,
+            all_scheduled(connection),
             SCHEDULE_TIMEOUT_SECONDS,
             f"the worker to schedule {jobs:,} jobs",
         )

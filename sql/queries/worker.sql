@@ -128,7 +128,7 @@ SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
 -- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
 -- Only what the planner reads: a million new jobs' args are not worth decoding.
--- name: H in a schedule picks its values from the job's name.
+-- The name is read because H in a schedule picks its values from it.
 SELECT id, name, schedule, timezone, overlap, misfire, misfire_threshold_seconds, next_run,
        '{}'::bigint[] AS running_run_ids, 0 AS queued_runs, now() AS database_now
   FROM pgsched.jobs
