@@ -120,9 +120,8 @@ class Recovery:
             except DatabaseError as exc:
                 log.warning("cancel_check_failed", error=str(exc))
                 return  # the next round checks every held run anyway
-            if taken:
+            if taken := state.take_away(taken):
                 log.info("runs_cancelled", run_ids=taken, worker_id=state.worker_id)
-                state.take_away(taken)
 
     async def watch_taken_away(self, interval: float) -> None:
         """Check every ``interval`` seconds that the attempts held are still ours: what
@@ -138,9 +137,9 @@ class Recovery:
         """Stop the attempts held here that the database says are no longer ours."""
         state = self._state
         taken = await self._repository.runs_taken_away(state.held_runs())
-        if taken:
+        # An attempt that ended (and was recorded) while this ran is not reported.
+        if taken := state.take_away(taken):
             log.warning("runs_taken_away", run_ids=taken, worker_id=state.worker_id)
-            state.take_away(taken)
 
     async def recover(self) -> None:
         """One round of reaping, orphan retirement and the fencing check."""

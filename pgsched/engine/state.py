@@ -95,10 +95,14 @@ class WorkerState:
             self.cancel_reasons[run_id] = reason
             held.task.cancel()
 
-    def take_away(self, run_ids: list[int]) -> None:
-        """The cluster gave these runs to others: stop them and record nothing."""
-        for run_id in run_ids:
+    def take_away(self, run_ids: list[int]) -> list[int]:
+        """The cluster gave these runs to others: stop them and record nothing. Returns
+        those still held here: one that ended while the database was asked is not
+        taken, its outcome (fence-checked) is simply recorded or dropped."""
+        held = [run_id for run_id in run_ids if run_id in self.in_flight]
+        for run_id in held:
             self.cancel(run_id, TAKEN)
+        return held
 
     def claim_round_done(self) -> None:
         """The claim loop completed a round (or had no room to claim): it is alive."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
+
+import structlog.testing
 
 from pgsched.engine.events import RunEvents
 from pgsched.engine.heartbeat import Recovery
@@ -51,3 +54,36 @@ def test_a_claim_that_ends_during_recovery_keeps_its_runs() -> None:
         return repository.released_with
 
     assert asyncio.run(go()) == [9]
+
+
+class EndsWhileChecked:
+    """A database that answers the fence check after the attempt it names has ended:
+    the finisher recorded it meanwhile, so it is no longer running."""
+
+    def __init__(self, state: WorkerState) -> None:
+        self.state = state
+
+    async def runs_taken_away(self, held: Sequence[tuple[int, int]]) -> list[int]:
+        self.state.in_flight.pop(9)
+        return [run_id for run_id, _ in held]
+
+
+def test_an_attempt_that_ends_during_the_fence_check_is_not_reported_taken_away() -> None:
+    async def go() -> tuple[list[int], list[dict[str, Any]]]:
+        state = WorkerState(new_identity(WorkerOptions()))
+        ended = asyncio.create_task(asyncio.sleep(0))
+        running = asyncio.create_task(asyncio.sleep(10))
+        state.in_flight[9] = InFlight(make_attempt("python", "m:f", run_id=9), ended, True)
+        state.in_flight[10] = InFlight(make_attempt("python", "m:f", run_id=10), running, True)
+        recovery = Recovery(EndsWhileChecked(state), 10.0, state, RunEvents(lambda: "w1"))  # type: ignore[arg-type]
+        with structlog.testing.capture_logs() as logs:
+            await recovery.check_taken_away()
+        await ended
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        return list(state.cancel_reasons), logs
+
+    stopped, logs = asyncio.run(go())
+    # Run 10 really was taken: it is stopped and reported. Run 9 ended first.
+    assert stopped == [10]
+    assert [log["run_ids"] for log in logs if log["event"] == "runs_taken_away"] == [[10]]
