@@ -163,9 +163,15 @@ jobs = Table(
     CheckConstraint(f"shards BETWEEN 1 AND {MAX_SHARDS}", name="jobs_shards_check"),
 )
 
-# The claim's order: per queue, enabled jobs by priority (highest first), then due,
-# "not yet scheduled" (NULL) first; so a claim, next_due_in and claim_unscheduled_jobs
-# read their queues' first entries of each priority, whatever other queues hold.
+# The claim's index: per queue, enabled jobs in due order, "not yet scheduled" (NULL)
+# first, so a claim reads its queues' first entries whatever other queues hold.
+Index(
+    "jobs_queue_due_idx",
+    jobs.c.queue,
+    func.coalesce(jobs.c.next_run, literal_column("'-infinity'::timestamp with time zone")),
+    postgresql_where=jobs.c.enabled,
+)
+# The claim's order: per queue, enabled jobs by priority (highest first), then due.
 Index(
     "jobs_queue_priority_due_idx",
     jobs.c.queue,

@@ -130,40 +130,14 @@ SELECT locked.*, pgsched.running_run_ids(locked.id, locked.shards > 1) AS runnin
 -- batches apart from due work keeps a bulk INSERT from delaying jobs that are due.
 -- Only what the planner reads: a million new jobs' args are not worth decoding.
 -- The name is read because H in a schedule picks its values from it.
--- Read through jobs_queue_priority_due_idx as the claim reads it: per queue, its
--- priorities one index descent each, and within each, the unscheduled entries first
--- in due order; so a queue with no unscheduled job costs a descent per priority, not
--- a walk over its jobs. Rows one level locked beyond the limit are released at COMMIT.
-SELECT u.id, u.name, u.schedule, u.timezone, u.overlap, u.misfire,
-       u.misfire_threshold_seconds, u.next_run,
+SELECT id, name, schedule, timezone, overlap, misfire, misfire_threshold_seconds, next_run,
        '{}'::bigint[] AS running_run_ids, 0 AS queued_runs, now() AS database_now
-  FROM unnest(%(queues)s::text[]) AS q(name)
- CROSS JOIN LATERAL (
-      WITH RECURSIVE levels (priority) AS (
-            (SELECT d.priority FROM pgsched.jobs AS d
-              WHERE d.enabled AND d.queue = q.name
-              ORDER BY d.priority DESC LIMIT 1)
-            UNION ALL
-            SELECT (SELECT d.priority FROM pgsched.jobs AS d
-                     WHERE d.enabled AND d.queue = q.name AND d.priority < l.priority
-                     ORDER BY d.priority DESC LIMIT 1)
-              FROM levels AS l
-             WHERE l.priority IS NOT NULL
-      )
-      SELECT n.*
-        FROM levels AS l
-       CROSS JOIN LATERAL (
-        SELECT id, name, schedule, timezone, overlap, misfire, misfire_threshold_seconds,
-               next_run
-          FROM pgsched.jobs AS d
-         WHERE d.enabled
-           AND d.queue = q.name
-           AND d.priority = l.priority
-           AND coalesce(d.next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz
-         LIMIT %(limit)s
-           FOR NO KEY UPDATE SKIP LOCKED) AS n
-       LIMIT %(limit)s) AS u
- LIMIT %(limit)s;
+  FROM pgsched.jobs
+ WHERE enabled
+   AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz
+   AND queue = ANY(%(queues)s)
+ LIMIT %(limit)s
+   FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: start_pending_runs
 -- database_now is the runs' claimed_at (the same transaction): the worker maps its
@@ -337,36 +311,17 @@ HAVING count(*) > 0;
 -- name: next_due_in
 -- Seconds from now until something may be due for these queues (<= 0: now; NULL:
 -- nothing at all), and whether jobs wait for their first next_run. Each queue's
--- earliest job per priority is the first entry of jobs_queue_priority_due_idx for it
--- (the claim's index: one index descent per queue and priority, however many jobs are
--- registered); "-infinity" sorts first, so that entry also says whether the level
--- holds a job without a next_run.
-WITH firsts AS MATERIALIZED (
-    SELECT e.due
-      FROM unnest(%(queues)s::text[]) AS q(name)
-     CROSS JOIN LATERAL (
-          WITH RECURSIVE levels (priority) AS (
-                (SELECT d.priority FROM pgsched.jobs AS d
-                  WHERE d.enabled AND d.queue = q.name
-                  ORDER BY d.priority DESC LIMIT 1)
-                UNION ALL
-                SELECT (SELECT d.priority FROM pgsched.jobs AS d
-                         WHERE d.enabled AND d.queue = q.name AND d.priority < l.priority
-                         ORDER BY d.priority DESC LIMIT 1)
-                  FROM levels AS l
-                 WHERE l.priority IS NOT NULL
-          )
-          SELECT f.due
-            FROM levels AS l
-           CROSS JOIN LATERAL (
-                SELECT coalesce(j.next_run, '-infinity'::timestamptz) AS due
-                  FROM pgsched.jobs AS j
-                 WHERE j.enabled AND j.queue = q.name AND j.priority = l.priority
-                 ORDER BY coalesce(j.next_run, '-infinity'::timestamptz)
-                 LIMIT 1) AS f) AS e
-)
+-- earliest job is the first entry of jobs_queue_due_idx for it: one index descent
+-- per queue, however many jobs are registered.
 SELECT extract(epoch FROM
-           (SELECT greatest(min(f.due), now() - interval '1 hour') FROM firsts AS f
+           (SELECT greatest(min(e.due), now() - interval '1 hour')
+              FROM unnest(%(queues)s::text[]) AS q(name)
+             CROSS JOIN LATERAL (
+                    SELECT coalesce(j.next_run, '-infinity'::timestamptz) AS due
+                      FROM pgsched.jobs AS j
+                     WHERE j.enabled AND j.queue = q.name
+                     ORDER BY coalesce(j.next_run, '-infinity'::timestamptz)
+                     LIMIT 1) AS e
             HAVING count(*) > 0) - now())::float8 AS jobs_due_in,
        extract(epoch FROM
            (SELECT greatest(r.available_at, now() - interval '1 hour')
@@ -376,7 +331,9 @@ SELECT extract(epoch FROM
                      WHERE j.id = r.job_id)
              ORDER BY r.available_at
              LIMIT 1) - now())::float8 AS pending_due_in,
-       EXISTS (SELECT 1 FROM firsts AS f WHERE f.due = '-infinity'::timestamptz)
+       EXISTS (SELECT 1 FROM pgsched.jobs
+                WHERE enabled AND queue = ANY(%(queues)s)
+                  AND coalesce(next_run, '-infinity'::timestamptz) = '-infinity'::timestamptz)
            AS unscheduled;
 
 -- name: queue_limits
