@@ -102,7 +102,10 @@ class Holds:
 
     async def wait(self, attempt: Attempt) -> None:
         """Return once ``attempt`` may begin: at once, or at its slot's instant."""
-        at = self.clock.start_at(attempt)
+        await self.wait_until(self.clock.start_at(attempt))
+
+    async def wait_until(self, at: float) -> None:
+        """Return at worker instant ``at`` (``HoldClock.start_at``), at once if past."""
         wait = at - time.monotonic()
         if wait <= 0:
             return
