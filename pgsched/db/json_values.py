@@ -33,7 +33,9 @@ class UndecodableJson(str):
 def safe_loads(data: bytes | str) -> Any:
     """``json.loads``, with an ``UndecodableJson`` for a value Python cannot read."""
     try:
-        return json.loads(data)
+        # Decoded here: json.loads would first guess the encoding of bytes (psycopg
+        # hands jsonb over as UTF-8 bytes, one value per claimed job).
+        return json.loads(data.decode() if isinstance(data, bytes) else data)
     except RecursionError:
         why = "nested too deeply to be read (over 32 levels are refused when written)"
     except ValueError as exc:

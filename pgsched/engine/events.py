@@ -106,9 +106,9 @@ class RunEvents:
                 self.metrics.skipped(job_name, count)
         self.breakers_seen(result.breakers, result.probes, result.opened)
 
-    def started(self, attempt: Attempt, started_at: datetime | None) -> None:
-        """The worker began ``attempt`` at ``started_at`` (the database clock); one past
-        its job's warn_after_seconds is flagged then, unless ``ended`` came first."""
+    def started(self, attempt: Attempt, handed_over: float | None) -> None:
+        """The worker began ``attempt`` at worker instant ``handed_over``; one past its
+        job's warn_after_seconds is flagged then, unless ``ended`` came first."""
         if self.metrics is not None:
             self.metrics.started(attempt)
         if attempt.warn_after_seconds is not None:
@@ -116,6 +116,11 @@ class RunEvents:
                 attempt.warn_after_seconds, self._flag_over_warning, attempt
             )
         if log.is_enabled_for(logging.INFO):
+            # On the database clock, read only for the log line: thousands start a second.
+            clock = attempt.clock
+            started_at = None
+            if clock is not None and handed_over is not None:
+                started_at = clock.database_time(handed_over)
             log.info(
                 "run_started",
                 kind=attempt.kind,

@@ -100,9 +100,8 @@ class Holds:
     clock: HoldClock = field(default_factory=HoldClock)
     _waiting: dict[float, list[asyncio.Future[None]]] = field(default_factory=dict)
 
-    async def wait(self, attempt: Attempt) -> None:
-        """Return once ``attempt`` may begin: at once, or at its slot's instant."""
-        at = self.clock.start_at(attempt)
+    async def wait_until(self, at: float) -> None:
+        """Return at worker instant ``at`` (``HoldClock.start_at``), at once if past."""
         wait = at - time.monotonic()
         if wait <= 0:
             return

@@ -237,7 +237,22 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
 def array_literal(values: Iterable[Any]) -> str:
     """``values`` as one PostgreSQL array literal, None as NULL, for a parameter the
     query casts to the array's type (``%(run_ids)s::bigint[]``)."""
-    return "{" + ",".join([_ELEMENTS[type(value)](value) for value in values]) + "}"
+    # A batch repeats texts and instants (jobs of one schedule share their slot, queue,
+    # status): each distinct one is converted once. Only str and datetime share the
+    # memo: they never equal each other, whereas True == 1 == 1.0. Equal aware instants
+    # in other zones read back the same, as every instant array is timestamptz[].
+    memo: dict[Any, str] = {}
+    parts = []
+    for value in values:
+        kind = type(value)
+        if kind is str or kind is datetime:
+            text = memo.get(value)
+            if text is None:
+                text = memo[value] = _ELEMENTS[kind](value)
+            parts.append(text)
+        else:
+            parts.append(_ELEMENTS[kind](value))
+    return "{" + ",".join(parts) + "}"
 
 
 def _quoted(text: str) -> str:

@@ -341,25 +341,27 @@ class Worker:
         later = 0
         self._holds.clock.claimed(attempts)
         for attempt in attempts:
-            if self._holds.clock.start_at(attempt) > now:
+            if (at := self._holds.clock.start_at(attempt)) > now:
                 later += 1
-            task = asyncio.create_task(self._execute(attempt), name=f"run-{attempt.run_id}")
+            task = asyncio.create_task(self._execute(attempt, at), name=f"run-{attempt.run_id}")
             self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
         return later
 
-    async def _execute(self, attempt: Attempt) -> None:
+    async def _execute(self, attempt: Attempt, start_at: float) -> None:
         clock = attempt.clock
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            await self._holds.wait(attempt)
+            await self._holds.wait_until(start_at)
             handed_over = time.monotonic()
             self.state.in_flight[attempt.run_id].started = True
-            self._events.started(attempt, clock.database_time(handed_over) if clock else None)
-            # A python attempt's executor times it from when it begins in a process.
-            timeout = None if attempt.kind == "python" else attempt.timeout_seconds
-            async with asyncio.timeout(timeout):
+            self._events.started(attempt, handed_over)
+            if attempt.kind == "python":
+                # Its executor times it from when it begins in a process.
                 outcome = await execute(self._executors, attempt)
+            else:
+                async with asyncio.timeout(attempt.timeout_seconds):
+                    outcome = await execute(self._executors, attempt)
         except TimeoutError:
             outcome = timed_out(attempt)
         except asyncio.CancelledError:

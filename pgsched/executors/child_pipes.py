@@ -62,8 +62,9 @@ class Inbox(asyncio.Protocol):
             if len(self._buffer) < end:
                 break
             try:
-                message = json.loads(self._buffer[start + HEADER.size : end])
-            except (ValueError, RecursionError):
+                # Decoded here: json.loads would first guess the encoding of bytes.
+                message = json.loads(self._buffer[start + HEADER.size : end].decode())
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}

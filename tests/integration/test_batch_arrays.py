@@ -62,3 +62,13 @@ def test_instants_read_back_to_the_microsecond_whatever_their_offset(db: Connect
 
 def test_an_empty_batch_is_an_empty_array(db: Connection) -> None:
     assert read_back(db, [], "bigint") == []
+
+
+def test_repeated_values_read_back_each_in_its_place(db: Connection) -> None:
+    slot = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    same_instant_elsewhere = slot.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    instants = [slot, slot, None, same_instant_elsewhere, slot + timedelta(seconds=1), slot]
+    assert read_back(db, instants, "timestamptz") == instants
+    texts = ["default", "default", "a,b", None, "default", "a,b", "NULL", "default"]
+    assert read_back(db, texts, "text") == texts
+    assert read_back(db, [True, 1, True, 0, False, 1], "text") == ["t", "1", "t", "0", "f", "1"]

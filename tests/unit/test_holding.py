@@ -124,7 +124,7 @@ def test_the_slots_of_one_instant_are_handed_over_at_it_a_chunk_per_loop_turn() 
                 await asyncio.sleep(0)
 
         async def hold(attempt) -> None:  # type: ignore[no-untyped-def]
-            await holds.wait(attempt)
+            await holds.wait_until(holds.clock.start_at(attempt))
             woken.append(time.monotonic())
             turns.append(turn)
 
@@ -145,7 +145,10 @@ def test_a_held_slot_cancelled_before_its_instant_is_skipped_and_the_others_wake
         holds = Holds()
         clock, attempts = held(3, 0.05)
         holds.clock.observe(clock)
-        tasks = [asyncio.create_task(holds.wait(attempt)) for attempt in attempts]
+        tasks = [
+            asyncio.create_task(holds.wait_until(holds.clock.start_at(attempt)))
+            for attempt in attempts
+        ]
         await asyncio.sleep(0.01)
         tasks[1].cancel()
         done = await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -113,7 +114,7 @@ def test_lag_is_measured_by_the_database_clock_for_first_attempts_only() -> None
     )
     events.claimed([late, manual, retry])
     for attempt in (late, manual, retry):
-        events.started(attempt, DATABASE_NOW)
+        events.started(attempt, time.monotonic())
     events.recorded(
         [EndedAttempt(a, Outcome.succeeded(), 1.0, DATABASE_NOW) for a in (late, manual, retry)],
         {n: FinishedRun(n, None, None) for n in (1, 2, 3)},
