@@ -50,8 +50,9 @@ SELECT l.queue,
 -- its slot is claimed once due, under the overlap rules. That check looks up each
 -- job claimed ahead in runs_job_id_active_idx (OFFSET 0 keeps the planner from
 -- hashing every running run instead: the whole partial index, dead entries too).
--- The row lock returns each locked row's newest version; running_run_ids() then
--- reads a snapshot taken after the locks, so the overlap check is never stale.
+-- The row lock returns each locked row's newest version (its shards passed on, not
+-- read again); running_run_ids() then reads a snapshot taken after the locks, so the
+-- overlap check is never stale.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
 -- foreign key, and must not wait for (or deadlock with) a claim holding the job.
 -- A worker the cluster has declared dead claims nothing: its worker row, locked
@@ -104,7 +105,7 @@ WITH candidates AS MATERIALIZED (
          ORDER BY priority DESC, coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
 )
-SELECT locked.*, pgsched.running_run_ids(locked.id) AS running_run_ids,
+SELECT locked.*, pgsched.running_run_ids(locked.id, locked.shards > 1) AS running_run_ids,
        CASE WHEN locked.overlap = 'queue'
             THEN (SELECT count(DISTINCT q.scheduled_for) FROM pgsched.runs AS q
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
