@@ -1,6 +1,6 @@
 """Less lookup work per claimed job: the claim passes the job's shards to running_run_ids.
 
-Revision ID: h13_r4_indexes
+Revision ID: h13_claim_shards
 Revises: h13_scale
 Create Date: 2026-12-02
 
@@ -18,7 +18,7 @@ the priority index level by level took three times as long per call.
 from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
-revision = "h13_r4_indexes"
+revision = "h13_claim_shards"
 down_revision = "h13_scale"
 branch_labels = None
 depends_on = None
