@@ -37,21 +37,10 @@ PLANNED_EACH_TIME = frozenset(("finish_runs", "finish_succeeded_runs", "insert_p
 class Session:
     """One connection, reconnected on demand; tasks take turns on it."""
 
-    def __init__(
-        self,
-        url: str,
-        application_name: str,
-        prepare: bool = True,
-        idle_limit_seconds: float | None = None,
-    ) -> None:
+    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
         self._url = url
         self._application_name = application_name
         self._prepare = prepare
-        # A worker frozen inside a transaction (SIGSTOP, a paused VM) would hold its
-        # row locks, its jobs' and its worker row's, for as long as it stays frozen:
-        # the reaper skips a locked worker, so its runs would never be recovered. The
-        # server ends a transaction left idle this long, whatever the client does.
-        self._idle_limit_ms = None if idle_limit_seconds is None else int(idle_limit_seconds * 1000)
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time.
         self._lock = asyncio.Lock()
@@ -89,12 +78,7 @@ class Session:
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
                 raise QueryFailed(f"query failed: {first_line(exc)}") from exc
-            except (
-                psycopg.OperationalError,
-                psycopg.InterfaceError,
-                # The server ended the session: a transaction idled past its limit.
-                psycopg.errors.IdleInTransactionSessionTimeout,
-            ) as exc:
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
                     f"database {redact(self._url)} unavailable: {first_line(exc)}"
@@ -109,19 +93,10 @@ class Session:
         async with self._connected() as connection:
             if pipelined:
                 async with connection.pipeline(), connection.transaction():
-                    await self._limit_idle(connection)
                     yield connection
             else:
                 async with connection.transaction():
-                    await self._limit_idle(connection)
                     yield connection
-
-    async def _limit_idle(self, connection: AsyncConnection) -> None:
-        # Local to the transaction: safe behind a transaction pooler, unlike a session SET.
-        if self._idle_limit_ms is not None:
-            await self.run(
-                connection, "limit_idle_in_transaction", {"ms": str(self._idle_limit_ms)}
-            )
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None

@@ -593,8 +593,3 @@ HAVING count(*) > 0;
 -- the worker's clock says the database's has surely reached its instant, and a
 -- claim's own now() bounds that only as tightly as the whole claim took.
 SELECT clock_timestamp() AS database_now;
-
--- name: limit_idle_in_transaction
--- For this transaction only (a pooler may hand the connection to others next): the
--- server ends it if it stays idle longer, releasing its locks.
-SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);
