@@ -80,7 +80,7 @@ class Claims(Session):
         """
         limited = await self._limited_queues(queues)
         sent = time.monotonic()
-        async with self._transaction(pipelined=True) as connection:
+        async with self._transaction() as connection:
             groups = [(list(queues), limit)]
             if limited:
                 groups = await self._queue_groups(connection, queues, limit, limited)
@@ -111,7 +111,7 @@ class Claims(Session):
 
     async def schedule_new_jobs(self, queues: Sequence[str], limit: int, plan: Planner) -> int:
         """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
-        async with self._transaction(pipelined=True) as connection:
+        async with self._transaction() as connection:
             cursor = await self.run(
                 connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
             )
@@ -126,7 +126,7 @@ class Claims(Session):
     ) -> list[Attempt]:
         """Start up to ``limit`` pending attempts (retries, manual runs, queued slots)."""
         sent = time.monotonic()
-        async with self._transaction(pipelined=True) as connection:
+        async with self._transaction() as connection:
             cursor = await self.run(
                 connection,
                 "start_pending_runs",

@@ -116,7 +116,7 @@ class Repository(Claims):
     async def database_clock(self) -> ClaimClock:
         """The database clock, read between two instants of the worker's as close
         together as one short statement allows."""
-        async with self._transaction() as connection:
+        async with self._connected() as connection:
             sent = time.monotonic()
             cursor = await self.run(connection, "database_clock", {})
             row = await cursor.fetchone()

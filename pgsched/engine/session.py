@@ -87,16 +87,15 @@ class Session:
                 raise QueryFailed(f"query failed: {first_line(exc)}") from exc
 
     @asynccontextmanager
-    async def _transaction(self, pipelined: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A transaction; ``pipelined`` sends statements (and the COMMIT) without
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A pipelined transaction: statements (and the COMMIT) are sent without
         waiting for each answer, so a claim costs two round trips, not seven."""
-        async with self._connected() as connection:
-            if pipelined:
-                async with connection.pipeline(), connection.transaction():
-                    yield connection
-            else:
-                async with connection.transaction():
-                    yield connection
+        async with (
+            self._connected() as connection,
+            connection.pipeline(),
+            connection.transaction(),
+        ):
+            yield connection
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None
