@@ -4,15 +4,16 @@ A held slot must never begin before its instant on the database clock, which the
 worker sees only through its claims' answers (``ClaimClock``); and it should begin
 at that instant, not a claim's round trip or a burst's hand-over later. ``HoldClock``
 keeps the tightest bound recent answers give; ``Holds`` wakes each instant's slots
-from one timer, a few at a time, so the python executor sends the first to its
-processes while the rest are still being handed over.
+from one timer, a few at a time. A python slot does not wait here: it goes to its
+python process before the instant, which begins it then itself (``python_held``);
+only its bookkeeping (``Holds.call_at``) waits for the instant here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -99,6 +100,7 @@ class Holds:
 
     clock: HoldClock = field(default_factory=HoldClock)
     _waiting: dict[float, list[asyncio.Future[None]]] = field(default_factory=dict)
+    _calls: dict[float, list[Callable[[], None]]] = field(default_factory=dict)
 
     async def wait_until(self, at: float) -> None:
         """Return at worker instant ``at`` (``HoldClock.start_at``), at once if past."""
@@ -113,6 +115,20 @@ class Holds:
         future = loop.create_future()
         group.append(future)
         await future
+
+    def call_at(self, at: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at worker instant ``at``, with the others of that instant,
+        all in one timer's turn: before the event loop handles anything read after
+        the instant (a held python attempt's result, say)."""
+        group = self._calls.get(at)
+        if group is None:
+            group = self._calls[at] = []
+            asyncio.get_running_loop().call_at(at, self._call_all, at)
+        group.append(callback)
+
+    def _call_all(self, at: float) -> None:
+        for callback in self._calls.pop(at, []):
+            callback()
 
     def _release(self, at: float) -> None:
         group = self._waiting.pop(at, [])

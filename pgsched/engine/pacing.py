@@ -40,6 +40,13 @@ LATENCY_SMOOTHING = 0.2
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
+# How many slots a worker holds for their instants: as many as its python processes,
+# each beginning held attempts back to back at its measured pace, begin within
+# HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
+# could have begun them sooner); never more than HOLD_MAX, which bounds their memory
+# and how many slots a killed worker leaves to recovery (they wait for its lease).
+HOLD_LAG_SECONDS = 0.01
+HOLD_MAX = 1000
 
 
 @dataclass
@@ -91,8 +98,17 @@ class ClaimPacer:
         return free
 
     def ahead_limit(self, free: int) -> int:
-        """How many slots a claim ahead takes, of ``free``."""
+        """How many slots a claim ahead takes, of ``free`` (``hold_room``)."""
         return min(free, FIRE_AHEAD_CLAIM_MAX)
+
+    def hold_room(self, held: int, processes: int, pace: float) -> int:
+        """How many more slots to hold for their instants, ``held`` being held: no
+        more than ``processes`` python processes, beginning one every ``pace`` seconds
+        (0: not known), begin within ``HOLD_LAG_SECONDS``; at least one each, at most
+        ``HOLD_MAX``. Not ``--concurrency``: held slots are not running, and attempts
+        of other kinds wait at their instant while that many run (``kinds.py``)."""
+        can_begin = int(processes * HOLD_LAG_SECONDS / pace) if pace > 0 else processes
+        return min(HOLD_MAX, max(processes, can_begin)) - held
 
     def should_gather(self, free: int) -> bool:
         """Whether to wait ``BATCH_GATHER_SECONDS`` for more capacity before claiming:
