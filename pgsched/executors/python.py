@@ -248,9 +248,8 @@ class PythonExecutor(ChildPool):
         that each begins about as many (not to one whose attempt runs slow, nor beyond
         BATCH_MAX: the children can begin only so many in a short lag anyway)."""
         slow = time.monotonic() - self._slow_seconds
-        live = [c for c in self._pool if not c.stopping and c.head_since > slow] or [
-            c for c in self._pool if not c.stopping
-        ]
+        live = [c for c in self._pool if not c.stopping]
+        live = [c for c in live if not c.queued or c.head_since > slow] or live
         for child, share in spread(tickets, live):
             self._send(child, share)
         if not live:  # none yet (or none can start): they wait for a child as others do

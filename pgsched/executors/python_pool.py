@@ -39,6 +39,8 @@ log = structlog.get_logger("pgsched.executors.python")
 # Weight of the newest attempt in the running averages of the children's time per
 # attempt and pace.
 DURATION_SMOOTHING = 0.05
+# A gap between back-to-back starts counts for at most this many times the pace.
+PACE_OUTLIER = 4.0
 
 
 class ChildPool:
@@ -119,7 +121,9 @@ class ChildPool:
         if (started := message["started"]) is not None:  # the job's time, not the reading
             self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
         if (gap := message["gap"]) is not None:
-            self.pace += DURATION_SMOOTHING * (gap - self.pace)
+            # A child descheduled mid-burst (a busy host) is not its pace: one sample
+            # moves the average by a fraction of it at most.
+            self.pace += DURATION_SMOOTHING * (min(gap, PACE_OUTLIER * self.pace) - self.pace)
         if (head := child.head()) is not None:
             child.output.attempt_started(head.run_id)
             # The child takes its next attempt as soon as it has written this result.
