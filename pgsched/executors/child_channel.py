@@ -37,6 +37,7 @@ import struct
 import threading
 import time
 from collections import deque
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 HEADER = struct.Struct("!I")
@@ -47,6 +48,23 @@ compact_json = json.JSONEncoder(separators=(",", ":")).encode
 def encode(message: dict[str, Any]) -> bytes:
     """``message`` as one frame: its length, then its compact JSON."""
     body = compact_json(message).encode()
+    return HEADER.pack(len(body)) + body
+
+
+def result_frame(result: dict[str, Any]) -> bytes:
+    """A result message (``ticket``, ``status``, ``output``, ``error``, ``retryable``,
+    ``started``, ``ended``, ``gap``) as ``encode`` would frame it, assembled rather than
+    encoded: a child sends one per attempt, back to back after an instant."""
+    output, error = result["output"], result["error"]
+    started, gap = result["started"], result["gap"]
+    body = (
+        f'{{"type":"result","ticket":{result["ticket"]:d},"status":"{result["status"]}",'
+        f'"output":{"null" if output is None else encode_basestring_ascii(output)},'
+        f'"error":{"null" if error is None else encode_basestring_ascii(error)},'
+        f'"retryable":{"true" if result["retryable"] else "false"},'
+        f'"started":{"null" if started is None else repr(started)},'
+        f'"ended":{result["ended"]!r},"gap":{"null" if gap is None else repr(gap)}}}'
+    ).encode()
     return HEADER.pack(len(body)) + body
 
 
@@ -72,7 +90,11 @@ class ChildChannel:
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one message whole, whichever thread sends it."""
-        data = memoryview(encode(message))
+        self.send_frame(encode(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write one framed message whole, whichever thread sends it."""
+        data = memoryview(frame)
         with self._write_lock:
             while data:
                 data = data[os.write(self._write_fd, data) :]

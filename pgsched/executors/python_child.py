@@ -27,7 +27,7 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
-from pgsched.executors.child_channel import ChildChannel
+from pgsched.executors.child_channel import ChildChannel, result_frame
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
@@ -346,7 +346,7 @@ def main(read_fd: int, write_fd: int) -> None:
         result["gap"] = started - previous if back_to_back else None
         previous = started
         # Sent before the next attempt is taken: the parent counts on that order.
-        channel.send(result)
+        channel.send_frame(result_frame(result))
 
 
 if __name__ == "__main__":
