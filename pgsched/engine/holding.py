@@ -39,11 +39,18 @@ class HoldClock:
     by its whole round trip; the largest lower bound seen recently (less what drift
     can have taken since) is as safe and tighter, so a held slot wakes at its instant
     rather than a claim's latency after it.
+
+    Likewise the other way, to record when an attempt began: the offset is at most
+    ``database_now - sent``, and a claim whose transaction began late (a busy server)
+    would record its attempts' starts that much late; the smallest upper bound seen
+    recently (plus drift since) is as honest, never earlier than the truth.
     """
 
     offset: float | None = None  # the database clock is at least monotonic + offset
     observed: float = 0.0  # the monotonic instant of the sample that gave it
     sampled: float | None = None  # when the clock was last read on its own
+    ceiling: float | None = None  # the database clock is at most monotonic + ceiling
+    ceiling_observed: float = 0.0
 
     def wants_sample(self, now: float) -> bool:
         """Whether to read the database clock on its own before claiming ahead."""
@@ -64,6 +71,25 @@ class HoldClock:
             or clock.received - self.observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
         ):
             self.offset, self.observed = lower, clock.received
+        # The same for the upper bound (refuted: the database clock stepped forward).
+        if (
+            self.ceiling is None
+            or upper <= self._ceiling_kept(clock.sent)
+            or lower > self.ceiling
+            or clock.sent - self.ceiling_observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
+        ):
+            self.ceiling, self.ceiling_observed = upper, clock.sent
+
+    def database_time(self, monotonic: float, clock: ClaimClock) -> datetime:
+        """The database instant of worker instant ``monotonic``, at the latest: the
+        sooner of ``clock``'s bound and the kept one's, if that is recent enough."""
+        own = clock.database_time(monotonic)
+        if self.ceiling is None or (
+            abs(monotonic - self.ceiling_observed) > CLOCK_SAMPLE_MAX_AGE_SECONDS
+        ):
+            return own
+        kept = datetime.fromtimestamp(monotonic + self._ceiling_kept(monotonic), own.tzinfo)
+        return min(own, kept)
 
     def monotonic_at(self, instant: datetime, clock: ClaimClock) -> float:
         """The worker instant by which the database clock has surely reached
@@ -87,6 +113,10 @@ class HoldClock:
     def _kept(self, at: float) -> float:
         # Drift lowers the bound as the sample ages: the monotonic clock may run fast.
         return self.offset - CLOCK_DRIFT * abs(at - self.observed)  # type: ignore[operator]
+
+    def _ceiling_kept(self, at: float) -> float:
+        # And raises this one: the monotonic clock may run slow.
+        return self.ceiling + CLOCK_DRIFT * abs(at - self.ceiling_observed)  # type: ignore[operator]
 
 
 # Held slots of one instant are handed over this many at a time, the event loop

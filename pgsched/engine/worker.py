@@ -372,7 +372,10 @@ class Worker:
                 attempt,
                 outcome,
                 0.0 if began is None else (ended - began) * 1000,
-                None if began is None or clock is None else clock.database_time(began),
+                # On the database clock, never early: the tightest bound answers give.
+                None
+                if began is None or clock is None
+                else self._holds.clock.database_time(began, clock),
             )
         )
 
