@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,10 @@ class HoldClock:
     ``database_now - sent``, and a claim whose transaction began late (a busy server)
     would record its attempts' starts that much late; the smallest upper bound seen
     recently (plus drift since) is as honest, never earlier than the truth.
+
+    Every bound of the last ``CLOCK_SAMPLE_MAX_AGE_SECONDS`` is kept, not only the
+    tightest: when that one grows too old, the next tightest takes over, not whichever
+    answer comes next (a claim's, loose by its whole round trip on a busy server).
     """
 
     offset: float | None = None  # the database clock is at least monotonic + offset
@@ -53,6 +58,9 @@ class HoldClock:
     sampled: float | None = None  # when the clock was last read on its own
     ceiling: float | None = None  # the database clock is at most monotonic + ceiling
     ceiling_observed: float = 0.0
+    # The bounds of the last CLOCK_SAMPLE_MAX_AGE_SECONDS: (when observed, bound).
+    _lowers: deque[tuple[float, float]] = field(default_factory=deque)
+    _uppers: deque[tuple[float, float]] = field(default_factory=deque)
 
     def wants_sample(self, now: float) -> bool:
         """Whether to read the database clock on its own before claiming ahead."""
@@ -62,25 +70,27 @@ class HoldClock:
         return False
 
     def observe(self, clock: ClaimClock) -> None:
-        """Take ``clock``'s bound if it is tighter, or the kept one too old or refuted
-        (the database clock stepped back)."""
+        """Take ``clock``'s bounds; keep the tightest of those not too old, after
+        dropping those it refutes (the database clock stepped back, or forward)."""
         lower = clock.database_now.timestamp() - clock.received
         upper = clock.database_now.timestamp() - clock.sent
-        if (
-            self.offset is None
-            or lower >= self._kept(clock.received)
-            or upper < self.offset
-            or clock.received - self.observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
-        ):
-            self.offset, self.observed = lower, clock.received
-        # The same for the upper bound (refuted: the database clock stepped forward).
-        if (
-            self.ceiling is None
-            or upper <= self._ceiling_kept(clock.sent)
-            or lower > self.ceiling
-            or clock.sent - self.ceiling_observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
-        ):
-            self.ceiling, self.ceiling_observed = upper, clock.sent
+        if self.offset is not None and upper < self._kept(clock.received):
+            self._lowers.clear()
+        if self.ceiling is not None and lower > self._ceiling_kept(clock.sent):
+            self._uppers.clear()
+        self._lowers.append((clock.received, lower))
+        self._uppers.append((clock.sent, upper))
+        now = clock.received
+        for kept in (self._lowers, self._uppers):
+            while now - kept[0][0] > CLOCK_SAMPLE_MAX_AGE_SECONDS:
+                kept.popleft()
+        # Tightest as of now: drift loosens each by its age.
+        self.observed, self.offset = max(
+            self._lowers, key=lambda sample: sample[1] - CLOCK_DRIFT * (now - sample[0])
+        )
+        self.ceiling_observed, self.ceiling = min(
+            self._uppers, key=lambda sample: sample[1] + CLOCK_DRIFT * (now - sample[0])
+        )
 
     def database_time(self, monotonic: float, clock: ClaimClock) -> datetime:
         """The database instant of worker instant ``monotonic``, at the latest: the

@@ -120,6 +120,20 @@ def test_a_recorded_start_allows_for_drift_and_ignores_an_old_or_refuted_bound()
     assert clock.database_time(107.5, stepped) == stepped.database_time(107.5)
 
 
+def test_when_the_tightest_bound_grows_old_the_next_tightest_takes_over() -> None:
+    clock = HoldClock()
+    clock.observe(read(at=100.0, sent=100.0, received=100.0))  # the tightest
+    clock.observe(read(at=105.0, sent=105.0, received=105.002))  # a quick read later
+    # Past the first's age a claim that took 300 ms answers: the quick read, not the
+    # claim's round trip, holds its slots (and records their starts).
+    claim = read(at=110.5, sent=110.4, received=110.7)
+    clock.observe(claim)
+    slot = DATABASE_NOW + timedelta(seconds=11)
+    assert clock.monotonic_at(slot, claim) <= true_instant(slot) + 0.002 + CLOCK_DRIFT * 7
+    recorded = clock.database_time(111.0, claim)
+    assert recorded <= true_time(111.0) + timedelta(seconds=0.002 + CLOCK_DRIFT * 7)
+
+
 def test_a_bound_too_old_is_replaced_even_by_a_looser_one() -> None:
     clock = HoldClock()
     clock.observe(read(at=100.0, sent=100.0, received=100.0))
