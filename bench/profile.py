@@ -47,7 +47,7 @@ WAL = "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"
 THIS_DATABASE = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 STATEMENTS = f"""
 SELECT calls, shared_blks_hit + shared_blks_read AS buffers, total_exec_time, toplevel,
-       regexp_replace(left(query, 70), '\\s+', ' ', 'g')
+       regexp_replace(left(query, 70), '\\s+', ' ', 'g'), total_plan_time
   FROM pg_stat_statements WHERE {THIS_DATABASE}
  ORDER BY total_exec_time DESC
 """
@@ -161,6 +161,7 @@ def _report(connection: Connection, measured: Measured) -> None:
     buffers = sum(row[1] for row in rows)
     calls = sum(row[0] for row in rows)
     top_time = sum(row[2] for row in rows if row[3])
+    top_planning = sum(row[5] for row in rows if row[3])
     print(f"succeeded runs: {succeeded:,}; load average {os.getloadavg()[0]:.1f}")
     print("  (* nested statements, already in their callers' time)")
     print(f"  rows inserted into runs: {measured.inserted / succeeded:.2f}/run")
@@ -170,15 +171,17 @@ def _report(connection: Connection, measured: Measured) -> None:
         print(f"  PostgreSQL server processes CPU: {server_ms:.3f} ms/run")
     per_run = (buffers / succeeded, calls / succeeded, 1000 * top_time / succeeded)
     template = "  PostgreSQL buffers {:.1f}/run, statements {:.2f}/run, top-level {:.1f} us/run"
-    print(template.format(*per_run))
+    print(template.format(*per_run), f"(+ {1000 * top_planning / succeeded:.1f} planning)")
     records, images, written = (value / succeeded for value in measured.wal)
     print(f"  WAL {records:.1f} records, {images:.2f} full-page images, {written:.0f} B per run")
     # Nested statements (pg_stat_statements.track = all: triggers, functions, foreign
     # key checks) are marked: their time is part of the statement that ran them.
-    print("    calls  buffers/run   us/run  statement")
-    for count, blocks, spent, toplevel, text in rows[:TOP_STATEMENTS]:
+    # Planning (pg_stat_statements.track_planning = on, else 0) is not in the time run.
+    print("    calls  buffers/run   us/run  plan us/run  statement")
+    for count, blocks, spent, toplevel, text, planning in rows[:TOP_STATEMENTS]:
         spent_per_run = f"{1000 * spent / succeeded:>8.1f}{' ' if toplevel else '*'}"
-        print(f"  {count:>7} {blocks / succeeded:>12.1f} {spent_per_run} {text}")
+        planned = f"{1000 * planning / succeeded:>11.1f}"
+        print(f"  {count:>7} {blocks / succeeded:>12.1f} {spent_per_run} {planned}  {text}")
 
 
 def _distribution(connection: Connection, query: str, column: str, where: str) -> str:
