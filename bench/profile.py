@@ -9,8 +9,10 @@ Runs one load shape against a server you give (it must load ``pg_stat_statements
   its instant, and the lag of slots claimed ahead and of those claimed late.
 
 and prints, per run that succeeded: rows inserted, PostgreSQL buffers and statements
-(``pg_stat_statements``, reset when measuring starts), the workers' CPU with their
-python processes, the top statements; with ``--cprofile FILE``, worker 0 runs under
+(``pg_stat_statements``, reset when measuring starts; planning time too with
+``track_planning``), WAL records and bytes (``pg_stat_wal``), the workers' CPU with their
+python processes, the top statements; ``--keep-database`` leaves the shape's database
+behind for ``EXPLAIN``; with ``--cprofile FILE``, worker 0 runs under
 ``cProfile`` and its top functions follow. ``--repository PATH`` runs the workers (and
 the migration) of another checkout, with its own ``.venv``: "before" figures.
 """
