@@ -245,8 +245,8 @@ class PythonExecutor(ChildPool):
 
     def _hand_over(self, tickets: list[Ticket]) -> None:
         """Send an instant's held tickets to the children, shortly before it, shared so
-        that each begins about as many (not to one whose attempt runs slow, nor beyond
-        BATCH_MAX: the children can begin only so many in a short lag anyway)."""
+        that each begins about as many (not to one whose attempt runs slow; beyond
+        BATCH_MAX if need be: they were held because their processes begin them soon)."""
         slow = time.monotonic() - self._slow_seconds
         live = [c for c in self._pool if not c.stopping]
         live = [c for c in live if not c.queued or c.head_since > slow] or live
