@@ -35,8 +35,10 @@ class Workers:
         lease_seconds: int = 5,
         environment: dict[str, str] | None = None,
         allow_root: bool = True,
+        module: str = "pgsched",
     ) -> subprocess.Popen[bytes]:
-        """Start a worker, with ``environment`` over this process's own.
+        """Start a worker, with ``environment`` over this process's own (``module``: what
+        ``python -m`` runs, a test's own variant of ``pgsched``).
 
         The tests run as root in CI: a worker there runs the tests' own python and
         shell jobs as root only when told, which ``allow_root`` does (unless
@@ -49,7 +51,7 @@ class Workers:
             [
                 sys.executable,
                 "-m",
-                "pgsched",
+                module,
                 "worker",
                 "--database-url",
                 self.database_url,
