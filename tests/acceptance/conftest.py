@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 
 from tests import commands
+from tests.processes import process_stopped
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -137,6 +139,31 @@ def add_job(
 ) -> int:
     """Insert a job running ``target`` (python unless ``kind=`` says otherwise)."""
     return commands.add_job(db, name, schedule, target=target, **columns)
+
+
+# Sessions of workers inside a transaction (pipelined ones too: between statements,
+# the server waits for the client with the transaction open).
+WORKER_TRANSACTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND application_name LIKE 'pgsched-worker%' AND xact_start IS NOT NULL"
+)
+
+
+def pause_between_transactions(
+    db: psycopg.Connection[Any], process: subprocess.Popen[bytes]
+) -> None:
+    """SIGSTOP the only worker ``process`` at a moment none of its sessions is inside a
+    transaction: a worker paused anywhere else keeps the locks it holds there until it
+    resumes (tests/acceptance/test_frozen_worker.py is that case)."""
+    for _ in range(100):
+        process.send_signal(signal.SIGSTOP)
+        wait_for(lambda: process_stopped(process.pid), what="the worker stopped")
+        time.sleep(0.05)  # a statement the server was running when it stopped ends
+        if not scalar(db, WORKER_TRANSACTIONS):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(random.uniform(0.01, 0.1))
+    raise AssertionError("the worker was inside a transaction at every pause")
 
 
 def wait_until_registered(db: psycopg.Connection[Any]) -> None:

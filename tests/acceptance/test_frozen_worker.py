@@ -22,7 +22,9 @@ Connection = psycopg.Connection[Any]
 
 LEASE = 2
 # A row a transaction holds: another one cannot lock it.
-LOCKED = "SELECT count(*) = 0 FROM (SELECT 1 FROM pgsched.{} WHERE {} = %s FOR UPDATE SKIP LOCKED) AS s"
+LOCKED = (
+    "SELECT count(*) = 0 FROM (SELECT 1 FROM pgsched.{} WHERE {} = %s FOR UPDATE SKIP LOCKED) AS s"
+)
 
 
 def test_a_worker_frozen_inside_a_claim_loses_its_attempts_within_the_lease(

@@ -19,6 +19,7 @@ import pytest
 from tests.acceptance.conftest import (
     Workers,
     add_job,
+    pause_between_transactions,
     scalar,
     wait_for,
     wait_until_registered,
@@ -250,7 +251,9 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
     paused = workers.start(lease_seconds=2)
     wait_until_registered(db)
     start_manual_run(db, "paused")
-    paused.send_signal(signal.SIGSTOP)  # its job finishes meanwhile; it cannot report
+    # Its job finishes meanwhile; it cannot report. Paused outside its transactions, it
+    # is declared dead within the lease (frozen inside one: test_frozen_worker.py).
+    pause_between_transactions(db, paused)
     workers.start(lease_seconds=2)
     wait_for(
         lambda: statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")],
