@@ -246,7 +246,8 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
         schedule="0 0 1 1 *",
         max_attempts=2,
         retry_delay_seconds=0,
-        args={"seconds": 1, "path": str(tmp_path / "done")},
+        # Long enough to pause the worker before the attempt ends, on a loaded host too.
+        args={"seconds": 3, "path": str(tmp_path / "done")},
     )
     paused = workers.start(lease_seconds=2)
     wait_until_registered(db)
@@ -254,6 +255,7 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
     # Its job finishes meanwhile; it cannot report. Paused outside its transactions, it
     # is declared dead within the lease (frozen inside one: test_frozen_worker.py).
     pause_between_transactions(db, paused)
+    assert statuses(db, "paused") == [(1, "running", "manual")]
     workers.start(lease_seconds=2)
     wait_for(
         lambda: statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")],
