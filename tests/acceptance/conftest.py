@@ -166,6 +166,14 @@ def pause_between_transactions(
     raise AssertionError("the worker was inside a transaction at every pause")
 
 
+def let_go_of_its_attempt(logs: str) -> bool:
+    """Whether a worker that resumed let go of an attempt taken from it, without writing:
+    its late result refused by the fence (``run_result_dropped``), or the attempt stopped
+    first because its heartbeat or fence check said it was taken (``run_abandoned``).
+    Which comes first after a pause is a race between those loops."""
+    return "run_result_dropped" in logs or "run_abandoned" in logs
+
+
 def wait_until_registered(db: psycopg.Connection[Any]) -> None:
     """Wait until a worker has joined the cluster."""
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers"), what="a worker")

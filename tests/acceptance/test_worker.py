@@ -19,6 +19,7 @@ import pytest
 from tests.acceptance.conftest import (
     Workers,
     add_job,
+    let_go_of_its_attempt,
     pause_between_transactions,
     scalar,
     wait_for,
@@ -262,7 +263,7 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
         what="the attempt taken over and retried",
     )
     paused.send_signal(signal.SIGCONT)
-    wait_for(lambda: "run_result_dropped" in workers.logs(), what="the late result dropped")
+    wait_for(lambda: let_go_of_its_attempt(workers.logs()), what="the late attempt let go")
     wait_for(lambda: "worker_rejoined" in workers.logs(), what="the paused worker rejoining")
     assert statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")]
     assert paused.poll() is None
