@@ -114,6 +114,10 @@ def test_a_worker_frozen_inside_a_claim_loses_its_attempts_within_the_lease(
         wait_for(lambda: "worker_rejoined" in workers.logs(), what="the frozen worker rejoining")
     before = scalar(db, DUE_RUNS)
     wait_for(lambda: scalar(db, DUE_RUNS) > before + 1, what="the job firing on")
+    if not ended_by_server:
+        # The claim it was frozen in went on and committed: the job's first slot.
+        first = "SELECT worker_id FROM pgsched.runs WHERE job_name = 'due' ORDER BY id LIMIT 1"
+        assert scalar(db, first) == frozen_id
     assert statuses(db, "held") == [(1, "lost", "manual"), (2, "succeeded", "retry")]
     # One first attempt per slot, whoever claimed it.
     assert scalar(
