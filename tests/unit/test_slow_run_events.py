@@ -4,8 +4,6 @@ timer, counted while it runs; an attempt that ends first is never flagged."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -14,31 +12,19 @@ from pgsched.engine.events import RunEvents
 from pgsched.engine.metrics import Metrics
 from pgsched.engine.rows import ClaimResult
 from tests.attempts import make_attempt
+from tests.logs import logged
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
-class Logged:
-    """Stands in for the events module's logger and keeps what it is told. structlog's
-    capture_logs misses a logger cached under an earlier configuration (a test that set
-    up logging, used this logger, then reset structlog): so this test failed or passed
-    by the order the test process ran the modules in."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def __getattr__(self, level: str) -> Callable[..., None]:
-        return lambda event, **fields: self.events.append({"event": event, **fields})
-
-
 @pytest.mark.parametrize("job_label", [True, False])
 def test_a_slow_attempt_is_flagged_once_and_one_that_ends_in_time_never(
     job_label: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    logged = Logged()
-    monkeypatch.setattr(events_module, "log", logged)
+    # The module's own logger: structlog's capture can miss it (tests/logs.py).
+    logs = logged(monkeypatch, events_module)
     metrics = Metrics(job_label=job_label)
     events = RunEvents(lambda: "w1", metrics)
     slow = make_attempt("shell", "sleep 1", run_id=1, job_name="slow", warn_after_seconds=0.05)
@@ -60,9 +46,7 @@ def test_a_slow_attempt_is_flagged_once_and_one_that_ends_in_time_never(
 
     asyncio.run(run())
     flagged = [
-        (e["run_id"], e["warn_after_seconds"])
-        for e in logged.events
-        if e["event"] == "run_over_warning"
+        (e["run_id"], e["warn_after_seconds"]) for e in logs if e["event"] == "run_over_warning"
     ]
     assert flagged == [(1, 0.05)]
     assert sample(metrics, "pgsched_runs_over_warning_total", **labels) == 1
