@@ -1,7 +1,7 @@
 """A worker frozen inside a transaction of its own no longer keeps its attempts.
 
 Revision ID: h13_r5_frozen_worker
-Revises: h13_claim_shards
+Revises: h13_r5_db
 Create Date: 2026-12-02
 
 - ``reap_lost_runs`` v4: the running attempts of a worker whose lease has lapsed are
@@ -14,7 +14,7 @@ from alembic import op
 from pgsched.db.migrations import apply_sql_file
 
 revision = "h13_r5_frozen_worker"
-down_revision = "h13_claim_shards"
+down_revision = "h13_r5_db"
 branch_labels = None
 depends_on = None
 
