@@ -65,12 +65,13 @@ class Worker:
         self.options = options
         self._plan = plan
         self.state = WorkerState(new_identity(options))
-        prepare, sql_mode = plan.prepare, plan.sql_pool_mode
-        self._claims = Repository(url, "pgsched-worker", prepare)
-        self._side = Repository(url, "pgsched-worker-side", prepare)
-        self._beats = Repository(url, "pgsched-worker-heartbeat", prepare)
+        # Half the lease: a transaction frozen with the worker ends well within it.
+        session, sql_mode = (plan.prepare, options.lease_seconds / 2), plan.sql_pool_mode
+        self._claims = Repository(url, "pgsched-worker", *session)
+        self._side = Repository(url, "pgsched-worker-side", *session)
+        self._beats = Repository(url, "pgsched-worker-heartbeat", *session)
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
-        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
+        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", *session), self._events)
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._planner = SharedPlans()
