@@ -41,7 +41,6 @@ from pgsched.engine.state import (
 )
 from pgsched.errors import DatabaseError
 from pgsched.executors.kinds import execute, executors_for
-from pgsched.executors.python_children import timed_out
 from pgsched.logging import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 
@@ -339,14 +338,9 @@ class Worker:
                 handed_over = time.monotonic()
                 self.state.in_flight[attempt.run_id].started = True
                 self._events.started(attempt, handed_over)
-                if attempt.kind == "python":
-                    # Its executor times it from when it begins in a process.
-                    outcome = await execute(self._executors, attempt)
-                else:
-                    async with asyncio.timeout(attempt.timeout_seconds):
-                        outcome = await execute(self._executors, attempt)
-        except TimeoutError:
-            outcome = timed_out(attempt)
+                # Each executor times it from when it really begins: in a python
+                # process, or once a slot of --concurrency is free (SideBySide).
+                outcome = await execute(self._executors, attempt)
         except asyncio.CancelledError:
             if attempt.run_id not in self.state.cancel_reasons:
                 raise

@@ -18,6 +18,7 @@ from pgsched.executors.http_address import AddressRules
 from pgsched.executors.http_request import SecretHosts
 from pgsched.executors.job_user import JobUser, job_user
 from pgsched.executors.python import PythonExecutor
+from pgsched.executors.python_children import timed_out
 from pgsched.executors.shell import ShellExecutor
 from pgsched.executors.sql import SqlExecutor
 from pgsched.models import Attempt, Outcome
@@ -54,8 +55,8 @@ class SideBySide:
     Claims of due work stay within --concurrency, but slots claimed ahead are held by
     what the python processes can begin at their instant (``ClaimPacer.hold_room``),
     and more of these kinds may come due at one instant than --concurrency: those
-    beyond it wait here until one ends, and begin then (their ``started_at``; their
-    timeout counts from the instant).
+    beyond it wait here until one ends, and begin then (their ``started_at``, and
+    their timeout counts from then: a wait for a slot is not the job's time).
     """
 
     def __init__(self, executor: Executor, slots: asyncio.Semaphore) -> None:
@@ -67,10 +68,15 @@ class SideBySide:
         await self._executor.start()
 
     async def execute(self, attempt: Attempt) -> Outcome:
-        """Run ``attempt`` once fewer than --concurrency of these kinds run."""
+        """Run ``attempt`` once fewer than --concurrency of these kinds run, stopped
+        at its timeout."""
         async with self._slots:
             began = time.monotonic()
-            outcome = await self._executor.execute(attempt)
+            try:
+                async with asyncio.timeout(attempt.timeout_seconds):
+                    outcome = await self._executor.execute(attempt)
+            except TimeoutError:
+                return timed_out(attempt, began)
         if outcome.started_monotonic is not None:
             return outcome
         return replace(outcome, started_monotonic=began)
