@@ -357,7 +357,9 @@ class Worker:
         if isinstance(outcome, Released):
             return  # never began: release_unstarted hands it back
         if isinstance(outcome, Taken):
-            self._events.abandoned(attempt, 0.0 if handed_over is None else ended - handed_over)
+            # A held slot taken before its instant never began: no time of its own.
+            ran = 0.0 if handed_over is None else max(0.0, ended - handed_over)
+            self._events.abandoned(attempt, ran)
             return
         began = outcome.started_monotonic or handed_over
         if began is not None and attempt.kind == "python" and outcome.started_monotonic:
