@@ -42,9 +42,7 @@ def test_shell_slots_beyond_concurrency_start_on_time_on_another_worker(
     # thousand once its processes' pace is known: far beyond --concurrency, whatever
     # their kind. No python job runs: the claims ahead bring only scripts.
     for _ in range(2):
-        workers.start(
-            "--allow-shell", "--python-processes", str(SCRIPTS), concurrency=CONCURRENCY
-        )
+        workers.start("--allow-shell", "--python-processes", str(SCRIPTS), concurrency=CONCURRENCY)
     wait_until_registered(db)
     wait_for(lambda: scalar(db, "SELECT count(*) FROM pgsched.workers") == 2, what="both")
     instant = scalar(db, "SELECT date_trunc('second', now()) + interval '3 s'")
