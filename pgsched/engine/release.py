@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import structlog
 
@@ -68,10 +70,21 @@ def beyond_concurrency(
 ) -> list[Attempt]:
     """The side-by-side attempts of ``claimed`` that could not begin at their instant
     beside those of ``holding`` (the worker's, running or held): the latest slots
-    beyond ``concurrency``."""
-    room = concurrency - sum(1 for attempt in holding if side_by_side(attempt))
-    ours = sorted((a for a in claimed if side_by_side(a)), key=lambda a: a.scheduled_for)
-    return ours[max(0, room) :]
+    beyond ``concurrency``, of jobs with no other slot here."""
+    holding = list(holding)
+    ours = [attempt for attempt in claimed if side_by_side(attempt)]
+    excess = sum(1 for attempt in holding if side_by_side(attempt)) + len(ours) - concurrency
+    if excess <= 0:
+        return []
+    slots: dict[int, set[datetime]] = defaultdict(set)
+    for attempt in (*claimed, *holding):
+        slots[attempt.job_id].add(attempt.scheduled_for)
+    # A job's catch-ups, or a slot beside its own attempt still here, stay: handed
+    # back, the slot would meet the overlap rules against that attempt when claimed
+    # again, and might be skipped rather than run late.
+    movable = [attempt for attempt in ours if len(slots[attempt.job_id]) == 1]
+    movable.sort(key=lambda attempt: attempt.scheduled_for)
+    return movable[-excess:]
 
 
 async def hand_back_surplus(

@@ -21,6 +21,7 @@ INSTANT = datetime(2026, 12, 2, tzinfo=UTC)
 
 def slot(run_id: int, kind: str = "shell", seconds: float = 0.0, **fields: Any) -> Attempt:
     at = INSTANT + timedelta(seconds=seconds)
+    fields.setdefault("job_id", run_id)  # a job of its own unless told
     return make_attempt(kind, "true", run_id=run_id, fence=run_id, scheduled_for=at, **fields)
 
 
@@ -42,6 +43,19 @@ def test_attempts_the_worker_holds_already_take_their_room() -> None:
 def test_the_latest_slots_are_the_ones_handed_back() -> None:
     claimed = [slot(1, seconds=0.3), slot(2, seconds=0.1), slot(3, seconds=0.2)]
     assert [a.run_id for a in beyond_concurrency(claimed, [], concurrency=1)] == [3, 1]
+
+
+def test_a_jobs_catch_ups_and_shards_stay_together() -> None:
+    # Job 1's two slots (a catch-up), job 2's slot beside its attempt held here: handed
+    # back, each would meet the overlap rules against its own job's attempt.
+    catch_up = [slot(1, seconds=-1, job_id=1), slot(2, job_id=1)]
+    beside = slot(3, job_id=2)
+    held = slot(4, seconds=-2, job_id=2)
+    shards = [slot(5, job_id=3, shard=0, shards=2), slot(6, job_id=3, shard=1, shards=2)]
+    claimed = [*catch_up, beside, *shards]
+    # The shards of one slot may go (the statement hands a shard back as pending).
+    assert [a.run_id for a in beyond_concurrency(claimed, [held], concurrency=1)] == [5, 6]
+    assert [a.run_id for a in beyond_concurrency(claimed, [held], concurrency=5)] == [6]
 
 
 def test_a_refused_attempt_takes_no_slot() -> None:
