@@ -81,6 +81,8 @@ class Claims(Session):
         limited = await self._limited_queues(queues)
         sent = time.monotonic()
         async with self._transaction() as connection:
+            # Planned without JIT: the claim's cost passes jit_above_cost (claim_settings).
+            await self.run(connection, "claim_settings", {})
             groups = [(list(queues), limit)]
             if limited:
                 groups = await self._queue_groups(connection, queues, limit, limited)
