@@ -77,6 +77,10 @@ SELECT set_config('jit', 'off', true);
 -- in a custom plan, one queue in a generic one, not ten. Those costs are high (the
 -- planner takes a tenth of a level's due jobs under a LIMIT it cannot read), above
 -- jit_above_cost at a million jobs: claim_settings turns JIT off before it.
+-- A level's due bound is a row comparison on (priority, due), the same as due <= bound
+-- within the level, that only jobs_queue_priority_due_idx can read as its range:
+-- jobs_queue_due_idx, smaller, was chosen when every job had one priority, and
+-- would walk the other priorities' due jobs, filtered, once there were several.
 WITH candidates AS MATERIALIZED (
         SELECT j.*
           FROM (SELECT name FROM unnest(%(queues)s::text[]) AS u(name)
@@ -104,8 +108,9 @@ WITH candidates AS MATERIALIZED (
                  WHERE d.enabled
                    AND d.queue = q.name
                    AND d.priority = l.priority
-                   AND coalesce(d.next_run, '-infinity'::timestamptz)
-                       <= now() + make_interval(secs => (SELECT %(ahead_seconds)s::float8))
+                   AND (d.priority, coalesce(d.next_run, '-infinity'::timestamptz))
+                       <= (l.priority,
+                           now() + make_interval(secs => (SELECT %(ahead_seconds)s::float8)))
                    AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
                         OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
                                         WHERE r.job_id = d.id
