@@ -81,11 +81,11 @@ class Claims(Session):
         limited = await self._limited_queues(queues)
         sent = time.monotonic()
         async with self._transaction() as connection:
-            # Planned without JIT: the claim's cost passes jit_above_cost (claim_settings).
-            await self.run(connection, "claim_settings", {})
             groups = [(list(queues), limit)]
             if limited:
                 groups = await self._queue_groups(connection, queues, limit, limited)
+            # The claim's one generic plan, without JIT; then the session's own mode.
+            await self.run(connection, "claim_settings", {})
             jobs: list[DictRow] = []
             for group, group_limit in groups:
                 # One budget across the groups: capped queues never add to it.
@@ -103,6 +103,7 @@ class Claims(Session):
                     },
                 )
                 jobs.extend(await cursor.fetchall())
+            await self.run(connection, "claim_settings_end", {})
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)

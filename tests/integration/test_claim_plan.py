@@ -1,10 +1,10 @@
 """The worker's prepared claim ends up on one generic plan, and the right one.
 
 A claim planned at every call cost 0.4 ms of planning (bench/README.md, "Round 5:
-claim plan"). PostgreSQL (plan_cache_mode auto) keeps a prepared statement's generic
-plan after five custom ones only if it is costed no higher than they were; and that
-generic plan must still read each priority level of the queue as a bounded range of
-jobs_queue_priority_due_idx.
+claim plan"). The claim is costed without its parameters' values, so its generic
+plan is the plan its custom plans are, and worker claims ask for it
+(``claim_settings``); it must read each priority level of the queue as a bounded
+range of jobs_queue_priority_due_idx.
 """
 
 from __future__ import annotations
@@ -53,27 +53,29 @@ def explain_execute(connection: psycopg.Connection[Any], name: str) -> str:
         pgconn.exec_(b"ROLLBACK")
 
 
-def test_the_prepared_claim_keeps_a_generic_plan_on_the_priority_index(
-    db: Connection, database_url: str
-) -> None:
-    seed(db)
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("SET plan_cache_mode = auto")
-        # As the worker sends it (pgsched.engine.claims): prepared, after its settings.
-        for _ in range(8):
-            with connection.transaction():
+def claim_rounds(connection: psycopg.Connection[Any], settings: bool) -> tuple[str, int, int]:
+    """Eight claims on ``connection``, prepared as the worker prepares them, with the
+    worker's settings around each (pgsched.engine.claims) or without; the prepared
+    statement's name and its generic and custom plan counts."""
+    for _ in range(8):
+        with connection.transaction():
+            if settings:
                 connection.execute(query("claim_settings"), prepare=True)
-                claimed = connection.execute(
-                    query("claim_due_jobs"), PARAMS, prepare=True
-                ).fetchall()
+            claimed = connection.execute(query("claim_due_jobs"), PARAMS, prepare=True).fetchall()
             assert len(claimed) == 50
-        name, generic, custom = connection.execute(
-            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE '%WITH candidates AS MATERIALIZED%'"
-        ).fetchone() or (None, 0, 0)
-        assert name is not None
-        assert (generic, custom) == (3, 5)
-        plan = explain_execute(connection, name)
+            if settings:
+                connection.execute(query("claim_settings_end"), prepare=True)
+                modes = connection.execute("SELECT current_setting('plan_cache_mode')").fetchone()
+                assert modes == ("auto",)
+    row = connection.execute(
+        "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
+        " WHERE statement LIKE '%WITH candidates AS MATERIALIZED%'"
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]
+
+
+def assert_levels_read_as_ranges(plan: str) -> None:
     assert "Seq Scan on jobs" not in plan, plan
     assert "jobs_queue_due_idx" not in plan, plan
     # Each level's due jobs: a range of the priority index, not a filter.
@@ -85,3 +87,32 @@ def test_the_prepared_claim_keeps_a_generic_plan_on_the_priority_index(
     ]
     assert len(ranges) == 1, plan
     assert "(queue = " in ranges[0] and "ROW(priority, COALESCE(next_run" in ranges[0], plan
+
+
+def test_the_claim_is_planned_alike_with_or_without_its_parameters(
+    db: Connection, database_url: str
+) -> None:
+    # plan_cache_mode auto, on still statistics: the generic plan, costed as the
+    # custom ones, is kept after five of them (main's claim: 0 generic, 8 custom).
+    seed(db)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("SET plan_cache_mode = auto")
+        connection.execute("SET jit = off")
+        name, generic, custom = claim_rounds(connection, settings=False)
+        assert (generic, custom) == (3, 5)
+        assert_levels_read_as_ranges(explain_execute(connection, name))
+
+
+def test_worker_claims_use_one_generic_plan_then_restore_the_mode(
+    db: Connection, database_url: str
+) -> None:
+    seed(db)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("SET plan_cache_mode = auto")
+        connection.execute("SET jit = on")
+        name, generic, custom = claim_rounds(connection, settings=True)
+        assert (generic, custom) == (8, 0)
+        # Nothing outlives the claim's transaction.
+        assert connection.execute("SELECT current_setting('jit')").fetchone() == ("on",)
+        connection.execute("SET plan_cache_mode = force_generic_plan")
+        assert_levels_read_as_ranges(explain_execute(connection, name))
