@@ -636,3 +636,9 @@ HAVING count(*) > 0;
 -- the worker's clock says the database's has surely reached its instant, and a
 -- claim's own now() bounds that only as tightly as the whole claim took.
 SELECT clock_timestamp() AS database_now;
+
+-- name: limit_transaction
+-- PostgreSQL 17 and later: the server ends the session if this transaction lasts
+-- longer, and with it every lock the transaction holds. For this transaction only:
+-- behind a transaction pooler the connection serves other clients next.
+SELECT set_config('transaction_timeout', %(ms)s, true);
