@@ -90,6 +90,8 @@ class Claims(Session):
             groups = [(list(queues), limit)]
             if limited:
                 groups = await self._queue_groups(connection, queues, limit, limited)
+            # The claim's one generic plan, without JIT; then the session's own mode.
+            await self.run(connection, "claim_settings", {})
             jobs: list[DictRow] = []
             for group, group_limit in groups:
                 # One budget across the groups: capped queues never add to it.
@@ -107,6 +109,7 @@ class Claims(Session):
                     },
                 )
                 jobs.extend(await cursor.fetchall())
+            await self.run(connection, "claim_settings_end", {})
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)
