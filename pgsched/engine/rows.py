@@ -237,22 +237,37 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
 def array_literal(values: Iterable[Any]) -> str:
     """``values`` as one PostgreSQL array literal, None as NULL, for a parameter the
     query casts to the array's type (``%(run_ids)s::bigint[]``)."""
-    # A batch repeats texts and instants (jobs of one schedule share their slot, queue,
-    # status): each distinct one is converted once. Only str and datetime share the
-    # memo: they never equal each other, whereas True == 1 == 1.0. Equal aware instants
-    # in other zones read back the same, as every instant array is timestamptz[].
-    memo: dict[Any, str] = {}
+    # Batches repeat texts and instants: jobs of one schedule share their slot, queue
+    # and status, and every claim of an every-second job sends its name again. Each
+    # distinct one is converted once and kept (up to _MEMO_MAX) across batches. Only
+    # str and datetime share the memo: they never equal each other, whereas True == 1
+    # == 1.0. Equal aware instants in other zones read back the same, as every instant
+    # array is timestamptz[].
+    memo = _MEMO
+    if len(memo) > _MEMO_MAX:
+        memo.clear()
     parts = []
+    append = parts.append
     for value in values:
         kind = type(value)
-        if kind is str or kind is datetime:
+        if kind is int:
+            append(str(value))
+        elif value is None:
+            append("NULL")
+        elif kind is str or kind is datetime:
             text = memo.get(value)
             if text is None:
                 text = memo[value] = _ELEMENTS[kind](value)
-            parts.append(text)
+            append(text)
         else:
-            parts.append(_ELEMENTS[kind](value))
+            append(_ELEMENTS[kind](value))
     return "{" + ",".join(parts) + "}"
+
+
+# Texts and instants already converted by array_literal; cleared when it grows past
+# _MEMO_MAX (a few MB), so a million distinct names cost a rebuild, not memory.
+_MEMO: dict[Any, str] = {}
+_MEMO_MAX = 50_000
 
 
 def _quoted(text: str) -> str:
@@ -261,9 +276,7 @@ def _quoted(text: str) -> str:
 
 
 _ELEMENTS: dict[type, Callable[[Any], str]] = {
-    type(None): lambda _: "NULL",
     bool: lambda value: "t" if value else "f",
-    int: str,
     # repr: the shortest text that reads back as the same float (nan, inf included).
     float: repr,
     str: _quoted,
