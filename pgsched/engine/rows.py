@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
-from pgsched.db.json_values import undecodable
+from pgsched.db.json_values import UndecodableJson, undecodable
 from pgsched.engine.planner import DueJob, JobPlan, PlannedRun
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, ClaimClock, EndedAttempt, RunStatus, Trigger
@@ -53,7 +53,7 @@ def due_job(row: DictRow) -> DueJob:
         running_run_ids=tuple(row["running_run_ids"]),
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
-        unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        unreadable=_unreadable(row.get("args"), row.get("checkpoint")),
         name=row["name"],
         breaker_state=row.get("breaker_state"),
         breaker_open_until=row.get("breaker_open_until"),
@@ -137,7 +137,7 @@ def attempt_from(
     """
     if shard:
         job = {**job, "checkpoint": checkpoint}
-    unreadable = undecodable(args=job["args"], checkpoint=job["checkpoint"])
+    unreadable = _unreadable(job["args"], job["checkpoint"])
     return Attempt(
         run_id=run_id,
         fence=fence,
@@ -150,7 +150,7 @@ def attempt_from(
         attempt=attempt,
         max_attempts=job["max_attempts"],
         timeout_seconds=job["timeout_seconds"],
-        trigger=Trigger(trigger),
+        trigger=_TRIGGERS[trigger],
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
@@ -159,6 +159,19 @@ def attempt_from(
         shards=job["shards"],
         breaker=job["breaker_failures"] is not None,
     )
+
+
+# Trigger(text) through the enum's lookup machinery, once per claimed attempt, cost more
+# than the rest of the attempt's fields together.
+_TRIGGERS = {trigger.value: trigger for trigger in Trigger}
+
+
+def _unreadable(args: Any, checkpoint: Any) -> str | None:
+    """Why a job row's args or checkpoint could not be read, or None (the common case
+    tested first: ``undecodable`` builds a dict of keyword arguments each call)."""
+    if type(args) is not UndecodableJson and type(checkpoint) is not UndecodableJson:
+        return None
+    return undecodable(args=args, checkpoint=checkpoint)
 
 
 def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
@@ -246,7 +259,7 @@ def array_literal(values: Iterable[Any]) -> str:
     memo = _MEMO
     if len(memo) > _MEMO_MAX:
         memo.clear()
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for value in values:
         kind = type(value)
