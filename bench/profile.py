@@ -9,8 +9,10 @@ Runs one load shape against a server you give (it must load ``pg_stat_statements
   its instant, and the lag of slots claimed ahead and of those claimed late.
 
 and prints, per run that succeeded: rows inserted, PostgreSQL buffers and statements
-(``pg_stat_statements``, reset when measuring starts), the workers' CPU with their
-python processes, the top statements; with ``--cprofile FILE``, worker 0 runs under
+(``pg_stat_statements``, reset when measuring starts; planning time too with
+``track_planning``), WAL records and bytes (``pg_stat_wal``), the workers' CPU with their
+python processes, the top statements; ``--keep-database`` leaves the shape's database
+behind for ``EXPLAIN``; with ``--cprofile FILE``, worker 0 runs under
 ``cProfile`` and its top functions follow. ``--repository PATH`` runs the workers (and
 the migration) of another checkout, with its own ``.venv``: "before" figures.
 """
@@ -38,14 +40,16 @@ from bench.harness.workers import REPOSITORY
 
 WORKERS = 2
 FINISH_TIMEOUT_SECONDS = 900.0
-TOP_STATEMENTS = 12
+TOP_STATEMENTS = 16
 TOP_FUNCTIONS = 25
 LAG_CATCH_UP_SECONDS = 3.0
 
+# pg_stat_wal is the cluster's: the figures are this shape's only on a private server.
+WAL = "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"
 THIS_DATABASE = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 STATEMENTS = f"""
 SELECT calls, shared_blks_hit + shared_blks_read AS buffers, total_exec_time, toplevel,
-       regexp_replace(left(query, 70), '\\s+', ' ', 'g')
+       regexp_replace(left(query, 70), '\\s+', ' ', 'g'), total_plan_time
   FROM pg_stat_statements WHERE {THIS_DATABASE}
  ORDER BY total_exec_time DESC
 """
@@ -89,6 +93,8 @@ class Measured:
     until: datetime
     # The server's processes (postmaster tree), when it runs on this machine.
     server_cpu_seconds: float | None = None
+    # WAL records, full-page images and bytes written while measuring (pg_stat_wal).
+    wal: tuple[int, int, int] = (0, 0, 0)
 
 
 def _arguments() -> argparse.Namespace:
@@ -99,6 +105,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput window")
     parser.add_argument("--repository", type=Path, default=REPOSITORY)
     parser.add_argument("--cprofile", type=Path, help="profile worker 0 into this file")
+    parser.add_argument(
+        "--keep-database", action="store_true", help="leave the shape's database for EXPLAIN"
+    )
     parser.add_argument("worker_options", nargs="*", help="after --: pgsched worker flags")
     return parser.parse_args()
 
@@ -154,7 +163,9 @@ def _report(connection: Connection, measured: Measured) -> None:
     buffers = sum(row[1] for row in rows)
     calls = sum(row[0] for row in rows)
     top_time = sum(row[2] for row in rows if row[3])
+    top_planning = sum(row[5] for row in rows if row[3])
     print(f"succeeded runs: {succeeded:,}; load average {os.getloadavg()[0]:.1f}")
+    print("  (* nested statements, already in their callers' time)")
     print(f"  rows inserted into runs: {measured.inserted / succeeded:.2f}/run")
     print(f"  workers + python processes CPU: {1000 * measured.cpu_seconds / succeeded:.3f} ms/run")
     if measured.server_cpu_seconds is not None:
@@ -162,10 +173,17 @@ def _report(connection: Connection, measured: Measured) -> None:
         print(f"  PostgreSQL server processes CPU: {server_ms:.3f} ms/run")
     per_run = (buffers / succeeded, calls / succeeded, 1000 * top_time / succeeded)
     template = "  PostgreSQL buffers {:.1f}/run, statements {:.2f}/run, top-level {:.1f} us/run"
-    print(template.format(*per_run))
-    print("    calls  buffers/run   us/run  statement")
-    for count, blocks, spent, _, text in rows[:TOP_STATEMENTS]:
-        print(f"  {count:>7} {blocks / succeeded:>12.1f} {1000 * spent / succeeded:>8.1f}  {text}")
+    print(template.format(*per_run), f"(+ {1000 * top_planning / succeeded:.1f} planning)")
+    records, images, written = (value / succeeded for value in measured.wal)
+    print(f"  WAL {records:.1f} records, {images:.2f} full-page images, {written:.0f} B per run")
+    # Nested statements (pg_stat_statements.track = all: triggers, functions, foreign
+    # key checks) are marked: their time is part of the statement that ran them.
+    # Planning (pg_stat_statements.track_planning = on, else 0) is not in the time run.
+    print("    calls  buffers/run   us/run  plan us/run  statement")
+    for count, blocks, spent, toplevel, text, planning in rows[:TOP_STATEMENTS]:
+        spent_per_run = f"{1000 * spent / succeeded:>8.1f}{' ' if toplevel else '*'}"
+        planned = f"{1000 * planning / succeeded:>11.1f}"
+        print(f"  {count:>7} {blocks / succeeded:>12.1f} {spent_per_run} {planned}  {text}")
 
 
 def _distribution(connection: Connection, query: str, column: str, where: str) -> str:
@@ -231,8 +249,11 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
         for process in processes:
             process.wait(60)
-        with connect(arguments.database_url) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        if arguments.keep_database:
+            print(f"database kept: {url}")
+        else:
+            with connect(arguments.database_url) as admin:
+                admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
     if arguments.cprofile:
         out = io.StringIO()
         pstats.Stats(str(arguments.cprofile), stream=out).sort_stats("tottime").print_stats(
@@ -275,11 +296,13 @@ def _measure(
         time.sleep(8.0)  # warm-up: children started, a steady backlog
     if arguments.shape != "lag":  # the lag shape reads no statistics: any server will do
         connection.execute("SELECT pg_stat_statements_reset()")
+        connection.execute("SELECT pg_stat_reset_shared('wal')")
     pids = [process.pid for process in processes]
     postmaster = _postmaster(connection)
     server = [postmaster] if postmaster is not None else []
     server_before = tree_cpu_seconds(server)
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
+    wal_before = connection.execute(WAL).fetchone()
     if herd:
         done = (
             "SELECT count(*) FROM pgsched.runs"
@@ -294,6 +317,13 @@ def _measure(
         time.sleep(arguments.seconds)
     cpu, until = tree_cpu_seconds(pids) - cpu_before, database_now(connection)
     server_cpu = tree_cpu_seconds(server) - server_before if server else None
+    wal_after = connection.execute(WAL).fetchone()
+    assert wal_before is not None and wal_after is not None
+    wal = (
+        int(wal_after[0] - wal_before[0]),
+        int(wal_after[1] - wal_before[1]),
+        int(wal_after[2] - wal_before[2]),
+    )
     if arguments.shape == "lag":
         time.sleep(LAG_CATCH_UP_SECONDS)  # the window's last slots start, their outcomes land
     succeeded = scalar(
@@ -307,7 +337,7 @@ def _measure(
         "SELECT count(*) FROM pgsched.runs WHERE created_at >= %(since)s",
         {"since": started_at},
     )
-    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu)
+    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu, wal)
 
 
 if __name__ == "__main__":

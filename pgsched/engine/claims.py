@@ -52,8 +52,14 @@ class DueIn:
 class Claims(Session):
     """The worker's claim queries on one session."""
 
-    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
-        super().__init__(url, application_name, prepare)
+    def __init__(
+        self,
+        url: str,
+        application_name: str,
+        prepare: bool = True,
+        transaction_limit_seconds: float | None = None,
+    ) -> None:
+        super().__init__(url, application_name, prepare, transaction_limit_seconds)
         self._limited: frozenset[str] = frozenset()
         self._queue_limits_read_at: float | None = None
 

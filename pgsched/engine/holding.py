@@ -4,15 +4,17 @@ A held slot must never begin before its instant on the database clock, which the
 worker sees only through its claims' answers (``ClaimClock``); and it should begin
 at that instant, not a claim's round trip or a burst's hand-over later. ``HoldClock``
 keeps the tightest bound recent answers give; ``Holds`` wakes each instant's slots
-from one timer, a few at a time, so the python executor sends the first to its
-processes while the rest are still being handed over.
+from one timer, a few at a time. A python slot does not wait here: it goes to its
+python process before the instant, which begins it then itself (``python_held``);
+only its bookkeeping (``Holds.call_at``) waits for the instant here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,8 +25,10 @@ from pgsched.models import Attempt, ClaimClock
 # a hold relies on.
 CLOCK_DRIFT = 0.0005
 CLOCK_SAMPLE_MAX_AGE_SECONDS = 10.0
-# Before claiming ahead, the database clock is read on its own this often.
-CLOCK_SAMPLE_EVERY_SECONDS = 1.0
+# Before claiming ahead, the database clock is read on its own at most this often: on
+# a busy host a read's round trip (so its bounds) is sometimes 100 ms, and one quick
+# read of several is what keeps held slots starting, and recorded, on time.
+CLOCK_SAMPLE_EVERY_SECONDS = 0.25
 
 
 @dataclass
@@ -38,11 +42,25 @@ class HoldClock:
     by its whole round trip; the largest lower bound seen recently (less what drift
     can have taken since) is as safe and tighter, so a held slot wakes at its instant
     rather than a claim's latency after it.
+
+    Likewise the other way, to record when an attempt began: the offset is at most
+    ``database_now - sent``, and a claim whose transaction began late (a busy server)
+    would record its attempts' starts that much late; the smallest upper bound seen
+    recently (plus drift since) is as honest, never earlier than the truth.
+
+    Every bound of the last ``CLOCK_SAMPLE_MAX_AGE_SECONDS`` is kept, not only the
+    tightest: when that one grows too old, the next tightest takes over, not whichever
+    answer comes next (a claim's, loose by its whole round trip on a busy server).
     """
 
     offset: float | None = None  # the database clock is at least monotonic + offset
     observed: float = 0.0  # the monotonic instant of the sample that gave it
     sampled: float | None = None  # when the clock was last read on its own
+    ceiling: float | None = None  # the database clock is at most monotonic + ceiling
+    ceiling_observed: float = 0.0
+    # The bounds of the last CLOCK_SAMPLE_MAX_AGE_SECONDS: (when observed, bound).
+    _lowers: deque[tuple[float, float]] = field(default_factory=deque)
+    _uppers: deque[tuple[float, float]] = field(default_factory=deque)
 
     def wants_sample(self, now: float) -> bool:
         """Whether to read the database clock on its own before claiming ahead."""
@@ -52,17 +70,38 @@ class HoldClock:
         return False
 
     def observe(self, clock: ClaimClock) -> None:
-        """Take ``clock``'s bound if it is tighter, or the kept one too old or refuted
-        (the database clock stepped back)."""
+        """Take ``clock``'s bounds; keep the tightest of those not too old, after
+        dropping those it refutes (the database clock stepped back, or forward)."""
         lower = clock.database_now.timestamp() - clock.received
         upper = clock.database_now.timestamp() - clock.sent
-        if (
-            self.offset is None
-            or lower >= self._kept(clock.received)
-            or upper < self.offset
-            or clock.received - self.observed > CLOCK_SAMPLE_MAX_AGE_SECONDS
+        if self.offset is not None and upper < self._kept(clock.received):
+            self._lowers.clear()
+        if self.ceiling is not None and lower > self._ceiling_kept(clock.sent):
+            self._uppers.clear()
+        self._lowers.append((clock.received, lower))
+        self._uppers.append((clock.sent, upper))
+        now = clock.received
+        for kept in (self._lowers, self._uppers):
+            while now - kept[0][0] > CLOCK_SAMPLE_MAX_AGE_SECONDS:
+                kept.popleft()
+        # Tightest as of now: drift loosens each by its age.
+        self.observed, self.offset = max(
+            self._lowers, key=lambda sample: sample[1] - CLOCK_DRIFT * (now - sample[0])
+        )
+        self.ceiling_observed, self.ceiling = min(
+            self._uppers, key=lambda sample: sample[1] + CLOCK_DRIFT * (now - sample[0])
+        )
+
+    def database_time(self, monotonic: float, clock: ClaimClock) -> datetime:
+        """The database instant of worker instant ``monotonic``, at the latest: the
+        sooner of ``clock``'s bound and the kept one's, if that is recent enough."""
+        own = clock.database_time(monotonic)
+        if self.ceiling is None or (
+            abs(monotonic - self.ceiling_observed) > CLOCK_SAMPLE_MAX_AGE_SECONDS
         ):
-            self.offset, self.observed = lower, clock.received
+            return own
+        kept = datetime.fromtimestamp(monotonic + self._ceiling_kept(monotonic), own.tzinfo)
+        return min(own, kept)
 
     def monotonic_at(self, instant: datetime, clock: ClaimClock) -> float:
         """The worker instant by which the database clock has surely reached
@@ -87,6 +126,10 @@ class HoldClock:
         # Drift lowers the bound as the sample ages: the monotonic clock may run fast.
         return self.offset - CLOCK_DRIFT * abs(at - self.observed)  # type: ignore[operator]
 
+    def _ceiling_kept(self, at: float) -> float:
+        # And raises this one: the monotonic clock may run slow.
+        return self.ceiling + CLOCK_DRIFT * abs(at - self.ceiling_observed)  # type: ignore[operator]
+
 
 # Held slots of one instant are handed over this many at a time, the event loop
 # running between (the executor sends those to its processes meanwhile).
@@ -99,6 +142,7 @@ class Holds:
 
     clock: HoldClock = field(default_factory=HoldClock)
     _waiting: dict[float, list[asyncio.Future[None]]] = field(default_factory=dict)
+    _calls: dict[float, list[Callable[[], None]]] = field(default_factory=dict)
 
     async def wait_until(self, at: float) -> None:
         """Return at worker instant ``at`` (``HoldClock.start_at``), at once if past."""
@@ -113,6 +157,20 @@ class Holds:
         future = loop.create_future()
         group.append(future)
         await future
+
+    def call_at(self, at: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at worker instant ``at``, with the others of that instant,
+        all in one timer's turn: before the event loop handles anything read after
+        the instant (a held python attempt's result, say)."""
+        group = self._calls.get(at)
+        if group is None:
+            group = self._calls[at] = []
+            asyncio.get_running_loop().call_at(at, self._call_all, at)
+        group.append(callback)
+
+    def _call_all(self, at: float) -> None:
+        for callback in self._calls.pop(at, []):
+            callback()
 
     def _release(self, at: float) -> None:
         group = self._waiting.pop(at, [])

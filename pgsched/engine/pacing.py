@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgsched.engine.claims import DueIn
+from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
 
 # When due work exists but other workers hold it, look again after this long, then
 # twice as long each time up to the maximum: slow enough not to spin when rows stay
@@ -24,8 +25,9 @@ BATCH_GATHER_SECONDS = 0.005
 BACKLOG_PENDING_CHECK_SECONDS = 0.1
 # Fire-ahead: slots due within this window are claimed early and held until their
 # instant. The window follows the claim's own latency (a few claims' worth, so the
-# slot is held before it is due) within these bounds; the upper one is the longest
-# a disable can come too late for a slot (docs/guarantees.md).
+# slot is held before it is due, plus the time python slots are handed to their
+# processes ahead of it) within these bounds; the upper one is the longest a disable
+# can come too late for a slot (docs/guarantees.md).
 FIRE_AHEAD_MIN_SECONDS = 0.05
 FIRE_AHEAD_MAX_SECONDS = 0.5
 FIRE_AHEAD_LATENCIES = 4
@@ -40,6 +42,13 @@ LATENCY_SMOOTHING = 0.2
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
+# How many slots a worker holds for their instants: as many as its python processes,
+# each beginning held attempts back to back at its measured pace, begin within
+# HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
+# could have begun them sooner); never more than HOLD_MAX, which bounds their memory
+# and how many slots a killed worker leaves to recovery (they wait for its lease).
+HOLD_LAG_SECONDS = 0.02
+HOLD_MAX = 1000
 
 
 @dataclass
@@ -66,6 +75,8 @@ class ClaimPacer:
     # A job's slot may come within the fire-ahead window before the next poll: the
     # database clock is worth reading for the slots about to be held.
     slot_soon: bool = True
+    # The last look found no room: the claim loop sleeps until an attempt ends.
+    full: bool = False
 
     @property
     def gather_floor(self) -> int:
@@ -81,7 +92,7 @@ class ClaimPacer:
         """How far ahead of their slots to claim: none under backlog (due work first)."""
         if self.backlog:
             return 0.0
-        window = FIRE_AHEAD_LATENCIES * self.claim_latency
+        window = FIRE_AHEAD_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
 
     def room(self, in_flight: int, processes: int, seconds: float, waiting: int) -> int:
@@ -92,11 +103,21 @@ class ClaimPacer:
         if seconds > 0:
             can_wait = int(processes * MAX_WAIT_SECONDS / seconds)
             free = min(free, max(processes, can_wait) - waiting)
+        self.full = free <= 0
         return free
 
     def ahead_limit(self, free: int) -> int:
-        """How many slots a claim ahead takes, of ``free``."""
+        """How many slots a claim ahead takes, of ``free`` (``hold_room``)."""
         return min(free, FIRE_AHEAD_CLAIM_MAX)
+
+    def hold_room(self, held: int, processes: int, pace: float) -> int:
+        """How many more slots to hold for their instants, ``held`` being held: no
+        more than ``processes`` python processes, beginning one every ``pace`` seconds
+        (0: not known), begin within ``HOLD_LAG_SECONDS``; at least one each, at most
+        ``HOLD_MAX``. Not ``--concurrency``: held slots are not running, and attempts
+        of other kinds wait at their instant while that many run (``kinds.py``)."""
+        can_begin = int(processes * HOLD_LAG_SECONDS / pace) if pace > 0 else processes
+        return min(HOLD_MAX, max(processes, can_begin)) - held
 
     def should_gather(self, free: int) -> bool:
         """Whether to wait ``BATCH_GATHER_SECONDS`` for more capacity before claiming:
@@ -189,4 +210,7 @@ class ClaimPacer:
         if self.pending_blocked:
             self.check_pending = True  # a queued attempt of this job may start now
             return True
-        return self.backlog or in_flight + 1 >= self.concurrency
+        # Full because of attempts waiting for a process (an instant's burst of held
+        # slots, say), the loop may have gone to sleep with far fewer than
+        # --concurrency held: every end may make room, however few remain.
+        return self.backlog or self.full or in_flight + 1 >= self.concurrency

@@ -33,14 +33,31 @@ AsyncConnection = psycopg.AsyncConnection[DictRow]
 # ever more rows; planning each time (~0.1 ms) costs little beside a batch.
 PLANNED_EACH_TIME = frozenset(("finish_runs", "finish_succeeded_runs", "insert_planned_runs"))
 
+# From PostgreSQL 17 the server can end a transaction that lasts too long
+# (transaction_timeout), even one waiting between pipelined statements for a client
+# that is frozen (SIGSTOP, a paused VM), which idle_in_transaction_session_timeout
+# never reaches.
+TRANSACTION_TIMEOUT_SINCE = 170000
+
 
 class Session:
     """One connection, reconnected on demand; tasks take turns on it."""
 
-    def __init__(self, url: str, application_name: str, prepare: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        application_name: str,
+        prepare: bool = True,
+        transaction_limit_seconds: float | None = None,
+    ) -> None:
         self._url = url
         self._application_name = application_name
         self._prepare = prepare
+        # A worker frozen inside a transaction keeps what it locked (the jobs it
+        # claims, a capped queue's limit row, its own worker row) until it resumes;
+        # where the server can, it ends the transaction after this long instead.
+        limit = transaction_limit_seconds
+        self._limit_ms = None if limit is None else str(int(limit * 1000))
         self._connection: AsyncConnection | None = None
         # One connection serves one transaction at a time.
         self._lock = asyncio.Lock()
@@ -78,7 +95,12 @@ class Session:
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # The transaction lost a race and was rolled back; the connection is fine.
                 raise QueryFailed(f"query failed: {first_line(exc)}") from exc
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            except (
+                psycopg.OperationalError,
+                psycopg.InterfaceError,
+                # The server ended the session: the transaction outlasted its limit.
+                psycopg.errors.TransactionTimeout,
+            ) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
                     f"database {redact(self._url)} unavailable: {first_line(exc)}"
@@ -95,6 +117,8 @@ class Session:
             connection.pipeline(),
             connection.transaction(),
         ):
+            if self._limit_ms and connection.info.server_version >= TRANSACTION_TIMEOUT_SINCE:
+                await self.run(connection, "limit_transaction", {"ms": self._limit_ms})
             yield connection
 
     async def _discard(self) -> None:

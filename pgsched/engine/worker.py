@@ -29,9 +29,9 @@ from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import SharedPlans
+from pgsched.engine.release import release_unstarted
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
-    RELEASED,
     TAKEN,
     InFlight,
     Released,
@@ -65,12 +65,13 @@ class Worker:
         self.options = options
         self._plan = plan
         self.state = WorkerState(new_identity(options))
-        prepare, sql_mode = plan.prepare, plan.sql_pool_mode
-        self._claims = Repository(url, "pgsched-worker", prepare)
-        self._side = Repository(url, "pgsched-worker-side", prepare)
-        self._beats = Repository(url, "pgsched-worker-heartbeat", prepare)
+        # Half the lease: a transaction frozen with the worker ends well within it.
+        session, sql_mode = (plan.prepare, options.lease_seconds / 2), plan.sql_pool_mode
+        self._claims = Repository(url, "pgsched-worker", *session)
+        self._side = Repository(url, "pgsched-worker-side", *session)
+        self._beats = Repository(url, "pgsched-worker-heartbeat", *session)
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
-        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", prepare), self._events)
+        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", *session), self._events)
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._planner = SharedPlans()
@@ -204,7 +205,7 @@ class Worker:
         """Release what has not begun, let the rest finish within the grace period,
         then interrupt what still runs."""
         if not self._aborting:
-            await self._release_unstarted()
+            await release_unstarted(self.state, self._python, self._side)
         tasks = [held.task for held in self.state.in_flight.values()]
         if tasks and not self._aborting:
             log.info("worker_draining", running=len(tasks), grace_s=self.options.grace_seconds)
@@ -224,46 +225,20 @@ class Worker:
         if not await self._finisher.flush(flush_for):
             log.error("outcomes_lost_at_shutdown", count=self._finisher.unrecorded)
 
-    async def _release_unstarted(self) -> None:
-        """Hand back, in one statement, the slots not begun (held for their instant or
-        waiting for a python process), so other workers start them on time."""
-        scheduled = [held for held in self.state.in_flight.values() if held.from_schedule]
-        # Handed to the python executor is not begun: waiting for a child, or queued in
-        # one behind the attempt it runs. It says which it took back.
-        took = await self._python.withdraw_unstarted([h.attempt.run_id for h in scheduled])
-        unstarted = [held for held in scheduled if not held.started or held.attempt.run_id in took]
-        if not unstarted:
-            return
-        for held in unstarted:
-            self.state.cancel(held.attempt.run_id, RELEASED)
-        await asyncio.wait([held.task for held in unstarted])
-        try:
-            released = await self._side.release_held_runs(
-                [(held.attempt.run_id, held.attempt.fence) for held in unstarted]
-            )
-        except DatabaseError as exc:
-            # They stay claimed by this worker: recovery finds them once it has stopped.
-            log.warning("runs_not_released", count=len(unstarted), error=str(exc))
-            return
-        log.info("runs_released", count=len(released), worker_id=self.worker_id)
-
     # -- claiming --------------------------------------------------------------
 
     def _free(self, ahead: bool = False) -> int:
         """How many attempts this worker can take now and begin promptly, at the pace
         of its python jobs from their start to their result read (under overload, the
-        worker's own CPU slows that pace, and the claims shrink with it). With
-        ``ahead``: or at their instant within the fire-ahead window, after those held
-        for it already, at the pace the python processes run a burst (their own time
-        per attempt). A held slot counts: at its instant it runs with the others, and
-        no more than --concurrency may."""
-        python, seconds, held = self._python, self._python_seconds, 0
+        worker's own CPU slows that pace, and the claims shrink with it); python slots
+        held for a later instant are not running. With ``ahead``: how many more slots
+        to hold for their instants (``ClaimPacer.hold_room``)."""
+        python, later = self._python, self._python.held
         if ahead:
-            seconds = min(seconds, python.seconds)
-            held = sum(1 for held in self.state.in_flight.values() if not held.started)
-        return self._pacer.room(
-            self.state.running, python.processes, seconds, python.waiting + held
-        )
+            held = later + sum(1 for held in self.state.in_flight.values() if not held.started)
+            return self._pacer.hold_room(held, python.processes, python.pace)
+        running = self.state.running - later
+        return self._pacer.room(running, python.processes, self._python_seconds, python.waiting)
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -352,16 +327,24 @@ class Worker:
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            await self._holds.wait_until(start_at)
-            handed_over = time.monotonic()
-            self.state.in_flight[attempt.run_id].started = True
-            self._events.started(attempt, handed_over)
-            if attempt.kind == "python":
-                # Its executor times it from when it begins in a process.
-                outcome = await execute(self._executors, attempt)
+            if attempt.kind == "python" and attempt.refusal is None and start_at > time.monotonic():
+                # To its python process now, which begins it at start_at; the executor
+                # says whether it has begun (release_unstarted).
+                self.state.in_flight[attempt.run_id].started = True
+                self._holds.call_at(start_at, lambda: self._began_held(attempt, start_at))
+                handed_over = start_at
+                outcome = await self._python.execute(attempt, start_at)
             else:
-                async with asyncio.timeout(attempt.timeout_seconds):
+                await self._holds.wait_until(start_at)
+                handed_over = time.monotonic()
+                self.state.in_flight[attempt.run_id].started = True
+                self._events.started(attempt, handed_over)
+                if attempt.kind == "python":
+                    # Its executor times it from when it begins in a process.
                     outcome = await execute(self._executors, attempt)
+                else:
+                    async with asyncio.timeout(attempt.timeout_seconds):
+                        outcome = await execute(self._executors, attempt)
         except TimeoutError:
             outcome = timed_out(attempt)
         except asyncio.CancelledError:
@@ -378,7 +361,7 @@ class Worker:
                 self.state.wake_up()
         ended = time.monotonic()
         if isinstance(outcome, Released):
-            return  # never began: _release_unstarted hands it back
+            return  # never began: release_unstarted hands it back
         if isinstance(outcome, Taken):
             self._events.abandoned(attempt, 0.0 if handed_over is None else ended - handed_over)
             return
@@ -390,9 +373,17 @@ class Worker:
                 attempt,
                 outcome,
                 0.0 if began is None else (ended - began) * 1000,
-                None if began is None or clock is None else clock.database_time(began),
+                # On the database clock, never early: the tightest bound answers give.
+                None
+                if began is None or clock is None
+                else self._holds.clock.database_time(began, clock),
             )
         )
+
+    def _began_held(self, attempt: Attempt, at: float) -> None:
+        held = self.state.in_flight.get(attempt.run_id)
+        if held is not None and held.attempt is attempt:  # not withdrawn or taken meanwhile
+            self._events.started(attempt, at)
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):

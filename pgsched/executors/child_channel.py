@@ -5,21 +5,26 @@ Parent to child: ``{"sys_path": [...], "allowed": [...]}`` once, then
 
 - ``{"type": "batch", "attempts": [request, ...]}``: attempts to run one after the
   other, in order (a request: ``ticket``, the parent's number for it, and ``target``,
-  ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``, ``checkpoint``);
+  ``args``, ``job_name``, ``run_id``, ``scheduled_for``, ``attempt``, ``checkpoint``;
+  and ``start_at``, a monotonic instant, for an attempt held for its slot: it begins no
+  sooner, and waits for it still in the queue, so still withdrawable);
 - ``{"type": "withdraw", "id": n, "tickets": [...]}``: take back those not begun;
 - ``{"type": "answer", "error": null}``: the answer to the checkpoint being saved.
 
 Child to parent: ``{"type": "ready"}`` once, then ``{"type": "result", "ticket": ...}``
 as each attempt ends (the fields of an ``Outcome``, with ``started`` and ``ended``:
 the monotonic instants the job was called and the attempt ended, a clock the parent
-shares), ``{"type": "checkpoint",
-"ticket": ..., "value": ...}`` while a job saves one, and ``{"type": "withdrawn",
-"id": n, "tickets": [...]}``: those of the withdrawal ``n`` that had not begun and
-never will.
+shares (Linux's CLOCK_MONOTONIC is system-wide); and ``gap``: seconds from the previous
+attempt's call to this one's when the child took it without waiting, its pace),
+``{"type": "checkpoint", "ticket": ..., "value": ...}`` while a job saves one, and
+``{"type": "withdrawn", "id": n, "tickets": [...], "at": t}``: those of the withdrawal
+``n`` that had not begun and never will, answered at monotonic instant ``t`` (an
+attempt taken back from the head of the queue lets the next begin from then).
 
 A result is written before the next attempt is taken from the queue, so the parent
 knows from the results alone which attempt a child may be running: the first one
-sent without a result. Everything behind it has not begun, and a reader thread answers
+sent without a result, and only once its ``start_at`` has come. Everything behind it
+has not begun, nor has a head whose instant has not come, and a reader thread answers
 a withdrawal at once, even while a job runs.
 """
 
@@ -30,7 +35,9 @@ import os
 import queue
 import struct
 import threading
+import time
 from collections import deque
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 HEADER = struct.Struct("!I")
@@ -41,6 +48,23 @@ compact_json = json.JSONEncoder(separators=(",", ":")).encode
 def encode(message: dict[str, Any]) -> bytes:
     """``message`` as one frame: its length, then its compact JSON."""
     body = compact_json(message).encode()
+    return HEADER.pack(len(body)) + body
+
+
+def result_frame(result: dict[str, Any]) -> bytes:
+    """A result message (``ticket``, ``status``, ``output``, ``error``, ``retryable``,
+    ``started``, ``ended``, ``gap``) as ``encode`` would frame it, assembled rather than
+    encoded: a child sends one per attempt, back to back after an instant."""
+    output, error = result["output"], result["error"]
+    started, gap = result["started"], result["gap"]
+    body = (
+        f'{{"type":"result","ticket":{result["ticket"]:d},"status":"{result["status"]}",'
+        f'"output":{"null" if output is None else encode_basestring_ascii(output)},'
+        f'"error":{"null" if error is None else encode_basestring_ascii(error)},'
+        f'"retryable":{"true" if result["retryable"] else "false"},'
+        f'"started":{"null" if started is None else repr(started)},'
+        f'"ended":{result["ended"]!r},"gap":{"null" if gap is None else repr(gap)}}}'
+    ).encode()
     return HEADER.pack(len(body)) + body
 
 
@@ -61,10 +85,16 @@ class ChildChannel:
         self._attempts: deque[dict[str, Any]] = deque()
         self._changed = threading.Condition()
         self._closed = False
+        # Whether the attempt next_attempt returned last had to be waited for.
+        self.waited = True
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one message whole, whichever thread sends it."""
-        data = memoryview(encode(message))
+        self.send_frame(encode(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write one framed message whole, whichever thread sends it."""
+        data = memoryview(frame)
         with self._write_lock:
             while data:
                 data = data[os.write(self._write_fd, data) :]
@@ -83,12 +113,24 @@ class ChildChannel:
         threading.Thread(target=self._read, name="pgsched-parent-pipe", daemon=True).start()
 
     def next_attempt(self) -> dict[str, Any] | None:
-        """The next attempt to run, once there is one; None once the parent has gone.
-        Taken from the queue, it can no longer be withdrawn: it has begun."""
+        """The next attempt to run, once there is one and its ``start_at`` has come;
+        None once the parent has gone. Taken from the queue, it can no longer be
+        withdrawn: it has begun. ``waited`` says whether it had to wait for either."""
+        self.waited = False
         with self._changed:
-            while not self._attempts and not self._closed:
-                self._changed.wait()
-            return self._attempts.popleft() if self._attempts else None
+            while not self._closed:
+                if not self._attempts:
+                    self.waited = True
+                    self._changed.wait()
+                    continue
+                # Waits in the queue, withdrawable, until the instant: time.monotonic
+                # is the parent's clock too, so it never begins before start_at.
+                early = self._attempts[0].get("start_at", 0.0) - time.monotonic()
+                if early <= 0:
+                    return self._attempts.popleft()
+                self.waited = True
+                self._changed.wait(early)
+            return None
 
     def checkpoint_answer(self) -> Any:
         """The parent's answer to the checkpoint just sent; None if it has gone."""
@@ -110,8 +152,12 @@ class ChildChannel:
                     kept = [a for a in self._attempts if a["ticket"] not in wanted]
                     taken = [a["ticket"] for a in self._attempts if a["ticket"] in wanted]
                     self._attempts = deque(kept)
-                    # Sent while holding the queue: no attempt taken can begin first.
-                    self.send({"type": "withdrawn", "id": message["id"], "tickets": taken})
+                    # Sent while holding the queue: no attempt taken can begin first,
+                    # and the one now first cannot have begun before "at".
+                    answer = {"type": "withdrawn", "id": message["id"], "tickets": taken}
+                    answer["at"] = time.monotonic()
+                    self.send(answer)
+                    self._changed.notify()  # the first may have changed: look again
             else:
                 self._answers.put(message)
         with self._changed:

@@ -3,8 +3,10 @@ the worker's flags allow."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pgsched.db.pooling import PoolMode
@@ -45,6 +47,39 @@ def job_limits(options: WorkerOptions) -> JobLimits:
     return JobLimits(user, rules, secrets)
 
 
+class SideBySide:
+    """An executor of a kind whose attempts run side by side in the worker (shell, http,
+    sql), sharing ``slots`` (``--concurrency`` of them) with the others of these kinds.
+
+    Claims of due work stay within --concurrency, but slots claimed ahead are held by
+    what the python processes can begin at their instant (``ClaimPacer.hold_room``),
+    and more of these kinds may come due at one instant than --concurrency: those
+    beyond it wait here until one ends, and begin then (their ``started_at``; their
+    timeout counts from the instant).
+    """
+
+    def __init__(self, executor: Executor, slots: asyncio.Semaphore) -> None:
+        self._executor = executor
+        self._slots = slots
+
+    async def start(self) -> None:
+        """Start the executor it gates."""
+        await self._executor.start()
+
+    async def execute(self, attempt: Attempt) -> Outcome:
+        """Run ``attempt`` once fewer than --concurrency of these kinds run."""
+        async with self._slots:
+            began = time.monotonic()
+            outcome = await self._executor.execute(attempt)
+        if outcome.started_monotonic is not None:
+            return outcome
+        return replace(outcome, started_monotonic=began)
+
+    async def close(self) -> None:
+        """Close the executor it gates."""
+        await self._executor.close()
+
+
 def executors_for(
     options: WorkerOptions,
     database_url: str,
@@ -67,8 +102,7 @@ def executors_for(
         max_processes=options.concurrency if options.python_processes is None else None,
         user=user,
     )
-    return python, {
-        "python": python,
+    side_by_side: dict[str, Executor] = {
         "shell": ShellExecutor(options.allow_shell, hidden_env, user),
         "http": HttpExecutor(options.http_per_host, rules, secrets),
         "sql": SqlExecutor(
@@ -80,6 +114,9 @@ def executors_for(
             pool_mode=sql_pool_mode,
         ),
     }
+    slots = asyncio.Semaphore(options.concurrency)
+    gated = {kind: SideBySide(executor, slots) for kind, executor in side_by_side.items()}
+    return python, {"python": python, **gated}
 
 
 async def execute(executors: Mapping[str, Executor], attempt: Attempt) -> Outcome:

@@ -14,25 +14,23 @@ one cancelled while it runs kills its child, whose queued attempts go to another
 child that dies loses only the attempt it ran; at shutdown queued attempts are handed
 back like any not begun; those behind a slow one are taken back and sent elsewhere.
 An attempt's timeout counts from when it begins in its child (as the child answers the
-one before it), not while it waits; the executor kills the child when it is up. The
-child's side is ``pgsched.executors.python_child``, the messages ``child_channel``.
+one before it), not while it waits; the executor kills the child when it is up. A slot
+held for its instant goes to its child shortly before it, and the child begins it then
+(``python_held``). The child's side is ``pgsched.executors.python_child``, the messages
+``child_channel``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import structlog
 
-from pgsched.config import job_environment
-from pgsched.executors.base import ERROR_LIMIT_CHARS, signal_group, truncate
+from pgsched.executors.base import ERROR_LIMIT_CHARS, truncate
 from pgsched.executors.job_user import JobUser
 from pgsched.executors.python_children import (
     BATCH_MAX,
@@ -40,18 +38,16 @@ from pgsched.executors.python_children import (
     Child,
     Ticket,
     batch_frame,
-    checkpoint,
-    child_gone,
     choose_child,
     kill,
     request,
     settle,
-    spawn,
     stop_all,
-    time_out,
 )
+from pgsched.executors.python_held import HeldTickets, spread
+from pgsched.executors.python_pool import ChildPool
 from pgsched.executors.python_target import remembered_allowance_problem
-from pgsched.models import Attempt, Outcome, RunStatus
+from pgsched.models import Attempt, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -62,12 +58,12 @@ log = structlog.get_logger(__name__)
 GROW_AFTER_SECONDS = 0.05
 # Attempts that take this long together make a batch (by a running average, weight
 # DURATION_SMOOTHING), however few wait.
-BATCH_SECONDS, DURATION_SMOOTHING = 0.005, 0.05
+BATCH_SECONDS = 0.005
 # How long a shutdown waits for children to say which queued attempts they hand back.
 WITHDRAW_TIMEOUT_SECONDS = 1.0
 
 
-class PythonExecutor:
+class PythonExecutor(ChildPool):
     """Runs python jobs in a pool of ``processes`` children, each running one attempt
     at a time; an elastic pool (``max_processes`` above ``processes``) grows up to it
     while attempts wait behind slow ones.
@@ -89,23 +85,16 @@ class PythonExecutor:
         user: JobUser | None = None,
         slow_seconds: float = GROW_AFTER_SECONDS,
     ) -> None:
-        self._allowed = tuple(allowed_prefixes)
-        self._hidden_env = tuple(hidden_env)
-        self._user = user
+        # The children's time per attempt and pace start slow: held slots are claimed
+        # by the pace, and few at first.
+        allowed, hidden = tuple(allowed_prefixes), tuple(hidden_env)
+        super().__init__(allowed, hidden, user, save_checkpoint, GROW_AFTER_SECONDS)
         self.processes = processes
         self._max_processes = max(processes, max_processes or processes)
-        self._save_checkpoint = save_checkpoint
         self._slow_seconds = slow_seconds
-        # Average time attempts take in their child (held slots are claimed by it).
-        self.seconds = GROW_AFTER_SECONDS
-        # Attempts waiting for a child, oldest first.
-        self._pending: deque[Ticket] = deque()
-        self._pool: list[Child] = []  # children able to take attempts (not exited)
-        self._children: set[Child] = set()
+        self._held = HeldTickets(self._hand_over)
         self._wakeup = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._withdrawal_ids = 0
         self._keys = 0
 
     async def start(self) -> None:
@@ -122,23 +111,34 @@ class PythonExecutor:
         except CannotStart as exc:
             log.error("python_child_start_failed", error=str(exc))
 
-    async def execute(self, attempt: Attempt) -> Outcome:
-        """Run ``attempt`` in a child; stop it (withdrawn, or its child killed) if
-        cancelled meanwhile."""
+    async def execute(self, attempt: Attempt, start_at: float = 0.0) -> Outcome:
+        """Run ``attempt`` in a child, not before monotonic instant ``start_at`` (a
+        slot held for its instant: its child waits for it); stop it (withdrawn, or its
+        child killed) if cancelled meanwhile. One that fails without beginning fails
+        at ``start_at``, not before."""
+        outcome = await self._execute(attempt, start_at)
+        if outcome.started_monotonic is None and (early := start_at - time.monotonic()) > 0:
+            await asyncio.sleep(early)
+        return outcome
+
+    async def _execute(self, attempt: Attempt, start_at: float) -> Outcome:
         problem = remembered_allowance_problem(attempt.target, self._allowed)
         if problem is not None:
             return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:
             self._keys += 1
-            encoded = request(attempt, self._keys)
+            encoded = request(attempt, self._keys, start_at)
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        ticket = Ticket(attempt, self._keys, encoded, future, time.monotonic(), pending=True)
-        self._pending.append(ticket)
-        self._wake()
+        future = asyncio.get_running_loop().create_future()
+        ticket = Ticket(attempt, self._keys, encoded, future, time.monotonic(), start_at=start_at)
+        if start_at > ticket.since:
+            self._held.hold(ticket)
+        else:
+            ticket.pending = True
+            self._pending.append(ticket)
+        self._wake()  # held ones too: every process should be up by their instant
         try:
             return await ticket.future
         except asyncio.CancelledError:
@@ -147,20 +147,31 @@ class PythonExecutor:
             raise
 
     @property
+    def held(self) -> int:
+        """How many attempts wait for an instant still to come (slots held for it)."""
+        return self._held.later()
+
+    @property
     def waiting(self) -> int:
-        """How many attempts have not begun: waiting for a child, or queued in one."""
-        queued = sum(max(0, len(child.queued) - 1) for child in self._pool)
-        return len(self._pending) + queued
+        """How many attempts due now have not begun: waiting for a child, or queued in
+        one (those held for a later instant are ``held``)."""
+        if not self._held.later():
+            return len(self._pending) + sum(max(0, len(c.queued) - 1) for c in self._pool)
+        now = time.monotonic()
+        queued = [ticket for child in self._pool for ticket in list(child.queued.values())[1:]]
+        return sum(1 for ticket in (*self._pending, *queued) if ticket.start_at <= now)
 
     async def withdraw_unstarted(self, run_ids: Collection[int]) -> set[int]:
-        """Take back those of ``run_ids`` that have not begun and now never will: waiting
-        for a child, or queued in one behind the attempt it runs. Which were taken."""
+        """Take back those of ``run_ids`` that have not begun and now never will: held
+        for their instant, waiting for a child, or queued in one (its first too, which
+        may be waiting for its instant). Which were taken."""
         wanted = set(run_ids)
-        gone = [t for t in self._pending if t.run_id in wanted]
+        gone = [t for t in self._held.waiting() if t.run_id in wanted and self._held.take(t)]
+        gone.extend(t for t in self._pending if t.run_id in wanted)
         asking = [
-            self._spawn_task(self._withdraw(child, behind))
+            self._spawn_task(self._withdraw(child, keys))
             for child in self._pool
-            if (behind := [t.key for t in list(child.queued.values())[1:] if t.run_id in wanted])
+            if (keys := [t.key for t in child.queued.values() if t.run_id in wanted])
         ]
         for ticket in gone:
             self._unqueue(ticket)
@@ -206,6 +217,12 @@ class PythonExecutor:
         size on the way."""
         now = time.monotonic()
         self._take_back_from_slow_children(now)
+        # Slots held for their instant begin on every process: start them beforehand.
+        while self._held.later() and len(self._pool) < self.processes:
+            try:
+                await self._add_child()
+            except CannotStart:
+                break  # handed over, they wait for a child and fail as others do
         while self._pending:
             child = choose_child(self._pool, self.processes, now - self._slow_seconds)
             if child is None:
@@ -226,6 +243,21 @@ class PythonExecutor:
     def _batch_for_speed(self) -> int:
         return int(BATCH_SECONDS / max(self.seconds, BATCH_SECONDS / BATCH_MAX))
 
+    def _hand_over(self, tickets: list[Ticket]) -> None:
+        """Send an instant's held tickets to the children, shortly before it, shared so
+        that each begins about as many (not to one whose attempt runs slow; beyond
+        BATCH_MAX if need be: they were held because their processes begin them soon)."""
+        slow = time.monotonic() - self._slow_seconds
+        live = [c for c in self._pool if not c.stopping]
+        live = [c for c in live if not c.queued or c.head_since > slow] or live
+        for child, share in spread(tickets, live):
+            self._send(child, share)
+        if not live:  # none yet (or none can start): they wait for a child as others do
+            for ticket in tickets:
+                ticket.pending = True
+            self._pending.extend(tickets)
+            self._wake()
+
     def _send(self, child: Child, tickets: list[Ticket]) -> None:
         tickets = [ticket for ticket in tickets if not ticket.abandoned]
         if not tickets:
@@ -236,9 +268,8 @@ class PythonExecutor:
             ticket.child = child
             child.queued[ticket.key] = ticket
         if idle:
-            child.head_since = time.monotonic()
             child.output.attempt_started(tickets[0].run_id)
-            child.began(child.head_since, self._expired)
+            child.began(time.monotonic(), self._expired)
         child.outbox.write(batch_frame(tickets))
 
     def _take_back_from_slow_children(self, now: float) -> None:
@@ -263,25 +294,11 @@ class PythonExecutor:
             ticket.pending = not ticket.abandoned
         self._wake()
 
-    async def _withdraw(self, child: Child, keys: list[int]) -> list[Ticket]:
-        """Ask ``child`` for the tickets ``keys`` back; those it handed back, in order
-        (none if it died first: the death hands back all but its current attempt)."""
-        asked = [ticket for key in keys if (ticket := child.queued.get(key))]
-        self._withdrawal_ids += 1
-        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        child.withdrawals[self._withdrawal_ids] = answer
-        child.send({"type": "withdraw", "id": self._withdrawal_ids, "tickets": keys})
-        taken = set(await answer)
-        return [ticket for ticket in asked if ticket.key in taken]
-
-    def _expired(self, ticket: Ticket) -> None:
-        self._spawn_task(time_out(ticket))
-
     async def _abandon(self, ticket: Ticket) -> None:
         """Make sure a cancelled attempt does not run, or is stopped."""
         ticket.abandoned = True
         while True:
-            if ticket.pending:
+            if ticket.pending or self._held.take(ticket):
                 self._unqueue(ticket)
                 return
             child = ticket.child
@@ -289,7 +306,7 @@ class PythonExecutor:
                 return  # answered, or handed back
             # The fate of the next one, should the child have begun it meanwhile:
             fate = f"cut short: its python process was killed to stop run {ticket.run_id}"
-            if child.head() is ticket:
+            if child.head() is ticket and ticket.start_at <= time.monotonic():
                 await kill(child, reason="attempt cancelled", fate=fate)
                 return
             try:
@@ -299,7 +316,7 @@ class PythonExecutor:
                 # Its reader cannot run (a job holding the interpreter): stop it all.
                 fate = f"the python worker process was killed to stop attempt {ticket.run_id}"
                 await kill(child, reason="did not hand back a cancelled attempt", fate=fate)
-            # Withdrawn, answered, or begun meanwhile (now first): look again.
+            # Withdrawn, answered, or begun meanwhile (its instant come): look again.
 
     def _unqueue(self, ticket: Ticket) -> None:
         with contextlib.suppress(ValueError):
@@ -311,90 +328,3 @@ class PythonExecutor:
             ticket = self._pending.popleft()
             ticket.pending = False
             settle(ticket, Outcome.failed(error))
-
-    # -- children ----------------------------------------------------------------
-
-    async def _add_child(self) -> Child:
-        environment = job_environment(self._hidden_env)
-        if self._user is not None:
-            environment = self._user.environment(environment)
-        sys_path = [str(entry) for entry in sys.path]
-        child = await spawn(sys_path, self._allowed, environment, self._user)
-        child.inbox.handler = lambda message: self._on_message(child, message)
-        child.idle_since = time.monotonic()
-        child.watcher = asyncio.create_task(self._watch(child))
-        self._children.add(child)
-        self._pool.append(child)
-        return child
-
-    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "result":
-            self._on_result(child, message)
-        elif kind == "checkpoint":
-            saved = checkpoint(child, message["ticket"], message["value"], self._save_checkpoint)
-            self._spawn_task(saved)
-        elif kind == "withdrawn":
-            for key in message["tickets"]:
-                ticket = child.queued.pop(key, None)
-                if ticket is not None:
-                    ticket.child = None
-            answer = child.withdrawals.pop(message["id"], None)
-            if answer is not None and not answer.done():
-                answer.set_result(message["tickets"])
-            self._wake()
-        else:  # garbled, or a message this worker does not know
-            fate = "the python worker process sent a message that is not JSON"
-            self._spawn_task(kill(child, reason="sent a message the worker cannot read", fate=fate))
-
-    def _on_result(self, child: Child, message: dict[str, Any]) -> None:
-        ticket = child.queued.pop(message["ticket"], None)
-        now = time.monotonic()
-        if (started := message["started"]) is not None:  # the job's time, not the reading
-            self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
-        if (head := child.head()) is not None:
-            child.head_since = now
-            child.output.attempt_started(head.run_id)
-            # The child takes its next attempt as soon as it has written this result.
-            child.began(message["ended"], self._expired)
-        else:
-            child.idle_since = now
-        if self._pending:
-            self._wake()
-        if ticket is None:
-            return
-        ticket.child = None
-        settle(
-            ticket,
-            Outcome(
-                RunStatus(message["status"]),
-                error=message["error"],
-                output=message["output"],
-                retryable=message["retryable"],
-                started_monotonic=message["started"],
-            ),
-        )
-
-    async def _watch(self, child: Child) -> None:
-        returncode = await child.process.wait()
-        # Whatever the job left running dies with the child, so nothing keeps its
-        # pipe open or outlives the attempt that started it. The group id cannot have
-        # been reused while any of them lives.
-        signal_group(child.pid, signal.SIGKILL)
-        child.inbox.drain_and_close()  # results it sent before it died still count
-        child.outbox.close()
-        self._children.discard(child)
-        with contextlib.suppress(ValueError):
-            self._pool.remove(child)
-        if not child.stopping:
-            log.warning("python_child_died", pid=child.pid, exit_code=returncode)
-        behind = child_gone(child, returncode)
-        # Never begun: they run in another child.
-        self._pending.extendleft(reversed(behind))
-        self._wake()
-
-    def _spawn_task(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task

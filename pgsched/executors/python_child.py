@@ -27,7 +27,7 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
-from pgsched.executors.child_channel import ChildChannel
+from pgsched.executors.child_channel import ChildChannel, result_frame
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
@@ -334,12 +334,19 @@ def main(read_fd: int, write_fd: int) -> None:
     sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
     channel.send({"type": "ready"})
     channel.start_reading()
+    previous: float | None = None  # when the last attempt's job was called
     while (request := channel.next_attempt()) is not None:
         result = run_attempt(request, channel, hello["allowed"])
         result["ticket"] = request["ticket"]
         result["ended"] = time.monotonic()
+        # The pace of attempts taken back to back: how many this child can begin in a
+        # short time after an instant (the parent sizes what it holds by it).
+        started = result["started"]
+        back_to_back = not channel.waited and started is not None and previous is not None
+        result["gap"] = started - previous if back_to_back else None
+        previous = started
         # Sent before the next attempt is taken: the parent counts on that order.
-        channel.send(result)
+        channel.send_frame(result_frame(result))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
@@ -54,6 +55,8 @@ class Ticket:
     since: float
     # In the executor's queue, waiting for a child.
     pending: bool = False
+    # Held in the executor for its instant, not yet handed to a child (python_held).
+    held: bool = False
     # The child it was sent to and not answered by, if any.
     child: Child | None = None
     # Given up (cancelled, or handed back): never to be sent again.
@@ -61,6 +64,9 @@ class Ticket:
     # When it began in its child (the monotonic clock): its timeout counts from then,
     # not while it waited for a child or queued in one.
     began: float | None = None
+    # The instant it may begin (the monotonic clock; 0: at once): a slot held for its
+    # instant is handed to its child before it, and the child waits for it.
+    start_at: float = 0.0
 
     @property
     def run_id(self) -> int:
@@ -88,7 +94,8 @@ class Child:
     # Attempts sent and not answered, in the order sent: the first may be running,
     # the others have not begun.
     queued: dict[int, Ticket] = field(default_factory=dict)
-    # When the first of ``queued`` was handed to it (the monotonic clock).
+    # When the first of ``queued`` began, or will: handed over, or the previous one
+    # answered, or its start_at if later (the monotonic clock).
     head_since: float = 0.0
     # When it last had nothing to do: the most recently idle is used first.
     idle_since: float = 0.0
@@ -108,13 +115,15 @@ class Child:
         return next(iter(self.queued.values()), None)
 
     def began(self, at: float, expired: Callable[[Ticket], None]) -> None:
-        """Its head began at ``at`` (the monotonic clock): ``expired(head)`` is called
-        should the head still run when its timeout is up."""
+        """Its head could begin from ``at`` (the monotonic clock), and does at its
+        start_at if that is later (the child waits for it, and is not timed out while
+        it does): ``expired(head)`` is called should the head still run when its
+        timeout is up."""
         head = self.head()
         if head is None:
             return
-        head.began = at
-        deadline = at + head.attempt.timeout_seconds
+        head.began = self.head_since = max(at, head.start_at)
+        deadline = head.began + head.attempt.timeout_seconds
         if self.timer is None or deadline < self.timer_at:
             self._arm(deadline, expired)
 
@@ -212,18 +221,21 @@ def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child 
     return min(open_, key=lambda child: len(child.queued), default=None)
 
 
-def request(attempt: Attempt, key: int) -> bytes:
-    """What a child needs to run ``attempt``, as ticket ``key``, encoded;
-    ``TypeError`` or ``ValueError`` when its arguments are not JSON."""
+def request(attempt: Attempt, key: int, start_at: float = 0.0) -> bytes:
+    """What a child needs to run ``attempt``, as ticket ``key``, not before monotonic
+    instant ``start_at``, encoded; ``TypeError`` or ``ValueError`` when its arguments
+    are not JSON."""
     # Assembled rather than one json.dumps of a dict: this runs for every attempt, and
     # only the job's own values (args, checkpoint, names) need the encoder.
     args = compact_json(attempt.args) if attempt.args else "{}"
     checkpoint = "null" if attempt.checkpoint is None else compact_json(attempt.checkpoint)
+    held = f',"start_at":{start_at!r}' if start_at else ""
     return (
         f'{{"ticket":{key:d},"target":{encode_basestring_ascii(attempt.target)},"args":{args},'
         f'"job_name":{encode_basestring_ascii(attempt.job_name)},"run_id":{attempt.run_id:d},'
         f'"scheduled_for":"{attempt.scheduled_for.isoformat()}","attempt":{attempt.attempt:d},'
-        f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}}}'
+        f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}'
+        f"{held}}}"
     ).encode()
 
 
@@ -270,7 +282,8 @@ def timed_out(attempt: Attempt, began: float | None = None) -> Outcome:
 def child_gone(child: Child, returncode: int) -> list[Ticket]:
     """Settle what ``child``, now exited, held: no answer comes to its withdrawals; the
     attempt it may have been running failed (``kill_reason``, or its death); the ones
-    behind it, not begun, are returned to be sent elsewhere (unless given up)."""
+    behind it, not begun, are returned to be sent elsewhere (unless given up), and so
+    is the first when the child died before its instant."""
     for answer in child.withdrawals.values():
         if not answer.done():
             answer.set_result([])
@@ -283,8 +296,10 @@ def child_gone(child: Child, returncode: int) -> list[Ticket]:
         ticket.child = None
     if not tickets:
         return []
-    head, behind = tickets[0], tickets[1:]
-    if not head.abandoned:
+    # Dead before the head's instant, it never began the head either.
+    behind = tickets if tickets[0].start_at > time.monotonic() else tickets[1:]
+    head = tickets[0]
+    if len(behind) < len(tickets) and not head.abandoned:
         died = f"python worker process died while running the job ({ChildDied(returncode)})"
         settle(head, Outcome.failed(child.kill_reason or died))
     for ticket in behind:

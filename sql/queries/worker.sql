@@ -52,7 +52,8 @@ SELECT l.queue,
 -- hashing every running run instead: the whole partial index, dead entries too).
 -- The row lock returns each locked row's newest version (its shards passed on, not
 -- read again); running_run_ids() then reads a snapshot taken after the locks, so the
--- overlap check is never stale.
+-- overlap check is never stale: called once for the claim, its arguments aggregate
+-- every locked row first.
 -- NO KEY UPDATE, not UPDATE: inserting a run takes KEY SHARE on its job for the
 -- foreign key, and must not wait for (or deadlock with) a claim holding the job.
 -- A worker the cluster has declared dead claims nothing: its worker row, locked
@@ -104,8 +105,12 @@ WITH candidates AS MATERIALIZED (
         SELECT * FROM candidates
          ORDER BY priority DESC, coalesce(next_run, '-infinity'::timestamptz)
          LIMIT %(limit)s
+), running AS (
+        SELECT a.*
+          FROM (SELECT array_agg(id) AS ids, array_agg(shards > 1) AS sharded FROM locked) AS l
+         CROSS JOIN LATERAL pgsched.running_run_ids(l.ids, l.sharded) AS a
 )
-SELECT locked.*, pgsched.running_run_ids(locked.id, locked.shards > 1) AS running_run_ids,
+SELECT locked.*, coalesce(running.run_ids, '{}') AS running_run_ids,
        CASE WHEN locked.overlap = 'queue'
             THEN (SELECT count(DISTINCT q.scheduled_for) FROM pgsched.runs AS q
                    WHERE q.job_id = locked.id AND q.status IN ('pending', 'running')
@@ -123,7 +128,9 @@ SELECT locked.*, pgsched.running_run_ids(locked.id, locked.shards > 1) AS runnin
        CASE WHEN locked.breaker_failures IS NOT NULL
             THEN (SELECT b.probe_slot FROM pgsched.job_breakers AS b WHERE b.job_id = locked.id)
             END AS breaker_probe_slot
-  FROM locked;
+  FROM locked
+  LEFT JOIN running ON running.job_id = locked.id
+ ORDER BY locked.priority DESC, coalesce(locked.next_run, '-infinity'::timestamptz);
 
 -- name: claim_unscheduled_jobs
 -- New or changed jobs (next_run NULL) only need a next_run; taking them in large
@@ -593,3 +600,9 @@ HAVING count(*) > 0;
 -- the worker's clock says the database's has surely reached its instant, and a
 -- claim's own now() bounds that only as tightly as the whole claim took.
 SELECT clock_timestamp() AS database_now;
+
+-- name: limit_transaction
+-- PostgreSQL 17 and later: the server ends the session if this transaction lasts
+-- longer, and with it every lock the transaction holds. For this transaction only:
+-- behind a transaction pooler the connection serves other clients next.
+SELECT set_config('transaction_timeout', %(ms)s, true);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 
 from tests import commands
+from tests.processes import process_stopped
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -35,8 +37,10 @@ class Workers:
         lease_seconds: int = 5,
         environment: dict[str, str] | None = None,
         allow_root: bool = True,
+        module: str = "pgsched",
     ) -> subprocess.Popen[bytes]:
-        """Start a worker, with ``environment`` over this process's own.
+        """Start a worker, with ``environment`` over this process's own (``module``: what
+        ``python -m`` runs, a test's own variant of ``pgsched``).
 
         The tests run as root in CI: a worker there runs the tests' own python and
         shell jobs as root only when told, which ``allow_root`` does (unless
@@ -49,7 +53,7 @@ class Workers:
             [
                 sys.executable,
                 "-m",
-                "pgsched",
+                module,
                 "worker",
                 "--database-url",
                 self.database_url,
@@ -135,6 +139,39 @@ def add_job(
 ) -> int:
     """Insert a job running ``target`` (python unless ``kind=`` says otherwise)."""
     return commands.add_job(db, name, schedule, target=target, **columns)
+
+
+# Sessions of workers inside a transaction (pipelined ones too: between statements,
+# the server waits for the client with the transaction open).
+WORKER_TRANSACTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND application_name LIKE 'pgsched-worker%' AND xact_start IS NOT NULL"
+)
+
+
+def pause_between_transactions(
+    db: psycopg.Connection[Any], process: subprocess.Popen[bytes]
+) -> None:
+    """SIGSTOP the only worker ``process`` at a moment none of its sessions is inside a
+    transaction: a worker paused anywhere else keeps the locks it holds there until it
+    resumes (tests/acceptance/test_frozen_worker.py is that case)."""
+    for _ in range(100):
+        process.send_signal(signal.SIGSTOP)
+        wait_for(lambda: process_stopped(process.pid), what="the worker stopped")
+        time.sleep(0.05)  # a statement the server was running when it stopped ends
+        if not scalar(db, WORKER_TRANSACTIONS):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(random.uniform(0.01, 0.1))
+    raise AssertionError("the worker was inside a transaction at every pause")
+
+
+def let_go_of_its_attempt(logs: str) -> bool:
+    """Whether a worker that resumed let go of an attempt taken from it, without writing:
+    its late result refused by the fence (``run_result_dropped``), or the attempt stopped
+    first because its heartbeat or fence check said it was taken (``run_abandoned``).
+    Which comes first after a pause is a race between those loops."""
+    return "run_result_dropped" in logs or "run_abandoned" in logs
 
 
 def wait_until_registered(db: psycopg.Connection[Any]) -> None:

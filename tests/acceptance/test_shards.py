@@ -36,20 +36,24 @@ def test_each_slot_runs_every_shard_once_in_parallel_on_two_workers(
 ) -> None:
     notes = tmp_path / "notes"
     notes.mkdir()
+    # Two shards per worker at most: the slot's four must use both workers.
+    workers.start("--python-processes", "2", concurrency=2)
+    workers.start("--python-processes", "2", concurrency=2)
+    # Both running before the first slot: shards a worker still starting (its python
+    # processes) cannot take begin late, not side by side, on a loaded host.
+    wait_for(lambda: workers.logs().count('"worker_started"') == 2, what="both workers started")
     add_job(
         db,
         "fan-out",
         "tests.acceptance.jobs:record_shard",
-        schedule="*/8 * * * * *",
+        # A slot takes 6 s (3 s shards, then shard 2's retry): every 10 s leaves each
+        # slot both workers free, with 4 s to spare for a loaded host.
+        schedule="*/10 * * * * *",
         shards=4,
         max_attempts=2,
         retry_delay_seconds=0,
         args={"directory": str(notes), "fail_shard": 2, "seconds": 3.0},
     )
-    # Two shards per worker at most: the slot's four must use both workers.
-    workers.start("--python-processes", "2", concurrency=2)
-    workers.start("--python-processes", "2", concurrency=2)
-    wait_until_registered(db)
     slots = wait_for(lambda: finished_slots(db, "fan-out", 2), timeout=90, what="two slots")
     db.execute("UPDATE pgsched.jobs SET enabled = false WHERE name = 'fan-out'")
 

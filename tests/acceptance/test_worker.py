@@ -19,6 +19,8 @@ import pytest
 from tests.acceptance.conftest import (
     Workers,
     add_job,
+    let_go_of_its_attempt,
+    pause_between_transactions,
     scalar,
     wait_for,
     wait_until_registered,
@@ -245,19 +247,23 @@ def test_paused_worker_cannot_overwrite_the_attempt_taken_from_it(
         schedule="0 0 1 1 *",
         max_attempts=2,
         retry_delay_seconds=0,
-        args={"seconds": 1, "path": str(tmp_path / "done")},
+        # Long enough to pause the worker before the attempt ends, on a loaded host too.
+        args={"seconds": 3, "path": str(tmp_path / "done")},
     )
     paused = workers.start(lease_seconds=2)
     wait_until_registered(db)
     start_manual_run(db, "paused")
-    paused.send_signal(signal.SIGSTOP)  # its job finishes meanwhile; it cannot report
+    # Its job finishes meanwhile; it cannot report. Paused outside its transactions, it
+    # is declared dead within the lease (frozen inside one: test_frozen_worker.py).
+    pause_between_transactions(db, paused)
+    assert statuses(db, "paused") == [(1, "running", "manual")]
     workers.start(lease_seconds=2)
     wait_for(
         lambda: statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")],
         what="the attempt taken over and retried",
     )
     paused.send_signal(signal.SIGCONT)
-    wait_for(lambda: "run_result_dropped" in workers.logs(), what="the late result dropped")
+    wait_for(lambda: let_go_of_its_attempt(workers.logs()), what="the late attempt let go")
     wait_for(lambda: "worker_rejoined" in workers.logs(), what="the paused worker rejoining")
     assert statuses(db, "paused") == [(1, "lost", "manual"), (2, "succeeded", "retry")]
     assert paused.poll() is None

@@ -222,6 +222,29 @@ def test_dead_workers_runs_are_lost_and_retried_once(database_url: str, db: Conn
     assert db.execute("SELECT stopped_at IS NOT NULL FROM pgsched.workers").fetchone() == (True,)
 
 
+def test_a_lapsed_worker_whose_row_is_held_loses_its_runs_and_is_stopped_later(
+    database_url: str, db: Connection
+) -> None:
+    """A worker frozen inside a claim holds its own row FOR SHARE: the reaper cannot
+    stop it, but its running attempts (of claims that committed) are recorded lost."""
+    job_id = add_job(db, "frozen", "0 0 1 1 *", max_attempts=2)
+    make_due(db, job_id)
+    claim(database_url, worker_id="w1")
+    db.execute("UPDATE pgsched.workers SET last_heartbeat_at = now() - interval '1 minute'")
+
+    def reap() -> list[Any]:
+        return db.execute("SELECT run_id FROM pgsched.reap_lost_runs('w2')").fetchall()
+
+    with psycopg.connect(database_url) as frozen:  # the frozen claim, left open
+        frozen.execute("SELECT 1 FROM pgsched.workers WHERE id = 'w1' FOR SHARE")
+        assert len(reap()) == 1
+        lost_and_retried = [("lost", "schedule", 1), ("pending", "retry", 2)]
+        assert [s[:3] for s in runs(db, job_id)] == lost_and_retried
+        assert db.execute("SELECT stopped_at FROM pgsched.workers").fetchone() == (None,)
+    assert reap() == []
+    assert db.execute("SELECT stopped_at IS NOT NULL FROM pgsched.workers").fetchone() == (True,)
+
+
 def test_run_now_is_started_by_the_pending_claim(database_url: str, db: Connection) -> None:
     job_id = add_job(db, "manual", "0 0 1 1 *")
     run_id = db.execute("SELECT pgsched.run_now('manual')").fetchone()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgsched.executors.child_channel import HEADER, result_frame
 from pgsched.executors.python_children import request
 from tests.attempts import make_attempt
 
@@ -51,3 +52,48 @@ def test_a_request_decodes_to_the_attempt_it_carries(
 def test_arguments_that_are_not_json_are_refused() -> None:
     with pytest.raises(TypeError):
         request(make_attempt("python", "app.jobs:run", {"when": {1, 2}}), 1)
+
+
+def test_a_result_frame_is_what_the_encoder_would_write() -> None:
+    results = [
+        {
+            "status": "succeeded",
+            "output": None,
+            "error": None,
+            "retryable": True,
+            "started": 12.345678901234,
+            "ticket": 7,
+            "ended": 12.3457,
+            "gap": 9.1e-06,
+        },
+        {
+            "status": "failed",
+            "output": 'quote " newline \n é \u2603 \x00',
+            "retryable": False,
+            "error": "ValueError: \t<tab> \\ back",
+            "started": None,
+            "ticket": 0,
+            "ended": 1.0,
+            "gap": None,
+        },
+    ]
+    for result in results:
+        frame = result_frame(result)
+        assert json.loads(frame[HEADER.size :]) == {"type": "result", **result}
+        assert HEADER.unpack(frame[: HEADER.size])[0] == len(frame) - HEADER.size
+
+
+@settings(max_examples=200, deadline=None)
+@given(output=st.none() | st.text(), error=st.none() | st.text())
+def test_any_output_and_error_survive_the_result_frame(output: Any, error: Any) -> None:
+    result = {
+        "status": "failed",
+        "output": output,
+        "error": error,
+        "retryable": True,
+        "started": 1.5,
+        "ticket": 3,
+        "ended": 2.5,
+        "gap": None,
+    }
+    assert json.loads(result_frame(result)[HEADER.size :]) == {"type": "result", **result}

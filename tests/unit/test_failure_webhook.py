@@ -15,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from structlog.testing import capture_logs
 
+import pgsched.hooks
+import pgsched.hooks.webhook
 from pgsched.executors.http_address import AddressRules
 from pgsched.hooks import FailureHooks, FailureReport
 from pgsched.hooks.webhook import Webhook, WebhookUrlError
+from tests.logs import logged
 
 LOCAL = AddressRules.allowing(["127.0.0.1"])
 
@@ -109,16 +111,24 @@ def test_a_circuit_breaker_event_is_posted_with_its_event_name() -> None:
     assert next(iter(body)) == "event"
 
 
-def test_an_endpoint_answering_an_error_is_logged_without_the_urls_token() -> None:
-    with receiver(status=500) as (port, received), capture_logs() as logs:
+@pytest.fixture
+def logs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What the failure hooks log, through their modules' own loggers (tests/logs.py)."""
+    return logged(monkeypatch, pgsched.hooks, pgsched.hooks.webhook)
+
+
+def test_an_endpoint_answering_an_error_is_logged_without_the_urls_token(
+    logs: list[dict[str, Any]],
+) -> None:
+    with receiver(status=500) as (port, received):
         Webhook(f"http://127.0.0.1:{port}/x?token=secret", LOCAL)(report())
     assert len(received) == 1
     [entry] = [e for e in logs if e["event"] == "failure_webhook_failed"]
     assert "500" in entry["error"] and "secret" not in json.dumps(entry)
 
 
-def test_a_hanging_endpoint_costs_the_timeout_and_is_logged() -> None:
-    with hanging_server() as port, capture_logs() as logs:
+def test_a_hanging_endpoint_costs_the_timeout_and_is_logged(logs: list[dict[str, Any]]) -> None:
+    with hanging_server() as port:
         began = time.monotonic()
         Webhook(f"http://127.0.0.1:{port}/", LOCAL, timeout=0.5)(report())
         took = time.monotonic() - began
@@ -127,8 +137,10 @@ def test_a_hanging_endpoint_costs_the_timeout_and_is_logged() -> None:
     assert "timed out" in logs[0]["error"]
 
 
-def test_a_hanging_endpoint_never_blocks_whoever_submits_reports() -> None:
-    with hanging_server() as port, capture_logs() as logs:
+def test_a_hanging_endpoint_never_blocks_whoever_submits_reports(
+    logs: list[dict[str, Any]],
+) -> None:
+    with hanging_server() as port:
         webhook = Webhook(f"http://127.0.0.1:{port}/", LOCAL, timeout=0.1)
         hooks = FailureHooks([], [(webhook.name, webhook)])
         began = time.monotonic()
@@ -139,11 +151,10 @@ def test_a_hanging_endpoint_never_blocks_whoever_submits_reports() -> None:
     assert [e["run_id"] for e in logs if e["event"] == "failure_webhook_failed"] == list(range(20))
 
 
-def test_a_down_endpoint_is_logged() -> None:
+def test_a_down_endpoint_is_logged(logs: list[dict[str, Any]]) -> None:
     with hanging_server() as port:
         pass  # closed: nothing listens on the port now
-    with capture_logs() as logs:
-        Webhook(f"http://127.0.0.1:{port}/", LOCAL)(report())
+    Webhook(f"http://127.0.0.1:{port}/", LOCAL)(report())
     assert "ConnectionRefusedError" in logs[0]["error"]
 
 
@@ -155,8 +166,10 @@ def test_a_down_endpoint_is_logged() -> None:
         ("http://metadata.google.internal/", "metadata"),
     ],
 )
-def test_the_webhook_obeys_the_http_jobs_address_rules(url: str, complaint: str) -> None:
-    with receiver() as (port, received), capture_logs() as logs:
+def test_the_webhook_obeys_the_http_jobs_address_rules(
+    url: str, complaint: str, logs: list[dict[str, Any]]
+) -> None:
+    with receiver() as (port, received):
         Webhook(url.format(port=port), AddressRules())(report())
     assert received == []
     assert "AddressRefused" in logs[0]["error"] and complaint in logs[0]["error"]

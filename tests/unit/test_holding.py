@@ -77,6 +77,63 @@ def test_a_bound_the_database_refutes_is_replaced() -> None:
     assert clock.monotonic_at(slot, stepped) == pytest.approx(stepped.monotonic_at(slot))
 
 
+def true_time(monotonic: float) -> datetime:
+    return DATABASE_NOW + timedelta(seconds=monotonic - 100.0)
+
+
+def test_a_start_is_recorded_by_the_tightest_upper_bound_never_before_the_truth() -> None:
+    clock = HoldClock()
+    clock.observe(read(at=100.0005, sent=100.0, received=100.001))  # a short read
+    # A claim whose transaction began 80 ms after it was sent (a busy server): its own
+    # clock records its attempts' starts 80 ms late.
+    claim = read(at=100.28, sent=100.2, received=100.5)
+    clock.observe(claim)
+    began = 101.0
+    assert claim.database_time(began) == true_time(began) + timedelta(milliseconds=80)
+    recorded = clock.database_time(began, claim)
+    assert true_time(began) <= recorded <= true_time(began) + timedelta(milliseconds=1.5)
+
+
+@pytest.mark.parametrize("read_at", [100.0, 100.0005, 100.001])
+def test_a_recorded_start_is_never_early_wherever_the_database_read(read_at: float) -> None:
+    clock = HoldClock()
+    sample = ClaimClock(DATABASE_NOW, sent=100.0, received=100.001)
+    clock.observe(sample)
+    began = 103.0  # the database clock then read DATABASE_NOW + (began - read_at)
+    recorded = clock.database_time(began, read(at=102.5, sent=102.0, received=102.9))
+    assert recorded >= DATABASE_NOW + timedelta(seconds=began - read_at)
+
+
+def test_a_recorded_start_allows_for_drift_and_ignores_an_old_or_refuted_bound() -> None:
+    clock = HoldClock()
+    clock.observe(read(at=100.0, sent=100.0, received=100.0))
+    own = read(at=106.0, sent=105.9, received=106.1)
+    # Six seconds on, the database clock may have gained 500 ppm on the worker's.
+    recorded = clock.database_time(106.0, own)
+    assert recorded == true_time(106.0) + timedelta(seconds=CLOCK_DRIFT * 6.0)
+    assert clock.database_time(100.0 + CLOCK_SAMPLE_MAX_AGE_SECONDS + 1, own) == (
+        own.database_time(100.0 + CLOCK_SAMPLE_MAX_AGE_SECONDS + 1)
+    )
+    # The database clock stepped forward a second: the kept bound would record early.
+    stepped = ClaimClock(true_time(107.0) + timedelta(seconds=1), sent=107.0, received=107.001)
+    clock.observe(stepped)
+    assert clock.database_time(107.5, stepped) == stepped.database_time(107.5)
+
+
+def test_when_the_tightest_bound_grows_old_the_next_tightest_takes_over() -> None:
+    clock = HoldClock()
+    clock.observe(read(at=100.0, sent=100.0, received=100.0))  # the tightest
+    clock.observe(read(at=105.0, sent=105.0, received=105.002))  # a quick read later
+    # Past the first's age a claim that took 300 ms answers: the quick read, not the
+    # claim's round trip, holds its slots (and records their starts).
+    claim = read(at=110.5, sent=110.4, received=110.7)
+    clock.observe(claim)
+    slot = DATABASE_NOW + timedelta(seconds=11)
+    assert clock.monotonic_at(slot, claim) <= true_instant(slot) + 0.002 + CLOCK_DRIFT * 7
+    recorded = clock.database_time(111.0, claim)
+    assert recorded <= true_time(111.0) + timedelta(seconds=0.002 + CLOCK_DRIFT * 7)
+
+
 def test_a_bound_too_old_is_replaced_even_by_a_looser_one() -> None:
     clock = HoldClock()
     clock.observe(read(at=100.0, sent=100.0, received=100.0))

@@ -12,8 +12,11 @@ from pgsched.engine.pacing import (
     FIRE_AHEAD_CLAIM_MAX,
     FIRE_AHEAD_MAX_SECONDS,
     FIRE_AHEAD_MIN_SECONDS,
+    HOLD_LAG_SECONDS,
+    HOLD_MAX,
     ClaimPacer,
 )
+from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
 
 
 def pacer(concurrency: int = 10, poll: float = 1.0) -> ClaimPacer:
@@ -34,7 +37,8 @@ def test_the_fire_ahead_window_follows_the_claim_latency_within_bounds() -> None
     assert p.ahead_seconds == FIRE_AHEAD_MIN_SECONDS
     for _ in range(100):
         p.claimed(0, 10, 0.05)
-    assert p.ahead_seconds == pytest.approx(0.2, rel=0.01)
+    # Four claims' worth, and the time held python slots reach their processes early.
+    assert p.ahead_seconds == pytest.approx(0.2 + HAND_OVER_LEAD_SECONDS, rel=0.01)
     for _ in range(100):
         p.claimed(0, 10, 10.0)
     assert p.ahead_seconds == FIRE_AHEAD_MAX_SECONDS
@@ -141,10 +145,31 @@ def test_a_claim_takes_what_the_python_processes_begin_within_the_wait_and_no_mo
     assert p.room(in_flight=0, processes=4, seconds=10.0, waiting=0) == 4
 
 
+def test_a_loop_asleep_for_lack_of_room_is_woken_by_any_end() -> None:
+    p = pacer(concurrency=100)
+    # A burst of held slots: 60 held, 50 of them waiting for one of 4 processes.
+    assert p.room(in_flight=60, processes=4, seconds=0.01, waiting=50) <= 0
+    assert p.attempt_ended(in_flight=59)
+    assert p.room(in_flight=20, processes=4, seconds=0.01, waiting=10) > 0
+    assert not p.attempt_ended(in_flight=19)
+
+
 def test_a_claim_ahead_takes_a_share_of_an_instant_not_all_of_it() -> None:
     p = pacer(concurrency=5000)
     assert p.ahead_limit(10) == 10
     assert p.ahead_limit(5000) == FIRE_AHEAD_CLAIM_MAX
+
+
+def test_a_worker_holds_what_its_python_processes_begin_soon_after_the_instant() -> None:
+    p = pacer(concurrency=100)  # --concurrency is not the bound: held slots do not run
+    # 4 processes beginning one attempt every 200 us begin 400 within 20 ms.
+    assert HOLD_LAG_SECONDS == 0.02
+    assert p.hold_room(held=0, processes=4, pace=0.0002) == 400
+    assert p.hold_room(held=150, processes=4, pace=0.0002) == 250
+    # Fast ones: never more than HOLD_MAX; slow ones: still one per process.
+    assert p.hold_room(held=0, processes=4, pace=0.000001) == HOLD_MAX
+    assert p.hold_room(held=0, processes=4, pace=10.0) == 4
+    assert p.hold_room(held=4, processes=4, pace=10.0) == 0
 
 
 def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon() -> None:

@@ -1,0 +1,185 @@
+"""The python executor's children: starting them, reading what they send, seeing them go.
+
+``PythonExecutor`` (``python.py``) builds on this and decides what each child runs;
+here is what every child needs whatever it runs: its start, the handling of its
+results, checkpoints and withdrawals as they arrive, and, once it has exited, the
+fate of the attempts it held (``child_gone``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from pgsched.config import job_environment
+from pgsched.executors.base import signal_group
+from pgsched.executors.job_user import JobUser
+from pgsched.executors.python_children import (
+    Child,
+    Ticket,
+    checkpoint,
+    child_gone,
+    kill,
+    settle,
+    spawn,
+    time_out,
+)
+from pgsched.models import Attempt, Outcome, RunStatus
+
+log = structlog.get_logger("pgsched.executors.python")
+
+# Weight of the newest attempt in the running averages of the children's time per
+# attempt and pace.
+DURATION_SMOOTHING = 0.05
+# A gap between back-to-back starts counts for at most this many times the pace.
+PACE_OUTLIER = 4.0
+
+
+class ChildPool:
+    """The children of one executor, and what they send.
+
+    ``seconds`` is the average time an attempt takes in its child; ``pace``, the
+    average time between the starts of attempts a child takes back to back, both
+    starting from ``initial_seconds``. ``_wake`` is called whenever a child may take
+    more (it frees up, hands attempts back, or dies).
+    """
+
+    def __init__(
+        self,
+        allowed: tuple[str, ...],
+        hidden_env: tuple[str, ...],
+        user: JobUser | None,
+        save_checkpoint: Callable[[Attempt, Any], Awaitable[None]],
+        initial_seconds: float,
+    ) -> None:
+        self._allowed = allowed
+        self._hidden_env = hidden_env
+        self._user = user
+        self._save_checkpoint = save_checkpoint
+        self.seconds = self.pace = initial_seconds
+        # Attempts waiting for a child, oldest first.
+        self._pending: deque[Ticket] = deque()
+        self._pool: list[Child] = []  # children able to take attempts (not exited)
+        self._children: set[Child] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._withdrawal_ids = 0
+
+    def _wake(self) -> None:
+        raise NotImplementedError
+
+    async def _add_child(self) -> Child:
+        environment = job_environment(self._hidden_env)
+        if self._user is not None:
+            environment = self._user.environment(environment)
+        sys_path = [str(entry) for entry in sys.path]
+        child = await spawn(sys_path, self._allowed, environment, self._user)
+        child.inbox.handler = lambda message: self._on_message(child, message)
+        child.idle_since = time.monotonic()
+        child.watcher = asyncio.create_task(self._watch(child))
+        self._children.add(child)
+        self._pool.append(child)
+        return child
+
+    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "result":
+            self._on_result(child, message)
+        elif kind == "checkpoint":
+            saved = checkpoint(child, message["ticket"], message["value"], self._save_checkpoint)
+            self._spawn_task(saved)
+        elif kind == "withdrawn":
+            head = child.head()
+            for key in message["tickets"]:
+                ticket = child.queued.pop(key, None)
+                if ticket is not None:
+                    ticket.child = None
+            if (first := child.head()) is None:
+                child.idle_since = time.monotonic()
+            elif first is not head:
+                # The first was waiting for its instant: the next may begin from "at".
+                child.output.attempt_started(first.run_id)
+                child.began(message["at"], self._expired)
+            answer = child.withdrawals.pop(message["id"], None)
+            if answer is not None and not answer.done():
+                answer.set_result(message["tickets"])
+            self._wake()
+        else:  # garbled, or a message this worker does not know
+            fate = "the python worker process sent a message that is not JSON"
+            self._spawn_task(kill(child, reason="sent a message the worker cannot read", fate=fate))
+
+    def _on_result(self, child: Child, message: dict[str, Any]) -> None:
+        ticket = child.queued.pop(message["ticket"], None)
+        now = time.monotonic()
+        if (started := message["started"]) is not None:  # the job's time, not the reading
+            self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
+        if (gap := message["gap"]) is not None:
+            # A child descheduled mid-burst (a busy host) is not its pace: one sample
+            # moves the average by a fraction of it at most.
+            self.pace += DURATION_SMOOTHING * (min(gap, PACE_OUTLIER * self.pace) - self.pace)
+        if (head := child.head()) is not None:
+            child.output.attempt_started(head.run_id)
+            # The child takes its next attempt as soon as it has written this result.
+            child.began(message["ended"], self._expired)
+        else:
+            child.idle_since = now
+        if self._pending:
+            self._wake()
+        if ticket is None:
+            return
+        ticket.child = None
+        settle(
+            ticket,
+            Outcome(
+                RunStatus(message["status"]),
+                error=message["error"],
+                output=message["output"],
+                retryable=message["retryable"],
+                started_monotonic=message["started"],
+            ),
+        )
+
+    async def _watch(self, child: Child) -> None:
+        returncode = await child.process.wait()
+        # Whatever the job left running dies with the child, so nothing keeps its
+        # pipe open or outlives the attempt that started it. The group id cannot have
+        # been reused while any of them lives.
+        signal_group(child.pid, signal.SIGKILL)
+        child.inbox.drain_and_close()  # results it sent before it died still count
+        child.outbox.close()
+        self._children.discard(child)
+        with contextlib.suppress(ValueError):
+            self._pool.remove(child)
+        if not child.stopping:
+            log.warning("python_child_died", pid=child.pid, exit_code=returncode)
+        behind = child_gone(child, returncode)
+        # Never begun: they run in another child.
+        self._pending.extendleft(reversed(behind))
+        self._wake()
+
+    def _spawn_task(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _withdraw(self, child: Child, keys: list[int]) -> list[Ticket]:
+        """Ask ``child`` for the tickets ``keys`` back; those it handed back, in order
+        (none if it died first: the death hands back all but its current attempt)."""
+        asked = [ticket for key in keys if (ticket := child.queued.get(key))]
+        self._withdrawal_ids += 1
+        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        child.withdrawals[self._withdrawal_ids] = answer
+        child.send({"type": "withdraw", "id": self._withdrawal_ids, "tickets": keys})
+        taken = set(await answer)
+        return [ticket for ticket in asked if ticket.key in taken]
+
+    def _expired(self, ticket: Ticket) -> None:
+        self._spawn_task(time_out(ticket))

@@ -1,0 +1,206 @@
+"""Python attempts held for their instant: handed to a child before it, begun at it.
+
+Real child processes. A held attempt (``execute(attempt, start_at)``) waits in the
+executor until shortly before ``start_at``, then in its child's queue (still
+withdrawable) until ``start_at`` itself, on the monotonic clock the worker and its
+children share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from pgsched.executors.child_channel import ChildChannel, encode
+from pgsched.executors.python import PythonExecutor
+from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
+from pgsched.models import Attempt, Outcome, RunStatus
+from tests.attempts import make_attempt
+
+JOBS = "tests.jobs_for_tests"
+# Generous: a loaded test machine wakes a process late, never early.
+LATE_SECONDS = 0.25
+
+
+def attempt(run_id: int, function: str, timeout_seconds: int = 60, **args: Any) -> Attempt:
+    target = f"{JOBS}:{function}"
+    return make_attempt("python", target, args, run_id=run_id, timeout_seconds=timeout_seconds)
+
+
+def appender(run_id: int, path: Path, seconds: float = 0.0) -> Attempt:
+    return attempt(run_id, "sleep_then_append", path=str(path), line=str(run_id), seconds=seconds)
+
+
+async def no_checkpoint(attempt: Attempt, value: Any) -> None:
+    raise AssertionError(f"unexpected checkpoint {value!r}")
+
+
+async def pool(processes: int = 1) -> PythonExecutor:
+    executor = PythonExecutor(("tests.",), processes, no_checkpoint, slow_seconds=30)
+    await executor.start()
+    return executor
+
+
+def test_held_attempts_begin_at_their_instant_never_before() -> None:
+    async def go() -> tuple[float, list[Outcome]]:
+        executor = await pool(2)
+        try:
+            start_at = time.monotonic() + 0.4
+            held = [executor.execute(attempt(n, "getpid"), start_at) for n in range(20)]
+            return start_at, list(await asyncio.gather(*held))
+        finally:
+            await executor.close()
+
+    start_at, outcomes = asyncio.run(go())
+    assert all(outcome.status is RunStatus.SUCCEEDED for outcome in outcomes)
+    began = [outcome.started_monotonic for outcome in outcomes]
+    assert all(at is not None and start_at <= at < start_at + LATE_SECONDS for at in began)
+
+
+def test_a_held_attempt_is_in_its_child_before_its_instant() -> None:
+    async def go() -> int:
+        executor = await pool(1)
+        try:
+            start_at = time.monotonic() + 0.3
+            task = asyncio.ensure_future(executor.execute(attempt(1, "getpid"), start_at))
+            await asyncio.sleep(0.3 - HAND_OVER_LEAD_SECONDS / 2)
+            in_children = sum(len(child.queued) for child in executor._pool)
+            assert executor.held == 1 and executor.waiting == 0
+            await task
+            return in_children
+        finally:
+            await executor.close()
+
+    assert asyncio.run(go()) == 1
+
+
+def test_a_held_attempt_withdrawn_from_its_child_never_runs(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+
+    async def go() -> tuple[set[int], set[int], list[str]]:
+        executor = await pool(1)
+        try:
+            start_at = time.monotonic() + 0.5
+            # One still in the executor, one already waiting in the child.
+            later = asyncio.ensure_future(executor.execute(appender(1, ran), start_at + 5))
+            sooner = asyncio.ensure_future(executor.execute(appender(2, ran), start_at))
+            await asyncio.sleep(0.5 - HAND_OVER_LEAD_SECONDS / 2)
+            assert sum(len(child.queued) for child in executor._pool) == 1
+            took = await executor.withdraw_unstarted([1, 2])
+            for task in (later, sooner):
+                task.cancel()  # as the worker does with the slots it hands back
+            await asyncio.gather(later, sooner, return_exceptions=True)
+            await asyncio.sleep(0.3)  # past the instant: it would have begun by now
+            # The child was not killed to take it back: it runs the next attempt.
+            pids = {child.pid for child in executor._pool}
+            again = await executor.execute(attempt(3, "getpid"))
+            return (
+                took,
+                pids,
+                [again.output or "", *(ran.read_text().split() if ran.exists() else [])],
+            )
+        finally:
+            await executor.close()
+
+    took, pids, (pid, *lines) = asyncio.run(go())
+    assert took == {1, 2}
+    assert lines == []
+    assert f"return: {pids.pop()}" in pid
+
+
+def test_cancelling_a_held_attempt_takes_it_back_without_killing_its_child() -> None:
+    async def go() -> tuple[int, str]:
+        executor = await pool(1)
+        try:
+            start_at = time.monotonic() + 0.4
+            task = asyncio.ensure_future(executor.execute(attempt(1, "getpid"), start_at))
+            await asyncio.sleep(0.4 - HAND_OVER_LEAD_SECONDS / 2)
+            pid = executor._pool[0].pid
+            task.cancel()  # taken away by recovery, say, before its instant
+            await asyncio.gather(task, return_exceptions=True)
+            after = await executor.execute(attempt(2, "getpid"))
+            return pid, after.output or ""
+        finally:
+            await executor.close()
+
+    pid, output = asyncio.run(go())
+    assert f"return: {pid}" in output
+
+
+def test_a_held_attempt_is_timed_out_from_its_instant_not_while_it_waits() -> None:
+    async def go() -> tuple[float, Outcome, Outcome]:
+        executor = await pool(2)
+        try:
+            start_at = time.monotonic() + 1.2
+            # A 1 s timeout; 1.2 s of waiting for the instant does not count.
+            fits = executor.execute(attempt(1, "sleep_then_getpid", 1, seconds=0.3), start_at)
+            runs_over = executor.execute(attempt(2, "sleep_then_getpid", 1, seconds=5), start_at)
+            return start_at, *await asyncio.gather(fits, runs_over)
+        finally:
+            await executor.close()
+
+    start_at, fits, runs_over = asyncio.run(go())
+    assert fits.status is RunStatus.SUCCEEDED
+    assert runs_over.status is RunStatus.TIMED_OUT
+    assert runs_over.started_monotonic is not None
+    assert start_at <= runs_over.started_monotonic < start_at + LATE_SECONDS
+
+
+def test_held_attempts_of_a_child_killed_before_their_instant_run_in_another() -> None:
+    async def go() -> tuple[int, list[Outcome], float]:
+        executor = await pool(1)
+        try:
+            start_at = time.monotonic() + 0.5
+            held = [executor.execute(attempt(n, "getpid"), start_at) for n in (1, 2)]
+            tasks = [asyncio.ensure_future(work) for work in held]
+            await asyncio.sleep(0.5 - HAND_OVER_LEAD_SECONDS / 2)
+            killed = executor._pool[0].pid
+            os.kill(killed, signal.SIGKILL)
+            return killed, list(await asyncio.gather(*tasks)), start_at
+        finally:
+            await executor.close()
+
+    killed, outcomes, start_at = asyncio.run(go())
+    for outcome in outcomes:
+        assert outcome.status is RunStatus.SUCCEEDED, outcome
+        assert f"return: {killed}" not in (outcome.output or "")
+        assert outcome.started_monotonic is not None and outcome.started_monotonic >= start_at
+
+
+def test_a_held_attempt_refused_fails_at_its_instant_not_before() -> None:
+    async def go() -> tuple[float, Outcome, float]:
+        executor = await pool(1)
+        try:
+            start_at = time.monotonic() + 0.3
+            refused = make_attempt("python", "elsewhere:job", run_id=1)
+            outcome = await executor.execute(refused, start_at)
+            return start_at, outcome, time.monotonic()
+        finally:
+            await executor.close()
+
+    start_at, outcome, answered = asyncio.run(go())
+    assert outcome.status is RunStatus.FAILED
+    assert answered >= start_at
+
+
+def test_the_child_takes_no_attempt_before_its_start_at_and_gives_it_back_meanwhile() -> None:
+    parent_reads, child_writes = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    channel = ChildChannel(child_reads, child_writes)
+    channel.start_reading()
+    start_at = time.monotonic() + 0.3
+    requests = [{"ticket": key, "start_at": start_at} for key in (1, 2)]
+    os.write(parent_writes, encode({"type": "batch", "attempts": requests}))
+    os.write(parent_writes, encode({"type": "withdraw", "id": 7, "tickets": [1]}))
+    first = channel.next_attempt()
+    taken_at = time.monotonic()
+    os.close(parent_writes)
+    answer = os.read(parent_reads, 4096)
+    assert first is not None and first["ticket"] == 2
+    assert taken_at >= start_at and channel.waited
+    assert b'"tickets":[1]' in answer
+    assert channel.next_attempt() is None  # the parent has gone
