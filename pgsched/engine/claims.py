@@ -22,6 +22,7 @@ from pgsched.engine.planner import DueJob, JobPlan
 from pgsched.engine.rows import (
     ClaimResult,
     advance_params,
+    array_literal,
     attempt_from,
     due_job,
     planned_runs_params,
@@ -242,9 +243,11 @@ class Claims(Session):
             superseded_cursor = await self.run(
                 connection,
                 "supersede_retries",
+                # Array literals: psycopg adapts a list element by element (this pair
+                # of lists was 2.5 % of a busy worker's time).
                 {
-                    "job_ids": [job_id for job_id, _ in started_slots],
-                    "started_slots": [slot for _, slot in started_slots],
+                    "job_ids": array_literal(job_id for job_id, _ in started_slots),
+                    "started_slots": array_literal(slot for _, slot in started_slots),
                 },
             )
         inserted_cursor = await self.run(
