@@ -45,7 +45,14 @@ BATCH = 100
 LIVE_WORKER = "plans-worker"
 # Queries of worker.sql that read neither runs nor jobs: nothing there grows.
 NOT_ON_RUNS_OR_JOBS = frozenset(
-    ("register_worker", "heartbeat", "stop_worker", "lock_queue_limits", "queue_limits")
+    (
+        "register_worker",
+        "heartbeat",
+        "stop_worker",
+        "lock_queue_limits",
+        "queue_limits",
+        "claim_settings",
+    )
 )
 # On a large history, reading runs other than through an index is what hurts.
 SEQ_SCAN_ON_RUNS = re.compile(r"Seq Scan on runs\b")

@@ -88,8 +88,12 @@ class ClaimPacer:
 
     @property
     def gather_floor(self) -> int:
-        """Under backlog, claim only once this many slots are free."""
-        return max(1, self.concurrency // 4)
+        """Under backlog, claim only once this many slots are free (or after one gather
+        wait): a claim's five statements and two round trips cost the worker and the
+        database much the same for 25 jobs as for 50, and the half still in flight
+        keeps the python processes busy meanwhile (a quarter: 0.16 statements per
+        run, half: 0.10, and 15 % less CPU per run on both sides; bench/README.md)."""
+        return max(1, self.concurrency // 2)
 
     @property
     def ahead_seconds(self) -> float:

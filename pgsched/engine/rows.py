@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
-from pgsched.db.json_values import undecodable
+from pgsched.db.json_values import UndecodableJson, undecodable
 from pgsched.engine.planner import DueJob, JobPlan, PlannedRun
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
 from pgsched.models import Attempt, ClaimClock, EndedAttempt, RunStatus, Trigger
@@ -53,7 +53,7 @@ def due_job(row: DictRow) -> DueJob:
         running_run_ids=tuple(row["running_run_ids"]),
         queued_runs=row["queued_runs"],
         # Scheduling new jobs reads neither: their first claim when due does.
-        unreadable=undecodable(args=row.get("args"), checkpoint=row.get("checkpoint")),
+        unreadable=_unreadable(row.get("args"), row.get("checkpoint")),
         name=row["name"],
         breaker_state=row.get("breaker_state"),
         breaker_open_until=row.get("breaker_open_until"),
@@ -137,7 +137,7 @@ def attempt_from(
     """
     if shard:
         job = {**job, "checkpoint": checkpoint}
-    unreadable = undecodable(args=job["args"], checkpoint=job["checkpoint"])
+    unreadable = _unreadable(job["args"], job["checkpoint"])
     return Attempt(
         run_id=run_id,
         fence=fence,
@@ -150,7 +150,7 @@ def attempt_from(
         attempt=attempt,
         max_attempts=job["max_attempts"],
         timeout_seconds=job["timeout_seconds"],
-        trigger=Trigger(trigger),
+        trigger=_TRIGGERS[trigger],
         checkpoint=None if unreadable else job["checkpoint"],
         clock=clock,
         refusal=unreadable and f"this job's row cannot be read: {unreadable}",
@@ -159,6 +159,19 @@ def attempt_from(
         shards=job["shards"],
         breaker=job["breaker_failures"] is not None,
     )
+
+
+# Trigger(text) through the enum's lookup machinery, once per claimed attempt, cost more
+# than the rest of the attempt's fields together.
+_TRIGGERS = {trigger.value: trigger for trigger in Trigger}
+
+
+def _unreadable(args: Any, checkpoint: Any) -> str | None:
+    """Why a job row's args or checkpoint could not be read, or None (the common case
+    tested first: ``undecodable`` builds a dict of keyword arguments each call)."""
+    if type(args) is not UndecodableJson and type(checkpoint) is not UndecodableJson:
+        return None
+    return undecodable(args=args, checkpoint=checkpoint)
 
 
 def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
@@ -237,22 +250,37 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
 def array_literal(values: Iterable[Any]) -> str:
     """``values`` as one PostgreSQL array literal, None as NULL, for a parameter the
     query casts to the array's type (``%(run_ids)s::bigint[]``)."""
-    # A batch repeats texts and instants (jobs of one schedule share their slot, queue,
-    # status): each distinct one is converted once. Only str and datetime share the
-    # memo: they never equal each other, whereas True == 1 == 1.0. Equal aware instants
-    # in other zones read back the same, as every instant array is timestamptz[].
-    memo: dict[Any, str] = {}
-    parts = []
+    # Batches repeat texts and instants: jobs of one schedule share their slot, queue
+    # and status, and every claim of an every-second job sends its name again. Each
+    # distinct one is converted once and kept (up to _MEMO_MAX) across batches. Only
+    # str and datetime share the memo: they never equal each other, whereas True == 1
+    # == 1.0. Equal aware instants in other zones read back the same, as every instant
+    # array is timestamptz[].
+    memo = _MEMO
+    if len(memo) > _MEMO_MAX:
+        memo.clear()
+    parts: list[str] = []
+    append = parts.append
     for value in values:
         kind = type(value)
-        if kind is str or kind is datetime:
+        if kind is int:
+            append(str(value))
+        elif value is None:
+            append("NULL")
+        elif kind is str or kind is datetime:
             text = memo.get(value)
             if text is None:
                 text = memo[value] = _ELEMENTS[kind](value)
-            parts.append(text)
+            append(text)
         else:
-            parts.append(_ELEMENTS[kind](value))
+            append(_ELEMENTS[kind](value))
     return "{" + ",".join(parts) + "}"
+
+
+# Texts and instants already converted by array_literal; cleared when it grows past
+# _MEMO_MAX (a few MB), so a million distinct names cost a rebuild, not memory.
+_MEMO: dict[Any, str] = {}
+_MEMO_MAX = 50_000
 
 
 def _quoted(text: str) -> str:
@@ -261,9 +289,7 @@ def _quoted(text: str) -> str:
 
 
 _ELEMENTS: dict[type, Callable[[Any], str]] = {
-    type(None): lambda _: "NULL",
     bool: lambda value: "t" if value else "f",
-    int: str,
     # repr: the shortest text that reads back as the same float (nan, inf included).
     float: repr,
     str: _quoted,

@@ -37,6 +37,26 @@ SELECT l.queue,
   FROM pgsched.queue_limits AS l
  WHERE l.queue = ANY(%(queues)s);
 
+-- name: claim_settings
+-- First in every claim transaction, for it alone (set_config(..., true): nothing
+-- outlives the transaction, so it is safe behind a transaction pooler).
+-- The claim's generic plan is the plan its custom plans are (claim_due_jobs is
+-- costed without its parameters' values), but with plan_cache_mode auto PostgreSQL
+-- keeps it only while it costs no more than the average of the custom plans before
+-- it: a tie that every ANALYZE of a busy jobs table breaks one way or the other (it
+-- kept it in one 20 s profile of the throughput shape, planned all 1,201 claims of
+-- the next). So the claim asks for the generic plan, and claim_settings_end restores
+-- the mode saved here for the statements after it (insert_planned_runs is planned
+-- at each call on purpose). JIT stays off: the claim's plan is costed high, and a
+-- plan made with jit on above jit_above_cost is JIT-compiled at every execution,
+-- 0.3 to 1.5 s for a statement that runs in 0.3 ms. Nothing a worker runs gains from it.
+SELECT set_config('jit', 'off', true),
+       set_config('pgsched.plan_cache_mode', current_setting('plan_cache_mode'), true),
+       set_config('plan_cache_mode', 'force_generic_plan', true);
+
+-- name: claim_settings_end
+SELECT set_config('plan_cache_mode', current_setting('pgsched.plan_cache_mode'), true);
+
 -- name: claim_due_jobs
 -- Jobs due now, or within ahead_seconds (fire-ahead: the worker holds the slot and
 -- starts it at its instant), higher priority first, then earlier due. Each queue is
@@ -60,9 +80,24 @@ SELECT l.queue,
 -- FOR SHARE until the claim commits, must not be stopped. A reaper (FOR UPDATE SKIP
 -- LOCKED) then passes over it until the claim is recorded and reaps its runs with it;
 -- a claim that comes second waits for the reap and sees the worker stopped.
+-- The plan must not depend on the parameters' values, so that the prepared statement
+-- keeps one generic plan instead of being planned at every call (0.4 ms a claim):
+-- PostgreSQL keeps it after five executions only if it costs no more than the custom
+-- plans did (claim_settings). So the limit and the fire-ahead bound are read through
+-- InitPlans ((SELECT ...)), which custom plans cannot see into either: both are
+-- planned alike, and the generic plan is right wherever a custom one would be.
+-- The queue list is sized by its own cardinality (LIMIT cardinality(...)): exactly
+-- in a custom plan, one queue in a generic one, not ten. Those costs are high (the
+-- planner takes a tenth of a level's due jobs under a LIMIT it cannot read), above
+-- jit_above_cost at a million jobs: claim_settings turns JIT off before it.
+-- A level's due bound is a row comparison on (priority, due), the same as due <= bound
+-- within the level, that only jobs_queue_priority_due_idx can read as its range:
+-- jobs_queue_due_idx, smaller, was chosen when every job had one priority, and
+-- would walk the other priorities' due jobs, filtered, once there were several.
 WITH candidates AS MATERIALIZED (
         SELECT j.*
-          FROM unnest(%(queues)s::text[]) AS q(name)
+          FROM (SELECT name FROM unnest(%(queues)s::text[]) AS u(name)
+                 LIMIT cardinality(%(queues)s::text[])) AS q
          CROSS JOIN LATERAL (
               WITH RECURSIVE levels (priority) AS (
                     (SELECT d.priority FROM pgsched.jobs AS d
@@ -86,8 +121,9 @@ WITH candidates AS MATERIALIZED (
                  WHERE d.enabled
                    AND d.queue = q.name
                    AND d.priority = l.priority
-                   AND coalesce(d.next_run, '-infinity'::timestamptz)
-                       <= now() + make_interval(secs => %(ahead_seconds)s)
+                   AND (d.priority, coalesce(d.next_run, '-infinity'::timestamptz))
+                       <= (l.priority,
+                           now() + make_interval(secs => (SELECT %(ahead_seconds)s::float8)))
                    AND (coalesce(d.next_run, '-infinity'::timestamptz) <= now()
                         OR NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
                                         WHERE r.job_id = d.id
@@ -98,13 +134,13 @@ WITH candidates AS MATERIALIZED (
                                 WHERE w.id = %(worker_id)s AND w.stopped_at IS NULL
                                   FOR SHARE)
                  ORDER BY coalesce(d.next_run, '-infinity'::timestamptz)
-                 LIMIT %(limit)s
+                 LIMIT (SELECT %(limit)s::integer)
                    FOR NO KEY UPDATE SKIP LOCKED) AS due
-               LIMIT %(limit)s) AS j
+               LIMIT (SELECT %(limit)s::integer)) AS j
 ), locked AS (
         SELECT * FROM candidates
          ORDER BY priority DESC, coalesce(next_run, '-infinity'::timestamptz)
-         LIMIT %(limit)s
+         LIMIT (SELECT %(limit)s::integer)
 ), running AS (
         SELECT a.*
           FROM (SELECT array_agg(id) AS ids, array_agg(shards > 1) AS sharded FROM locked) AS l

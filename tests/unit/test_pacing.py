@@ -101,7 +101,7 @@ def test_under_backlog_a_few_free_slots_are_gathered_before_claiming() -> None:
     p = pacer(concurrency=100)
     assert not p.should_gather(1)
     p.claimed(100, 100, 0.0)
-    assert p.should_gather(24) and not p.should_gather(25)
+    assert p.should_gather(49) and not p.should_gather(50)
     assert p.attempt_ended(in_flight=50)
 
 
