@@ -25,12 +25,15 @@ import structlog
 
 from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.repository import Repository
-from pgsched.engine.state import RELEASED, WorkerState
-from pgsched.errors import DatabaseError
+from pgsched.engine.state import RELEASED, InFlight, WorkerState
+from pgsched.errors import DatabaseError, QueryFailed
 from pgsched.executors.python import PythonExecutor
 from pgsched.models import Attempt
 
 log = structlog.get_logger("pgsched.engine.worker")
+
+# Surplus slots whose release went unanswered are asked about again this often.
+RELEASE_RETRY_SECONDS = 1.0
 
 
 async def release_unstarted(
@@ -91,19 +94,58 @@ async def hand_back_surplus(
     claimed: Sequence[Attempt], state: WorkerState, pacer: ClaimPacer, repository: Repository
 ) -> Sequence[Attempt]:
     """Of the slots a claim took from their jobs' schedules, hand back at once those
-    beyond --concurrency (``beyond_concurrency``); returns the ones to start. If the
-    database cannot take them, they are kept: they begin late, as slots free up."""
+    beyond --concurrency (``beyond_concurrency``); returns the ones to start here."""
     holding = (held.attempt for held in state.in_flight.values())
     surplus = beyond_concurrency(claimed, holding, pacer.concurrency)
     if not surplus:
         return claimed
     pacer.surplus_seen(time.monotonic())
+    handed_back = {attempt.run_id for attempt in surplus}
+    others = [attempt for attempt in claimed if attempt.run_id not in handed_back]
     try:
         released = await repository.release_held_runs([(a.run_id, a.fence) for a in surplus])
-    except DatabaseError as exc:
-        # Still claimed by this worker: they begin as slots free up, late.
+    except QueryFailed as exc:
+        # Refused, so not released: still this worker's, they begin as slots free up.
         log.warning("runs_not_released", count=len(surplus), reason="concurrency", error=str(exc))
         return claimed
+    except DatabaseError as exc:
+        # No answer: the release may have committed before the answer was lost: started here, a
+        # slot could run twice. They wait, held, until the database says (SIGTERM
+        # hands them back with the rest).
+        log.warning("runs_not_released", count=len(surplus), reason="concurrency", error=str(exc))
+        task = asyncio.create_task(_release_when_answered(surplus, state, repository))
+        for attempt in surplus:
+            state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule=True)
+        return others
+    _released(released, surplus, state)
+    # One the statement did not release is no longer this worker's (its fence moved:
+    # recovery took it), like the released ones: neither starts here.
+    return others
+
+
+async def _release_when_answered(
+    surplus: Sequence[Attempt], state: WorkerState, repository: Repository
+) -> None:
+    """Ask again, until the database answers, to release ``surplus``; none begins here."""
+    try:
+        while True:
+            await asyncio.sleep(RELEASE_RETRY_SECONDS)
+            try:
+                released = await repository.release_held_runs(
+                    [(attempt.run_id, attempt.fence) for attempt in surplus]
+                )
+            except DatabaseError as exc:
+                log.warning("runs_not_released", count=len(surplus), error=str(exc))
+                continue
+            _released(released, surplus, state)
+            return
+    finally:
+        for attempt in surplus:
+            state.in_flight.pop(attempt.run_id, None)
+            state.cancel_reasons.pop(attempt.run_id, None)
+
+
+def _released(released: Sequence[int], surplus: Sequence[Attempt], state: WorkerState) -> None:
     log.info(
         "runs_released",
         count=len(released),
@@ -111,7 +153,3 @@ async def hand_back_surplus(
         reason="concurrency",
         worker_id=state.worker_id,
     )
-    # One the statement did not release is no longer this worker's (its fence moved:
-    # recovery took it), like the released ones: neither starts here.
-    handed_back = {attempt.run_id for attempt in surplus}
-    return [attempt for attempt in claimed if attempt.run_id not in handed_back]

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from pgsched.engine import release
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.release import beyond_concurrency, hand_back_surplus
 from pgsched.engine.state import InFlight, WorkerState, new_identity
-from pgsched.errors import DatabaseError
+from pgsched.errors import DatabaseError, DatabaseUnavailable, QueryFailed
 from pgsched.models import Attempt
 from tests.attempts import make_attempt
 
@@ -64,16 +67,21 @@ def test_a_refused_attempt_takes_no_slot() -> None:
 
 
 class Releasing:
-    """A repository that releases what it is given, but ``taken`` (not this worker's)."""
+    """A repository that releases what it is given, but ``taken`` (not this worker's);
+    the first ``failures`` calls raise ``error``."""
 
-    def __init__(self, taken: Sequence[int] = (), fail: bool = False) -> None:
-        self.taken, self.fail = set(taken), fail
+    def __init__(
+        self, taken: Sequence[int] = (), failures: int = 0, error: type[DatabaseError] = QueryFailed
+    ) -> None:
+        self.taken, self.failures, self.error = set(taken), failures, error
         self.asked: list[tuple[int, int]] | None = None
+        self.calls = 0
 
     async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
         self.asked = list(held)
-        if self.fail:
-            raise DatabaseError("connection refused")
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error("connection refused")
         return [run_id for run_id, _ in held if run_id not in self.taken]
 
 
@@ -86,7 +94,10 @@ def hand_back(
             task = asyncio.create_task(asyncio.sleep(0))
             state.in_flight[attempt.run_id] = InFlight(attempt, task, True)
         kept = await hand_back_surplus(claimed, state, p, repository)  # type: ignore[arg-type]
-        await asyncio.gather(*(held.task for held in state.in_flight.values()))
+        await asyncio.gather(*{held.task for held in state.in_flight.values()})
+        # Unanswered releases are held until answered, and then no longer.
+        assert set(state.in_flight) == {attempt.run_id for attempt in holding}
+        assert not state.cancel_reasons
         return [attempt.run_id for attempt in kept]
 
     p = ClaimPacer(2, 1.0)
@@ -110,11 +121,23 @@ def test_no_surplus_no_statement() -> None:
     assert p.within_concurrency_until == 0.0
 
 
-def test_surplus_the_database_could_not_take_back_starts_here_late() -> None:
-    repository = Releasing(fail=True)
+def test_surplus_the_database_refused_to_take_back_starts_here_late() -> None:
+    repository = Releasing(failures=1)
     kept, p = hand_back([slot(1), slot(2), slot(3)], repository, holding=[slot(8)])
     assert kept == [1, 2, 3] and repository.asked == [(2, 2), (3, 3)]
     assert p.ahead_limit(100, room=1, now=time.monotonic()) == 1
+
+
+def test_surplus_whose_release_went_unanswered_never_starts_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The release may have committed before the connection broke: another worker may
+    # run those slots, so this one holds them, unstarted, until the database answers.
+    monkeypatch.setattr(release, "RELEASE_RETRY_SECONDS", 0.01)
+    repository = Releasing(failures=2, error=DatabaseUnavailable)
+    kept, _ = hand_back([slot(1), slot(2), slot(3)], repository, holding=[slot(8)])
+    assert kept == [1]
+    assert repository.calls == 3 and repository.asked == [(2, 2), (3, 3)]
 
 
 def test_surplus_no_longer_this_workers_does_not_start_either() -> None:
