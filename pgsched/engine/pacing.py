@@ -49,6 +49,12 @@ FIRE_AHEAD_CLAIM_MAX = 500
 # and how many slots a killed worker leaves to recovery (they wait for its lease).
 HOLD_LAG_SECONDS = 0.02
 HOLD_MAX = 1000
+# Shell, http and sql slots are held only up to --concurrency (``release.py`` hands
+# back the rest before their instant). Once a claim ahead brought more, the worker's
+# claims ahead stay within --concurrency until this long after the latest instant it
+# could have held (FIRE_AHEAD_MAX_SECONDS away): it would take the handed-back slots
+# again at once otherwise, and an instant's burst is claimed by then.
+SURPLUS_CAUTION_SECONDS = 2.0
 
 
 @dataclass
@@ -77,6 +83,8 @@ class ClaimPacer:
     slot_soon: bool = True
     # The last look found no room: the claim loop sleeps until an attempt ends.
     full: bool = False
+    # Until then (monotonic), claims ahead stay within --concurrency (``surplus_seen``).
+    within_concurrency_until: float = 0.0
 
     @property
     def gather_floor(self) -> int:
@@ -106,9 +114,19 @@ class ClaimPacer:
         self.full = free <= 0
         return free
 
-    def ahead_limit(self, free: int) -> int:
-        """How many slots a claim ahead takes, of ``free`` (``hold_room``)."""
+    def ahead_limit(self, free: int, room: int, now: float) -> int:
+        """How many slots a claim ahead takes, of ``free`` (``hold_room``); of ``room``
+        (what --concurrency leaves) too, for a while after one brought shell, http or
+        sql slots beyond it (``surplus_seen``)."""
+        if now < self.within_concurrency_until:
+            free = min(free, room)
         return min(free, FIRE_AHEAD_CLAIM_MAX)
+
+    def surplus_seen(self, now: float) -> None:
+        """A claim brought shell, http or sql slots beyond --concurrency: claims ahead
+        stay within it until ``SURPLUS_CAUTION_SECONDS`` after any instant it held."""
+        until = now + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
+        self.within_concurrency_until = max(self.within_concurrency_until, until)
 
     def hold_room(self, held: int, processes: int, pace: float) -> int:
         """How many more slots to hold for their instants, ``held`` being held: no

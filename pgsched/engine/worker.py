@@ -29,7 +29,7 @@ from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import SharedPlans
-from pgsched.engine.release import release_unstarted
+from pgsched.engine.release import hand_back_surplus, release_unstarted
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
     TAKEN,
@@ -280,7 +280,7 @@ class Worker:
             ahead = pacer.ahead_seconds
             limit = free - taken
             if ahead:
-                limit = pacer.ahead_limit(self._free(ahead=True) - taken)
+                limit = pacer.ahead_limit(self._free(ahead=True) - taken, limit, time.monotonic())
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
@@ -289,8 +289,9 @@ class Worker:
             )
             self._events.planned(result)
             latency = time.monotonic() - claim_started
-            held = self._start(result.attempts, from_schedule=True)
-            taken += len(result.attempts) - held
+            starting = await hand_back_surplus(result.attempts, self.state, pacer, self._claims)
+            held = self._start(starting, from_schedule=True)
+            taken += len(starting) - held
         pacer.claimed(taken, free, latency)
         return taken + held
 

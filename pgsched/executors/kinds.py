@@ -52,11 +52,11 @@ class SideBySide:
     """An executor of a kind whose attempts run side by side in the worker (shell, http,
     sql), sharing ``slots`` (``--concurrency`` of them) with the others of these kinds.
 
-    Claims of due work stay within --concurrency, but slots claimed ahead are held by
-    what the python processes can begin at their instant (``ClaimPacer.hold_room``),
-    and more of these kinds may come due at one instant than --concurrency: those
-    beyond it wait here until one ends, and begin then (their ``started_at``, and
-    their timeout counts from then: a wait for a slot is not the job's time).
+    Claims of due work stay within --concurrency, and slots of these kinds claimed
+    ahead beyond it are handed back (``release.hand_back_surplus``); when the database
+    could not take them back, those beyond it wait here until one ends, and begin then
+    (their ``started_at``, and their timeout counts from then: a wait for a slot is
+    not the job's time).
     """
 
     def __init__(self, executor: Executor, slots: asyncio.Semaphore) -> None:
