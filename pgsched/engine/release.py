@@ -74,8 +74,10 @@ def beyond_concurrency(
     """The side-by-side attempts of ``claimed`` that could not begin at their instant
     beside those of ``holding`` (the worker's, running or held): the latest slots
     beyond ``concurrency``, of jobs with no other slot here."""
-    holding = list(holding)
     ours = [attempt for attempt in claimed if side_by_side(attempt)]
+    if not ours:
+        return []  # a python-only claim: no walk over what the worker holds
+    holding = list(holding)
     excess = sum(1 for attempt in holding if side_by_side(attempt)) + len(ours) - concurrency
     if excess <= 0:
         return []
