@@ -310,8 +310,7 @@ daily_run_totals = Table(
 )
 Index("daily_run_totals_job_name_day_idx", daily_run_totals.c.job_name, daily_run_totals.c.day)
 
-# ... and per job name over the days from recent_run_totals_starts.first_day up to,
-# not including, next_day (moved once a day to 29 days ago and to today).
+# ... and per job name over the days [first_day, next_day) of recent_run_totals_starts.
 recent_run_totals = Table(
     "recent_run_totals",
     metadata,
