@@ -36,7 +36,7 @@ from typing import Any
 from psycopg import conninfo
 
 from bench.harness.cpu import command_name, parent_pid, tree_cpu_seconds
-from bench.harness.database import Connection, connect, database_now, scalar
+from bench.harness.database import Connection, connect, database_now, herd_finished, scalar
 from bench.harness.workers import REPOSITORY
 
 WORKERS = 2
@@ -327,12 +327,8 @@ def _measure(
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
     wal_before = connection.execute(WAL).fetchone()
     if herd:
-        done = (
-            "SELECT count(*) FROM pgsched.runs"
-            " WHERE status = 'succeeded' AND scheduled_for = %(instant)s"
-        )
         _wait_for(
-            lambda: scalar(connection, done, {"instant": instant}) >= arguments.jobs,
+            lambda: herd_finished(connection, instant, "default"),
             FINISH_TIMEOUT_SECONDS,
             "the herd",
             processes,

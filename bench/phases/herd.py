@@ -24,6 +24,7 @@ from bench.harness.database import (
     Connection,
     connect,
     database_now,
+    herd_finished,
     scalar,
 )
 from bench.harness.errors import BenchError
@@ -61,10 +62,6 @@ REGISTER_SIDE = """
 INSERT INTO pgsched.jobs (name, schedule, kind, target, queue)
 SELECT 'side-' || n, '* * * * * *', 'python', %(target)s, 'side'
   FROM generate_series(1, %(count)s) AS n
-"""
-HERD_FINISHED = """
-SELECT count(*) FROM pgsched.runs
- WHERE scheduled_for = %(instant)s AND attempt = 1 AND status = 'succeeded' AND queue = 'default'
 """
 HERD_FIGURES = """
 SELECT count(*), count(DISTINCT job_id),
@@ -133,9 +130,9 @@ def run(context: BenchContext, count: int) -> list[Figure]:
         )
         meter.start()
         workers.wait_until(
-            lambda: scalar(connection, HERD_FINISHED, {"instant": instant}) >= count,
+            lambda: herd_finished(connection, instant, "default"),
             FINISH_TIMEOUT_SECONDS,
-            f"{count:,} herd runs to succeed",
+            f"{count:,} herd runs to finish",
         )
         cpu = meter.stop()
         ended_at = database_now(connection)
