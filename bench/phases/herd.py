@@ -25,6 +25,7 @@ from bench.harness.database import (
     Connection,
     connect,
     database_now,
+    herd_finished,
     scalar,
 )
 from bench.harness.errors import BenchError
@@ -67,18 +68,8 @@ HERD_FINISHED = """
 SELECT count(*) FROM pgsched.runs
  WHERE scheduled_for = %(instant)s AND attempt = 1 AND status = 'succeeded' AND queue = 'default'
 """
-# Until it can be done, the wait asks only this, every FINISHED_CHECK_SECONDS: whether a
-# job of the herd is still due or a run of its queue unfinished (index lookups). The
-# count above reads the whole of runs (a parallel sequential scan, ~25 ms of server CPU
-# at 100,000 runs); asked every 50 ms it took a large share of the server's CPU over
-# the herd it measured, on the same two cores.
-HERD_UNFINISHED = """
-SELECT (SELECT coalesce(next_run, '-infinity') FROM pgsched.jobs
-         WHERE queue = 'default' AND enabled
-         ORDER BY coalesce(next_run, '-infinity') LIMIT 1) <= %(instant)s
-    OR EXISTS (SELECT 1 FROM pgsched.runs
-                WHERE status IN ('pending', 'running') AND queue = 'default')
-"""
+# Until the herd is over (bench.harness.database.herd_finished, index lookups), the
+# count above (which reads the whole of runs) is asked only once it is over.
 FINISHED_CHECK_SECONDS = 0.1
 HERD_FIGURES = """
 SELECT count(*), count(DISTINCT job_id),
@@ -124,7 +115,7 @@ def _finished(connection: Connection, instant: datetime, count: int) -> Callable
         if now - looked_at < FINISHED_CHECK_SECONDS:
             return False
         looked_at = now
-        if scalar(connection, HERD_UNFINISHED, {"instant": instant}):
+        if not herd_finished(connection, instant, "default"):
             return False
         return bool(scalar(connection, HERD_FINISHED, {"instant": instant}) >= count)
 
