@@ -14,16 +14,16 @@ a field the log renderer quotes.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.child_channel import HEADER
+from pgsched.executors.child_channel import HEADER, read_message
 
 # One event per line, cut to this length.
 LINE_LIMIT_CHARS = 2_000
@@ -62,9 +62,8 @@ class Inbox(asyncio.Protocol):
             if len(self._buffer) < end:
                 break
             try:
-                # Decoded here: json.loads would first guess the encoding of bytes.
-                message = json.loads(self._buffer[start + HEADER.size : end].decode())
-            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                message = read_message(self._buffer[start + HEADER.size : end])
+            except (ValueError, RecursionError, struct.error):  # UnicodeDecodeError is a ValueError
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}
