@@ -16,6 +16,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -320,8 +321,13 @@ class Worker:
         clock = self._holds.clock
         clock.claimed(attempts)
         python: list[tuple[Attempt, float]] = []
+        # A claim's attempts share its clock and mostly a few instants.
+        starts: dict[tuple[datetime, int], float] = {}
         for attempt in attempts:
-            if (at := clock.start_at(attempt)) > now:
+            key = (attempt.scheduled_for, id(attempt.clock))
+            if (at := starts.get(key)) is None:
+                at = starts[key] = clock.start_at(attempt)
+            if at > now:
                 later += 1
             if attempt.kind == "python" and attempt.refusal is None:
                 python.append((attempt, at))
