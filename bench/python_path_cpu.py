@@ -5,8 +5,9 @@ In this process: a real ``Worker`` (never connected) with its python executor an
 ``--processes`` real python processes; ``--rounds`` rounds of ``--batch`` no-op
 attempts handed to ``Worker._start`` as one claim would hand them, each round waiting
 until every outcome has reached the finisher (which only counts them). Prints this
-process's CPU (``time.process_time``, the python processes not included) per attempt,
-per round, and the median. Runs against any checkout with its own ``.venv`` (the
+process's CPU (``time.process_time``) per attempt, per round: min, median and p90;
+and the python processes' CPU per attempt over all rounds (``/proc``, clock ticks).
+Runs against any checkout with its own ``.venv`` (the
 worker's private ``_start`` and ``_finisher`` are what both sides share), so two
 checkouts compare on a shared machine: the figure moves with load far less than
 runs/s do.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -61,7 +63,17 @@ def _attempts(first: int, count: int, clock: ClaimClock) -> list[Attempt]:
     ]
 
 
-async def _measure(arguments: argparse.Namespace) -> list[float]:
+def _children_cpu(pids: list[int]) -> float:
+    """CPU-seconds the processes ``pids`` have used (utime + stime)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(arguments: argparse.Namespace) -> tuple[list[float], float]:
     options = WorkerOptions(
         allow_python=("bench.",), allow_root=True, python_processes=arguments.processes
     )
@@ -71,9 +83,13 @@ async def _measure(arguments: argparse.Namespace) -> list[float]:
     python = worker._python
     await python.start()
     per_attempt = []
+    children = 0.0
     try:
         first = 1
-        for _ in range(arguments.rounds + 10):
+        for round_ in range(arguments.rounds + 10):
+            if round_ == 10:  # the processes warm (imports, the pool grown)
+                pids = [child.pid for child in python._pool]
+                children = _children_cpu(pids)
             now = time.monotonic()
             clock = ClaimClock(datetime.now(UTC), now, now)
             attempts = _attempts(first, arguments.batch, clock)
@@ -85,20 +101,22 @@ async def _measure(arguments: argparse.Namespace) -> list[float]:
                 await asyncio.sleep(0.001)
             per_attempt.append((time.process_time() - cpu) / arguments.batch)
             await asyncio.sleep(0.002)  # the loop quiet between claims
+        children = _children_cpu(pids) - children
     finally:
         await python.close()
-    return per_attempt[10:]  # the processes warm (imports, the pool grown)
+    return per_attempt[10:], children / (arguments.rounds * arguments.batch)
 
 
 def main() -> None:
     arguments = _arguments()
     configure_logging("warning")  # as the benchmark's workers run
-    per_attempt = asyncio.run(_measure(arguments))
+    per_attempt, children = asyncio.run(_measure(arguments))
     us = sorted(1e6 * value for value in per_attempt)
     print(
         f"worker CPU per python attempt, {arguments.rounds} rounds of {arguments.batch}, "
         f"{arguments.processes} processes: min {us[0]:.1f} us, median "
-        f"{statistics.median(us):.1f} us, p90 {us[int(0.9 * len(us))]:.1f} us"
+        f"{statistics.median(us):.1f} us, p90 {us[int(0.9 * len(us))]:.1f} us; "
+        f"python processes {1e6 * children:.1f} us"
     )
 
 
