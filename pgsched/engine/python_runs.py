@@ -159,7 +159,16 @@ class PythonRuns:
             self.end(run, None)
             return
         stopping = self._python.abandon(ticket)
-        stopping.add_done_callback(lambda _: self.end(run, None))
+        stopping.add_done_callback(lambda task: self._stopped(run, task))
+
+    def _stopped(self, run: PythonRun, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error(
+                "python_attempt_not_stopped",
+                error=repr(error),
+                **run_fields(run.attempt, self._state.worker_id),
+            )
+        self.end(run, None)
 
     def end(self, run: PythonRun, outcome: Outcome | None) -> None:
         """``run`` has left its executor with ``outcome`` (None: cancelled, for the

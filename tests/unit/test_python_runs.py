@@ -331,3 +331,27 @@ def test_taken_away_twice_or_after_it_ended_changes_nothing(tmp_path: Path) -> N
     b = asyncio.run(go())
     assert set(b.finished.ended) == {2}
     assert not b.state.cancel_reasons
+
+
+def test_a_held_attempt_with_a_warning_is_told_started_at_its_instant_not_before(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+
+    async def go() -> tuple[bool, bool]:
+        b = await batch()
+        try:
+            watched = appender(1, out, seconds=0.5, warn_after_seconds=60)
+            b.start([watched], time.monotonic() + 0.3)
+            await asyncio.sleep(0.1)
+            before = 1 in b.runs._events._warning_timers
+            await asyncio.sleep(0.4)
+            during = 1 in b.runs._events._warning_timers
+            await b.until_idle()
+            return before, during
+        finally:
+            await b.python.close()
+
+    before, during = asyncio.run(go())
+    assert not before  # its warning timer starts when it begins
+    assert during
