@@ -14,16 +14,16 @@ a field the log renderer quotes.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.child_channel import HEADER
+from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message
 
 # One event per line, cut to this length.
 LINE_LIMIT_CHARS = 2_000
@@ -47,6 +47,9 @@ class Inbox(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.handler: Callable[[Any], None] = _unexpected
+        # If set, a plain success (``PLAIN_SUCCESS``) goes here as ``(ticket, started,
+        # ended, gap)``, in order with the others, without a message built for it.
+        self.on_success: Callable[[int, float, float, float | None], None] | None = None
         self._buffer = bytearray()
         self._transport: asyncio.ReadTransport | None = None
 
@@ -61,10 +64,19 @@ class Inbox(asyncio.Protocol):
             end = start + HEADER.size + HEADER.unpack_from(self._buffer, start)[0]
             if len(self._buffer) < end:
                 break
+            body = start + HEADER.size
+            if (
+                self.on_success is not None
+                and end - body == PLAIN_SUCCESS.size
+                and self._buffer[body] == 0
+            ):
+                start = end
+                _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(self._buffer, body)
+                self.on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
+                continue
             try:
-                # Decoded here: json.loads would first guess the encoding of bytes.
-                message = json.loads(self._buffer[start + HEADER.size : end].decode())
-            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                message = read_message(self._buffer[body:end])
+            except (ValueError, RecursionError, struct.error):  # UnicodeDecodeError is a ValueError
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}

@@ -64,7 +64,7 @@ class HeldTickets:
         self._later = {
             ticket
             for ticket in self._later
-            if ticket.start_at > now and not ticket.abandoned and not ticket.future.done()
+            if ticket.start_at > now and not ticket.abandoned and not ticket.settled
         }
         return len(self._later)
 
