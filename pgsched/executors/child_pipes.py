@@ -49,6 +49,20 @@ class Inbox(asyncio.Protocol):
         self.handler: Callable[[Any], None] = _unexpected
         self._buffer = bytearray()
         self._transport: asyncio.ReadTransport | None = None
+        self._unread = 0  # how many ``leave_unread`` are not yet ended
+
+    def leave_unread(self) -> None:
+        """Read nothing more until as many ``read_again`` come: what the child sends
+        waits in the pipe (a child that fills it waits too)."""
+        self._unread += 1
+        if self._unread == 1 and self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def read_again(self) -> None:
+        """End one ``leave_unread``; the last reads what waits, in one go."""
+        self._unread -= 1
+        if self._unread == 0 and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.ReadTransport)
