@@ -6,7 +6,7 @@ at that instant, not a claim's round trip or a burst's hand-over later. ``HoldCl
 keeps the tightest bound recent answers give; ``Holds`` wakes each instant's slots
 from one timer, a few at a time. A python slot does not wait here: it goes to its
 python process before the instant, which begins it then itself (``python_held``);
-only its bookkeeping (``Holds.call_at``) waits here, until just after the instant.
+only its bookkeeping (``Holds.call_at``) waits for the instant here.
 """
 
 from __future__ import annotations
@@ -131,12 +131,6 @@ class HoldClock:
         return self.ceiling + CLOCK_DRIFT * abs(at - self.ceiling_observed)  # type: ignore[operator]
 
 
-# A held python slot's bookkeeping (``Holds.call_at``: the started metric, its warning
-# timer) runs this long after its instant, when its python processes have begun the
-# instant's burst (python_held.QUIET_MAX_SECONDS), not on the CPU they need for it;
-# or with its result, if that is read first.
-HELD_BOOKKEEPING_DELAY_SECONDS = 0.02
-
 # Held slots of one instant are handed over this many at a time, the event loop
 # running between (the executor sends those to its processes meanwhile).
 RELEASE_CHUNK = 16
@@ -166,7 +160,8 @@ class Holds:
 
     def call_at(self, at: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` at worker instant ``at``, with the others of that instant,
-        all in one timer's turn."""
+        all in one timer's turn: before the event loop handles anything read after
+        the instant (a held python attempt's result, say)."""
         group = self._calls.get(at)
         if group is None:
             group = self._calls[at] = []

@@ -54,8 +54,6 @@ class InFlight:
     task: asyncio.Task[None]
     from_schedule: bool
     started: bool = False
-    # A held slot's start was counted (metrics, warning timer): ``Worker._began_held``.
-    booked: bool = False
 
 
 @dataclass(eq=False)

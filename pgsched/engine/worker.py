@@ -24,7 +24,7 @@ from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.heartbeat import Heartbeat, Recovery
-from pgsched.engine.holding import HELD_BOOKKEEPING_DELAY_SECONDS, Holds
+from pgsched.engine.holding import Holds
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
@@ -331,13 +331,9 @@ class Worker:
                 # To its python process now, which begins it at start_at; the executor
                 # says whether it has begun (release_unstarted).
                 self.state.in_flight[attempt.run_id].started = True
-                # Its bookkeeping once its instant's burst is begun, or with its result.
-                at = start_at + HELD_BOOKKEEPING_DELAY_SECONDS
-                self._holds.call_at(at, lambda: self._began_held(attempt, start_at))
+                self._holds.call_at(start_at, lambda: self._began_held(attempt, start_at))
                 handed_over = start_at
                 outcome = await self._python.execute(attempt, start_at)
-                if outcome.started_monotonic is not None:
-                    self._began_held(attempt, start_at)
             else:
                 await self._holds.wait_until(start_at)
                 handed_over = time.monotonic()
@@ -383,9 +379,7 @@ class Worker:
 
     def _began_held(self, attempt: Attempt, at: float) -> None:
         held = self.state.in_flight.get(attempt.run_id)
-        # Not withdrawn or taken meanwhile, and once (its timer, or its result first).
-        if held is not None and held.attempt is attempt and not held.booked:
-            held.booked = True
+        if held is not None and held.attempt is attempt:  # not withdrawn or taken meanwhile
             self._events.started(attempt, at)
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
