@@ -111,6 +111,7 @@ def slots(directory: Path) -> list[dict[str, float]]:
                     "position": float(len(chain) - 1),
                     "sent_late": 1000 * (hand["t"] - start_at),
                     "busy": 0.0 if first["waited"] else 1.0,
+                    "slot": hand["slot"],
                 }
             )
     return out
