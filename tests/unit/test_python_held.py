@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from pgsched.executors.child_channel import ChildChannel, encode
+from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, encode
 from pgsched.executors.child_pipes import Inbox
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS, QUIET_MAX_SECONDS
@@ -259,3 +260,31 @@ def test_an_inbox_left_unread_twice_reads_again_after_both_end() -> None:
         return snapshots
 
     assert asyncio.run(go()) == [[], [], [{"n": 1}]]
+
+
+def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_through_it() -> None:
+    # A timed wait wakes 0.1 to 0.5 ms late: the child's timed waits end SPIN_SECONDS
+    # before start_at, and it takes the attempt at start_at, never before.
+    parent_reads, child_writes = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    channel = ChildChannel(child_reads, child_writes)
+    waits: list[float] = []  # when each timed wait would end at the latest
+
+    class Recording(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is not None:
+                waits.append(time.monotonic() + timeout)
+            return super().wait(timeout)
+
+    channel._changed = Recording()
+    channel.start_reading()
+    start_at = time.monotonic() + 0.2
+    os.write(
+        parent_writes, encode({"type": "batch", "attempts": [{"ticket": 1, "start_at": start_at}]})
+    )
+    taken = channel.next_attempt()
+    taken_at = time.monotonic()
+    os.close(parent_writes)
+    assert taken is not None and taken_at >= start_at
+    assert waits and max(waits) <= start_at - SPIN_SECONDS + 0.0001
+    os.close(parent_reads)
