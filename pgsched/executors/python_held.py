@@ -29,7 +29,8 @@ HAND_OVER_LEAD_SECONDS = 0.05
 # database begin the instant's last attempt only once all the CPU it takes was spent,
 # and reading a result as it comes costs the worker more CPU than the child spent
 # beginning and running a no-op. For about as long as the children take to begin
-# them all (twice their count at the children's pace), at most QUIET_MAX_SECONDS;
+# them all (four times their count at the children's pace: measured, eight children
+# on two cores took that long), at most QUIET_MAX_SECONDS;
 # then every result waiting is read, in far fewer wake-ups. Not for an instant whose
 # attempts begin within QUIET_MIN_SECONDS. From QUIET_LEAD_SECONDS before the instant:
 # the event loop wakes for a timer up to a millisecond late (its poll's timeout is in
@@ -37,7 +38,7 @@ HAND_OVER_LEAD_SECONDS = 0.05
 QUIET_MAX_SECONDS = 0.02
 QUIET_LEAD_SECONDS = 0.005
 QUIET_MIN_SECONDS = 0.001
-QUIET_PER_ATTEMPT = 2.0
+QUIET_PER_ATTEMPT = 4.0
 
 
 class HeldTickets:
