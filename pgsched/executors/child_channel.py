@@ -41,9 +41,6 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 HEADER = struct.Struct("!I")
-# A child waits for a held attempt's start_at until this long before it, then spins:
-# at most this much CPU per child and instant.
-SPIN_SECONDS = 0.0005
 # Compact JSON of any value; one encoder, not one per message as json.dumps would build.
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -69,6 +66,11 @@ def result_frame(result: dict[str, Any]) -> bytes:
         f'"ended":{result["ended"]!r},"gap":{"null" if gap is None else repr(gap)}}}'
     ).encode()
     return HEADER.pack(len(body)) + body
+
+
+# A child waits for a held attempt's start_at until this long before it, then spins:
+# at most this much CPU per child and instant.
+SPIN_SECONDS = 0.0005
 
 
 class ChildChannel:
