@@ -44,6 +44,10 @@ HEADER = struct.Struct("!I")
 # Compact JSON of any value; one encoder, not one per message as json.dumps would build.
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
+# A child waits for a held attempt's start_at until this long before it, then spins:
+# at most this much CPU per child and instant.
+SPIN_SECONDS = 0.0005
+
 
 def encode(message: dict[str, Any]) -> bytes:
     """``message`` as one frame: its length, then its compact JSON."""
@@ -66,11 +70,6 @@ def result_frame(result: dict[str, Any]) -> bytes:
         f'"ended":{result["ended"]!r},"gap":{"null" if gap is None else repr(gap)}}}'
     ).encode()
     return HEADER.pack(len(body)) + body
-
-
-# A child waits for a held attempt's start_at until this long before it, then spins:
-# at most this much CPU per child and instant.
-SPIN_SECONDS = 0.0005
 
 
 class ChildChannel:
