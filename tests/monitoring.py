@@ -91,7 +91,8 @@ def register_worker(
 
 def totals_disagree_with_runs(db: Connection) -> list[tuple[Any, ...]]:
     """Rows where the totals differ from a count of the runs (none expected): daily
-    totals against the runs, recent totals against the daily ones."""
+    totals against the runs, recent totals against the days from first_day up to,
+    not including, next_day."""
     return db.execute(
         f"""
         WITH counted AS (
@@ -108,6 +109,7 @@ def totals_disagree_with_runs(db: Connection) -> list[tuple[Any, ...]]:
                    sum(timed_runs) AS timed_runs, max(last_run_at) AS last_run_at
               FROM counted
              WHERE day >= (SELECT first_day FROM pgsched.recent_run_totals_starts)
+               AND day < (SELECT next_day FROM pgsched.recent_run_totals_starts)
              GROUP BY job_name
         )
         SELECT 'daily', day, job_name FROM counted

@@ -310,8 +310,7 @@ daily_run_totals = Table(
 )
 Index("daily_run_totals_job_name_day_idx", daily_run_totals.c.job_name, daily_run_totals.c.day)
 
-# ... and per job name over the days from recent_run_totals_starts.first_day on
-# (moved forward once a day to 29 days ago).
+# ... and per job name over the days [first_day, next_day) of recent_run_totals_starts.
 recent_run_totals = Table(
     "recent_run_totals",
     metadata,
@@ -324,6 +323,7 @@ recent_run_totals_starts = Table(
     metadata,
     Column("only_row", Boolean, primary_key=True, server_default=text("true")),
     Column("first_day", Date, nullable=False),
+    Column("next_day", Date, nullable=False),
     CheckConstraint("only_row", name="recent_run_totals_starts_only_row_check"),
 )
 

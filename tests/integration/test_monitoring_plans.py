@@ -122,6 +122,32 @@ def test_job_success_rates_does_not_read_runs_at_all(large_db: Connection) -> No
     assert rows == expected
 
 
+DAILY_SCANS = (
+    "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+    " WHERE relid = 'pgsched.daily_run_totals'::regclass"
+)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM pgsched.job_success_rates",
+        "SELECT * FROM pgsched.job_success_rates WHERE job_name = 'job-7'",
+        "SELECT * FROM pgsched.job_health WHERE job_name = 'job-7'",
+    ],
+)
+def test_success_rates_read_todays_daily_totals_by_key_not_every_day(
+    large_db: Connection, statement: str
+) -> None:
+    # 90 days of daily totals: the view adds the days from next_day on (today's).
+    with large_db.transaction():
+        before = one(large_db, DAILY_SCANS)
+        large_db.execute(statement).fetchall()
+        after = one(large_db, DAILY_SCANS)
+    assert after[0] - before[0] == 0
+    assert after[1] - before[1] > 0
+
+
 @pytest.mark.parametrize("view", ["failed_runs", "running_runs", "workers_alive"])
 def test_view_plans_read_runs_through_an_index(large_db: Connection, view: str) -> None:
     plan = "\n".join(

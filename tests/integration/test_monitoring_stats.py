@@ -197,17 +197,20 @@ def test_success_rates_move_with_the_days_and_stay_exact(db: Connection) -> None
         expected
     )
     # As if no outcome had been recorded for six days: the recent totals still start
-    # 35 days back, and the view leaves out what has left the window since.
-    db.execute("UPDATE pgsched.recent_run_totals_starts SET first_day = first_day - 6")
+    # 35 days back and stop 6 days back, and the view leaves out what has left the
+    # window since and adds the days after them from the daily totals.
+    db.execute(
+        "UPDATE pgsched.recent_run_totals_starts"
+        " SET first_day = first_day - 6, next_day = next_day - 6"
+    )
+    db.execute("DELETE FROM pgsched.recent_run_totals")
     db.execute(
         "INSERT INTO pgsched.recent_run_totals AS t SELECT job_name, sum(successful_runs),"
         " sum(failed_runs), sum(duration_ms_sum), sum(timed_runs), max(last_run_at)"
         " FROM pgsched.daily_run_totals"
         " WHERE day >= (SELECT first_day FROM pgsched.recent_run_totals_starts)"
-        " GROUP BY job_name ON CONFLICT (job_name) DO UPDATE"
-        " SET successful_runs = excluded.successful_runs, failed_runs = excluded.failed_runs,"
-        " duration_ms_sum = excluded.duration_ms_sum, timed_runs = excluded.timed_runs,"
-        " last_run_at = excluded.last_run_at"
+        " AND day < (SELECT next_day FROM pgsched.recent_run_totals_starts)"
+        " GROUP BY job_name"
     )
     assert totals_disagree_with_runs(db) == []
     assert db.execute("SELECT * FROM pgsched.job_success_rates ORDER BY job_name").fetchall() == (
@@ -217,14 +220,47 @@ def test_success_rates_move_with_the_days_and_stay_exact(db: Connection) -> None
     add_run(db, "daily", "lost", now + MINUTE, duration_ms=None)
     assert one(
         db,
-        "SELECT first_day = (now() AT TIME ZONE 'UTC')::date - 29"
+        "SELECT first_day = (now() AT TIME ZONE 'UTC')::date - 29,"
+        " next_day = (now() AT TIME ZONE 'UTC')::date"
         " FROM pgsched.recent_run_totals_starts",
-    ) == (True,)
+    ) == (True, True)
     assert totals_disagree_with_runs(db) == []
     assert one(db, "SELECT count(*) FROM pgsched.recent_run_totals WHERE job_name = 'old'") == (0,)
     assert db.execute("SELECT * FROM pgsched.job_success_rates ORDER BY job_name").fetchall() == (
         db.execute(SUCCESS_RATES_FROM_RUNS).fetchall()
     )
+
+
+def test_an_outcome_of_todays_slot_writes_the_daily_totals_alone(db: Connection) -> None:
+    now = database_now(db)
+    today = one(db, "SELECT (now() AT TIME ZONE 'UTC')::date")[0]
+    add_job(db, "job")
+    add_run(db, "job", "running", now)
+    add_run(db, "job", "running", now - SECOND)
+    # A worker's batch of outcomes: one totals row written per job, its day's.
+    db.execute(
+        "UPDATE pgsched.runs SET status = 'succeeded', finished_at = now(),"
+        " duration_ms = 10 WHERE job_name = 'job'"
+    )
+    assert one(db, "SELECT next_day FROM pgsched.recent_run_totals_starts") == (today,)
+    assert one(db, "SELECT count(*) FROM pgsched.recent_run_totals") == (0,)
+    assert one(
+        db, "SELECT successful_runs FROM pgsched.daily_run_totals WHERE job_name = 'job'"
+    ) == (2,)
+    assert one(db, "SELECT successful_runs, avg_duration_ms FROM pgsched.job_success_rates") == (
+        2,
+        10.0,
+    )
+    # An outcome of an earlier day of the window still counts in both.
+    add_run(db, "job", "failed", now - 2 * DAY, duration_ms=40.0)
+    assert one(db, "SELECT successful_runs, failed_runs FROM pgsched.recent_run_totals") == (
+        0,
+        1,
+    )
+    assert one(
+        db, "SELECT successful_runs, failed_runs, avg_duration_ms FROM pgsched.job_success_rates"
+    ) == (2, 1, 20.0)
+    assert totals_disagree_with_runs(db) == []
 
 
 def test_daily_totals_follow_every_change_to_runs(db: Connection) -> None:
