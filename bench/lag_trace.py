@@ -64,10 +64,13 @@ def slots(directory: Path) -> list[dict[str, float]]:
     """One row per traced held slot: its parts of the lag, in ms."""
     records = _load(directory)
     wakes: dict[tuple[int, int], dict[str, Any]] = {}
+    began: dict[tuple[int, int], float] = {}
     for pid, rows in records.items():
         for row in rows:
             if row["e"] == "wake":
                 wakes[pid, row["key"]] = row
+            elif row["e"] == "began" and row["started"] is not None:
+                began[pid, row["key"]] = row["started"]
     # A child's wakes in order: its bursts.
     previous: dict[tuple[int, int], dict[str, Any] | None] = {}
     for pid, rows in records.items():
@@ -82,11 +85,13 @@ def slots(directory: Path) -> list[dict[str, float]]:
         results = {row["key"]: row for row in rows if row["e"] == "result"}
         stamps = {row["m"]: row for row in rows if row["e"] == "stamp"}
         for key, hand in sent.items():
-            result = results.get(key)
             wake = wakes.get((hand["child"], key))
-            if result is None or wake is None or result["started"] is None:
+            started = began.get((hand["child"], key))
+            if started is None and (result := results.get(key)) is not None:
+                started = result["started"]
+            if wake is None or started is None:
                 continue
-            stamp = stamps.get(result["started"])
+            stamp = stamps.get(started)
             if stamp is None:
                 continue
             off, start_at = stamp["off"], hand["start_at"]
@@ -106,8 +111,8 @@ def slots(directory: Path) -> list[dict[str, float]]:
                     "first": 1000 * (first["t"] - start_at),
                     "queue_cpu": 1000 * cpu_queue,
                     "queue_off": 1000 * (queue - cpu_queue),
-                    "prelude": 1000 * (result["started"] - wake["t"]),
-                    "stamp": 1000 * (stamp["db"] - (result["started"] + off)),
+                    "prelude": 1000 * (started - wake["t"]),
+                    "stamp": 1000 * (stamp["db"] - (started + off)),
                     "position": float(len(chain) - 1),
                     "sent_late": 1000 * (hand["t"] - start_at),
                     "busy": 0.0 if first["waited"] else 1.0,

@@ -6,6 +6,7 @@
 - ``wake`` (child): ``next_attempt`` returned ``key`` at ``t``, the child's CPU
   ``cpu`` (``process_time``) then, and whether it ``waited``;
 - ``result`` (worker): the child's ``started`` and ``ended`` of ``key``, read at ``t``;
+- ``began`` (child): the ``started`` (the job's call) of ``key`` it reports;
 - ``stamp`` (worker): ``HoldClock.database_time(m)`` answered ``db`` (epoch seconds);
   ``off`` is the true offset (``time.time() - time.monotonic()``: the database runs on
   this host, on the same CLOCK_REALTIME);
@@ -84,6 +85,18 @@ def _hook_child() -> None:
         return request
 
     ChildChannel.next_attempt = traced  # type: ignore[method-assign]
+
+    # The child imports result_frame by name when it starts, after this: the job's
+    # call instant, whatever way the worker reads results.
+    from pgsched.executors import child_channel
+
+    result_frame = child_channel.result_frame
+
+    def traced_frame(result: dict[str, Any]) -> bytes:
+        add({"e": "began", "key": result["ticket"], "started": result["started"]})
+        return result_frame(result)
+
+    child_channel.result_frame = traced_frame  # type: ignore[assignment]
 
     def terminated(signum: int, frame: Any) -> None:
         _flush()
