@@ -213,7 +213,7 @@ class PythonExecutor(ChildPool):
             done, late = await asyncio.wait(asking, timeout=WITHDRAW_TIMEOUT_SECONDS)
             gone.extend(ticket for task in done for ticket in task.result())
             for task in late:  # those handed back after all run here
-                task.add_done_callback(lambda t: self._pending.extend(t.result()))
+                task.add_done_callback(self._handed_back_late)
         for ticket in gone:
             ticket.abandoned = True
         return {ticket.run_id for ticket in gone}
@@ -325,7 +325,16 @@ class PythonExecutor(ChildPool):
             self.processes += 1
 
     async def _requeue(self, child: Child, keys: list[int]) -> None:
-        taken = await self._withdraw(child, keys)
+        self._pend_again(await self._withdraw(child, keys))
+
+    def _handed_back_late(self, withdrawal: asyncio.Task[list[Ticket]]) -> None:
+        # Answered after withdraw_unstarted stopped waiting: those are still this
+        # worker's to run, and nothing else would send them to a child again.
+        if not withdrawal.cancelled() and withdrawal.exception() is None:
+            self._pend_again(withdrawal.result())
+
+    def _pend_again(self, taken: list[Ticket]) -> None:
+        """Tickets a child handed back wait for a child again, first in line."""
         self._pending.extendleft(reversed([t for t in taken if not t.abandoned]))
         for ticket in taken:
             ticket.pending = not ticket.abandoned
