@@ -79,7 +79,7 @@ async def _measure(arguments: argparse.Namespace) -> tuple[list[float], float]:
     )
     worker = Worker(URL, options, ConnectionPlan.for_worker(URL, options, PoolMode.DIRECT))
     finished: list[EndedAttempt] = []
-    worker._finisher.submit = finished.append  # type: ignore[method-assign]
+    worker._finisher.submit = finished.append  # type: ignore[method-assign,assignment]
     python = worker._python
     await python.start()
     per_attempt = []

@@ -10,6 +10,6 @@ to ``$BENCH_LAG_TRACE/<pid>.jsonl``. pgsched itself holds no trace code.
 import os
 
 if os.environ.get("BENCH_LAG_TRACE"):
-    import trace_hooks
+    import trace_hooks  # type: ignore[import-not-found]  # on PYTHONPATH, not a package
 
     trace_hooks.install(os.environ["BENCH_LAG_TRACE"])

@@ -96,7 +96,7 @@ def _hook_child() -> None:
         add({"e": "began", "key": result["ticket"], "started": result["started"]})
         return result_frame(result)
 
-    child_channel.result_frame = traced_frame  # type: ignore[assignment]
+    child_channel.result_frame = traced_frame
 
     def terminated(signum: int, frame: Any) -> None:
         _flush()
