@@ -44,7 +44,7 @@ from pgsched.executors.python_children import (
     settle,
     stop_all,
 )
-from pgsched.executors.python_held import HeldTickets, quiet_while_beginning, spread
+from pgsched.executors.python_held import HeldTickets, spread
 from pgsched.executors.python_pool import ChildPool
 from pgsched.executors.python_target import remembered_allowance_problem
 from pgsched.models import Attempt, Outcome
@@ -284,11 +284,8 @@ class PythonExecutor(ChildPool):
         slow = time.monotonic() - self._slow_seconds
         live = [c for c in self._pool if not c.stopping]
         live = [c for c in live if not c.queued or c.head_since > slow] or live
-        shares = spread(tickets, live)
-        for child, share in shares:
+        for child, share in spread(tickets, live):
             self._send(child, share)
-        begun_by = [child for child, _ in shares]
-        quiet_while_beginning(begun_by, tickets[0].start_at, len(tickets), self.pace)
         if not live:  # none yet (or none can start): they wait for a child as others do
             for ticket in tickets:
                 ticket.pending = True
