@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bench.harness.context import REGISTER_TIMEOUT_SECONDS, BenchContext, start_workers
@@ -67,19 +66,6 @@ HERD_FINISHED = """
 SELECT count(*) FROM pgsched.runs
  WHERE scheduled_for = %(instant)s AND attempt = 1 AND status = 'succeeded' AND queue = 'default'
 """
-# Until it can be done, the wait asks only this, every FINISHED_CHECK_SECONDS: whether a
-# job of the herd is still due or a run of its queue unfinished (index lookups). The
-# count above reads the whole of runs (a parallel sequential scan, ~25 ms of server CPU
-# at 100,000 runs); asked every 50 ms it took a large share of the server's CPU over
-# the herd it measured, on the same two cores.
-HERD_UNFINISHED = """
-SELECT (SELECT coalesce(next_run, '-infinity') FROM pgsched.jobs
-         WHERE queue = 'default' AND enabled
-         ORDER BY coalesce(next_run, '-infinity') LIMIT 1) <= %(instant)s
-    OR EXISTS (SELECT 1 FROM pgsched.runs
-                WHERE status IN ('pending', 'running') AND queue = 'default')
-"""
-FINISHED_CHECK_SECONDS = 0.1
 HERD_FIGURES = """
 SELECT count(*), count(DISTINCT job_id),
        extract(epoch FROM max(started_at) - %(instant)s),
@@ -111,24 +97,6 @@ def _instant(connection: Connection, count: int) -> datetime:
     lead = math.ceil(LEAD_SECONDS + registering)
     instant: datetime = scalar(connection, INSTANT, {"lead": lead})
     return instant
-
-
-def _finished(connection: Connection, instant: datetime, count: int) -> Callable[[], bool]:
-    """A ``wait_until`` condition: every first attempt of the herd succeeded. The
-    count is asked only once nothing of the herd is due or unfinished."""
-    looked_at = 0.0
-
-    def done() -> bool:
-        nonlocal looked_at
-        now = time.monotonic()
-        if now - looked_at < FINISHED_CHECK_SECONDS:
-            return False
-        looked_at = now
-        if scalar(connection, HERD_UNFINISHED, {"instant": instant}):
-            return False
-        return bool(scalar(connection, HERD_FINISHED, {"instant": instant}) >= count)
-
-    return done
 
 
 def run(context: BenchContext, count: int) -> list[Figure]:
@@ -165,7 +133,7 @@ def run(context: BenchContext, count: int) -> list[Figure]:
         )
         meter.start()
         workers.wait_until(
-            _finished(connection, instant, count),
+            lambda: scalar(connection, HERD_FINISHED, {"instant": instant}) >= count,
             FINISH_TIMEOUT_SECONDS,
             f"{count:,} herd runs to succeed",
         )
