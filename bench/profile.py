@@ -25,6 +25,7 @@ import os
 import pstats
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any
 from psycopg import conninfo
 
 from bench.harness.cpu import command_name, parent_pid, tree_cpu_seconds
-from bench.harness.database import Connection, connect, database_now, scalar
+from bench.harness.database import Connection, connect, database_now, herd_finished, scalar
 from bench.harness.workers import REPOSITORY
 
 WORKERS = 2
@@ -119,6 +120,8 @@ def _target(repository: Path) -> str:
 
 def _start(arguments: argparse.Namespace, url: str) -> list[subprocess.Popen[bytes]]:
     python = str(arguments.repository / ".venv" / "bin" / "python")
+    # As root (a container, CI) the workers run the bench's jobs as root, as the bench's do.
+    root = ["--allow-root"] if os.geteuid() == 0 else []
     processes = []
     for index in range(WORKERS):
         profiler = ["-m", "cProfile", "-o", str(arguments.cprofile)]
@@ -126,18 +129,24 @@ def _start(arguments: argparse.Namespace, url: str) -> list[subprocess.Popen[byt
             python,
             *(profiler if arguments.cprofile and index == 0 else []),
             *("-m", "pgsched", "worker", "--database-url", url, "--log-level", "warning"),
-            *("--allow-python", "bench.", *arguments.worker_options),
+            *("--allow-python", "bench.", *root, *arguments.worker_options),
         ]
-        processes.append(
-            subprocess.Popen(
-                command,
-                cwd=arguments.repository,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+        with _log_path(index).open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=arguments.repository,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
+                )
             )
-        )
     return processes
+
+
+def _log_path(index: int) -> Path:
+    """Where worker ``index`` of this run writes its warnings."""
+    return Path(tempfile.gettempdir()) / f"pgsched-profile-{os.getpid()}-worker{index}.log"
 
 
 def _postmaster(connection: Connection) -> int | None:
@@ -149,9 +158,23 @@ def _postmaster(connection: Connection) -> int | None:
     return postmaster
 
 
-def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> None:
+def _wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    """Wait for ``condition``; a worker that exits meanwhile ends the wait with its output,
+    since nothing it was to do will happen (a refused flag would otherwise cost the timeout)."""
     deadline = time.monotonic() + timeout
     while not condition():
+        for index, process in enumerate(processes):
+            if process.poll() is not None:
+                output = _log_path(index).read_text(errors="replace")[-2000:]
+                raise SystemExit(
+                    f"worker {index} exited ({process.returncode}) while waiting for {what}:\n"
+                    f"{output}"
+                )
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(0.1)
@@ -291,7 +314,7 @@ def _measure(
     if herd:
         # Fire-ahead claims up to half a second before the instant: count them too.
         early = instant - timedelta(seconds=1)
-        _wait_for(lambda: database_now(connection) >= early, 120, "the instant")
+        _wait_for(lambda: database_now(connection) >= early, 120, "the instant", processes)
     else:
         time.sleep(8.0)  # warm-up: children started, a steady backlog
     if arguments.shape != "lag":  # the lag shape reads no statistics: any server will do
@@ -304,14 +327,11 @@ def _measure(
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
     wal_before = connection.execute(WAL).fetchone()
     if herd:
-        done = (
-            "SELECT count(*) FROM pgsched.runs"
-            " WHERE status = 'succeeded' AND scheduled_for = %(instant)s"
-        )
         _wait_for(
-            lambda: scalar(connection, done, {"instant": instant}) >= arguments.jobs,
+            lambda: herd_finished(connection, instant, "default"),
             FINISH_TIMEOUT_SECONDS,
             "the herd",
+            processes,
         )
     else:
         time.sleep(arguments.seconds)

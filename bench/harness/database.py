@@ -24,6 +24,19 @@ SELECT count(*) FROM pgsched.runs
 
 LIVE_WORKERS = "SELECT count(*) FROM pgsched.workers WHERE stopped_at IS NULL"
 
+# Whether a herd on one instant still has work in its queue: a job not yet claimed for
+# the instant, or a run not yet finished. Both read a few index entries (the queue's
+# first due entry; the active runs' partial index) where counting the finished runs
+# scanned every run: polled every 50 ms, that count took over half a core from the
+# herd it measured (60 to 120 ms a scan at 100,000 runs).
+HERD_OPEN = """
+SELECT (SELECT COALESCE(next_run, '-infinity') FROM pgsched.jobs
+         WHERE enabled AND queue = %(queue)s
+         ORDER BY COALESCE(next_run, '-infinity') LIMIT 1) <= %(instant)s
+    OR EXISTS (SELECT 1 FROM pgsched.runs
+                WHERE status IN ('pending', 'running') AND queue = %(queue)s)
+"""
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -36,6 +49,12 @@ def scalar(connection: Connection, query: str, params: dict[str, Any] | None = N
     """The first column of the first row of ``query``."""
     row = connection.execute(query, params).fetchone()
     return row[0] if row else None
+
+
+def herd_finished(connection: Connection, instant: datetime, queue: str) -> bool:
+    """Whether every job of ``queue`` due at ``instant`` was claimed and its run finished
+    (how each finished is the phase's to check, once, afterwards)."""
+    return not scalar(connection, HERD_OPEN, {"instant": instant, "queue": queue})
 
 
 def database_now(connection: Connection) -> datetime:

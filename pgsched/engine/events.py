@@ -106,6 +106,10 @@ class RunEvents:
                 self.metrics.skipped(job_name, count)
         self.breakers_seen(result.breakers, result.probes, result.opened)
 
+    def watching_starts(self) -> bool:
+        """Whether ``started`` does anything for an attempt with no warn_after_seconds."""
+        return self.metrics is not None or log.is_enabled_for(logging.INFO)
+
     def started(self, attempt: Attempt, handed_over: float | None) -> None:
         """The worker began ``attempt`` at worker instant ``handed_over``; one past its
         job's warn_after_seconds is flagged then, unless ``ended`` came first."""
@@ -253,7 +257,7 @@ class RunEvents:
             scheduled_for=_iso(row["scheduled_for"]),
             worker_id=self.worker_id(),
             lost_worker_id=row["worker_id"],
-            duration_ms=_round(row["duration_ms"]),
+            duration_ms=None if row["duration_ms"] is None else round(row["duration_ms"], 1),
             status=RunStatus.LOST.value,
             retry_run_id=row["retry_run_id"],
         )
@@ -385,10 +389,6 @@ class RunEvents:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _round(value: float | None) -> float | None:
-    return round(value, 1) if value is not None else None
 
 
 def _lag_ms(attempt: Attempt, started_at: datetime | None) -> float | None:

@@ -25,7 +25,7 @@ import structlog
 
 from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.repository import Repository
-from pgsched.engine.state import RELEASED, InFlight, WorkerState
+from pgsched.engine.state import RELEASED, InFlight, WorkerState, ending
 from pgsched.errors import DatabaseError, QueryFailed
 from pgsched.executors.python import PythonExecutor
 from pgsched.models import Attempt
@@ -50,7 +50,7 @@ async def release_unstarted(
         return
     for held in unstarted:
         state.cancel(held.attempt.run_id, RELEASED)
-    await asyncio.wait([held.task for held in unstarted])
+    await asyncio.wait([ending(held.task) for held in unstarted])
     try:
         released = await repository.release_held_runs(
             [(held.attempt.run_id, held.attempt.fence) for held in unstarted]

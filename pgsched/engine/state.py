@@ -13,6 +13,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.repository import WorkerIdentity
@@ -45,13 +46,27 @@ def new_identity(options: WorkerOptions) -> WorkerIdentity:
     )
 
 
+class Running(Protocol):
+    """What runs an attempt: its task, or a python attempt's ``PythonRun``."""
+
+    def cancel(self) -> object: ...
+
+
+def ending(running: Running) -> asyncio.Future[None]:
+    """A future done once ``running`` has left the worker (for ``asyncio.wait``)."""
+    if isinstance(running, asyncio.Future):
+        return running
+    return running.wait()  # type: ignore[attr-defined,no-any-return]
+
+
 @dataclass(eq=False)
 class InFlight:
-    """One attempt this worker holds: its task, whether it was claimed from its job's
-    schedule (a claim that can be undone while it has not begun), and whether it has."""
+    """One attempt this worker holds: what runs it (a task, or on the python batch
+    path a ``PythonRun``), whether it was claimed from its job's schedule (a claim that
+    can be undone while it has not begun), and whether it has."""
 
     attempt: Attempt
-    task: asyncio.Task[None]
+    task: Running
     from_schedule: bool
     started: bool = False
 
@@ -89,7 +104,7 @@ class WorkerState:
         return [(held.attempt.run_id, held.attempt.fence) for held in self.in_flight.values()]
 
     def cancel(self, run_id: int, reason: object) -> None:
-        """Cancel ``run_id``'s task, telling it why (an ``Outcome``, ``TAKEN``, ``RELEASED``)."""
+        """Cancel what runs ``run_id``, telling it why (an ``Outcome``, ``TAKEN``, ``RELEASED``)."""
         held = self.in_flight.get(run_id)
         if held is not None and run_id not in self.cancel_reasons:
             self.cancel_reasons[run_id] = reason

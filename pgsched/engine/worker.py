@@ -16,6 +16,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import SharedPlans
+from pgsched.engine.python_runs import PythonRuns
 from pgsched.engine.release import hand_back_surplus, release_unstarted
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
@@ -37,6 +39,7 @@ from pgsched.engine.state import (
     Released,
     Taken,
     WorkerState,
+    ending,
     new_identity,
 )
 from pgsched.errors import DatabaseError
@@ -49,9 +52,6 @@ SCHEDULE_BATCH = 1000
 # After the grace period, interrupted attempts get this long to be stopped and recorded.
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
-# Weight of the newest python attempt's duration in its running average.
-DURATION_SMOOTHING = 0.05
-
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 log = structlog.get_logger(__name__)
@@ -78,8 +78,11 @@ class Worker:
         self._stopping = False
         self._aborting = False
         self._stop_requested_at: float | None = None
-        # Running average of python attempts' run time, in seconds (0: none seen yet).
-        self._python_seconds = 0.0
+        # Python attempts go to their executor in batches, their outcomes come back
+        # through callbacks: no task per attempt.
+        self._runs = PythonRuns(
+            self.state, self._python, self._holds, self._events, self._finisher, self._pacer
+        )
 
     @property
     def worker_id(self) -> str:
@@ -205,7 +208,7 @@ class Worker:
         then interrupt what still runs."""
         if not self._aborting:
             await release_unstarted(self.state, self._python, self._side)
-        tasks = [held.task for held in self.state.in_flight.values()]
+        tasks = [ending(held.task) for held in self.state.in_flight.values()]
         if tasks and not self._aborting:
             log.info("worker_draining", running=len(tasks), grace_s=self.options.grace_seconds)
             await asyncio.wait(tasks, timeout=self.options.grace_seconds)
@@ -216,7 +219,7 @@ class Worker:
         )
         for run_id in list(self.state.in_flight):
             self.state.cancel(run_id, TAKEN if self._aborting else interrupted)
-        remaining = [held.task for held in self.state.in_flight.values()]
+        remaining = [ending(held.task) for held in self.state.in_flight.values()]
         if remaining:
             await asyncio.wait(remaining, timeout=SHUTDOWN_RECORD_SECONDS)
         # Even when aborting, attempts that did finish are worth a brief try to record.
@@ -237,7 +240,7 @@ class Worker:
             held = later + sum(1 for held in self.state.in_flight.values() if not held.started)
             return self._pacer.hold_room(held, python.processes, python.pace)
         running = self.state.running - later
-        return self._pacer.room(running, python.processes, self._python_seconds, python.waiting)
+        return self._pacer.room(running, python.processes, self._runs.seconds, python.waiting)
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -310,38 +313,44 @@ class Worker:
     # -- executing -------------------------------------------------------------
 
     def _start(self, attempts: Sequence[Attempt], from_schedule: bool) -> int:
-        """Start a task for each attempt; returns how many wait for a later instant."""
+        """Start each attempt (python ones as one batch, others a task each); returns
+        how many wait for a later instant."""
         self._events.claimed(attempts)
         now = time.monotonic()
         later = 0
-        self._holds.clock.claimed(attempts)
+        clock = self._holds.clock
+        clock.claimed(attempts)
+        python: list[tuple[Attempt, float]] = []
+        # A claim's attempts share its clock and mostly a few instants.
+        starts: dict[tuple[datetime, int], float] = {}
         for attempt in attempts:
-            if (at := self._holds.clock.start_at(attempt)) > now:
+            key = (attempt.scheduled_for, id(attempt.clock))
+            if (at := starts.get(key)) is None:
+                at = starts[key] = clock.start_at(attempt)
+            if at > now:
                 later += 1
+            if attempt.kind == "python" and attempt.refusal is None:
+                python.append((attempt, at))
+                continue
             task = asyncio.create_task(self._execute(attempt, at), name=f"run-{attempt.run_id}")
             self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
+        if python:
+            self._runs.start(python, from_schedule)
         return later
 
     async def _execute(self, attempt: Attempt, start_at: float) -> None:
+        """A shell, http or sql attempt, or one refused (python ones: ``PythonRuns``)."""
         clock = attempt.clock
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
-            if attempt.kind == "python" and attempt.refusal is None and start_at > time.monotonic():
-                # To its python process now, which begins it at start_at; the executor
-                # says whether it has begun (release_unstarted).
-                self.state.in_flight[attempt.run_id].started = True
-                self._holds.call_at(start_at, lambda: self._began_held(attempt, start_at))
-                handed_over = start_at
-                outcome = await self._python.execute(attempt, start_at)
-            else:
-                await self._holds.wait_until(start_at)
-                handed_over = time.monotonic()
-                self.state.in_flight[attempt.run_id].started = True
-                self._events.started(attempt, handed_over)
-                # Each executor times it from when it really begins: in a python
-                # process, or once a slot of --concurrency is free (SideBySide).
-                outcome = await execute(self._executors, attempt)
+            await self._holds.wait_until(start_at)
+            handed_over = time.monotonic()
+            self.state.in_flight[attempt.run_id].started = True
+            self._events.started(attempt, handed_over)
+            # Each executor times it from when it really begins: once a slot of
+            # --concurrency is free (SideBySide).
+            outcome = await execute(self._executors, attempt)
         except asyncio.CancelledError:
             if attempt.run_id not in self.state.cancel_reasons:
                 raise
@@ -363,8 +372,6 @@ class Worker:
             self._events.abandoned(attempt, ran)
             return
         began = outcome.started_monotonic or handed_over
-        if began is not None and attempt.kind == "python" and outcome.started_monotonic:
-            self._python_seconds += DURATION_SMOOTHING * ((ended - began) - self._python_seconds)
         self._finisher.submit(
             EndedAttempt(
                 attempt,
@@ -376,11 +383,6 @@ class Worker:
                 else self._holds.clock.database_time(began, clock),
             )
         )
-
-    def _began_held(self, attempt: Attempt, at: float) -> None:
-        held = self.state.in_flight.get(attempt.run_id)
-        if held is not None and held.attempt is attempt:  # not withdrawn or taken meanwhile
-            self._events.started(attempt, at)
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):

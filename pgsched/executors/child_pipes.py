@@ -14,16 +14,16 @@ a field the log renderer quotes.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.child_channel import HEADER
+from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message
 
 # One event per line, cut to this length.
 LINE_LIMIT_CHARS = 2_000
@@ -45,8 +45,13 @@ class Inbox(asyncio.Protocol):
     """Cuts the bytes a child sends into messages and hands each to ``handler`` at once,
     in the order sent: many results read at one wake-up cost one wake-up."""
 
+    _unread = 0  # how many ``leave_unread`` are not yet ended (``read_again``)
+
     def __init__(self) -> None:
         self.handler: Callable[[Any], None] = _unexpected
+        # If set, a plain success (``PLAIN_SUCCESS``) goes here as ``(ticket, started,
+        # ended, gap)``, in order with the others, without a message built for it.
+        self.on_success: Callable[[int, float, float, float | None], None] | None = None
         self._buffer = bytearray()
         self._transport: asyncio.ReadTransport | None = None
 
@@ -61,10 +66,19 @@ class Inbox(asyncio.Protocol):
             end = start + HEADER.size + HEADER.unpack_from(self._buffer, start)[0]
             if len(self._buffer) < end:
                 break
+            body = start + HEADER.size
+            if (
+                self.on_success is not None
+                and end - body == PLAIN_SUCCESS.size
+                and self._buffer[body] == 0
+            ):
+                start = end
+                _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(self._buffer, body)
+                self.on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
+                continue
             try:
-                # Decoded here: json.loads would first guess the encoding of bytes.
-                message = json.loads(self._buffer[start + HEADER.size : end].decode())
-            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                message = read_message(self._buffer[body:end])
+            except (ValueError, RecursionError, struct.error):  # UnicodeDecodeError is a ValueError
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}
@@ -91,6 +105,19 @@ class Inbox(asyncio.Protocol):
                 break
             self.data_received(chunk)
         transport.close()
+
+    def leave_unread(self) -> None:
+        """Read nothing more until as many ``read_again`` come: what the child sends
+        waits in the pipe (a child that fills it waits too)."""
+        self._unread += 1
+        if self._unread == 1 and self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def read_again(self) -> None:
+        """End one ``leave_unread``; the last reads what waits, in one go."""
+        self._unread -= 1
+        if self._unread == 0 and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
 
 def _unexpected(message: Any) -> None:

@@ -44,7 +44,7 @@ from pgsched.executors.python_children import (
     settle,
     stop_all,
 )
-from pgsched.executors.python_held import HeldTickets, spread
+from pgsched.executors.python_held import HeldTickets, quiet_while_beginning, spread
 from pgsched.executors.python_pool import ChildPool
 from pgsched.executors.python_target import remembered_allowance_problem
 from pgsched.models import Attempt, Outcome
@@ -122,6 +122,47 @@ class PythonExecutor(ChildPool):
         return outcome
 
     async def _execute(self, attempt: Attempt, start_at: float) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        ticket = self._ticket(attempt, start_at, future.set_result)
+        if not isinstance(ticket, Ticket):
+            return ticket
+        self._wake()  # held ones too: every process should be up by their instant
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
+            await asyncio.shield(self.abandon(ticket))
+            raise
+
+    def submit(
+        self, attempts: Sequence[tuple[Attempt, float, Callable[[Outcome], None]]]
+    ) -> list[Ticket | None]:
+        """The batch path: each ``(attempt, start_at, answer)`` runs as ``execute``
+        would run it, and ``answer(outcome)`` is called once with its outcome, from
+        the event loop (at once for one refused here), with no task or future of its
+        own. ``abandon(ticket)`` stops one. Returns the tickets (None: answered)."""
+        tickets: list[Ticket | None] = []
+        for attempt, start_at, answer in attempts:
+            ticket = self._ticket(attempt, start_at, answer)
+            if isinstance(ticket, Ticket):
+                tickets.append(ticket)
+            else:
+                answer(ticket)
+                tickets.append(None)
+        self._wake()
+        return tickets
+
+    def abandon(self, ticket: Ticket) -> asyncio.Task[None]:
+        """Make sure ``ticket``'s attempt does not run, or is stopped (its child
+        killed); its answer is no longer wanted. The task ends once it is so."""
+        ticket.settled = True
+        return self._spawn_task(self._abandon(ticket))
+
+    def _ticket(
+        self, attempt: Attempt, start_at: float, answer: Callable[[Outcome], None]
+    ) -> Ticket | Outcome:
+        """A ticket for ``attempt`` queued (held for ``start_at``, or waiting for a
+        child), or the outcome of one refused before any child sees it."""
         problem = remembered_allowance_problem(attempt.target, self._allowed)
         if problem is not None:
             return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
@@ -131,20 +172,13 @@ class PythonExecutor(ChildPool):
         except (TypeError, ValueError) as exc:
             error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
             return Outcome.failed(error, retryable=False)
-        future = asyncio.get_running_loop().create_future()
-        ticket = Ticket(attempt, self._keys, encoded, future, time.monotonic(), start_at=start_at)
+        ticket = Ticket(attempt, self._keys, encoded, answer, time.monotonic(), start_at=start_at)
         if start_at > ticket.since:
             self._held.hold(ticket)
         else:
             ticket.pending = True
             self._pending.append(ticket)
-        self._wake()  # held ones too: every process should be up by their instant
-        try:
-            return await ticket.future
-        except asyncio.CancelledError:
-            # Cancelled (timeout, overlap, shutdown): the job must stop before we return.
-            await asyncio.shield(self._spawn_task(self._abandon(ticket)))
-            raise
+        return ticket
 
     @property
     def held(self) -> int:
@@ -250,8 +284,11 @@ class PythonExecutor(ChildPool):
         slow = time.monotonic() - self._slow_seconds
         live = [c for c in self._pool if not c.stopping]
         live = [c for c in live if not c.queued or c.head_since > slow] or live
-        for child, share in spread(tickets, live):
+        shares = spread(tickets, live)
+        for child, share in shares:
             self._send(child, share)
+        begun_by = [child for child, _ in shares]
+        quiet_while_beginning(begun_by, tickets[0].start_at, len(tickets), self.pace)
         if not live:  # none yet (or none can start): they wait for a child as others do
             for ticket in tickets:
                 ticket.pending = True

@@ -96,7 +96,7 @@ def run_attempt(
     started = time.monotonic()
     try:
         value = call()
-        if inspect.isawaitable(value):
+        if value is not None and inspect.isawaitable(value):  # None: most jobs
             value = asyncio.run(_awaited(value))
     except SystemExit as exc:
         return _result(
@@ -256,7 +256,7 @@ def _result(
 ) -> dict[str, Any]:
     return {
         "type": "result",
-        "status": status.value,
+        "status": str(status),  # a StrEnum: its value, without the enum's property
         "output": output or None,
         "error": error,
         "retryable": retryable,

@@ -50,7 +50,10 @@ class Ticket:
     key: int
     # Its request, encoded: batches are these joined.
     request: bytes
-    future: asyncio.Future[Outcome]
+    # Called once with its outcome (``settle``): a future's ``set_result`` for one
+    # awaited (``PythonExecutor.execute``), the worker's own callback for a batch
+    # (``PythonExecutor.submit``).
+    answer: Callable[[Outcome], None]
     # Since when it waits for a child (the monotonic clock).
     since: float
     # In the executor's queue, waiting for a child.
@@ -67,6 +70,8 @@ class Ticket:
     # The instant it may begin (the monotonic clock; 0: at once): a slot held for its
     # instant is handed to its child before it, and the child waits for it.
     start_at: float = 0.0
+    # Answered (``settle``), or its answer no longer wanted: nothing more comes of it.
+    settled: bool = False
 
     @property
     def run_id(self) -> int:
@@ -241,15 +246,16 @@ def request(attempt: Attempt, key: int, start_at: float = 0.0) -> bytes:
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:
     """Answer ``ticket`` with ``outcome``, unless it was answered or cancelled."""
-    if not ticket.future.done():
-        ticket.future.set_result(outcome)
+    if not ticket.settled:
+        ticket.settled = True
+        ticket.answer(outcome)
 
 
 async def time_out(ticket: Ticket) -> None:
     """Stop an attempt still running when its timeout is up: kill its child, then
     answer it timed out (unless its result, read as the child died, came first)."""
     child = ticket.child
-    if child is None or child.head() is not ticket or ticket.future.done():
+    if child is None or child.head() is not ticket or ticket.settled:
         return  # answered, or handed back, meanwhile
     ticket.abandoned = True  # its child's death is not its outcome
     fate = f"cut short: its python process was killed to stop run {ticket.run_id} (timed out)"

@@ -82,6 +82,7 @@ class ChildPool:
         sys_path = [str(entry) for entry in sys.path]
         child = await spawn(sys_path, self._allowed, environment, self._user)
         child.inbox.handler = lambda message: self._on_message(child, message)
+        child.inbox.on_success = lambda *result: self._ended(child, *result)
         child.idle_since = time.monotonic()
         child.watcher = asyncio.create_task(self._watch(child))
         self._children.add(child)
@@ -116,25 +117,42 @@ class ChildPool:
             self._spawn_task(kill(child, reason="sent a message the worker cannot read", fate=fate))
 
     def _on_result(self, child: Child, message: dict[str, Any]) -> None:
-        ticket = child.queued.pop(message["ticket"], None)
-        now = time.monotonic()
-        if (started := message["started"]) is not None:  # the job's time, not the reading
-            self.seconds += DURATION_SMOOTHING * (message["ended"] - started - self.seconds)
-        if (gap := message["gap"]) is not None:
+        self._ended(
+            child, message["ticket"], message["started"], message["ended"], message["gap"], message
+        )
+
+    def _ended(
+        self,
+        child: Child,
+        key: int,
+        started: float | None,
+        ended: float,
+        gap: float | None,
+        message: dict[str, Any] | None = None,
+    ) -> None:
+        """``child`` answered ticket ``key``: with ``message``, or (None) a plain success
+        (``Inbox.on_success``, read without building a message)."""
+        ticket = child.queued.pop(key, None)
+        if started is not None:  # the job's time, not the reading
+            self.seconds += DURATION_SMOOTHING * (ended - started - self.seconds)
+        if gap is not None:
             # A child descheduled mid-burst (a busy host) is not its pace: one sample
             # moves the average by a fraction of it at most.
             self.pace += DURATION_SMOOTHING * (min(gap, PACE_OUTLIER * self.pace) - self.pace)
         if (head := child.head()) is not None:
             child.output.attempt_started(head.run_id)
             # The child takes its next attempt as soon as it has written this result.
-            child.began(message["ended"], self._expired)
+            child.began(ended, self._expired)
         else:
-            child.idle_since = now
+            child.idle_since = time.monotonic()
         if self._pending:
             self._wake()
         if ticket is None:
             return
         ticket.child = None
+        if message is None:
+            settle(ticket, Outcome(RunStatus.SUCCEEDED, started_monotonic=started))
+            return
         settle(
             ticket,
             Outcome(
@@ -142,7 +160,7 @@ class ChildPool:
                 error=message["error"],
                 output=message["output"],
                 retryable=message["retryable"],
-                started_monotonic=message["started"],
+                started_monotonic=started,
             ),
         )
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsched.executors.child_channel import HEADER, result_frame
+from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message, result_frame
 from pgsched.executors.python_children import request
 from tests.attempts import make_attempt
 
@@ -54,7 +54,7 @@ def test_arguments_that_are_not_json_are_refused() -> None:
         request(make_attempt("python", "app.jobs:run", {"when": {1, 2}}), 1)
 
 
-def test_a_result_frame_is_what_the_encoder_would_write() -> None:
+def test_a_result_frame_reads_back_as_the_message_it_carries() -> None:
     results = [
         {
             "status": "succeeded",
@@ -79,8 +79,28 @@ def test_a_result_frame_is_what_the_encoder_would_write() -> None:
     ]
     for result in results:
         frame = result_frame(result)
-        assert json.loads(frame[HEADER.size :]) == {"type": "result", **result}
+        assert read_message(frame[HEADER.size :]) == {"type": "result", **result}
         assert HEADER.unpack(frame[: HEADER.size])[0] == len(frame) - HEADER.size
+
+
+def test_a_plain_success_is_packed_and_anything_else_is_json() -> None:
+    plain = {
+        "status": "succeeded",
+        "output": None,
+        "error": None,
+        "retryable": True,
+        "started": 12.345678901234,
+        "ticket": 2**40,
+        "ended": 12.3457,
+        "gap": None,
+    }
+    frame = result_frame(plain)
+    assert len(frame) == HEADER.size + PLAIN_SUCCESS.size
+    assert read_message(frame[HEADER.size :]) == {"type": "result", **plain}
+    assert read_message(result_frame({**plain, "gap": 9.1e-06})[HEADER.size :])["gap"] == 9.1e-06
+    for other in ({"output": "printed"}, {"status": "failed", "error": "E"}, {"started": None}):
+        body = result_frame({**plain, **other})[HEADER.size :]
+        assert json.loads(body) == {"type": "result", **plain, **other}
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,4 +116,4 @@ def test_any_output_and_error_survive_the_result_frame(output: Any, error: Any) 
         "ended": 2.5,
         "gap": None,
     }
-    assert json.loads(result_frame(result)[HEADER.size :]) == {"type": "result", **result}
+    assert read_message(result_frame(result)[HEADER.size :]) == {"type": "result", **result}

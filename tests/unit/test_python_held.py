@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from pgsched.executors.child_channel import ChildChannel, encode
+from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, encode
+from pgsched.executors.child_pipes import Inbox
 from pgsched.executors.python import PythonExecutor
-from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
+from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS, QUIET_MAX_SECONDS
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 
@@ -204,3 +206,85 @@ def test_the_child_takes_no_attempt_before_its_start_at_and_gives_it_back_meanwh
     assert taken_at >= start_at and channel.waited
     assert b'"tickets":[1]' in answer
     assert channel.next_attempt() is None  # the parent has gone
+
+
+def test_results_of_an_instants_burst_stay_unread_while_the_children_begin_it() -> None:
+    # Reading each result as it comes would take the CPU the children need to begin
+    # the rest of the instant: the worker reads them once the burst is begun, in one go.
+    async def go() -> tuple[float, list[float], list[Outcome]]:
+        executor = await pool(2)
+        read_at: list[float] = []
+        try:
+            start_at = time.monotonic() + 0.3
+
+            async def one(run_id: int) -> Outcome:
+                outcome = await executor.execute(attempt(run_id, "getpid"), start_at)
+                read_at.append(time.monotonic())
+                return outcome
+
+            outcomes = await asyncio.gather(*(one(n) for n in range(200)))
+            return start_at, read_at, list(outcomes)
+        finally:
+            await executor.close()
+
+    start_at, read_at, outcomes = asyncio.run(go())
+    assert all(outcome.status is RunStatus.SUCCEEDED for outcome in outcomes)
+    began = [outcome.started_monotonic for outcome in outcomes]
+    assert all(at is not None and at >= start_at for at in began)
+    # The children's pace starts slow (50 ms): the longest quiet window.
+    assert min(read_at) >= start_at + QUIET_MAX_SECONDS
+
+
+def test_an_inbox_left_unread_twice_reads_again_after_both_end() -> None:
+    async def go() -> list[list[Any]]:
+        reads, writes = os.pipe()
+        seen: list[Any] = []
+        loop = asyncio.get_running_loop()
+        pipe = open(reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+        _, inbox = await loop.connect_read_pipe(Inbox, pipe)
+        inbox.handler = seen.append
+        snapshots = []
+        inbox.leave_unread()
+        inbox.leave_unread()
+        os.write(writes, encode({"n": 1}))
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        inbox.read_again()
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        inbox.read_again()
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        os.close(writes)
+        inbox.drain_and_close()
+        return snapshots
+
+    assert asyncio.run(go()) == [[], [], [{"n": 1}]]
+
+
+def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_through_it() -> None:
+    # A timed wait wakes 0.1 to 0.5 ms late: the child's timed waits end SPIN_SECONDS
+    # before start_at, and it takes the attempt at start_at, never before.
+    parent_reads, child_writes = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    channel = ChildChannel(child_reads, child_writes)
+    waits: list[float] = []  # when each timed wait would end at the latest
+
+    class Recording(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is not None:
+                waits.append(time.monotonic() + timeout)
+            return super().wait(timeout)
+
+    channel._changed = Recording()
+    channel.start_reading()
+    start_at = time.monotonic() + 0.2
+    os.write(
+        parent_writes, encode({"type": "batch", "attempts": [{"ticket": 1, "start_at": start_at}]})
+    )
+    taken = channel.next_attempt()
+    taken_at = time.monotonic()
+    os.close(parent_writes)
+    assert taken is not None and taken_at >= start_at
+    assert waits and max(waits) <= start_at - SPIN_SECONDS + 0.0001
+    os.close(parent_reads)
