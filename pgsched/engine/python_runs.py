@@ -8,7 +8,7 @@ finisher. Each attempt keeps its own fate as a ``PythonRun``, what
 SIGTERM released it, shutdown interrupted it) withdraws it from its child or kills
 the child, as cancelling its task did; ``wait()`` is a future made only when someone
 waits (a drain). Shell, http and sql attempts, and refused ones, keep their task
-(``Worker._execute``).
+(``TaskRuns``).
 """
 
 from __future__ import annotations

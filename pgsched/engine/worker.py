@@ -35,17 +35,14 @@ from pgsched.engine.release import hand_back_surplus, release_unstarted
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
     TAKEN,
-    InFlight,
-    Released,
-    Taken,
     WorkerState,
     ending,
     new_identity,
 )
+from pgsched.engine.task_runs import TaskRuns
 from pgsched.errors import DatabaseError
-from pgsched.executors.kinds import execute, executors_for
-from pgsched.logging import run_fields
-from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
+from pgsched.executors.kinds import executors_for
+from pgsched.models import Attempt, Outcome, RunStatus
 
 # New jobs (next_run NULL) get their first next_run in batches of this size.
 SCHEDULE_BATCH = 1000
@@ -80,9 +77,10 @@ class Worker:
         self._stop_requested_at: float | None = None
         # Python attempts go to their executor in batches, their outcomes come back
         # through callbacks: no task per attempt.
-        self._runs = PythonRuns(
-            self.state, self._python, self._holds, self._events, self._finisher, self._pacer
-        )
+        shared = (self._holds, self._events, self._finisher, self._pacer)
+        self._runs = PythonRuns(self.state, self._python, *shared)
+        # Shell, http and sql attempts, and refused ones: a task each.
+        self._tasks = TaskRuns(self.state, self._executors, *shared)
 
     @property
     def worker_id(self) -> str:
@@ -332,57 +330,10 @@ class Worker:
             if attempt.kind == "python" and attempt.refusal is None:
                 python.append((attempt, at))
                 continue
-            task = asyncio.create_task(self._execute(attempt, at), name=f"run-{attempt.run_id}")
-            self.state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
+            self._tasks.start(attempt, at, from_schedule)
         if python:
             self._runs.start(python, from_schedule)
         return later
-
-    async def _execute(self, attempt: Attempt, start_at: float) -> None:
-        """A shell, http or sql attempt, or one refused (python ones: ``PythonRuns``)."""
-        clock = attempt.clock
-        outcome: Outcome | Taken | Released
-        handed_over: float | None = None
-        try:
-            await self._holds.wait_until(start_at)
-            handed_over = time.monotonic()
-            self.state.in_flight[attempt.run_id].started = True
-            self._events.started(attempt, handed_over)
-            # Each executor times it from when it really begins: once a slot of
-            # --concurrency is free (SideBySide).
-            outcome = await execute(self._executors, attempt)
-        except asyncio.CancelledError:
-            if attempt.run_id not in self.state.cancel_reasons:
-                raise
-            outcome = self.state.cancel_reasons.pop(attempt.run_id)  # type: ignore[assignment]
-        except Exception as exc:  # an executor bug must not take the worker down
-            log.exception("executor_failed", **run_fields(attempt, self.worker_id))
-            outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
-        finally:
-            self._events.ended(attempt)
-            self.state.in_flight.pop(attempt.run_id, None)
-            if self._pacer.attempt_ended(self.state.running):
-                self.state.wake_up()
-        ended = time.monotonic()
-        if isinstance(outcome, Released):
-            return  # never began: release_unstarted hands it back
-        if isinstance(outcome, Taken):
-            # A held slot taken before its instant never began: no time of its own.
-            ran = 0.0 if handed_over is None else max(0.0, ended - handed_over)
-            self._events.abandoned(attempt, ran)
-            return
-        began = outcome.started_monotonic or handed_over
-        self._finisher.submit(
-            EndedAttempt(
-                attempt,
-                outcome,
-                0.0 if began is None else (ended - began) * 1000,
-                # On the database clock, never early: the tightest bound answers give.
-                None
-                if began is None or clock is None
-                else self._holds.clock.database_time(began, clock),
-            )
-        )
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:
         if not await self._side.save_checkpoint(attempt, value):
