@@ -49,6 +49,7 @@ class PythonRun:
         "handed_over",
         "start_at",
         "ticket",
+        "unannounced",
     )
 
     def __init__(self, runs: PythonRuns, attempt: Attempt, start_at: float) -> None:
@@ -64,6 +65,8 @@ class PythonRun:
         self.gone = False
         # The timer of one that failed without beginning, to end at its instant.
         self.failing: asyncio.TimerHandle | None = None
+        # Held, its start to be told at its instant (RunEvents.started), not yet told.
+        self.unannounced = False
         self._runs = runs
         self._waiter: asyncio.Future[None] | None = None
 
@@ -135,6 +138,7 @@ class PythonRuns:
             told = watching or attempt.warn_after_seconds is not None
             if start_at > now:
                 if told:
+                    run.unannounced = True
                     self._holds.call_at(start_at, partial(self._began_held, run))
             else:
                 run.handed_over = now
@@ -179,6 +183,12 @@ class PythonRuns:
             reason: object = outcome
             if outcome is None:
                 reason = state.cancel_reasons.pop(attempt.run_id, None)
+            if run.unannounced:
+                # Its result was read in the loop turn of its instant, before the timer
+                # that tells its start (a late wake-up runs what was read first).
+                run.unannounced = False
+                if outcome is not None:
+                    self._events.started(attempt, run.start_at)
             self._events.ended(attempt)
             held = state.in_flight.get(attempt.run_id)
             if held is not None and held.task is run:
@@ -218,6 +228,9 @@ class PythonRuns:
         )
 
     def _began_held(self, run: PythonRun) -> None:
+        if not run.unannounced:
+            return  # told already, with its outcome
+        run.unannounced = False
         held = self._state.in_flight.get(run.attempt.run_id)
         if held is not None and held.task is run:  # not withdrawn or taken meanwhile
             self._events.started(run.attempt, run.start_at)

@@ -13,6 +13,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pgsched.engine.events import RunEvents
@@ -355,3 +356,37 @@ def test_a_held_attempt_with_a_warning_is_told_started_at_its_instant_not_before
     before, during = asyncio.run(go())
     assert not before  # its warning timer starts when it begins
     assert during
+
+
+def test_a_held_attempt_whose_result_is_read_before_its_instants_timer_is_told_started() -> None:
+    told = SimpleNamespace(started=[], ended=[])
+    events: Any = type(
+        "Events",
+        (),
+        {
+            "watching_starts": lambda self: True,
+            "started": lambda self, attempt, at: told.started.append(attempt.run_id),
+            "ended": lambda self, attempt: told.ended.append(attempt.run_id),
+            "abandoned": lambda self, attempt, ms: None,
+        },
+    )()
+    python: Any = type("Python", (), {"submit": lambda self, batch: [None] * len(batch)})()
+    state = WorkerState(new_identity(WorkerOptions()))
+    finished = Finished()
+    runs = PythonRuns(state, python, Holds(), events, finished, ClaimPacer(100, 1.0))  # type: ignore[arg-type]
+
+    async def go() -> list[int]:
+        start_at = time.monotonic() + 0.2
+        runs.start([(make_attempt("python", f"{JOBS}:noop", run_id=7), start_at)], True)
+        run = state.in_flight[7].task
+        # The worker woke late: its process's result is read before the instant's timer.
+        run.answered(Outcome(RunStatus.SUCCEEDED, started_monotonic=start_at))  # type: ignore[union-attr]
+        told_then = list(told.started)
+        await asyncio.sleep(0.3)  # past the instant: the timer must not tell it again
+        return told_then
+
+    told_then = asyncio.run(go())
+    assert told_then == [7]
+    assert told.started == [7]
+    assert told.ended == [7]
+    assert finished.status(7) is RunStatus.SUCCEEDED
