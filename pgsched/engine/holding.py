@@ -160,8 +160,8 @@ class Holds:
 
     def call_at(self, at: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` at worker instant ``at``, with the others of that instant,
-        all in one timer's turn: before the event loop handles anything read after
-        the instant (a held python attempt's result, say)."""
+        all in one timer's turn. A loop that wakes late handles what it read first (a
+        held python attempt's result, say): callers must not rely on coming before."""
         group = self._calls.get(at)
         if group is None:
             group = self._calls[at] = []
