@@ -233,3 +233,40 @@ def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_thr
     assert taken is not None and taken_at >= start_at
     assert waits and max(waits) <= start_at - SPIN_SECONDS + 0.0001
     os.close(parent_reads)
+
+
+def test_an_attempt_handed_back_after_the_withdrawal_gave_up_goes_to_a_child_again() -> None:
+    async def go() -> tuple[set[int], bool, list[int], Outcome]:
+        executor = await pool(1)
+        try:
+            running = asyncio.ensure_future(
+                executor.execute(attempt(1, "sleep_then_getpid", seconds=30))
+            )
+            queued = asyncio.ensure_future(executor.execute(attempt(2, "getpid")))
+            child = executor._pool[0]
+            while len(child.queued) < 2:
+                await asyncio.sleep(0.01)
+            key = next(t.key for t in child.queued.values() if t.run_id == 2)
+            os.kill(child.pid, signal.SIGSTOP)  # its reader cannot answer within the second
+            try:
+                took = await executor.withdraw_unstarted([2])
+            finally:
+                os.kill(child.pid, signal.SIGCONT)
+            while child.withdrawals:  # the answer, late: it handed the attempt back
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            # Still this worker's to run: back in a child's queue (the only child's,
+            # behind the 30 s attempt), not left in the executor's unseen.
+            sent_again = key in child.queued
+            waiting = [ticket.run_id for ticket in executor._pending]
+            running.cancel()  # its child is killed; the other runs in a new one
+            await asyncio.gather(running, return_exceptions=True)
+            return took, sent_again, waiting, await asyncio.wait_for(queued, 30)
+        finally:
+            await executor.close()
+
+    took, sent_again, waiting, outcome = asyncio.run(go())
+    assert took == set()
+    assert sent_again
+    assert waiting == []
+    assert outcome.status is RunStatus.SUCCEEDED
