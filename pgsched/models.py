@@ -55,7 +55,12 @@ class ClaimClock:
         return self.received + (instant - self.database_now).total_seconds()
 
 
-@dataclass(frozen=True)
+# Attempt, Outcome and EndedAttempt are made once per run on the worker's hot path and
+# never changed after: they are not frozen, since a frozen dataclass sets each field
+# through object.__setattr__ (Attempt's 19: ~3.5 us per run, ~0.5 us plain).
+
+
+@dataclass(slots=True)
 class Attempt:
     """One claimed run, with the job definition as it was when the run was claimed.
 
@@ -90,7 +95,7 @@ class Attempt:
     breaker: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
     """How an attempt ended. ``retryable`` is False for failures a retry cannot fix."""
 
@@ -113,7 +118,7 @@ class Outcome:
         return cls(RunStatus.FAILED, error=error, output=output, retryable=retryable)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EndedAttempt:
     """An attempt that ended, on its way to be recorded: how, for how long, since when.
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -35,9 +35,10 @@ class WorkerIdentity:
     lease_seconds: int
 
 
-@dataclass(frozen=True)
-class FinishedRun:
-    """The database's answer for one recorded outcome."""
+class FinishedRun(NamedTuple):
+    """The database's answer for one recorded outcome, a row of ``finish_runs`` as is
+    (a tuple: one per run recorded, built for ~0.3 us where a frozen dataclass took
+    ~1.3)."""
 
     run_id: int
     retry_run_id: int | None
@@ -128,19 +129,8 @@ class Repository(Claims):
 
     async def finish_runs(self, ended: Sequence[EndedAttempt]) -> list[FinishedRun]:
         """Record how attempts ended; returns the runs whose fence still held."""
-        rows = await self._fetch(finish_query(ended), finish_params(ended))
-        return [
-            FinishedRun(
-                row["id"],
-                row["retry_run_id"],
-                row["retry_at"],
-                row["breaker_transition"],
-                row["breaker_failed_slots"],
-                row["breaker_open_until"],
-                row["breaker_queue"],
-            )
-            for row in rows
-        ]
+        rows = await self._fetch_tuples(finish_query(ended), finish_params(ended))
+        return list(map(FinishedRun._make, rows))
 
     async def save_checkpoint(self, attempt: Attempt, value: Any) -> bool:
         """Store ``value`` as the checkpoint of the job's shard that ``attempt`` runs,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncCursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, TupleRow
 
 from pgsched.db.json_values import UndecodableJson, undecodable
 from pgsched.engine.planner import DueJob, JobPlan, PlannedRun
@@ -65,7 +65,7 @@ async def read_plans(
     plans: list[tuple[DictRow, JobPlan]],
     clock: ClaimClock,
     cancelled_cursor: AsyncCursor[DictRow] | None,
-    inserted_cursor: AsyncCursor[DictRow],
+    inserted_cursor: AsyncCursor[TupleRow],
     probes_cursor: AsyncCursor[DictRow] | None = None,
     superseded_cursor: AsyncCursor[DictRow] | None = None,
 ) -> ClaimResult:
@@ -82,19 +82,21 @@ async def read_plans(
             run_id for row in await cancelled_cursor.fetchall() for run_id in row["run_ids"]
         ]
     jobs_by_id = {job["id"]: job for job, _ in plans}
+    # Rows of insert_planned_runs as tuples: (id, job_id, scheduled_for, shard, status,
+    # trigger, fence, ...).
     attempts = [
         attempt_from(
-            jobs_by_id[row["job_id"]],
-            run_id=row["id"],
-            fence=row["fence"],
-            scheduled_for=row["scheduled_for"],
+            jobs_by_id[row[1]],
+            run_id=row[0],
+            fence=row[6],
+            scheduled_for=row[2],
             attempt=1,
-            trigger=row["trigger"],
+            trigger=row[5],
             clock=clock,
-            shard=row["shard"],
+            shard=row[3],
         )
         for row in inserted
-        if row["status"] == RunStatus.RUNNING
+        if row[4] == RunStatus.RUNNING
     ]
     errors = [(job["name"], p.last_error) for job, p in plans if p.last_error]
     skipped = [
@@ -177,10 +179,10 @@ def _unreadable(args: Any, checkpoint: Any) -> str | None:
 def advance_params(plans: list[tuple[DictRow, JobPlan]]) -> dict[str, Any]:
     """Parameters of ``advance_jobs``: each planned job's next ``next_run`` and error."""
     return {
-        "job_ids": array_literal(job["id"] for job, _ in plans),
-        "next_runs": array_literal(job_plan.next_run for _, job_plan in plans),
+        "job_ids": array_literal([job["id"] for job, _ in plans]),
+        "next_runs": array_literal([job_plan.next_run for _, job_plan in plans]),
         "last_errors": array_literal(
-            db_text(job_plan.last_error, ERROR_LIMIT_CHARS) for _, job_plan in plans
+            [db_text(job_plan.last_error, ERROR_LIMIT_CHARS) for _, job_plan in plans]
         ),
     }
 
@@ -199,17 +201,17 @@ def planned_runs_params(
     """Parameters of ``insert_planned_runs`` (and its plain form): one row per planned run."""
     return {
         "worker_id": worker_id,
-        "job_ids": array_literal(job["id"] for job, _ in rows),
-        "job_names": array_literal(job["name"] for job, _ in rows),
-        "scheduled_fors": array_literal(run.scheduled_for for _, run in rows),
-        "statuses": array_literal(run.status.value for _, run in rows),
-        "triggers": array_literal(run.trigger.value for _, run in rows),
-        "queues": array_literal(job["queue"] for job, _ in rows),
-        "errors": array_literal(run.error for _, run in rows),
-        "missed_untils": array_literal(run.missed_until for _, run in rows),
-        "missed_slots": array_literal(run.missed_slots for _, run in rows),
-        "compacts": array_literal(run.compact for _, run in rows),
-        "shards": array_literal(job["shards"] for job, _ in rows),
+        "job_ids": array_literal([job["id"] for job, _ in rows]),
+        "job_names": array_literal([job["name"] for job, _ in rows]),
+        "scheduled_fors": array_literal([run.scheduled_for for _, run in rows]),
+        "statuses": array_literal([run.status.value for _, run in rows]),
+        "triggers": array_literal([run.trigger.value for _, run in rows]),
+        "queues": array_literal([job["queue"] for job, _ in rows]),
+        "errors": array_literal([run.error for _, run in rows]),
+        "missed_untils": array_literal([run.missed_until for _, run in rows]),
+        "missed_slots": array_literal([run.missed_slots for _, run in rows]),
+        "compacts": array_literal([run.compact for _, run in rows]),
+        "shards": array_literal([job["shards"] for job, _ in rows]),
     }
 
 
@@ -235,33 +237,48 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
     """Parameters of ``finish_runs`` (and its lean form): how each attempt ended, its
     error and output cut to what a run keeps, whichever executor produced them."""
     return {
-        "run_ids": array_literal(e.attempt.run_id for e in ended),
-        "fences": array_literal(e.attempt.fence for e in ended),
-        "statuses": array_literal(e.outcome.status.value for e in ended),
-        "errors": array_literal(db_text(e.outcome.error, ERROR_LIMIT_CHARS) for e in ended),
-        "outputs": array_literal(db_text(e.outcome.output, OUTPUT_LIMIT_CHARS) for e in ended),
-        "durations": array_literal(float(e.duration_ms) for e in ended),
-        "retryables": array_literal(e.outcome.retryable for e in ended),
-        "started_ats": array_literal(e.started_at for e in ended),
+        "run_ids": array_literal([e.attempt.run_id for e in ended]),
+        "fences": array_literal([e.attempt.fence for e in ended]),
+        "statuses": array_literal([e.outcome.status.value for e in ended]),
+        "errors": array_literal([db_text(e.outcome.error, ERROR_LIMIT_CHARS) for e in ended]),
+        "outputs": array_literal([db_text(e.outcome.output, OUTPUT_LIMIT_CHARS) for e in ended]),
+        "durations": array_literal([float(e.duration_ms) for e in ended]),
+        "retryables": array_literal([e.outcome.retryable for e in ended]),
+        "started_ats": array_literal([e.started_at for e in ended]),
         "breakers": any(e.attempt.breaker for e in ended),
     }
 
 
 def array_literal(values: Iterable[Any]) -> str:
     """``values`` as one PostgreSQL array literal, None as NULL, for a parameter the
-    query casts to the array's type (``%(run_ids)s::bigint[]``)."""
-    # Batches repeat texts and instants: jobs of one schedule share their slot, queue
-    # and status, and every claim of an every-second job sends its name again. Each
-    # distinct one is converted once and kept (up to _MEMO_MAX) across batches. Only
-    # str and datetime share the memo: they never equal each other, whereas True == 1
-    # == 1.0. Equal aware instants in other zones read back the same, as every instant
-    # array is timestamptz[].
+    query casts to the array's type (``%(run_ids)s::bigint[]``). A column holds values
+    of one type, and None; equal values read back equal (-0.0 as 0.0)."""
+    items = values if type(values) is list else list(values)
+    count = len(items)
+    if not count:
+        return "{}"
+    first = items[0]
+    # Many columns of a batch hold one value throughout (a claim's statuses, triggers,
+    # queues and slot; a finish batch's NULL errors and outputs): converted once. The
+    # last element is compared first: a column of distinct values fails at once.
+    if items[-1] == first and items.count(first) == count:
+        return "{" + ",".join([_element(first)] * count) + "}"
+    kind = type(first)
+    # Ids, fences, durations: the list's own text (C, no call per element) is the
+    # literal's, once every element is known to be of that type (a bool is not an int).
+    if (kind is int or kind is float) and set(map(type, items)) == {kind}:
+        return "{" + str(items)[1:-1] + "}"
+    # Batches repeat texts and instants: every claim of an every-second job sends its
+    # name again. Each distinct one is converted once and kept (up to _MEMO_MAX) across
+    # batches. Only str and datetime share the memo: they never equal each other,
+    # whereas True == 1 == 1.0. Equal aware instants in other zones read back the same,
+    # as every instant array is timestamptz[].
     memo = _MEMO
     if len(memo) > _MEMO_MAX:
         memo.clear()
     parts: list[str] = []
     append = parts.append
-    for value in values:
+    for value in items:
         kind = type(value)
         if kind is int:
             append(str(value))
@@ -275,6 +292,15 @@ def array_literal(values: Iterable[Any]) -> str:
         else:
             append(_ELEMENTS[kind](value))
     return "{" + ",".join(parts) + "}"
+
+
+def _element(value: Any) -> str:
+    """One element of an array literal (not kept: it is converted once per column)."""
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        return "NULL"
+    return _ELEMENTS[type(value)](value)
 
 
 # Texts and instants already converted by array_literal; cleared when it grows past

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncCursor
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, TupleRow, dict_row, tuple_row
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
 from pgsched.db.json_values import read_json_safely
@@ -74,6 +74,15 @@ class Session:
         """Send the named block ``name`` with ``params`` on ``connection``."""
         prepare = self._prepare and name not in PLANNED_EACH_TIME
         return await connection.execute(query(name), params, prepare=prepare)
+
+    async def run_tuples(
+        self, connection: AsyncConnection, name: str, params: dict[str, Any]
+    ) -> AsyncCursor[TupleRow]:
+        """``run``, its rows as tuples: for the hot path's many-row answers, whose
+        columns the caller reads by position (a dict per row cost ~0.7 us)."""
+        prepare = self._prepare and name not in PLANNED_EACH_TIME
+        cursor = connection.cursor(row_factory=tuple_row)
+        return await cursor.execute(query(name), params, prepare=prepare)
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[AsyncConnection]:
@@ -137,3 +146,9 @@ class Session:
         async with self._connected() as connection:
             cursor = await self.run(connection, name, params)
             return await cursor.fetchall() if cursor.description else []
+
+    async def _fetch_tuples(self, name: str, params: dict[str, Any]) -> list[TupleRow]:
+        """``_fetch``, its rows as tuples (``run_tuples``)."""
+        async with self._connected() as connection:
+            cursor = await self.run_tuples(connection, name, params)
+            return await cursor.fetchall()
