@@ -60,7 +60,7 @@ class ClaimClock:
 # through object.__setattr__ (Attempt's 19: ~3.5 us per run, ~0.5 us plain).
 
 
-@dataclass(slots=True)
+@dataclass
 class Attempt:
     """One claimed run, with the job definition as it was when the run was claimed.
 
@@ -95,7 +95,7 @@ class Attempt:
     breaker: bool = False
 
 
-@dataclass(slots=True)
+@dataclass
 class Outcome:
     """How an attempt ended. ``retryable`` is False for failures a retry cannot fix."""
 
