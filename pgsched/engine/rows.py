@@ -204,8 +204,8 @@ def planned_runs_params(
         "job_ids": array_literal([job["id"] for job, _ in rows]),
         "job_names": array_literal([job["name"] for job, _ in rows]),
         "scheduled_fors": array_literal([run.scheduled_for for _, run in rows]),
-        "statuses": array_literal([run.status.value for _, run in rows]),
-        "triggers": array_literal([run.trigger.value for _, run in rows]),
+        "statuses": array_literal([run.status for _, run in rows]),
+        "triggers": array_literal([run.trigger for _, run in rows]),
         "queues": array_literal([job["queue"] for job, _ in rows]),
         "errors": array_literal([run.error for _, run in rows]),
         "missed_untils": array_literal([run.missed_until for _, run in rows]),
@@ -270,42 +270,48 @@ def array_literal(values: Iterable[Any]) -> str:
         return "{" + str(items)[1:-1] + "}"
     # Batches repeat texts and instants: every claim of an every-second job sends its
     # name again. Each distinct one is converted once and kept (up to _MEMO_MAX) across
-    # batches. Only str and datetime share the memo: they never equal each other,
-    # whereas True == 1 == 1.0. Equal aware instants in other zones read back the same,
-    # as every instant array is timestamptz[].
+    # batches, and a column whose values are all kept is read through the memo in C.
+    # Only texts (enum members too), instants and None are kept: none of them equals a
+    # value of another kind, whereas True == 1 == 1.0. Equal aware instants in other
+    # zones read back the same, as every instant array is timestamptz[].
     memo = _MEMO
+    try:
+        return "{" + ",".join(map(memo.__getitem__, items)) + "}"
+    except KeyError:
+        pass
     if len(memo) > _MEMO_MAX:
         memo.clear()
+        memo[None] = "NULL"
     parts: list[str] = []
     append = parts.append
     for value in items:
         kind = type(value)
         if kind is int:
             append(str(value))
-        elif value is None:
-            append("NULL")
-        elif kind is str or kind is datetime:
+        elif kind is datetime or isinstance(value, str):
             text = memo.get(value)
             if text is None:
-                text = memo[value] = _ELEMENTS[kind](value)
+                text = memo[value] = _element(value)
             append(text)
         else:
-            append(_ELEMENTS[kind](value))
+            append(_element(value))
     return "{" + ",".join(parts) + "}"
 
 
 def _element(value: Any) -> str:
-    """One element of an array literal (not kept: it is converted once per column)."""
+    """One element of an array literal."""
     if type(value) is int:
         return str(value)
     if value is None:
         return "NULL"
+    if isinstance(value, str):  # RunStatus and Trigger members too, as their text
+        return _quoted(value)
     return _ELEMENTS[type(value)](value)
 
 
 # Texts and instants already converted by array_literal; cleared when it grows past
 # _MEMO_MAX (a few MB), so a million distinct names cost a rebuild, not memory.
-_MEMO: dict[Any, str] = {}
+_MEMO: dict[Any, str] = {None: "NULL"}
 _MEMO_MAX = 50_000
 
 
@@ -318,7 +324,6 @@ _ELEMENTS: dict[type, Callable[[Any], str]] = {
     bool: lambda value: "t" if value else "f",
     # repr: the shortest text that reads back as the same float (nan, inf included).
     float: repr,
-    str: _quoted,
     datetime: datetime.isoformat,
 }
 

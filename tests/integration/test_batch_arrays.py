@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from pgsched.engine.rows import array_literal
+from pgsched.models import RunStatus, Trigger
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -72,3 +73,21 @@ def test_repeated_values_read_back_each_in_its_place(db: Connection) -> None:
     texts = ["default", "default", "a,b", None, "default", "a,b", "NULL", "default"]
     assert read_back(db, texts, "text") == texts
     assert read_back(db, [True, 1, True, 0, False, 1], "text") == ["t", "1", "t", "0", "f", "1"]
+
+
+def test_columns_of_one_value_and_of_kept_values_read_back_as_sent(db: Connection) -> None:
+    # A column of one value is converted once; ints and floats without NULL as the
+    # list's text; texts, enum members and instants already kept through the memo.
+    assert read_back(db, [None] * 3, "text") == [None] * 3
+    assert read_back(db, ['a "b"'] * 3, "text") == ['a "b"'] * 3
+    assert read_back(db, [7] * 3, "bigint") == [7] * 3
+    assert read_back(db, [2.5] * 2, "float8") == [2.5] * 2
+    assert read_back(db, [False] * 2, "boolean") == [False] * 2
+    assert read_back(db, [3, -1, 2**62], "bigint") == [3, -1, 2**62]
+    assert read_back(db, [0.1, float("inf"), 1e-300], "float8") == [0.1, float("inf"), 1e-300]
+    assert read_back(db, [1, True, 0], "text") == ["1", "t", "0"]
+    statuses = [RunStatus.RUNNING, RunStatus.SKIPPED, None, RunStatus.RUNNING]
+    for _ in range(2):  # the second time every value is kept
+        assert read_back(db, statuses, "text") == ["running", "skipped", None, "running"]
+        assert read_back(db, [Trigger.RETRY] * 2, "text") == ["retry", "retry"]
+        assert read_back(db, AWKWARD_TEXTS, "text") == AWKWARD_TEXTS
