@@ -244,15 +244,16 @@ def finish_params(ended: Sequence[EndedAttempt]) -> dict[str, Any]:
         "outputs": array_literal([db_text(e.outcome.output, OUTPUT_LIMIT_CHARS) for e in ended]),
         "durations": array_literal([float(e.duration_ms) for e in ended]),
         "retryables": array_literal([e.outcome.retryable for e in ended]),
-        "started_ats": array_literal([e.started_at for e in ended]),
+        "started_ats": array_literal([e.started_at for e in ended], kept=False),
         "breakers": any(e.attempt.breaker for e in ended),
     }
 
 
-def array_literal(values: Iterable[Any]) -> str:
+def array_literal(values: Iterable[Any], kept: bool = True) -> str:
     """``values`` as one PostgreSQL array literal, None as NULL, for a parameter the
     query casts to the array's type (``%(run_ids)s::bigint[]``). A column holds values
-    of one type, and None; equal values read back equal (-0.0 as 0.0)."""
+    of one type, and None; equal values read back equal (-0.0 as 0.0). ``kept=False``:
+    values seen once (the instants attempts began), converted without the memo."""
     items = values if type(values) is list else list(values)
     count = len(items)
     if not count:
@@ -274,6 +275,8 @@ def array_literal(values: Iterable[Any]) -> str:
     # Only texts (enum members too), instants and None are kept: none of them equals a
     # value of another kind, whereas True == 1 == 1.0. Equal aware instants in other
     # zones read back the same, as every instant array is timestamptz[].
+    if not kept:
+        return "{" + ",".join([_element(value) for value in items]) + "}"
     memo = _MEMO
     try:
         return "{" + ",".join(map(memo.__getitem__, items)) + "}"
