@@ -78,8 +78,24 @@ class HoldClock:
             self._lowers.clear()
         if self.ceiling is not None and lower > self._ceiling_kept(clock.sent):
             self._uppers.clear()
-        self._lowers.append((clock.received, lower))
-        self._uppers.append((clock.sent, upper))
+        # A bound no tighter than a newer one (once both have aged alike) can never be
+        # the tightest again: dropped, so a busy worker's claims (dozens a second) do
+        # not leave hundreds of bounds to weigh at every claim.
+        lowers, uppers = self._lowers, self._uppers
+        while (
+            lowers
+            and lowers[-1][0] <= clock.received
+            and lowers[-1][1] + CLOCK_DRIFT * lowers[-1][0] < lower + CLOCK_DRIFT * clock.received
+        ):
+            lowers.pop()
+        while (
+            uppers
+            and uppers[-1][0] <= clock.sent
+            and uppers[-1][1] - CLOCK_DRIFT * uppers[-1][0] > upper - CLOCK_DRIFT * clock.sent
+        ):
+            uppers.pop()
+        lowers.append((clock.received, lower))
+        uppers.append((clock.sent, upper))
         now = clock.received
         for kept in (self._lowers, self._uppers):
             while now - kept[0][0] > CLOCK_SAMPLE_MAX_AGE_SECONDS:

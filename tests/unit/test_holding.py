@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -213,3 +214,71 @@ def test_a_held_slot_cancelled_before_its_instant_is_skipped_and_the_others_wake
 
     cancelled, woken = asyncio.run(go())
     assert cancelled and woken == 2
+
+
+class EveryBound:
+    """HoldClock's bounds as they were chosen before dominated ones were dropped: every
+    bound of the window kept, all weighed at each reading."""
+
+    def __init__(self) -> None:
+        self.lowers: list[tuple[float, float]] = []
+        self.uppers: list[tuple[float, float]] = []
+        self.offset: tuple[float, float] | None = None
+        self.ceiling: tuple[float, float] | None = None
+
+    def observe(self, clock: ClaimClock) -> None:
+        lower = clock.database_now.timestamp() - clock.received
+        upper = clock.database_now.timestamp() - clock.sent
+        if self.offset is not None and upper < self.offset[1] - CLOCK_DRIFT * abs(
+            clock.received - self.offset[0]
+        ):
+            self.lowers.clear()
+        if self.ceiling is not None and lower > self.ceiling[1] + CLOCK_DRIFT * abs(
+            clock.sent - self.ceiling[0]
+        ):
+            self.uppers.clear()
+        self.lowers.append((clock.received, lower))
+        self.uppers.append((clock.sent, upper))
+        now = clock.received
+        self.lowers = [b for b in self.lowers if now - b[0] <= CLOCK_SAMPLE_MAX_AGE_SECONDS]
+        self.uppers = [b for b in self.uppers if now - b[0] <= CLOCK_SAMPLE_MAX_AGE_SECONDS]
+        self.offset = max(self.lowers, key=lambda b: b[1] - CLOCK_DRIFT * (now - b[0]))
+        self.ceiling = min(self.uppers, key=lambda b: b[1] + CLOCK_DRIFT * (now - b[0]))
+
+
+def test_dropping_bounds_that_can_never_be_tightest_changes_no_answer() -> None:
+    # Claims of varying round trips, the database clock stepping back and forward.
+    rng = random.Random(7)
+    clock, reference = HoldClock(), EveryBound()
+    now, shift = 100.0, 0.0
+    for step in range(3000):
+        now += rng.uniform(0.001, 0.05)
+        trip = rng.choice((0.0005, 0.002, 0.02, 0.3))
+        if step % 1000 == 999:
+            shift += rng.choice((-5.0, 5.0))
+        reading = read(at=now + rng.uniform(0, trip) + shift, sent=now, received=now + trip)
+        clock.observe(reading)
+        reference.observe(reading)
+        assert reference.offset is not None and reference.ceiling is not None
+        later = now + trip + rng.uniform(0, 1)
+        assert clock.database_time(later, reading) == reference_time(reference, later, reading)
+        slot = reading.database_now + timedelta(seconds=rng.uniform(0, 1))
+        assert clock.monotonic_at(slot, reading) == pytest.approx(
+            min(
+                reading.monotonic_at(slot),
+                slot.timestamp()
+                - (
+                    reference.offset[1]
+                    - CLOCK_DRIFT * abs(reading.monotonic_at(slot) - reference.offset[0])
+                ),
+            ),
+            abs=1e-9,
+        )
+    assert len(clock._lowers) < 50 and len(clock._uppers) < 50
+
+
+def reference_time(reference: EveryBound, monotonic: float, clock: ClaimClock) -> datetime:
+    assert reference.ceiling is not None
+    observed, ceiling = reference.ceiling
+    kept = ceiling + CLOCK_DRIFT * abs(monotonic - observed)
+    return min(clock.database_time(monotonic), datetime.fromtimestamp(monotonic + kept, UTC))
