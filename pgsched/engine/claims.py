@@ -233,7 +233,7 @@ class Claims(Session):
         """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
-        started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
+        started_slots = [(job["id"], run.scheduled_for) for job, p in plans if (run := p.started)]
         cancelled_cursor = superseded_cursor = None
         if cancel:
             cancelled_cursor = await self.run(
