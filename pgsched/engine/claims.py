@@ -109,9 +109,11 @@ class Claims(Session):
                         "ahead_seconds": ahead_seconds,
                     },
                 )
-                jobs.extend(await cursor.fetchall())
-            await self.run(connection, "claim_settings_end", {})
+                jobs.extend(await self._rows(cursor))
+            # Planned with the backend idle in the transaction (_rows synced, nothing
+            # sent since), where the server can end it should this worker freeze.
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
+            await self.run(connection, "claim_settings_end", {})
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)
         if not plans:
@@ -125,7 +127,7 @@ class Claims(Session):
             cursor = await self.run(
                 connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
             )
-            jobs = await cursor.fetchall()
+            jobs = await self._rows(cursor)
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 await self.run(connection, "advance_jobs", advance_params(plans))
@@ -142,12 +144,12 @@ class Claims(Session):
                 "start_pending_runs",
                 {"worker_id": worker_id, "queues": list(queues), "limit": limit},
             )
-            started = await cursor.fetchall()
+            started = await self._rows(cursor)
             if started:
                 cursor = await self.run(
                     connection, "load_jobs", {"job_ids": sorted({row["job_id"] for row in started})}
                 )
-                jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+                jobs_by_id = {job["id"]: job for job in await self._rows(cursor)}
                 checkpoints = await self._shard_checkpoints(connection, started)
         if not started:
             return []
@@ -179,7 +181,8 @@ class Claims(Session):
             "load_shard_checkpoints",
             {"job_ids": [job_id for job_id, _ in shards], "shards": [s for _, s in shards]},
         )
-        return {(row["job_id"], row["shard"]): row["checkpoint"] for row in await cursor.fetchall()}
+        rows = await self._rows(cursor)
+        return {(row["job_id"], row["shard"]): row["checkpoint"] for row in rows}
 
     async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
         """Undo the claim of slots (``(run_id, fence)``) taken from their jobs' schedules
@@ -214,7 +217,7 @@ class Claims(Session):
         """Queue groups to claim from with their limits: capped queues one by one."""
         await self.run(connection, "lock_queue_limits", {"queues": list(queues)})
         cursor = await self.run(connection, "queue_headroom", {"queues": list(queues)})
-        headroom = {row["queue"]: max(0, row["headroom"]) for row in await cursor.fetchall()}
+        headroom = {row["queue"]: max(0, row["headroom"]) for row in await self._rows(cursor)}
         groups: list[tuple[list[str], int]] = []
         uncapped = [queue for queue in queues if queue not in headroom]
         if uncapped:
