@@ -112,8 +112,8 @@ class Claims(Session):
                 jobs.extend(await self._rows(cursor))
             # Planned with the backend idle in the transaction (_rows synced, nothing
             # sent since), where the server can end it should this worker freeze.
+            # Without plans, COMMIT alone ends claim_settings' settings.
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
-            await self.run(connection, "claim_settings_end", {})
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)
         if not plans:
@@ -233,31 +233,36 @@ class Claims(Session):
         AsyncCursor[DictRow] | None,
         AsyncCursor[DictRow] | None,
     ]:
-        """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
+        """Queue claim_settings_end and the claim's writes in the pipeline; their answers
+        are read after COMMIT.
+
+        Every parameter is built before the first is sent: from there to the COMMIT the
+        backend waits mid-pipeline ('active', not idle in transaction), where only
+        transaction_timeout (PostgreSQL 17+) ends it if this worker freezes, so that
+        stretch is kept to the sends alone.
+        """
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
         started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
-        cancelled_cursor = superseded_cursor = None
+        # Array literals: psycopg adapts a list element by element (this pair of lists
+        # was 2.5 % of a busy worker's time).
+        superseded = {
+            "job_ids": array_literal(job_id for job_id, _ in started_slots),
+            "started_slots": array_literal(slot for _, slot in started_slots),
+        }
+        inserted = (planned_runs_query(rows), planned_runs_params(worker_id, rows))
+        advanced = advance_params(plans)
+        probes = probe_params(plans)
+        await self.run(connection, "claim_settings_end", {})
+        cancelled_cursor = superseded_cursor = probes_cursor = None
         if cancel:
             cancelled_cursor = await self.run(
                 connection, "cancel_replaced_runs", {"run_ids": cancel}
             )
         if started_slots:
-            superseded_cursor = await self.run(
-                connection,
-                "supersede_retries",
-                # Array literals: psycopg adapts a list element by element (this pair
-                # of lists was 2.5 % of a busy worker's time).
-                {
-                    "job_ids": array_literal(job_id for job_id, _ in started_slots),
-                    "started_slots": array_literal(slot for _, slot in started_slots),
-                },
-            )
-        inserted_cursor = await self.run(
-            connection, planned_runs_query(rows), planned_runs_params(worker_id, rows)
-        )
-        await self.run(connection, "advance_jobs", advance_params(plans))
-        probes_cursor = None
-        if (probes := probe_params(plans)) is not None:
+            superseded_cursor = await self.run(connection, "supersede_retries", superseded)
+        inserted_cursor = await self.run(connection, *inserted)
+        await self.run(connection, "advance_jobs", advanced)
+        if probes is not None:
             probes_cursor = await self.run(connection, "half_open_breakers", probes)
         return cancelled_cursor, inserted_cursor, probes_cursor, superseded_cursor
