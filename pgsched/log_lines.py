@@ -107,12 +107,16 @@ class RunLines:
         self._second = -1
         self._prefix = ""
         self._scheduled: tuple[Any, str] = (None, "")
+        self._worker: tuple[str | None, str] = (None, "")
+        self._kinds: dict[tuple[str, str], tuple[str, str]] = {}
 
     def use(self, output: LineOutput | None, log_format: str = "console") -> None:
         """Write to ``output`` in ``log_format`` (None: never; structlog writes all)."""
         self.output = output
         self._json = log_format == "json"
         self._names.clear()
+        self._kinds.clear()
+        self._worker = (None, "")
 
     def started(self, attempt: Attempt, worker_id: str, lag_ms: float | None) -> None:
         """Log ``run_started`` (info): ``attempt`` was handed to its executor."""
@@ -127,7 +131,7 @@ class RunLines:
             )
             return
         number, job, run, rest = self._head(attempt, worker_id)
-        kind, trigger = self._name(attempt.kind), self._name(attempt.trigger.value)
+        kind, trigger = self._kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt)
         lag = _number(lag_ms, self._json)
         if self._json:
             output.add(
@@ -140,6 +144,11 @@ class RunLines:
                 f"{self._now()} {LEVEL} run_started{' ' * 20}attempt={number} job_name={job}"
                 f" kind={kind} lag_ms={lag} run_id={run} trigger={trigger} worker_id={rest}"
             )
+
+    def _kind(self, attempt: Attempt) -> tuple[str, str]:
+        rendered = self._name(attempt.kind), self._name(attempt.trigger.value)
+        self._kinds[attempt.kind, attempt.trigger] = rendered
+        return rendered
 
     def succeeded(
         self, attempt: Attempt, worker_id: str, duration_ms: float, lag_ms: float | None
@@ -190,7 +199,10 @@ class RunLines:
         if scheduled_for != cached:  # most runs of a turn share their slot
             iso = scheduled_for.isoformat()
             self._scheduled = (scheduled_for, iso)
-        job, worker = self._name(attempt.job_name), self._name(worker_id)
+        job = self._name(attempt.job_name)
+        if worker_id is not self._worker[0]:  # the same string, run after run
+            self._worker = (worker_id, self._name(worker_id))
+        worker = self._worker[1]
         shard = attempt.shard if attempt.shards > 1 else None
         if self._json:
             tail = "" if shard is None else f' "shard": {shard},'
