@@ -21,6 +21,8 @@ CONSOLE = re.compile(
     r"(?P<timestamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z) \[(?P<level>[a-z]+) *\]"
     r" (?P<event>\S+) *(?P<rest>.*)"
 )
+# key=value, the value as structlog's console renderer writes it (repr when quoted).
+PAIR = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S*)(?: |$)")
 
 
 def parsed(line: str, log_format: str) -> dict[str, Any]:
@@ -29,7 +31,12 @@ def parsed(line: str, log_format: str) -> dict[str, Any]:
         return dict(json.loads(line))
     found = CONSOLE.fullmatch(line)
     assert found, line
-    fields = dict(pair.split("=", 1) for pair in found["rest"].split())
+    rest, fields = found["rest"], {}
+    while rest:
+        pair = PAIR.match(rest)
+        assert pair, line
+        fields[pair[1]] = pair[2]
+        rest = rest[pair.end() :]
     return {**fields, "event": found["event"], "level": found["level"]}
 
 
@@ -58,7 +65,7 @@ def test_one_line_each_for_every_run_at_the_default_level(
     events = [parsed(line, log_format) for line in workers.logs().splitlines() if line]
     for name in ("run_started", "run_finished"):
         lines = [event for event in events if event["event"] == name]
-        assert Counter(str(event["run_id"]) for event in lines) == Counter(runs), name
+        assert Counter(str(event["run_id"]) for event in lines) == Counter(runs.keys()), name
         for event in lines:
             assert event["level"] == "info"
             assert event["job_name"] == runs[str(event["run_id"])][0]

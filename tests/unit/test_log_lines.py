@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -135,3 +137,21 @@ def test_lines_keep_their_order_and_are_written_by_the_turns_end() -> None:
     assert asyncio.run(turn()) == "one\ntwo\nthree\nfour\n"
     output.add("five")  # no loop: at once
     assert buffer.getvalue().endswith("four\nfive\n")
+
+
+def test_lines_of_a_turn_the_loop_never_finished_are_written_at_exit() -> None:
+    program = (
+        "import asyncio\n"
+        "from pgsched.logging import configure_logging\n"
+        "from pgsched.log_lines import RUN_LINES\n"
+        "configure_logging()\n"
+        "loop = asyncio.new_event_loop()\n"
+        "def last_turn():\n"
+        "    RUN_LINES.output.add('the last line')\n"
+        "    loop.stop()  # the flush it scheduled never runs in the loop\n"
+        "loop.call_soon(last_turn)\n"
+        "loop.run_forever()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "the last line\n"
