@@ -49,8 +49,7 @@ def test_one_line_each_for_every_run_at_the_default_level(
     workers.start("--log-format", log_format)  # and no --log-level: the default
     wait_until_registered(db)
     wait_for(
-        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'")
-        >= RUNS,
+        lambda: scalar(db, "SELECT count(*) FROM pgsched.runs WHERE status = 'succeeded'") >= RUNS,
         what=f"{RUNS} runs",
     )
     assert workers.stop_all() == [0], workers.logs()[-3000:]

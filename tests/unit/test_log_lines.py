@@ -45,7 +45,7 @@ def attempt(job_name: str = "nightly", **changes: object) -> Attempt:
 ATTEMPTS = [
     attempt(),
     attempt("a name with spaces"),
-    attempt("quote'd=\"x\"\ttab"),
+    attempt('quote\'d="x"\ttab'),
     attempt("esc\x1b[2J\u202e-ünï"),
     attempt(attempt=3, trigger=Trigger.MANUAL, run_id=10**12),
     attempt(shard=2, shards=4, scheduled_for=datetime(2026, 1, 1, tzinfo=UTC)),
@@ -81,7 +81,13 @@ def test_lean_lines_are_structlogs_lines(
 ) -> None:
     for lag_ms in (2.5, None, 1234567.1):
         lean, reference = both_ways(
-            monkeypatch, written, log_format, "started", attempt=run, worker_id="w-1 x", lag_ms=lag_ms
+            monkeypatch,
+            written,
+            log_format,
+            "started",
+            attempt=run,
+            worker_id="w-1 x",
+            lag_ms=lag_ms,
         )
         assert lean == reference
         lean, reference = both_ways(
