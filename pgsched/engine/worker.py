@@ -278,7 +278,7 @@ class Worker:
             pacer.pending_claimed(len(attempts), free)
             taken += len(attempts)
         if taken < free:
-            ahead = pacer.ahead_seconds
+            ahead = pacer.ahead_window(time.monotonic())
             limit = free - taken
             if ahead:
                 limit = pacer.ahead_limit(self._free(ahead=True) - taken, limit, time.monotonic())
@@ -289,7 +289,12 @@ class Worker:
                 self.worker_id, queues, limit, self._planner, ahead
             )
             self._events.planned(result)
-            latency = time.monotonic() - claim_started
+            answered = time.monotonic()
+            pacer.share_taken(len(result.attempts), ahead, answered)
+            # An empty claim is quick and says nothing of the claim the window must
+            # cover: counted, a worker other workers left nothing would wake ever
+            # later for the next instant, and find nothing again.
+            latency = answered - claim_started if result.attempts else None
             starting = await hand_back_surplus(result.attempts, self.state, pacer, self._claims)
             held = self._start(starting, from_schedule=True)
             taken += len(starting) - held
