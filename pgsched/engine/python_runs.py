@@ -190,11 +190,7 @@ class PythonRuns:
                 if outcome is not None:
                     self._events.started(attempt, run.start_at)
             self._events.ended(attempt)
-            held = state.in_flight.get(attempt.run_id)
-            if held is not None and held.task is run:
-                del state.in_flight[attempt.run_id]
-            if self._pacer.attempt_ended(state.running):
-                state.wake_up()
+            state.left(attempt.run_id, run, self._pacer)
             self._record(run, reason)
         except Exception:  # a bug here must not stop the loop reading results
             log.exception("python_outcome_failed", **run_fields(attempt, state.worker_id))

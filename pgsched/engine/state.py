@@ -52,6 +52,12 @@ class Running(Protocol):
     def cancel(self) -> object: ...
 
 
+class Pacer(Protocol):
+    """What decides whether an ended attempt should wake the claim loop."""
+
+    def attempt_ended(self, in_flight: int) -> bool: ...
+
+
 def ending(running: Running) -> asyncio.Future[None]:
     """A future done once ``running`` has left the worker (for ``asyncio.wait``)."""
     if isinstance(running, asyncio.Future):
@@ -109,6 +115,15 @@ class WorkerState:
         if held is not None and run_id not in self.cancel_reasons:
             self.cancel_reasons[run_id] = reason
             held.task.cancel()
+
+    def left(self, run_id: int, running: Running, pacer: Pacer) -> None:
+        """``running`` let go of ``run_id``: free its place if it still holds it, and
+        wake the claim loop when ``pacer`` says the room matters."""
+        held = self.in_flight.get(run_id)
+        if held is not None and held.task is running:
+            del self.in_flight[run_id]
+        if pacer.attempt_ended(self.running):
+            self.wake_up()
 
     def take_away(self, run_ids: list[int]) -> list[int]:
         """The cluster gave these runs to others: stop them and record nothing. Returns

@@ -60,10 +60,8 @@ class TaskRuns:
         held = state.in_flight.get(attempt.run_id)
         if not task.cancelled() or held is None or held.task is not task:
             return
-        del state.in_flight[attempt.run_id]
         reason = state.cancel_reasons.pop(attempt.run_id, None)
-        if self._pacer.attempt_ended(state.running):
-            state.wake_up()
+        state.left(attempt.run_id, task, self._pacer)
         if isinstance(reason, Outcome):
             self._finisher.submit(EndedAttempt(attempt, reason, 0.0, None))
         elif isinstance(reason, Taken):
@@ -71,6 +69,8 @@ class TaskRuns:
 
     async def _execute(self, attempt: Attempt, start_at: float) -> None:
         state, clock = self._state, attempt.clock
+        task = asyncio.current_task()
+        assert task is not None  # _execute runs only as the task start() made
         outcome: Outcome | Taken | Released
         handed_over: float | None = None
         try:
@@ -90,9 +90,7 @@ class TaskRuns:
             outcome = Outcome.failed(f"pgsched could not run the attempt: {exc!r}")
         finally:
             self._events.ended(attempt)
-            state.in_flight.pop(attempt.run_id, None)
-            if self._pacer.attempt_ended(state.running):
-                state.wake_up()
+            state.left(attempt.run_id, task, self._pacer)
         ended = time.monotonic()
         if isinstance(outcome, Released):
             return  # never began: release_unstarted hands it back
