@@ -205,7 +205,7 @@ class Worker:
         """Release what has not begun, let the rest finish within the grace period,
         then interrupt what still runs."""
         if not self._aborting:
-            await release_unstarted(self.state, self._python, self._side)
+            await release_unstarted(self.state, self._python, self._side, self._events.metrics)
         tasks = [ending(held.task) for held in self.state.in_flight.values()]
         if tasks and not self._aborting:
             log.info("worker_draining", running=len(tasks), grace_s=self.options.grace_seconds)
@@ -295,7 +295,9 @@ class Worker:
             # cover: counted, a worker other workers left nothing would wake ever
             # later for the next instant, and find nothing again.
             latency = answered - claim_started if result.attempts else None
-            starting = await hand_back_surplus(result.attempts, self.state, pacer, self._claims)
+            starting = await hand_back_surplus(
+                result.attempts, self.state, pacer, self._claims, self._events.metrics
+            )
             held = self._start(starting, from_schedule=True)
             taken += len(starting) - held
         pacer.claimed(taken, free, latency)

@@ -54,13 +54,15 @@ def test_two_workers_split_an_instant_claimed_ahead(workers: Workers, db: Connec
     since = scalar(db, "SELECT date_trunc('second', now()) + interval '1 second'")
     instants = {"since": since, "instants": INSTANTS}
     wait_for(
-        lambda: scalar(
-            db,
-            "SELECT count(*) FROM pgsched.runs WHERE attempt = 1 AND scheduled_for >= %(since)s"
-            " AND scheduled_for < %(since)s + %(instants)s * interval '1 second'",
-            instants,
-        )
-        >= INSTANTS * JOBS,
+        lambda: (
+            scalar(
+                db,
+                "SELECT count(*) FROM pgsched.runs WHERE attempt = 1 AND scheduled_for >= %(since)s"
+                " AND scheduled_for < %(since)s + %(instants)s * interval '1 second'",
+                instants,
+            )
+            >= INSTANTS * JOBS
+        ),
         what="the instants claimed",
     )
     largest = [slots for _, slots in db.execute(SPLIT, instants).fetchall()]
