@@ -263,7 +263,7 @@ def split(directory: Path) -> None:
         f"  {len(shares)} instants; larger worker's share of one: {_quantiles(larger)};"
         f" >= 90 %: {lopsided}"
     )
-    per_worker = [count for by in claims.values() for count in by.values()]
+    per_worker = [float(count) for by in claims.values() for count in by.values()]
     print(f"  claims ahead bringing one instant's slots, per worker: {_quantiles(per_worker)}")
     print(
         f"  claims ahead answered after the hand-over time: {len(answered_late)}"
