@@ -3,23 +3,28 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
-from pgsched.models import Attempt
+from pgsched.log_lines import RUN_LINES, LineOutput
 from pgsched.text import printable
 
 LOG_FORMATS = ("console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def configure_logging(level: str = "info", log_format: str = "console") -> None:
-    """Send structured events to stderr, as key=value lines or one JSON object per line."""
+def configure_logging(
+    level: str = "info", log_format: str = "console", file: TextIO | None = None
+) -> None:
+    """Send structured events to stderr (or ``file``), as key=value lines or one JSON
+    object per line. Configure structlog only here: ``RUN_LINES`` writes as it does."""
     # JSON escapes control characters by itself; the console renderer prints a value
     # without spaces as it is, so a job's output line could drive the terminal.
+    output = LineOutput(sys.stderr if file is None else file)
     renderers: list[structlog.types.Processor] = (
         [structlog.processors.JSONRenderer()]
         if log_format == "json"
@@ -36,9 +41,20 @@ def configure_logging(level: str = "info", log_format: str = "console") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *names: output,
         cache_logger_on_first_use=True,
     )
+    RUN_LINES.use(output, log_format)
+
+
+def _flush_at_exit() -> None:
+    """Lines of the last loop turn are written even when the loop stops before it."""
+    output = RUN_LINES.output
+    if output is not None:
+        output.flush()
+
+
+atexit.register(_flush_at_exit)
 
 
 def _printable_values(
@@ -49,17 +65,3 @@ def _printable_values(
     return {
         key: printable(value) if isinstance(value, str) else value for key, value in event.items()
     }
-
-
-def run_fields(attempt: Attempt, worker_id: str) -> dict[str, Any]:
-    """The keys every run event carries (and ``shard`` for a job with shards)."""
-    fields = {
-        "job_name": attempt.job_name,
-        "run_id": attempt.run_id,
-        "attempt": attempt.attempt,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "worker_id": worker_id,
-    }
-    if attempt.shards > 1:
-        fields["shard"] = attempt.shard
-    return fields

@@ -109,8 +109,10 @@ class Claims(Session):
                         "ahead_seconds": ahead_seconds,
                     },
                 )
-                jobs.extend(await cursor.fetchall())
-            await self.run(connection, "claim_settings_end", {})
+                jobs.extend(await self._rows(cursor))
+            # Planned with the backend idle in the transaction (_rows synced, nothing
+            # sent since), where the server can end it should this worker freeze.
+            # Without plans, COMMIT alone ends claim_settings' settings.
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)
@@ -125,7 +127,7 @@ class Claims(Session):
             cursor = await self.run(
                 connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
             )
-            jobs = await cursor.fetchall()
+            jobs = await self._rows(cursor)
             plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
             if plans:
                 await self.run(connection, "advance_jobs", advance_params(plans))
@@ -142,12 +144,12 @@ class Claims(Session):
                 "start_pending_runs",
                 {"worker_id": worker_id, "queues": list(queues), "limit": limit},
             )
-            started = await cursor.fetchall()
+            started = await self._rows(cursor)
             if started:
                 cursor = await self.run(
                     connection, "load_jobs", {"job_ids": sorted({row["job_id"] for row in started})}
                 )
-                jobs_by_id = {job["id"]: job for job in await cursor.fetchall()}
+                jobs_by_id = {job["id"]: job for job in await self._rows(cursor)}
                 checkpoints = await self._shard_checkpoints(connection, started)
         if not started:
             return []
@@ -179,7 +181,8 @@ class Claims(Session):
             "load_shard_checkpoints",
             {"job_ids": [job_id for job_id, _ in shards], "shards": [s for _, s in shards]},
         )
-        return {(row["job_id"], row["shard"]): row["checkpoint"] for row in await cursor.fetchall()}
+        rows = await self._rows(cursor)
+        return {(row["job_id"], row["shard"]): row["checkpoint"] for row in rows}
 
     async def release_held_runs(self, held: Sequence[tuple[int, int]]) -> list[int]:
         """Undo the claim of slots (``(run_id, fence)``) taken from their jobs' schedules
@@ -214,7 +217,7 @@ class Claims(Session):
         """Queue groups to claim from with their limits: capped queues one by one."""
         await self.run(connection, "lock_queue_limits", {"queues": list(queues)})
         cursor = await self.run(connection, "queue_headroom", {"queues": list(queues)})
-        headroom = {row["queue"]: max(0, row["headroom"]) for row in await cursor.fetchall()}
+        headroom = {row["queue"]: max(0, row["headroom"]) for row in await self._rows(cursor)}
         groups: list[tuple[list[str], int]] = []
         uncapped = [queue for queue in queues if queue not in headroom]
         if uncapped:
@@ -230,31 +233,36 @@ class Claims(Session):
         AsyncCursor[DictRow] | None,
         AsyncCursor[DictRow] | None,
     ]:
-        """Queue the claim's writes in the pipeline; their answers are read after COMMIT."""
+        """Queue claim_settings_end and the claim's writes in the pipeline; their answers
+        are read after COMMIT.
+
+        Every parameter is built before the first is sent: from there to the COMMIT the
+        backend waits mid-pipeline ('active', not idle in transaction), where only
+        transaction_timeout (PostgreSQL 17+) ends it if this worker freezes, so that
+        stretch is kept to the sends alone.
+        """
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
         started_slots = [(job["id"], p.started.scheduled_for) for job, p in plans if p.started]
-        cancelled_cursor = superseded_cursor = None
+        # Array literals: psycopg adapts a list element by element (this pair of lists
+        # was 2.5 % of a busy worker's time).
+        superseded = {
+            "job_ids": array_literal(job_id for job_id, _ in started_slots),
+            "started_slots": array_literal(slot for _, slot in started_slots),
+        }
+        inserted = (planned_runs_query(rows), planned_runs_params(worker_id, rows))
+        advanced = advance_params(plans)
+        probes = probe_params(plans)
+        await self.run(connection, "claim_settings_end", {})
+        cancelled_cursor = superseded_cursor = probes_cursor = None
         if cancel:
             cancelled_cursor = await self.run(
                 connection, "cancel_replaced_runs", {"run_ids": cancel}
             )
         if started_slots:
-            superseded_cursor = await self.run(
-                connection,
-                "supersede_retries",
-                # Array literals: psycopg adapts a list element by element (this pair
-                # of lists was 2.5 % of a busy worker's time).
-                {
-                    "job_ids": array_literal(job_id for job_id, _ in started_slots),
-                    "started_slots": array_literal(slot for _, slot in started_slots),
-                },
-            )
-        inserted_cursor = await self.run(
-            connection, planned_runs_query(rows), planned_runs_params(worker_id, rows)
-        )
-        await self.run(connection, "advance_jobs", advance_params(plans))
-        probes_cursor = None
-        if (probes := probe_params(plans)) is not None:
+            superseded_cursor = await self.run(connection, "supersede_retries", superseded)
+        inserted_cursor = await self.run(connection, *inserted)
+        await self.run(connection, "advance_jobs", advanced)
+        if probes is not None:
             probes_cursor = await self.run(connection, "half_open_breakers", probes)
         return cancelled_cursor, inserted_cursor, probes_cursor, superseded_cursor

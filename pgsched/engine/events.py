@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from pgsched.logging import run_fields
+from pgsched.log_lines import RUN_LINES, run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 from pgsched.text import first_line
 
@@ -125,13 +125,7 @@ class RunEvents:
             started_at = None
             if clock is not None and handed_over is not None:
                 started_at = clock.database_time(handed_over)
-            log.info(
-                "run_started",
-                kind=attempt.kind,
-                trigger=attempt.trigger.value,
-                lag_ms=_lag_ms(attempt, started_at),
-                **run_fields(attempt, self.worker_id()),
-            )
+            RUN_LINES.started(attempt, self.worker_id(), _lag_ms(attempt, started_at))
 
     def ended(self, attempt: Attempt) -> None:
         """``attempt`` stopped running (however): its warning timer goes, and it no
@@ -194,11 +188,12 @@ class RunEvents:
                 )
             if not report_each and not final:
                 continue
-            fields = self._fields(attempt, duration_ms, outcome.status)
-            fields["lag_ms"] = _lag_ms(attempt, ended.started_at)
+            lag_ms = _lag_ms(attempt, ended.started_at)
             if outcome.status is RunStatus.SUCCEEDED:
-                log.info("run_finished", **fields)
+                RUN_LINES.succeeded(attempt, self.worker_id(), duration_ms, lag_ms)
                 continue
+            fields = self._fields(attempt, duration_ms, outcome.status)
+            fields["lag_ms"] = lag_ms
             # A failure with a retry queued is routine; one with none left needs a look.
             log.log(
                 logging.WARNING if final else logging.INFO,

@@ -17,7 +17,7 @@ from pgsched.engine.events import RunEvents
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.repository import Repository
 from pgsched.errors import QueryFailed
-from pgsched.logging import run_fields
+from pgsched.log_lines import run_fields
 from pgsched.models import EndedAttempt, Outcome
 
 # Larger batches amortise the round trip; this bounds one statement's size.

@@ -27,7 +27,7 @@ from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.state import InFlight, Released, Taken, WorkerState
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.python_children import Ticket
-from pgsched.logging import run_fields
+from pgsched.log_lines import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome
 
 # Weight of the newest python attempt's duration in its running average.

@@ -35,8 +35,10 @@ PLANNED_EACH_TIME = frozenset(("finish_runs", "finish_succeeded_runs", "insert_p
 
 # From PostgreSQL 17 the server can end a transaction that lasts too long
 # (transaction_timeout), even one waiting between pipelined statements for a client
-# that is frozen (SIGSTOP, a paused VM), which idle_in_transaction_session_timeout
-# never reaches.
+# that is frozen (SIGSTOP, a paused VM). Before it, the server ends a transaction only
+# while its backend is idle in it (idle_in_transaction_session_timeout), which a
+# pipelined one is only after a Sync: until then the backend is 'active', waiting for
+# the next message, however long its client stays frozen.
 TRANSACTION_TIMEOUT_SINCE = 170000
 
 
@@ -59,6 +61,8 @@ class Session:
         limit = transaction_limit_seconds
         self._limit_ms = None if limit is None else str(int(limit * 1000))
         self._connection: AsyncConnection | None = None
+        # The pipeline of the open transaction, synced by _rows.
+        self._pipeline: psycopg.AsyncPipeline | None = None
         # One connection serves one transaction at a time.
         self._lock = asyncio.Lock()
 
@@ -100,6 +104,7 @@ class Session:
                 psycopg.InterfaceError,
                 # The server ended the session: the transaction outlasted its limit.
                 psycopg.errors.TransactionTimeout,
+                psycopg.errors.IdleInTransactionSessionTimeout,
             ) as exc:
                 await self._discard()
                 raise DatabaseUnavailable(
@@ -114,12 +119,34 @@ class Session:
         waiting for each answer, so a claim costs two round trips, not seven."""
         async with (
             self._connected() as connection,
-            connection.pipeline(),
+            connection.pipeline() as pipeline,
             connection.transaction(),
         ):
-            if self._limit_ms and connection.info.server_version >= TRANSACTION_TIMEOUT_SINCE:
-                await self.run(connection, "limit_transaction", {"ms": self._limit_ms})
-            yield connection
+            if self._limit_ms:
+                limit = (
+                    "limit_transaction"
+                    if connection.info.server_version >= TRANSACTION_TIMEOUT_SINCE
+                    else "limit_idle_transaction"
+                )
+                await self.run(connection, limit, {"ms": self._limit_ms})
+            self._pipeline = pipeline
+            try:
+                yield connection
+            finally:
+                self._pipeline = None
+
+    async def _rows(self, cursor: AsyncCursor[DictRow]) -> list[DictRow]:
+        """The rows of ``cursor``, a statement of the open transaction, read after a
+        Sync of everything sent so far (in the same round trip as the rows).
+
+        The client works on them next (it plans a claim), and the Sync leaves its
+        backend idle in transaction meanwhile: a client frozen there has its
+        transaction, and what it locked, ended after the worker's limit on servers
+        before PostgreSQL 17 too (idle_in_transaction_session_timeout).
+        """
+        assert self._pipeline is not None, "_rows reads inside _transaction only"
+        await self._pipeline.sync()
+        return await cursor.fetchall()
 
     async def _discard(self) -> None:
         connection, self._connection = self._connection, None

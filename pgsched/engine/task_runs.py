@@ -21,7 +21,7 @@ from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.state import InFlight, Released, Taken, WorkerState
 from pgsched.executors.base import Executor
 from pgsched.executors.kinds import execute
-from pgsched.logging import run_fields
+from pgsched.log_lines import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome
 
 log = structlog.get_logger("pgsched.engine.worker")

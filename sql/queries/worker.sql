@@ -642,3 +642,11 @@ SELECT clock_timestamp() AS database_now;
 -- longer, and with it every lock the transaction holds. For this transaction only:
 -- behind a transaction pooler the connection serves other clients next.
 SELECT set_config('transaction_timeout', %(ms)s, true);
+
+-- name: limit_idle_transaction
+-- Before PostgreSQL 17: the server ends the session if this transaction stays idle
+-- (its client silent after a Sync) for longer, and with it every lock the
+-- transaction holds. The worker syncs where it reads rows it then works on, so a
+-- worker frozen there is ended as limit_transaction ends it on 17. For this
+-- transaction only, as above.
+SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);

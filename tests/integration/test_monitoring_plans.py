@@ -148,6 +148,35 @@ def test_success_rates_read_todays_daily_totals_by_key_not_every_day(
     assert after[1] - before[1] > 0
 
 
+def executed_plan(db: Connection, statement: str) -> list[str]:
+    """The lines of ``statement``'s plan, as run, whose nodes returned rows."""
+    plan = [row[0] for row in db.execute(f"EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) {statement}")]
+    return [line for line in plan if "rows=" in line and " rows=0 " not in line]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM pgsched.job_success_rates",
+        "SELECT * FROM pgsched.job_success_rates WHERE job_name = 'job-7'",
+    ],
+)
+def test_success_rates_join_the_days_totals_without_grouping_them(
+    large_db: Connection, statement: str
+) -> None:
+    # Once the day's roll has run, each job's figures are its recent row and its row of
+    # next_day, joined (v2 grouped both sets of rows: twice the cost of reading them).
+    assert one(
+        large_db,
+        "SELECT first_day = (now() AT TIME ZONE 'UTC')::date - 29,"
+        " next_day >= (SELECT max(day) FROM pgsched.daily_run_totals)"
+        " FROM pgsched.recent_run_totals_starts",
+    ) == (True, True)
+    executed = executed_plan(large_db, statement)
+    assert any("Full Join" in line for line in executed), executed
+    assert not any("Aggregate" in line for line in executed), executed
+
+
 @pytest.mark.parametrize("view", ["failed_runs", "running_runs", "workers_alive"])
 def test_view_plans_read_runs_through_an_index(large_db: Connection, view: str) -> None:
     plan = "\n".join(
