@@ -23,8 +23,11 @@ host's true clock offset (the database runs on this host: ``time.time()`` and it
 - **stamp margin**: the recorded ``started_at`` after the true begin (the upper bound
   of the offset it used, beyond the truth; never negative, or it would be early).
 
-Also: slots sent to their child after ``start_at`` (late hand-over), and burst sizes. The
-wrapped functions cost a few microseconds per slot; compare traced runs with traced runs.
+Also: slots sent to their child after ``start_at`` (late hand-over), and burst sizes;
+per instant, how its slots were split between the workers, how many claims brought
+them, and claims answered after the hand-over time (``HAND_OVER_LEAD_SECONDS`` before
+the instant). The wrapped functions cost a few microseconds per slot; compare traced
+runs with traced runs.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+# pgsched.executors.python_held.HAND_OVER_LEAD_SECONDS, not imported: the report reads
+# traces of any branch.
+HAND_OVER_LEAD_SECONDS = 0.05
 TRACE_SITE = Path(__file__).resolve().parent / "trace"
 SHARES = (0.5, 0.9, 0.99)
 
@@ -153,6 +159,7 @@ def report(directory: Path) -> None:
         shown = ", ".join(f"{p} {v:.2f}" for p, v in means.items())
         print(f"  slots around p{int(100 * share)} of lag, mean parts: {shown}")
     _instants(directory)
+    split(directory)
     clock = [r for rows in _load(directory).values() for r in rows if r["e"] == "clock"]
     if clock:
         lower = [1000 * (r["off"] - r["lower"]) for r in clock]
@@ -216,6 +223,66 @@ def _instants(directory: Path) -> None:
         print(f"  worker's instant bookkeeping, takes (ms):                {_quantiles(takes)}")
         print(f"  worker reading results in the first 30 ms (ms):          {_quantiles(reading)}")
         print(f"  worker's reads (wake-ups) in the first 30 ms:            {_quantiles(reads)}")
+
+
+def split(directory: Path) -> None:
+    """Per instant: each worker's share of its held slots, the claims that brought them,
+    and how late the last of them was answered and handed over."""
+    records = _load(directory)
+    offsets = [r["off"] for rows in records.values() for r in rows if r["e"] == "stamp"]
+    if not offsets:
+        return
+    off = statistics.median(offsets)
+    shares: dict[float, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    claims: dict[float, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    answered_late: list[float] = []
+    sent_late: dict[float, float] = defaultdict(lambda: -1e9)
+    # Per instant and worker: each claim ahead's (sent, answered, slots), ms from the instant.
+    timings: dict[float, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for pid, rows in records.items():
+        for row in rows:
+            if row["e"] == "sent":
+                shares[row["slot"]][pid] += 1
+                late = 1000 * (row["t"] - row["start_at"])
+                sent_late[row["slot"]] = max(sent_late[row["slot"]], late)
+            elif row["e"] == "claim" and row["ahead"] > 0:
+                for slot in row.get("slots", []):
+                    claims[slot][pid] += 1
+                    at = slot - off
+                    timings[slot][pid].append(
+                        f"{1000 * (row['t0'] - at):.0f}..{1000 * (row['t1'] - at):.0f}:{row['n']}"
+                    )
+                    hand_over = slot - off - HAND_OVER_LEAD_SECONDS
+                    if row["t1"] > hand_over:
+                        answered_late.append(1000 * (row["t1"] - hand_over))
+    if not shares:
+        return
+    larger = [max(by.values()) / sum(by.values()) for by in shares.values()]
+    lopsided = sum(1 for share in larger if share >= 0.9)
+    print(
+        f"  {len(shares)} instants; larger worker's share of one: {_quantiles(larger)};"
+        f" >= 90 %: {lopsided}"
+    )
+    per_worker = [float(count) for by in claims.values() for count in by.values()]
+    print(f"  claims ahead bringing one instant's slots, per worker: {_quantiles(per_worker)}")
+    print(
+        f"  claims ahead answered after the hand-over time: {len(answered_late)}"
+        f" (ms after it: {_quantiles(answered_late)})"
+    )
+    late = [value for value in sent_late.values() if value > 0]
+    print(f"  instants handed over after start_at: {len(late)} (ms: {_quantiles(late)})")
+    first = min(shares)
+    for slot in sorted(shares):
+        by, share = shares[slot], max(shares[slot].values()) / sum(shares[slot].values())
+        if share >= 0.9 or sent_late[slot] > 0:
+            counts = ", ".join(
+                f"{by[pid]} in {claims[slot][pid]} claims ({' '.join(timings[slot][pid][:4])})"
+                for pid in sorted(by)
+            )
+            print(
+                f"    instant +{slot - first:.0f} s: {counts};"
+                f" last hand-over {sent_late[slot]:+.1f} ms after start_at"
+            )
 
 
 def main() -> None:

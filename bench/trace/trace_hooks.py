@@ -11,7 +11,10 @@
   ``off`` is the true offset (``time.time() - time.monotonic()``: the database runs on
   this host, on the same CLOCK_REALTIME);
 - ``clock`` (worker): after each ``HoldClock.observe``, its lower and upper bound of
-  the offset as of ``t``, the sample's own round trip ``rtt``, the true offset ``off``.
+  the offset as of ``t``, the sample's own round trip ``rtt``, the true offset ``off``;
+- ``claim`` (worker): a ``claim_due_jobs`` sent at ``t0`` and answered at ``t1`` (both
+  monotonic), asking ``limit`` slots up to ``ahead`` seconds ahead, took ``n`` slots of
+  the instants ``slots`` (epoch seconds).
 """
 
 from __future__ import annotations
@@ -179,6 +182,31 @@ def _hook_worker() -> None:
         )
 
     HoldClock.observe = traced_observe  # type: ignore[method-assign]
+
+    from pgsched.engine.claims import Claims
+
+    claim_due_jobs = Claims.claim_due_jobs
+
+    async def traced_claim(
+        self: Any, worker_id: str, queues: Any, limit: int, plan: Any, ahead_seconds: float = 0.0
+    ) -> Any:
+        begun = now()
+        result = await claim_due_jobs(self, worker_id, queues, limit, plan, ahead_seconds)
+        instants = sorted({a.scheduled_for.timestamp() for a in result.attempts})
+        add(
+            {
+                "e": "claim",
+                "t0": begun,
+                "t1": now(),
+                "limit": limit,
+                "ahead": ahead_seconds,
+                "n": len(result.attempts),
+                "slots": instants,
+            }
+        )
+        return result
+
+    Claims.claim_due_jobs = traced_claim  # type: ignore[method-assign]
 
     from pgsched.engine.holding import Holds
     from pgsched.executors.child_pipes import Inbox

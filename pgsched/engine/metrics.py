@@ -129,6 +129,13 @@ class Metrics:
             ["job"] if job_label else [],
             registry=self.registry,
         )
+        # Rare (a stop, a surplus): callers count on it directly, by reason.
+        self.released = Counter(
+            "pgsched_runs_released",
+            "Slots claimed, not begun, handed back to the database: stopping, or concurrency.",
+            ["reason"],
+            registry=self.registry,
+        )
         self._job_label = job_label
         self._finished_children = (
             _Children(self._finished, "status", "job")

@@ -42,6 +42,14 @@ LATENCY_SMOOTHING = 0.2
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
+# Once a claim ahead took that many, the rest of its instants' slots are left to the
+# other workers until the instant is this many claim latencies (plus the hand-over
+# lead) away: a worker that claimed again at once would take them before another
+# wakes for them (the one with the larger claim latency wakes first, and taking both
+# halves makes its latency the larger), and its second claim, twice as long
+# alone, sometimes came after the hand-over time. Later, what is left is claimed,
+# still in time: one claim's latency for the claim, one for margin.
+SHARE_LATE_CLAIM_LATENCIES = 2
 # How many slots a worker holds for their instants: as many as its python processes,
 # each beginning held attempts back to back at its measured pace, begin within
 # HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
@@ -85,6 +93,8 @@ class ClaimPacer:
     full: bool = False
     # Until then (monotonic), claims ahead stay within --concurrency (``surplus_seen``).
     within_concurrency_until: float = 0.0
+    # Until then (monotonic), the window is narrowed (``share_taken``).
+    share_taken_until: float = 0.0
 
     @property
     def gather_floor(self) -> int:
@@ -102,6 +112,24 @@ class ClaimPacer:
             return 0.0
         window = FIRE_AHEAD_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
+
+    def ahead_window(self, now: float) -> float:
+        """How far ahead to claim at ``now``: ``ahead_seconds``, narrowed for a while
+        after a claim ahead took a whole share (``share_taken``). Slots due now are
+        within any window: an instant already due is claimed as fast as ever."""
+        window = self.ahead_seconds
+        if now < self.share_taken_until:
+            late = SHARE_LATE_CLAIM_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
+            return min(window, late)
+        return window
+
+    def share_taken(self, took: int, window: float, now: float) -> None:
+        """A claim ahead over ``window`` seconds took ``took`` slots at ``now``: if that
+        was a whole share (``FIRE_AHEAD_CLAIM_MAX``), narrow the window until the
+        instants it could reach have passed, leaving their other slots to the other
+        workers until ``SHARE_LATE_CLAIM_LATENCIES`` claims before them."""
+        if took >= FIRE_AHEAD_CLAIM_MAX and window > 0:
+            self.share_taken_until = max(self.share_taken_until, now + window)
 
     def room(self, in_flight: int, processes: int, seconds: float, waiting: int) -> int:
         """How many attempts to claim, with ``in_flight`` held: no more than
@@ -185,7 +213,7 @@ class ClaimPacer:
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
         if due.jobs is not None:
-            ahead = self.ahead_seconds
+            ahead = self.ahead_window(now)
             if claimed or due.jobs > 0:
                 self.empty_claims = 0
             else:

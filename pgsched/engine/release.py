@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -30,6 +31,9 @@ from pgsched.errors import DatabaseError, QueryFailed
 from pgsched.executors.python import PythonExecutor
 from pgsched.models import Attempt
 
+if TYPE_CHECKING:
+    from pgsched.engine.metrics import Metrics
+
 log = structlog.get_logger("pgsched.engine.worker")
 
 # Surplus slots whose release went unanswered are asked about again this often.
@@ -37,10 +41,11 @@ RELEASE_RETRY_SECONDS = 1.0
 
 
 async def release_unstarted(
-    state: WorkerState, python: PythonExecutor, repository: Repository
+    state: WorkerState, python: PythonExecutor, repository: Repository, metrics: Metrics | None
 ) -> None:
     """Hand back, in one statement, the slots ``state`` holds from the schedule that
-    have not begun; attempts of other triggers (retries, manual runs) run on."""
+    have not begun (counted in ``metrics``, reason ``stopping``); attempts of other
+    triggers (retries, manual runs) run on."""
     scheduled = [held for held in state.in_flight.values() if held.from_schedule]
     took = await python.withdraw_unstarted([held.attempt.run_id for held in scheduled])
     # Not started: held in the worker for its instant. Handed to the python executor
@@ -60,6 +65,8 @@ async def release_unstarted(
         log.warning("runs_not_released", count=len(unstarted), error=str(exc))
         return
     log.info("runs_released", count=len(released), worker_id=state.worker_id)
+    if metrics is not None:
+        metrics.released.labels("stopping").inc(len(released))
 
 
 def side_by_side(attempt: Attempt) -> bool:
@@ -93,10 +100,15 @@ def beyond_concurrency(
 
 
 async def hand_back_surplus(
-    claimed: Sequence[Attempt], state: WorkerState, pacer: ClaimPacer, repository: Repository
+    claimed: Sequence[Attempt],
+    state: WorkerState,
+    pacer: ClaimPacer,
+    repository: Repository,
+    metrics: Metrics | None,
 ) -> Sequence[Attempt]:
     """Of the slots a claim took from their jobs' schedules, hand back at once those
-    beyond --concurrency (``beyond_concurrency``); returns the ones to start here."""
+    beyond --concurrency (``beyond_concurrency``; counted in ``metrics``, reason
+    ``concurrency``); returns the ones to start here."""
     holding = (held.attempt for held in state.in_flight.values())
     surplus = beyond_concurrency(claimed, holding, pacer.concurrency)
     if not surplus:
@@ -115,18 +127,18 @@ async def hand_back_surplus(
         # slot could run twice. They wait, held, until the database says (SIGTERM
         # hands them back with the rest).
         log.warning("runs_not_released", count=len(surplus), reason="concurrency", error=str(exc))
-        task = asyncio.create_task(_release_when_answered(surplus, state, repository))
+        task = asyncio.create_task(_release_when_answered(surplus, state, repository, metrics))
         for attempt in surplus:
             state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule=True)
         return others
-    _released(released, surplus, state)
+    _released(released, surplus, state, metrics)
     # One the statement did not release is no longer this worker's (its fence moved:
     # recovery took it), like the released ones: neither starts here.
     return others
 
 
 async def _release_when_answered(
-    surplus: Sequence[Attempt], state: WorkerState, repository: Repository
+    surplus: Sequence[Attempt], state: WorkerState, repository: Repository, metrics: Metrics | None
 ) -> None:
     """Ask again, until the database answers, to release ``surplus``; none begins here."""
     try:
@@ -139,7 +151,7 @@ async def _release_when_answered(
             except DatabaseError as exc:
                 log.warning("runs_not_released", count=len(surplus), error=str(exc))
                 continue
-            _released(released, surplus, state)
+            _released(released, surplus, state, metrics)
             return
     finally:
         for attempt in surplus:
@@ -147,7 +159,14 @@ async def _release_when_answered(
             state.cancel_reasons.pop(attempt.run_id, None)
 
 
-def _released(released: Sequence[int], surplus: Sequence[Attempt], state: WorkerState) -> None:
+def _released(
+    released: Sequence[int],
+    surplus: Sequence[Attempt],
+    state: WorkerState,
+    metrics: Metrics | None,
+) -> None:
+    if metrics is not None:
+        metrics.released.labels("concurrency").inc(len(released))
     log.info(
         "runs_released",
         count=len(released),

@@ -205,7 +205,7 @@ class Worker:
         """Release what has not begun, let the rest finish within the grace period,
         then interrupt what still runs."""
         if not self._aborting:
-            await release_unstarted(self.state, self._python, self._side)
+            await release_unstarted(self.state, self._python, self._side, self._events.metrics)
         tasks = [ending(held.task) for held in self.state.in_flight.values()]
         if tasks and not self._aborting:
             log.info("worker_draining", running=len(tasks), grace_s=self.options.grace_seconds)
@@ -278,7 +278,7 @@ class Worker:
             pacer.pending_claimed(len(attempts), free)
             taken += len(attempts)
         if taken < free:
-            ahead = pacer.ahead_seconds
+            ahead = pacer.ahead_window(time.monotonic())
             limit = free - taken
             if ahead:
                 limit = pacer.ahead_limit(self._free(ahead=True) - taken, limit, time.monotonic())
@@ -289,8 +289,15 @@ class Worker:
                 self.worker_id, queues, limit, self._planner, ahead
             )
             self._events.planned(result)
-            latency = time.monotonic() - claim_started
-            starting = await hand_back_surplus(result.attempts, self.state, pacer, self._claims)
+            answered = time.monotonic()
+            pacer.share_taken(len(result.attempts), ahead, answered)
+            # An empty claim is quick and says nothing of the claim the window must
+            # cover: counted, a worker other workers left nothing would wake ever
+            # later for the next instant, and find nothing again.
+            latency = answered - claim_started if result.attempts else None
+            starting = await hand_back_surplus(
+                result.attempts, self.state, pacer, self._claims, self._events.metrics
+            )
             held = self._start(starting, from_schedule=True)
             taken += len(starting) - held
         pacer.claimed(taken, free, latency)

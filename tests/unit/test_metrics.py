@@ -227,3 +227,20 @@ def test_a_metrics_port_in_use_is_refused_with_a_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(MetricsPortUnavailable, match=f"127.0.0.1:{port}.*--metrics-port"):
             MetricsServer(Metrics(), "127.0.0.1", port, lambda: None)
+
+
+def test_released_slots_are_counted_by_reason_and_pass_promtool() -> None:
+    from prometheus_client import generate_latest
+
+    from tests.unit.test_alerting_files import promtool
+
+    metrics = Metrics()
+    metrics.released.labels("stopping").inc(3)
+    metrics.released.labels("concurrency").inc(2)
+    page = generate_latest(metrics.registry)
+    assert b'pgsched_runs_released_total{reason="stopping"} 3.0' in page
+    assert b'pgsched_runs_released_total{reason="concurrency"} 2.0' in page
+    checked = subprocess.run(
+        [promtool(), "check", "metrics"], input=page, capture_output=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -14,6 +14,7 @@ from pgsched.engine.pacing import (
     FIRE_AHEAD_MIN_SECONDS,
     HOLD_LAG_SECONDS,
     HOLD_MAX,
+    SHARE_LATE_CLAIM_LATENCIES,
     SURPLUS_CAUTION_SECONDS,
     ClaimPacer,
 )
@@ -197,3 +198,31 @@ def test_the_database_clock_is_read_for_held_slots_only_when_a_slot_comes_soon()
     assert not p.slot_soon  # an idle worker reads no clock of its own
     p.idle_delay(DueIn(jobs=0.8, pending=None, unscheduled=False), 0, now=0.0)
     assert p.slot_soon
+
+
+def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim() -> None:
+    p = pacer(concurrency=100)
+    for _ in range(100):
+        p.claimed(0, 10, 0.05)
+    window = p.ahead_seconds
+    late = SHARE_LATE_CLAIM_LATENCIES * 0.05 + HAND_OVER_LEAD_SECONDS
+    # A smaller claim took all there was: nothing narrows.
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX - 1, window, now=10.0)
+    assert p.ahead_window(10.0) == window
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0)
+    assert p.ahead_window(10.0) == pytest.approx(late, rel=0.01)
+    # The instant 0.2 s away is claimed again only once it is the late lead away.
+    soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
+    assert p.idle_delay(soon, FIRE_AHEAD_CLAIM_MAX, now=10.0) == pytest.approx(0.2 - late, rel=0.01)
+    # Due now: claimed at once, as under the herd.
+    due = DueIn(jobs=0.0, pending=None, unscheduled=False)
+    assert p.idle_delay(due, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0
+    # Once every instant the claim could reach has passed, the window is whole again.
+    assert p.ahead_window(10.0 + window) == window
+
+
+def test_a_claim_ahead_under_backlog_never_narrows_anything() -> None:
+    p = pacer()
+    p.claimed(10, 10, 0.002)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, p.ahead_seconds, now=1.0)
+    assert p.ahead_window(1.0) == 0.0 and p.share_taken_until == 0.0

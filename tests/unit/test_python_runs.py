@@ -18,6 +18,7 @@ from typing import Any
 
 from pgsched.engine.events import RunEvents
 from pgsched.engine.holding import Holds
+from pgsched.engine.metrics import Metrics
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.python_runs import PythonRuns
@@ -237,6 +238,8 @@ def test_a_child_killed_mid_batch_fails_its_attempt_and_the_rest_run_in_another(
 def test_sigterm_hands_back_held_slots_of_a_batch_and_they_never_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
 
+    metrics = Metrics()
+
     async def go() -> tuple[Batch, Released]:
         b = await batch()
         repository = Released()
@@ -245,7 +248,7 @@ def test_sigterm_hands_back_held_slots_of_a_batch_and_they_never_run(tmp_path: P
             # Held for an instant 0.3 s away: already in the child when SIGTERM comes.
             b.start([appender(run_id, out) for run_id in (2, 3)], time.monotonic() + 0.3)
             await asyncio.sleep(0.1)
-            await release_unstarted(b.state, b.python, repository)  # type: ignore[arg-type]
+            await release_unstarted(b.state, b.python, repository, metrics)  # type: ignore[arg-type]
             await b.until_idle()
             await asyncio.sleep(0.5)  # past the instant: nothing of theirs runs
             return b, repository
@@ -256,6 +259,10 @@ def test_sigterm_hands_back_held_slots_of_a_batch_and_they_never_run(tmp_path: P
     assert sorted(repository.released) == [2, 3]
     assert set(b.finished.ended) == {1}
     assert lines(out) == ["1"]
+    released = metrics.registry.get_sample_value(
+        "pgsched_runs_released_total", {"reason": "stopping"}
+    )
+    assert released == 2
 
 
 def test_a_held_batch_begins_at_its_instant_and_records_the_real_begin_on_the_database_clock(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pgsched.engine import release
+from pgsched.engine.metrics import Metrics
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.release import beyond_concurrency, hand_back_surplus
@@ -86,14 +87,17 @@ class Releasing:
 
 
 def hand_back(
-    claimed: Sequence[Attempt], repository: Releasing, holding: Sequence[Attempt] = ()
+    claimed: Sequence[Attempt],
+    repository: Releasing,
+    holding: Sequence[Attempt] = (),
+    metrics: Metrics | None = None,
 ) -> tuple[list[int], ClaimPacer]:
     async def go() -> list[int]:
         state = WorkerState(new_identity(WorkerOptions()))
         for attempt in holding:
             task = asyncio.create_task(asyncio.sleep(0))
             state.in_flight[attempt.run_id] = InFlight(attempt, task, True)
-        kept = await hand_back_surplus(claimed, state, p, repository)  # type: ignore[arg-type]
+        kept = await hand_back_surplus(claimed, state, p, repository, metrics)  # type: ignore[arg-type]
         await asyncio.gather(*{held.task for held in state.in_flight.values()})
         # Unanswered releases are held until answered, and then no longer.
         assert set(state.in_flight) == {attempt.run_id for attempt in holding}
@@ -138,6 +142,29 @@ def test_surplus_whose_release_went_unanswered_never_starts_here(
     kept, _ = hand_back([slot(1), slot(2), slot(3)], repository, holding=[slot(8)])
     assert kept == [1]
     assert repository.calls == 3 and repository.asked == [(2, 2), (3, 3)]
+
+
+RELEASED = "pgsched_runs_released_total"
+
+
+def test_surplus_handed_back_is_counted_once_released() -> None:
+    metrics = Metrics()
+    # Of the two beyond --concurrency, one was no longer this worker's: not released.
+    hand_back([slot(1), slot(2), slot(3)], Releasing(taken=[3]), [slot(8)], metrics)
+    assert metrics.registry.get_sample_value(RELEASED, {"reason": "concurrency"}) == 1
+    refused = Metrics()
+    hand_back([slot(1), slot(2), slot(3)], Releasing(failures=1), [slot(8)], refused)
+    assert refused.registry.get_sample_value(RELEASED, {"reason": "concurrency"}) is None
+
+
+def test_surplus_released_once_the_database_answers_is_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(release, "RELEASE_RETRY_SECONDS", 0.01)
+    metrics = Metrics()
+    repository = Releasing(failures=2, error=DatabaseUnavailable)
+    hand_back([slot(1), slot(2), slot(3)], repository, [slot(8)], metrics)
+    assert metrics.registry.get_sample_value(RELEASED, {"reason": "concurrency"}) == 2
 
 
 def test_surplus_no_longer_this_workers_does_not_start_either() -> None:
