@@ -25,6 +25,7 @@ from bench.harness.server import server_settings, server_url, settings_findings
 from bench.harness.workers import REPOSITORY
 from bench.phases import PHASES, ceiling
 from pgsched.db.connection import redact
+from pgsched.logging import LOG_LEVELS
 from pgsched.text import first_line
 
 TARGET_CEILING_SHARE = 0.5
@@ -52,6 +53,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--python-processes",
         type=int,
         help="--python-processes of loaded workers. Default: the worker's own default",
+    )
+    parser.add_argument(
+        "--worker-log-level",
+        choices=LOG_LEVELS,
+        help="--log-level of loaded workers. Default: warning (the worker's own is info)",
     )
     parser.add_argument(
         "--throughput-jobs",
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             python_processes=arguments.python_processes,
             throughput_jobs=arguments.throughput_jobs,
             idle_jobs=arguments.idle_jobs,
+            log_level=arguments.worker_log_level,
         )
         for warning in settings_findings(settings):
             print(f"WARNING: {warning}", file=sys.stderr, flush=True)

@@ -27,6 +27,8 @@ class BenchContext:
     python_processes: int | None
     throughput_jobs: int
     idle_jobs: int | None = None
+    # None: warning, which every round's figures used; "info" is the worker's default.
+    log_level: str | None = None
     findings: Findings = field(default_factory=Findings)
 
     @property
@@ -52,6 +54,8 @@ class BenchContext:
             options += ("--concurrency", str(concurrency or self.concurrency))
         if self.python_processes:
             options += ("--python-processes", str(self.python_processes))
+        if self.log_level:
+            options += ("--log-level", self.log_level)
         return options
 
     def workers(self, database_url: str, label: str) -> Workers:
