@@ -76,17 +76,20 @@ class Session:
         self, connection: AsyncConnection, name: str, params: dict[str, Any]
     ) -> AsyncCursor[DictRow]:
         """Send the named block ``name`` with ``params`` on ``connection``."""
-        prepare = self._prepare and name not in PLANNED_EACH_TIME
-        return await connection.execute(query(name), params, prepare=prepare)
+        return await connection.execute(query(name), params, prepare=self._prepares(name))
 
     async def run_tuples(
         self, connection: AsyncConnection, name: str, params: dict[str, Any]
     ) -> AsyncCursor[TupleRow]:
         """``run``, its rows as tuples: for the hot path's many-row answers, whose
         columns the caller reads by position (a dict per row cost ~0.7 us)."""
-        prepare = self._prepare and name not in PLANNED_EACH_TIME
         cursor = connection.cursor(row_factory=tuple_row)
-        return await cursor.execute(query(name), params, prepare=prepare)
+        return await cursor.execute(query(name), params, prepare=self._prepares(name))
+
+    def _prepares(self, name: str) -> bool:
+        """Whether ``name`` is sent prepared: when this session prepares at all, and not
+        for the blocks planned afresh each time (``PLANNED_EACH_TIME``)."""
+        return self._prepare and name not in PLANNED_EACH_TIME
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[AsyncConnection]:
