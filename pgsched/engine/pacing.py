@@ -31,11 +31,23 @@ BACKLOG_PENDING_CHECK_SECONDS = 0.1
 FIRE_AHEAD_MIN_SECONDS = 0.05
 FIRE_AHEAD_MAX_SECONDS = 0.5
 FIRE_AHEAD_LATENCIES = 4
-# A claimed attempt should begin within about this long: the claim takes no more
-# than the python processes can begin in it, at the recent pace of python jobs, so
-# that under overload slots wait in the database (and are skipped or queued there,
-# by the overlap rules) rather than as "running" rows that have not started.
+# A claimed python attempt should begin within about this long: a claim takes no
+# more python slots than the python processes can begin in it, at their own recent
+# time per attempt, so that under overload slots wait in the database (and are
+# skipped or queued there, by the overlap rules) rather than as "running" rows that
+# have not started. Python attempts waiting for a process do not run, so they do not
+# count against --concurrency: this wait bounds them instead.
 MAX_WAIT_SECONDS = 0.05
+# The most python attempts a worker keeps waiting for its processes, whatever their
+# pace: jobs of microseconds would otherwise make the wait's bound thousands, and a
+# claim that large takes long while the processes idle. Bounds their memory, and
+# with --concurrency's room the size of one claim.
+PYTHON_ROOM_MAX = 500
+# The share of shell, http and sql slots a claim is sized for (``side_share``) is the
+# largest of the recent claims': it rises to a claim's share at once and falls by
+# this fraction per claim; below SIDE_SHARE_MIN it is taken for none.
+SIDE_SHARE_FADING = 0.05
+SIDE_SHARE_MIN = 0.01
 # Weight of the newest claim latency in its running average.
 LATENCY_SMOOTHING = 0.2
 # A claim ahead takes at most this many slots: a big one takes long (the window must
@@ -58,8 +70,8 @@ SHARE_LATE_CLAIM_LATENCIES = 2
 HOLD_LAG_SECONDS = 0.02
 HOLD_MAX = 1000
 # Shell, http and sql slots are held only up to --concurrency (``release.py`` hands
-# back the rest before their instant). Once a claim ahead brought more, the worker's
-# claims ahead stay within --concurrency until this long after the latest instant it
+# back the rest before their instant). Once a claim brought more, the worker's
+# claims stay within --concurrency's room until this long after the latest instant it
 # could have held (FIRE_AHEAD_MAX_SECONDS away): it would take the handed-back slots
 # again at once otherwise, and an instant's burst is claimed by then.
 SURPLUS_CAUTION_SECONDS = 2.0
@@ -91,10 +103,17 @@ class ClaimPacer:
     slot_soon: bool = True
     # The last look found no room: the claim loop sleeps until an attempt ends.
     full: bool = False
-    # Until then (monotonic), claims ahead stay within --concurrency (``surplus_seen``).
+    # Until then (monotonic), claims stay within --concurrency (``surplus_seen``).
     within_concurrency_until: float = 0.0
     # Until then (monotonic), the window is narrowed (``share_taken``).
     share_taken_until: float = 0.0
+    # Of the attempts the recent claims brought, the largest share of shell, http and
+    # sql ones (``kinds_claimed``); all of them until a claim says: the first claims
+    # take no more than --concurrency's room.
+    side_share: float = 1.0
+    # --concurrency's room at the last ``room``: what pending attempts and claims
+    # ahead that must stay within it may take (it may be below zero).
+    side_room: int = 0
 
     @property
     def gather_floor(self) -> int:
@@ -131,16 +150,44 @@ class ClaimPacer:
         if took >= FIRE_AHEAD_CLAIM_MAX and window > 0:
             self.share_taken_until = max(self.share_taken_until, now + window)
 
-    def room(self, in_flight: int, processes: int, seconds: float, waiting: int) -> int:
-        """How many attempts to claim, with ``in_flight`` held: no more than
-        ``processes`` python processes, taking ``seconds`` per attempt (0: not known
-        yet), begin within ``MAX_WAIT_SECONDS`` after the ``waiting`` ones."""
-        free = self.concurrency - in_flight
-        if seconds > 0:
-            can_wait = int(processes * MAX_WAIT_SECONDS / seconds)
-            free = min(free, max(processes, can_wait) - waiting)
+    def room(self, running: int, processes: int, seconds: float, waiting: int, now: float) -> int:
+        """How many attempts to claim at ``now``. Shell, http and sql ones:
+        --concurrency less ``running`` (those of these kinds held, and python attempts
+        running in a process). Python ones: what ``processes`` python processes, taking
+        ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
+        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``.
+        A claim brings both kinds, in about ``side_share``: it is sized so that neither
+        kind's part exceeds its room, and never beyond the larger room; for a
+        while after one brought shell, http or sql slots beyond --concurrency, within
+        --concurrency's room alone (``surplus_seen``)."""
+        side = self.concurrency - running
+        can_wait = int(processes * MAX_WAIT_SECONDS / seconds) if seconds > 0 else self.concurrency
+        python = min(PYTHON_ROOM_MAX, max(processes, can_wait)) - waiting
+        self.side_room = side
+        share = self.side_share
+        if share >= 1.0:
+            free = side
+        elif share <= 0.0:
+            free = python
+        else:
+            # Never more than either room: should the claim bring one kind only, it
+            # waits no longer than a claim of that kind alone would.
+            free = int(min(side / share, python / (1.0 - share), max(side, python)))
+        if now < self.within_concurrency_until:
+            free = min(free, side)
         self.full = free <= 0
         return free
+
+    def kinds_claimed(self, side_by_side: int, claimed: int) -> None:
+        """A claim of due slots brought ``claimed`` attempts, ``side_by_side`` of them
+        shell, http or sql: ``side_share`` rises to its share at once (a claim sized
+        by the lower share would take more of these kinds than they have room for,
+        and hand them back) and falls slowly while claims bring fewer."""
+        if not claimed:
+            return
+        faded = self.side_share * (1.0 - SIDE_SHARE_FADING)
+        share = max(side_by_side / claimed, faded)
+        self.side_share = share if share >= SIDE_SHARE_MIN else 0.0
 
     def ahead_limit(self, free: int, room: int, now: float) -> int:
         """How many slots a claim ahead takes, of ``free`` (``hold_room``); of ``room``
@@ -151,8 +198,8 @@ class ClaimPacer:
         return min(free, FIRE_AHEAD_CLAIM_MAX)
 
     def surplus_seen(self, now: float) -> None:
-        """A claim brought shell, http or sql slots beyond --concurrency: claims ahead
-        stay within it until ``SURPLUS_CAUTION_SECONDS`` after any instant it held."""
+        """A claim brought shell, http or sql slots beyond --concurrency: claims (ahead
+        or of due work) stay within its room until ``SURPLUS_CAUTION_SECONDS`` after any instant it held."""
         until = now + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
         self.within_concurrency_until = max(self.within_concurrency_until, until)
 

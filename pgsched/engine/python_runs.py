@@ -30,9 +30,6 @@ from pgsched.executors.python_children import Ticket
 from pgsched.log_lines import run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome
 
-# Weight of the newest python attempt's duration in its running average.
-DURATION_SMOOTHING = 0.05
-
 log = structlog.get_logger("pgsched.engine.worker")
 
 
@@ -119,8 +116,6 @@ class PythonRuns:
         self._events = events
         self._finisher = finisher
         self._pacer = pacer
-        # Running average of python attempts' run time, in seconds (0: none seen yet).
-        self.seconds = 0.0
 
     def start(self, batch: Sequence[tuple[Attempt, float]], from_schedule: bool) -> None:
         """Hand ``(attempt, start_at)`` pairs to the executor as one list: those due
@@ -208,9 +203,7 @@ class PythonRuns:
             return
         assert isinstance(reason, Outcome)
         began = reason.started_monotonic
-        if began is not None:
-            self.seconds += DURATION_SMOOTHING * ((ended - began) - self.seconds)
-        else:
+        if began is None:
             began = run.handed_over
         clock = attempt.clock
         self._finisher.submit(

@@ -45,12 +45,21 @@ class TaskRuns:
         self._events = events
         self._finisher = finisher
         self._pacer = pacer
+        self._live: set[asyncio.Task[None]] = set()
 
     def start(self, attempt: Attempt, start_at: float, from_schedule: bool) -> None:
         """Run ``attempt`` at ``start_at`` (monotonic) in a task of its own."""
         task = asyncio.create_task(self._execute(attempt, start_at), name=f"run-{attempt.run_id}")
         task.add_done_callback(partial(self._cancelled_unstepped, attempt))
+        task.add_done_callback(self._live.discard)
+        self._live.add(task)
         self._state.in_flight[attempt.run_id] = InFlight(attempt, task, from_schedule)
+
+    @property
+    def running(self) -> int:
+        """Attempts with a task here, waiting for their instant or running: the shell,
+        http and sql ones take --concurrency's room (refused ones end at once)."""
+        return len(self._live)
 
     def _cancelled_unstepped(self, attempt: Attempt, task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step never enters _execute, whose cleanup

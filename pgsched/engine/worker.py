@@ -31,7 +31,7 @@ from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import SharedPlans
 from pgsched.engine.python_runs import PythonRuns
-from pgsched.engine.release import hand_back_surplus, release_unstarted
+from pgsched.engine.release import hand_back_surplus, release_unstarted, side_by_side
 from pgsched.engine.repository import Repository
 from pgsched.engine.state import (
     TAKEN,
@@ -228,17 +228,21 @@ class Worker:
     # -- claiming --------------------------------------------------------------
 
     def _free(self, ahead: bool = False) -> int:
-        """How many attempts this worker can take now and begin promptly, at the pace
-        of its python jobs from their start to their result read (under overload, the
-        worker's own CPU slows that pace, and the claims shrink with it); python slots
-        held for a later instant are not running. With ``ahead``: how many more slots
-        to hold for their instants (``ClaimPacer.hold_room``)."""
-        python, later = self._python, self._python.held
+        """How many attempts this worker can take now and begin promptly
+        (``ClaimPacer.room``): shell, http and sql ones within --concurrency, beside
+        the python attempts running in a process; python ones as many as its
+        processes begin within a short wait, at their own time per attempt (python
+        attempts waiting for a process or held for a later instant are not running).
+        With ``ahead``: how many more slots to hold for their instants
+        (``ClaimPacer.hold_room``)."""
+        python = self._python
         if ahead:
-            held = later + sum(1 for held in self.state.in_flight.values() if not held.started)
+            unstarted = sum(1 for held in self.state.in_flight.values() if not held.started)
+            held = python.held + unstarted
             return self._pacer.hold_room(held, python.processes, python.pace)
-        running = self.state.running - later
-        return self._pacer.room(running, python.processes, self._runs.seconds, python.waiting)
+        running = self._tasks.running + python.running
+        seconds, waiting = python.attempt_seconds, python.waiting
+        return self._pacer.room(running, python.processes, seconds, waiting, time.monotonic())
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -272,16 +276,20 @@ class Worker:
             pacer.scheduled(scheduled, SCHEDULE_BATCH)
         taken = held = 0
         latency = None
-        if pacer.should_check_pending(time.monotonic()):
-            attempts = await self._claims.claim_pending_runs(self.worker_id, queues, free)
+        # Pending attempts (retries, manual runs) are of any kind and are not handed
+        # back: they are claimed within --concurrency's room, whatever python's.
+        pending = min(free, pacer.side_room)
+        if pending > 0 and pacer.should_check_pending(time.monotonic()):
+            attempts = await self._claims.claim_pending_runs(self.worker_id, queues, pending)
             self._start(attempts, from_schedule=False)
-            pacer.pending_claimed(len(attempts), free)
+            pacer.pending_claimed(len(attempts), pending)
             taken += len(attempts)
         if taken < free:
             ahead = pacer.ahead_window(time.monotonic())
             limit = free - taken
             if ahead:
-                limit = pacer.ahead_limit(self._free(ahead=True) - taken, limit, time.monotonic())
+                within = pacer.side_room - taken
+                limit = pacer.ahead_limit(self._free(ahead=True) - taken, within, time.monotonic())
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
@@ -290,6 +298,8 @@ class Worker:
             )
             self._events.planned(result)
             answered = time.monotonic()
+            claimed = result.attempts
+            pacer.kinds_claimed(sum(1 for a in claimed if side_by_side(a)), len(claimed))
             pacer.share_taken(len(result.attempts), ahead, answered)
             # An empty claim is quick and says nothing of the claim the window must
             # cover: counted, a worker other workers left nothing would wake ever

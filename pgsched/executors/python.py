@@ -195,6 +195,13 @@ class PythonExecutor(ChildPool):
         queued = [ticket for child in self._pool for ticket in list(child.queued.values())[1:]]
         return sum(1 for ticket in (*self._pending, *queued) if ticket.start_at <= now)
 
+    @property
+    def running(self) -> int:
+        """How many attempts run in a child now (one a child at most; one held for its
+        instant in its child does not run yet)."""
+        now = time.monotonic()
+        return sum(1 for child in self._pool if child.queued and child.head_since <= now)
+
     async def withdraw_unstarted(self, run_ids: Collection[int]) -> set[int]:
         """Take back those of ``run_ids`` that have not begun and now never will: held
         for their instant, waiting for a child, or queued in one (its first too, which

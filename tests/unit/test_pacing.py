@@ -135,24 +135,13 @@ def test_new_jobs_found_by_a_poll_are_scheduled_at_once_not_a_poll_later() -> No
     assert p.more_to_schedule and delay == CONTENDED_MAX_SECONDS
 
 
-def test_a_claim_takes_what_the_python_processes_begin_within_the_wait_and_no_more() -> None:
-    p = pacer(concurrency=1000)
-    # 4 processes at 1 ms an attempt begin 200 within MAX_WAIT_SECONDS (50 ms).
-    assert p.room(in_flight=0, processes=4, seconds=0.001, waiting=0) == 200
-    assert p.room(in_flight=0, processes=4, seconds=0.001, waiting=150) == 50
-    assert p.room(in_flight=900, processes=4, seconds=0.001, waiting=0) == 100
-    # Python jobs not seen yet: --concurrency alone.
-    assert p.room(in_flight=10, processes=4, seconds=0.0, waiting=0) == 990
-    # Slow jobs: still one per process.
-    assert p.room(in_flight=0, processes=4, seconds=10.0, waiting=0) == 4
-
-
 def test_a_loop_asleep_for_lack_of_room_is_woken_by_any_end() -> None:
     p = pacer(concurrency=100)
+    p.kinds_claimed(side_by_side=0, claimed=60)
     # A burst of held slots: 60 held, 50 of them waiting for one of 4 processes.
-    assert p.room(in_flight=60, processes=4, seconds=0.01, waiting=50) <= 0
+    assert p.room(running=4, processes=4, seconds=0.01, waiting=50, now=0.0) <= 0
     assert p.attempt_ended(in_flight=59)
-    assert p.room(in_flight=20, processes=4, seconds=0.01, waiting=10) > 0
+    assert p.room(running=4, processes=4, seconds=0.01, waiting=10, now=0.0) > 0
     assert not p.attempt_ended(in_flight=19)
 
 
