@@ -199,7 +199,8 @@ class ClaimPacer:
 
     def surplus_seen(self, now: float) -> None:
         """A claim brought shell, http or sql slots beyond --concurrency: claims (ahead
-        or of due work) stay within its room until ``SURPLUS_CAUTION_SECONDS`` after any instant it held."""
+        or of due work) stay within its room until ``SURPLUS_CAUTION_SECONDS`` after
+        any instant it held."""
         until = now + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
         self.within_concurrency_until = max(self.within_concurrency_until, until)
 
