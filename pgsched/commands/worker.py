@@ -62,7 +62,9 @@ def _read_by(
     default=DEFAULTS.concurrency,
     show_default=True,
     type=click.IntRange(1, 10000),
-    help="Attempts this worker runs at once.",
+    help="Attempts this worker runs at once: shell, http and sql ones, and python ones "
+    "while they run in a python process (python attempts waiting for a process do not "
+    "count; a worker keeps waiting no more than its processes begin within 50 ms).",
 )
 @click.option(
     "--queues",
