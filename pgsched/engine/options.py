@@ -16,9 +16,10 @@ PYTHON_PROCESSES_PER_CPU = 2
 class WorkerOptions:
     """How one worker runs; the CLI fills it from flags."""
 
-    # Attempts at once: enough that one claim serves many short jobs. Python jobs
-    # still run in about two processes per CPU (more only while slow jobs hold them),
-    # and a claim takes no more than they begin within 50 ms.
+    # Attempts running at once: shell, http and sql ones, and python ones while they
+    # run in a process (about two per CPU, more only while slow jobs hold them).
+    # Python attempts waiting for a process do not count: a claim takes no more of
+    # them than the processes begin within 50 ms (ClaimPacer.room).
     concurrency: int = 100
     queues: tuple[str, ...] = ("default",)
     poll_interval: float = 1.0
