@@ -30,7 +30,7 @@ APPLICATION_NAME = "pgsched-worker-start"
 # A busy worker makes a few dozen objects per run that live until the run is recorded,
 # tens of milliseconds: the collector's youngest generation, scanned every 700
 # allocations by default, found the same runs in flight alive again and again, and
-# each full collection walked every module's objects (together ~8 % of a busy
+# each full collection walked every module's objects (together ~10 % of a busy
 # worker's CPU). What exists once the worker is built is frozen out of collections,
 # and the youngest generation is scanned a tenth as often.
 GC_YOUNGEST_THRESHOLD = 7_000
