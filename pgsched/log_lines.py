@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from datetime import timedelta
 from typing import Any, TextIO
 
 import structlog
@@ -113,10 +112,6 @@ class RunLines:
         self._worker: tuple[str | None, str] = (None, "")
         self._kinds: dict[tuple[str, str], tuple[str, str]] = {}
         self._info = False
-        # run_started's lag: the last claim clock and slot, and the database clock at
-        # the claim less the slot (most runs of a turn share both).
-        self._lag_key: tuple[Any, Any] = (None, None)
-        self._lag_base = timedelta()
         # The context last looked at, and whether it held structlog's variables.
         self._context: contextvars.Context | None = None
         self._bound = False
@@ -134,27 +129,12 @@ class RunLines:
         self._worker = (None, "")
 
     def enabled(self) -> bool:
-        """Whether info lines are logged. Asked of the level ``configure_logging`` gave:
-        structlog's lazy logger answers ``is_enabled_for`` by binding a new logger each
-        time (1 to 3 us, once per run), with the same answer."""
+        """Whether info lines are logged, by the level ``configure_logging`` gave: the
+        same answer as structlog's lazy logger, which binds a new logger for each
+        ``is_enabled_for`` (0.7 to 0.9 us, asked for every run; this, 0.07 us)."""
         if self.output is not None and structlog.is_configured():
             return self._info
         return bool(log.is_enabled_for(logging.INFO))
-
-    def started_lag(self, attempt: Attempt, handed_over: float | None) -> float | None:
-        """``run_started``'s ``lag_ms``: ``round((attempt.clock.database_time(handed_over)
-        - attempt.scheduled_for).total_seconds() * 1000, 1)``, the same value (whole
-        microseconds either way) without building a ``datetime`` per run."""
-        clock = attempt.clock
-        if clock is None or handed_over is None:
-            return None
-        scheduled_for = attempt.scheduled_for
-        cached_clock, cached_slot = self._lag_key
-        if clock is not cached_clock or scheduled_for != cached_slot:
-            self._lag_key = (clock, scheduled_for)
-            self._lag_base = clock.database_now - scheduled_for
-        late = self._lag_base + timedelta(seconds=handed_over - clock.sent)
-        return round(late.total_seconds() * 1000, 1)
 
     def started(self, attempt: Attempt, worker_id: str, lag_ms: float | None) -> None:
         """Log ``run_started`` (info): ``attempt`` was handed to its executor."""

@@ -121,8 +121,11 @@ class RunEvents:
             )
         if RUN_LINES.enabled():
             # On the database clock, read only for the log line: thousands start a second.
-            lag_ms = RUN_LINES.started_lag(attempt, handed_over)
-            RUN_LINES.started(attempt, self.worker_id(), lag_ms)
+            clock = attempt.clock
+            started_at = None
+            if clock is not None and handed_over is not None:
+                started_at = clock.database_time(handed_over)
+            RUN_LINES.started(attempt, self.worker_id(), _lag_ms(attempt, started_at))
 
     def ended(self, attempt: Attempt) -> None:
         """``attempt`` stopped running (however): its warning timer goes, and it no

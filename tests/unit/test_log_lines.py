@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import random
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -19,7 +18,7 @@ import structlog
 from pgsched import log_lines
 from pgsched.log_lines import LineOutput, RunLines
 from pgsched.logging import configure_logging
-from pgsched.models import Attempt, ClaimClock, Trigger
+from pgsched.models import Attempt, Trigger
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 SLOT = datetime(2026, 12, 3, 12, 0, 1, tzinfo=UTC)
@@ -190,22 +189,3 @@ def test_the_level_is_configure_loggings_without_asking_structlog_per_run(
     structlog.reset_defaults()  # configured no more by configure_logging: structlog is asked
     monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
     assert log_lines.RUN_LINES.enabled() is True
-
-
-def test_run_starteds_lag_is_the_database_clocks_to_the_microsecond() -> None:
-    """The same value as ``clock.database_time(handed_over) - scheduled_for`` in ms,
-    rounded to 0.1 (timedelta's own rounding of float seconds included)."""
-    lines, pick = RunLines(), random.Random(13)
-    for _ in range(20_000):
-        slot = SLOT + timedelta(seconds=pick.randrange(86_400), microseconds=pick.randrange(10**6))
-        sent = pick.uniform(0, 10**6)
-        offset = timedelta(microseconds=pick.randrange(-(10**7), 10**8))
-        clock = ClaimClock(slot + offset, sent, sent + pick.random())
-        run = attempt(scheduled_for=slot, clock=clock)
-        handed_over = sent + pick.choice(
-            [pick.random(), pick.uniform(0, 1e3), pick.randrange(99) / 2e4]
-        )
-        started_at = clock.database_time(handed_over)
-        expected = round((started_at - slot).total_seconds() * 1000, 1)
-        assert repr(lines.started_lag(run, handed_over)) == repr(expected)
-    assert lines.started_lag(attempt(), 1.0) is None  # no claim clock
