@@ -42,14 +42,17 @@ LATENCY_SMOOTHING = 0.2
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
-# Once a claim ahead took that many, the rest of its instants' slots are left to the
-# other workers until the instant is this many claim latencies (plus the hand-over
-# lead) away: a worker that claimed again at once would take them before another
-# wakes for them (the one with the larger claim latency wakes first, and taking both
-# halves makes its latency the larger), and its second claim, twice as long
-# alone, sometimes came after the hand-over time. Later, what is left is claimed,
-# still in time: one claim's latency for the claim, one for margin.
-SHARE_LATE_CLAIM_LATENCIES = 2
+# Once a claim ahead took that many, and other live workers serve its queues, the
+# rest of its instants' slots are left to them until the instant is this many claim
+# latencies (plus the hand-over lead) away: a worker that claimed again at once would
+# take them before another wakes for them (the one with the larger claim latency
+# wakes first, and taking both halves makes its latency the larger). Another wakes
+# before that late point while its latency is more than a quarter of this one's
+# (4 L_b > 1 L_a): at two latencies (round 7) it had to be more than half, and the
+# worker holding both halves, busier, its claims slower, soon kept them all. Later,
+# what is left is claimed, answered about when its slots are handed over (a lone
+# worker, or one whose peers stall, pays that wait: bench/README.md, Round 8).
+SHARE_LATE_CLAIM_LATENCIES = 1
 # How many slots a worker holds for their instants: as many as its python processes,
 # each beginning held attempts back to back at its measured pace, begin within
 # HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
@@ -123,12 +126,13 @@ class ClaimPacer:
             return min(window, late)
         return window
 
-    def share_taken(self, took: int, window: float, now: float) -> None:
+    def share_taken(self, took: int, window: float, now: float, peers: bool) -> None:
         """A claim ahead over ``window`` seconds took ``took`` slots at ``now``: if that
-        was a whole share (``FIRE_AHEAD_CLAIM_MAX``), narrow the window until the
-        instants it could reach have passed, leaving their other slots to the other
-        workers until ``SHARE_LATE_CLAIM_LATENCIES`` claims before them."""
-        if took >= FIRE_AHEAD_CLAIM_MAX and window > 0:
+        was a whole share (``FIRE_AHEAD_CLAIM_MAX``) and ``peers`` (other live workers
+        serve one of this worker's queues), narrow the window until the instants it
+        could reach have passed, leaving their other slots to the other workers until
+        ``SHARE_LATE_CLAIM_LATENCIES`` claims before them. A lone worker claims on."""
+        if took >= FIRE_AHEAD_CLAIM_MAX and window > 0 and peers:
             self.share_taken_until = max(self.share_taken_until, now + window)
 
     def room(self, in_flight: int, processes: int, seconds: float, waiting: int) -> int:

@@ -290,7 +290,7 @@ class Worker:
             )
             self._events.planned(result)
             answered = time.monotonic()
-            pacer.share_taken(len(result.attempts), ahead, answered)
+            pacer.share_taken(len(result.attempts), ahead, answered, self.state.peers)
             # An empty claim is quick and says nothing of the claim the window must
             # cover: counted, a worker other workers left nothing would wake ever
             # later for the next instant, and find nothing again.

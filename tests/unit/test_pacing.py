@@ -207,9 +207,9 @@ def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim
     window = p.ahead_seconds
     late = SHARE_LATE_CLAIM_LATENCIES * 0.05 + HAND_OVER_LEAD_SECONDS
     # A smaller claim took all there was: nothing narrows.
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX - 1, window, now=10.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX - 1, window, now=10.0, peers=True)
     assert p.ahead_window(10.0) == window
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0, peers=True)
     assert p.ahead_window(10.0) == pytest.approx(late, rel=0.01)
     # The instant 0.2 s away is claimed again only once it is the late lead away.
     soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
@@ -224,5 +224,30 @@ def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim
 def test_a_claim_ahead_under_backlog_never_narrows_anything() -> None:
     p = pacer()
     p.claimed(10, 10, 0.002)
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX, p.ahead_seconds, now=1.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, p.ahead_seconds, now=1.0, peers=True)
     assert p.ahead_window(1.0) == 0.0 and p.share_taken_until == 0.0
+
+
+def with_latency(latency: float) -> ClaimPacer:
+    p = pacer(concurrency=100)
+    for _ in range(100):
+        p.claimed(0, 10, latency)
+    return p
+
+
+def test_after_a_whole_share_another_worker_wakes_first_unless_four_times_as_quick() -> None:
+    # The worker holding both halves of an instant is the busier one, its claims
+    # slower: its late point must stay after the other's window even then.
+    for ratio, first in ((1.0, True), (2.5, True), (3.9, True), (4.5, False)):
+        quick, slow = with_latency(0.02), with_latency(0.02 * ratio)
+        slow.share_taken(FIRE_AHEAD_CLAIM_MAX, slow.ahead_seconds, now=10.0, peers=True)
+        assert (quick.ahead_window(10.0) > slow.ahead_window(10.0)) is first, ratio
+
+
+def test_a_worker_alone_on_its_queues_claims_an_instant_whole_at_once() -> None:
+    p = with_latency(0.05)
+    window = p.ahead_seconds
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0, peers=False)
+    assert p.ahead_window(10.0) == window and p.share_taken_until == 0.0
+    soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
+    assert p.idle_delay(soon, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0
