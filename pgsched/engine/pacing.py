@@ -8,6 +8,7 @@ rules are unit-tested in microseconds. The worker asks it before each claim
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pgsched.engine.claims import DueIn
@@ -98,6 +99,8 @@ class ClaimPacer:
     within_concurrency_until: float = 0.0
     # Until then (monotonic), the window is narrowed (``share_taken``).
     share_taken_until: float = 0.0
+    # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
+    claim_reach: float = math.inf
 
     @property
     def gather_floor(self) -> int:
@@ -125,6 +128,10 @@ class ClaimPacer:
             late = SHARE_LATE_CLAIM_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
             return min(window, late)
         return window
+
+    def claim_sent(self, now: float, window: float) -> None:
+        """A claim of due jobs was sent at ``now``, ``window`` seconds ahead."""
+        self.claim_reach = now + window
 
     def share_taken(self, took: int, window: float, now: float, peers: bool) -> None:
         """A claim ahead over ``window`` seconds took ``took`` slots at ``now``: if that
@@ -225,7 +232,12 @@ class ClaimPacer:
                 # user's open transaction) hold those rows. Look again soon, then
                 # less and less often, never spinning.
                 self.empty_claims += 1
-            if due.jobs > ahead or (due.jobs > 0 and claimed):
+            # A slot beyond what the claim could reach when it was sent: it woke (the
+            # poll interval, a NOTIFY, a finish) a moment before its window reached
+            # the slot. It is claimed now: waiting for its instant, the worker would
+            # leave the instant's slots to the others.
+            beyond = now + due.jobs > self.claim_reach
+            if due.jobs > ahead or (due.jobs > 0 and (claimed or beyond)):
                 until = due.jobs - ahead
             elif due.jobs > 0:
                 # Within the window, yet the claim could not take it: its job still

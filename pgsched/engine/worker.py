@@ -285,6 +285,7 @@ class Worker:
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
+            pacer.claim_sent(claim_started, ahead)
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, self._planner, ahead
             )

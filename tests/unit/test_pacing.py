@@ -59,10 +59,28 @@ def test_a_slot_in_the_window_the_claim_could_not_take_is_awaited_at_its_instant
     p = pacer()
     p.claimed(0, 10, 0.0)
     within = DueIn(jobs=FIRE_AHEAD_MIN_SECONDS / 2, pending=None, unscheduled=False)
-    # Nothing claimed though the slot is within the window: its job runs.
+    p.claim_sent(99.99, p.ahead_seconds)
+    # Nothing claimed though the slot was within the window: its job runs.
     assert p.idle_delay(within, 0, now=100.0) == pytest.approx(FIRE_AHEAD_MIN_SECONDS / 2)
     # Something claimed: the next slot is claimed ahead at once.
     assert p.idle_delay(within, 3, now=100.0) == 0.0
+
+
+def test_a_slot_the_window_reached_only_after_the_claim_was_sent_is_claimed_at_once() -> None:
+    # Woken by the poll interval 4 ms before its window reached an instant: nothing
+    # claimed, and the instant is within the window by the time the next due time is
+    # read. Waiting for the instant, it left the whole instant to the other worker.
+    p = pacer(poll=0.5)
+    for _ in range(100):
+        p.claimed(0, 10, 0.1)
+    window = p.ahead_seconds
+    p.claim_sent(100.0, window)
+    within = DueIn(jobs=window - 0.004, pending=None, unscheduled=False)
+    assert p.idle_delay(within, 0, now=100.008) == 0.0
+    # Claimed again at once, it found the slot's job still running: no spin.
+    p.claim_sent(100.009, window)
+    later = DueIn(jobs=window - 0.014, pending=None, unscheduled=False)
+    assert p.idle_delay(later, 0, now=100.014) == pytest.approx(window - 0.014)
 
 
 def test_due_work_others_hold_is_looked_at_again_less_and_less_often() -> None:
