@@ -119,12 +119,17 @@ class ClaimPacer:
         window = FIRE_AHEAD_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
 
-    def ahead_window(self, now: float) -> float:
-        """How far ahead to claim at ``now``: ``ahead_seconds``, narrowed for a while
-        after a claim ahead took a whole share (``share_taken``). Slots due now are
-        within any window: an instant already due is claimed as fast as ever."""
+    def ahead_window(self, now: float, slot: float | None = None) -> float:
+        """How far ahead to claim at ``now`` (for the next slot, due at ``slot``, when it
+        is known): ``ahead_seconds``, narrowed for a while after a claim ahead took a
+        whole share (``share_taken``), for the instants that claim could reach only.
+        Slots due now are within any window: an instant already due is claimed as fast
+        as ever."""
         window = self.ahead_seconds
-        if now < self.share_taken_until:
+        # The next instant's slots are claimed over the whole window: narrowed, the
+        # sleep after an instant's claims woke every worker at the late point of the
+        # next one, where its claim answers about at the hand-over time.
+        if now < self.share_taken_until and (slot is None or slot < self.share_taken_until):
             late = SHARE_LATE_CLAIM_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
             return min(window, late)
         return window
@@ -224,7 +229,7 @@ class ClaimPacer:
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
         if due.jobs is not None:
-            ahead = self.ahead_window(now)
+            ahead = self.ahead_window(now, now + due.jobs)
             if claimed or due.jobs > 0:
                 self.empty_claims = 0
             else:

@@ -237,6 +237,11 @@ def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim
     assert p.idle_delay(due, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0
     # Once every instant the claim could reach has passed, the window is whole again.
     assert p.ahead_window(10.0 + window) == window
+    # The next instant, a second away, is claimed over the whole window: not woken
+    # for at the late point, where its claim is answered about at the hand-over time.
+    assert p.ahead_window(10.1, slot=11.0) == window
+    next_one = DueIn(jobs=0.9, pending=None, unscheduled=False)
+    assert p.idle_delay(next_one, 0, now=10.1) == pytest.approx(0.9 - window, rel=0.01)
 
 
 def test_a_claim_ahead_under_backlog_never_narrows_anything() -> None:
