@@ -5,13 +5,13 @@ all, even when its claims are much the slower.
 
 They are, in the case that matters: the worker that holds both shares of an instant
 is the busier one, its claims slower, so it wakes first for the next instant too.
-Here ``slow_claim_worker``'s claims ahead seem ``SLOWER`` (2.5) times as long as the
+Here ``slow_claim_worker``'s claims ahead seem ``SLOWER`` (2) times as long as the
 plain worker's. Its late point, after a whole share (``ClaimPacer.share_taken``), is
 one of its claim latencies plus the hand-over lead before the instant, after the plain
 worker's window (4 latencies plus the lead) while the ratio stays below 4. Fails
-before round 8, whose late point at 2 latencies needed a ratio below 2, and before
-round 7, which claimed again at once (below 4/3): one worker then held all 1,000
-slots of nearly every instant (bench/README.md, Round 8: the instant's split).
+before round 8, whose late point at 2 latencies needed a ratio below 2: one worker
+then held all 1,000 slots of nearly every instant (bench/README.md, Round 8: the
+instant's split).
 """
 
 from __future__ import annotations
