@@ -51,8 +51,9 @@ FIRE_AHEAD_CLAIM_MAX = 500
 # before that late point while its latency is more than a quarter of this one's
 # (4 L_b > 1 L_a): at two latencies (round 7) it had to be more than half, and the
 # worker holding both halves, busier, its claims slower, soon kept them all. Later,
-# what is left is claimed, answered about when its slots are handed over (a lone
-# worker, or one whose peers stall, pays that wait: bench/README.md, Round 8).
+# what is left is claimed, answered about when its slots are handed over (a worker
+# whose peer stalls pays that wait until the peer's lease ends: bench/README.md,
+# Round 8).
 SHARE_LATE_CLAIM_LATENCIES = 1
 # How many slots a worker holds for their instants: as many as its python processes,
 # each beginning held attempts back to back at its measured pace, begin within
