@@ -207,6 +207,7 @@ def _instants(directory: Path) -> None:
         print(_quantiles(values))
     last = [max(values) for values in lasts.values()]
     print(f"  an instant's last slot begins (ms after): {_quantiles(last)}")
+    _statements(records, off)
     book, reading, reads = [], [], []
     for rows in records.values():
         instants = [r for r in rows if r["e"] == "instant"]
@@ -223,6 +224,28 @@ def _instants(directory: Path) -> None:
         print(f"  worker's instant bookkeeping, takes (ms):                {_quantiles(takes)}")
         print(f"  worker reading results in the first 30 ms (ms):          {_quantiles(reading)}")
         print(f"  worker's reads (wake-ups) in the first 30 ms:            {_quantiles(reads)}")
+
+
+def _statements(records: dict[int, list[dict[str, Any]]], off: float) -> None:
+    """Per worker and instant, the statements it had the database run while its
+    processes began the instant's held slots (the first 30 ms): claims, outcome batches."""
+    for kind in ("claim", "finish"):
+        counts, busy = [], []
+        for rows in records.values():
+            instants = {row["slot"] for row in rows if row["e"] == "sent"}
+            done = [row for row in rows if row["e"] == kind]
+            for slot in instants:
+                at = slot - off
+                inside = [row for row in done if row["t1"] > at and row["t0"] < at + 0.03]
+                counts.append(float(len(inside)))
+                overlap = sum(min(r["t1"], at + 0.03) - max(r["t0"], at) for r in inside)
+                busy.append(1000 * overlap)
+        if counts:
+            print(f"  {kind} statements under way in an instant's first 30 ms,", end=" ")
+            print("per worker:", end=" ")
+            print(_quantiles(counts))
+            print("    ms of those 30 ms with one under way:", end=" ")
+            print(_quantiles(busy))
 
 
 def split(directory: Path) -> None:
