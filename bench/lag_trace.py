@@ -26,7 +26,9 @@ host's true clock offset (the database runs on this host: ``time.time()`` and it
 Also: slots sent to their child after ``start_at`` (late hand-over), and burst sizes;
 per instant, how its slots were split between the workers, how many claims brought
 them, and claims answered after the hand-over time (``HAND_OVER_LEAD_SECONDS`` before
-the instant). The wrapped functions cost a few microseconds per slot; compare traced
+the instant); the statements (claims, outcome batches) each worker had under way in
+an instant's first 30 ms; and one line per instant (held slots, lag p50 and max, each
+worker's claims ahead of it). The wrapped functions cost a few microseconds per slot; compare traced
 runs with traced runs.
 """
 
@@ -160,6 +162,7 @@ def report(directory: Path) -> None:
         print(f"  slots around p{int(100 * share)} of lag, mean parts: {shown}")
     _instants(directory)
     split(directory)
+    per_instant(directory, rows)
     clock = [r for rows in _load(directory).values() for r in rows if r["e"] == "clock"]
     if clock:
         lower = [1000 * (r["off"] - r["lower"]) for r in clock]
@@ -306,6 +309,38 @@ def split(directory: Path) -> None:
                 f"    instant +{slot - first:.0f} s: {counts};"
                 f" last hand-over {sent_late[slot]:+.1f} ms after start_at"
             )
+
+
+def per_instant(directory: Path, rows: list[dict[str, float]]) -> None:
+    """One line per instant: its held slots (the others were claimed once due), their
+    lag p50 and max, and each worker's claims ahead of it (ms from the instant, sent ..
+    answered : slots; answered after -50 ms is after the hand-over time)."""
+    records = _load(directory)
+    offsets = [r["off"] for rows_ in records.values() for r in rows_ if r["e"] == "stamp"]
+    if not offsets or not rows:
+        return
+    off = statistics.median(offsets)
+    lags: dict[float, list[float]] = defaultdict(list)
+    for row in rows:
+        lags[row["slot"]].append(row["lag"])
+    first = min(lags)
+    print("  per instant: held slots, lag p50 / max ms | each worker's claims ahead of it")
+    for slot in sorted(lags):
+        ordered = sorted(lags[slot])
+        claims = []
+        for pid in sorted(records):
+            mine = [r for r in records[pid] if r["e"] == "claim" and slot in r.get("slots", [])]
+            at = slot - off
+            shown = " ".join(
+                f"{1000 * (r['t0'] - at):.0f}..{1000 * (r['t1'] - at):.0f}:{r['n']}"
+                for r in mine[:3]
+            )
+            if shown:
+                claims.append(shown + (" ..." if len(mine) > 3 else ""))
+        print(
+            f"    +{slot - first:.0f} s: {len(ordered)} held, {ordered[len(ordered) // 2]:.1f} /"
+            f" {ordered[-1]:.1f} | {' | '.join(claims)}"
+        )
 
 
 def main() -> None:
