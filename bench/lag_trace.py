@@ -163,6 +163,12 @@ def report(directory: Path) -> None:
     _instants(directory)
     split(directory)
     per_instant(directory, rows)
+    collections = [r for rows in _load(directory).values() for r in rows if r["e"] == "gc"]
+    for generation in (0, 1, 2):
+        took = [1000 * (r["t1"] - r["t0"]) for r in collections if r["n"] == generation]
+        if took:
+            print(f"  workers' garbage collections of generation {generation}, ms:", end=" ")
+            print(_quantiles(took))
     clock = [r for rows in _load(directory).values() for r in rows if r["e"] == "clock"]
     if clock:
         lower = [1000 * (r["off"] - r["lower"]) for r in clock]

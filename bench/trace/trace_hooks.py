@@ -15,12 +15,14 @@
 - ``claim`` (worker): a ``claim_due_jobs`` sent at ``t0`` and answered at ``t1`` (both
   monotonic), asking ``limit`` slots up to ``ahead`` seconds ahead, took ``n`` slots of
   the instants ``slots`` (epoch seconds);
-- ``finish`` (worker): a batch of ``n`` outcomes written from ``t0`` to ``t1``.
+- ``finish`` (worker): a batch of ``n`` outcomes written from ``t0`` to ``t1``;
+- ``gc`` (worker): a garbage collection of generation ``n`` from ``t0`` to ``t1``.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import signal
@@ -116,6 +118,15 @@ def _hook_worker() -> None:
 
     now, add = time.monotonic, _records.append
     send = PythonExecutor._send
+    collecting: list[float] = []
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[:] = [now()]
+        elif collecting:
+            add({"e": "gc", "t0": collecting[0], "t1": now(), "n": info["generation"]})
+
+    gc.callbacks.append(collected)
 
     def traced_send(self: Any, child: Any, tickets: list[Any]) -> None:
         t = now()
