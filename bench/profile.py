@@ -13,8 +13,10 @@ and prints, per run that succeeded: rows inserted, PostgreSQL buffers and statem
 ``track_planning``), WAL records and bytes (``pg_stat_wal``), the workers' CPU with their
 python processes, the top statements; ``--keep-database`` leaves the shape's database
 behind for ``EXPLAIN``; with ``--cprofile FILE``, worker 0 runs under
-``cProfile`` and its top functions follow. ``--repository PATH`` runs the workers (and
-the migration) of another checkout, with its own ``.venv``: "before" figures.
+``cProfile`` and its top functions follow (``--cprofile-clock cpu``: timed by the
+process's CPU clock, so time preempted or waiting counts nowhere). ``--repository
+PATH`` runs the workers (and the migration) of another checkout, with its own
+``.venv``: "before" figures.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 
 from psycopg import conninfo
 
-from bench.harness.cpu import command_name, parent_pid, tree_cpu_seconds
+from bench.harness.cpu import command_name, parent_pid, processes_cpu_seconds, tree_cpu_seconds
 from bench.harness.database import Connection, connect, database_now, herd_finished, scalar
 from bench.harness.workers import REPOSITORY
 
@@ -80,6 +82,19 @@ SELECT count(*), {percentiles}
          GROUP BY worker_id, claimed_at) AS claims
 """
 SHARES = (0.01, 0.1, 0.5, 0.9, 0.99, 1.0)
+# ``python -c`` running the module its arguments name (after "-m") under cProfile timed
+# by the process's CPU clock; inline, so that any checkout's workers can run it.
+CPU_PROFILED = (
+    "import cProfile, runpy, sys, time\n"
+    "sys.argv = sys.argv[2:]\n"
+    "profiler = cProfile.Profile(time.process_time)\n"
+    "profiler.enable()\n"
+    "try:\n"
+    "    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+    "finally:\n"
+    "    profiler.disable()\n"
+    "    profiler.dump_stats({out!r})\n"
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,8 @@ class Measured:
     server_cpu_seconds: float | None = None
     # WAL records, full-page images and bytes written while measuring (pg_stat_wal).
     wal: tuple[int, int, int] = (0, 0, 0)
+    # Of cpu_seconds, the worker processes' own (the rest: their python processes).
+    worker_cpu_seconds: float = 0.0
 
 
 def _arguments() -> argparse.Namespace:
@@ -106,6 +123,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput window")
     parser.add_argument("--repository", type=Path, default=REPOSITORY)
     parser.add_argument("--cprofile", type=Path, help="profile worker 0 into this file")
+    parser.add_argument("--cprofile-clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument(
         "--keep-database", action="store_true", help="leave the shape's database for EXPLAIN"
     )
@@ -125,6 +143,8 @@ def _start(arguments: argparse.Namespace, url: str) -> list[subprocess.Popen[byt
     processes = []
     for index in range(WORKERS):
         profiler = ["-m", "cProfile", "-o", str(arguments.cprofile)]
+        if arguments.cprofile_clock == "cpu":
+            profiler = ["-c", CPU_PROFILED.format(out=str(arguments.cprofile))]
         command = [
             python,
             *(profiler if arguments.cprofile and index == 0 else []),
@@ -191,6 +211,9 @@ def _report(connection: Connection, measured: Measured) -> None:
     print("  (* nested statements, already in their callers' time)")
     print(f"  rows inserted into runs: {measured.inserted / succeeded:.2f}/run")
     print(f"  workers + python processes CPU: {1000 * measured.cpu_seconds / succeeded:.3f} ms/run")
+    own = 1000 * measured.worker_cpu_seconds / succeeded
+    children = 1000 * measured.cpu_seconds / succeeded - own
+    print(f"    of which workers {own:.3f}, python processes {children:.3f} ms/run")
     if measured.server_cpu_seconds is not None:
         server_ms = 1000 * measured.server_cpu_seconds / succeeded
         print(f"  PostgreSQL server processes CPU: {server_ms:.3f} ms/run")
@@ -325,6 +348,7 @@ def _measure(
     server = [postmaster] if postmaster is not None else []
     server_before = tree_cpu_seconds(server)
     cpu_before, started_at = tree_cpu_seconds(pids), database_now(connection)
+    own_before = sum(processes_cpu_seconds(pids).values())
     wal_before = connection.execute(WAL).fetchone()
     if herd:
         _wait_for(
@@ -336,6 +360,7 @@ def _measure(
     else:
         time.sleep(arguments.seconds)
     cpu, until = tree_cpu_seconds(pids) - cpu_before, database_now(connection)
+    own = sum(processes_cpu_seconds(pids).values()) - own_before
     server_cpu = tree_cpu_seconds(server) - server_before if server else None
     wal_after = connection.execute(WAL).fetchone()
     assert wal_before is not None and wal_after is not None
@@ -357,7 +382,9 @@ def _measure(
         "SELECT count(*) FROM pgsched.runs WHERE created_at >= %(since)s",
         {"since": started_at},
     )
-    return Measured(max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu, wal)
+    return Measured(
+        max(1, int(succeeded)), int(inserted), cpu, started_at, until, server_cpu, wal, own
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import struct
 import threading
 import time
 from collections import deque
+from datetime import datetime, tzinfo
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -52,6 +53,37 @@ compact_json = json.JSONEncoder(separators=(",", ":")).encode
 # A child waits for a held attempt's start_at until this long before it, then spins:
 # at most this much CPU per child and instant.
 SPIN_SECONDS = 0.0005
+
+
+# Targets, job names and slots repeat from claim to claim (an every-second job's name,
+# one slot for most of a claim): their texts are kept, up to _KEPT_MAX of each, rather
+# than encoded again for every attempt (an instant's isoformat alone cost 1-3 us).
+_KEPT_MAX = 50_000
+_TEXTS: dict[str, str] = {}
+_INSTANTS: dict[tuple[datetime, tzinfo | None, int], str] = {}
+
+
+def json_text(value: str) -> str:
+    """``value`` as a JSON string (ASCII), kept for the next time it comes."""
+    text = _TEXTS.get(value)
+    if text is None:
+        if len(_TEXTS) >= _KEPT_MAX:
+            _TEXTS.clear()
+        text = _TEXTS[value] = encode_basestring_ascii(value)
+    return text
+
+
+def iso_text(instant: datetime) -> str:
+    """``instant.isoformat()``, kept for the next time it comes."""
+    # Keyed with its zone and fold too: equal instants in other zones, and a local
+    # time repeated when clocks go back, have other texts.
+    key = (instant, instant.tzinfo, instant.fold)
+    text = _INSTANTS.get(key)
+    if text is None:
+        if len(_INSTANTS) >= _KEPT_MAX:
+            _INSTANTS.clear()
+        text = _INSTANTS[key] = instant.isoformat()
+    return text
 
 
 def encode(message: dict[str, Any]) -> bytes:

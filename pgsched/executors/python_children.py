@@ -15,13 +15,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
 
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import HEADER, compact_json, encode
+from pgsched.executors.child_channel import HEADER, compact_json, encode, iso_text, json_text
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -236,9 +235,9 @@ def request(attempt: Attempt, key: int, start_at: float = 0.0) -> bytes:
     checkpoint = "null" if attempt.checkpoint is None else compact_json(attempt.checkpoint)
     held = f',"start_at":{start_at!r}' if start_at else ""
     return (
-        f'{{"ticket":{key:d},"target":{encode_basestring_ascii(attempt.target)},"args":{args},'
-        f'"job_name":{encode_basestring_ascii(attempt.job_name)},"run_id":{attempt.run_id:d},'
-        f'"scheduled_for":"{attempt.scheduled_for.isoformat()}","attempt":{attempt.attempt:d},'
+        f'{{"ticket":{key:d},"target":{json_text(attempt.target)},"args":{args},'
+        f'"job_name":{json_text(attempt.job_name)},"run_id":{attempt.run_id:d},'
+        f'"scheduled_for":"{iso_text(attempt.scheduled_for)}","attempt":{attempt.attempt:d},'
         f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}'
         f"{held}}}"
     ).encode()

@@ -4,7 +4,9 @@ strings and JSON values a job holds."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -117,3 +119,21 @@ def test_any_output_and_error_survive_the_result_frame(output: Any, error: Any) 
         "gap": None,
     }
     assert read_message(result_frame(result)[HEADER.size :]) == {"type": "result", **result}
+
+
+def test_a_request_carries_its_own_slot_text_whatever_came_before() -> None:
+    # Slot texts are kept between requests: an equal instant in another zone, and a
+    # local time repeated when clocks go back (equal within its zone), are still sent
+    # as themselves.
+    berlin = ZoneInfo("Europe/Berlin")
+    autumn = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)  # clocks go back at 03:00
+    slots = [
+        datetime(2026, 7, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 7, 1, 12, 0, tzinfo=berlin),
+        autumn,
+        autumn.replace(fold=1),
+    ]
+    assert slots[0] == slots[1] and slots[2] == slots[3]
+    for slot in slots * 2:
+        attempt = make_attempt("python", "app.jobs:run", scheduled_for=slot)
+        assert json.loads(request(attempt, 1))["scheduled_for"] == slot.isoformat()
