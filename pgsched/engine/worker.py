@@ -13,7 +13,6 @@ for what; side loops keep the lease (``heartbeat.py``), write outcomes in batche
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -144,12 +143,6 @@ class Worker:
                 ("finisher", self._finisher.run),
             )
         ]
-        # What start-up made (modules, plans, connections) lives as long as the worker:
-        # out of the collector's sight, a full collection no longer walks it. It took
-        # 50 to 90 ms of the event loop two or three times in 30 s at 1,000 runs/s, now
-        # and then across an instant's hand-over (bench/README.md, Round 8).
-        gc.collect()
-        gc.freeze()
         log.info(
             "worker_started",
             worker_id=self.worker_id,

@@ -9,13 +9,9 @@ in the same turn as its claim, such an attempt must not keep a place in ``in_fli
 from __future__ import annotations
 
 import asyncio
-import gc
-
-import pytest
 
 from pgsched.db.pooling import PoolMode
 from pgsched.engine.connections import ConnectionPlan
-from pgsched.engine.heartbeat import Heartbeat
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.state import RELEASED, TAKEN
 from pgsched.engine.worker import Worker
@@ -50,23 +46,3 @@ def test_attempts_cancelled_before_their_task_ran_leave_no_slot_behind() -> None
     assert made.state.cancel_reasons == {}
     assert [ended.attempt.run_id for ended in finished] == [3]
     assert finished[0].outcome.status is RunStatus.FAILED
-
-
-def test_the_worker_freezes_what_start_up_made_before_its_first_claim(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A full collection walked every object start-up made (50 to 90 ms of the event
-    # loop, now and then across an instant's hand-over): frozen, it no longer does.
-    made, _ = worker()
-    frozen: list[int] = []
-
-    async def claim_loop(*args: object, **kwargs: object) -> None:
-        frozen.append(gc.get_freeze_count())
-
-    monkeypatch.setattr("pgsched.engine.worker.keep_running", claim_loop)
-    gc.unfreeze()
-    try:
-        asyncio.run(made._work(Heartbeat(made._beats, made.options, made.state)))
-    finally:
-        gc.unfreeze()
-    assert frozen and frozen[0] > 0
