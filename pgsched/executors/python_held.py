@@ -27,9 +27,9 @@ HAND_OVER_LEAD_SECONDS = 0.05
 # While its children begin an instant's held attempts back to back, the worker leaves
 # the cores to them: two cores shared by eight children, two workers and the database
 # begin an instant's median attempt only once half the CPU the burst takes was spent,
-# and the worker's share of it was most of the rest (reading a result costs it more
-# than the child spent beginning and running a no-op; a batch of outcomes costs the
-# database more again; bench/README.md, Round 8). So it reads no result, writes no
+# and the worker's own work then took cores they needed (reading a result costs it
+# more than the child spent beginning and running a no-op; a batch of outcomes costs
+# the database more again; bench/README.md, Round 8). So it reads no result, writes no
 # outcome and claims nothing (``Quiet``) for about as long as the children take to
 # begin them (QUIET_PER_ATTEMPT times their count at the children's pace), at most
 # QUIET_MAX_SECONDS; then it reads every result waiting, in a few wake-ups. Not for an
