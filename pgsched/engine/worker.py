@@ -294,12 +294,13 @@ class Worker:
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
+            pacer.claim_sent(claim_started, ahead)
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, self._planner, ahead
             )
             self._events.planned(result)
             answered = time.monotonic()
-            pacer.share_taken(len(result.attempts), ahead, answered)
+            pacer.share_taken(len(result.attempts), ahead, answered, self.state.peers)
             # An empty claim is quick and says nothing of the claim the window must
             # cover: counted, a worker other workers left nothing would wake ever
             # later for the next instant, and find nothing again.
