@@ -9,7 +9,8 @@ rules are unit-tested in microseconds. The worker asks it before each claim
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from pgsched.engine.claims import DueIn
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
@@ -32,6 +33,12 @@ BACKLOG_PENDING_CHECK_SECONDS = 0.1
 FIRE_AHEAD_MIN_SECONDS = 0.05
 FIRE_AHEAD_MAX_SECONDS = 0.5
 FIRE_AHEAD_LATENCIES = 4
+# And at least this many times the slowest of the last LATENCY_MEMORY claims that took
+# slots: on a busy host one claim in ten or twenty takes three to five times the
+# average, and a claim ahead answered after the hand-over time starts its instant late
+# (bench/README.md, Round 8).
+FIRE_AHEAD_WORST_LATENCIES = 2
+LATENCY_MEMORY = 10
 # A claimed attempt should begin within about this long: the claim takes no more
 # than the python processes can begin in it, at the recent pace of python jobs, so
 # that under overload slots wait in the database (and are skipped or queued there,
@@ -91,6 +98,8 @@ class ClaimPacer:
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
+    # The latencies of the last LATENCY_MEMORY claims that took slots.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_MEMORY))
     # A job's slot may come within the fire-ahead window before the next poll: the
     # database clock is worth reading for the slots about to be held.
     slot_soon: bool = True
@@ -117,7 +126,8 @@ class ClaimPacer:
         """How far ahead of their slots to claim: none under backlog (due work first)."""
         if self.backlog:
             return 0.0
-        window = FIRE_AHEAD_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
+        worst = FIRE_AHEAD_WORST_LATENCIES * max(self.latencies, default=0.0)
+        window = max(FIRE_AHEAD_LATENCIES * self.claim_latency, worst) + HAND_OVER_LEAD_SECONDS
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
 
     def ahead_window(self, now: float, slot: float | None = None) -> float:
@@ -218,6 +228,7 @@ class ClaimPacer:
         self.backlog = started >= asked
         if latency is not None:
             self.claim_latency += LATENCY_SMOOTHING * (latency - self.claim_latency)
+            self.latencies.append(latency)
 
     def idle_delay(self, due: DueIn, claimed: int, now: float) -> float:
         """How long to sleep after a claim that took ``claimed`` attempts (held ones

@@ -12,8 +12,10 @@ from pgsched.engine.pacing import (
     FIRE_AHEAD_CLAIM_MAX,
     FIRE_AHEAD_MAX_SECONDS,
     FIRE_AHEAD_MIN_SECONDS,
+    FIRE_AHEAD_WORST_LATENCIES,
     HOLD_LAG_SECONDS,
     HOLD_MAX,
+    LATENCY_MEMORY,
     SHARE_LATE_CLAIM_LATENCIES,
     SURPLUS_CAUTION_SECONDS,
     ClaimPacer,
@@ -44,6 +46,27 @@ def test_the_fire_ahead_window_follows_the_claim_latency_within_bounds() -> None
     for _ in range(100):
         p.claimed(0, 10, 10.0)
     assert p.ahead_seconds == FIRE_AHEAD_MAX_SECONDS
+
+
+def test_one_slow_claim_of_the_last_few_widens_the_window_to_cover_it_twice() -> None:
+    # On a busy host one claim in ten or twenty takes several times the average: the
+    # window covers the slowest recent one twice, so the next such claim is answered
+    # before the hand-over time; once it is forgotten the window follows the average.
+    p = pacer()
+    for _ in range(20):
+        p.claimed(0, 10, 0.03)
+    usual = p.ahead_seconds
+    p.claimed(0, 10, 0.15)
+    for _ in range(LATENCY_MEMORY - 1):
+        p.claimed(0, 10, 0.03)
+        assert p.ahead_seconds == pytest.approx(
+            FIRE_AHEAD_WORST_LATENCIES * 0.15 + HAND_OVER_LEAD_SECONDS
+        )
+    p.claimed(0, 10, 0.03)
+    assert p.ahead_seconds == pytest.approx(usual, rel=0.1)
+    # A claim that took nothing says nothing of the claims the window must cover.
+    p.claimed(0, 10, None)
+    assert p.ahead_seconds == pytest.approx(usual, rel=0.1)
 
 
 def test_idle_sleep_ends_a_fire_ahead_window_before_the_next_slot() -> None:
