@@ -26,7 +26,9 @@ host's true clock offset (the database runs on this host: ``time.time()`` and it
 Also: slots sent to their child after ``start_at`` (late hand-over), and burst sizes;
 per instant, how its slots were split between the workers, how many claims brought
 them, and claims answered after the hand-over time (``HAND_OVER_LEAD_SECONDS`` before
-the instant). The wrapped functions cost a few microseconds per slot; compare traced
+the instant); the statements (claims, outcome batches) each worker had under way in
+an instant's first 30 ms; and one line per instant (held slots, lag p50 and max, each
+worker's claims ahead of it). The wrapped functions cost a few microseconds per slot; compare traced
 runs with traced runs.
 """
 
@@ -160,6 +162,13 @@ def report(directory: Path) -> None:
         print(f"  slots around p{int(100 * share)} of lag, mean parts: {shown}")
     _instants(directory)
     split(directory)
+    per_instant(directory, rows)
+    collections = [r for rows in _load(directory).values() for r in rows if r["e"] == "gc"]
+    for generation in (0, 1, 2):
+        took = [1000 * (r["t1"] - r["t0"]) for r in collections if r["n"] == generation]
+        if took:
+            print(f"  workers' garbage collections of generation {generation}, ms:", end=" ")
+            print(_quantiles(took))
     clock = [r for rows in _load(directory).values() for r in rows if r["e"] == "clock"]
     if clock:
         lower = [1000 * (r["off"] - r["lower"]) for r in clock]
@@ -207,6 +216,7 @@ def _instants(directory: Path) -> None:
         print(_quantiles(values))
     last = [max(values) for values in lasts.values()]
     print(f"  an instant's last slot begins (ms after): {_quantiles(last)}")
+    _statements(records, off)
     book, reading, reads = [], [], []
     for rows in records.values():
         instants = [r for r in rows if r["e"] == "instant"]
@@ -223,6 +233,28 @@ def _instants(directory: Path) -> None:
         print(f"  worker's instant bookkeeping, takes (ms):                {_quantiles(takes)}")
         print(f"  worker reading results in the first 30 ms (ms):          {_quantiles(reading)}")
         print(f"  worker's reads (wake-ups) in the first 30 ms:            {_quantiles(reads)}")
+
+
+def _statements(records: dict[int, list[dict[str, Any]]], off: float) -> None:
+    """Per worker and instant, the statements it had the database run while its
+    processes began the instant's held slots (the first 30 ms): claims, outcome batches."""
+    for kind in ("claim", "finish"):
+        counts, busy = [], []
+        for rows in records.values():
+            instants = {row["slot"] for row in rows if row["e"] == "sent"}
+            done = [row for row in rows if row["e"] == kind]
+            for slot in instants:
+                at = slot - off
+                inside = [row for row in done if row["t1"] > at and row["t0"] < at + 0.03]
+                counts.append(float(len(inside)))
+                overlap = sum(min(r["t1"], at + 0.03) - max(r["t0"], at) for r in inside)
+                busy.append(1000 * overlap)
+        if counts:
+            print(f"  {kind} statements under way in an instant's first 30 ms,", end=" ")
+            print("per worker:", end=" ")
+            print(_quantiles(counts))
+            print("    ms of those 30 ms with one under way:", end=" ")
+            print(_quantiles(busy))
 
 
 def split(directory: Path) -> None:
@@ -283,6 +315,38 @@ def split(directory: Path) -> None:
                 f"    instant +{slot - first:.0f} s: {counts};"
                 f" last hand-over {sent_late[slot]:+.1f} ms after start_at"
             )
+
+
+def per_instant(directory: Path, rows: list[dict[str, float]]) -> None:
+    """One line per instant: its held slots (the others were claimed once due), their
+    lag p50 and max, and each worker's claims ahead of it (ms from the instant, sent ..
+    answered : slots; answered after -50 ms is after the hand-over time)."""
+    records = _load(directory)
+    offsets = [r["off"] for rows_ in records.values() for r in rows_ if r["e"] == "stamp"]
+    if not offsets or not rows:
+        return
+    off = statistics.median(offsets)
+    lags: dict[float, list[float]] = defaultdict(list)
+    for row in rows:
+        lags[row["slot"]].append(row["lag"])
+    first = min(lags)
+    print("  per instant: held slots, lag p50 / max ms | each worker's claims ahead of it")
+    for slot in sorted(lags):
+        ordered = sorted(lags[slot])
+        claims = []
+        for pid in sorted(records):
+            mine = [r for r in records[pid] if r["e"] == "claim" and slot in r.get("slots", [])]
+            at = slot - off
+            shown = " ".join(
+                f"{1000 * (r['t0'] - at):.0f}..{1000 * (r['t1'] - at):.0f}:{r['n']}"
+                for r in mine[:3]
+            )
+            if shown:
+                claims.append(shown + (" ..." if len(mine) > 3 else ""))
+        print(
+            f"    +{slot - first:.0f} s: {len(ordered)} held, {ordered[len(ordered) // 2]:.1f} /"
+            f" {ordered[-1]:.1f} | {' | '.join(claims)}"
+        )
 
 
 def main() -> None:

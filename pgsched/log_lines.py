@@ -13,7 +13,9 @@ would write them: ``tests/unit/test_log_lines.py`` compares the two.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import threading
 import time
 from typing import Any, TextIO
@@ -109,14 +111,30 @@ class RunLines:
         self._scheduled: tuple[Any, str] = (None, "")
         self._worker: tuple[str | None, str] = (None, "")
         self._kinds: dict[tuple[str, str], tuple[str, str]] = {}
+        self._info = False
+        # The context last looked at, and whether it held structlog's variables.
+        self._context: contextvars.Context | None = None
+        self._bound = False
 
-    def use(self, output: LineOutput | None, log_format: str = "console") -> None:
-        """Write to ``output`` in ``log_format`` (None: never; structlog writes all)."""
+    def use(
+        self, output: LineOutput | None, log_format: str = "console", level: int = logging.INFO
+    ) -> None:
+        """Write to ``output`` in ``log_format`` (None: never; structlog writes all),
+        which structlog filters at ``level``."""
         self.output = output
         self._json = log_format == "json"
+        self._info = level <= logging.INFO
         self._names.clear()
         self._kinds.clear()
         self._worker = (None, "")
+
+    def enabled(self) -> bool:
+        """Whether info lines are logged, by the level ``configure_logging`` gave: the
+        same answer as structlog's lazy logger, which binds a new logger for each
+        ``is_enabled_for`` (0.7 to 0.9 us, asked for every run; this, 0.07 us)."""
+        if self.output is not None and structlog.is_configured():
+            return self._info
+        return bool(log.is_enabled_for(logging.INFO))
 
     def started(self, attempt: Attempt, worker_id: str, lag_ms: float | None) -> None:
         """Log ``run_started`` (info): ``attempt`` was handed to its executor."""
@@ -181,13 +199,15 @@ class RunLines:
         """Where to write, None when structlog must: it was reset or configured
         elsewhere (a test), or a context was bound with ``bind_contextvars``
         (``merge_contextvars`` adds its keys to each line)."""
-        if (
-            self.output is None
-            or not structlog.is_configured()
-            or structlog.contextvars._CONTEXT_VARS
-        ):
+        if self.output is None or not structlog.is_configured():
             return None
-        return self.output
+        # Contexts holding the same variables compare equal at once (the same mapping
+        # underneath): structlog's variables are looked for again only once one changed.
+        context = contextvars.copy_context()
+        if context != self._context:
+            self._context = context
+            self._bound = bool(structlog.contextvars.get_contextvars())
+        return None if self._bound else self.output
 
     def _head(self, attempt: Attempt, worker_id: str) -> tuple[int, str, str, str]:
         """The run's keys, rendered: attempt number, job name, run id, and the rest.

@@ -25,6 +25,7 @@ def configure_logging(
     # JSON escapes control characters by itself; the console renderer prints a value
     # without spaces as it is, so a job's output line could drive the terminal.
     output = LineOutput(sys.stderr if file is None else file)
+    threshold = logging.getLevelNamesMapping()[level.upper()]
     renderers: list[structlog.types.Processor] = (
         [structlog.processors.JSONRenderer()]
         if log_format == "json"
@@ -38,13 +39,11 @@ def configure_logging(
             structlog.processors.format_exc_info,
             *renderers,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=lambda *names: output,
         cache_logger_on_first_use=True,
     )
-    RUN_LINES.use(output, log_format)
+    RUN_LINES.use(output, log_format, threshold)
 
 
 def _flush_at_exit() -> None:

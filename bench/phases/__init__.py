@@ -35,6 +35,8 @@ PHASES: dict[str, Phase] = {
     "throughput-2w": lambda context: throughput.run(context, 2),
     "lag": lag.run,
     "lag-100k": lambda context: lag.run(context, jobs_not_due=99_000),
+    "lag-1w": lambda context: lag.run(context, workers_count=1),
+    "lag-stalled-peer": lambda context: lag.run(context, stall=True),
     "run_now": run_now.run,
     "idle": idle.run,
     "ceiling": ceiling.run,

@@ -14,12 +14,15 @@
   the offset as of ``t``, the sample's own round trip ``rtt``, the true offset ``off``;
 - ``claim`` (worker): a ``claim_due_jobs`` sent at ``t0`` and answered at ``t1`` (both
   monotonic), asking ``limit`` slots up to ``ahead`` seconds ahead, took ``n`` slots of
-  the instants ``slots`` (epoch seconds).
+  the instants ``slots`` (epoch seconds);
+- ``finish`` (worker): a batch of ``n`` outcomes written from ``t0`` to ``t1``;
+- ``gc`` (worker): a garbage collection of generation ``n`` from ``t0`` to ``t1``.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import signal
@@ -115,6 +118,15 @@ def _hook_worker() -> None:
 
     now, add = time.monotonic, _records.append
     send = PythonExecutor._send
+    collecting: list[float] = []
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[:] = [now()]
+        elif collecting:
+            add({"e": "gc", "t0": collecting[0], "t1": now(), "n": info["generation"]})
+
+    gc.callbacks.append(collected)
 
     def traced_send(self: Any, child: Any, tickets: list[Any]) -> None:
         t = now()
@@ -207,6 +219,17 @@ def _hook_worker() -> None:
         return result
 
     Claims.claim_due_jobs = traced_claim  # type: ignore[method-assign]
+
+    from pgsched.engine.finisher import Finisher
+
+    record = Finisher._record
+
+    async def traced_record(self: Any, batch: list[Any]) -> None:
+        begun = now()
+        await record(self, batch)
+        add({"e": "finish", "t0": begun, "t1": now(), "n": len(batch)})
+
+    Finisher._record = traced_record  # type: ignore[method-assign]
 
     from pgsched.engine.holding import Holds
     from pgsched.executors.child_pipes import Inbox

@@ -108,7 +108,7 @@ class RunEvents:
 
     def watching_starts(self) -> bool:
         """Whether ``started`` does anything for an attempt with no warn_after_seconds."""
-        return self.metrics is not None or log.is_enabled_for(logging.INFO)
+        return self.metrics is not None or RUN_LINES.enabled()
 
     def started(self, attempt: Attempt, handed_over: float | None) -> None:
         """The worker began ``attempt`` at worker instant ``handed_over``; one past its
@@ -119,7 +119,7 @@ class RunEvents:
             self._warning_timers[attempt.run_id] = asyncio.get_running_loop().call_later(
                 attempt.warn_after_seconds, self._flag_over_warning, attempt
             )
-        if log.is_enabled_for(logging.INFO):
+        if RUN_LINES.enabled():
             # On the database clock, read only for the log line: thousands start a second.
             clock = attempt.clock
             started_at = None
@@ -151,7 +151,7 @@ class RunEvents:
 
     def recorded(self, batch: Sequence[EndedAttempt], finished: Mapping[int, FinishedRun]) -> None:
         """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""
-        report_each = log.is_enabled_for(logging.INFO)
+        report_each = RUN_LINES.enabled()
         for ended in batch:
             attempt, outcome, duration_ms = ended.attempt, ended.outcome, ended.duration_ms
             row = finished.get(attempt.run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
@@ -33,9 +34,13 @@ log = structlog.get_logger(__name__)
 class Finisher:
     """Collects ended attempts and writes them in batches."""
 
-    def __init__(self, repository: Repository, events: RunEvents) -> None:
+    def __init__(
+        self, repository: Repository, events: RunEvents, quiet: Callable[[], float] = lambda: 0.0
+    ) -> None:
+        """``quiet()``: how long to hold back a write before asking again (0: not now)."""
         self._repository = repository
         self._events = events
+        self._quiet = quiet
         self._waiting: list[EndedAttempt] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -58,6 +63,10 @@ class Finisher:
             await self._ready.wait()
         if (gather := self._last_record + MIN_INTERVAL_SECONDS - time.monotonic()) > 0:
             await asyncio.sleep(gather)
+        # Not while python processes begin an instant's held attempts: the database's
+        # work for the batch would take the cores they need (python_held.Quiet).
+        while (quiet := self._quiet()) > 0:
+            await asyncio.sleep(quiet)
         self._ready.clear()
         self._last_record = time.monotonic()
         while self._waiting:

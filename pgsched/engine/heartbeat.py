@@ -52,8 +52,10 @@ class Heartbeat:
     async def beat(self) -> None:
         """Extend the lease; rejoin under a new id if it was refused."""
         state = self._state
-        if await self._repository.heartbeat(state.worker_id):
+        peers = await self._repository.heartbeat(state.worker_id)
+        if peers is not None:
             self._beat_at = time.monotonic()
+            state.peers = peers
             return
         log.error("worker_presumed_dead", worker_id=state.worker_id)
         state.take_away(list(state.in_flight))

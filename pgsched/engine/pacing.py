@@ -8,7 +8,9 @@ rules are unit-tested in microseconds. The worker asks it before each claim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections import deque
+from dataclasses import dataclass, field
 
 from pgsched.engine.claims import DueIn
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
@@ -31,6 +33,12 @@ BACKLOG_PENDING_CHECK_SECONDS = 0.1
 FIRE_AHEAD_MIN_SECONDS = 0.05
 FIRE_AHEAD_MAX_SECONDS = 0.5
 FIRE_AHEAD_LATENCIES = 4
+# And at least this many times the slowest of the last LATENCY_MEMORY claims that took
+# slots: on a busy host one claim in ten or twenty takes three to five times the
+# average, and a claim ahead answered after the hand-over time starts its instant late
+# (bench/README.md, Round 8).
+FIRE_AHEAD_WORST_LATENCIES = 2
+LATENCY_MEMORY = 10
 # A claimed python attempt should begin within about this long: a claim takes no
 # more python slots than the python processes can begin in it, at their own recent
 # time per attempt, so that under overload slots wait in the database (and are
@@ -54,14 +62,18 @@ LATENCY_SMOOTHING = 0.2
 # cover it) while other workers' claims find its locked rows and skip them; smaller
 # ones let every worker take its share of an instant side by side.
 FIRE_AHEAD_CLAIM_MAX = 500
-# Once a claim ahead took that many, the rest of its instants' slots are left to the
-# other workers until the instant is this many claim latencies (plus the hand-over
-# lead) away: a worker that claimed again at once would take them before another
-# wakes for them (the one with the larger claim latency wakes first, and taking both
-# halves makes its latency the larger), and its second claim, twice as long
-# alone, sometimes came after the hand-over time. Later, what is left is claimed,
-# still in time: one claim's latency for the claim, one for margin.
-SHARE_LATE_CLAIM_LATENCIES = 2
+# Once a claim ahead took that many, and other live workers serve its queues, the
+# rest of its instants' slots are left to them until the instant is this many claim
+# latencies (plus the hand-over lead) away: a worker that claimed again at once would
+# take them before another wakes for them (the one with the larger claim latency
+# wakes first, and taking both halves makes its latency the larger). Another wakes
+# before that late point while its latency is more than a quarter of this one's
+# (4 L_b > 1 L_a): at two latencies (round 7) it had to be more than half, and the
+# worker holding both halves, busier, its claims slower, soon kept them all. Later,
+# what is left is claimed, answered about when its slots are handed over (a worker
+# whose peer stalls pays that wait until the peer's lease ends: bench/README.md,
+# Round 8).
+SHARE_LATE_CLAIM_LATENCIES = 1
 # How many slots a worker holds for their instants: as many as its python processes,
 # each beginning held attempts back to back at its measured pace, begin within
 # HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
@@ -98,6 +110,8 @@ class ClaimPacer:
     # Claims that found due work but could take none of it, in a row.
     empty_claims: int = 0
     claim_latency: float = 0.0
+    # The latencies of the last LATENCY_MEMORY claims that took slots.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_MEMORY))
     # A job's slot may come within the fire-ahead window before the next poll: the
     # database clock is worth reading for the slots about to be held.
     slot_soon: bool = True
@@ -114,6 +128,8 @@ class ClaimPacer:
     # --concurrency's room at the last ``room``: what pending attempts and claims
     # ahead that must stay within it may take (it may be below zero).
     side_room: int = 0
+    # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
+    claim_reach: float = math.inf
 
     @property
     def gather_floor(self) -> int:
@@ -129,25 +145,36 @@ class ClaimPacer:
         """How far ahead of their slots to claim: none under backlog (due work first)."""
         if self.backlog:
             return 0.0
-        window = FIRE_AHEAD_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
+        worst = FIRE_AHEAD_WORST_LATENCIES * max(self.latencies, default=0.0)
+        window = max(FIRE_AHEAD_LATENCIES * self.claim_latency, worst) + HAND_OVER_LEAD_SECONDS
         return min(FIRE_AHEAD_MAX_SECONDS, max(FIRE_AHEAD_MIN_SECONDS, window))
 
-    def ahead_window(self, now: float) -> float:
-        """How far ahead to claim at ``now``: ``ahead_seconds``, narrowed for a while
-        after a claim ahead took a whole share (``share_taken``). Slots due now are
-        within any window: an instant already due is claimed as fast as ever."""
+    def ahead_window(self, now: float, slot: float | None = None) -> float:
+        """How far ahead to claim at ``now`` (for the next slot, due at ``slot``, when it
+        is known): ``ahead_seconds``, narrowed for a while after a claim ahead took a
+        whole share (``share_taken``), for the instants that claim could reach only.
+        Slots due now are within any window: an instant already due is claimed as fast
+        as ever."""
         window = self.ahead_seconds
-        if now < self.share_taken_until:
+        # The next instant's slots are claimed over the whole window: narrowed, the
+        # sleep after an instant's claims woke every worker at the late point of the
+        # next one, where its claim answers about at the hand-over time.
+        if now < self.share_taken_until and (slot is None or slot < self.share_taken_until):
             late = SHARE_LATE_CLAIM_LATENCIES * self.claim_latency + HAND_OVER_LEAD_SECONDS
             return min(window, late)
         return window
 
-    def share_taken(self, took: int, window: float, now: float) -> None:
+    def claim_sent(self, now: float, window: float) -> None:
+        """A claim of due jobs was sent at ``now``, ``window`` seconds ahead."""
+        self.claim_reach = now + window
+
+    def share_taken(self, took: int, window: float, now: float, peers: bool) -> None:
         """A claim ahead over ``window`` seconds took ``took`` slots at ``now``: if that
-        was a whole share (``FIRE_AHEAD_CLAIM_MAX``), narrow the window until the
-        instants it could reach have passed, leaving their other slots to the other
-        workers until ``SHARE_LATE_CLAIM_LATENCIES`` claims before them."""
-        if took >= FIRE_AHEAD_CLAIM_MAX and window > 0:
+        was a whole share (``FIRE_AHEAD_CLAIM_MAX``) and ``peers`` (other live workers
+        serve one of this worker's queues), narrow the window until the instants it
+        could reach have passed, leaving their other slots to the other workers until
+        ``SHARE_LATE_CLAIM_LATENCIES`` claims before them. A lone worker claims on."""
+        if took >= FIRE_AHEAD_CLAIM_MAX and window > 0 and peers:
             self.share_taken_until = max(self.share_taken_until, now + window)
 
     def room(self, running: int, processes: int, seconds: float, waiting: int, now: float) -> int:
@@ -249,6 +276,7 @@ class ClaimPacer:
         self.backlog = started >= asked
         if latency is not None:
             self.claim_latency += LATENCY_SMOOTHING * (latency - self.claim_latency)
+            self.latencies.append(latency)
 
     def idle_delay(self, due: DueIn, claimed: int, now: float) -> float:
         """How long to sleep after a claim that took ``claimed`` attempts (held ones
@@ -261,7 +289,7 @@ class ClaimPacer:
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
         if due.jobs is not None:
-            ahead = self.ahead_window(now)
+            ahead = self.ahead_window(now, now + due.jobs)
             if claimed or due.jobs > 0:
                 self.empty_claims = 0
             else:
@@ -269,7 +297,12 @@ class ClaimPacer:
                 # user's open transaction) hold those rows. Look again soon, then
                 # less and less often, never spinning.
                 self.empty_claims += 1
-            if due.jobs > ahead or (due.jobs > 0 and claimed):
+            # A slot beyond what the claim could reach when it was sent: it woke (the
+            # poll interval, a NOTIFY, a finish) a moment before its window reached
+            # the slot. It is claimed now: waiting for its instant, the worker would
+            # leave the instant's slots to the others.
+            beyond = now + due.jobs > self.claim_reach
+            if due.jobs > ahead or (due.jobs > 0 and (claimed or beyond)):
                 until = due.jobs - ahead
             elif due.jobs > 0:
                 # Within the window, yet the claim could not take it: its job still

@@ -69,9 +69,11 @@ class Repository(Claims):
             },
         )
 
-    async def heartbeat(self, worker_id: str) -> bool:
-        """Extend the lease; False when the cluster has declared this worker dead."""
-        return bool(await self._fetch("heartbeat", {"worker_id": worker_id}))
+    async def heartbeat(self, worker_id: str) -> bool | None:
+        """Extend the lease; None when the cluster has declared this worker dead, else
+        whether other live workers serve one of its queues."""
+        rows = await self._fetch("heartbeat", {"worker_id": worker_id})
+        return bool(rows[0]["peers"]) if rows else None
 
     async def stop_worker(self, worker_id: str) -> None:
         """Mark this worker stopped (a clean exit)."""

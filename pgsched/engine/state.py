@@ -94,6 +94,9 @@ class WorkerState:
     # When the claim loop last completed a round, or had no room to claim (monotonic):
     # /healthz turns 503 when this is older than the lease, whatever the heartbeat says.
     claim_round_at: float = field(default_factory=time.monotonic)
+    # Other live workers serve one of this worker's queues, as its last heartbeat read
+    # (until the first one: assumed). Claims ahead leave them a share of an instant.
+    peers: bool = True
 
     @property
     def worker_id(self) -> str:

@@ -50,6 +50,9 @@ SCHEDULE_BATCH = 1000
 SHUTDOWN_RECORD_SECONDS = 10.0
 ABORT_RECORD_SECONDS = 2.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# While the claim loop leaves the cores to python processes beginning an instant, it
+# looks for a stop request this often.
+QUIET_STOP_CHECK_SECONDS = 0.005
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +70,8 @@ class Worker:
         self._side = Repository(url, "pgsched-worker-side", *session)
         self._beats = Repository(url, "pgsched-worker-heartbeat", *session)
         self._events = RunEvents.for_worker(lambda: self.state.worker_id, options)
-        self._finisher = Finisher(Repository(url, "pgsched-worker-finish", *session), self._events)
+        finish = Repository(url, "pgsched-worker-finish", *session)
+        self._finisher = Finisher(finish, self._events, lambda: self._python.quiet())
         self._python, self._executors = executors_for(options, url, self._save_checkpoint, sql_mode)
         self._pacer = ClaimPacer(options.concurrency, options.poll_interval)
         self._planner = SharedPlans()
@@ -246,6 +250,11 @@ class Worker:
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
+        # Not while python processes begin an instant's held attempts (their results
+        # wake this loop): a claim then, due work's or the next instant's, is worth
+        # less than the cores they need (python_held.Quiet). SIGTERM goes first.
+        while (quiet := self._python.quiet()) > 0 and not self._stopping:
+            await asyncio.sleep(min(quiet, QUIET_STOP_CHECK_SECONDS))
         free = self._free()
         if self._pacer.should_gather(free):
             await asyncio.sleep(BATCH_GATHER_SECONDS)
@@ -293,6 +302,7 @@ class Worker:
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
+            pacer.claim_sent(claim_started, ahead)
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, self._planner, ahead
             )
@@ -300,7 +310,7 @@ class Worker:
             answered = time.monotonic()
             claimed = result.attempts
             pacer.kinds_claimed(sum(1 for a in claimed if side_by_side(a)), len(claimed))
-            pacer.share_taken(len(result.attempts), ahead, answered)
+            pacer.share_taken(len(result.attempts), ahead, answered, self.state.peers)
             # An empty claim is quick and says nothing of the claim the window must
             # cover: counted, a worker other workers left nothing would wake ever
             # later for the next instant, and find nothing again.

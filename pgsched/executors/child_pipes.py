@@ -45,6 +45,8 @@ class Inbox(asyncio.Protocol):
     """Cuts the bytes a child sends into messages and hands each to ``handler`` at once,
     in the order sent: many results read at one wake-up cost one wake-up."""
 
+    _unread = 0  # how many ``leave_unread`` are not yet ended (``read_again``)
+
     def __init__(self) -> None:
         self.handler: Callable[[Any], None] = _unexpected
         # If set, a plain success (``PLAIN_SUCCESS``) goes here as ``(ticket, started,
@@ -103,6 +105,19 @@ class Inbox(asyncio.Protocol):
                 break
             self.data_received(chunk)
         transport.close()
+
+    def leave_unread(self) -> None:
+        """Read nothing more until as many ``read_again`` come: what the child sends
+        waits in the pipe (a child that fills it waits too)."""
+        self._unread += 1
+        if self._unread == 1 and self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def read_again(self) -> None:
+        """End one ``leave_unread``; the last reads what waits, in one go."""
+        self._unread -= 1
+        if self._unread == 0 and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
 
 def _unexpected(message: Any) -> None:

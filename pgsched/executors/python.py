@@ -44,7 +44,7 @@ from pgsched.executors.python_children import (
     settle,
     stop_all,
 )
-from pgsched.executors.python_held import HeldTickets, spread
+from pgsched.executors.python_held import HeldTickets, Quiet, spread
 from pgsched.executors.python_pool import ChildPool
 from pgsched.executors.python_target import remembered_allowance_problem
 from pgsched.models import Attempt, Outcome
@@ -93,6 +93,7 @@ class PythonExecutor(ChildPool):
         self._max_processes = max(processes, max_processes or processes)
         self._slow_seconds = slow_seconds
         self._held = HeldTickets(self._hand_over)
+        self._quiet = Quiet()
         self._wakeup = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._keys = 0
@@ -202,6 +203,11 @@ class PythonExecutor(ChildPool):
         now = time.monotonic()
         return sum(1 for child in self._pool if child.queued and child.head_since <= now)
 
+    def quiet(self) -> float:
+        """How long the worker should still leave the cores to the children, which
+        begin an instant's held attempts (0: not now; ``python_held.Quiet``)."""
+        return self._quiet.remaining()
+
     async def withdraw_unstarted(self, run_ids: Collection[int]) -> set[int]:
         """Take back those of ``run_ids`` that have not begun and now never will: held
         for their instant, waiting for a child, or queued in one (its first too, which
@@ -291,8 +297,11 @@ class PythonExecutor(ChildPool):
         slow = time.monotonic() - self._slow_seconds
         live = [c for c in self._pool if not c.stopping]
         live = [c for c in live if not c.queued or c.head_since > slow] or live
-        for child, share in spread(tickets, live):
+        shares = spread(tickets, live)
+        for child, share in shares:
             self._send(child, share)
+        begun_by = [child for child, _ in shares]
+        self._quiet.begin(begun_by, tickets[0].start_at, len(tickets), self.pace)
         if not live:  # none yet (or none can start): they wait for a child as others do
             for ticket in tickets:
                 ticket.pending = True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from pgsched.executors.python_children import Child, Ticket
 
@@ -24,6 +24,22 @@ from pgsched.executors.python_children import Child, Ticket
 # and each child has read them, before it comes; short enough that an attempt due at
 # once rarely queues behind held ones (and then for no longer than this).
 HAND_OVER_LEAD_SECONDS = 0.05
+# While its children begin an instant's held attempts back to back, the worker leaves
+# the cores to them: two cores shared by eight children, two workers and the database
+# begin an instant's median attempt only once half the CPU the burst takes was spent,
+# and the worker's own work then took cores they needed (reading a result costs it
+# more than the child spent beginning and running a no-op; a batch of outcomes costs
+# the database more again; bench/README.md, Round 8). So it reads no result, writes no
+# outcome and claims nothing (``Quiet``) for about as long as the children take to
+# begin them (QUIET_PER_ATTEMPT times their count at the children's pace), at most
+# QUIET_MAX_SECONDS; then it reads every result waiting, in a few wake-ups. Not for an
+# instant whose attempts begin within QUIET_MIN_SECONDS. From QUIET_LEAD_SECONDS before
+# the instant: the event loop wakes for a timer up to a millisecond late, and reads
+# what came meanwhile before it runs the timer.
+QUIET_LEAD_SECONDS = 0.005
+QUIET_MAX_SECONDS = 0.025
+QUIET_MIN_SECONDS = 0.001
+QUIET_PER_ATTEMPT = 4.0
 
 
 class HeldTickets:
@@ -74,6 +90,43 @@ class HeldTickets:
             ticket.held = False
         if tickets:
             self._hand_over(tickets)
+
+
+class Quiet:
+    """The windows in which a worker leaves the cores to children beginning an instant."""
+
+    def __init__(self) -> None:
+        self._windows: list[tuple[float, float]] = []
+
+    def begin(self, children: Sequence[Child], start_at: float, count: int, pace: float) -> None:
+        """``children`` begin ``count`` held attempts from ``start_at``, at about
+        ``pace`` seconds each: leave their results unread meanwhile (``remaining``
+        tells the worker's other loops)."""
+        quiet = min(QUIET_MAX_SECONDS, QUIET_PER_ATTEMPT * count * pace)
+        if quiet < QUIET_MIN_SECONDS or not children:
+            return
+        start, end = start_at - QUIET_LEAD_SECONDS, start_at + quiet
+        self._windows.append((start, end))
+        loop = asyncio.get_running_loop()
+        loop.call_at(start, _leave_unread, list(children))
+        loop.call_at(end, _read_again, list(children))
+
+    def remaining(self) -> float:
+        """How long the current window has still to run (0: none now)."""
+        now = time.monotonic()
+        self._windows = [window for window in self._windows if window[1] > now]
+        ends = [end for start, end in self._windows if start <= now]
+        return max(ends) - now if ends else 0.0
+
+
+def _leave_unread(children: list[Child]) -> None:
+    for child in children:
+        child.inbox.leave_unread()
+
+
+def _read_again(children: list[Child]) -> None:
+    for child in children:
+        child.inbox.read_again()
 
 
 def spread(tickets: list[Ticket], children: list[Child]) -> list[tuple[Child, list[Ticket]]]:

@@ -17,10 +17,16 @@ VALUES (%(worker_id)s, %(host)s, %(pid)s, %(queues)s, %(concurrency)s, %(lease_s
 
 -- name: heartbeat
 -- No row back means the cluster declared this worker dead: it must let go of its work.
-UPDATE pgsched.workers
+-- peers: other workers alive (as pgsched.workers_alive judges them on a primary) serve
+-- one of its queues, so its claims ahead leave them a share of each instant.
+UPDATE pgsched.workers AS w
    SET last_heartbeat_at = now()
  WHERE id = %(worker_id)s AND stopped_at IS NULL
-RETURNING id;
+RETURNING id,
+          EXISTS (SELECT FROM pgsched.workers AS o
+                   WHERE o.id <> w.id AND o.stopped_at IS NULL AND o.queues && w.queues
+                     AND o.last_heartbeat_at >= now() - make_interval(secs => o.lease_seconds))
+          AS peers;
 
 -- name: stop_worker
 UPDATE pgsched.workers SET stopped_at = now() WHERE id = %(worker_id)s AND stopped_at IS NULL;

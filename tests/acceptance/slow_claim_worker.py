@@ -5,6 +5,11 @@ has committed, it waits the difference before it answers.
 Beside a plain worker it has the larger claim latency, so the wider fire-ahead window,
 and wakes first for every instant: the case where a worker used to claim an instant's
 other share too before the other woke (tests/acceptance/test_claims_ahead_split.py).
+Twice: the ratio at which a late point at two latencies left the plain worker no
+time (2), half the one a late point at one latency allows (4). The worker that wakes
+first is also the busier one, its real claims about 1.4 times as long in the claims
+logs of these tests (bench/README.md, Round 8), which takes main past its bound and
+leaves the branch a margin; at 2.5 times the branch lost its margin in 3 of 11 runs.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pgsched.cli import main
 from pgsched.engine.claims import Claims, Planner
 from pgsched.engine.rows import ClaimResult
 
-SLOWER = 1.6
+SLOWER = 2.0
 
 _claim_due_jobs = Claims.claim_due_jobs
 

@@ -161,3 +161,31 @@ def test_lines_of_a_turn_the_loop_never_finished_are_written_at_exit() -> None:
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "the last line\n"
+
+
+def test_a_context_unbound_again_gives_the_lean_line_back(
+    monkeypatch: pytest.MonkeyPatch, written: io.StringIO
+) -> None:
+    configure_logging("info", "json", file=written)
+    monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
+    assert log_lines.RUN_LINES._usable() is not None
+    with structlog.contextvars.bound_contextvars(request_id="r-9"):
+        assert log_lines.RUN_LINES._usable() is None
+    assert log_lines.RUN_LINES._usable() is not None
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_the_level_is_configure_loggings_without_asking_structlog_per_run(
+    monkeypatch: pytest.MonkeyPatch, written: io.StringIO, level: str
+) -> None:
+    configure_logging(level, "json", file=written)
+
+    class Unasked:
+        def is_enabled_for(self, level: int) -> bool:
+            raise AssertionError("structlog's lazy logger binds a new logger for each question")
+
+    monkeypatch.setattr(log_lines, "log", Unasked())
+    assert log_lines.RUN_LINES.enabled() is (level in ("debug", "info"))
+    structlog.reset_defaults()  # configured no more by configure_logging: structlog is asked
+    monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
+    assert log_lines.RUN_LINES.enabled() is True

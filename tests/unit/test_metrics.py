@@ -170,8 +170,8 @@ class FakeBeats:
         self.accept = True
         self.registered: list[str] = []
 
-    async def heartbeat(self, worker_id: str) -> bool:
-        return self.accept
+    async def heartbeat(self, worker_id: str) -> bool | None:
+        return False if self.accept else None
 
     async def register_worker(self, identity: WorkerIdentity) -> None:
         self.registered.append(identity.worker_id)

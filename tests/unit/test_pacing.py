@@ -12,8 +12,10 @@ from pgsched.engine.pacing import (
     FIRE_AHEAD_CLAIM_MAX,
     FIRE_AHEAD_MAX_SECONDS,
     FIRE_AHEAD_MIN_SECONDS,
+    FIRE_AHEAD_WORST_LATENCIES,
     HOLD_LAG_SECONDS,
     HOLD_MAX,
+    LATENCY_MEMORY,
     SHARE_LATE_CLAIM_LATENCIES,
     SURPLUS_CAUTION_SECONDS,
     ClaimPacer,
@@ -46,6 +48,27 @@ def test_the_fire_ahead_window_follows_the_claim_latency_within_bounds() -> None
     assert p.ahead_seconds == FIRE_AHEAD_MAX_SECONDS
 
 
+def test_one_slow_claim_of_the_last_few_widens_the_window_to_cover_it_twice() -> None:
+    # On a busy host one claim in ten or twenty takes several times the average: the
+    # window covers the slowest recent one twice, so the next such claim is answered
+    # before the hand-over time; once it is forgotten the window follows the average.
+    p = pacer()
+    for _ in range(20):
+        p.claimed(0, 10, 0.03)
+    usual = p.ahead_seconds
+    p.claimed(0, 10, 0.15)
+    for _ in range(LATENCY_MEMORY - 1):
+        p.claimed(0, 10, 0.03)
+        assert p.ahead_seconds == pytest.approx(
+            FIRE_AHEAD_WORST_LATENCIES * 0.15 + HAND_OVER_LEAD_SECONDS
+        )
+    p.claimed(0, 10, 0.03)
+    assert p.ahead_seconds == pytest.approx(usual, rel=0.1)
+    # A claim that took nothing says nothing of the claims the window must cover.
+    p.claimed(0, 10, None)
+    assert p.ahead_seconds == pytest.approx(usual, rel=0.1)
+
+
 def test_idle_sleep_ends_a_fire_ahead_window_before_the_next_slot() -> None:
     p = pacer()
     p.claimed(0, 10, 0.0)
@@ -59,10 +82,28 @@ def test_a_slot_in_the_window_the_claim_could_not_take_is_awaited_at_its_instant
     p = pacer()
     p.claimed(0, 10, 0.0)
     within = DueIn(jobs=FIRE_AHEAD_MIN_SECONDS / 2, pending=None, unscheduled=False)
-    # Nothing claimed though the slot is within the window: its job runs.
+    p.claim_sent(99.99, p.ahead_seconds)
+    # Nothing claimed though the slot was within the window: its job runs.
     assert p.idle_delay(within, 0, now=100.0) == pytest.approx(FIRE_AHEAD_MIN_SECONDS / 2)
     # Something claimed: the next slot is claimed ahead at once.
     assert p.idle_delay(within, 3, now=100.0) == 0.0
+
+
+def test_a_slot_the_window_reached_only_after_the_claim_was_sent_is_claimed_at_once() -> None:
+    # Woken by the poll interval 4 ms before its window reached an instant: nothing
+    # claimed, and the instant is within the window by the time the next due time is
+    # read. Waiting for the instant, it left the whole instant to the other worker.
+    p = pacer(poll=0.5)
+    for _ in range(100):
+        p.claimed(0, 10, 0.1)
+    window = p.ahead_seconds
+    p.claim_sent(100.0, window)
+    within = DueIn(jobs=window - 0.004, pending=None, unscheduled=False)
+    assert p.idle_delay(within, 0, now=100.008) == 0.0
+    # Claimed again at once, it found the slot's job still running: no spin.
+    p.claim_sent(100.009, window)
+    later = DueIn(jobs=window - 0.014, pending=None, unscheduled=False)
+    assert p.idle_delay(later, 0, now=100.014) == pytest.approx(window - 0.014)
 
 
 def test_due_work_others_hold_is_looked_at_again_less_and_less_often() -> None:
@@ -196,9 +237,9 @@ def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim
     window = p.ahead_seconds
     late = SHARE_LATE_CLAIM_LATENCIES * 0.05 + HAND_OVER_LEAD_SECONDS
     # A smaller claim took all there was: nothing narrows.
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX - 1, window, now=10.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX - 1, window, now=10.0, peers=True)
     assert p.ahead_window(10.0) == window
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0, peers=True)
     assert p.ahead_window(10.0) == pytest.approx(late, rel=0.01)
     # The instant 0.2 s away is claimed again only once it is the late lead away.
     soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
@@ -208,10 +249,40 @@ def test_after_a_whole_share_of_an_instant_its_other_slots_wait_for_a_late_claim
     assert p.idle_delay(due, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0
     # Once every instant the claim could reach has passed, the window is whole again.
     assert p.ahead_window(10.0 + window) == window
+    # The next instant, a second away, is claimed over the whole window: not woken
+    # for at the late point, where its claim is answered about at the hand-over time.
+    assert p.ahead_window(10.1, slot=11.0) == window
+    next_one = DueIn(jobs=0.9, pending=None, unscheduled=False)
+    assert p.idle_delay(next_one, 0, now=10.1) == pytest.approx(0.9 - window, rel=0.01)
 
 
 def test_a_claim_ahead_under_backlog_never_narrows_anything() -> None:
     p = pacer()
     p.claimed(10, 10, 0.002)
-    p.share_taken(FIRE_AHEAD_CLAIM_MAX, p.ahead_seconds, now=1.0)
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, p.ahead_seconds, now=1.0, peers=True)
     assert p.ahead_window(1.0) == 0.0 and p.share_taken_until == 0.0
+
+
+def with_latency(latency: float) -> ClaimPacer:
+    p = pacer(concurrency=100)
+    for _ in range(100):
+        p.claimed(0, 10, latency)
+    return p
+
+
+def test_after_a_whole_share_another_worker_wakes_first_unless_four_times_as_quick() -> None:
+    # The worker holding both halves of an instant is the busier one, its claims
+    # slower: its late point must stay after the other's window even then.
+    for ratio, first in ((1.0, True), (2.5, True), (3.9, True), (4.5, False)):
+        quick, slow = with_latency(0.02), with_latency(0.02 * ratio)
+        slow.share_taken(FIRE_AHEAD_CLAIM_MAX, slow.ahead_seconds, now=10.0, peers=True)
+        assert (quick.ahead_window(10.0) > slow.ahead_window(10.0)) is first, ratio
+
+
+def test_a_worker_alone_on_its_queues_claims_an_instant_whole_at_once() -> None:
+    p = with_latency(0.05)
+    window = p.ahead_seconds
+    p.share_taken(FIRE_AHEAD_CLAIM_MAX, window, now=10.0, peers=False)
+    assert p.ahead_window(10.0) == window and p.share_taken_until == 0.0
+    soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
+    assert p.idle_delay(soon, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, encode
+from pgsched.executors.child_pipes import Inbox
 from pgsched.executors.python import PythonExecutor
-from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
+from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS, QUIET_MAX_SECONDS
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
 
@@ -205,6 +206,68 @@ def test_the_child_takes_no_attempt_before_its_start_at_and_gives_it_back_meanwh
     assert taken_at >= start_at and channel.waited
     assert b'"tickets":[1]' in answer
     assert channel.next_attempt() is None  # the parent has gone
+
+
+def test_results_of_an_instants_burst_stay_unread_while_the_children_begin_it() -> None:
+    # Reading each result as it comes would take the CPU the children need to begin
+    # the rest of the instant: the worker reads them once the burst is begun, in one
+    # go, and its other loops (outcomes, claims) wait as long (``quiet``).
+    async def go() -> tuple[float, list[float], list[Outcome], float, float]:
+        executor = await pool(2)
+        read_at: list[float] = []
+        try:
+            start_at = time.monotonic() + 0.3
+
+            async def one(run_id: int) -> Outcome:
+                outcome = await executor.execute(attempt(run_id, "getpid"), start_at)
+                read_at.append(time.monotonic())
+                return outcome
+
+            async def quiet_at_the_instant() -> tuple[float, float]:
+                before = executor.quiet()
+                await asyncio.sleep(start_at - time.monotonic())
+                return before, executor.quiet()
+
+            asked = asyncio.create_task(quiet_at_the_instant())
+            outcomes = await asyncio.gather(*(one(n) for n in range(200)))
+            return start_at, read_at, list(outcomes), *(await asked)
+        finally:
+            await executor.close()
+
+    start_at, read_at, outcomes, before, during = asyncio.run(go())
+    assert all(outcome.status is RunStatus.SUCCEEDED for outcome in outcomes)
+    began = [outcome.started_monotonic for outcome in outcomes]
+    assert all(at is not None and at >= start_at for at in began)
+    # The children's pace starts slow (50 ms): the longest quiet window.
+    assert min(read_at) >= start_at + QUIET_MAX_SECONDS
+    assert before == 0.0 and 0 < during <= QUIET_MAX_SECONDS
+
+
+def test_an_inbox_left_unread_twice_reads_again_after_both_end() -> None:
+    async def go() -> list[list[Any]]:
+        reads, writes = os.pipe()
+        seen: list[Any] = []
+        loop = asyncio.get_running_loop()
+        pipe = open(reads, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+        _, inbox = await loop.connect_read_pipe(Inbox, pipe)
+        inbox.handler = seen.append
+        snapshots = []
+        inbox.leave_unread()
+        inbox.leave_unread()
+        os.write(writes, encode({"n": 1}))
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        inbox.read_again()
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        inbox.read_again()
+        await asyncio.sleep(0.05)
+        snapshots.append(list(seen))
+        os.close(writes)
+        inbox.drain_and_close()
+        return snapshots
+
+    assert asyncio.run(go()) == [[], [], [{"n": 1}]]
 
 
 def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_through_it() -> None:
