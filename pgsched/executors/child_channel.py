@@ -58,13 +58,18 @@ SPIN_SECONDS = 0.0005
 # Targets, job names and slots repeat from claim to claim (an every-second job's name,
 # one slot for most of a claim): their texts are kept, up to _KEPT_MAX of each, rather
 # than encoded again for every attempt (an instant's isoformat alone cost 1-3 us).
+# Only texts up to _KEPT_LENGTH are kept: a job author sets names and targets of any
+# length, and what the worker keeps must stay bounded whatever they write.
 _KEPT_MAX = 50_000
+_KEPT_LENGTH = 256
 _TEXTS: dict[str, str] = {}
 _INSTANTS: dict[tuple[datetime, tzinfo | None, int], str] = {}
 
 
 def json_text(value: str) -> str:
-    """``value`` as a JSON string (ASCII), kept for the next time it comes."""
+    """``value`` as a JSON string (ASCII), kept for the next time it comes if short."""
+    if len(value) > _KEPT_LENGTH:
+        return encode_basestring_ascii(value)
     text = _TEXTS.get(value)
     if text is None:
         if len(_TEXTS) >= _KEPT_MAX:

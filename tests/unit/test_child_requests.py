@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgsched.executors import child_channel
 from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message, result_frame
 from pgsched.executors.python_children import request
 from tests.attempts import make_attempt
@@ -137,3 +138,11 @@ def test_a_request_carries_its_own_slot_text_whatever_came_before() -> None:
     for slot in slots * 2:
         attempt = make_attempt("python", "app.jobs:run", scheduled_for=slot)
         assert json.loads(request(attempt, 1))["scheduled_for"] == slot.isoformat()
+
+
+def test_long_names_are_sent_whole_and_not_kept() -> None:
+    name = "n" * 100_000
+    sent = json.loads(request(make_attempt("python", "app.jobs:run", job_name=name), 1))
+    assert sent["job_name"] == name
+    assert name not in child_channel._TEXTS
+    assert all(len(text) <= child_channel._KEPT_LENGTH for text in child_channel._TEXTS)
