@@ -64,7 +64,8 @@ def _read_by(
     type=click.IntRange(1, 10000),
     help="Attempts this worker runs at once: shell, http and sql ones, and python ones "
     "while they run in a python process (python attempts waiting for a process do not "
-    "count; a worker keeps waiting no more than its processes begin within 50 ms).",
+    "count while its processes begin more than this within 50 ms; a worker keeps waiting "
+    "no more than they begin in that time).",
 )
 @click.option(
     "--queues",

@@ -18,8 +18,9 @@ class WorkerOptions:
 
     # Attempts running at once: shell, http and sql ones, and python ones while they
     # run in a process (about two per CPU, more only while slow jobs hold them).
-    # Python attempts waiting for a process do not count: a claim takes no more of
-    # them than the processes begin within 50 ms (ClaimPacer.room).
+    # Python attempts waiting for a process do not count while the processes begin
+    # more than this within 50 ms: a claim takes no more of them than that
+    # (ClaimPacer.room).
     concurrency: int = 100
     queues: tuple[str, ...] = ("default",)
     poll_interval: float = 1.0

@@ -125,9 +125,13 @@ class ClaimPacer:
     # sql ones (``kinds_claimed``); all of them until a claim says: the first claims
     # take no more than --concurrency's room.
     side_share: float = 1.0
-    # --concurrency's room at the last ``room``: what pending attempts and claims
-    # ahead that must stay within it may take (it may be below zero).
+    # --concurrency's room at the last ``room``: what claims ahead that must stay
+    # within it may take (it may be below zero).
     side_room: int = 0
+    # --concurrency less every attempt the worker holds but those held for a later
+    # instant, at the last ``room``: what pending attempts (of any kind, never handed
+    # back, shards of a slot among them) may take.
+    pending_room: int = 0
     # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
     claim_reach: float = math.inf
 
@@ -177,19 +181,37 @@ class ClaimPacer:
         if took >= FIRE_AHEAD_CLAIM_MAX and window > 0 and peers:
             self.share_taken_until = max(self.share_taken_until, now + window)
 
-    def room(self, running: int, processes: int, seconds: float, waiting: int, now: float) -> int:
+    def room(
+        self,
+        running: int,
+        processes: int,
+        seconds: float,
+        waiting: int,
+        now: float,
+        in_flight: int | None = None,
+    ) -> int:
         """How many attempts to claim at ``now``. Shell, http and sql ones:
         --concurrency less ``running`` (those of these kinds held, and python attempts
         running in a process). Python ones: what ``processes`` python processes, taking
         ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
-        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``.
+        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``,
+        and all the worker holds but slots held for a later instant (``in_flight``;
+        ``running`` and ``waiting`` if not given) within --concurrency unless that is
+        more.
         A claim brings both kinds, in about ``side_share``: it is sized so that neither
         kind's part exceeds its room, and never beyond the larger room; for a
         while after one brought shell, http or sql slots beyond --concurrency, within
         --concurrency's room alone (``surplus_seen``)."""
         side = self.concurrency - running
         can_wait = int(processes * MAX_WAIT_SECONDS / seconds) if seconds > 0 else self.concurrency
-        python = min(PYTHON_ROOM_MAX, max(processes, can_wait)) - waiting
+        begin = min(PYTHON_ROOM_MAX, can_wait)
+        # Beyond what they begin within the wait, one for each process may queue behind
+        # its attempt (no gap between slow ones); but the worker holds no more in all
+        # than --concurrency unless its processes begin more than that within the wait:
+        # slow jobs queued behind running ones would wait here while other workers idle.
+        held = running + waiting if in_flight is None else in_flight
+        python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - held)
+        self.pending_room = self.concurrency - held
         self.side_room = side
         share = self.side_share
         if share >= 1.0:

@@ -246,7 +246,12 @@ class Worker:
             return self._pacer.hold_room(held, python.processes, python.pace)
         running = self._tasks.running + python.running
         seconds, waiting = python.attempt_seconds, python.waiting
-        return self._pacer.room(running, python.processes, seconds, waiting, time.monotonic())
+        # Everything here but slots held for a later instant, whatever the executor's
+        # step (an attempt handed to a child still starting is neither running nor
+        # waiting in its counts).
+        in_flight = self.state.running - python.held
+        now = time.monotonic()
+        return self._pacer.room(running, python.processes, seconds, waiting, now, in_flight)
 
     async def _claim_round(self) -> float:
         """One claim; returns how long to sleep before the next."""
@@ -285,9 +290,11 @@ class Worker:
             pacer.scheduled(scheduled, SCHEDULE_BATCH)
         taken = held = 0
         latency = None
-        # Pending attempts (retries, manual runs) are of any kind and are not handed
-        # back: they are claimed within --concurrency's room, whatever python's.
-        pending = min(free, pacer.side_room)
+        # Pending attempts (retries, manual runs, a slot's other shards) are of any kind
+        # and are not handed back: they are claimed within --concurrency less all the
+        # worker holds, python attempts waiting for a process too: the shards of a slot
+        # are meant to run side by side, on other workers if this one is busy.
+        pending = min(free, pacer.pending_room)
         if pending > 0 and pacer.should_check_pending(time.monotonic()):
             attempts = await self._claims.claim_pending_runs(self.worker_id, queues, pending)
             self._start(attempts, from_schedule=False)

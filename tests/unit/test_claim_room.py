@@ -38,14 +38,15 @@ def pacer(concurrency: int = 100, side_share: float = 0.0) -> ClaimPacer:
 
 def test_python_attempts_waiting_for_a_process_do_not_count_against_concurrency() -> None:
     p = pacer(concurrency=100)
-    # 4 processes at 0.5 ms an attempt begin 400 within 50 ms: 400 may wait, whatever
-    # --concurrency says; 4 running in their processes leave it 96 for other kinds.
-    assert p.room(running=4, processes=4, seconds=0.0005, waiting=0, now=0.0) == 400
+    # 4 processes at 0.5 ms an attempt begin 400 within 50 ms: the worker may hold 400,
+    # whatever --concurrency says; 4 running in their processes leave it 96 for other
+    # kinds.
+    assert p.room(running=4, processes=4, seconds=0.0005, waiting=0, now=0.0) == 396
     assert p.side_room == 96
-    assert p.room(running=4, processes=4, seconds=0.0005, waiting=150, now=0.0) == 250
-    # Jobs of microseconds: no more than PYTHON_ROOM_MAX wait.
-    assert p.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0) == PYTHON_ROOM_MAX
-    assert p.room(running=4, processes=4, seconds=1e-6, waiting=PYTHON_ROOM_MAX, now=0.0) == 0
+    assert p.room(running=4, processes=4, seconds=0.0005, waiting=150, now=0.0) == 246
+    # Jobs of microseconds: no more than PYTHON_ROOM_MAX held.
+    assert p.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0) == PYTHON_ROOM_MAX - 4
+    assert p.room(running=4, processes=4, seconds=1e-6, waiting=PYTHON_ROOM_MAX, now=0.0) <= 0
     assert p.full
 
 
@@ -55,6 +56,26 @@ def test_slow_python_jobs_still_shrink_claims() -> None:
     assert p.room(running=4, processes=4, seconds=0.1, waiting=0, now=0.0) == 4
     assert p.room(running=4, processes=4, seconds=0.1, waiting=4, now=0.0) == 0
     assert p.room(running=4, processes=4, seconds=0.01, waiting=0, now=0.0) == 20
+
+
+def test_slow_python_jobs_wait_in_the_worker_only_within_concurrency() -> None:
+    # 3 s an attempt, both processes busy, --concurrency 2: another worker with room
+    # should take the next ones rather than this one queue them behind 3 s.
+    assert pacer(concurrency=2).room(running=2, processes=2, seconds=3.0, waiting=0, now=0.0) == 0
+    assert pacer(concurrency=2).room(running=0, processes=2, seconds=3.0, waiting=0, now=0.0) == 2
+    # With --concurrency to spare, one may queue behind each running one, as before.
+    assert pacer(concurrency=8).room(running=2, processes=2, seconds=3.0, waiting=0, now=0.0) == 2
+
+
+def test_pending_attempts_are_claimed_within_concurrency_less_all_the_worker_holds() -> None:
+    # A slot's other shards, retries and manual runs are never handed back: an attempt
+    # handed to a python process still starting (neither running nor waiting in the
+    # executor's counts) takes its place too, so the next shard goes to another worker.
+    p = pacer(concurrency=2)
+    p.room(running=1, processes=2, seconds=0.0, waiting=0, now=0.0, in_flight=2)
+    assert p.pending_room == 0
+    p.room(running=0, processes=2, seconds=0.0, waiting=0, now=0.0, in_flight=0)
+    assert p.pending_room == 2
 
 
 def test_the_room_stays_bounded_while_python_jobs_are_not_timed_yet() -> None:
