@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from pgsched.models import Attempt, Trigger
+from pgsched.models import Attempt, Outcome, Trigger
 
 
 def make_attempt(
@@ -28,3 +29,26 @@ def make_attempt(
         **fields,
     }
     return Attempt(**values)
+
+
+class Sleeper:
+    """An executor whose attempts take ``seconds``; counts how many run at once (``most``
+    at the most) and how many ran."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.running = self.most = self.ran = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def execute(self, attempt: Attempt) -> Outcome:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(self.seconds)
+        self.running -= 1
+        self.ran += 1
+        return Outcome.succeeded()
+
+    async def close(self) -> None:
+        pass

@@ -23,8 +23,8 @@ from pgsched.engine.pacing import PYTHON_ROOM_MAX, SIDE_SHARE_FADING, ClaimPacer
 from pgsched.engine.rows import ClaimResult
 from pgsched.engine.worker import Worker
 from pgsched.executors.python import PythonExecutor
-from pgsched.models import Attempt, ClaimClock, Outcome
-from tests.attempts import make_attempt
+from pgsched.models import Attempt, ClaimClock
+from tests.attempts import Sleeper, make_attempt
 
 URL = "postgresql://nobody@127.0.0.1:1/none"  # never connected to here
 CONCURRENCY = 10
@@ -118,28 +118,6 @@ def test_after_shell_slots_came_beyond_concurrency_claims_stay_within_its_room()
 
 
 # -- the worker ---------------------------------------------------------------------
-
-
-class Sleeper:
-    """A shell executor whose attempts take ``seconds``; counts how many run at once."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.running = self.most = self.ran = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def execute(self, attempt: Attempt) -> Outcome:
-        self.running += 1
-        self.most = max(self.most, self.running)
-        await asyncio.sleep(self.seconds)
-        self.running -= 1
-        self.ran += 1
-        return Outcome.succeeded()
-
-    async def close(self) -> None:
-        pass
 
 
 class Backlog:

@@ -7,29 +7,8 @@ import asyncio
 import time
 
 from pgsched.executors.kinds import SideBySide
-from pgsched.models import Attempt, Outcome
-from tests.attempts import make_attempt
-
-
-class Sleeper:
-    """An executor whose attempts take ``seconds`` and count how many run at once."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.running = self.most = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def execute(self, attempt: Attempt) -> Outcome:
-        self.running += 1
-        self.most = max(self.most, self.running)
-        await asyncio.sleep(self.seconds)
-        self.running -= 1
-        return Outcome.succeeded()
-
-    async def close(self) -> None:
-        pass
+from pgsched.models import Outcome
+from tests.attempts import Sleeper, make_attempt
 
 
 def test_attempts_beyond_concurrency_wait_and_begin_when_one_ends() -> None:
