@@ -188,16 +188,15 @@ class ClaimPacer:
         seconds: float,
         waiting: int,
         now: float,
-        in_flight: int | None = None,
+        in_flight: int,
     ) -> int:
         """How many attempts to claim at ``now``. Shell, http and sql ones:
         --concurrency less ``running`` (those of these kinds held, and python attempts
         running in a process). Python ones: what ``processes`` python processes, taking
         ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
         ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``,
-        and all the worker holds but slots held for a later instant (``in_flight``;
-        ``running`` and ``waiting`` if not given) within --concurrency unless that is
-        more.
+        and all the worker holds but slots held for a later instant (``in_flight``)
+        within --concurrency unless that is more.
         A claim brings both kinds, in about ``side_share``: it is sized so that neither
         kind's part exceeds its room, and never beyond the larger room; for a
         while after one brought shell, http or sql slots beyond --concurrency, within
@@ -209,9 +208,8 @@ class ClaimPacer:
         # its attempt (no gap between slow ones); but the worker holds no more in all
         # than --concurrency unless its processes begin more than that within the wait:
         # slow jobs queued behind running ones would wait here while other workers idle.
-        held = running + waiting if in_flight is None else in_flight
-        python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - held)
-        self.pending_room = self.concurrency - held
+        python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - in_flight)
+        self.pending_room = self.concurrency - in_flight
         self.side_room = side
         share = self.side_share
         if share >= 1.0:

@@ -41,30 +41,60 @@ def test_python_attempts_waiting_for_a_process_do_not_count_against_concurrency(
     # 4 processes at 0.5 ms an attempt begin 400 within 50 ms: the worker may hold 400,
     # whatever --concurrency says; 4 running in their processes leave it 96 for other
     # kinds.
-    assert p.room(running=4, processes=4, seconds=0.0005, waiting=0, now=0.0) == 396
+    assert p.room(running=4, processes=4, seconds=0.0005, waiting=0, now=0.0, in_flight=4) == 396
     assert p.side_room == 96
-    assert p.room(running=4, processes=4, seconds=0.0005, waiting=150, now=0.0) == 246
+    assert (
+        p.room(running=4, processes=4, seconds=0.0005, waiting=150, now=0.0, in_flight=154) == 246
+    )
     # Jobs of microseconds: no more than PYTHON_ROOM_MAX held.
-    assert p.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0) == PYTHON_ROOM_MAX - 4
-    assert p.room(running=4, processes=4, seconds=1e-6, waiting=PYTHON_ROOM_MAX, now=0.0) <= 0
+    assert (
+        p.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0, in_flight=4)
+        == PYTHON_ROOM_MAX - 4
+    )
+    assert (
+        p.room(
+            running=4,
+            processes=4,
+            seconds=1e-6,
+            waiting=PYTHON_ROOM_MAX,
+            now=0.0,
+            in_flight=4 + PYTHON_ROOM_MAX,
+        )
+        <= 0
+    )
     assert p.full
 
 
 def test_slow_python_jobs_still_shrink_claims() -> None:
     p = pacer(concurrency=100)
     # 100 ms an attempt: one a process, and none while one waits for each.
-    assert p.room(running=4, processes=4, seconds=0.1, waiting=0, now=0.0) == 4
-    assert p.room(running=4, processes=4, seconds=0.1, waiting=4, now=0.0) == 0
-    assert p.room(running=4, processes=4, seconds=0.01, waiting=0, now=0.0) == 20
+    assert p.room(running=4, processes=4, seconds=0.1, waiting=0, now=0.0, in_flight=4) == 4
+    assert p.room(running=4, processes=4, seconds=0.1, waiting=4, now=0.0, in_flight=8) == 0
+    assert p.room(running=4, processes=4, seconds=0.01, waiting=0, now=0.0, in_flight=4) == 20
 
 
 def test_slow_python_jobs_wait_in_the_worker_only_within_concurrency() -> None:
     # 3 s an attempt, both processes busy, --concurrency 2: another worker with room
     # should take the next ones rather than this one queue them behind 3 s.
-    assert pacer(concurrency=2).room(running=2, processes=2, seconds=3.0, waiting=0, now=0.0) == 0
-    assert pacer(concurrency=2).room(running=0, processes=2, seconds=3.0, waiting=0, now=0.0) == 2
+    assert (
+        pacer(concurrency=2).room(
+            running=2, processes=2, seconds=3.0, waiting=0, now=0.0, in_flight=2
+        )
+        == 0
+    )
+    assert (
+        pacer(concurrency=2).room(
+            running=0, processes=2, seconds=3.0, waiting=0, now=0.0, in_flight=0
+        )
+        == 2
+    )
     # With --concurrency to spare, one may queue behind each running one, as before.
-    assert pacer(concurrency=8).room(running=2, processes=2, seconds=3.0, waiting=0, now=0.0) == 2
+    assert (
+        pacer(concurrency=8).room(
+            running=2, processes=2, seconds=3.0, waiting=0, now=0.0, in_flight=2
+        )
+        == 2
+    )
 
 
 def test_pending_attempts_are_claimed_within_concurrency_less_all_the_worker_holds() -> None:
@@ -80,22 +110,27 @@ def test_pending_attempts_are_claimed_within_concurrency_less_all_the_worker_hol
 
 def test_the_room_stays_bounded_while_python_jobs_are_not_timed_yet() -> None:
     # Not timed (0): --concurrency's room, as for any kind; never beyond PYTHON_ROOM_MAX.
-    assert pacer(100).room(running=0, processes=4, seconds=0.0, waiting=0, now=0.0) == 100
-    assert pacer(100).room(running=0, processes=4, seconds=0.0, waiting=30, now=0.0) == 70
-    huge = pacer(10000).room(running=0, processes=4, seconds=0.0, waiting=0, now=0.0)
+    assert (
+        pacer(100).room(running=0, processes=4, seconds=0.0, waiting=0, now=0.0, in_flight=0) == 100
+    )
+    assert (
+        pacer(100).room(running=0, processes=4, seconds=0.0, waiting=30, now=0.0, in_flight=30)
+        == 70
+    )
+    huge = pacer(10000).room(running=0, processes=4, seconds=0.0, waiting=0, now=0.0, in_flight=0)
     assert huge == PYTHON_ROOM_MAX
     # Nothing claimed yet: every slot may be a shell one, so --concurrency's room alone.
     fresh = ClaimPacer(100, 1.0)
-    assert fresh.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0) == 96
+    assert fresh.room(running=4, processes=4, seconds=1e-6, waiting=0, now=0.0, in_flight=4) == 96
 
 
 def test_a_claim_of_mixed_kinds_is_sized_so_neither_part_exceeds_its_room() -> None:
     p = pacer(concurrency=100)
     p.kinds_claimed(side_by_side=50, claimed=100)
     # Half of the claim shell, http or sql: 200 brings about 100 of them and 100 python.
-    assert p.room(running=0, processes=4, seconds=1e-6, waiting=0, now=0.0) == 200
+    assert p.room(running=0, processes=4, seconds=1e-6, waiting=0, now=0.0, in_flight=0) == 200
     # Python room short: 2 x 40 waits.
-    assert p.room(running=0, processes=4, seconds=1e-6, waiting=460, now=0.0) == 80
+    assert p.room(running=0, processes=4, seconds=1e-6, waiting=460, now=0.0, in_flight=460) == 80
     # Rises at once, falls slowly.
     p.kinds_claimed(side_by_side=90, claimed=100)
     assert p.side_share == 0.9
@@ -106,15 +141,15 @@ def test_a_claim_of_mixed_kinds_is_sized_so_neither_part_exceeds_its_room() -> N
     assert p.side_share == 0.0
     # All of them: --concurrency's room.
     p.kinds_claimed(side_by_side=7, claimed=7)
-    assert p.room(running=30, processes=4, seconds=1e-6, waiting=0, now=0.0) == 70
+    assert p.room(running=30, processes=4, seconds=1e-6, waiting=0, now=0.0, in_flight=30) == 70
 
 
 def test_after_shell_slots_came_beyond_concurrency_claims_stay_within_its_room() -> None:
     p = pacer(concurrency=100)
     p.kinds_claimed(side_by_side=1, claimed=100)
-    assert p.room(running=90, processes=4, seconds=1e-6, waiting=0, now=10.0) > 10
+    assert p.room(running=90, processes=4, seconds=1e-6, waiting=0, now=10.0, in_flight=90) > 10
     p.surplus_seen(10.0)
-    assert p.room(running=90, processes=4, seconds=1e-6, waiting=0, now=10.1) == 10
+    assert p.room(running=90, processes=4, seconds=1e-6, waiting=0, now=10.1, in_flight=90) == 10
 
 
 # -- the worker ---------------------------------------------------------------------

@@ -180,9 +180,9 @@ def test_a_loop_asleep_for_lack_of_room_is_woken_by_any_end() -> None:
     p = pacer(concurrency=100)
     p.kinds_claimed(side_by_side=0, claimed=60)
     # A burst of held slots: 60 held, 50 of them waiting for one of 4 processes.
-    assert p.room(running=4, processes=4, seconds=0.01, waiting=50, now=0.0) <= 0
+    assert p.room(running=4, processes=4, seconds=0.01, waiting=50, now=0.0, in_flight=54) <= 0
     assert p.attempt_ended(in_flight=59)
-    assert p.room(running=4, processes=4, seconds=0.01, waiting=10, now=0.0) > 0
+    assert p.room(running=4, processes=4, seconds=0.01, waiting=10, now=0.0, in_flight=14) > 0
     assert not p.attempt_ended(in_flight=19)
 
 
