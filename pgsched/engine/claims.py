@@ -18,13 +18,14 @@ from typing import Any
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, TupleRow
 
-from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.engine.job_rows import ClaimedJob, JobRow, UnscheduledJob, named_rows
+from pgsched.engine.plannable import Plannable
+from pgsched.engine.planner import JobPlan
 from pgsched.engine.rows import (
     ClaimResult,
     advance_params,
     array_literal,
     attempt_from,
-    due_job,
     planned_runs_params,
     planned_runs_query,
     probe_params,
@@ -36,7 +37,11 @@ from pgsched.models import Attempt, ClaimClock
 # A new or removed queue limit takes effect within this long.
 QUEUE_LIMITS_REFRESH_SECONDS = 5.0
 
-Planner = Callable[[DueJob, datetime], JobPlan]
+Planner = Callable[[Plannable, datetime], JobPlan]
+
+CLAIMED_JOBS = named_rows(ClaimedJob)
+JOB_ROWS = named_rows(JobRow)
+UNSCHEDULED_JOBS = named_rows(UnscheduledJob)
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,13 @@ class Claims(Session):
                 groups = await self._queue_groups(connection, queues, limit, limited)
             # The claim's one generic plan, without JIT; then the session's own mode.
             await self.run(connection, "claim_settings", {})
-            jobs: list[DictRow] = []
+            jobs: list[ClaimedJob] = []
             for group, group_limit in groups:
                 # One budget across the groups: capped queues never add to it.
                 budget = min(group_limit, limit - len(jobs))
                 if budget <= 0:
                     break
-                cursor = await self.run(
+                cursor = await self.run_rows(
                     connection,
                     "claim_due_jobs",
                     {
@@ -108,27 +113,32 @@ class Claims(Session):
                         "limit": budget,
                         "ahead_seconds": ahead_seconds,
                     },
+                    CLAIMED_JOBS,
                 )
                 jobs.extend(await self._rows(cursor))
             # Planned with the backend idle in the transaction (_rows synced, nothing
             # sent since), where the server can end it should this worker freeze.
-            # Without plans, COMMIT alone ends claim_settings' settings.
-            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
+            # Without plans, COMMIT alone ends claim_settings' settings. Every row has
+            # the transaction's now().
+            plans = [(job, plan(job, job.database_now)) for job in jobs]
             if plans:
                 writes = await self._send_plans(connection, worker_id, plans)
         if not plans:
             return ClaimResult([], [], [])
-        clock = ClaimClock(jobs[0]["database_now"], sent, time.monotonic())
+        clock = ClaimClock(jobs[0].database_now, sent, time.monotonic())
         return await read_plans(plans, clock, *writes)
 
     async def schedule_new_jobs(self, queues: Sequence[str], limit: int, plan: Planner) -> int:
         """Give up to ``limit`` unscheduled jobs (``next_run`` NULL) their next slot."""
         async with self._transaction() as connection:
-            cursor = await self.run(
-                connection, "claim_unscheduled_jobs", {"queues": list(queues), "limit": limit}
+            cursor = await self.run_rows(
+                connection,
+                "claim_unscheduled_jobs",
+                {"queues": list(queues), "limit": limit},
+                UNSCHEDULED_JOBS,
             )
             jobs = await self._rows(cursor)
-            plans = [(job, plan(due_job(job), job["database_now"])) for job in jobs]
+            plans = [(job, plan(job, job.database_now)) for job in jobs]
             if plans:
                 await self.run(connection, "advance_jobs", advance_params(plans))
         return len(plans)
@@ -146,10 +156,13 @@ class Claims(Session):
             )
             started = await self._rows(cursor)
             if started:
-                cursor = await self.run(
-                    connection, "load_jobs", {"job_ids": sorted({row["job_id"] for row in started})}
+                loaded = await self.run_rows(
+                    connection,
+                    "load_jobs",
+                    {"job_ids": sorted({row["job_id"] for row in started})},
+                    JOB_ROWS,
                 )
-                jobs_by_id = {job["id"]: job for job in await self._rows(cursor)}
+                jobs_by_id = {job.id: job for job in await self._rows(loaded)}
                 checkpoints = await self._shard_checkpoints(connection, started)
         if not started:
             return []
@@ -226,7 +239,7 @@ class Claims(Session):
         return groups
 
     async def _send_plans(
-        self, connection: AsyncConnection, worker_id: str, plans: list[tuple[DictRow, JobPlan]]
+        self, connection: AsyncConnection, worker_id: str, plans: list[tuple[ClaimedJob, JobPlan]]
     ) -> tuple[
         AsyncCursor[DictRow] | None,
         AsyncCursor[TupleRow],
@@ -243,7 +256,7 @@ class Claims(Session):
         """
         rows = [(job, run) for job, job_plan in plans for run in job_plan.runs]
         cancel = [run_id for _, job_plan in plans for run_id in job_plan.cancel_run_ids]
-        started_slots = [(job["id"], run.scheduled_for) for job, p in plans if (run := p.started)]
+        started_slots = [(job.id, run.scheduled_for) for job, p in plans if (run := p.started)]
         # Array literals: psycopg adapts a list element by element (this pair of lists
         # was 2.5 % of a busy worker's time).
         superseded = {

@@ -31,8 +31,9 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
+from pgsched.engine.plannable import Plannable
 from pgsched.errors import PgschedError
 from pgsched.models import RunStatus, Trigger
 from pgsched.scheduling.schedule import Schedule, parse_schedule
@@ -104,13 +105,14 @@ class JobPlan:
     # The slot fired as the probe of an open circuit breaker (it turns half-open).
     breaker_probe: datetime | None = None
 
-    @property
+    # Read for every job of a claim, of plans its jobs mostly share: found once a plan.
+    @cached_property
     def started(self) -> PlannedRun | None:
         """The run to start now on this worker, if any (at most one per job and claim)."""
         return next((run for run in self.runs if run.status is RunStatus.RUNNING), None)
 
 
-def plan_job(job: DueJob, now: datetime) -> JobPlan:
+def plan_job(job: Plannable, now: datetime) -> JobPlan:
     """Plan ``job`` at the database instant ``now``.
 
     A job that cannot be planned, or whose row cannot be read, gets ``last_error`` and
@@ -143,7 +145,7 @@ class SharedPlans:
         self._now: datetime | None = None
         self._plans: dict[tuple[object, ...], JobPlan] = {}
 
-    def __call__(self, job: DueJob, now: datetime) -> JobPlan:
+    def __call__(self, job: Plannable, now: datetime) -> JobPlan:
         if job.running_run_ids or job.queued_runs or job.unreadable is not None:
             return plan_job(job, now)
         if now != self._now or len(self._plans) >= SHARED_PLANS:
@@ -168,7 +170,7 @@ class SharedPlans:
         return plan
 
 
-def _plan(job: DueJob, now: datetime) -> JobPlan:
+def _plan(job: Plannable, now: datetime) -> JobPlan:
     schedule = parse_schedule(job.schedule, job.timezone, job.name)
     if job.next_run is None:
         # A new or changed job starts from its next slot; nothing is owed for the past.
@@ -225,12 +227,12 @@ def _plan(job: DueJob, now: datetime) -> JobPlan:
 _FIRED = (RunStatus.RUNNING, RunStatus.PENDING)
 
 
-def _breaker_holds(job: DueJob) -> bool:
+def _breaker_holds(job: Plannable) -> bool:
     """Whether the job's circuit breaker keeps some slots from running."""
     return job.breaker_state in ("open", "half_open")
 
 
-def _is_probe(job: DueJob, slot: datetime) -> bool:
+def _is_probe(job: Plannable, slot: datetime) -> bool:
     """Whether ``slot`` would be the probe of the job's open breaker (cool-down over)."""
     return (
         job.breaker_state == "open"
@@ -240,7 +242,7 @@ def _is_probe(job: DueJob, slot: datetime) -> bool:
 
 
 def _apply_breaker(
-    job: DueJob, fires: list[tuple[datetime, Trigger]]
+    job: Plannable, fires: list[tuple[datetime, Trigger]]
 ) -> tuple[list[tuple[datetime, Trigger]], list[PlannedRun]]:
     """Split fired slots into those the circuit breaker lets fire (all of them when
     closed; at most the probe when open) and the skip records of the others."""
@@ -263,7 +265,7 @@ def _apply_breaker(
     return after[:1], held
 
 
-def _iso_or_none(job: DueJob) -> str:
+def _iso_or_none(job: Plannable) -> str:
     return _iso(job.breaker_probe_slot) if job.breaker_probe_slot else "(unknown)"
 
 
@@ -315,7 +317,7 @@ def _apply_misfire_policy(
     return [(late[-1], Trigger.CATCHUP)], late[:-1]
 
 
-def _gap(job: DueJob, first: datetime, last: datetime, count: int | None) -> PlannedRun:
+def _gap(job: Plannable, first: datetime, last: datetime, count: int | None) -> PlannedRun:
     """One skipped row standing for the passed-over slots ``first``..``last``."""
     counted = str(count) if count is not None else f"more than {COUNT_LIMIT}"
     return PlannedRun(
@@ -333,7 +335,7 @@ def _gap(job: DueJob, first: datetime, last: datetime, count: int | None) -> Pla
 
 
 def _apply_overlap_policy(
-    job: DueJob, fires: list[tuple[datetime, Trigger]]
+    job: Plannable, fires: list[tuple[datetime, Trigger]]
 ) -> tuple[list[PlannedRun], tuple[int, ...]]:
     """Turn fired slots into rows given the job's running attempts and overlap policy."""
     if not fires:

@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncCursor
-from psycopg.rows import DictRow, TupleRow, dict_row, tuple_row
+from psycopg.rows import AsyncRowFactory, DictRow, TupleRow, dict_row, tuple_row
 
 from pgsched.db.connection import CONNECT_TIMEOUT_SECONDS, redact
 from pgsched.db.json_values import read_json_safely
@@ -26,6 +26,7 @@ from pgsched.errors import DatabaseUnavailable, QueryFailed
 from pgsched.text import first_line
 
 AsyncConnection = psycopg.AsyncConnection[DictRow]
+Row = TypeVar("Row")
 
 # Blocks planned afresh at each execution, never prepared: they look runs up by key
 # in a table that grows from nothing. A plan cached while it was small (a scan of
@@ -83,7 +84,17 @@ class Session:
     ) -> AsyncCursor[TupleRow]:
         """``run``, its rows as tuples: for the hot path's many-row answers, whose
         columns the caller reads by position (a dict per row cost ~0.7 us)."""
-        cursor = connection.cursor(row_factory=tuple_row)
+        return await self.run_rows(connection, name, params, tuple_row)
+
+    async def run_rows(
+        self,
+        connection: AsyncConnection,
+        name: str,
+        params: dict[str, Any],
+        row_factory: AsyncRowFactory[Row],
+    ) -> AsyncCursor[Row]:
+        """``run``, its rows made by ``row_factory``."""
+        cursor = connection.cursor(row_factory=row_factory)
         return await cursor.execute(query(name), params, prepare=self._prepares(name))
 
     def _prepares(self, name: str) -> bool:
@@ -147,7 +158,7 @@ class Session:
             finally:
                 self._pipeline = None
 
-    async def _rows(self, cursor: AsyncCursor[DictRow]) -> list[DictRow]:
+    async def _rows(self, cursor: AsyncCursor[Row]) -> list[Row]:
         """The rows of ``cursor``, a statement of the open transaction, read after a
         Sync of everything sent so far (in the same round trip as the rows).
 

@@ -1,0 +1,43 @@
+"""What the planner reads of a job, whatever holds it.
+
+The claim plans each job it locked from the row itself (``job_rows.ClaimedJob``):
+copying two dozen columns into a ``DueJob`` first cost ~1 us a job. Tests and other
+callers build a ``DueJob``. Both are read-only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+
+class Plannable(Protocol):
+    """A job as the planner reads it (see ``planner.DueJob`` for each field)."""
+
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def next_run(self) -> datetime | None: ...
+    @property
+    def overlap(self) -> str: ...
+    @property
+    def misfire(self) -> str: ...
+    @property
+    def misfire_threshold_seconds(self) -> int: ...
+    @property
+    def running_run_ids(self) -> Sequence[int]: ...
+    @property
+    def queued_runs(self) -> int: ...
+    @property
+    def unreadable(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def breaker_state(self) -> str | None: ...
+    @property
+    def breaker_open_until(self) -> datetime | None: ...
+    @property
+    def breaker_probe_slot(self) -> datetime | None: ...
