@@ -22,8 +22,8 @@ from psycopg import conninfo
 
 from bench.harness.database import NOOP_TARGET, connect
 from pgsched.db import migrations
-from pgsched.engine.planner import SharedPlans
 from pgsched.engine.repository import Repository, WorkerIdentity
+from pgsched.engine.shared_plans import SharedPlans
 from pgsched.models import EndedAttempt, Outcome, RunStatus
 
 WORKER_ID = "bench-claim-cpu"

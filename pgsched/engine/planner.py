@@ -49,8 +49,6 @@ INVALID_SCHEDULE_RECHECK = timedelta(minutes=5)
 # are recorded skipped, so a job slower than its schedule cannot grow a backlog
 # without bound.
 MAX_QUEUED_SLOTS = 10
-# Distinct plans SharedPlans keeps for one claim instant.
-SHARED_PLANS = 4096
 # The finest step between two slots (schedules have whole seconds).
 RESOLUTION = timedelta(microseconds=1)
 
@@ -130,44 +128,6 @@ def plan_job(job: Plannable, now: datetime) -> JobPlan:
     except Exception as exc:  # a planner bug must fail one job, not the worker
         error = f"pgsched could not plan this job: {exc!r}"
         return JobPlan(next_run=now + INVALID_SCHEDULE_RECHECK, last_error=error)
-
-
-class SharedPlans:
-    """``plan_job`` for one worker, planning once what the jobs of one claim share.
-
-    Jobs with the same schedule (and zone, and name when H reads it), ``next_run``,
-    rules and breaker, none of them running or queued, get the same plan at the same
-    instant: every-second jobs, a herd on one slot. Plans are kept for one claim
-    instant (the database's ``now()``) at a time.
-    """
-
-    def __init__(self) -> None:
-        self._now: datetime | None = None
-        self._plans: dict[tuple[object, ...], JobPlan] = {}
-
-    def __call__(self, job: Plannable, now: datetime) -> JobPlan:
-        if job.running_run_ids or job.queued_runs or job.unreadable is not None:
-            return plan_job(job, now)
-        if now != self._now or len(self._plans) >= SHARED_PLANS:
-            self._now = now
-            self._plans.clear()
-        hashed = "h" in job.schedule or "H" in job.schedule
-        key = (
-            job.schedule,
-            job.timezone,
-            job.name if hashed else None,
-            job.next_run,
-            job.overlap,
-            job.misfire,
-            job.misfire_threshold_seconds,
-            job.breaker_state,
-            job.breaker_open_until,
-            job.breaker_probe_slot,
-        )
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = plan_job(job, now)
-        return plan
 
 
 def _plan(job: Plannable, now: datetime) -> JobPlan:

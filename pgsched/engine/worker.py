@@ -29,10 +29,10 @@ from pgsched.engine.holding import Holds
 from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
-from pgsched.engine.planner import SharedPlans
 from pgsched.engine.python_runs import PythonRuns
 from pgsched.engine.release import hand_back_surplus, release_unstarted, side_by_side
 from pgsched.engine.repository import Repository
+from pgsched.engine.shared_plans import SharedPlans
 from pgsched.engine.state import (
     TAKEN,
     WorkerState,

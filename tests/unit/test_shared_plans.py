@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsched.engine import planner
-from pgsched.engine.planner import DueJob, SharedPlans, plan_job
+from pgsched.engine import shared_plans
+from pgsched.engine.planner import DueJob, JobPlan, plan_job
+from pgsched.engine.shared_plans import SharedPlans
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 500_000, tzinfo=UTC)
 
@@ -47,11 +48,15 @@ jobs = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(claim=st.lists(jobs, min_size=1, max_size=30))
-def test_every_job_of_a_claim_gets_the_plan_it_would_get_alone(claim: list[DueJob]) -> None:
+@given(claims=st.lists(st.tuples(jobs, st.sampled_from([NOW, NOW + timedelta(seconds=1)]))))
+def test_every_job_of_a_claim_gets_the_plan_it_would_get_alone(
+    claims: list[tuple[DueJob, datetime]],
+) -> None:
+    # Consecutive jobs alike or not, claims at one instant or the next: the last
+    # job's plan is reused only for the same job at the same instant.
     shared = SharedPlans()
-    for due in claim:
-        assert shared(due, NOW) == plan_job(due, NOW)
+    for due, now in claims:
+        assert shared(due, now) == plan_job(due, now)
 
 
 def test_jobs_alike_share_one_plan_and_a_running_one_is_planned_alone() -> None:
@@ -68,11 +73,11 @@ def test_jobs_alike_share_one_plan_and_a_running_one_is_planned_alone() -> None:
 def test_plans_are_kept_for_one_claim_instant(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[DueJob] = []
 
-    def counted(due: DueJob, now: datetime) -> planner.JobPlan:
+    def counted(due: DueJob, now: datetime) -> JobPlan:
         calls.append(due)
         return plan_job(due, now)
 
-    monkeypatch.setattr(planner, "plan_job", counted)
+    monkeypatch.setattr(shared_plans, "plan_job", counted)
     shared = SharedPlans()
     for _ in range(5):
         shared(job(), NOW)
