@@ -71,9 +71,9 @@ def test_each_row_class_reads_its_query_column_by_column(
             expected = as_dicts.fetchall()
             named = connection.cursor(row_factory=named_rows(kind))  # type: ignore[arg-type]
             rows = named.execute(query(name), params).fetchall()
-    assert len(rows) == len(expected) == 1
-    assert type(rows[0]) is kind
-    assert rows[0]._asdict() == expected[0]
+    assert rows
+    assert all(type(row) is kind for row in rows)
+    assert [row._asdict() for row in rows] == expected
 
 
 def test_a_query_whose_columns_differ_from_its_class_fails(
