@@ -287,10 +287,6 @@ RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence
 -- name: insert_planned_runs_plain
 -- insert_planned_runs for a claim with no record to extend (no compact skip) and no
 -- sharded job, the usual claim: the same rows, without the steps that cannot apply.
--- Only the runs started here come back (the worker makes attempts of those alone):
--- under a backlog every run has a skipped slot beside it, whose row the worker read
--- and dropped (~1 us of its CPU a row). The INSERT runs whole as a CTE either way.
-WITH inserted AS (
 INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status, trigger,
                                worker_id, claimed_at, fence, available_at, finished_at,
                                queue, error, missed_until, missed_slots)
@@ -308,9 +304,7 @@ SELECT p.job_id, p.job_name, p.scheduled_for, 0, 1, p.status, p.trigger,
        AS p(job_id, job_name, scheduled_for, status, trigger, queue, error,
             missed_until, missed_slots)
     ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
-RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence
-)
-SELECT * FROM inserted WHERE status = 'running';
+RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence;
 
 -- name: advance_jobs
 UPDATE pgsched.jobs AS j
