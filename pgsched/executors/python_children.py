@@ -117,17 +117,21 @@ class Child:
 
     def head(self) -> Ticket | None:
         """The attempt it runs, or will run next; None when it has nothing."""
-        return next(iter(self.queued.values()), None)
+        for ticket in self.queued.values():  # the first; a loop costs less than next(iter())
+            return ticket
+        return None
 
-    def began(self, at: float, expired: Callable[[Ticket], None]) -> None:
-        """Its head could begin from ``at`` (the monotonic clock), and does at its
-        start_at if that is later (the child waits for it, and is not timed out while
-        it does): ``expired(head)`` is called should the head still run when its
-        timeout is up."""
-        head = self.head()
-        if head is None:
+    def began(
+        self, at: float, expired: Callable[[Ticket], None], head: Ticket | None = None
+    ) -> None:
+        """Its head (``head``, if the caller has it) could begin from ``at`` (the
+        monotonic clock), and does at its start_at if that is later (the child waits
+        for it, and is not timed out while it does): ``expired(head)`` is called should
+        the head still run when its timeout is up."""
+        if head is None and (head := self.head()) is None:
             return
-        head.began = self.head_since = max(at, head.start_at)
+        start_at = head.start_at
+        head.began = self.head_since = at if at > start_at else start_at
         deadline = head.began + head.attempt.timeout_seconds
         if self.timer is None or deadline < self.timer_at:
             self._arm(deadline, expired)
