@@ -49,6 +49,8 @@ HEADER = struct.Struct("!I")
 # A plain success (begun, no output, no error): a zero byte (JSON starts with "{"),
 # ticket, started, ended and gap (NaN: none), packed.
 PLAIN_SUCCESS = struct.Struct("!Bqddd")
+# The same with its frame's header, packed in one go.
+_PLAIN_FRAME = struct.Struct("!IBqddd")
 _NO_GAP = float("nan")
 # Compact JSON of any value; one encoder, not one per message as json.dumps would build.
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -135,10 +137,14 @@ def result_frame(result: dict[str, Any]) -> bytes:
     output, error = result["output"], result["error"]
     started, gap = result["started"], result["gap"]
     if output is None and error is None and started is not None and result["status"] == "succeeded":
-        body = PLAIN_SUCCESS.pack(
-            0, result["ticket"], started, result["ended"], _NO_GAP if gap is None else gap
+        return _PLAIN_FRAME.pack(
+            PLAIN_SUCCESS.size,
+            0,
+            result["ticket"],
+            started,
+            result["ended"],
+            _NO_GAP if gap is None else gap,
         )
-        return HEADER.pack(len(body)) + body
     body = (
         f'{{"type":"result","ticket":{result["ticket"]:d},"status":"{result["status"]}",'
         f'"output":{"null" if output is None else encode_basestring_ascii(output)},'
@@ -185,7 +191,10 @@ class ChildChannel:
         self.checkpoint_lock = threading.Lock()
         self._answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._attempts: deque[Request] = deque()
-        self._changed = threading.Condition()
+        # The queue's lock, entered directly where it is taken per attempt (a
+        # Condition's own ``with`` goes through a Python-level method).
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._closed = False
         # Whether the attempt next_attempt returned last had to be waited for.
         self.waited = True
@@ -218,7 +227,7 @@ class ChildChannel:
         None once the parent has gone. Taken from the queue, it can no longer be
         withdrawn: it has begun. ``waited`` says whether it had to wait for either."""
         self.waited = False
-        with self._changed:
+        with self._lock:
             while not self._closed:
                 if not self._attempts:
                     self.waited = True

@@ -284,7 +284,7 @@ def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_thr
                 waits.append(time.monotonic() + timeout)
             return super().wait(timeout)
 
-    channel._changed = Recording()
+    channel._changed = Recording(channel._lock)
     channel.start_reading()
     start_at = time.monotonic() + 0.2
     os.write(parent_writes, batch_frame([held_request(1, start_at)]))
