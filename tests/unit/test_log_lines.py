@@ -16,7 +16,8 @@ import pytest
 import structlog
 
 from pgsched import log_lines
-from pgsched.log_lines import LineOutput, RunLines
+from pgsched.line_output import LineOutput
+from pgsched.log_lines import RunLines
 from pgsched.logging import configure_logging
 from pgsched.models import Attempt, Trigger
 
@@ -85,9 +86,8 @@ def test_lean_lines_are_structlogs_lines(
             written,
             log_format,
             "started",
-            attempt=run,
+            runs=[(run, lag_ms)],
             worker_id="w-1 x",
-            lag_ms=lag_ms,
         )
         assert lean == reference
         lean, reference = both_ways(
@@ -95,10 +95,8 @@ def test_lean_lines_are_structlogs_lines(
             written,
             log_format,
             "succeeded",
-            attempt=run,
+            runs=[(run, 3.04999, lag_ms)],
             worker_id="host:42",
-            duration_ms=3.04999,
-            lag_ms=lag_ms,
         )
         assert lean == reference
     if log_format == "json":
@@ -121,7 +119,7 @@ def test_a_bound_contextvar_sends_the_line_through_structlog(
     configure_logging("info", "json", file=written)
     monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
     with structlog.contextvars.bound_contextvars(request_id="r-9"):
-        log_lines.RUN_LINES.started(attempt(), "w", 1.0)
+        log_lines.RUN_LINES.started([(attempt(), 1.0)], "w")
     line = json.loads(written.getvalue())
     assert line["request_id"] == "r-9" and line["event"] == "run_started"
 
@@ -131,17 +129,17 @@ def test_lines_keep_their_order_and_are_written_by_the_turns_end() -> None:
     output = LineOutput(buffer)
 
     async def turn() -> str:
-        output.add("one")
-        output.add("two")
+        output.add(["one"])
+        output.add(["two"])
         assert buffer.getvalue() == ""  # written once, at the end of the turn
         output.msg("three")  # structlog's line: at once, after those waiting
         assert buffer.getvalue() == "one\ntwo\nthree\n"
-        output.add("four")
+        output.add(["four"])
         await asyncio.sleep(0)
         return buffer.getvalue()
 
     assert asyncio.run(turn()) == "one\ntwo\nthree\nfour\n"
-    output.add("five")  # no loop: at once
+    output.add(["five"])  # no loop: at once
     assert buffer.getvalue().endswith("four\nfive\n")
 
 
@@ -153,7 +151,7 @@ def test_lines_of_a_turn_the_loop_never_finished_are_written_at_exit() -> None:
         "configure_logging()\n"
         "loop = asyncio.new_event_loop()\n"
         "def last_turn():\n"
-        "    RUN_LINES.output.add('the last line')\n"
+        "    RUN_LINES.output.add(['the last line'])\n"
         "    loop.stop()  # the flush it scheduled never runs in the loop\n"
         "loop.call_soon(last_turn)\n"
         "loop.run_forever()\n"
