@@ -16,10 +16,12 @@ import pytest
 import structlog
 
 from pgsched import log_lines
+from pgsched.engine.events import RunEvents
+from pgsched.engine.repository import FinishedRun
 from pgsched.line_output import LineOutput
 from pgsched.log_lines import RunLines
 from pgsched.logging import configure_logging
-from pgsched.models import Attempt, Trigger
+from pgsched.models import Attempt, EndedAttempt, Outcome, Trigger
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 SLOT = datetime(2026, 12, 3, 12, 0, 1, tzinfo=UTC)
@@ -187,3 +189,54 @@ def test_the_level_is_configure_loggings_without_asking_structlog_per_run(
     structlog.reset_defaults()  # configured no more by configure_logging: structlog is asked
     monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
     assert log_lines.RUN_LINES.enabled() is True
+
+
+class CountedWrites(io.StringIO):
+    """A file that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_batchs_lines_are_one_write_with_one_timestamp(
+    monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    buffer = CountedWrites()
+    configure_logging("info", log_format, file=buffer)
+    try:
+        runs = [attempt(run_id=n) for n in (1, 2, 3)]
+        log_lines.RUN_LINES.started([(run, 1.5) for run in runs], "w")  # no loop: at once
+        assert buffer.writes == 1
+        log_lines.RUN_LINES.succeeded([(run, 2.0, 1.5) for run in runs], "w")
+        assert buffer.writes == 2
+        written = buffer.getvalue().splitlines()
+        assert len(written) == 6
+        assert len({TIMESTAMP.search(line).group() for line in written[:3]}) == 1  # type: ignore[union-attr]
+    finally:
+        structlog.reset_defaults()
+        log_lines.RUN_LINES.use(None)
+
+
+def test_a_runs_keys_are_kept_until_its_outcome_and_no_more(
+    monkeypatch: pytest.MonkeyPatch, written: io.StringIO
+) -> None:
+    configure_logging("info", "json", file=written)
+    lines = log_lines.RUN_LINES
+    succeeds, fails, never = attempt(run_id=1), attempt(run_id=2), attempt(run_id=3)
+    events = RunEvents(lambda: "w")
+    events.started_all([succeeds, fails, never], None)
+    assert set(lines._runs) == {1, 2, 3}
+    finished = {n: FinishedRun(n, None, None) for n in (1, 2)}
+    ok, failed = Outcome.succeeded(), Outcome.failed("boom")
+    events.recorded(
+        [EndedAttempt(succeeds, ok, 1.0, None), EndedAttempt(fails, failed, 1.0, None)], finished
+    )
+    events.abandoned(never, 1.0)
+    assert lines._runs == {}
+    monkeypatch.setattr(log_lines, "MAX_CACHED_RUNS", 10)
+    lines.started([(attempt(run_id=n), None) for n in range(100)], "w")  # never finished
+    assert len(lines._runs) <= 10

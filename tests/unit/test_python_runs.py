@@ -397,3 +397,43 @@ def test_a_held_attempt_whose_result_is_read_before_its_instants_timer_is_told_s
     assert told.started == [7]
     assert told.ended == [7]
     assert finished.status(7) is RunStatus.SUCCEEDED
+
+
+def test_a_claims_starts_are_told_together_held_ones_by_one_callback_per_instant() -> None:
+    told: list[tuple[list[int], float]] = []
+    events: Any = type(
+        "Events",
+        (),
+        {
+            "watching_starts": lambda self: True,
+            "started_all": lambda self, attempts, at: told.append(
+                ([a.run_id for a in attempts], at)
+            ),
+        },
+    )()
+    timers: list[float] = []
+
+    class CountedHolds(Holds):
+        def call_at(self, at: float, callback: Any) -> None:
+            timers.append(at)
+            super().call_at(at, callback)
+
+    python: Any = type("Python", (), {"submit": lambda self, batch: [None] * len(batch)})()
+    state = WorkerState(new_identity(WorkerOptions()))
+    runs = PythonRuns(state, python, CountedHolds(), events, Finished(), ClaimPacer(100, 1.0))  # type: ignore[arg-type]
+
+    async def go() -> tuple[float, float]:
+        now = time.monotonic()
+        first, second = now + 0.1, now + 0.2
+        batch = [(make_attempt("python", f"{JOBS}:noop", run_id=n), now - 1) for n in (1, 2)]
+        batch += [(make_attempt("python", f"{JOBS}:noop", run_id=n), first) for n in (3, 4, 5)]
+        batch += [(make_attempt("python", f"{JOBS}:noop", run_id=n), second) for n in (6, 7)]
+        runs.start(batch, True)
+        assert [ids for ids, _ in told] == [[1, 2]]  # those due: at once, together
+        del state.in_flight[4]  # taken away before its instant: never told
+        await asyncio.sleep(0.3)
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert sorted(timers) == [first, second]  # one callback per instant, not per slot
+    assert told[1:] == [([3, 5], first), ([6, 7], second)]
