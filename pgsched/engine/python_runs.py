@@ -189,9 +189,11 @@ class PythonRuns:
             reason: object = outcome
             if outcome is None:
                 reason = state.cancel_reasons.pop(attempt.run_id, None)
-            if run.unannounced:
+            if run.unannounced and (outcome is None or attempt.warn_after_seconds is not None):
                 # Its result was read in the loop turn of its instant, before the timer
-                # that tells its start (a late wake-up runs what was read first).
+                # that tells its start (a late wake-up runs what was read first). One
+                # that began is told by that timer, in this turn, with the others of its
+                # instant; one with a warning timer now, before ``ended`` cancels it.
                 run.unannounced = False
                 if outcome is not None:
                     self._events.started(attempt, run.start_at)
@@ -229,14 +231,15 @@ class PythonRuns:
 
     def _began_held(self, group: list[PythonRun], start_at: float) -> None:
         """Tell the start of the held runs of ``group``, begun at instant ``start_at``,
-        that are still this worker's and not told already (with their outcome)."""
+        that are still this worker's, or ended with an outcome (``end``), and not told."""
         in_flight, begun = self._state.in_flight, []
         for run in group:
             if not run.unannounced:
-                continue  # told already, with its outcome
+                continue  # told already, or withdrawn and ended with no outcome
             run.unannounced = False
             held = in_flight.get(run.attempt.run_id)
-            if held is not None and held.task is run:  # not withdrawn or taken meanwhile
+            # Not withdrawn or taken meanwhile, or its outcome read before this timer.
+            if run.gone or (held is not None and held.task is run):
                 begun.append(run.attempt)
         if begun:
             self._events.started_all(begun, start_at)
