@@ -33,7 +33,8 @@ QUOTED = frozenset(" \t=\r\n\"'")
 # Entries the name caches hold at most: jobs' and workers' names, rendered once each.
 MAX_CACHED_NAMES = 100_000
 # Runs whose rendered keys wait for their run_finished line: those started and not yet
-# finished (a run that never gets a lean run_finished line is dropped with the rest).
+# finished. Beyond this many (and one batch: a claim's attempts at most) they are all
+# dropped, and rendered again for run_finished (runs released or lost never get one).
 MAX_CACHED_RUNS = 20_000
 # structlog's console columns: the level padded to its longest name, the event to 30.
 LEVEL = "[info     ]"
@@ -114,27 +115,30 @@ class RunLines:
                     **run_fields(attempt, worker_id),
                 )
             return
-        worker, kinds, as_json, now = (
+        worker, kinds, known, now = (
             self._worker_name(worker_id),
             self._kinds,
-            self._json,
+            self._runs,
             self._now(),
         )
+        if len(known) + len(runs) > MAX_CACHED_RUNS:
+            known.clear()  # runs that never finished here (released, lost): rendered again
+        # Calls inlined (the keys kept, the lag rendered): 0.05 to 0.1 us each, per run.
         lines = []
-        if as_json:
+        if self._json:
             tail = f'"event": "run_started", "level": "info", "timestamp": "{now}"}}'
             for attempt, lag_ms in runs:
                 head = (kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt))[0]
-                keys = self._keys(attempt, worker)[0]
-                lines.append(f"{head}{_number(lag_ms, True)}, {keys}{tail}")
+                keys = known[attempt.run_id] = self._render(attempt, worker)
+                lag = "null" if lag_ms is None else repr(lag_ms)
+                lines.append(f"{head}{lag}, {keys[0]}{tail}")
         else:
             start, tail = f"{now} {LEVEL} run_started{' ' * 20}", f" worker_id={worker}"
             for attempt, lag_ms in runs:
                 kind, trigger = kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt)
-                number, job, run = self._keys(attempt, worker)
-                lines.append(
-                    f"{start}{number} {job} {kind}{_number(lag_ms, False)} {run}{trigger}{tail}"
-                )
+                number, job, run = known[attempt.run_id] = self._render(attempt, worker)
+                lag = "None" if lag_ms is None else repr(lag_ms)
+                lines.append(f"{start}{number} {job} {kind}{lag} {run}{trigger}{tail}")
         output.add(lines)
 
     def succeeded(self, runs: Sequence[Succeeded], worker_id: str) -> None:
@@ -159,7 +163,7 @@ class RunLines:
                 keys = known.pop(attempt.run_id, None) or self._render(attempt, worker)
                 lines.append(
                     f'{{{keys[0]}"duration_ms": {round(duration_ms, 1)!r}, "status": "{SUCCEEDED}",'
-                    f' "lag_ms": {_number(lag_ms, True)}, {tail}'
+                    f' "lag_ms": {"null" if lag_ms is None else repr(lag_ms)}, {tail}'
                 )
         else:
             start = f"{now} {LEVEL} run_finished{' ' * 19}"
@@ -169,7 +173,7 @@ class RunLines:
                 number, job, run = pieces
                 lines.append(
                     f"{start}{number} duration_ms={round(duration_ms, 1)!r} {job}"
-                    f" lag_ms={_number(lag_ms, False)} {run}{tail}"
+                    f" lag_ms={'None' if lag_ms is None else repr(lag_ms)} {run}{tail}"
                 )
         output.add(lines)
 
@@ -204,15 +208,6 @@ class RunLines:
         self._kinds[attempt.kind, attempt.trigger] = rendered
         return rendered
 
-    def _keys(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
-        """The run's keys, rendered, kept for its run_finished line."""
-        keys = self._render(attempt, worker)
-        runs = self._runs
-        if len(runs) >= MAX_CACHED_RUNS:
-            runs.clear()  # runs that never finished here (released, lost): rendered again
-        runs[attempt.run_id] = keys
-        return keys
-
     def _render(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
         """The run's keys. In JSON one piece: the keys in the order structlog got them
         (``run_fields``), each followed by a comma. On the console, keys sort: the
@@ -222,7 +217,7 @@ class RunLines:
         if scheduled_for != cached:  # most runs of a batch share their slot
             iso = scheduled_for.isoformat()
             self._scheduled = (scheduled_for, iso)
-        job = self._name(attempt.job_name)
+        job = self._names.get(attempt.job_name) or self._name(attempt.job_name)
         shard = attempt.shard if attempt.shards > 1 else None
         if self._json:
             return (
@@ -271,12 +266,6 @@ class RunLines:
 def _console_text(text: str) -> str:
     """A text value as structlog's console renderer shows it."""
     return repr(text) if QUOTED.intersection(text) else text
-
-
-def _number(value: float | None, as_json: bool) -> str:
-    if value is None:
-        return "null" if as_json else "None"
-    return repr(value)
 
 
 # The per-run info lines: through structlog until configure_logging gives an output.
