@@ -209,9 +209,10 @@ class RunLines:
         return rendered
 
     def _render(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
-        """The run's keys. In JSON one piece: the keys in the order structlog got them
-        (``run_fields``), each followed by a comma. On the console, keys sort: the
-        attempt number, the job's name, and the run id with the slot and shard."""
+        """The run's keys, three pieces. In JSON the first holds them all, in the order
+        structlog got them (``run_fields``), each followed by a comma (the other two are
+        empty). On the console, keys sort: the attempt number, the job's name, and the
+        run id with the slot and shard."""
         scheduled_for = attempt.scheduled_for
         cached, iso = self._scheduled
         if scheduled_for != cached:  # most runs of a batch share their slot
