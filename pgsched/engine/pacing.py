@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pgsched.engine.claims import DueIn
+from pgsched.engine.python_room import MAX_WAIT_SECONDS, RoomCap
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
 
 # When due work exists but other workers hold it, look again after this long, then
@@ -39,18 +40,13 @@ FIRE_AHEAD_LATENCIES = 4
 # (bench/README.md, Round 8).
 FIRE_AHEAD_WORST_LATENCIES = 2
 LATENCY_MEMORY = 10
-# A claimed python attempt should begin within about this long: a claim takes no
-# more python slots than the python processes can begin in it, at their own recent
-# time per attempt, so that under overload slots wait in the database (and are
-# skipped or queued there, by the overlap rules) rather than as "running" rows that
-# have not started. Python attempts waiting for a process do not run, so they do not
-# count against --concurrency: this wait bounds them instead.
-MAX_WAIT_SECONDS = 0.05
-# The most python attempts a worker keeps waiting for its processes, whatever their
-# pace: jobs of microseconds would otherwise make the wait's bound thousands, and a
-# claim that large takes long while the processes idle. Bounds their memory, and
-# with --concurrency's room the size of one claim.
-PYTHON_ROOM_MAX = 500
+# A claimed python attempt should begin within about MAX_WAIT_SECONDS: a claim takes
+# no more python slots than the python processes can begin in it, at their own recent
+# time per attempt, and no more than what a full claim's attempts were measured to
+# begin in it (``python_room.RoomCap``), so that under overload slots wait in the
+# database (and are skipped or queued there, by the overlap rules) rather than as
+# "running" rows that have not started. Python attempts waiting for a process do not
+# run, so they do not count against --concurrency: this wait bounds them instead.
 # The share of shell, http and sql slots a claim is sized for (``side_share``) is the
 # largest of the recent claims': it rises to a claim's share at once and falls by
 # this fraction per claim; below SIDE_SHARE_MIN it is taken for none.
@@ -134,6 +130,8 @@ class ClaimPacer:
     pending_room: int = 0
     # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
     claim_reach: float = math.inf
+    # The most python attempts a claim of due slots brings, as measured (``RoomCap``).
+    python_cap: RoomCap = field(default_factory=RoomCap)
 
     @property
     def gather_floor(self) -> int:
@@ -194,7 +192,7 @@ class ClaimPacer:
         --concurrency less ``running`` (those of these kinds held, and python attempts
         running in a process). Python ones: what ``processes`` python processes, taking
         ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
-        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``,
+        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``python_cap``,
         and all the worker holds but slots held for a later instant (``in_flight``)
         within --concurrency unless that is more.
         A claim brings both kinds, in about ``side_share``: it is sized so that neither
@@ -203,7 +201,7 @@ class ClaimPacer:
         --concurrency's room alone (``surplus_seen``)."""
         side = self.concurrency - running
         can_wait = int(processes * MAX_WAIT_SECONDS / seconds) if seconds > 0 else self.concurrency
-        begin = min(PYTHON_ROOM_MAX, can_wait)
+        begin = min(self.python_cap.cap, can_wait)
         # Beyond what they begin within the wait, one for each process may queue behind
         # its attempt (no gap between slow ones); but the worker holds no more in all
         # than --concurrency unless its processes begin more than that within the wait:
@@ -236,10 +234,17 @@ class ClaimPacer:
         share = max(side_by_side / claimed, faded)
         self.side_share = share if share >= SIDE_SHARE_MIN else 0.0
 
-    def ahead_limit(self, free: int, room: int, now: float) -> int:
-        """How many slots a claim ahead takes, of ``free`` (``hold_room``); of ``room``
-        (what --concurrency leaves) too, for a while after one brought shell, http or
+    def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
+        """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
+        ``due`` (what a claim of due work would take now, ``room``): its window begins
+        now, and any of its slots may be due already (a worker that woke late, slots
+        handed back, a herd's instant just passed), to begin at once. So whatever it
+        finds, a claim ahead keeps the bounds of a claim of due work: shell, http and
+        sql slots sized to --concurrency's room, python ones to what the processes
+        begin within the wait, and slow jobs within --concurrency. Of ``room`` (what
+        --concurrency leaves) alone, for a while after one brought shell, http or
         sql slots beyond it (``surplus_seen``)."""
+        free = min(hold, due)
         if now < self.within_concurrency_until:
             free = min(free, room)
         return min(free, FIRE_AHEAD_CLAIM_MAX)
