@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pgsched.engine.claims import DueIn
-from pgsched.engine.python_room import MAX_WAIT_SECONDS, RoomCap
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
 
 # When due work exists but other workers hold it, look again after this long, then
@@ -40,13 +39,18 @@ FIRE_AHEAD_LATENCIES = 4
 # (bench/README.md, Round 8).
 FIRE_AHEAD_WORST_LATENCIES = 2
 LATENCY_MEMORY = 10
-# A claimed python attempt should begin within about MAX_WAIT_SECONDS: a claim takes
-# no more python slots than the python processes can begin in it, at their own recent
-# time per attempt, and no more than what a full claim's attempts were measured to
-# begin in it (``python_room.RoomCap``), so that under overload slots wait in the
-# database (and are skipped or queued there, by the overlap rules) rather than as
-# "running" rows that have not started. Python attempts waiting for a process do not
-# run, so they do not count against --concurrency: this wait bounds them instead.
+# A claimed python attempt should begin within about this long: a claim takes no
+# more python slots than the python processes can begin in it, at their own recent
+# time per attempt, so that under overload slots wait in the database (and are
+# skipped or queued there, by the overlap rules) rather than as "running" rows that
+# have not started. Python attempts waiting for a process do not run, so they do not
+# count against --concurrency: this wait bounds them instead.
+MAX_WAIT_SECONDS = 0.05
+# The most python attempts a worker keeps waiting for its processes, whatever their
+# pace: jobs of microseconds would otherwise make the wait's bound thousands, and a
+# claim that large takes long while the processes idle. Bounds their memory, and
+# with --concurrency's room the size of one claim.
+PYTHON_ROOM_MAX = 500
 # The share of shell, http and sql slots a claim is sized for (``side_share``) is the
 # largest of the recent claims': it rises to a claim's share at once and falls by
 # this fraction per claim; below SIDE_SHARE_MIN it is taken for none.
@@ -124,14 +128,15 @@ class ClaimPacer:
     # --concurrency's room at the last ``room``: what claims ahead that must stay
     # within it may take (it may be below zero).
     side_room: int = 0
+    # The python room at the last ``room``: what a claim ahead may take, should its
+    # slots be due already (``ahead_limit``).
+    python_room: int = 0
     # --concurrency less every attempt the worker holds but those held for a later
     # instant, at the last ``room``: what pending attempts (of any kind, never handed
     # back, shards of a slot among them) may take.
     pending_room: int = 0
     # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
     claim_reach: float = math.inf
-    # The most python attempts a claim of due slots brings, as measured (``RoomCap``).
-    python_cap: RoomCap = field(default_factory=RoomCap)
 
     @property
     def gather_floor(self) -> int:
@@ -192,7 +197,7 @@ class ClaimPacer:
         --concurrency less ``running`` (those of these kinds held, and python attempts
         running in a process). Python ones: what ``processes`` python processes, taking
         ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
-        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``python_cap``,
+        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``,
         and all the worker holds but slots held for a later instant (``in_flight``)
         within --concurrency unless that is more.
         A claim brings both kinds, in about ``side_share``: it is sized so that neither
@@ -201,7 +206,7 @@ class ClaimPacer:
         --concurrency's room alone (``surplus_seen``)."""
         side = self.concurrency - running
         can_wait = int(processes * MAX_WAIT_SECONDS / seconds) if seconds > 0 else self.concurrency
-        begin = min(self.python_cap.cap, can_wait)
+        begin = min(PYTHON_ROOM_MAX, can_wait)
         # Beyond what they begin within the wait, one for each process may queue behind
         # its attempt (no gap between slow ones); but the worker holds no more in all
         # than --concurrency unless its processes begin more than that within the wait:
@@ -209,6 +214,7 @@ class ClaimPacer:
         python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - in_flight)
         self.pending_room = self.concurrency - in_flight
         self.side_room = side
+        self.python_room = python
         share = self.side_share
         if share >= 1.0:
             free = side
@@ -236,14 +242,14 @@ class ClaimPacer:
 
     def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
         """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
-        ``due`` (what a claim of due work would take now, ``room``): its window begins
-        now, and any of its slots may be due already (a worker that woke late, slots
-        handed back, a herd's instant just passed), to begin at once. So whatever it
-        finds, a claim ahead keeps the bounds of a claim of due work: shell, http and
-        sql slots sized to --concurrency's room, python ones to what the processes
-        begin within the wait, and slow jobs within --concurrency. Of ``room`` (what
-        --concurrency leaves) alone, for a while after one brought shell, http or
-        sql slots beyond it (``surplus_seen``)."""
+        ``due`` (the python room, ``python_room``): its window begins now, and any of
+        its slots may be due already (a worker that woke late, slots handed back, an
+        instant just passed), to begin at once; python ones then wait for a process
+        within the python room's bounds as a claim of due work's would (slow jobs
+        within --concurrency), and shell, http and sql ones beyond --concurrency go
+        back (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too,
+        for a while after one brought shell, http or sql slots beyond it
+        (``surplus_seen``)."""
         free = min(hold, due)
         if now < self.within_concurrency_until:
             free = min(free, room)

@@ -24,7 +24,6 @@ from pgsched.engine.events import RunEvents
 from pgsched.engine.finisher import Finisher
 from pgsched.engine.holding import Holds
 from pgsched.engine.pacing import ClaimPacer
-from pgsched.engine.python_room import BeginWatch
 from pgsched.engine.state import InFlight, Released, Taken, WorkerState
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.python_children import Ticket
@@ -48,7 +47,6 @@ class PythonRun:
         "start_at",
         "ticket",
         "unannounced",
-        "watch",
     )
 
     def __init__(self, runs: PythonRuns, attempt: Attempt, start_at: float) -> None:
@@ -66,8 +64,6 @@ class PythonRun:
         self.failing: asyncio.TimerHandle | None = None
         # Held, its start to be told at its instant (RunEvents.started), not yet told.
         self.unannounced = False
-        # Due at once: its claim's watch, told when it began (``BeginWatch``).
-        self.watch: BeginWatch | None = None
         self._runs = runs
         self._waiter: asyncio.Future[None] | None = None
 
@@ -121,15 +117,9 @@ class PythonRuns:
         self._finisher = finisher
         self._pacer = pacer
 
-    def start(
-        self,
-        batch: Sequence[tuple[Attempt, float]],
-        from_schedule: bool,
-        watch: BeginWatch | None = None,
-    ) -> None:
+    def start(self, batch: Sequence[tuple[Attempt, float]], from_schedule: bool) -> None:
         """Hand ``(attempt, start_at)`` pairs to the executor as one list: those due
-        begin now (for the worker; ``watch`` is told when each began), the others at
-        ``start_at`` in their process."""
+        begin now (for the worker), the others at ``start_at`` in their process."""
         now = time.monotonic()
         in_flight, events = self._state.in_flight, self._events
         watching = events.watching_starts()
@@ -147,9 +137,6 @@ class PythonRuns:
                     self._holds.call_at(start_at, partial(self._began_held, run))
             else:
                 run.handed_over = now
-                if watch is not None:
-                    run.watch = watch
-                    watch.add()
                 if told:
                     events.started(attempt, now)
             submitted.append((attempt, start_at, run.answered))
@@ -198,8 +185,6 @@ class PythonRuns:
                 if outcome is not None:
                     self._events.started(attempt, run.start_at)
             self._events.ended(attempt)
-            if run.watch is not None:
-                run.watch.ended(None if outcome is None else outcome.started_monotonic)
             state.left(attempt.run_id, run, self._pacer)
             self._record(run, reason)
         except Exception:  # a bug here must not stop the loop reading results

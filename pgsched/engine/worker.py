@@ -30,7 +30,6 @@ from pgsched.engine.keep_running import keep_running
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.pacing import BATCH_GATHER_SECONDS, ClaimPacer
 from pgsched.engine.planner import SharedPlans
-from pgsched.engine.python_room import BeginWatch
 from pgsched.engine.python_runs import PythonRuns
 from pgsched.engine.release import hand_back_surplus, release_unstarted, side_by_side
 from pgsched.engine.repository import Repository
@@ -307,14 +306,12 @@ class Worker:
             if ahead:
                 within = pacer.side_room - taken
                 hold = self._free(ahead=True) - taken
-                limit = pacer.ahead_limit(hold, limit, within, time.monotonic())
+                due = pacer.python_room - taken
+                limit = pacer.ahead_limit(hold, due, within, time.monotonic())
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()
             pacer.claim_sent(claim_started, ahead)
-            # The claim's python slots due at once: how long until the last began
-            # (behind those waiting now) sizes the next claims (``python_room``).
-            watch = BeginWatch(claim_started, self._python.waiting, pacer.python_cap.claim_begun)
             result = await self._claims.claim_due_jobs(
                 self.worker_id, queues, limit, self._planner, ahead
             )
@@ -330,9 +327,7 @@ class Worker:
             starting = await hand_back_surplus(
                 result.attempts, self.state, pacer, self._claims, self._events.metrics
             )
-            held = self._start(starting, from_schedule=True, watch=watch)
-            # Sized by what it asked (it found more): only then by the cap.
-            watch.full = len(result.attempts) >= limit
+            held = self._start(starting, from_schedule=True)
             taken += len(starting) - held
         pacer.claimed(taken, free, latency)
         return taken + held
@@ -351,11 +346,9 @@ class Worker:
 
     # -- executing -------------------------------------------------------------
 
-    def _start(
-        self, attempts: Sequence[Attempt], from_schedule: bool, watch: BeginWatch | None = None
-    ) -> int:
-        """Start each attempt (python ones as one batch, ``watch`` told when those due
-        at once began; others a task each); returns how many wait for a later instant."""
+    def _start(self, attempts: Sequence[Attempt], from_schedule: bool) -> int:
+        """Start each attempt (python ones as one batch, others a task each); returns
+        how many wait for a later instant."""
         self._events.claimed(attempts)
         now = time.monotonic()
         later = 0
@@ -375,7 +368,7 @@ class Worker:
                 continue
             self._tasks.start(attempt, at, from_schedule)
         if python:
-            self._runs.start(python, from_schedule, watch)
+            self._runs.start(python, from_schedule)
         return later
 
     async def _save_checkpoint(self, attempt: Attempt, value: Any) -> None:

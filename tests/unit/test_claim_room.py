@@ -19,8 +19,7 @@ from pgsched.db.pooling import PoolMode
 from pgsched.engine.claims import DueIn
 from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.options import WorkerOptions
-from pgsched.engine.pacing import SIDE_SHARE_FADING, ClaimPacer
-from pgsched.engine.python_room import PYTHON_ROOM_MAX
+from pgsched.engine.pacing import PYTHON_ROOM_MAX, SIDE_SHARE_FADING, ClaimPacer
 from pgsched.engine.rows import ClaimResult
 from pgsched.engine.worker import Worker
 from pgsched.executors.python import PythonExecutor
@@ -160,13 +159,9 @@ class Backlog:
     """Stands in for the claim session: more slots due than any claim takes, each of
     the kind ``kind()`` says; keeps what was asked and what was handed back."""
 
-    def __init__(self, kind: Callable[[], str], per_row: float = 0.0) -> None:
+    def __init__(self, kind: Callable[[], str]) -> None:
         self.kind = kind
-        # A claim's round trip, and this much more for each row it brings.
-        self.per_row = per_row
         self.asked: list[int] = []
-        # When the claim that brought each run was sent (monotonic).
-        self.sent: dict[int, float] = {}
         self.side_by_side = self.handed_back = self.hand_backs = 0
         self._ids = 0
 
@@ -178,12 +173,10 @@ class Backlog:
 
     async def claim_due_jobs(self, _: str, __: Any, limit: int, *___: Any) -> ClaimResult:
         self.asked.append(limit)
-        sent = time.monotonic()
-        await asyncio.sleep(0.003 + self.per_row * limit)
+        await asyncio.sleep(0.003)  # a claim's round trip
         attempts = []
         for _slot in range(limit):
             self._ids += 1
-            self.sent[self._ids] = sent
             kind = self.kind()
             target = "tests.jobs_for_tests:noop" if kind == "python" else "true"
             attempts.append(make_attempt(kind, target, run_id=self._ids, job_id=self._ids))
