@@ -65,8 +65,8 @@ def _read_by(
     help="Attempts this worker runs at once: shell, http and sql ones, and python ones "
     "while they run in a python process. Python attempts waiting for a process do not "
     "count while its processes begin more than this within 50 ms: a worker then keeps "
-    "waiting no more than begin within 50 ms of their claim, as measured (100 to 500). "
-    "Slots claimed ahead of their instant are bounded the same way.",
+    "waiting no more than they begin in that time (at most 500), slots claimed ahead of "
+    "their instant included should they be due already.",
 )
 @click.option(
     "--queues",
