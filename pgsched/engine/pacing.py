@@ -128,6 +128,9 @@ class ClaimPacer:
     # --concurrency's room at the last ``room``: what claims ahead that must stay
     # within it may take (it may be below zero).
     side_room: int = 0
+    # The python room at the last ``room``: what a claim ahead may take, should its
+    # slots be due already (``ahead_limit``).
+    python_room: int = 0
     # --concurrency less every attempt the worker holds but those held for a later
     # instant, at the last ``room``: what pending attempts (of any kind, never handed
     # back, shards of a slot among them) may take.
@@ -211,6 +214,7 @@ class ClaimPacer:
         python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - in_flight)
         self.pending_room = self.concurrency - in_flight
         self.side_room = side
+        self.python_room = python
         share = self.side_share
         if share >= 1.0:
             free = side
@@ -236,10 +240,17 @@ class ClaimPacer:
         share = max(side_by_side / claimed, faded)
         self.side_share = share if share >= SIDE_SHARE_MIN else 0.0
 
-    def ahead_limit(self, free: int, room: int, now: float) -> int:
-        """How many slots a claim ahead takes, of ``free`` (``hold_room``); of ``room``
-        (what --concurrency leaves) too, for a while after one brought shell, http or
-        sql slots beyond it (``surplus_seen``)."""
+    def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
+        """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
+        ``due`` (the python room, ``python_room``): its window begins now, and any of
+        its slots may be due already (a worker that woke late, slots handed back, an
+        instant just passed), to begin at once; python ones then wait for a process
+        within the python room's bounds as a claim of due work's would (slow jobs
+        within --concurrency), and shell, http and sql ones beyond --concurrency go
+        back (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too,
+        for a while after one brought shell, http or sql slots beyond it
+        (``surplus_seen``)."""
+        free = min(hold, due)
         if now < self.within_concurrency_until:
             free = min(free, room)
         return min(free, FIRE_AHEAD_CLAIM_MAX)

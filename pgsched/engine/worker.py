@@ -305,7 +305,9 @@ class Worker:
             limit = free - taken
             if ahead:
                 within = pacer.side_room - taken
-                limit = pacer.ahead_limit(self._free(ahead=True) - taken, within, time.monotonic())
+                hold = self._free(ahead=True) - taken
+                due = pacer.python_room - taken
+                limit = pacer.ahead_limit(hold, due, within, time.monotonic())
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()

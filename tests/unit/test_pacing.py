@@ -188,26 +188,26 @@ def test_a_loop_asleep_for_lack_of_room_is_woken_by_any_end() -> None:
 
 def test_a_claim_ahead_takes_a_share_of_an_instant_not_all_of_it() -> None:
     p = pacer(concurrency=5000)
-    assert p.ahead_limit(10, room=5000, now=0.0) == 10
-    assert p.ahead_limit(5000, room=5000, now=0.0) == FIRE_AHEAD_CLAIM_MAX
+    assert p.ahead_limit(10, due=5000, room=5000, now=0.0) == 10
+    assert p.ahead_limit(5000, due=5000, room=5000, now=0.0) == FIRE_AHEAD_CLAIM_MAX
 
 
 def test_once_other_kinds_came_beyond_concurrency_claims_ahead_stay_within_it() -> None:
     p = pacer(concurrency=100)
     # Held slots are sized by the python processes, not by --concurrency room.
-    assert p.ahead_limit(400, room=30, now=10.0) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=10.0) == 400
     p.surplus_seen(10.0)
     # Until SURPLUS_CAUTION_SECONDS after the latest instant that claim could hold:
     # the slots it handed back are not taken back at once.
     until = 10.0 + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
-    assert p.ahead_limit(400, room=30, now=10.1) == 30
-    assert p.ahead_limit(20, room=30, now=until - 0.01) == 20
-    assert p.ahead_limit(400, room=30, now=until) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=10.1) == 30
+    assert p.ahead_limit(20, due=5000, room=30, now=until - 0.01) == 20
+    assert p.ahead_limit(400, due=5000, room=30, now=until) == 400
     # Another one later extends it, an earlier one never shortens it.
     p.surplus_seen(11.0)
     p.surplus_seen(10.5)
-    assert p.ahead_limit(400, room=30, now=until + 0.5) == 30
-    assert p.ahead_limit(400, room=30, now=until + 1.0) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=until + 0.5) == 30
+    assert p.ahead_limit(400, due=5000, room=30, now=until + 1.0) == 400
 
 
 def test_a_worker_holds_what_its_python_processes_begin_soon_after_the_instant() -> None:
