@@ -32,6 +32,10 @@ from pgsched.text import printable
 QUOTED = frozenset(" \t=\r\n\"'")
 # Entries the name caches hold at most: jobs' and workers' names, rendered once each.
 MAX_CACHED_NAMES = 100_000
+# Only names up to this long are kept rendered: a job author writes names of up to the
+# name index's ~2,700 bytes, and 100,000 of those (each kept twice: the key and its
+# rendering) would be half a gigabyte of their text in the worker.
+MAX_CACHED_NAME_LENGTH = 256
 # Runs whose rendered keys wait for their run_finished line: those started and not yet
 # finished. Beyond this many (and one batch: a claim's attempts at most) they are all
 # dropped, and rendered again for run_finished (runs released or lost never get one).
@@ -245,11 +249,11 @@ class RunLines:
     def _name(self, text: str) -> str:
         rendered = self._names.get(text)
         if rendered is None:
-            if len(self._names) >= MAX_CACHED_NAMES:
-                self._names.clear()
-            rendered = self._names[text] = (
-                json.dumps(text) if self._json else _console_text(printable(text))
-            )
+            rendered = json.dumps(text) if self._json else _console_text(printable(text))
+            if len(text) <= MAX_CACHED_NAME_LENGTH:
+                if len(self._names) >= MAX_CACHED_NAMES:
+                    self._names.clear()
+                self._names[text] = rendered
         return rendered
 
     def _now(self) -> str:

@@ -241,3 +241,13 @@ def test_a_runs_keys_are_kept_until_its_outcome_and_no_more(
     for first in range(0, 100, 5):  # batches of 5 runs that never finish here
         lines.started([(attempt(run_id=n), None) for n in range(first, first + 5)], "w")
         assert len(lines._runs) <= 10 + 5  # the bound, and one batch
+
+
+def test_only_short_names_are_kept_rendered(written: io.StringIO) -> None:
+    configure_logging("info", "json", file=written)
+    lines = log_lines.RUN_LINES
+    long_name = "n" * (log_lines.MAX_CACHED_NAME_LENGTH + 1)
+    lines.started([(attempt(long_name, run_id=1), None), (attempt("short", run_id=2), None)], "w")
+    assert "short" in lines._names
+    assert long_name not in lines._names
+    assert long_name in written.getvalue()
