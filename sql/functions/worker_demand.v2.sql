@@ -18,10 +18,12 @@
 -- every enabled job's entry, 800 buffers at a million jobs, none of them due. Now
 -- each queue's jobs are read as the claim reads them (jobs_queue_priority_due_idx,
 -- one descent per queue and priority level, then the due entries only), the queues
--- of NULL found by a skip scan of the same index; and each part stops counting at
--- COUNT_CAP (100,000): beyond that, the scaler asks for maxReplicaCount whatever
--- the count (100,000 / a targetQueryValue of 10 is 10,000 replicas), and counting
--- a herd of a million due jobs one by one would cost seconds.
+-- of NULL found by a skip scan of the same index, and the due jobs running now are
+-- found from the running attempts and taken off, not looked up one by one (v1's hash
+-- of the running runs). Each part stops counting at 100,000: beyond that, the
+-- scaler asks for maxReplicaCount whatever the count (100,000 / a targetQueryValue
+-- of 10 is 10,000 replicas), and counting a herd of a million due jobs would cost
+-- seconds.
 CREATE OR REPLACE FUNCTION pgsched.worker_demand(
     queues text[] DEFAULT NULL,
     lookahead_seconds integer DEFAULT 30
@@ -48,6 +50,16 @@ SET jit = off AS $$
         SELECT queue FROM every_queue WHERE queue IS NOT NULL
         UNION
         SELECT unnest(worker_demand.queues)
+    ), busy AS MATERIALIZED (
+        -- Due jobs that run something now: counted among the due, then taken off (a
+        -- job already running counts once). Read from the running attempts, as many
+        -- as the workers' --concurrency, not by a lookup for each due job.
+        SELECT count(DISTINCT j.id) AS jobs
+          FROM pgsched.runs AS r
+          JOIN pgsched.jobs AS j ON j.id = r.job_id, horizon
+         WHERE r.status = 'running' AND j.enabled
+           AND coalesce(j.next_run, '-infinity'::timestamptz) <= horizon.at
+           AND j.queue IN (SELECT queue FROM served)
     )
     SELECT (SELECT count(*) FROM (
                 SELECT 1 FROM pgsched.runs AS r
@@ -59,7 +71,7 @@ SET jit = off AS $$
                  WHERE r.status = 'pending' AND r.available_at <= horizon.at
                    AND (worker_demand.queues IS NULL OR r.queue = ANY(worker_demand.queues))
                  LIMIT 100000) AS pending)
-         + (SELECT count(*) FROM (
+         + (SELECT greatest(0, count(*) - min(busy.jobs)) FROM (
                 SELECT 1
                   FROM served AS q
                  CROSS JOIN LATERAL (
@@ -84,20 +96,13 @@ SET jit = off AS $$
                       -- (priority, due), as the claim's, bounds only priority there, a
                       -- DESC column: it read the level's every entry). In index order:
                       -- the planner, which cannot see the horizon, takes a third of the
-                      -- level for due and would scan the table. Each due job's running
-                      -- attempt is looked up by its key (OFFSET 0: not a hash of every
-                      -- active run).
+                      -- level for due and would scan the table.
                       SELECT 1 FROM pgsched.jobs AS j
                        WHERE j.enabled AND j.queue = q.queue AND j.priority = l.priority
                          AND coalesce(j.next_run, '-infinity'::timestamptz) <= horizon.at
-                         AND NOT EXISTS (SELECT 1 FROM pgsched.runs AS r
-                                          WHERE r.job_id = j.id
-                                            AND r.status IN ('pending', 'running')
-                                            AND r.status IS NOT DISTINCT FROM 'running'
-                                         OFFSET 0)
                        ORDER BY coalesce(j.next_run, '-infinity'::timestamptz)
-                       LIMIT 100000) AS j
-                 LIMIT 100000) AS due)
+                       LIMIT (SELECT 100000 + busy.jobs FROM busy)) AS j
+                 LIMIT (SELECT 100000 + busy.jobs FROM busy)) AS due, busy)
 $$;
 
 COMMENT ON FUNCTION pgsched.worker_demand(text[], integer) IS

@@ -129,3 +129,13 @@ def test_demand_reads_the_due_jobs_only_however_many_are_registered(db: Connecti
     ).fetchall()
     assert demand(db) == len(made_due) > 60
     assert demand(db, ["default"]) + demand(db, ["reports"]) == len(made_due)
+    # A running attempt counts once: a due job running counts no more as due; one not due
+    # adds itself.
+    due_name, later_name = db.execute(
+        "SELECT (SELECT name FROM pgsched.jobs WHERE id = %s),"
+        "       (SELECT name FROM pgsched.jobs WHERE id = 1)",
+        [made_due[0][0]],
+    ).fetchone()  # type: ignore[misc]
+    add_run(db, due_name, "running")
+    add_run(db, later_name, "running")
+    assert demand(db) == len(made_due) + 1
