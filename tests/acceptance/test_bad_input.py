@@ -226,7 +226,6 @@ def test_bad_jobs_are_contained_while_a_healthy_job_stays_on_time(
         "SELECT scheduled_for, started_at - scheduled_for FROM pgsched.runs"
         " WHERE job_name = 'canary' ORDER BY scheduled_for"
     ).fetchall()
-    print("CANARY", [(str(s), str(l)) for s, l in slots])
     gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(slots)]
     assert set(gaps) == {timedelta(seconds=1)}, gaps
     # A start is recorded with the outcome: the slot still running has none yet.
