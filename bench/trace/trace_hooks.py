@@ -82,7 +82,7 @@ def _hook_child() -> None:
             add(
                 {
                     "e": "wake",
-                    "key": request["ticket"],
+                    "key": request.ticket,
                     "t": now(),
                     "cpu": cpu(),
                     "waited": self.waited,

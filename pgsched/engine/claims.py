@@ -87,12 +87,11 @@ class Claims(Session):
         """
         limited = await self._limited_queues(queues)
         sent = time.monotonic()
-        async with self._transaction() as connection:
+        # The claim's one generic plan, without JIT; then the session's own mode.
+        async with self._transaction("claim_settings") as connection:
             groups = [(list(queues), limit)]
             if limited:
                 groups = await self._queue_groups(connection, queues, limit, limited)
-            # The claim's one generic plan, without JIT; then the session's own mode.
-            await self.run(connection, "claim_settings", {})
             jobs: list[DictRow] = []
             for group, group_limit in groups:
                 # One budget across the groups: capped queues never add to it.

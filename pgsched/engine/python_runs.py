@@ -195,13 +195,13 @@ class PythonRuns:
     def _record(self, run: PythonRun, reason: object) -> None:
         attempt = run.attempt
         ended = time.monotonic()
-        if isinstance(reason, Released):
-            return  # never began: release_unstarted hands it back
-        if isinstance(reason, Taken) or reason is None:
+        if not isinstance(reason, Outcome):  # an outcome first: nearly every run has one
+            if isinstance(reason, Released):
+                return  # never began: release_unstarted hands it back
+            assert isinstance(reason, Taken) or reason is None
             # A held slot taken before its instant never began: no time of its own.
             self._events.abandoned(attempt, max(0.0, ended - run.handed_over))
             return
-        assert isinstance(reason, Outcome)
         began = reason.started_monotonic
         if began is None:
             began = run.handed_over

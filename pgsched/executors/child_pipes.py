@@ -60,31 +60,29 @@ class Inbox(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        start = 0
-        while len(self._buffer) - start >= HEADER.size:
-            end = start + HEADER.size + HEADER.unpack_from(self._buffer, start)[0]
-            if len(self._buffer) < end:
+        buffer = self._buffer
+        buffer += data
+        size, start, on_success = len(buffer), 0, self.on_success
+        while size - start >= HEADER.size:
+            length = HEADER.unpack_from(buffer, start)[0]
+            end = start + HEADER.size + length
+            if size < end:
                 break
             body = start + HEADER.size
-            if (
-                self.on_success is not None
-                and end - body == PLAIN_SUCCESS.size
-                and self._buffer[body] == 0
-            ):
+            if on_success is not None and length == PLAIN_SUCCESS.size and buffer[body] == 0:
                 start = end
-                _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(self._buffer, body)
-                self.on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
+                _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(buffer, body)
+                on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
                 continue
             try:
-                message = read_message(self._buffer[body:end])
+                message = read_message(buffer[body:end])
             except (ValueError, RecursionError, struct.error):  # UnicodeDecodeError is a ValueError
                 # A job cannot write here, but whatever arrives must not break the
                 # worker's event loop: the child is treated as broken.
                 message = {"type": "garbled"}
             start = end
             self.handler(message)
-        del self._buffer[:start]
+        del buffer[:start]
 
     def drain_and_close(self) -> None:
         """Once the child has exited: hand on every message still in the pipe, then close.

@@ -169,11 +169,11 @@ class PythonExecutor(ChildPool):
             return Outcome.failed(truncate(problem, ERROR_LIMIT_CHARS), retryable=False)
         try:
             self._keys += 1
-            encoded = request(attempt, self._keys, start_at)
-        except (TypeError, ValueError) as exc:
-            error = f"arguments of {attempt.target} are not JSON-serialisable: {exc}"
+            sent = request(attempt, self._keys, start_at)
+        except ValueError as exc:
+            error = f"arguments of {attempt.target} cannot be sent to a python process: {exc}"
             return Outcome.failed(error, retryable=False)
-        ticket = Ticket(attempt, self._keys, encoded, answer, time.monotonic(), start_at=start_at)
+        ticket = Ticket(attempt, self._keys, sent, answer, time.monotonic(), start_at=start_at)
         if start_at > ticket.since:
             self._held.hold(ticket)
         else:

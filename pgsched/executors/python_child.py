@@ -27,7 +27,7 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
-from pgsched.executors.child_channel import ChildChannel, result_frame
+from pgsched.executors.child_channel import ChildChannel, Request, result_frame
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
@@ -71,6 +71,10 @@ class _BoundedOutput(io.TextIOBase):
         self._dropped += len(text) - len(kept)
         return len(text)
 
+    def empty(self) -> bool:
+        """Whether nothing was written."""
+        return not self._parts and not self._dropped
+
     def text(self) -> str:
         text = "".join(self._parts)
         if self._dropped:
@@ -79,18 +83,20 @@ class _BoundedOutput(io.TextIOBase):
 
 
 def run_attempt(
-    request: dict[str, Any], channel: ChildChannel, allowed: Sequence[str]
+    request: Request, channel: ChildChannel, allowed: Sequence[str], pid: int | None = None
 ) -> dict[str, Any]:
-    """Run the attempt ``request`` describes, if ``allowed`` lets it; its result message."""
-    target = request["target"]
-    line = _CheckpointLine(channel, request["ticket"])
+    """Run the attempt ``request`` describes, if ``allowed`` lets it; its result message.
+    ``pid``: this process's id, if the caller knows it (one system call less)."""
+    target = request.target
+    line = _CheckpointLine(channel, request.ticket)
     try:
         function, signature = load_target(target, tuple(allowed))
         call = _bind(function, signature, target, request, line)
     except NotRunnable as exc:
         return _result(RunStatus.FAILED, error=str(exc), retryable=False)
     output = _BoundedOutput(OUTPUT_LIMIT_CHARS)
-    pid = os.getpid()
+    if pid is None:
+        pid = os.getpid()
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = output
     started = time.monotonic()
@@ -114,6 +120,8 @@ def run_attempt(
             os._exit(0)
         line.close()
         _stop_leftover_processes()
+    if value is None and output.empty():  # most jobs: nothing to add
+        return _result(RunStatus.SUCCEEDED, started=started)
     text = output.text()
     if value is not None:
         if text and not text.endswith("\n"):
@@ -152,29 +160,30 @@ def _bind(
     function: Callable[..., Any],
     signature: inspect.Signature | None,
     target: str,
-    request: dict[str, Any],
+    request: Request,
     line: _CheckpointLine,
 ) -> Callable[[], Any]:
     """``function`` with the attempt's arguments, and the run context if it asks for one."""
     if signature is None:
-        arguments = dict(request["args"])
+        arguments = dict(request.args)
         return lambda: function(**arguments)
-    if not signature.parameters and not request["args"]:
+    if not signature.parameters and not request.args:
         return function  # nothing to bind: Signature.bind costs more than a no-op job
 
     def context() -> RunContext:
+        line.handed_out = True
         return RunContext(
-            job_name=request["job_name"],
-            run_id=request["run_id"],
-            scheduled_for=datetime.fromisoformat(request["scheduled_for"]),
-            attempt=request["attempt"],
-            checkpoint=request["checkpoint"],
+            job_name=request.job_name,
+            run_id=request.run_id,
+            scheduled_for=datetime.fromisoformat(request.scheduled_for),
+            attempt=request.attempt,
+            checkpoint=request.checkpoint,
             save=line.save,
-            shard=request["shard"],
-            shards=request["shards"],
+            shard=request.shard,
+            shards=request.shards,
         )
 
-    bound = bind_arguments(signature, target, request["args"], context)
+    bound = bind_arguments(signature, target, request.args, context)
     return lambda: function(*bound.args, **bound.kwargs)
 
 
@@ -204,6 +213,8 @@ class _CheckpointLine:
         self._channel = channel
         self._ticket = ticket
         self._open = True
+        # Given to the job (in its RunContext): only then can a save be in flight.
+        self.handed_out = False
 
     def save(self, value: Any) -> None:
         with self._channel.checkpoint_lock:
@@ -218,6 +229,9 @@ class _CheckpointLine:
 
     def close(self) -> None:
         """Refuse later saves, once any save in flight has its answer."""
+        if not self.handed_out:  # most jobs take no context: no save can be in flight
+            self._open = False
+            return
         with self._channel.checkpoint_lock:
             self._open = False
 
@@ -334,10 +348,11 @@ def main(read_fd: int, write_fd: int) -> None:
     sys.path[:] = parent_path + [entry for entry in sys.path if entry not in parent_path]
     channel.send({"type": "ready"})
     channel.start_reading()
+    allowed, pid = tuple(hello["allowed"]), os.getpid()
     previous: float | None = None  # when the last attempt's job was called
     while (request := channel.next_attempt()) is not None:
-        result = run_attempt(request, channel, hello["allowed"])
-        result["ticket"] = request["ticket"]
+        result = run_attempt(request, channel, allowed, pid)
+        result["ticket"] = request.ticket
         result["ended"] = time.monotonic()
         # The pace of attempts taken back to back: how many this child can begin in a
         # short time after an instant (the parent sizes what it holds by it).

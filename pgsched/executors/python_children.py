@@ -9,6 +9,7 @@ what each child runs.
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import signal
 import sys
@@ -19,8 +20,9 @@ from typing import Any
 
 import structlog
 
+from pgsched.executors import child_channel
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import HEADER, compact_json, encode, iso_text, json_text
+from pgsched.executors.child_channel import encode, iso_text
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -33,7 +35,6 @@ CHILD_MODULE = "pgsched.executors.python_child"
 BATCH_MAX = 64
 # How long children get to handle SIGTERM before they are killed.
 TERMINATE_GRACE_SECONDS = 2.0
-_BATCH_START = b'{"type":"batch","attempts":['
 
 
 class CannotStart(RuntimeError):
@@ -47,8 +48,8 @@ class Ticket:
     attempt: Attempt
     # The executor's number for it, unique while it lives (a run id may come twice).
     key: int
-    # Its request, encoded: batches are these joined.
-    request: bytes
+    # Its request (``child_channel.Request``'s fields): a batch is a list of these.
+    request: tuple[Any, ...]
     # Called once with its outcome (``settle``): a future's ``set_result`` for one
     # awaited (``PythonExecutor.execute``), the worker's own callback for a batch
     # (``PythonExecutor.submit``).
@@ -116,17 +117,21 @@ class Child:
 
     def head(self) -> Ticket | None:
         """The attempt it runs, or will run next; None when it has nothing."""
-        return next(iter(self.queued.values()), None)
+        for ticket in self.queued.values():  # the first; a loop costs less than next(iter())
+            return ticket
+        return None
 
-    def began(self, at: float, expired: Callable[[Ticket], None]) -> None:
-        """Its head could begin from ``at`` (the monotonic clock), and does at its
-        start_at if that is later (the child waits for it, and is not timed out while
-        it does): ``expired(head)`` is called should the head still run when its
-        timeout is up."""
-        head = self.head()
-        if head is None:
+    def began(
+        self, at: float, expired: Callable[[Ticket], None], head: Ticket | None = None
+    ) -> None:
+        """Its head (``head``, if the caller has it) could begin from ``at`` (the
+        monotonic clock), and does at its start_at if that is later (the child waits
+        for it, and is not timed out while it does): ``expired(head)`` is called should
+        the head still run when its timeout is up."""
+        if head is None and (head := self.head()) is None:
             return
-        head.began = self.head_since = max(at, head.start_at)
+        start_at = head.start_at
+        head.began = self.head_since = at if at > start_at else start_at
         deadline = head.began + head.attempt.timeout_seconds
         if self.timer is None or deadline < self.timer_at:
             self._arm(deadline, expired)
@@ -206,9 +211,8 @@ async def spawn(
 
 
 def batch_frame(tickets: list[Ticket]) -> bytes:
-    """One message carrying ``tickets``' requests: their encoded JSON joined, unparsed."""
-    body = _BATCH_START + b",".join(ticket.request for ticket in tickets) + b"]}"
-    return HEADER.pack(len(body)) + body
+    """One message carrying ``tickets``' requests."""
+    return child_channel.batch_frame([ticket.request for ticket in tickets])
 
 
 def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child | None:
@@ -225,22 +229,30 @@ def choose_child(pool: list[Child], processes: int, slow_since: float) -> Child 
     return min(open_, key=lambda child: len(child.queued), default=None)
 
 
-def request(attempt: Attempt, key: int, start_at: float = 0.0) -> bytes:
+def request(attempt: Attempt, key: int, start_at: float = 0.0) -> tuple[Any, ...]:
     """What a child needs to run ``attempt``, as ticket ``key``, not before monotonic
-    instant ``start_at``, encoded; ``TypeError`` or ``ValueError`` when its arguments
-    are not JSON."""
-    # Assembled rather than one json.dumps of a dict: this runs for every attempt, and
-    # only the job's own values (args, checkpoint, names) need the encoder.
-    args = compact_json(attempt.args) if attempt.args else "{}"
-    checkpoint = "null" if attempt.checkpoint is None else compact_json(attempt.checkpoint)
-    held = f',"start_at":{start_at!r}' if start_at else ""
+    instant ``start_at``: ``child_channel.Request``'s fields; ``ValueError`` when its
+    arguments or checkpoint cannot be sent (``marshal`` refuses them)."""
+    args, checkpoint = attempt.args, attempt.checkpoint
+    # Values from the database are JSON and always can; anything else is refused here,
+    # for this attempt alone, rather than fail the batch it would go in.
+    if args:
+        marshal.dumps(args)
+    if checkpoint is not None:
+        marshal.dumps(checkpoint)
     return (
-        f'{{"ticket":{key:d},"target":{json_text(attempt.target)},"args":{args},'
-        f'"job_name":{json_text(attempt.job_name)},"run_id":{attempt.run_id:d},'
-        f'"scheduled_for":"{iso_text(attempt.scheduled_for)}","attempt":{attempt.attempt:d},'
-        f'"checkpoint":{checkpoint},"shard":{attempt.shard:d},"shards":{attempt.shards:d}'
-        f"{held}}}"
-    ).encode()
+        key,
+        attempt.target,
+        args,
+        attempt.job_name,
+        attempt.run_id,
+        iso_text(attempt.scheduled_for),
+        attempt.attempt,
+        checkpoint,
+        attempt.shard,
+        attempt.shards,
+        start_at,
+    )
 
 
 def settle(ticket: Ticket, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 import time
@@ -87,7 +88,7 @@ class ChildPool:
         sys_path = [str(entry) for entry in sys.path]
         child = await spawn(sys_path, self._allowed, environment, self._user)
         child.inbox.handler = lambda message: self._on_message(child, message)
-        child.inbox.on_success = lambda *result: self._ended(child, *result)
+        child.inbox.on_success = functools.partial(self._ended, child)
         child.idle_since = time.monotonic()
         child.watcher = asyncio.create_task(self._watch(child))
         self._children.add(child)
@@ -137,7 +138,9 @@ class ChildPool:
     ) -> None:
         """``child`` answered ticket ``key``: with ``message``, or (None) a plain success
         (``Inbox.on_success``, read without building a message)."""
-        ticket = child.queued.pop(key, None)
+        # Once per result: locals and no property or helper where a line does.
+        queued = child.queued
+        ticket = queued.pop(key, None)
         if started is not None:  # the job's time, not the reading
             took = ended - started
             self.seconds += DURATION_SMOOTHING * (took - self.seconds)
@@ -146,11 +149,13 @@ class ChildPool:
         if gap is not None:
             # A child descheduled mid-burst (a busy host) is not its pace: one sample
             # moves the average by a fraction of it at most.
-            self.pace += DURATION_SMOOTHING * (min(gap, PACE_OUTLIER * self.pace) - self.pace)
-        if (head := child.head()) is not None:
-            child.output.attempt_started(head.run_id)
+            pace = self.pace
+            self.pace = pace + DURATION_SMOOTHING * (min(gap, PACE_OUTLIER * pace) - pace)
+        for head in queued.values():  # the first: the child's next attempt
+            child.output.attempt_started(head.attempt.run_id)
             # The child takes its next attempt as soon as it has written this result.
-            child.began(ended, self._expired)
+            child.began(ended, self._expired, head)
+            break
         else:
             child.idle_since = time.monotonic()
         if self._pending:

@@ -80,9 +80,22 @@ def allowance_problem(target: str, prefixes: Sequence[str]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
+# Only targets up to this long are remembered: a job author writes targets of up to
+# 65,536 characters, and 4,096 of those (each kept twice: the key, and the problem that
+# quotes it) would be half a gigabyte of their text in the worker.
+_REMEMBERED_LENGTH = 256
+
+
 def remembered_allowance_problem(target: str, prefixes: tuple[str, ...]) -> str | None:
-    """``allowance_problem``, remembered: the executor asks it for every attempt."""
+    """``allowance_problem``, remembered for short targets: the executor asks it for
+    every attempt."""
+    if len(target) > _REMEMBERED_LENGTH:
+        return allowance_problem(target, prefixes)
+    return _remembered(target, prefixes)
+
+
+@lru_cache(maxsize=4096)
+def _remembered(target: str, prefixes: tuple[str, ...]) -> str | None:
     return allowance_problem(target, prefixes)
 
 

@@ -50,6 +50,41 @@ def test_the_limit_is_the_transactions_own(database_url: str, db: psycopg.Connec
     assert asyncio.run(inside_and_after()) == ("5s", "0")
 
 
+def test_a_claim_sets_its_limit_and_plan_settings_in_one_statement(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    setting = (
+        "transaction_timeout"
+        if db.info.server_version >= TRANSACTION_TIMEOUT_SINCE
+        else "idle_in_transaction_session_timeout"
+    )
+    show = f"SELECT current_setting('{setting}') AS s, current_setting('plan_cache_mode') AS m"
+
+    async def claim_transaction() -> tuple[Any, Any, list[str]]:
+        repository = Repository(database_url, "test", transaction_limit_seconds=5)
+        sent: list[str] = []
+        run = repository.run
+
+        async def counted(connection: Any, name: str, params: dict[str, Any]) -> Any:
+            sent.append(name)
+            return await run(connection, name, params)
+
+        repository.run = counted  # type: ignore[method-assign]
+        try:
+            async with repository._transaction("claim_settings") as connection:
+                inside = await (await connection.execute(show)).fetchone()
+            async with repository._connected() as connection:
+                after = await (await connection.execute(show)).fetchone()
+            return (inside["s"], inside["m"]), (after["s"], after["m"]), sent
+        finally:
+            await repository.close()
+
+    inside, after, sent = asyncio.run(claim_transaction())
+    assert inside == ("5s", "force_generic_plan")
+    assert after == ("0", "auto")
+    assert sent == ["claim_settings_limited"]
+
+
 def test_a_transaction_left_waiting_mid_pipeline_ends_with_its_locks(
     database_url: str, db: psycopg.Connection
 ) -> None:

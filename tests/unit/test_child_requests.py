@@ -1,5 +1,5 @@
 """The request a python child gets decodes to the attempt's own values, whatever the
-strings and JSON values a job holds."""
+strings and JSON values a job holds; the results it sends read back whole."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgsched.executors import child_channel
-from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message, result_frame
+from pgsched.executors.child_channel import (
+    HEADER,
+    PLAIN_SUCCESS,
+    Request,
+    batch_frame,
+    read_message,
+    read_request_message,
+    result_frame,
+)
 from pgsched.executors.python_children import request
 from tests.attempts import make_attempt
 
@@ -38,23 +45,51 @@ def test_a_request_decodes_to_the_attempt_it_carries(
     attempt = make_attempt(
         "python", "app.jobs:run", args, job_name=name, checkpoint=checkpoint, shard=shard, shards=4
     )
-    assert json.loads(request(attempt, key)) == {
-        "ticket": key,
-        "target": "app.jobs:run",
-        "args": args,
-        "job_name": name,
-        "run_id": attempt.run_id,
-        "scheduled_for": attempt.scheduled_for.isoformat(),
-        "attempt": attempt.attempt,
-        "checkpoint": checkpoint,
-        "shard": shard,
-        "shards": 4,
-    }
+    assert received([request(attempt, key, 12.5)]) == [
+        Request(
+            ticket=key,
+            target="app.jobs:run",
+            args=args,
+            job_name=name,
+            run_id=attempt.run_id,
+            scheduled_for=attempt.scheduled_for.isoformat(),
+            attempt=attempt.attempt,
+            checkpoint=checkpoint,
+            shard=shard,
+            shards=4,
+            start_at=12.5,
+        )
+    ]
 
 
-def test_arguments_that_are_not_json_are_refused() -> None:
-    with pytest.raises(TypeError):
-        request(make_attempt("python", "app.jobs:run", {"when": {1, 2}}), 1)
+def received(requests: list[tuple[Any, ...]]) -> list[Request]:
+    """The requests a child reads from the batch ``requests`` make."""
+    frame = batch_frame(requests)
+    assert HEADER.unpack(frame[: HEADER.size])[0] == len(frame) - HEADER.size
+    message = read_request_message(frame[HEADER.size :])
+    assert message["type"] == "batch"
+    attempts: list[Request] = message["attempts"]
+    return attempts
+
+
+def test_a_batch_carries_its_requests_in_order() -> None:
+    attempts = [make_attempt("python", "app.jobs:run", run_id=n) for n in range(1, 65)]
+    requests = received([request(attempt, 100 + n) for n, attempt in enumerate(attempts)])
+    assert [(r.ticket, r.run_id, r.start_at) for r in requests] == [
+        (100 + n, attempt.run_id, 0.0) for n, attempt in enumerate(attempts)
+    ]
+
+
+def test_arguments_that_cannot_be_sent_are_refused() -> None:
+    with pytest.raises(ValueError):
+        request(make_attempt("python", "app.jobs:run", {"when": object()}), 1)
+    with pytest.raises(ValueError):
+        request(make_attempt("python", "app.jobs:run", checkpoint=object()), 1)
+
+
+def test_other_messages_to_the_child_stay_json() -> None:
+    message = {"type": "withdraw", "id": 3, "tickets": [1, 2]}
+    assert read_request_message(json.dumps(message).encode()) == message
 
 
 def test_a_result_frame_reads_back_as_the_message_it_carries() -> None:
@@ -137,12 +172,10 @@ def test_a_request_carries_its_own_slot_text_whatever_came_before() -> None:
     assert slots[0] == slots[1] and slots[2] == slots[3]
     for slot in slots * 2:
         attempt = make_attempt("python", "app.jobs:run", scheduled_for=slot)
-        assert json.loads(request(attempt, 1))["scheduled_for"] == slot.isoformat()
+        assert received([request(attempt, 1)])[0].scheduled_for == slot.isoformat()
 
 
-def test_long_names_are_sent_whole_and_not_kept() -> None:
+def test_long_names_are_sent_whole() -> None:
     name = "n" * 100_000
-    sent = json.loads(request(make_attempt("python", "app.jobs:run", job_name=name), 1))
-    assert sent["job_name"] == name
-    assert name not in child_channel._TEXTS
-    assert all(len(text) <= child_channel._KEPT_LENGTH for text in child_channel._TEXTS)
+    sent = received([request(make_attempt("python", "app.jobs:run", job_name=name), 1)])
+    assert sent[0].job_name == name

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, encode
+from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, batch_frame, encode
 from pgsched.executors.child_pipes import Inbox
 from pgsched.executors.python import PythonExecutor
+from pgsched.executors.python_children import request
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS, QUIET_MAX_SECONDS
 from pgsched.models import Attempt, Outcome, RunStatus
 from tests.attempts import make_attempt
@@ -195,14 +196,13 @@ def test_the_child_takes_no_attempt_before_its_start_at_and_gives_it_back_meanwh
     channel = ChildChannel(child_reads, child_writes)
     channel.start_reading()
     start_at = time.monotonic() + 0.3
-    requests = [{"ticket": key, "start_at": start_at} for key in (1, 2)]
-    os.write(parent_writes, encode({"type": "batch", "attempts": requests}))
+    os.write(parent_writes, batch_frame([held_request(key, start_at) for key in (1, 2)]))
     os.write(parent_writes, encode({"type": "withdraw", "id": 7, "tickets": [1]}))
     first = channel.next_attempt()
     taken_at = time.monotonic()
     os.close(parent_writes)
     answer = os.read(parent_reads, 4096)
-    assert first is not None and first["ticket"] == 2
+    assert first is not None and first.ticket == 2
     assert taken_at >= start_at and channel.waited
     assert b'"tickets":[1]' in answer
     assert channel.next_attempt() is None  # the parent has gone
@@ -284,12 +284,10 @@ def test_the_child_spins_the_last_fraction_before_start_at_rather_than_sleep_thr
                 waits.append(time.monotonic() + timeout)
             return super().wait(timeout)
 
-    channel._changed = Recording()
+    channel._changed = Recording(channel._lock)
     channel.start_reading()
     start_at = time.monotonic() + 0.2
-    os.write(
-        parent_writes, encode({"type": "batch", "attempts": [{"ticket": 1, "start_at": start_at}]})
-    )
+    os.write(parent_writes, batch_frame([held_request(1, start_at)]))
     taken = channel.next_attempt()
     taken_at = time.monotonic()
     os.close(parent_writes)
@@ -344,3 +342,8 @@ def test_an_attempt_handed_back_after_the_withdrawal_gave_up_goes_to_a_child_aga
     assert late, "no try had its process answer late"
     assert sent_again
     assert waiting == []
+
+
+def held_request(ticket: int, start_at: float) -> tuple[Any, ...]:
+    """A request as the worker sends it, ``ticket`` held until ``start_at``."""
+    return request(attempt(ticket, "getpid"), ticket, start_at)
