@@ -137,6 +137,9 @@ class ClaimPacer:
     pending_room: int = 0
     # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
     claim_reach: float = math.inf
+    # The next job slot (monotonic) as the last look at the database saw it; infinite
+    # when no job was scheduled (``idle_delay``).
+    next_slot_at: float = -math.inf
 
     @property
     def gather_floor(self) -> int:
@@ -316,6 +319,7 @@ class ClaimPacer:
         self.more_to_schedule = due.unscheduled
         soon = self.poll_interval + FIRE_AHEAD_MAX_SECONDS
         self.slot_soon = due.jobs is not None and due.jobs <= soon
+        self.next_slot_at = math.inf if due.jobs is None else now + due.jobs
         # New jobs get their next_run now, not a poll later (after a short wait: the
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
@@ -357,6 +361,29 @@ class ClaimPacer:
             self.pending_due_at = now + wait
             delay = min(delay, wait)
         return delay
+
+    def only_look(self, now: float) -> bool:
+        """Whether this round should first ask what is due (``next_due_in``, one
+        statement) and claim only if something is within reach (``within_reach``):
+        when the last look saw nothing to do before the next slot, beyond the widest
+        window, and nothing since says otherwise. An idle worker woken by its poll
+        interval then does not send a claim transaction that would find nothing; a
+        NOTIFY, a slot's own wake-up, pending attempts and new jobs claim at once."""
+        if self.backlog or self.more_to_schedule or self.check_pending:
+            return False
+        if self.pending_due_at is not None and now >= self.pending_due_at:
+            return False
+        return self.next_slot_at - now > FIRE_AHEAD_MAX_SECONDS
+
+    def within_reach(self, due: DueIn, now: float) -> bool:
+        """Whether a look (``only_look``) found work a claim should take now: jobs
+        waiting for their first next_run, pending attempts due (the claim then looks
+        for them), or a slot within the fire-ahead window."""
+        if due.pending is not None and due.pending <= 0:
+            self.check_pending = True
+        if due.unscheduled or self.check_pending:
+            return True
+        return due.jobs is not None and due.jobs <= self.ahead_window(now, now + due.jobs)
 
     def woken(self) -> None:
         """A NOTIFY: new or changed jobs, a manual run, a released slot."""

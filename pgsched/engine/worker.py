@@ -270,6 +270,11 @@ class Worker:
         if self.state.notified:
             self.state.notified = False
             self._pacer.woken()
+        elif self._pacer.only_look(time.monotonic()):
+            due = await self._claims.due_in(self.options.queues)
+            if not self._pacer.within_reach(due, time.monotonic()):
+                self.state.claim_round_done()
+                return self._pacer.idle_delay(due, 0, time.monotonic())
         self.state.claiming = True
         try:
             claimed = await self._claim(free)
