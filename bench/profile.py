@@ -210,10 +210,11 @@ def _report(connection: Connection, measured: Measured) -> None:
     print(f"succeeded runs: {succeeded:,}; load average {os.getloadavg()[0]:.1f}")
     print("  (* nested statements, already in their callers' time)")
     print(f"  rows inserted into runs: {measured.inserted / succeeded:.2f}/run")
-    print(f"  workers + python processes CPU: {1000 * measured.cpu_seconds / succeeded:.3f} ms/run")
+    # Four places: 0.1 us a run, the size of what one log line costs.
+    print(f"  workers + python processes CPU: {1000 * measured.cpu_seconds / succeeded:.4f} ms/run")
     own = 1000 * measured.worker_cpu_seconds / succeeded
     children = 1000 * measured.cpu_seconds / succeeded - own
-    print(f"    of which workers {own:.3f}, python processes {children:.3f} ms/run")
+    print(f"    of which workers {own:.4f}, python processes {children:.4f} ms/run")
     if measured.server_cpu_seconds is not None:
         server_ms = 1000 * measured.server_cpu_seconds / succeeded
         print(f"  PostgreSQL server processes CPU: {server_ms:.3f} ms/run")

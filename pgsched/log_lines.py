@@ -4,24 +4,27 @@ A busy worker starts and finishes thousands of runs a second. Through structlog'
 processor chain (a context copy, the level, a ``datetime`` timestamp, the renderer, a
 locked ``print`` and a flush) each line cost 13 to 30 us of the worker's CPU, two a run:
 about as much as the rest of the worker's work per run. Here the same lines are built
-from cached pieces (the job's rendered name, the worker's, the second of the timestamp)
-and written a loop turn's lines at a time, through the same ``LineOutput`` that
-structlog writes to, so lines keep their order. They must read exactly as structlog
-would write them: ``tests/unit/test_log_lines.py`` compares the two.
+a batch at a time (the attempts one claim hands over, or one instant's held slots
+begin, or one finish batch records): what a batch shares (the check that structlog is
+still ours, the worker's rendered name, the timestamp, one write to the output) is done
+once, what a run's two lines share (its keys, rendered) once per run, and names once per
+name. They are written through the same ``LineOutput`` that structlog writes to, so
+lines keep their order. They must read exactly as structlog would write them (the lines
+of one batch share its timestamp): ``tests/unit/test_log_lines.py`` compares the two.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import logging
-import threading
 import time
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
+from pgsched.line_output import LineOutput
 from pgsched.models import Attempt, RunStatus
 from pgsched.text import printable
 
@@ -29,10 +32,21 @@ from pgsched.text import printable
 QUOTED = frozenset(" \t=\r\n\"'")
 # Entries the name caches hold at most: jobs' and workers' names, rendered once each.
 MAX_CACHED_NAMES = 100_000
+# Only names up to this long are kept rendered: a job author writes names of up to the
+# name index's ~2,700 bytes, and 100,000 of those (each kept twice: the key and its
+# rendering) would be half a gigabyte of their text in the worker.
+MAX_CACHED_NAME_LENGTH = 256
+# Runs whose rendered keys wait for their run_finished line: those started and not yet
+# finished. Beyond this many (and one batch: a claim's attempts at most) they are all
+# dropped, and rendered again for run_finished (runs released or lost never get one).
+MAX_CACHED_RUNS = 20_000
 # structlog's console columns: the level padded to its longest name, the event to 30.
 LEVEL = "[info     ]"
 SUCCEEDED = RunStatus.SUCCEEDED.value
 
+# (attempt, lag_ms): a run_started line; (attempt, duration_ms, lag_ms): a run_finished.
+Started = tuple[Attempt, float | None]
+Succeeded = tuple[Attempt, float, float | None]
 
 log = structlog.get_logger("pgsched.runs")
 
@@ -51,54 +65,6 @@ def run_fields(attempt: Attempt, worker_id: str) -> dict[str, Any]:
     return fields
 
 
-class LineOutput:
-    """Where log lines go: one file, written and flushed once per event loop turn.
-
-    structlog writes through ``msg`` (at once, after any lines waiting); the lean
-    lines through ``add``, flushed at the end of the loop turn that wrote them, or
-    at once outside a loop. ``flush`` runs at exit too (``configure_logging``).
-    """
-
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
-        self._lines: list[str] = []
-        self._lock = threading.Lock()  # failure hooks log from their own thread
-        self._flush_due = False
-
-    def add(self, line: str) -> None:
-        """Write ``line`` with the others of this loop turn."""
-        with self._lock:
-            self._lines.append(line)
-            if self._flush_due:
-                return
-            self._flush_due = True
-        try:
-            asyncio.get_running_loop().call_soon(self.flush)
-        except RuntimeError:  # no loop running: nothing would flush it later
-            self.flush()
-
-    def msg(self, message: str) -> None:
-        """Write ``message`` now (structlog's lines), after the lines waiting."""
-        with self._lock:
-            self._lines.append(message)
-            self._write()
-
-    log = debug = info = warn = warning = error = err = critical = exception = msg
-
-    def flush(self) -> None:
-        """Write the lines waiting."""
-        with self._lock:
-            self._write()
-
-    def _write(self) -> None:
-        self._flush_due = False
-        if self._lines:
-            text = "\n".join(self._lines) + "\n"
-            self._lines.clear()
-            self.file.write(text)
-            self.file.flush()
-
-
 class RunLines:
     """Renders the success path's two per-run info lines as structlog would."""
 
@@ -110,7 +76,9 @@ class RunLines:
         self._prefix = ""
         self._scheduled: tuple[Any, str] = (None, "")
         self._worker: tuple[str | None, str] = (None, "")
+        # Per (kind, trigger): run_started's pieces; per run id: its rendered keys.
         self._kinds: dict[tuple[str, str], tuple[str, str]] = {}
+        self._runs: dict[int, tuple[str, str, str]] = {}
         self._info = False
         # The context last looked at, and whether it held structlog's variables.
         self._context: contextvars.Context | None = None
@@ -126,6 +94,7 @@ class RunLines:
         self._info = level <= logging.INFO
         self._names.clear()
         self._kinds.clear()
+        self._runs.clear()
         self._worker = (None, "")
 
     def enabled(self) -> bool:
@@ -136,64 +105,85 @@ class RunLines:
             return self._info
         return bool(log.is_enabled_for(logging.INFO))
 
-    def started(self, attempt: Attempt, worker_id: str, lag_ms: float | None) -> None:
-        """Log ``run_started`` (info): ``attempt`` was handed to its executor."""
-        output = self._usable()
+    def started(self, runs: Sequence[Started], worker_id: str) -> None:
+        """Log ``run_started`` (info) for each ``(attempt, lag_ms)``: each attempt was
+        handed to its executor."""
+        output = self._usable() if runs else None
         if output is None:
-            log.info(
-                "run_started",
-                kind=attempt.kind,
-                trigger=attempt.trigger.value,
-                lag_ms=lag_ms,
-                **run_fields(attempt, worker_id),
-            )
+            for attempt, lag_ms in runs:
+                log.info(
+                    "run_started",
+                    kind=attempt.kind,
+                    trigger=attempt.trigger.value,
+                    lag_ms=lag_ms,
+                    **run_fields(attempt, worker_id),
+                )
             return
-        number, job, run, rest = self._head(attempt, worker_id)
-        kind, trigger = self._kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt)
-        lag = _number(lag_ms, self._json)
+        worker, kinds, known, now = (
+            self._worker_name(worker_id),
+            self._kinds,
+            self._runs,
+            self._now(),
+        )
+        if len(known) + len(runs) > MAX_CACHED_RUNS:
+            known.clear()  # runs that never finished here (released, lost): rendered again
+        # Calls inlined (the keys kept, the lag rendered): 0.05 to 0.1 us each, per run.
+        lines = []
         if self._json:
-            output.add(
-                f'{{"kind": {kind}, "trigger": {trigger}, "lag_ms": {lag}, "job_name": {job},'
-                f' "run_id": {run}, "attempt": {number}, {rest}'
-                f'"event": "run_started", "level": "info", "timestamp": "{self._now()}"}}'
-            )
+            tail = f'"event": "run_started", "level": "info", "timestamp": "{now}"}}'
+            for attempt, lag_ms in runs:
+                head = (kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt))[0]
+                keys = known[attempt.run_id] = self._render(attempt, worker)
+                lag = "null" if lag_ms is None else repr(lag_ms)
+                lines.append(f"{head}{lag}, {keys[0]}{tail}")
         else:
-            output.add(
-                f"{self._now()} {LEVEL} run_started{' ' * 20}attempt={number} job_name={job}"
-                f" kind={kind} lag_ms={lag} run_id={run} trigger={trigger} worker_id={rest}"
-            )
+            start, tail = f"{now} {LEVEL} run_started{' ' * 20}", f" worker_id={worker}"
+            for attempt, lag_ms in runs:
+                kind, trigger = kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt)
+                number, job, run = known[attempt.run_id] = self._render(attempt, worker)
+                lag = "None" if lag_ms is None else repr(lag_ms)
+                lines.append(f"{start}{number} {job} {kind}{lag} {run}{trigger}{tail}")
+        output.add(lines)
 
-    def _kind(self, attempt: Attempt) -> tuple[str, str]:
-        rendered = self._name(attempt.kind), self._name(attempt.trigger.value)
-        self._kinds[attempt.kind, attempt.trigger] = rendered
-        return rendered
-
-    def succeeded(
-        self, attempt: Attempt, worker_id: str, duration_ms: float, lag_ms: float | None
-    ) -> None:
-        """Log ``run_finished`` (info) of an attempt recorded ``succeeded``."""
-        duration_ms = round(duration_ms, 1)
-        output = self._usable()
+    def succeeded(self, runs: Sequence[Succeeded], worker_id: str) -> None:
+        """Log ``run_finished`` (info) for each ``(attempt, duration_ms, lag_ms)`` of
+        an attempt recorded ``succeeded``."""
+        output = self._usable() if runs else None
         if output is None:
-            fields = run_fields(attempt, worker_id)
-            log.info(
-                "run_finished", **fields, duration_ms=duration_ms, status=SUCCEEDED, lag_ms=lag_ms
-            )
+            for attempt, duration_ms, lag_ms in runs:
+                log.info(
+                    "run_finished",
+                    **run_fields(attempt, worker_id),
+                    duration_ms=round(duration_ms, 1),
+                    status=SUCCEEDED,
+                    lag_ms=lag_ms,
+                )
             return
-        number, job, run, rest = self._head(attempt, worker_id)
-        status, lag = self._name(SUCCEEDED), _number(lag_ms, self._json)
+        worker, known, now = self._worker_name(worker_id), self._runs, self._now()
+        lines = []
         if self._json:
-            output.add(
-                f'{{"job_name": {job}, "run_id": {run}, "attempt": {number}, {rest}'
-                f'"duration_ms": {duration_ms!r}, "status": {status}, "lag_ms": {lag},'
-                f' "event": "run_finished", "level": "info", "timestamp": "{self._now()}"}}'
-            )
+            tail = f'"event": "run_finished", "level": "info", "timestamp": "{now}"}}'
+            for attempt, duration_ms, lag_ms in runs:
+                keys = known.pop(attempt.run_id, None) or self._render(attempt, worker)
+                lines.append(
+                    f'{{{keys[0]}"duration_ms": {round(duration_ms, 1)!r}, "status": "{SUCCEEDED}",'
+                    f' "lag_ms": {"null" if lag_ms is None else repr(lag_ms)}, {tail}'
+                )
         else:
-            output.add(
-                f"{self._now()} {LEVEL} run_finished{' ' * 19}attempt={number}"
-                f" duration_ms={duration_ms!r} job_name={job} lag_ms={lag} run_id={run}"
-                f" status={status} worker_id={rest}"
-            )
+            start = f"{now} {LEVEL} run_finished{' ' * 19}"
+            tail = f" status={SUCCEEDED} worker_id={worker}"
+            for attempt, duration_ms, lag_ms in runs:
+                pieces = known.pop(attempt.run_id, None) or self._render(attempt, worker)
+                number, job, run = pieces
+                lines.append(
+                    f"{start}{number} duration_ms={round(duration_ms, 1)!r} {job}"
+                    f" lag_ms={'None' if lag_ms is None else repr(lag_ms)} {run}{tail}"
+                )
+        output.add(lines)
+
+    def forget(self, run_id: int) -> None:
+        """Run ``run_id`` gets no lean ``run_finished`` line: drop its rendered keys."""
+        self._runs.pop(run_id, None)
 
     def _usable(self) -> LineOutput | None:
         """Where to write, None when structlog must: it was reset or configured
@@ -209,36 +199,61 @@ class RunLines:
             self._bound = bool(structlog.contextvars.get_contextvars())
         return None if self._bound else self.output
 
-    def _head(self, attempt: Attempt, worker_id: str) -> tuple[int, str, str, str]:
-        """The run's keys, rendered: attempt number, job name, run id, and the rest.
-        The rest is, in JSON, the keys after ``attempt`` in the order structlog got
-        them (slot, worker, shard); on the console, keys sort: the slot and shard
-        follow the run id, and the rest is the worker's name, last."""
+    def _kind(self, attempt: Attempt) -> tuple[str, str]:
+        """run_started's pieces for the attempt's kind and trigger: in JSON, the line's
+        start up to ``lag_ms``'s value; on the console, ``kind=`` with ``lag_ms=``
+        after it, and `` trigger=``."""
+        kind, trigger = self._name(attempt.kind), self._name(attempt.trigger.value)
+        rendered = (
+            (f'{{"kind": {kind}, "trigger": {trigger}, "lag_ms": ', "")
+            if self._json
+            else (f"kind={kind} lag_ms=", f" trigger={trigger}")
+        )
+        self._kinds[attempt.kind, attempt.trigger] = rendered
+        return rendered
+
+    def _render(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
+        """The run's keys, three pieces. In JSON the first holds them all, in the order
+        structlog got them (``run_fields``), each followed by a comma (the other two are
+        empty). On the console, keys sort: the attempt number, the job's name, and the
+        run id with the slot and shard."""
         scheduled_for = attempt.scheduled_for
         cached, iso = self._scheduled
-        if scheduled_for != cached:  # most runs of a turn share their slot
+        if scheduled_for != cached:  # most runs of a batch share their slot
             iso = scheduled_for.isoformat()
             self._scheduled = (scheduled_for, iso)
-        job = self._name(attempt.job_name)
-        if worker_id is not self._worker[0]:  # the same string, run after run
-            self._worker = (worker_id, self._name(worker_id))
-        worker = self._worker[1]
+        job = self._names.get(attempt.job_name) or self._name(attempt.job_name)
         shard = attempt.shard if attempt.shards > 1 else None
         if self._json:
-            tail = "" if shard is None else f' "shard": {shard},'
-            rest = f'"scheduled_for": "{iso}", "worker_id": {worker},{tail} '
-            return attempt.attempt, job, str(attempt.run_id), rest
-        run = f"{attempt.run_id} scheduled_for={iso}" + ("" if shard is None else f" shard={shard}")
-        return attempt.attempt, job, run, worker
+            return (
+                f'"job_name": {job}, "run_id": {attempt.run_id}, "attempt": {attempt.attempt},'
+                f' "scheduled_for": "{iso}", "worker_id": {worker},'
+                + ("" if shard is None else f' "shard": {shard},')
+                + " ",
+                "",
+                "",
+            )
+        run = f"run_id={attempt.run_id} scheduled_for={iso}"
+        return (
+            f"attempt={attempt.attempt}",
+            f"job_name={job}",
+            run if shard is None else f"{run} shard={shard}",
+        )
+
+    def _worker_name(self, worker_id: str) -> str:
+        if worker_id is not self._worker[0]:  # the same string, batch after batch
+            self._worker = (worker_id, self._name(worker_id))
+            self._runs.clear()  # their keys hold the worker's name
+        return self._worker[1]
 
     def _name(self, text: str) -> str:
         rendered = self._names.get(text)
         if rendered is None:
-            if len(self._names) >= MAX_CACHED_NAMES:
-                self._names.clear()
-            rendered = self._names[text] = (
-                json.dumps(text) if self._json else _console_text(printable(text))
-            )
+            rendered = json.dumps(text) if self._json else _console_text(printable(text))
+            if len(text) <= MAX_CACHED_NAME_LENGTH:
+                if len(self._names) >= MAX_CACHED_NAMES:
+                    self._names.clear()
+                self._names[text] = rendered
         return rendered
 
     def _now(self) -> str:
@@ -256,12 +271,6 @@ class RunLines:
 def _console_text(text: str) -> str:
     """A text value as structlog's console renderer shows it."""
     return repr(text) if QUOTED.intersection(text) else text
-
-
-def _number(value: float | None, as_json: bool) -> str:
-    if value is None:
-        return "null" if as_json else "None"
-    return repr(value)
 
 
 # The per-run info lines: through structlog until configure_logging gives an output.

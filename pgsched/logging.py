@@ -10,7 +10,8 @@ from typing import Any, TextIO
 
 import structlog
 
-from pgsched.log_lines import RUN_LINES, LineOutput
+from pgsched.line_output import LineOutput
+from pgsched.log_lines import RUN_LINES
 from pgsched.text import printable
 
 LOG_FORMATS = ("console", "json")

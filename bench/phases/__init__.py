@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bench.harness.context import BenchContext
 from bench.harness.report import Figure
 from bench.phases import (
+    beside_held,
     ceiling,
     connections,
     herd,
@@ -41,6 +42,7 @@ PHASES: dict[str, Phase] = {
     "idle": idle.run,
     "ceiling": ceiling.run,
     "overload": overload.run,
+    "beside-held": beside_held.run,
     "herd-10k": lambda context: herd.run(context, 10_000),
     "herd-50k": lambda context: herd.run(context, 50_000),
     "herd-100k": lambda context: herd.run(context, 100_000),

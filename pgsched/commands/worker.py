@@ -63,9 +63,10 @@ def _read_by(
     show_default=True,
     type=click.IntRange(1, 10000),
     help="Attempts this worker runs at once: shell, http and sql ones, and python ones "
-    "while they run in a python process (python attempts waiting for a process do not "
-    "count while its processes begin more than this within 50 ms; a worker keeps waiting "
-    "no more than they begin in that time).",
+    "while they run in a python process. Python attempts waiting for a process do not "
+    "count while its processes begin more than this within 50 ms: a worker then keeps "
+    "waiting no more than they begin in that time (at most 500), slots claimed ahead of "
+    "their instant included should they be due already.",
 )
 @click.option(
     "--queues",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from pgsched.engine.start_lag import lag_ms, start_lags
 from pgsched.log_lines import RUN_LINES, run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
 from pgsched.text import first_line
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pgsched.engine.rows import ClaimResult
     from pgsched.hooks import FailureHooks
 
+SUCCEEDED = RunStatus.SUCCEEDED
 FAILED_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST})
 # On shutdown, failure hooks get this long to deliver what is queued (a network call).
 HOOKS_CLOSE_SECONDS = 5.0
@@ -111,21 +113,22 @@ class RunEvents:
         return self.metrics is not None or RUN_LINES.enabled()
 
     def started(self, attempt: Attempt, handed_over: float | None) -> None:
-        """The worker began ``attempt`` at worker instant ``handed_over``; one past its
+        """``started_all`` for one attempt."""
+        self.started_all((attempt,), handed_over)
+
+    def started_all(self, attempts: Sequence[Attempt], handed_over: float | None) -> None:
+        """The worker began ``attempts`` at worker instant ``handed_over``; one past its
         job's warn_after_seconds is flagged then, unless ``ended`` came first."""
-        if self.metrics is not None:
-            self.metrics.started(attempt)
-        if attempt.warn_after_seconds is not None:
-            self._warning_timers[attempt.run_id] = asyncio.get_running_loop().call_later(
-                attempt.warn_after_seconds, self._flag_over_warning, attempt
-            )
+        metrics = self.metrics
+        for attempt in attempts:
+            if metrics is not None:
+                metrics.started(attempt)
+            if attempt.warn_after_seconds is not None:
+                self._warning_timers[attempt.run_id] = asyncio.get_running_loop().call_later(
+                    attempt.warn_after_seconds, self._flag_over_warning, attempt
+                )
         if RUN_LINES.enabled():
-            # On the database clock, read only for the log line: thousands start a second.
-            clock = attempt.clock
-            started_at = None
-            if clock is not None and handed_over is not None:
-                started_at = clock.database_time(handed_over)
-            RUN_LINES.started(attempt, self.worker_id(), _lag_ms(attempt, started_at))
+            RUN_LINES.started(start_lags(attempts, handed_over), self.worker_id())
 
     def ended(self, attempt: Attempt) -> None:
         """``attempt`` stopped running (however): its warning timer goes, and it no
@@ -152,9 +155,17 @@ class RunEvents:
     def recorded(self, batch: Sequence[EndedAttempt], finished: Mapping[int, FinishedRun]) -> None:
         """The finisher wrote ``batch``; ``finished`` holds the runs whose claim held."""
         report_each = RUN_LINES.enabled()
+        # Lines of runs that succeeded, written together: before any other line of the
+        # batch (a failure's, a breaker's, a dropped result's), so that order is kept.
+        succeeded: list[tuple[Attempt, float, float | None]] = []
         for ended in batch:
             attempt, outcome, duration_ms = ended.attempt, ended.outcome, ended.duration_ms
             row = finished.get(attempt.run_id)
+            if row is None or row.breaker_transition or outcome.status is not SUCCEEDED:
+                RUN_LINES.forget(attempt.run_id)
+                if succeeded:
+                    RUN_LINES.succeeded(succeeded, self.worker_id())
+                    succeeded.clear()
             if row is None:
                 self._dropped(attempt, outcome, duration_ms)
                 continue
@@ -188,12 +199,12 @@ class RunEvents:
                 )
             if not report_each and not final:
                 continue
-            lag_ms = _lag_ms(attempt, ended.started_at)
+            lag = lag_ms(attempt, ended.started_at)
             if outcome.status is RunStatus.SUCCEEDED:
-                RUN_LINES.succeeded(attempt, self.worker_id(), duration_ms, lag_ms)
+                succeeded.append((attempt, duration_ms, lag))
                 continue
             fields = self._fields(attempt, duration_ms, outcome.status)
-            fields["lag_ms"] = lag_ms
+            fields["lag_ms"] = lag
             # A failure with a retry queued is routine; one with none left needs a look.
             log.log(
                 logging.WARNING if final else logging.INFO,
@@ -204,9 +215,12 @@ class RunEvents:
                 retry_at=row.retry_at.isoformat() if row.retry_at else None,
                 **fields,
             )
+        if succeeded:
+            RUN_LINES.succeeded(succeeded, self.worker_id())
 
     def abandoned(self, attempt: Attempt, duration_ms: float) -> None:
         """An attempt was stopped and not recorded: taken from this worker, or aborted."""
+        RUN_LINES.forget(attempt.run_id)
         if self.metrics is not None:
             self.metrics.abandoned()
         log.warning(
@@ -384,10 +398,3 @@ class RunEvents:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _lag_ms(attempt: Attempt, started_at: datetime | None) -> float | None:
-    """``started_at - scheduled_for`` in ms; for a retry it includes the backoff."""
-    if started_at is None:
-        return None
-    return round((started_at - attempt.scheduled_for).total_seconds() * 1000, 1)

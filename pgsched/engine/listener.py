@@ -78,8 +78,7 @@ class Listener:
                 await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
                 listening = True
                 self._state.wake_up(notified=True)
-                async for notification in connection.notifies():
-                    self.hint(notification.channel, notification.payload)
+                await self._hear(connection)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if listening:
                 log.warning("listener_disconnected", error=str(exc).strip(), retry_in_s=0)
@@ -88,6 +87,33 @@ class Listener:
                 f"lost the LISTEN connection to {redact(self._url)}: {str(exc).strip()}"
             ) from exc
         return 0.0
+
+    async def _hear(self, connection: psycopg.AsyncConnection[tuple[int]]) -> None:
+        """Pass notifications on as they arrive, until the connection is lost. The
+        event loop wakes for this only when the socket has data: psycopg's
+        ``notifies()`` also wakes every 0.1 s to look again (its wait interval), ten
+        wake-ups a second of a worker with nothing to do (bench/README.md, Round 9)."""
+        pgconn, encoding = connection.pgconn, connection.info.encoding
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()  # raises once the server or the network is gone
+                while (notification := pgconn.notifies()) is not None:
+                    channel = notification.relname.decode(encoding, "replace")
+                    self.hint(channel, notification.extra.decode(encoding, "replace"))
+            except psycopg.OperationalError as exc:
+                if not lost.done():
+                    lost.set_exception(exc)
+
+        socket = pgconn.socket
+        loop.add_reader(socket, readable)
+        try:
+            readable()  # whatever came with the LISTEN's answer
+            await lost
+        finally:
+            loop.remove_reader(socket)
 
     async def _warn_if_pooled(self, connection: psycopg.AsyncConnection[tuple[int]]) -> None:
         cursor = await connection.execute(server_pid_query())

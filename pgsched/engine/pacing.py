@@ -128,12 +128,18 @@ class ClaimPacer:
     # --concurrency's room at the last ``room``: what claims ahead that must stay
     # within it may take (it may be below zero).
     side_room: int = 0
+    # The python room at the last ``room``: what a claim ahead may take, should its
+    # slots be due already (``ahead_limit``).
+    python_room: int = 0
     # --concurrency less every attempt the worker holds but those held for a later
     # instant, at the last ``room``: what pending attempts (of any kind, never handed
     # back, shards of a slot among them) may take.
     pending_room: int = 0
     # Slots due until then (monotonic) were within the last claim's window (``claim_sent``).
     claim_reach: float = math.inf
+    # The next job slot (monotonic) as the last look at the database saw it; infinite
+    # when no job was scheduled (``idle_delay``).
+    next_slot_at: float = -math.inf
 
     @property
     def gather_floor(self) -> int:
@@ -211,6 +217,7 @@ class ClaimPacer:
         python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - in_flight)
         self.pending_room = self.concurrency - in_flight
         self.side_room = side
+        self.python_room = python
         share = self.side_share
         if share >= 1.0:
             free = side
@@ -236,10 +243,17 @@ class ClaimPacer:
         share = max(side_by_side / claimed, faded)
         self.side_share = share if share >= SIDE_SHARE_MIN else 0.0
 
-    def ahead_limit(self, free: int, room: int, now: float) -> int:
-        """How many slots a claim ahead takes, of ``free`` (``hold_room``); of ``room``
-        (what --concurrency leaves) too, for a while after one brought shell, http or
-        sql slots beyond it (``surplus_seen``)."""
+    def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
+        """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
+        ``due`` (the python room, ``python_room``): its window begins now, and any of
+        its slots may be due already (a worker that woke late, slots handed back, an
+        instant just passed), to begin at once; python ones then wait for a process
+        within the python room's bounds as a claim of due work's would (slow jobs
+        within --concurrency), and shell, http and sql ones beyond --concurrency go
+        back (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too,
+        for a while after one brought shell, http or sql slots beyond it
+        (``surplus_seen``)."""
+        free = min(hold, due)
         if now < self.within_concurrency_until:
             free = min(free, room)
         return min(free, FIRE_AHEAD_CLAIM_MAX)
@@ -305,6 +319,7 @@ class ClaimPacer:
         self.more_to_schedule = due.unscheduled
         soon = self.poll_interval + FIRE_AHEAD_MAX_SECONDS
         self.slot_soon = due.jobs is not None and due.jobs <= soon
+        self.next_slot_at = math.inf if due.jobs is None else now + due.jobs
         # New jobs get their next_run now, not a poll later (after a short wait: the
         # worker that found them first may still hold them).
         delay = CONTENDED_MAX_SECONDS if due.unscheduled else self.poll_interval
@@ -346,6 +361,29 @@ class ClaimPacer:
             self.pending_due_at = now + wait
             delay = min(delay, wait)
         return delay
+
+    def only_look(self, now: float) -> bool:
+        """Whether this round should first ask what is due (``next_due_in``, one
+        statement) and claim only if something is within reach (``within_reach``):
+        when the last look saw nothing to do before the next slot, beyond the widest
+        window, and nothing since says otherwise. An idle worker woken by its poll
+        interval then does not send a claim transaction that would find nothing; a
+        NOTIFY, a slot's own wake-up, pending attempts and new jobs claim at once."""
+        if self.backlog or self.more_to_schedule or self.check_pending:
+            return False
+        if self.pending_due_at is not None and now >= self.pending_due_at:
+            return False
+        return self.next_slot_at - now > FIRE_AHEAD_MAX_SECONDS
+
+    def within_reach(self, due: DueIn, now: float) -> bool:
+        """Whether a look (``only_look``) found work a claim should take now: jobs
+        waiting for their first next_run, pending attempts due (the claim then looks
+        for them), or a slot within the fire-ahead window."""
+        if due.pending is not None and due.pending <= 0:
+            self.check_pending = True
+        if due.unscheduled or self.check_pending:
+            return True
+        return due.jobs is not None and due.jobs <= self.ahead_window(now, now + due.jobs)
 
     def woken(self) -> None:
         """A NOTIFY: new or changed jobs, a manual run, a released slot."""

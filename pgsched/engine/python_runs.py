@@ -125,6 +125,10 @@ class PythonRuns:
         watching = events.watching_starts()
         submitted: list[tuple[Attempt, float, Callable[[Outcome], None]]] = []
         runs: list[PythonRun] = []
+        # Starts told together: those begun now, and those held, by instant (one
+        # callback per instant of this claim, told in one batch then).
+        begun: list[Attempt] = []
+        held: dict[float, list[PythonRun]] = {}
         for attempt, start_at in batch:
             run = PythonRun(self, attempt, start_at)
             # Handed to the executor: "started" for the worker; the executor says
@@ -134,13 +138,20 @@ class PythonRuns:
             if start_at > now:
                 if told:
                     run.unannounced = True
-                    self._holds.call_at(start_at, partial(self._began_held, run))
+                    group = held.get(start_at)
+                    if group is None:
+                        group = held[start_at] = []
+                    group.append(run)
             else:
                 run.handed_over = now
                 if told:
-                    events.started(attempt, now)
+                    begun.append(attempt)
             submitted.append((attempt, start_at, run.answered))
             runs.append(run)
+        if begun:
+            events.started_all(begun, now)
+        for start_at, group in held.items():
+            self._holds.call_at(start_at, partial(self._began_held, group, start_at))
         for run, ticket in zip(runs, self._python.submit(submitted), strict=True):
             run.ticket = ticket
 
@@ -178,9 +189,11 @@ class PythonRuns:
             reason: object = outcome
             if outcome is None:
                 reason = state.cancel_reasons.pop(attempt.run_id, None)
-            if run.unannounced:
+            if run.unannounced and (outcome is None or attempt.warn_after_seconds is not None):
                 # Its result was read in the loop turn of its instant, before the timer
-                # that tells its start (a late wake-up runs what was read first).
+                # that tells its start (a late wake-up runs what was read first). One
+                # that began is told by that timer, in this turn, with the others of its
+                # instant; one with a warning timer now, before ``ended`` cancels it.
                 run.unannounced = False
                 if outcome is not None:
                     self._events.started(attempt, run.start_at)
@@ -216,10 +229,17 @@ class PythonRuns:
             )
         )
 
-    def _began_held(self, run: PythonRun) -> None:
-        if not run.unannounced:
-            return  # told already, with its outcome
-        run.unannounced = False
-        held = self._state.in_flight.get(run.attempt.run_id)
-        if held is not None and held.task is run:  # not withdrawn or taken meanwhile
-            self._events.started(run.attempt, run.start_at)
+    def _began_held(self, group: list[PythonRun], start_at: float) -> None:
+        """Tell the start of the held runs of ``group``, begun at instant ``start_at``,
+        that are still this worker's, or ended with an outcome (``end``), and not told."""
+        in_flight, begun = self._state.in_flight, []
+        for run in group:
+            if not run.unannounced:
+                continue  # told already, or withdrawn and ended with no outcome
+            run.unannounced = False
+            held = in_flight.get(run.attempt.run_id)
+            # Not withdrawn or taken meanwhile, or its outcome read before this timer.
+            if run.gone or (held is not None and held.task is run):
+                begun.append(run.attempt)
+        if begun:
+            self._events.started_all(begun, start_at)

@@ -270,6 +270,11 @@ class Worker:
         if self.state.notified:
             self.state.notified = False
             self._pacer.woken()
+        elif self._pacer.only_look(time.monotonic()):
+            due = await self._claims.due_in(self.options.queues)
+            if not self._pacer.within_reach(due, time.monotonic()):
+                self.state.claim_round_done()
+                return self._pacer.idle_delay(due, 0, time.monotonic())
         self.state.claiming = True
         try:
             claimed = await self._claim(free)
@@ -305,7 +310,9 @@ class Worker:
             limit = free - taken
             if ahead:
                 within = pacer.side_room - taken
-                limit = pacer.ahead_limit(self._free(ahead=True) - taken, within, time.monotonic())
+                hold = self._free(ahead=True) - taken
+                due = pacer.python_room - taken
+                limit = pacer.ahead_limit(hold, due, within, time.monotonic())
                 if pacer.slot_soon and self._holds.clock.wants_sample(time.monotonic()):
                     self._holds.clock.observe(await self._claims.database_clock())
             claim_started = time.monotonic()

@@ -92,3 +92,50 @@ def test_the_keda_query_of_the_manifests_answers_one_number_to_a_reader(
     with psycopg.connect(reader_url, autocommit=True) as reader:
         answer = reader.execute(trigger["metadata"]["query"]).fetchall()
     assert answer == [(5,)]
+
+
+def buffers(db: Connection, call: str) -> int:
+    """Shared buffers one execution of ``call`` reads, the function's statements included
+    (the second execution: the first also reads the catalog)."""
+    for _ in range(2):
+        plan = db.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {call}").fetchone()
+    assert plan is not None
+    top = plan[0][0]["Plan"]
+    return int(top["Shared Hit Blocks"] + top["Shared Read Blocks"])
+
+
+REGISTER = """
+INSERT INTO pgsched.jobs (name, schedule, kind, target, queue, priority, next_run)
+SELECT 'j' || n, '0 0 1 1 *', 'python', 'app.jobs:run',
+       CASE WHEN n %% 2 = 0 THEN 'default' ELSE 'reports' END, n %% 3, now() + interval '300 days'
+  FROM generate_series(%(first)s::integer, %(first)s::integer + 99999) AS n
+"""
+
+
+def test_demand_reads_the_due_jobs_only_however_many_are_registered(db: Connection) -> None:
+    # Jobs of two queues and three priorities, none due for a year; then some due.
+    read = []
+    for first in (1, 100_001):
+        db.execute(REGISTER, {"first": first})
+        db.execute("VACUUM ANALYZE pgsched.jobs")
+        assert demand(db) == 0
+        read.append(buffers(db, "SELECT pgsched.worker_demand(NULL, 30)"))
+    # v1 read every enabled job's entry: 100 buffers at 100,000 jobs, 45 more for each
+    # 100,000 more (880 at a million).
+    assert read[1] - read[0] < 10
+    assert buffers(db, "SELECT pgsched.worker_demand(ARRAY['reports'], 30)") < read[1]
+    made_due = db.execute(
+        "UPDATE pgsched.jobs SET next_run = now() WHERE id % 3000 = 0 RETURNING id"
+    ).fetchall()
+    assert demand(db) == len(made_due) > 60
+    assert demand(db, ["default"]) + demand(db, ["reports"]) == len(made_due)
+    # A running attempt counts once: a due job running counts no more as due; one not due
+    # adds itself.
+    due_name, later_name = db.execute(
+        "SELECT (SELECT name FROM pgsched.jobs WHERE id = %s),"
+        "       (SELECT name FROM pgsched.jobs WHERE id = 1)",
+        [made_due[0][0]],
+    ).fetchone()  # type: ignore[misc]
+    add_run(db, due_name, "running")
+    add_run(db, later_name, "running")
+    assert demand(db) == len(made_due) + 1

@@ -16,9 +16,12 @@ import pytest
 import structlog
 
 from pgsched import log_lines
-from pgsched.log_lines import LineOutput, RunLines
+from pgsched.engine.events import RunEvents
+from pgsched.engine.repository import FinishedRun
+from pgsched.line_output import LineOutput
+from pgsched.log_lines import RunLines
 from pgsched.logging import configure_logging
-from pgsched.models import Attempt, Trigger
+from pgsched.models import Attempt, EndedAttempt, Outcome, Trigger
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 SLOT = datetime(2026, 12, 3, 12, 0, 1, tzinfo=UTC)
@@ -85,9 +88,8 @@ def test_lean_lines_are_structlogs_lines(
             written,
             log_format,
             "started",
-            attempt=run,
+            runs=[(run, lag_ms)],
             worker_id="w-1 x",
-            lag_ms=lag_ms,
         )
         assert lean == reference
         lean, reference = both_ways(
@@ -95,10 +97,8 @@ def test_lean_lines_are_structlogs_lines(
             written,
             log_format,
             "succeeded",
-            attempt=run,
+            runs=[(run, 3.04999, lag_ms)],
             worker_id="host:42",
-            duration_ms=3.04999,
-            lag_ms=lag_ms,
         )
         assert lean == reference
     if log_format == "json":
@@ -121,7 +121,7 @@ def test_a_bound_contextvar_sends_the_line_through_structlog(
     configure_logging("info", "json", file=written)
     monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
     with structlog.contextvars.bound_contextvars(request_id="r-9"):
-        log_lines.RUN_LINES.started(attempt(), "w", 1.0)
+        log_lines.RUN_LINES.started([(attempt(), 1.0)], "w")
     line = json.loads(written.getvalue())
     assert line["request_id"] == "r-9" and line["event"] == "run_started"
 
@@ -131,17 +131,17 @@ def test_lines_keep_their_order_and_are_written_by_the_turns_end() -> None:
     output = LineOutput(buffer)
 
     async def turn() -> str:
-        output.add("one")
-        output.add("two")
+        output.add(["one"])
+        output.add(["two"])
         assert buffer.getvalue() == ""  # written once, at the end of the turn
         output.msg("three")  # structlog's line: at once, after those waiting
         assert buffer.getvalue() == "one\ntwo\nthree\n"
-        output.add("four")
+        output.add(["four"])
         await asyncio.sleep(0)
         return buffer.getvalue()
 
     assert asyncio.run(turn()) == "one\ntwo\nthree\nfour\n"
-    output.add("five")  # no loop: at once
+    output.add(["five"])  # no loop: at once
     assert buffer.getvalue().endswith("four\nfive\n")
 
 
@@ -153,7 +153,7 @@ def test_lines_of_a_turn_the_loop_never_finished_are_written_at_exit() -> None:
         "configure_logging()\n"
         "loop = asyncio.new_event_loop()\n"
         "def last_turn():\n"
-        "    RUN_LINES.output.add('the last line')\n"
+        "    RUN_LINES.output.add(['the last line'])\n"
         "    loop.stop()  # the flush it scheduled never runs in the loop\n"
         "loop.call_soon(last_turn)\n"
         "loop.run_forever()\n"
@@ -189,3 +189,65 @@ def test_the_level_is_configure_loggings_without_asking_structlog_per_run(
     structlog.reset_defaults()  # configured no more by configure_logging: structlog is asked
     monkeypatch.setattr(log_lines, "log", structlog.get_logger("pgsched.runs"))
     assert log_lines.RUN_LINES.enabled() is True
+
+
+class CountedWrites(io.StringIO):
+    """A file that counts its writes."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_batchs_lines_are_one_write_with_one_timestamp(
+    monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    buffer = CountedWrites()
+    configure_logging("info", log_format, file=buffer)
+    try:
+        runs = [attempt(run_id=n) for n in (1, 2, 3)]
+        log_lines.RUN_LINES.started([(run, 1.5) for run in runs], "w")  # no loop: at once
+        assert buffer.writes == 1
+        log_lines.RUN_LINES.succeeded([(run, 2.0, 1.5) for run in runs], "w")
+        assert buffer.writes == 2
+        written = buffer.getvalue().splitlines()
+        assert len(written) == 6
+        assert len({TIMESTAMP.search(line).group() for line in written[:3]}) == 1  # type: ignore[union-attr]
+    finally:
+        structlog.reset_defaults()
+        log_lines.RUN_LINES.use(None)
+
+
+def test_a_runs_keys_are_kept_until_its_outcome_and_no_more(
+    monkeypatch: pytest.MonkeyPatch, written: io.StringIO
+) -> None:
+    configure_logging("info", "json", file=written)
+    lines = log_lines.RUN_LINES
+    succeeds, fails, never = attempt(run_id=1), attempt(run_id=2), attempt(run_id=3)
+    events = RunEvents(lambda: "w")
+    events.started_all([succeeds, fails, never], None)
+    assert set(lines._runs) == {1, 2, 3}
+    finished = {n: FinishedRun(n, None, None) for n in (1, 2)}
+    ok, failed = Outcome.succeeded(), Outcome.failed("boom")
+    events.recorded(
+        [EndedAttempt(succeeds, ok, 1.0, None), EndedAttempt(fails, failed, 1.0, None)], finished
+    )
+    events.abandoned(never, 1.0)
+    assert lines._runs == {}
+    monkeypatch.setattr(log_lines, "MAX_CACHED_RUNS", 10)
+    for first in range(0, 100, 5):  # batches of 5 runs that never finish here
+        lines.started([(attempt(run_id=n), None) for n in range(first, first + 5)], "w")
+        assert len(lines._runs) <= 10 + 5  # the bound, and one batch
+
+
+def test_only_short_names_are_kept_rendered(written: io.StringIO) -> None:
+    configure_logging("info", "json", file=written)
+    lines = log_lines.RUN_LINES
+    long_name = "n" * (log_lines.MAX_CACHED_NAME_LENGTH + 1)
+    lines.started([(attempt(long_name, run_id=1), None), (attempt("short", run_id=2), None)], "w")
+    assert "short" in lines._names
+    assert long_name not in lines._names
+    assert long_name in written.getvalue()

@@ -188,26 +188,26 @@ def test_a_loop_asleep_for_lack_of_room_is_woken_by_any_end() -> None:
 
 def test_a_claim_ahead_takes_a_share_of_an_instant_not_all_of_it() -> None:
     p = pacer(concurrency=5000)
-    assert p.ahead_limit(10, room=5000, now=0.0) == 10
-    assert p.ahead_limit(5000, room=5000, now=0.0) == FIRE_AHEAD_CLAIM_MAX
+    assert p.ahead_limit(10, due=5000, room=5000, now=0.0) == 10
+    assert p.ahead_limit(5000, due=5000, room=5000, now=0.0) == FIRE_AHEAD_CLAIM_MAX
 
 
 def test_once_other_kinds_came_beyond_concurrency_claims_ahead_stay_within_it() -> None:
     p = pacer(concurrency=100)
     # Held slots are sized by the python processes, not by --concurrency room.
-    assert p.ahead_limit(400, room=30, now=10.0) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=10.0) == 400
     p.surplus_seen(10.0)
     # Until SURPLUS_CAUTION_SECONDS after the latest instant that claim could hold:
     # the slots it handed back are not taken back at once.
     until = 10.0 + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
-    assert p.ahead_limit(400, room=30, now=10.1) == 30
-    assert p.ahead_limit(20, room=30, now=until - 0.01) == 20
-    assert p.ahead_limit(400, room=30, now=until) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=10.1) == 30
+    assert p.ahead_limit(20, due=5000, room=30, now=until - 0.01) == 20
+    assert p.ahead_limit(400, due=5000, room=30, now=until) == 400
     # Another one later extends it, an earlier one never shortens it.
     p.surplus_seen(11.0)
     p.surplus_seen(10.5)
-    assert p.ahead_limit(400, room=30, now=until + 0.5) == 30
-    assert p.ahead_limit(400, room=30, now=until + 1.0) == 400
+    assert p.ahead_limit(400, due=5000, room=30, now=until + 0.5) == 30
+    assert p.ahead_limit(400, due=5000, room=30, now=until + 1.0) == 400
 
 
 def test_a_worker_holds_what_its_python_processes_begin_soon_after_the_instant() -> None:
@@ -286,3 +286,32 @@ def test_a_worker_alone_on_its_queues_claims_an_instant_whole_at_once() -> None:
     assert p.ahead_window(10.0) == window and p.share_taken_until == 0.0
     soon = DueIn(jobs=0.2, pending=None, unscheduled=False)
     assert p.idle_delay(soon, FIRE_AHEAD_CLAIM_MAX, now=10.0) == 0.0
+
+
+def test_a_poll_only_looks_while_the_next_slot_is_beyond_any_claims_reach() -> None:
+    p = pacer()
+    assert not p.only_look(0.0)  # the first round claims (and schedules new jobs)
+    p.should_check_pending(0.0)
+    p.claimed(0, 10, None)
+    p.idle_delay(DueIn(jobs=3600.0, pending=None, unscheduled=False), 0, 0.0)
+    assert p.only_look(1.0)
+    assert not p.only_look(3600.0 - FIRE_AHEAD_MAX_SECONDS)  # its own wake-up claims
+    p.idle_delay(DueIn(jobs=None, pending=None, unscheduled=False), 0, 0.0)
+    assert p.only_look(1.0)
+    p.woken()  # a NOTIFY claims at once
+    assert not p.only_look(1.0)
+
+
+def test_a_look_claims_for_new_jobs_pending_attempts_and_slots_within_the_window() -> None:
+    far = DueIn(jobs=60.0, pending=30.0, unscheduled=False)
+    p = pacer()
+    p.more_to_schedule = p.check_pending = False
+    assert not p.within_reach(far, 0.0)
+    assert p.within_reach(DueIn(jobs=60.0, pending=None, unscheduled=True), 0.0)
+    assert p.within_reach(DueIn(jobs=p.ahead_seconds, pending=None, unscheduled=False), 0.0)
+    assert not p.check_pending
+    assert p.within_reach(DueIn(jobs=60.0, pending=0.0, unscheduled=False), 0.0)
+    assert p.check_pending  # the claim that follows looks for them
+    p.check_pending = False
+    p.idle_delay(far, 0, 0.0)
+    assert not p.only_look(30.0)  # the pending attempt's time: a claim looks

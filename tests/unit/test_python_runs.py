@@ -373,6 +373,9 @@ def test_a_held_attempt_whose_result_is_read_before_its_instants_timer_is_told_s
         {
             "watching_starts": lambda self: True,
             "started": lambda self, attempt, at: told.started.append(attempt.run_id),
+            "started_all": lambda self, attempts, at: told.started.extend(
+                a.run_id for a in attempts
+            ),
             "ended": lambda self, attempt: told.ended.append(attempt.run_id),
             "abandoned": lambda self, attempt, ms: None,
         },
@@ -382,18 +385,66 @@ def test_a_held_attempt_whose_result_is_read_before_its_instants_timer_is_told_s
     finished = Finished()
     runs = PythonRuns(state, python, Holds(), events, finished, ClaimPacer(100, 1.0))  # type: ignore[arg-type]
 
-    async def go() -> list[int]:
-        start_at = time.monotonic() + 0.2
-        runs.start([(make_attempt("python", f"{JOBS}:noop", run_id=7), start_at)], True)
-        run = state.in_flight[7].task
-        # The worker woke late: its process's result is read before the instant's timer.
-        run.answered(Outcome(RunStatus.SUCCEEDED, started_monotonic=start_at))  # type: ignore[union-attr]
+    async def go() -> tuple[list[int], list[int]]:
+        start_at = time.monotonic() + 0.05
+        plain = make_attempt("python", f"{JOBS}:noop", run_id=7)
+        watched = make_attempt("python", f"{JOBS}:noop", run_id=8, warn_after_seconds=60)
+        runs.start([(plain, start_at), (watched, start_at)], True)
+        time.sleep(0.1)  # the worker woke late, its instant's timer due but not yet run:
+        for run_id in (7, 8):  # its processes' results are read first, in the same turn
+            run = state.in_flight[run_id].task
+            run.answered(Outcome(RunStatus.SUCCEEDED, started_monotonic=start_at))  # type: ignore[union-attr]
         told_then = list(told.started)
-        await asyncio.sleep(0.3)  # past the instant: the timer must not tell it again
-        return told_then
+        for _ in range(2):  # this test's turn ends; the instant's timer runs next
+            await asyncio.sleep(0)
+        told_in_turn = list(told.started)
+        await asyncio.sleep(0.1)  # the timer must not tell them again
+        return told_then, told_in_turn
 
-    told_then = asyncio.run(go())
-    assert told_then == [7]
-    assert told.started == [7]
-    assert told.ended == [7]
+    told_then, told_in_turn = asyncio.run(go())
+    # One with a warning timer is told at once, before ended cancels its timer; the
+    # other by its instant's timer, in the same turn, with the others of its instant.
+    assert told_then == [8]
+    assert told_in_turn == told.started == [8, 7]
+    assert told.ended == [7, 8]
     assert finished.status(7) is RunStatus.SUCCEEDED
+
+
+def test_a_claims_starts_are_told_together_held_ones_by_one_callback_per_instant() -> None:
+    told: list[tuple[list[int], float]] = []
+    events: Any = type(
+        "Events",
+        (),
+        {
+            "watching_starts": lambda self: True,
+            "started_all": lambda self, attempts, at: told.append(
+                ([a.run_id for a in attempts], at)
+            ),
+        },
+    )()
+    timers: list[float] = []
+
+    class CountedHolds(Holds):
+        def call_at(self, at: float, callback: Any) -> None:
+            timers.append(at)
+            super().call_at(at, callback)
+
+    python: Any = type("Python", (), {"submit": lambda self, batch: [None] * len(batch)})()
+    state = WorkerState(new_identity(WorkerOptions()))
+    runs = PythonRuns(state, python, CountedHolds(), events, Finished(), ClaimPacer(100, 1.0))  # type: ignore[arg-type]
+
+    async def go() -> tuple[float, float]:
+        now = time.monotonic()
+        first, second = now + 0.1, now + 0.2
+        batch = [(make_attempt("python", f"{JOBS}:noop", run_id=n), now - 1) for n in (1, 2)]
+        batch += [(make_attempt("python", f"{JOBS}:noop", run_id=n), first) for n in (3, 4, 5)]
+        batch += [(make_attempt("python", f"{JOBS}:noop", run_id=n), second) for n in (6, 7)]
+        runs.start(batch, True)
+        assert [ids for ids, _ in told] == [[1, 2]]  # those due: at once, together
+        del state.in_flight[4]  # taken away before its instant: never told
+        await asyncio.sleep(0.3)
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert sorted(timers) == [first, second]  # one callback per instant, not per slot
+    assert told[1:] == [([3, 5], first), ([6, 7], second)]

@@ -115,7 +115,7 @@ def test_surplus_goes_back_in_one_statement_and_does_not_start_here() -> None:
     assert kept == [1, 2, 3]
     assert repository.asked == [(4, 4), (5, 5)]
     # Claims ahead stay within --concurrency for a while: not to take them back at once.
-    assert p.ahead_limit(100, room=1, now=time.monotonic()) == 1
+    assert p.ahead_limit(100, due=5000, room=1, now=time.monotonic()) == 1
 
 
 def test_no_surplus_no_statement() -> None:
@@ -129,7 +129,7 @@ def test_surplus_the_database_refused_to_take_back_starts_here_late() -> None:
     repository = Releasing(failures=1)
     kept, p = hand_back([slot(1), slot(2), slot(3)], repository, holding=[slot(8)])
     assert kept == [1, 2, 3] and repository.asked == [(2, 2), (3, 3)]
-    assert p.ahead_limit(100, room=1, now=time.monotonic()) == 1
+    assert p.ahead_limit(100, due=5000, room=1, now=time.monotonic()) == 1
 
 
 def test_surplus_whose_release_went_unanswered_never_starts_here(
