@@ -245,14 +245,12 @@ class ClaimPacer:
 
     def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
         """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
-        ``due`` (the python room, ``python_room``): its window begins now, and any of
-        its slots may be due already (a worker that woke late, slots handed back, an
-        instant just passed), to begin at once; python ones then wait for a process
-        within the python room's bounds as a claim of due work's would (slow jobs
-        within --concurrency), and shell, http and sql ones beyond --concurrency go
-        back (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too,
-        for a while after one brought shell, http or sql slots beyond it
-        (``surplus_seen``)."""
+        ``due`` (``python_room``): any of its slots may be due already (a worker that
+        woke late, slots handed back, an instant just passed), and python ones then
+        wait for a process within the python room's bounds as a claim of due work's
+        would; shell, http and sql ones beyond --concurrency go back
+        (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too, for a
+        while after one brought shell, http or sql slots beyond it (``surplus_seen``)."""
         free = min(hold, due)
         if now < self.within_concurrency_until:
             free = min(free, room)
