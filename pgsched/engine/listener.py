@@ -74,6 +74,10 @@ class Listener:
                 application_name="pgsched-worker-listen",
             ) as connection:
                 await self._warn_if_pooled(connection)
+                # What psycopg reads while a statement runs (a NOTIFY that came with
+                # the second LISTEN's answer) it passes here, not to a backlog that
+                # only its notifies(), unused, would drain.
+                connection.add_notify_handler(self._notified)
                 await connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
                 await connection.execute(f"LISTEN {CANCEL_CHANNEL}")
                 listening = True
@@ -110,7 +114,7 @@ class Listener:
         socket = pgconn.socket
         loop.add_reader(socket, readable)
         try:
-            readable()  # whatever came with the LISTEN's answer
+            readable()  # whatever came since the LISTEN's answer
             await lost
         finally:
             loop.remove_reader(socket)
@@ -125,6 +129,9 @@ class Listener:
                 hint="a pooler answers the LISTEN connection: under transaction pooling "
                 "notifications are lost; give --listen-database-url a direct connection",
             )
+
+    def _notified(self, notification: psycopg.Notify) -> None:
+        self.hint(notification.channel, notification.payload)
 
     def hint(self, channel: str, payload: str) -> None:
         """Note one notification; the worker hears of it now or at the interval's end."""

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgsched.engine.listener import CANCEL_CHANNEL, WAKEUP_CHANNEL, Listener
 
@@ -114,3 +115,31 @@ def test_a_listener_whose_connection_is_ended_listens_again(database_url: str) -
         return heard.wakeups
 
     assert asyncio.run(scenario()) == 3
+
+
+def test_a_notification_read_with_a_statements_answer_is_heard(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard = Heard()
+    hear = Listener._hear
+
+    async def notified_first(self: Listener, connection: psycopg.AsyncConnection[Any]) -> None:
+        # A session hears its own NOTIFY: psycopg reads it with this statement's answer,
+        # as it would one another session sent just before (between the LISTENs, say).
+        await connection.execute(f"NOTIFY {CANCEL_CHANNEL}, '7'")
+        await hear(self, connection)
+
+    monkeypatch.setattr(Listener, "_hear", notified_first)
+
+    async def scenario() -> None:
+        listener = Listener(database_url, heard, heard.cancel_hints.append)  # type: ignore[arg-type]
+        task = await _listening(heard, listener)
+        try:
+            async with asyncio.timeout(LISTENING_TIMEOUT_SECONDS):
+                while not heard.cancel_hints:
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert heard.cancel_hints == [{7}]
