@@ -32,9 +32,10 @@ from pgsched.text import printable
 QUOTED = frozenset(" \t=\r\n\"'")
 # Entries the name caches hold at most: jobs' and workers' names, rendered once each.
 MAX_CACHED_NAMES = 100_000
-# Only names up to this long are kept rendered: a job author writes names of up to the
-# name index's ~2,700 bytes, and 100,000 of those (each kept twice: the key and its
-# rendering) would be half a gigabyte of their text in the worker.
+# Only names rendered this short are kept, and only runs whose name is: a job author
+# writes names of up to 200 characters (the jobs trigger), which JSON renders as up to
+# 2,400 (an astral character escaped as two \u escapes), and 100,000 of those kept with
+# their keys, or 20,000 runs' keys, would be hundreds of megabytes of their text.
 MAX_CACHED_NAME_LENGTH = 256
 # Runs whose rendered keys wait for their run_finished line: those started and not yet
 # finished. Beyond this many (and one batch: a claim's attempts at most) they are all
@@ -119,28 +120,23 @@ class RunLines:
                     **run_fields(attempt, worker_id),
                 )
             return
-        worker, kinds, known, now = (
-            self._worker_name(worker_id),
-            self._kinds,
-            self._runs,
-            self._now(),
-        )
-        if len(known) + len(runs) > MAX_CACHED_RUNS:
-            known.clear()  # runs that never finished here (released, lost): rendered again
+        worker, kinds, now = self._worker_name(worker_id), self._kinds, self._now()
+        if len(self._runs) + len(runs) > MAX_CACHED_RUNS:
+            self._runs.clear()  # runs that never finished here (released, lost): rendered again
         # Calls inlined (the keys kept, the lag rendered): 0.05 to 0.1 us each, per run.
         lines = []
         if self._json:
             tail = f'"event": "run_started", "level": "info", "timestamp": "{now}"}}'
             for attempt, lag_ms in runs:
                 head = (kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt))[0]
-                keys = known[attempt.run_id] = self._render(attempt, worker)
+                keys = self._kept(attempt, worker)
                 lag = "null" if lag_ms is None else repr(lag_ms)
                 lines.append(f"{head}{lag}, {keys[0]}{tail}")
         else:
             start, tail = f"{now} {LEVEL} run_started{' ' * 20}", f" worker_id={worker}"
             for attempt, lag_ms in runs:
                 kind, trigger = kinds.get((attempt.kind, attempt.trigger)) or self._kind(attempt)
-                number, job, run = known[attempt.run_id] = self._render(attempt, worker)
+                number, job, run = self._kept(attempt, worker)
                 lag = "None" if lag_ms is None else repr(lag_ms)
                 lines.append(f"{start}{number} {job} {kind}{lag} {run}{trigger}{tail}")
         output.add(lines)
@@ -240,6 +236,14 @@ class RunLines:
             run if shard is None else f"{run} shard={shard}",
         )
 
+    def _kept(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
+        """The run's keys (``_render``), kept for its run_finished line when its job's
+        name was short enough to keep rendered (``MAX_CACHED_NAME_LENGTH``)."""
+        keys = self._render(attempt, worker)
+        if attempt.job_name in self._names:
+            self._runs[attempt.run_id] = keys
+        return keys
+
     def _worker_name(self, worker_id: str) -> str:
         if worker_id is not self._worker[0]:  # the same string, batch after batch
             self._worker = (worker_id, self._name(worker_id))
@@ -250,7 +254,7 @@ class RunLines:
         rendered = self._names.get(text)
         if rendered is None:
             rendered = json.dumps(text) if self._json else _console_text(printable(text))
-            if len(text) <= MAX_CACHED_NAME_LENGTH:
+            if len(rendered) <= MAX_CACHED_NAME_LENGTH:  # the text is no longer
                 if len(self._names) >= MAX_CACHED_NAMES:
                     self._names.clear()
                 self._names[text] = rendered

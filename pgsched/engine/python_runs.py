@@ -27,7 +27,7 @@ from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.state import InFlight, Released, Taken, WorkerState
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.python_children import Ticket
-from pgsched.log_lines import run_fields
+from pgsched.log_lines import RUN_LINES, run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome
 
 log = structlog.get_logger("pgsched.engine.worker")
@@ -210,6 +210,7 @@ class PythonRuns:
         ended = time.monotonic()
         if not isinstance(reason, Outcome):  # an outcome first: nearly every run has one
             if isinstance(reason, Released):
+                RUN_LINES.forget(attempt.run_id)  # its keys, kept if it was logged started
                 return  # never began: release_unstarted hands it back
             assert isinstance(reason, Taken) or reason is None
             # A held slot taken before its instant never began: no time of its own.

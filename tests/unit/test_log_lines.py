@@ -243,11 +243,14 @@ def test_a_runs_keys_are_kept_until_its_outcome_and_no_more(
         assert len(lines._runs) <= 10 + 5  # the bound, and one batch
 
 
-def test_only_short_names_are_kept_rendered(written: io.StringIO) -> None:
+def test_only_short_names_and_their_runs_keys_are_kept(written: io.StringIO) -> None:
     configure_logging("info", "json", file=written)
     lines = log_lines.RUN_LINES
-    long_name = "n" * (log_lines.MAX_CACHED_NAME_LENGTH + 1)
-    lines.started([(attempt(long_name, run_id=1), None), (attempt("short", run_id=2), None)], "w")
+    # 200 characters (the longest name the jobs trigger lets in), rendered 2,400 long.
+    astral = "\U0001f600" * 200
+    lines.started([(attempt(astral, run_id=1), None), (attempt("short", run_id=2), None)], "w")
     assert "short" in lines._names
-    assert long_name not in lines._names
-    assert long_name in written.getvalue()
+    assert astral not in lines._names
+    assert set(lines._runs) == {2}
+    lines.succeeded([(attempt(astral, run_id=1), 1.0, None)], "w")
+    assert json.loads(written.getvalue().splitlines()[-1])["job_name"] == astral
