@@ -261,6 +261,19 @@ class ChildChannel:
         return answer
 
     def _read(self) -> None:
+        try:
+            self._read_messages()
+        finally:
+            # However reading ended (the parent gone, or a message this child cannot
+            # read: a parent of another version), the child stops taking attempts
+            # and exits, rather than wait for ones that never come; its parent then
+            # gives what it sent to another child.
+            with self._changed:
+                self._closed = True
+                self._changed.notify()
+            self._answers.put(None)
+
+    def _read_messages(self) -> None:
         while (message := self.receive()) is not None:
             kind = message.get("type")
             if kind == "batch":
@@ -281,10 +294,6 @@ class ChildChannel:
                     self._changed.notify()  # the first may have changed: look again
             else:
                 self._answers.put(message)
-        with self._changed:
-            self._closed = True
-            self._changed.notify()
-        self._answers.put(None)
 
     def _read_exactly(self, size: int) -> bytes | None:
         data = b""

@@ -9,6 +9,7 @@ children share.
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import signal
 import threading
@@ -16,7 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pgsched.executors.child_channel import SPIN_SECONDS, ChildChannel, batch_frame, encode
+import pytest
+
+from pgsched.executors.child_channel import (
+    HEADER,
+    SPIN_SECONDS,
+    ChildChannel,
+    batch_frame,
+    encode,
+)
 from pgsched.executors.child_pipes import Inbox
 from pgsched.executors.python import PythonExecutor
 from pgsched.executors.python_children import request
@@ -206,6 +215,32 @@ def test_the_child_takes_no_attempt_before_its_start_at_and_gives_it_back_meanwh
     assert taken_at >= start_at and channel.waited
     assert b'"tickets":[1]' in answer
     assert channel.next_attempt() is None  # the parent has gone
+
+
+def test_a_batch_the_child_cannot_read_ends_its_attempts_rather_than_hang_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failed: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: failed.append(hook.exc_type))
+    parent_reads, child_writes = os.pipe()
+    child_reads, parent_writes = os.pipe()
+    channel = ChildChannel(child_reads, child_writes)
+    channel.start_reading()
+    body = b"\x01" + marshal.dumps([(1, "jobs:noop")])  # a request of too few fields
+    os.write(parent_writes, HEADER.pack(len(body)) + body)
+    try:
+        taken: list[object] = []
+        taker = threading.Thread(target=lambda: taken.append(channel.next_attempt()), daemon=True)
+        taker.start()
+        taker.join(5)  # before: waited for ever
+        assert taken == [None]
+        deadline = time.monotonic() + 5  # the thread reports its error once it has ended
+        while not failed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert failed == [TypeError]
+    finally:
+        for fd in (parent_reads, parent_writes):
+            os.close(fd)
 
 
 def test_results_of_an_instants_burst_stay_unread_while_the_children_begin_it() -> None:
