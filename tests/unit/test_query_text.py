@@ -7,9 +7,14 @@ at every execution. The claim's block was 7,000 characters with its comments.
 
 from __future__ import annotations
 
+import re
+
 from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 
 from pgsched.db.queries import all_queries, query, sent_text
+from pgsched.db.resources import sql_dir
+
+DOLLAR_QUOTED = re.compile(r"\$(?P<tag>\w*)\$(?P<body>.*?)\$(?P=tag)\$", re.DOTALL)
 
 
 def test_every_block_is_sent_short_enough_for_psycopg_to_keep_its_conversion() -> None:
@@ -35,3 +40,14 @@ def test_no_block_holds_a_string_literal_over_several_lines() -> None:
     for name, text in all_queries().items():
         for line in text.splitlines():
             assert line.count("'") % 2 == 0, (name, line)
+
+
+def test_no_comment_line_sits_where_dropping_it_changes_the_sql() -> None:
+    """``sent_text`` drops lines starting with ``--``: inside a dollar-quoted body or
+    a block comment, such a line is part of the text sent, so none may be there."""
+    for path in sorted((sql_dir() / "queries").glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        assert "/*" not in text, path.name
+        for found in DOLLAR_QUOTED.finditer(text):
+            lines = found.group("body").splitlines()
+            assert not [line for line in lines if line.lstrip().startswith("--")], path.name
