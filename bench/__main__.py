@@ -62,8 +62,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--throughput-jobs",
         type=int,
-        default=4000,
-        help="jobs firing every second in the throughput phase (4000)",
+        default=20000,
+        help=(
+            "jobs firing every second in the throughput phase, more than 2 workers run on"
+            " a 2-core machine (20000); the overload phase fires 5 times as many"
+        ),
     )
     parser.add_argument(
         "--idle-jobs",
