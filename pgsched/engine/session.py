@@ -154,18 +154,14 @@ class Session:
             connection.transaction(),
         ):
             if self._limit_ms:
-                new_server = connection.info.server_version >= TRANSACTION_TIMEOUT_SINCE
-                if settings is None:
-                    limit = "limit_transaction" if new_server else "limit_idle_transaction"
-                    await self.run(connection, limit, {"ms": self._limit_ms})
-                else:
-                    setting = (
-                        "transaction_timeout"
-                        if new_server
-                        else "idle_in_transaction_session_timeout"
-                    )
-                    params = {"limit_setting": setting, "ms": self._limit_ms}
-                    await self.run(connection, WITH_LIMIT[settings], params)
+                setting = (
+                    "transaction_timeout"
+                    if connection.info.server_version >= TRANSACTION_TIMEOUT_SINCE
+                    else "idle_in_transaction_session_timeout"
+                )
+                block = "limit_transaction" if settings is None else WITH_LIMIT[settings]
+                params = {"limit_setting": setting, "ms": self._limit_ms}
+                await self.run(connection, block, params)
             elif settings is not None:
                 await self.run(connection, settings, {})
             self._pipeline = pipeline

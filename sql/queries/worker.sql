@@ -61,8 +61,8 @@ SELECT set_config('jit', 'off', true),
        set_config('plan_cache_mode', 'force_generic_plan', true);
 
 -- name: claim_settings_limited
--- claim_settings and the transaction's limit (limit_transaction or
--- limit_idle_transaction: limit_setting names which) in one statement, the first of
+-- claim_settings and the transaction's limit (limit_transaction's, limit_setting
+-- naming which setting) in one statement, the first of
 -- a claim: one statement fewer a claim, each ~20 us of the worker's CPU in psycopg and
 -- a Bind and Execute on the server. The statements between it and claim_due_jobs (a
 -- capped queue's lock_queue_limits and queue_headroom) then run with the generic
@@ -656,15 +656,11 @@ HAVING count(*) > 0;
 SELECT clock_timestamp() AS database_now;
 
 -- name: limit_transaction
--- PostgreSQL 17 and later: the server ends the session if this transaction lasts
--- longer, and with it every lock the transaction holds. For this transaction only:
--- behind a transaction pooler the connection serves other clients next.
-SELECT set_config('transaction_timeout', %(ms)s, true);
-
--- name: limit_idle_transaction
--- Before PostgreSQL 17: the server ends the session if this transaction stays idle
--- (its client silent after a Sync) for longer, and with it every lock the
--- transaction holds. The worker syncs where it reads rows it then works on, so a
--- worker frozen there is ended as limit_transaction ends it on 17. For this
--- transaction only, as above.
-SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);
+-- limit_setting is transaction_timeout on PostgreSQL 17 and later: the server ends
+-- the session if this transaction lasts longer, and with it every lock the
+-- transaction holds. Before 17 it is idle_in_transaction_session_timeout: the server
+-- ends the session if this transaction stays idle (its client silent after a Sync)
+-- for longer; the worker syncs where it reads rows it then works on, so a worker
+-- frozen there is ended as on 17. For this transaction only: behind a transaction
+-- pooler the connection serves other clients next.
+SELECT set_config(%(limit_setting)s, %(ms)s, true);
