@@ -97,9 +97,7 @@ def read_request_message(body: bytes) -> dict[str, Any]:
     """The message a frame from the parent holds: a batch, or JSON."""
     if body[:1] == _BATCH:
         return {"type": "batch", "attempts": list(map(Request._make, marshal.loads(body[1:])))}
-    # Decoded here: json.loads would first guess the encoding of bytes.
-    message: dict[str, Any] = json.loads(body.decode())
-    return message
+    return read_message(body)  # JSON: it starts with "{", never a plain success's zero
 
 
 # Slots repeat from claim to claim (one slot for most of a claim): their texts are
