@@ -26,17 +26,12 @@ import structlog
 
 from pgsched.line_output import LineOutput
 from pgsched.models import Attempt, RunStatus
-from pgsched.text import printable
+from pgsched.text import KEPT_TEXT_MAX, printable
 
 # Characters for which structlog's console renderer quotes a text value (repr).
 QUOTED = frozenset(" \t=\r\n\"'")
 # Entries the name caches hold at most: jobs' and workers' names, rendered once each.
 MAX_CACHED_NAMES = 100_000
-# Only names rendered this short are kept, and only runs whose name is: a job author
-# writes names of up to 200 characters (the jobs trigger), which JSON renders as up to
-# 2,400 (an astral character escaped as two \u escapes), and 100,000 of those kept with
-# their keys, or 20,000 runs' keys, would be hundreds of megabytes of their text.
-MAX_CACHED_NAME_LENGTH = 256
 # Runs whose rendered keys wait for their run_finished line: those started and not yet
 # finished. Beyond this many (and one batch: a claim's attempts at most) they are all
 # dropped, and rendered again for run_finished (runs released or lost never get one).
@@ -238,7 +233,7 @@ class RunLines:
 
     def _kept(self, attempt: Attempt, worker: str) -> tuple[str, str, str]:
         """The run's keys (``_render``), kept for its run_finished line when its job's
-        name was short enough to keep rendered (``MAX_CACHED_NAME_LENGTH``)."""
+        name was short enough to keep rendered (``KEPT_TEXT_MAX``)."""
         keys = self._render(attempt, worker)
         if attempt.job_name in self._names:
             self._runs[attempt.run_id] = keys
@@ -254,7 +249,12 @@ class RunLines:
         rendered = self._names.get(text)
         if rendered is None:
             rendered = json.dumps(text) if self._json else _console_text(printable(text))
-            if len(rendered) <= MAX_CACHED_NAME_LENGTH:  # the text is no longer
+            # Only names rendered this short are kept, and only runs whose name is: a
+            # job author writes names of up to 200 characters (the jobs trigger), which
+            # JSON renders as up to 2,400 (an astral character escaped as two \u
+            # escapes), and 100,000 of those with their keys, or 20,000 runs' keys,
+            # would be hundreds of megabytes of their text. The text is no longer.
+            if len(rendered) <= KEPT_TEXT_MAX:
                 if len(self._names) >= MAX_CACHED_NAMES:
                     self._names.clear()
                 self._names[text] = rendered

@@ -11,6 +11,10 @@ import re
 from collections.abc import Collection, Sequence
 
 ELLIPSIS = "…"
+# The longest text a job author wrote (a target, a job's name as rendered) that the
+# worker keeps between attempts to spare working it out again; longer ones are
+# worked out each time, so what job authors write never grows what a worker keeps.
+KEPT_TEXT_MAX = 256
 # C0 and C1 controls but newline and tab, and the marks that reorder text on screen.
 UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 

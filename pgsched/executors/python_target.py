@@ -29,6 +29,8 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
+from pgsched.text import KEPT_TEXT_MAX
+
 PYTHON_TARGET = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$"
 )
@@ -80,16 +82,13 @@ def allowance_problem(target: str, prefixes: Sequence[str]) -> str | None:
     return None
 
 
-# Only targets up to this long are remembered: a job author writes targets of up to
-# 65,536 characters, and 4,096 of those (each kept twice: the key, and the problem that
-# quotes it) would be half a gigabyte of their text in the worker.
-_REMEMBERED_LENGTH = 256
-
-
 def remembered_allowance_problem(target: str, prefixes: tuple[str, ...]) -> str | None:
     """``allowance_problem``, remembered for short targets: the executor asks it for
     every attempt."""
-    if len(target) > _REMEMBERED_LENGTH:
+    # A job author writes targets of up to 65,536 characters, and 4,096 of those (each
+    # kept twice: the key, and the problem that quotes it) would be half a gigabyte of
+    # their text in the worker.
+    if len(target) > KEPT_TEXT_MAX:
         return allowance_problem(target, prefixes)
     return _remembered(target, prefixes)
 
