@@ -287,6 +287,10 @@ RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence
 -- name: insert_planned_runs_plain
 -- insert_planned_runs for a claim with no record to extend (no compact skip) and no
 -- sharded job, the usual claim: the same rows, without the steps that cannot apply.
+-- Only the attempts it starts come back: the worker reads nothing else, and under
+-- overload each of them brings a skip record (its job's other due slots) whose row it
+-- would receive and parse for nothing.
+WITH inserted AS (
 INSERT INTO pgsched.runs AS r (job_id, job_name, scheduled_for, shard, attempt, status, trigger,
                                worker_id, claimed_at, fence, available_at, finished_at,
                                queue, error, missed_until, missed_slots)
@@ -304,7 +308,9 @@ SELECT p.job_id, p.job_name, p.scheduled_for, 0, 1, p.status, p.trigger,
        AS p(job_id, job_name, scheduled_for, status, trigger, queue, error,
             missed_until, missed_slots)
     ON CONFLICT (job_id, scheduled_for, shard, attempt) DO NOTHING
-RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence;
+RETURNING r.id, r.job_id, r.scheduled_for, r.shard, r.status, r.trigger, r.fence
+)
+SELECT * FROM inserted WHERE status = 'running';
 
 -- name: advance_jobs
 UPDATE pgsched.jobs AS j
