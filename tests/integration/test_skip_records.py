@@ -36,4 +36,3 @@ def test_the_plain_insert_returns_only_the_attempts_it_starts(db: Connection) ->
         [job_id],
     ).fetchall()
     assert [(status, slots) for status, _, slots in recorded] == [("running", None), ("skipped", 5)]
-
