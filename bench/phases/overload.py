@@ -11,7 +11,7 @@ not as claimed attempts that have not started.
 
 from __future__ import annotations
 
-from bench.harness.context import BenchContext, start_workers
+from bench.harness.context import BenchContext, start_workers, warm_up
 from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
 from bench.harness.meter import measure_window
 from bench.harness.report import Figure
@@ -44,7 +44,7 @@ def run(context: BenchContext) -> list[Figure]:
     ):
         register_noop_jobs(connection, jobs, "* * * * * *")
         start_workers(connection, workers, WORKERS, context.loaded_options())
-        workers.sleep(context.warmup_seconds)
+        warm_up(connection, workers, context.warmup_seconds)
         window = measure_window(connection, workers, context.window_seconds)
         bounds = {"started_at": window.started_at, "ended_at": window.ended_at}
         succeeded = scalar(connection, SUCCEEDED_IN_WINDOW, bounds)

@@ -12,7 +12,7 @@ the backlog rather than the workers. Pending runs at the window's end are report
 
 from __future__ import annotations
 
-from bench.harness.context import BenchContext, start_workers
+from bench.harness.context import BenchContext, start_workers, warm_up
 from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
 from bench.harness.meter import measure_window
 from bench.harness.report import Figure, at_least
@@ -34,7 +34,7 @@ def _measure(context: BenchContext, worker_count: int) -> list[Figure]:
     ):
         register_noop_jobs(connection, context.throughput_jobs, "* * * * * *")
         start_workers(connection, workers, worker_count, context.loaded_options())
-        workers.sleep(context.warmup_seconds)
+        warm_up(connection, workers, context.warmup_seconds)
         window = measure_window(connection, workers, context.window_seconds)
         backlog = scalar(connection, PENDING_RUNS)
         succeeded = scalar(
