@@ -1,7 +1,8 @@
 """Phase ``overload``: five times more every-second jobs than two workers can run.
 
 ``5 x throughput_jobs`` no-op jobs fire every second (default ``overlap = 'skip'``)
-on two workers with the throughput phase's flags. Measured over a window: runs
+on two workers with the throughput phase's flags. Measured over a window that opens,
+as the throughput phase's, once every job was claimed once and 5 s after: runs
 succeeded per second (compared with ``throughput-2w``, the same workers at 1x, as
 ``overload_to_1x_ratio``), how many skip records were written for how many skipped
 slots (consecutive skips of a job are one record), and how long claimed attempts

@@ -1,8 +1,9 @@
 """Phase 1, throughput: no-op python jobs recorded per second, by 1 and by 2 workers.
 
 ``throughput_jobs`` jobs fire every second, more than the workers can run, so they
-never wait for work. After a warm-up, the window counts runs that succeeded with
-``finished_at`` inside it (database clock).
+never wait for work. Once the workers have claimed every job once, and a warm-up
+after that (``warm_up``), the window counts runs that succeeded with ``finished_at``
+inside it (database clock).
 
 The jobs keep the default ``overlap = 'skip'``: a slot that comes due while the job's
 previous run is still waiting in a worker is recorded ``skipped``, as in production,
