@@ -47,12 +47,12 @@ PACE_OUTLIER = 4.0
 class ChildPool:
     """The children of one executor, and what they send.
 
-    ``seconds`` is the average time an attempt takes in its child (from the job's
-    call to its result, on the child's clock); ``pace``, the average time between the
-    starts of attempts a child takes back to back, both starting from
-    ``initial_seconds``; ``attempt_seconds`` is ``seconds`` from the first attempt
-    timed instead (0 until then). ``_wake`` is called whenever a child may take more
-    (it frees up, hands attempts back, or dies).
+    ``attempt_seconds`` is the average time an attempt takes in its child (from the
+    job's call to its result, on the child's clock), from the first attempt timed (0
+    until then: claims are sized by --concurrency, batches by ``initial_seconds``);
+    ``pace``, the average time between the starts of attempts a child takes back to
+    back, starting from ``initial_seconds``. ``_wake`` is called whenever a child may
+    take more (it frees up, hands attempts back, or dies).
     """
 
     def __init__(
@@ -67,9 +67,8 @@ class ChildPool:
         self._hidden_env = hidden_env
         self._user = user
         self._save_checkpoint = save_checkpoint
-        self.seconds = self.pace = initial_seconds
-        # The same time per attempt from the first one timed (0 until then), for the
-        # worker's claims (``ClaimPacer.room``): not held at a guess meanwhile.
+        self._initial_seconds = self.pace = initial_seconds
+        # Not held at the guess once one is timed: it follows the jobs from the first.
         self.attempt_seconds = 0.0
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
@@ -143,7 +142,6 @@ class ChildPool:
         ticket = queued.pop(key, None)
         if started is not None:  # the job's time, not the reading
             took = ended - started
-            self.seconds += DURATION_SMOOTHING * (took - self.seconds)
             timed = self.attempt_seconds
             self.attempt_seconds = timed + DURATION_SMOOTHING * (took - timed) if timed else took
         if gap is not None:
