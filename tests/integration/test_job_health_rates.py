@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.commands import add_job, database_now
-from tests.monitoring import DAY, MINUTE, Connection, add_run, one
+from tests.monitoring import DAY, MINUTE, Connection, add_run, as_if_unrolled_for, one
 
 HEALTH_RATES = """
 SELECT job_name, total_runs, success_rate_percentage, avg_duration_ms, health
@@ -45,19 +45,7 @@ def test_job_health_gives_the_rates_of_job_success_rates_whether_the_day_rolled_
     assert [row[4] for row in settled] == ["failing", "idle", "idle", "healthy"]
     # As if no outcome had been recorded for six days (job_success_rates then groups
     # the days itself): the same figures.
-    db.execute(
-        "UPDATE pgsched.recent_run_totals_starts"
-        " SET first_day = first_day - 6, next_day = next_day - 6"
-    )
-    db.execute("DELETE FROM pgsched.recent_run_totals")
-    db.execute(
-        "INSERT INTO pgsched.recent_run_totals AS t SELECT job_name, sum(successful_runs),"
-        " sum(failed_runs), sum(duration_ms_sum), sum(timed_runs), max(last_run_at)"
-        " FROM pgsched.daily_run_totals"
-        " WHERE day >= (SELECT first_day FROM pgsched.recent_run_totals_starts)"
-        " AND day < (SELECT next_day FROM pgsched.recent_run_totals_starts)"
-        " GROUP BY job_name"
-    )
+    as_if_unrolled_for(db, 6)
     assert db.execute(HEALTH_RATES).fetchall() == settled
     # A slot of a day ahead recorded: not settled either.
     add_run(db, "daily", "failed", now + 2 * DAY, duration_ms=None)
