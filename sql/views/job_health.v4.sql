@@ -78,10 +78,16 @@ SELECT j.name AS job_name,
                     AND s.next_day >= coalesce((SELECT max(m.day) FROM pgsched.daily_run_totals AS m),
                                                s.next_day)
                FROM pgsched.recent_run_totals_starts AS s LIMIT 1)
-  LEFT JOIN pgsched.daily_run_totals AS d
-         ON d.job_name = j.name
-        AND d.day = (now() AT TIME ZONE 'UTC')::date
-        AND (SELECT s.first_day >= (now() AT TIME ZONE 'UTC')::date - 29
+  -- Today's row looked up by its key for each job (OFFSET 0 keeps it so): below the
+  -- outer join, the planner does not take the key (day, job_name) for name order
+  -- with day fixed, and merged through the whole (job_name, day) key instead, every
+  -- day of every job (9 s at 1,000,000 jobs when no job has the word).
+  LEFT JOIN LATERAL (
+        SELECT a.successful_runs, a.failed_runs, a.duration_ms_sum, a.timed_runs
+          FROM pgsched.daily_run_totals AS a
+         WHERE a.day = (now() AT TIME ZONE 'UTC')::date AND a.job_name = j.name
+        OFFSET 0) AS d
+         ON (SELECT s.first_day >= (now() AT TIME ZONE 'UTC')::date - 29
                     AND s.next_day = (now() AT TIME ZONE 'UTC')::date
                     AND s.next_day >= coalesce((SELECT max(m.day) FROM pgsched.daily_run_totals AS m),
                                                s.next_day)
