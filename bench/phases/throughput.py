@@ -16,7 +16,7 @@ from __future__ import annotations
 from bench.harness.context import BenchContext, start_workers, warm_up
 from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
 from bench.harness.meter import measure_window
-from bench.harness.report import Figure, at_least
+from bench.harness.report import Figure, at_least, cpu_ms_per_run
 from bench.harness.server import scratch_database
 
 PHASE = "throughput"
@@ -84,6 +84,13 @@ def _measure(context: BenchContext, worker_count: int) -> list[Figure]:
             f"postgres CPU, whole server, {suffix}",
             window.cpu["postgres_server_cpu_pct"],
             "% core",
+        ),
+        Figure(
+            f"throughput_{worker_count}w_cpu_ms_per_run",
+            PHASE,
+            f"CPU per run, workers + postgres, {suffix}",
+            cpu_ms_per_run(window.cpu, runs_per_second),
+            "ms",
         ),
     ]
 
