@@ -179,3 +179,44 @@ def announce_huge_message() -> None:
     """Write the header of a 2 GiB message to the worker's pipe; then wait to be stopped."""
     os.write(int(sys.argv[2]), (2**31).to_bytes(4, "big") + b"{")
     time.sleep(30)
+
+
+def send_json(fields: dict[str, Any], then_bytes: int = 0) -> None:
+    """Write one JSON frame of ``fields`` to the worker's message pipe, its ``ticket``
+    this attempt's own if ``"own"``, then ``then_bytes`` bytes more; then wait to be
+    stopped."""
+    if fields.get("ticket") == "own":
+        now = time.monotonic()
+        fields = {**fields, "ticket": _own_ticket(), "started": now, "ended": now}
+    body = json.dumps(fields).encode()
+    fd = int(sys.argv[2])
+    os.write(fd, len(body).to_bytes(4, "big") + body)
+    for _ in range(then_bytes // 65536):
+        os.write(fd, b"x" * 65536)
+    time.sleep(30)
+
+
+def flood_checkpoints(count: int, size: int) -> None:
+    """Write ``count`` checkpoint frames of ``size`` characters for this attempt without
+    waiting for their answers; then wait to be stopped."""
+    body = json.dumps({"type": "checkpoint", "ticket": _own_ticket(), "value": "v" * size})
+    frame = len(body).to_bytes(4, "big") + body.encode()
+    for _ in range(count):
+        os.write(int(sys.argv[2]), frame)
+    time.sleep(30)
+
+
+def answer_withdrawals_at_minus_one(seconds: float) -> None:
+    """Make this child answer every withdrawal at an impossible time; sleep ``seconds``."""
+    import gc
+
+    from pgsched.executors.child_channel import ChildChannel
+
+    channel = next(found for found in gc.get_objects() if isinstance(found, ChildChannel))
+    send = channel.send
+
+    def forged(message: dict[str, Any]) -> None:
+        send({**message, "at": -1.0} if message.get("type") == "withdrawn" else message)
+
+    channel.send = forged  # type: ignore[method-assign]
+    time.sleep(seconds)

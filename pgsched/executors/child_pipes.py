@@ -48,7 +48,11 @@ class ChildDied(Exception):
 
 class Inbox(asyncio.Protocol):
     """Cuts the bytes a child sends into messages and hands each to ``handler`` at once,
-    in the order sent: many results read at one wake-up cost one wake-up."""
+    in the order sent: many results read at one wake-up cost one wake-up.
+
+    What the Inbox itself finds wrong (a frame over the bound, a handler that raised
+    on a frame) goes to ``on_broken`` with the problem, never through ``handler``: a
+    JSON message cannot claim it. Either way the child is refused (``refuse``)."""
 
     _unread = 0  # how many ``leave_unread`` are not yet ended (``read_again``)
 
@@ -57,6 +61,7 @@ class Inbox(asyncio.Protocol):
         # If set, a plain success (``PLAIN_SUCCESS``) goes here as ``(ticket, started,
         # ended, gap)``, in order with the others, without a message built for it.
         self.on_success: Callable[[int, float, float, float | None], None] | None = None
+        self.on_broken: Callable[[str], None] = _broken
         self._buffer = bytearray()
         self._transport: asyncio.ReadTransport | None = None
         # A frame longer than MESSAGE_MAX_BYTES came: nothing more is read or kept.
@@ -71,13 +76,28 @@ class Inbox(asyncio.Protocol):
             return
         buffer = self._buffer
         buffer += data
+        try:
+            start = self._hand_on(buffer)
+        except Exception as exc:
+            # A frame a handler could not take (a check that did not foresee it): the
+            # child is refused rather than the frame read again at every wake-up while
+            # all the child sends after it piles up behind it.
+            self.refuse()
+            self.on_broken(f"a message the worker could not read ({type(exc).__name__})")
+            return
+        if self._refused:
+            return
+        del buffer[:start]
+
+    def _hand_on(self, buffer: bytearray) -> int:
+        """Hand on each whole frame in ``buffer``; where the first not handed on starts."""
         size, start, on_success = len(buffer), 0, self.on_success
         while size - start >= HEADER.size:
             length = HEADER.unpack_from(buffer, start)[0]
             if length > MESSAGE_MAX_BYTES:
                 self.refuse()  # never buffered whole: a job could announce gigabytes
-                self.handler({"type": "oversized", "bytes": length})
-                return
+                self.on_broken(f"a message of {length} bytes (at most {MESSAGE_MAX_BYTES})")
+                return start
             end = start + HEADER.size + length
             if size < end:
                 break
@@ -87,7 +107,7 @@ class Inbox(asyncio.Protocol):
                 _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(buffer, body)
                 on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
                 if self._refused:  # the result was refused: the rest is not read
-                    return
+                    return start
                 continue
             try:
                 message = read_message(buffer[body:end])
@@ -100,8 +120,8 @@ class Inbox(asyncio.Protocol):
             start = end
             self.handler(message)
             if self._refused:
-                return
-        del buffer[:start]
+                return start
+        return start
 
     def refuse(self) -> None:
         """The child is taken for broken (a job's code wrote to its pipe): what it sent
@@ -147,6 +167,10 @@ class Inbox(asyncio.Protocol):
 
 def _unexpected(message: Any) -> None:
     log.warning("python_child_message_unexpected", message_type=str(message.get("type")))
+
+
+def _broken(problem: str) -> None:
+    log.warning("python_child_message_refused", problem=problem)
 
 
 class ChildOutput(asyncio.Protocol):

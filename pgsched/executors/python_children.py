@@ -105,6 +105,9 @@ class Child:
     head_since: float = 0.0
     # When it last had nothing to do: the most recently idle is used first.
     idle_since: float = 0.0
+    # A checkpoint of its head is being saved: the job waits for the answer, so an
+    # honest child never sends another meanwhile.
+    checkpointing: bool = False
     # Withdrawals sent and not answered, by their id.
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
     # One timer for the timeouts of the attempts it runs, and when it fires: re-armed
@@ -279,7 +282,7 @@ async def checkpoint(
     child: Child, key: int, value: Any, save: Callable[[Attempt, Any], Awaitable[None]]
 ) -> None:
     """Store the checkpoint ``value`` of ``child``'s ticket ``key`` with ``save``; the
-    job waits for the answer."""
+    job waits for the answer. The caller set ``child.checkpointing``; it ends here."""
     ticket = child.queued.get(key)
     error = None
     try:
@@ -288,6 +291,8 @@ async def checkpoint(
         await save(ticket.attempt, value)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        child.checkpointing = False
     child.send({"type": "answer", "error": error})
 
 

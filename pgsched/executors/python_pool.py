@@ -22,7 +22,6 @@ import structlog
 
 from pgsched.config import job_environment
 from pgsched.executors.base import signal_group
-from pgsched.executors.child_channel import MESSAGE_MAX_BYTES
 from pgsched.executors.child_checks import (
     Withdrawal,
     message_problem,
@@ -95,6 +94,7 @@ class ChildPool:
         child = await spawn(sys_path, self._allowed, environment, self._user)
         child.inbox.handler = lambda message: self._on_message(child, message)
         child.inbox.on_success = functools.partial(self._ended, child)
+        child.inbox.on_broken = functools.partial(self._refuse, child)
         child.idle_since = time.monotonic()
         child.watcher = asyncio.create_task(self._watch(child))
         self._children.add(child)
@@ -110,28 +110,32 @@ class ChildPool:
             if head is None or head.key != message.get("ticket"):
                 self._refuse(child, "a checkpoint of an attempt it was not running")
                 return
+            if child.checkpointing:
+                # A job's save waits for its answer (checkpoint_lock): one in flight.
+                self._refuse(child, "a checkpoint before the previous one was answered")
+                return
+            child.checkpointing = True
             saved = checkpoint(child, head.key, message.get("value"), self._save_checkpoint)
             self._spawn_task(saved)
         elif kind == "withdrawn":
             self._withdrawn(child, message)
-        elif kind == "oversized":
-            self._refuse(
-                child, f"a message of {message['bytes']} bytes (at most {MESSAGE_MAX_BYTES})"
-            )
-        else:  # garbled, or a message this worker does not know
+        elif kind == "garbled":
             self._refuse(child, "a message that is not JSON")
+        else:
+            self._refuse(child, f"a message of unknown type {str(kind)[:40]!r}")
 
     def _on_result(self, child: Child, message: dict[str, Any]) -> None:
         problem = message_problem(message)
         if problem is not None:
             self._refuse(child, problem)
             return
-        started, ended, gap = message["started"], message["ended"], message["gap"]
+        # Checked: a field missing is None (``message_problem`` refused a missing end).
+        started, ended, gap = message.get("started"), message["ended"], message.get("gap")
         self._ended(child, message["ticket"], started, ended, gap, message)
 
     def _withdrawn(self, child: Child, message: dict[str, Any]) -> None:
         key = message.get("id")
-        withdrawal = child.withdrawals.pop(key, None) if type(key) is int else None
+        withdrawal = child.withdrawals.get(key) if type(key) is int else None
         if withdrawal is None:
             self._refuse(child, "an answer to a withdrawal it was not asked for")
             return
@@ -139,8 +143,10 @@ class ChildPool:
         at: Any = message.get("at")
         problem = withdrawn_problem(withdrawal, tickets, at, time.monotonic())
         if problem is not None:
+            # Left in ``withdrawals``: the child's end answers it (``child_gone``).
             self._refuse(child, problem)
             return
+        del child.withdrawals[key]
         head = child.head()
         for taken in tickets:
             ticket = child.queued.pop(taken, None)
@@ -161,9 +167,12 @@ class ChildPool:
         sends is read, the attempt it was running fails saying so, and the ones queued
         behind it go to another child."""
         child.inbox.refuse()
+        # Said of the process, not of the attempt: the code of any job the process ran
+        # could have sent it, and this attempt may have been cut short or never begun.
         fate = (
-            f"the python worker process sent {problem}; it was stopped (the job's code "
-            "may have written to the worker's pipe)"
+            f"the python process running it sent {problem} and was stopped (the code of "
+            "a job it ran, this one or another, may have written to the worker's pipe); "
+            "this attempt may not have run, or not to its end"
         )
         self._spawn_task(kill(child, reason=f"sent {problem}", fate=fate))
 
@@ -212,8 +221,8 @@ class ChildPool:
             ticket,
             Outcome(
                 RunStatus(message["status"]),
-                error=message["error"],
-                output=message["output"],
+                error=message.get("error"),
+                output=message.get("output"),
                 retryable=message["retryable"],
                 started_monotonic=started,
             ),

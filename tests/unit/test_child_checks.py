@@ -5,6 +5,7 @@ attempt, saying so, and no other."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from pathlib import Path
@@ -86,16 +87,47 @@ def test_a_json_result_with_fields_of_the_wrong_kind_is_refused() -> None:
         {"started": True},
     ):
         assert message_problem({**good, **change}) is not None, change
-    assert "without" in str(message_problem({"type": "result", "ticket": 7}))
+    for change in ({"status": []}, {"status": {}}, {"ticket": [7]}, {"gap": [1]}):  # unhashable
+        assert message_problem({**good, **change}) is not None, change
+    assert "status None" in str(message_problem({"type": "result", "ticket": 7}))
+    without_end = {key: value for key, value in good.items() if key != "ended"}
+    assert "end that is not a number" in str(message_problem(without_end))
 
 
 def test_a_frame_announcing_more_than_the_bound_is_never_buffered() -> None:
-    inbox, seen = Inbox(), []
-    inbox.handler = seen.append
+    inbox, seen, broken = Inbox(), [], []
+    inbox.handler, inbox.on_broken = seen.append, broken.append
     inbox.data_received((MESSAGE_MAX_BYTES + 1).to_bytes(4, "big") + b"{" * 1000)
     inbox.data_received(b"{" * 100_000)
-    assert seen == [{"type": "oversized", "bytes": MESSAGE_MAX_BYTES + 1}]
+    assert seen == []
+    assert broken == [f"a message of {MESSAGE_MAX_BYTES + 1} bytes (at most {MESSAGE_MAX_BYTES})"]
     assert len(inbox._buffer) == 0
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return len(body).to_bytes(4, "big") + body
+
+
+def test_a_frame_its_handler_cannot_take_refuses_the_child_and_nothing_piles_up() -> None:
+    inbox, broken = Inbox(), []
+
+    def handler(message: dict[str, Any]) -> None:
+        raise TypeError("unhashable type: 'list'")
+
+    inbox.handler, inbox.on_broken = handler, broken.append
+    inbox.data_received(frame({"type": "result"}) + frame({"type": "result"}))
+    for _ in range(100):
+        inbox.data_received(b"x" * 65536)
+    assert broken == ["a message the worker could not read (TypeError)"]
+    assert len(inbox._buffer) == 0
+
+
+def test_only_the_inbox_says_a_frame_was_oversized() -> None:
+    inbox, seen, broken = Inbox(), [], []
+    inbox.handler, inbox.on_broken = seen.append, broken.append
+    inbox.data_received(frame({"type": "oversized"}))  # a claim, with no bytes: a message
+    assert seen == [{"type": "oversized"}] and broken == []
 
 
 def test_a_checkpoint_with_nan_or_beyond_the_bound_fails_its_save_with_a_clear_error() -> None:
@@ -104,6 +136,10 @@ def test_a_checkpoint_with_nan_or_beyond_the_bound_fails_its_save_with_a_clear_e
     with pytest.raises(ValueError, match=r"checkpoint not saved: .* more than the"):
         checkpoint_frame(1, "x" * MESSAGE_MAX_BYTES)
     assert checkpoint_frame(1, {"done": 3}).endswith(b'"value":{"done":3}}')
+
+
+UNHASHABLE = {"type": "result", "ticket": "own", "status": [], "output": None, "error": None}
+UNHASHABLE |= {"retryable": True, "gap": None}
 
 
 def run_beside(forger: Any, tmp_path: Path) -> tuple[Outcome, Outcome, list[str]]:
@@ -133,6 +169,9 @@ def run_beside(forger: Any, tmp_path: Path) -> tuple[Outcome, Outcome, list[str]
         (attempt(1, "forge_result", nan=False, started_before=3600.0), "impossible times"),
         (attempt(1, "forge_result", ticket_offset=1, nan=False), "was not running"),
         (attempt(1, "announce_huge_message"), "bytes (at most"),
+        (attempt(1, "send_json", fields=UNHASHABLE, then_bytes=2**24), "status []"),
+        (attempt(1, "send_json", fields={"type": "oversized"}), "unknown type 'oversized'"),
+        (attempt(1, "send_json", fields={"type": "result", "ticket": "own"}), "status None"),
     ],
 )
 def test_a_job_forging_a_frame_fails_alone_and_the_attempt_behind_it_runs_once(
@@ -142,3 +181,50 @@ def test_a_job_forging_a_frame_fails_alone_and_the_attempt_behind_it_runs_once(
     assert first.status is RunStatus.FAILED and problem in str(first.error), first.error
     assert "written to the worker's pipe" in str(first.error)
     assert second.status is RunStatus.SUCCEEDED and lines == ["2"]
+
+
+def test_a_checkpoint_sent_before_the_previous_was_answered_stops_its_child() -> None:
+    saving, most = 0, 0
+
+    async def slow_save(attempt: Any, value: Any) -> None:
+        nonlocal saving, most
+        saving += 1
+        most = max(most, saving)
+        try:
+            await asyncio.sleep(0.5)  # a database write taking a while
+        finally:
+            saving -= 1
+
+    async def go() -> Outcome:
+        executor = PythonExecutor(("tests.",), 1, slow_save)
+        await executor.start()
+        try:
+            return await executor.execute(attempt(1, "flood_checkpoints", count=50, size=10_000))
+        finally:
+            await executor.close()
+
+    outcome = asyncio.run(asyncio.wait_for(go(), 60))
+    assert outcome.status is RunStatus.FAILED, outcome
+    assert "a checkpoint before the previous one was answered" in str(outcome.error)
+    assert most == 1
+
+
+def test_a_refused_withdrawal_answer_leaves_no_task_waiting() -> None:
+    async def go() -> tuple[Outcome, Outcome, list[str]]:
+        executor = PythonExecutor(("tests.",), 1, ignore_checkpoint, slow_seconds=0.3)
+        await executor.start()
+        try:
+            forger = attempt(1, "answer_withdrawals_at_minus_one", seconds=30.0)
+            first, second = await asyncio.gather(
+                executor.execute(forger), executor.execute(attempt(2, "noop"))
+            )
+            await asyncio.sleep(0.5)
+            waiting = [task.get_coro().__qualname__ for task in executor._tasks if not task.done()]
+            return first, second, waiting
+        finally:
+            await executor.close()
+
+    first, second, waiting = asyncio.run(asyncio.wait_for(go(), 60))
+    assert first.status is RunStatus.FAILED and "impossible time" in str(first.error)
+    assert second.status is RunStatus.SUCCEEDED
+    assert waiting == []
