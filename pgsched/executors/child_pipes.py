@@ -91,9 +91,10 @@ class Inbox(asyncio.Protocol):
 
     def _hand_on(self, buffer: bytearray) -> int:
         """Hand on each whole frame in ``buffer``; where the first not handed on starts."""
-        size, start, on_success = len(buffer), 0, self.on_success
+        size, on_success = len(buffer), self.on_success
+        start: int = 0
         while size - start >= HEADER.size:
-            length = HEADER.unpack_from(buffer, start)[0]
+            length: int = HEADER.unpack_from(buffer, start)[0]
             if length > MESSAGE_MAX_BYTES:
                 self.refuse()  # never buffered whole: a job could announce gigabytes
                 self.on_broken(f"a message of {length} bytes (at most {MESSAGE_MAX_BYTES})")

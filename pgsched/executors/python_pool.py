@@ -134,7 +134,7 @@ class ChildPool:
         self._ended(child, message["ticket"], started, ended, gap, message)
 
     def _withdrawn(self, child: Child, message: dict[str, Any]) -> None:
-        key = message.get("id")
+        key: Any = message.get("id")
         withdrawal = child.withdrawals.get(key) if type(key) is int else None
         if withdrawal is None:
             self._refuse(child, "an answer to a withdrawal it was not asked for")
