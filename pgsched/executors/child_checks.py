@@ -5,10 +5,10 @@ pgsched's code there can: a frame on that pipe is a claim, not a fact. Each resu
 checkpoint and withdrawal must fit what the worker knows of the child (the attempt
 it may be running, the withdrawals it asked for, its own clock, which the child
 shares); one that does not stops that child, failing the attempt it was running and
-sending the ones behind it to another (``ChildPool._refuse``). Without these checks a
-NaN time reached the running averages every claim is sized by, and a result or a
-checkpoint could name another job's attempt queued in the same child.
-"""
+sending the ones behind it to another (``ChildPool._refuse``). The checks bound what
+a child costs the worker (no NaN in the running averages, no frame read twice) and
+refuse what cannot be true; a frame that fits is believed, whichever job's code sent
+it: they are no boundary between the jobs one child runs (docs/security.md)."""
 
 from __future__ import annotations
 

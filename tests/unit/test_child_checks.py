@@ -1,6 +1,7 @@
 """What a python child sends is checked before the worker believes it: a job's code
-runs in the child and can write to its message pipe. A frame it forges fails its own
-attempt, saying so, and no other."""
+runs in the child and can write to its message pipe. A frame it forges while its own
+attempt runs, that cannot be true, fails that attempt, saying so; a frame the checks
+did not foresee stops the child rather than stall the worker's reading."""
 
 from __future__ import annotations
 
