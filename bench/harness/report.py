@@ -47,7 +47,7 @@ def below(value: float | None, bound: float) -> bool | None:
 
 
 # Decimal places per unit; counts and ratios get two unless they are whole.
-DECIMALS = {"runs/s": 0, "req/s": 0, "ms": 1, "s": 1, "% core": 2}
+DECIMALS = {"runs/s": 0, "req/s": 0, "ms": 1, "ms/run": 4, "s": 1, "% core": 2}
 
 
 def _format_value(value: float | None, unit: str) -> str:

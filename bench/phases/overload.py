@@ -86,6 +86,6 @@ def run(context: BenchContext) -> list[Figure]:
             PHASE,
             "CPU per run, workers + postgres",
             cpu_ms_per_run(window.cpu, runs_per_second),
-            "ms",
+            "ms/run",
         ),
     ]

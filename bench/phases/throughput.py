@@ -90,7 +90,7 @@ def _measure(context: BenchContext, worker_count: int) -> list[Figure]:
             PHASE,
             f"CPU per run, workers + postgres, {suffix}",
             cpu_ms_per_run(window.cpu, runs_per_second),
-            "ms",
+            "ms/run",
         ),
     ]
 

@@ -22,8 +22,8 @@ def test_overload_is_compared_by_runs_and_by_cpu_per_run() -> None:
     figures = [
         Figure("throughput_2w_runs_per_s", "throughput", "", 16_000, "runs/s"),
         Figure("overload_runs_per_s", "overload 5x", "", 12_000, "runs/s"),
-        Figure("throughput_2w_cpu_ms_per_run", "throughput", "", 0.10, "ms"),
-        Figure("overload_cpu_ms_per_run", "overload 5x", "", 0.11, "ms"),
+        Figure("throughput_2w_cpu_ms_per_run", "throughput", "", 0.10, "ms/run"),
+        Figure("overload_cpu_ms_per_run", "overload 5x", "", 0.11, "ms/run"),
     ]
     ratios = {figure.key: figure for figure in _ratios(figures)}
     assert ratios["overload_to_1x_ratio"].value == 0.75
