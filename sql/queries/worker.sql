@@ -418,7 +418,8 @@ WITH outcome AS (
       FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
                   %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
                   %(retryables)s::boolean[], %(started_ats)s::timestamptz[],
-                  array_fill('running'::text, ARRAY[cardinality(%(run_ids)s::bigint[])]))
+                  array_fill('running'::text,
+                             ARRAY[coalesce(cardinality(%(run_ids)s::bigint[]), 0)]))
            AS o(run_id, fence, status, error, output, duration_ms, retryable, started_at, was)
 ), finished AS (
     UPDATE pgsched.runs AS r
@@ -479,7 +480,8 @@ UPDATE pgsched.runs AS r
   FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
               %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
               %(started_ats)s::timestamptz[],
-              array_fill('running'::text, ARRAY[cardinality(%(run_ids)s::bigint[])]))
+              array_fill('running'::text,
+                         ARRAY[coalesce(cardinality(%(run_ids)s::bigint[]), 0)]))
        AS o(run_id, fence, status, error, output, duration_ms, started_at, was)
  WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
 RETURNING r.id, NULL::bigint AS retry_run_id, NULL::timestamptz AS retry_at,
