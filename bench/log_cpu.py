@@ -20,10 +20,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.harness.attempts import noop_attempts
 from pgsched.engine.events import RunEvents
 from pgsched.engine.repository import FinishedRun
 from pgsched.logging import configure_logging
-from pgsched.models import Attempt, ClaimClock, EndedAttempt, Outcome, Trigger
+from pgsched.models import Attempt, ClaimClock, EndedAttempt, Outcome
 
 JOB_NAMES = 4000
 SLOT = datetime(2026, 12, 3, 12, tzinfo=UTC)
@@ -42,24 +43,7 @@ def _attempts(first: int, count: int) -> list[Attempt]:
     now = time.monotonic()
     clock = ClaimClock(datetime.now(UTC), now, now)
     slot = SLOT + timedelta(seconds=first // JOB_NAMES)  # a new slot every 4,000 runs
-    return [
-        Attempt(
-            run_id=run_id,
-            fence=1,
-            job_id=run_id % JOB_NAMES,
-            job_name=f"profile-{run_id % JOB_NAMES}",
-            kind="python",
-            target="bench.harness.targets:noop",
-            args={},
-            scheduled_for=slot,
-            attempt=1,
-            max_attempts=1,
-            timeout_seconds=60,
-            trigger=Trigger.SCHEDULE,
-            clock=clock,
-        )
-        for run_id in range(first, first + count)
-    ]
+    return noop_attempts(first, count, clock, slot, JOB_NAMES)
 
 
 async def _measure(arguments: argparse.Namespace) -> float:

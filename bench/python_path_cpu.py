@@ -22,15 +22,16 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from bench.harness.database import NOOP_TARGET
+from bench.harness.attempts import noop_attempts
 from pgsched.db.pooling import PoolMode
 from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.options import WorkerOptions
 from pgsched.engine.worker import Worker
 from pgsched.logging import configure_logging
-from pgsched.models import Attempt, ClaimClock, EndedAttempt, Trigger
+from pgsched.models import ClaimClock, EndedAttempt
 
 URL = "postgresql://bench.invalid/none"
+JOB_NAMES = 12_000
 
 
 def _arguments() -> argparse.Namespace:
@@ -39,28 +40,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--processes", type=int, default=4)
     return parser.parse_args()
-
-
-def _attempts(first: int, count: int, clock: ClaimClock) -> list[Attempt]:
-    now = datetime.now(UTC)
-    return [
-        Attempt(
-            run_id=run_id,
-            fence=1,
-            job_id=run_id,
-            job_name=f"noop-{run_id % 12000}",
-            kind="python",
-            target=NOOP_TARGET,
-            args={},
-            scheduled_for=now,
-            attempt=1,
-            max_attempts=1,
-            timeout_seconds=60,
-            trigger=Trigger.SCHEDULE,
-            clock=clock,
-        )
-        for run_id in range(first, first + count)
-    ]
 
 
 def _children_cpu(pids: list[int]) -> float:
@@ -92,7 +71,7 @@ async def _measure(arguments: argparse.Namespace) -> tuple[list[float], float]:
                 children = _children_cpu(pids)
             now = time.monotonic()
             clock = ClaimClock(datetime.now(UTC), now, now)
-            attempts = _attempts(first, arguments.batch, clock)
+            attempts = noop_attempts(first, arguments.batch, clock, datetime.now(UTC), JOB_NAMES)
             first += arguments.batch
             finished.clear()
             cpu = time.process_time()

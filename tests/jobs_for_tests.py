@@ -149,3 +149,33 @@ def sleep_then_append(path: str, line: str, seconds: float = 0.0) -> str:
     with open(path, "a") as file:
         file.write(line + "\n")
     return line
+
+
+def _own_ticket() -> int:
+    """The ticket the child runs this attempt as (``run_attempt``'s request)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        request = frame.f_locals.get("request")
+        if request is not None and hasattr(request, "ticket"):
+            return int(request.ticket)
+        frame = frame.f_back  # type: ignore[assignment]
+    raise AssertionError("not run by a python child")
+
+
+def forge_result(ticket_offset: int = 0, started_before: float = 0.0, nan: bool = True) -> None:
+    """Write a plain success to the worker's message pipe, as a job's code could: for
+    its own ticket plus ``ticket_offset``, started NaN (``nan``) or ``started_before``
+    seconds ago; then wait to be stopped."""
+    from pgsched.executors.child_channel import PLAIN_SUCCESS
+
+    now = time.monotonic()
+    started = float("nan") if nan else now - started_before
+    body = PLAIN_SUCCESS.pack(0, _own_ticket() + ticket_offset, started, now, float("nan"))
+    os.write(int(sys.argv[2]), len(body).to_bytes(4, "big") + body)
+    time.sleep(30)
+
+
+def announce_huge_message() -> None:
+    """Write the header of a 2 GiB message to the worker's pipe; then wait to be stopped."""
+    os.write(int(sys.argv[2]), (2**31).to_bytes(4, "big") + b"{")
+    time.sleep(30)

@@ -127,3 +127,23 @@ def totals_disagree_with_runs(db: Connection) -> list[tuple[Any, ...]]:
                                  t.timed_runs, t.last_run_at)
         """
     ).fetchall()
+
+
+def as_if_unrolled_for(db: Connection, days: int) -> None:
+    """Move the recent totals back ``days`` days, as if no outcome had been recorded
+    since (the day's roll not run): they start and stop ``days`` earlier, and
+    job_success_rates groups the days after them itself."""
+    db.execute(
+        "UPDATE pgsched.recent_run_totals_starts"
+        " SET first_day = first_day - %s, next_day = next_day - %s",
+        [days, days],
+    )
+    db.execute("DELETE FROM pgsched.recent_run_totals")
+    db.execute(
+        "INSERT INTO pgsched.recent_run_totals AS t SELECT job_name, sum(successful_runs),"
+        " sum(failed_runs), sum(duration_ms_sum), sum(timed_runs), max(last_run_at)"
+        " FROM pgsched.daily_run_totals"
+        " WHERE day >= (SELECT first_day FROM pgsched.recent_run_totals_starts)"
+        " AND day < (SELECT next_day FROM pgsched.recent_run_totals_starts)"
+        " GROUP BY job_name"
+    )

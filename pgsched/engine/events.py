@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from pgsched.engine.breaker_events import BreakerCause, BreakerEvents, iso
 from pgsched.engine.start_lag import lag_ms, start_lags
 from pgsched.log_lines import RUN_LINES, run_fields
 from pgsched.models import Attempt, EndedAttempt, Outcome, RunStatus
@@ -40,19 +40,6 @@ MAX_LOGGED_ERROR_CHARS = 200
 log = structlog.get_logger("pgsched.runs")
 
 
-@dataclass(frozen=True)
-class BreakerCause:
-    """The recorded run whose outcome moved a circuit breaker."""
-
-    job_name: str
-    queue: str
-    run_id: int
-    attempt: int
-    max_attempts: int
-    status: RunStatus
-    scheduled_for: datetime
-
-
 class RunEvents:
     """Tells run transitions to the log and, when configured, to metrics and hooks."""
 
@@ -65,6 +52,7 @@ class RunEvents:
         self.worker_id = worker_id
         self.metrics = metrics
         self._hooks = hooks
+        self._breakers = BreakerEvents(worker_id, metrics, hooks)
         # Attempts running past their job's warn_after_seconds, flagged once each, and
         # the timers (on the event loop: nothing per tick) that will flag the others.
         self._over_warning: set[int] = set()
@@ -106,7 +94,7 @@ class RunEvents:
         if self.metrics is not None:
             for job_name, count in result.skipped_slots:
                 self.metrics.skipped(job_name, count)
-        self.breakers_seen(result.breakers, result.probes, result.opened)
+        self._breakers.seen(result.breakers, result.probes, result.opened)
 
     def watching_starts(self) -> bool:
         """Whether ``started`` does anything for an attempt with no warn_after_seconds."""
@@ -183,7 +171,7 @@ class RunEvents:
                     attempt.scheduled_for,
                 )
             if row.breaker_transition is not None:
-                self.breaker_moved(
+                self._breakers.moved(
                     row.breaker_transition,
                     BreakerCause(
                         attempt.job_name,
@@ -244,7 +232,7 @@ class RunEvents:
                 row["scheduled_for"],
             )
         if row.get("breaker_transition") is not None:
-            self.breaker_moved(
+            self._breakers.moved(
                 row["breaker_transition"],
                 BreakerCause(
                     row["job_name"],
@@ -263,92 +251,13 @@ class RunEvents:
             job_name=row["job_name"],
             run_id=run_id,
             attempt=row["attempt"],
-            scheduled_for=_iso(row["scheduled_for"]),
+            scheduled_for=iso(row["scheduled_for"]),
             worker_id=self.worker_id(),
             lost_worker_id=row["worker_id"],
             duration_ms=None if row["duration_ms"] is None else round(row["duration_ms"], 1),
             status=RunStatus.LOST.value,
             retry_run_id=row["retry_run_id"],
         )
-
-    def breaker_moved(
-        self,
-        to: str,
-        cause: BreakerCause,
-        failed_slots: int | None,
-        open_until: datetime | None,
-    ) -> None:
-        """The outcome of ``cause`` opened (``to`` "open") or closed a circuit breaker."""
-        if self.metrics is not None:
-            self.metrics.circuit(cause.job_name, cause.queue, to)
-        fields: dict[str, Any] = {
-            "job_name": cause.job_name,
-            "queue": cause.queue,
-            "run_id": cause.run_id,
-            "scheduled_for": cause.scheduled_for.isoformat(),
-            "status": cause.status.value,
-            "worker_id": self.worker_id(),
-        }
-        if to == "open":
-            log.warning(
-                "circuit_opened", failed_slots=failed_slots, open_until=_iso(open_until), **fields
-            )
-            error = (
-                f"circuit breaker opened after {failed_slots} failed slot(s) in a row; "
-                f"slots are skipped until {_iso(open_until)}"
-            )
-        else:
-            log.info("circuit_closed", **fields)
-            error = "circuit breaker closed: a slot succeeded"
-        if self._hooks is not None:
-            from pgsched.hooks import FailureReport
-
-            self._hooks.submit(
-                FailureReport(
-                    job_name=cause.job_name,
-                    run_id=cause.run_id,
-                    attempt=cause.attempt,
-                    max_attempts=cause.max_attempts,
-                    status=cause.status.value,
-                    error=error,
-                    scheduled_for=cause.scheduled_for,
-                    worker_id=self.worker_id(),
-                    event="circuit_opened" if to == "open" else "circuit_closed",
-                )
-            )
-
-    def breakers_seen(
-        self,
-        breakers: Sequence[tuple[str, str, str]],
-        probes: Sequence[tuple[str, str, datetime]],
-        opened: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
-        """A claim read these breakers' states, started these probe slots and opened
-        breakers (``opened``: a superseded retry, whose slot thereby failed)."""
-        if self.metrics is not None:
-            for job_name, queue, state in breakers:
-                self.metrics.circuit_state(job_name, queue, state)
-        for job_name, queue, slot in probes:
-            if self.metrics is not None:
-                self.metrics.circuit(job_name, queue, "half_open")
-            log.info(
-                "circuit_half_open",
-                job_name=job_name,
-                queue=queue,
-                probe_slot=slot.isoformat(),
-                worker_id=self.worker_id(),
-            )
-        for row in opened:
-            cause = BreakerCause(
-                row["job_name"],
-                row["queue"],
-                row["run_id"],
-                row["attempt"],
-                row["max_attempts"],
-                RunStatus.SKIPPED,
-                row["scheduled_for"],
-            )
-            self.breaker_moved(row["transition"], cause, row["failed_slots"], row["open_until"])
 
     def _dropped(self, attempt: Attempt, outcome: Outcome, duration_ms: float) -> None:
         if self.metrics is not None:
@@ -394,7 +303,3 @@ class RunEvents:
         if status is not None:
             fields["status"] = status.value
         return fields
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -3,7 +3,8 @@
 Pure: no I/O and no clock of its own (callers pass the monotonic ``now``), so its
 rules are unit-tested in microseconds. The worker asks it before each claim
 (gather a few more finishes? look for pending attempts? how far ahead?) and after
-(how long to sleep), and tells it about wake-ups and finished attempts.
+(how long to sleep), and tells it about wake-ups and finished attempts. How many
+attempts a claim takes is ``claim_sizing``'s part.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from pgsched.engine.claim_sizing import FIRE_AHEAD_CLAIM_MAX, ClaimSizing
 from pgsched.engine.claims import DueIn
 from pgsched.executors.python_held import HAND_OVER_LEAD_SECONDS
 
@@ -39,48 +41,20 @@ FIRE_AHEAD_LATENCIES = 4
 # (bench/README.md, Round 8).
 FIRE_AHEAD_WORST_LATENCIES = 2
 LATENCY_MEMORY = 10
-# A claimed python attempt should begin within about this long: a claim takes no
-# more python slots than the python processes can begin in it, at their own recent
-# time per attempt, so that under overload slots wait in the database (and are
-# skipped or queued there, by the overlap rules) rather than as "running" rows that
-# have not started. Python attempts waiting for a process do not run, so they do not
-# count against --concurrency: this wait bounds them instead.
-MAX_WAIT_SECONDS = 0.05
-# The most python attempts a worker keeps waiting for its processes, whatever their
-# pace: jobs of microseconds would otherwise make the wait's bound thousands, and a
-# claim that large takes long while the processes idle. Bounds their memory, and
-# with --concurrency's room the size of one claim.
-PYTHON_ROOM_MAX = 500
-# The share of shell, http and sql slots a claim is sized for (``side_share``) is the
-# largest of the recent claims': it rises to a claim's share at once and falls by
-# this fraction per claim; below SIDE_SHARE_MIN it is taken for none.
-SIDE_SHARE_FADING = 0.05
-SIDE_SHARE_MIN = 0.01
 # Weight of the newest claim latency in its running average.
 LATENCY_SMOOTHING = 0.2
-# A claim ahead takes at most this many slots: a big one takes long (the window must
-# cover it) while other workers' claims find its locked rows and skip them; smaller
-# ones let every worker take its share of an instant side by side.
-FIRE_AHEAD_CLAIM_MAX = 500
-# Once a claim ahead took that many, and other live workers serve its queues, the
-# rest of its instants' slots are left to them until the instant is this many claim
-# latencies (plus the hand-over lead) away: a worker that claimed again at once would
-# take them before another wakes for them (the one with the larger claim latency
-# wakes first, and taking both halves makes its latency the larger). Another wakes
-# before that late point while its latency is more than a quarter of this one's
-# (4 L_b > 1 L_a): at two latencies (round 7) it had to be more than half, and the
-# worker holding both halves, busier, its claims slower, soon kept them all. Later,
-# what is left is claimed, answered about when its slots are handed over (a worker
-# whose peer stalls pays that wait until the peer's lease ends: bench/README.md,
+# Once a claim ahead took FIRE_AHEAD_CLAIM_MAX slots (``claim_sizing``), and other live
+# workers serve its queues, the rest of its instants' slots are left to them until the
+# instant is this many claim latencies (plus the hand-over lead) away: a worker that
+# claimed again at once would take them before another wakes for them (the one with the
+# larger claim latency wakes first, and taking both halves makes its latency the
+# larger). Another wakes before that late point while its latency is more than a quarter
+# of this one's (4 L_b > 1 L_a): at two latencies (round 7) it had to be more than half,
+# and the worker holding both halves, busier, its claims slower, soon kept them all.
+# Later, what is left is claimed, answered about when its slots are handed over (a
+# worker whose peer stalls pays that wait until the peer's lease ends: bench/README.md,
 # Round 8).
 SHARE_LATE_CLAIM_LATENCIES = 1
-# How many slots a worker holds for their instants: as many as its python processes,
-# each beginning held attempts back to back at its measured pace, begin within
-# HOLD_LAG_SECONDS of the instant (more would begin later anyway, where another worker
-# could have begun them sooner); never more than HOLD_MAX, which bounds their memory
-# and how many slots a killed worker leaves to recovery (they wait for its lease).
-HOLD_LAG_SECONDS = 0.02
-HOLD_MAX = 1000
 # Shell, http and sql slots are held only up to --concurrency (``release.py`` hands
 # back the rest before their instant). Once a claim brought more, the worker's
 # claims stay within --concurrency's room until this long after the latest instant it
@@ -90,8 +64,8 @@ SURPLUS_CAUTION_SECONDS = 2.0
 
 
 @dataclass
-class ClaimPacer:
-    """The claim loop's pacing state for one worker."""
+class ClaimPacer(ClaimSizing):
+    """The claim loop's pacing state for one worker; ``ClaimSizing`` sizes its claims."""
 
     concurrency: int
     poll_interval: float
@@ -187,90 +161,12 @@ class ClaimPacer:
         if took >= FIRE_AHEAD_CLAIM_MAX and window > 0 and peers:
             self.share_taken_until = max(self.share_taken_until, now + window)
 
-    def room(
-        self,
-        running: int,
-        processes: int,
-        seconds: float,
-        waiting: int,
-        now: float,
-        in_flight: int,
-    ) -> int:
-        """How many attempts to claim at ``now``. Shell, http and sql ones:
-        --concurrency less ``running`` (those of these kinds held, and python attempts
-        running in a process). Python ones: what ``processes`` python processes, taking
-        ``seconds`` an attempt (0: not timed yet, then --concurrency), begin within
-        ``MAX_WAIT_SECONDS`` after the ``waiting`` ones, at most ``PYTHON_ROOM_MAX``,
-        and all the worker holds but slots held for a later instant (``in_flight``)
-        within --concurrency unless that is more.
-        A claim brings both kinds, in about ``side_share``: it is sized so that neither
-        kind's part exceeds its room, and never beyond the larger room; for a
-        while after one brought shell, http or sql slots beyond --concurrency, within
-        --concurrency's room alone (``surplus_seen``)."""
-        side = self.concurrency - running
-        can_wait = int(processes * MAX_WAIT_SECONDS / seconds) if seconds > 0 else self.concurrency
-        begin = min(PYTHON_ROOM_MAX, can_wait)
-        # Beyond what they begin within the wait, one for each process may queue behind
-        # its attempt (no gap between slow ones); but the worker holds no more in all
-        # than --concurrency unless its processes begin more than that within the wait:
-        # slow jobs queued behind running ones would wait here while other workers idle.
-        python = min(max(processes, begin) - waiting, max(self.concurrency, begin) - in_flight)
-        self.pending_room = self.concurrency - in_flight
-        self.side_room = side
-        self.python_room = python
-        share = self.side_share
-        if share >= 1.0:
-            free = side
-        elif share <= 0.0:
-            free = python
-        else:
-            # Never more than either room: should the claim bring one kind only, it
-            # waits no longer than a claim of that kind alone would.
-            free = int(min(side / share, python / (1.0 - share), max(side, python)))
-        if now < self.within_concurrency_until:
-            free = min(free, side)
-        self.full = free <= 0
-        return free
-
-    def kinds_claimed(self, side_by_side: int, claimed: int) -> None:
-        """A claim of due slots brought ``claimed`` attempts, ``side_by_side`` of them
-        shell, http or sql: ``side_share`` rises to its share at once (a claim sized
-        by the lower share would take more of these kinds than they have room for,
-        and hand them back) and falls slowly while claims bring fewer."""
-        if not claimed:
-            return
-        faded = self.side_share * (1.0 - SIDE_SHARE_FADING)
-        share = max(side_by_side / claimed, faded)
-        self.side_share = share if share >= SIDE_SHARE_MIN else 0.0
-
-    def ahead_limit(self, hold: int, due: int, room: int, now: float) -> int:
-        """How many slots a claim ahead takes: of ``hold`` (``hold_room``), and of
-        ``due`` (``python_room``): any of its slots may be due already (a worker that
-        woke late, slots handed back, an instant just passed), and python ones then
-        wait for a process within the python room's bounds as a claim of due work's
-        would; shell, http and sql ones beyond --concurrency go back
-        (``hand_back_surplus``). Of ``room`` (what --concurrency leaves) too, for a
-        while after one brought shell, http or sql slots beyond it (``surplus_seen``)."""
-        free = min(hold, due)
-        if now < self.within_concurrency_until:
-            free = min(free, room)
-        return min(free, FIRE_AHEAD_CLAIM_MAX)
-
     def surplus_seen(self, now: float) -> None:
         """A claim brought shell, http or sql slots beyond --concurrency: claims (ahead
         or of due work) stay within its room until ``SURPLUS_CAUTION_SECONDS`` after
         any instant it held."""
         until = now + FIRE_AHEAD_MAX_SECONDS + SURPLUS_CAUTION_SECONDS
         self.within_concurrency_until = max(self.within_concurrency_until, until)
-
-    def hold_room(self, held: int, processes: int, pace: float) -> int:
-        """How many more slots to hold for their instants, ``held`` being held: no
-        more than ``processes`` python processes, beginning one every ``pace`` seconds
-        (0: not known), begin within ``HOLD_LAG_SECONDS``; at least one each, at most
-        ``HOLD_MAX``. Not ``--concurrency``: held slots are not running, and attempts
-        of other kinds wait at their instant while that many run (``kinds.py``)."""
-        can_begin = int(processes * HOLD_LAG_SECONDS / pace) if pace > 0 else processes
-        return min(HOLD_MAX, max(processes, can_begin)) - held
 
     def should_gather(self, free: int) -> bool:
         """Whether to wait ``BATCH_GATHER_SECONDS`` for more capacity before claiming:

@@ -1,8 +1,9 @@
 """What the planner reads of a job, whatever holds it.
 
 The claim plans each job it locked from the row itself (``job_rows.ClaimedJob``):
-copying two dozen columns into a ``DueJob`` first cost ~1 us a job. Tests and other
-callers build a ``DueJob``. Both are read-only here.
+copying two dozen columns into an object of the planner's own first cost ~1 us a job.
+A job without a ``next_run`` is planned from ``job_rows.UnscheduledJob``. Both are
+read-only here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Protocol
 
 
 class Plannable(Protocol):
-    """A job as the planner reads it (see ``planner.DueJob`` for each field)."""
+    """A job as the planner reads it."""
 
     @property
     def schedule(self) -> str: ...
@@ -27,14 +28,18 @@ class Plannable(Protocol):
     def misfire(self) -> str: ...
     @property
     def misfire_threshold_seconds(self) -> int: ...
+    # The job's attempts running now, and its slots queued behind them (overlap=queue).
     @property
     def running_run_ids(self) -> Sequence[int]: ...
     @property
     def queued_runs(self) -> int: ...
+    # Why the job's row could not be read (``pgsched.db.json_values``), if it could not.
     @property
     def unreadable(self) -> str | None: ...
+    # What H in the schedule picks its values from.
     @property
     def name(self) -> str | None: ...
+    # The circuit breaker (pgsched.job_breakers): None or "closed" runs every slot.
     @property
     def breaker_state(self) -> str | None: ...
     @property

@@ -28,7 +28,6 @@ every other slot is recorded skipped. What a slot's outcome does to the breaker 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -51,30 +50,6 @@ INVALID_SCHEDULE_RECHECK = timedelta(minutes=5)
 MAX_QUEUED_SLOTS = 10
 # The finest step between two slots (schedules have whole seconds).
 RESOLUTION = timedelta(microseconds=1)
-
-
-# Not frozen: one is built for every job of every claim, and a frozen dataclass costs
-# four times as much to build.
-@dataclass(slots=True)
-class DueJob:
-    """What the planner needs to know of a claimed job."""
-
-    schedule: str
-    timezone: str
-    next_run: datetime | None
-    overlap: str
-    misfire: str
-    misfire_threshold_seconds: int
-    running_run_ids: Sequence[int] = ()
-    queued_runs: int = 0
-    # Why the job's row could not be read (``pgsched.db.json_values``), if it could not.
-    unreadable: str | None = None
-    # What H in the schedule picks its values from.
-    name: str | None = None
-    # The circuit breaker (pgsched.job_breakers): None or "closed" runs every slot.
-    breaker_state: str | None = None
-    breaker_open_until: datetime | None = None
-    breaker_probe_slot: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,15 @@ _PLAIN_FRAME = struct.Struct("!IBqddd")
 _NO_GAP = float("nan")
 # Compact JSON of any value; one encoder, not one per message as json.dumps would build.
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
+# A checkpoint's value is what a job gives: NaN and the infinities, which JSON lacks
+# (the worker refuses a message holding them), fail its save, not its process.
+_strict_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# The longest message a worker reads from a child. A result is under 1 MB (64,000
+# characters of output and 16,000 of error, each at most 12 bytes as escaped JSON), a
+# checkpoint the database keeps under 3 MiB (1 MiB of JSON as PostgreSQL counts it).
+# A job's code runs in the child and can write to its pipe: a longer frame is never
+# buffered, the child is taken for broken instead.
+MESSAGE_MAX_BYTES = 4 * 1024 * 1024
 
 # A child waits for a held attempt's start_at until this long before it, then spins:
 # at most this much CPU per child and instant.
@@ -126,6 +135,23 @@ def encode(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
+def checkpoint_frame(ticket: int, value: Any) -> bytes:
+    """The message saving ``value`` as ticket ``ticket``'s checkpoint, framed; a
+    ``ValueError`` saying why for a value with NaN or an infinity, or one longer than
+    ``MESSAGE_MAX_BYTES`` as JSON (the database would refuse it anyway)."""
+    message = {"type": "checkpoint", "ticket": ticket, "value": value}
+    try:
+        body = _strict_json(message).encode()
+    except ValueError as exc:
+        raise ValueError(f"checkpoint not saved: {exc}") from None
+    if len(body) > MESSAGE_MAX_BYTES:
+        raise ValueError(
+            f"checkpoint not saved: {len(body)} bytes of JSON, more than the "
+            f"{MESSAGE_MAX_BYTES} a worker reads (the database keeps at most 1 MiB)"
+        )
+    return HEADER.pack(len(body)) + body
+
+
 def result_frame(result: dict[str, Any]) -> bytes:
     """A result message (``ticket``, ``status``, ``output``, ``error``, ``retryable``,
     ``started``, ``ended``, ``gap``) framed, assembled rather than encoded: a child
@@ -170,8 +196,13 @@ def read_message(body: bytes | bytearray) -> dict[str, Any]:
             "gap": None if gap != gap else gap,  # NaN: none
         }
     # Decoded here: json.loads would first guess the encoding of bytes.
-    message: dict[str, Any] = json.loads(body.decode())
+    message: dict[str, Any] = json.loads(body.decode(), parse_constant=_not_json)
     return message
+
+
+def _not_json(constant: str) -> Any:
+    # json.loads reads NaN and the infinities, which JSON lacks and no end sends.
+    raise ValueError(f"{constant} is not JSON")
 
 
 class ChildChannel:

@@ -23,7 +23,12 @@ from typing import Any
 import structlog
 
 from pgsched.executors.base import OUTPUT_LIMIT_CHARS
-from pgsched.executors.child_channel import HEADER, PLAIN_SUCCESS, read_message
+from pgsched.executors.child_channel import (
+    HEADER,
+    MESSAGE_MAX_BYTES,
+    PLAIN_SUCCESS,
+    read_message,
+)
 
 # One event per line, cut to this length.
 LINE_LIMIT_CHARS = 2_000
@@ -54,17 +59,25 @@ class Inbox(asyncio.Protocol):
         self.on_success: Callable[[int, float, float, float | None], None] | None = None
         self._buffer = bytearray()
         self._transport: asyncio.ReadTransport | None = None
+        # A frame longer than MESSAGE_MAX_BYTES came: nothing more is read or kept.
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         buffer = self._buffer
         buffer += data
         size, start, on_success = len(buffer), 0, self.on_success
         while size - start >= HEADER.size:
             length = HEADER.unpack_from(buffer, start)[0]
+            if length > MESSAGE_MAX_BYTES:
+                self.refuse()  # never buffered whole: a job could announce gigabytes
+                self.handler({"type": "oversized", "bytes": length})
+                return
             end = start + HEADER.size + length
             if size < end:
                 break
@@ -73,16 +86,30 @@ class Inbox(asyncio.Protocol):
                 start = end
                 _, ticket, started, ended, gap = PLAIN_SUCCESS.unpack_from(buffer, body)
                 on_success(ticket, started, ended, None if gap != gap else gap)  # NaN: none
+                if self._refused:  # the result was refused: the rest is not read
+                    return
                 continue
             try:
                 message = read_message(buffer[body:end])
             except (ValueError, RecursionError, struct.error):  # UnicodeDecodeError is a ValueError
-                # A job cannot write here, but whatever arrives must not break the
-                # worker's event loop: the child is treated as broken.
+                message = None
+            if type(message) is not dict:
+                # Only a job's code writing to the pipe sends this: it must not break
+                # the worker's event loop, the child is treated as broken.
                 message = {"type": "garbled"}
             start = end
             self.handler(message)
+            if self._refused:
+                return
         del buffer[:start]
+
+    def refuse(self) -> None:
+        """The child is taken for broken (a job's code wrote to its pipe): what it sent
+        and sends from now on is dropped unread."""
+        self._refused = True
+        self._buffer.clear()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
 
     def drain_and_close(self) -> None:
         """Once the child has exited: hand on every message still in the pipe, then close.

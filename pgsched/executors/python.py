@@ -288,7 +288,8 @@ class PythonExecutor(ChildPool):
             self._send(child, [self._pending.popleft() for _ in range(count)])
 
     def _batch_for_speed(self) -> int:
-        return int(BATCH_SECONDS / max(self.seconds, BATCH_SECONDS / BATCH_MAX))
+        seconds = self.attempt_seconds or self._initial_seconds
+        return int(BATCH_SECONDS / max(seconds, BATCH_SECONDS / BATCH_MAX))
 
     def _hand_over(self, tickets: list[Ticket]) -> None:
         """Send an instant's held tickets to the children, shortly before it, shared so

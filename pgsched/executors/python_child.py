@@ -27,7 +27,7 @@ from typing import Any
 from pgsched.context import RunContext
 from pgsched.errors import Permanent
 from pgsched.executors.base import ERROR_LIMIT_CHARS, OUTPUT_LIMIT_CHARS, truncate
-from pgsched.executors.child_channel import ChildChannel, Request, result_frame
+from pgsched.executors.child_channel import ChildChannel, Request, checkpoint_frame, result_frame
 from pgsched.executors.python_target import NotRunnable, allowance_problem, lookup
 from pgsched.models import RunStatus
 
@@ -217,10 +217,11 @@ class _CheckpointLine:
         self.handed_out = False
 
     def save(self, value: Any) -> None:
+        frame = checkpoint_frame(self._ticket, value)
         with self._channel.checkpoint_lock:
             if not self._open:
                 raise RuntimeError("checkpoint not saved: the attempt has already ended")
-            self._channel.send({"type": "checkpoint", "ticket": self._ticket, "value": value})
+            self._channel.send_frame(frame)
             answer = self._channel.checkpoint_answer()
         if answer is None:
             raise RuntimeError("checkpoint not saved: the worker has gone")
@@ -272,7 +273,8 @@ def _result(
         "type": "result",
         "status": str(status),  # a StrEnum: its value, without the enum's property
         "output": output or None,
-        "error": error,
+        # Every failure's text bounded here, sys.exit's argument among them.
+        "error": None if error is None else truncate(error, ERROR_LIMIT_CHARS),
         "retryable": retryable,
         "started": started,
     }

@@ -23,6 +23,7 @@ import structlog
 from pgsched.executors import child_channel
 from pgsched.executors.base import signal_group
 from pgsched.executors.child_channel import encode, iso_text
+from pgsched.executors.child_checks import Withdrawal
 from pgsched.executors.child_pipes import ChildDied, ChildOutput, Inbox
 from pgsched.executors.job_user import JobUser
 from pgsched.models import Attempt, Outcome, RunStatus
@@ -105,7 +106,7 @@ class Child:
     # When it last had nothing to do: the most recently idle is used first.
     idle_since: float = 0.0
     # Withdrawals sent and not answered, by their id.
-    withdrawals: dict[int, asyncio.Future[list[int]]] = field(default_factory=dict)
+    withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
     # One timer for the timeouts of the attempts it runs, and when it fires: re-armed
     # only when a new head's deadline comes sooner, not once per attempt.
     timer: asyncio.TimerHandle | None = None
@@ -301,9 +302,9 @@ def child_gone(child: Child, returncode: int) -> list[Ticket]:
     attempt it may have been running failed (``kill_reason``, or its death); the ones
     behind it, not begun, are returned to be sent elsewhere (unless given up), and so
     is the first when the child died before its instant."""
-    for answer in child.withdrawals.values():
-        if not answer.done():
-            answer.set_result([])
+    for withdrawal in child.withdrawals.values():
+        if not withdrawal.answer.done():
+            withdrawal.answer.set_result([])
     child.withdrawals.clear()
     if child.timer is not None:
         child.timer.cancel()

@@ -22,6 +22,13 @@ import structlog
 
 from pgsched.config import job_environment
 from pgsched.executors.base import signal_group
+from pgsched.executors.child_channel import MESSAGE_MAX_BYTES
+from pgsched.executors.child_checks import (
+    Withdrawal,
+    message_problem,
+    result_problem,
+    withdrawn_problem,
+)
 from pgsched.executors.job_user import JobUser
 from pgsched.executors.python_children import (
     Child,
@@ -47,12 +54,12 @@ PACE_OUTLIER = 4.0
 class ChildPool:
     """The children of one executor, and what they send.
 
-    ``seconds`` is the average time an attempt takes in its child (from the job's
-    call to its result, on the child's clock); ``pace``, the average time between the
-    starts of attempts a child takes back to back, both starting from
-    ``initial_seconds``; ``attempt_seconds`` is ``seconds`` from the first attempt
-    timed instead (0 until then). ``_wake`` is called whenever a child may take more
-    (it frees up, hands attempts back, or dies).
+    ``attempt_seconds`` is the average time an attempt takes in its child (from the
+    job's call to its result, on the child's clock), from the first attempt timed (0
+    until then: claims are sized by --concurrency, batches by ``initial_seconds``);
+    ``pace``, the average time between the starts of attempts a child takes back to
+    back, starting from ``initial_seconds``. ``_wake`` is called whenever a child may
+    take more (it frees up, hands attempts back, or dies).
     """
 
     def __init__(
@@ -67,9 +74,8 @@ class ChildPool:
         self._hidden_env = hidden_env
         self._user = user
         self._save_checkpoint = save_checkpoint
-        self.seconds = self.pace = initial_seconds
-        # The same time per attempt from the first one timed (0 until then), for the
-        # worker's claims (``ClaimPacer.room``): not held at a guess meanwhile.
+        self._initial_seconds = self.pace = initial_seconds
+        # Not held at the guess once one is timed: it follows the jobs from the first.
         self.attempt_seconds = 0.0
         # Attempts waiting for a child, oldest first.
         self._pending: deque[Ticket] = deque()
@@ -96,36 +102,70 @@ class ChildPool:
         return child
 
     def _on_message(self, child: Child, message: dict[str, Any]) -> None:
-        kind = message["type"]
+        kind = message.get("type")
         if kind == "result":
             self._on_result(child, message)
         elif kind == "checkpoint":
-            saved = checkpoint(child, message["ticket"], message["value"], self._save_checkpoint)
+            head = child.head()
+            if head is None or head.key != message.get("ticket"):
+                self._refuse(child, "a checkpoint of an attempt it was not running")
+                return
+            saved = checkpoint(child, head.key, message.get("value"), self._save_checkpoint)
             self._spawn_task(saved)
         elif kind == "withdrawn":
-            head = child.head()
-            for key in message["tickets"]:
-                ticket = child.queued.pop(key, None)
-                if ticket is not None:
-                    ticket.child = None
-            if (first := child.head()) is None:
-                child.idle_since = time.monotonic()
-            elif first is not head:
-                # The first was waiting for its instant: the next may begin from "at".
-                child.output.attempt_started(first.run_id)
-                child.began(message["at"], self._expired)
-            answer = child.withdrawals.pop(message["id"], None)
-            if answer is not None and not answer.done():
-                answer.set_result(message["tickets"])
-            self._wake()
+            self._withdrawn(child, message)
+        elif kind == "oversized":
+            self._refuse(
+                child, f"a message of {message['bytes']} bytes (at most {MESSAGE_MAX_BYTES})"
+            )
         else:  # garbled, or a message this worker does not know
-            fate = "the python worker process sent a message that is not JSON"
-            self._spawn_task(kill(child, reason="sent a message the worker cannot read", fate=fate))
+            self._refuse(child, "a message that is not JSON")
 
     def _on_result(self, child: Child, message: dict[str, Any]) -> None:
-        self._ended(
-            child, message["ticket"], message["started"], message["ended"], message["gap"], message
+        problem = message_problem(message)
+        if problem is not None:
+            self._refuse(child, problem)
+            return
+        started, ended, gap = message["started"], message["ended"], message["gap"]
+        self._ended(child, message["ticket"], started, ended, gap, message)
+
+    def _withdrawn(self, child: Child, message: dict[str, Any]) -> None:
+        key = message.get("id")
+        withdrawal = child.withdrawals.pop(key, None) if type(key) is int else None
+        if withdrawal is None:
+            self._refuse(child, "an answer to a withdrawal it was not asked for")
+            return
+        tickets: Any = message.get("tickets")
+        at: Any = message.get("at")
+        problem = withdrawn_problem(withdrawal, tickets, at, time.monotonic())
+        if problem is not None:
+            self._refuse(child, problem)
+            return
+        head = child.head()
+        for taken in tickets:
+            ticket = child.queued.pop(taken, None)
+            if ticket is not None:
+                ticket.child = None
+        if (first := child.head()) is None:
+            child.idle_since = time.monotonic()
+        elif first is not head:
+            # The first was waiting for its instant: the next may begin from "at".
+            child.output.attempt_started(first.run_id)
+            child.began(at, self._expired)
+        if not withdrawal.answer.done():
+            withdrawal.answer.set_result(tickets)
+        self._wake()
+
+    def _refuse(self, child: Child, problem: str) -> None:
+        """``child`` sent ``problem`` (``child_checks``): it is stopped, nothing more it
+        sends is read, the attempt it was running fails saying so, and the ones queued
+        behind it go to another child."""
+        child.inbox.refuse()
+        fate = (
+            f"the python worker process sent {problem}; it was stopped (the job's code "
+            "may have written to the worker's pipe)"
         )
+        self._spawn_task(kill(child, reason=f"sent {problem}", fate=fate))
 
     def _ended(
         self,
@@ -140,10 +180,14 @@ class ChildPool:
         (``Inbox.on_success``, read without building a message)."""
         # Once per result: locals and no property or helper where a line does.
         queued = child.queued
-        ticket = queued.pop(key, None)
+        head = child.head()
+        problem = result_problem(head, key, started, ended, gap, time.monotonic())
+        if problem is not None:
+            self._refuse(child, problem)
+            return
+        ticket = queued.pop(key)
         if started is not None:  # the job's time, not the reading
             took = ended - started
-            self.seconds += DURATION_SMOOTHING * (took - self.seconds)
             timed = self.attempt_seconds
             self.attempt_seconds = timed + DURATION_SMOOTHING * (took - timed) if timed else took
         if gap is not None:
@@ -160,8 +204,6 @@ class ChildPool:
             child.idle_since = time.monotonic()
         if self._pending:
             self._wake()
-        if ticket is None:
-            return
         ticket.child = None
         if message is None:
             settle(ticket, Outcome(RunStatus.SUCCEEDED, started_monotonic=started))
@@ -207,7 +249,8 @@ class ChildPool:
         asked = [ticket for key in keys if (ticket := child.queued.get(key))]
         self._withdrawal_ids += 1
         answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        child.withdrawals[self._withdrawal_ids] = answer
+        sent = time.monotonic()
+        child.withdrawals[self._withdrawal_ids] = Withdrawal(answer, frozenset(keys), sent)
         child.send({"type": "withdraw", "id": self._withdrawal_ids, "tickets": keys})
         taken = set(await answer)
         return [ticket for ticket in asked if ticket.key in taken]

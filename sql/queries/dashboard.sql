@@ -148,9 +148,12 @@ SELECT bucket, bucket_hours, succeeded, failed FROM pgsched.run_outcomes(%(days)
 -- name: dashboard_become
 -- The first statement of every request's transaction: act as the token's database
 -- role (pgsched_reader or pgsched_admin), name the token for the job audit trail,
--- make reads read-only, and bound every statement's time. All four end with the
+-- make reads read-only, and bound every statement's time. And no JIT: a request
+-- reads a page, which JIT compiling (40 to 70 ms for a health filter at a million
+-- jobs, costed as if every job were read) would never repay. All five end with the
 -- transaction, so a pooled connection goes back as it came.
 SELECT set_config('role', %(role)s::text, true),
        set_config('pgsched.actor', %(actor)s::text, true),
        set_config('transaction_read_only', %(read_only)s::text, true),
-       set_config('statement_timeout', %(statement_timeout)s::text, true);
+       set_config('statement_timeout', %(statement_timeout)s::text, true),
+       set_config('jit', 'off', true);

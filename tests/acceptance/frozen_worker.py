@@ -16,7 +16,8 @@ from datetime import datetime
 
 from pgsched.cli import main
 from pgsched.engine.claims import Claims, Planner
-from pgsched.engine.planner import DueJob, JobPlan
+from pgsched.engine.plannable import Plannable
+from pgsched.engine.planner import JobPlan
 from pgsched.engine.rows import ClaimResult
 
 _claim_due_jobs = Claims.claim_due_jobs
@@ -31,7 +32,7 @@ async def _claim_then_freeze(
     plan: Planner,
     ahead_seconds: float = 0.0,
 ) -> ClaimResult:
-    def freeze_once(job: DueJob, now: datetime) -> JobPlan:
+    def freeze_once(job: Plannable, now: datetime) -> JobPlan:
         global _frozen
         if not _frozen:
             _frozen = True

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgsched.engine.pacing import FIRE_AHEAD_CLAIM_MAX
+from pgsched.engine.claim_sizing import FIRE_AHEAD_CLAIM_MAX
 from tests.acceptance.conftest import Workers, scalar, wait_for, wait_until_registered
 
 pytestmark = pytest.mark.slow

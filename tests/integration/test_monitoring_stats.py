@@ -17,6 +17,7 @@ from tests.monitoring import (
     SECOND,
     Connection,
     add_run,
+    as_if_unrolled_for,
     one,
     one_instant,
     totals_disagree_with_runs,
@@ -199,19 +200,7 @@ def test_success_rates_move_with_the_days_and_stay_exact(db: Connection) -> None
     # As if no outcome had been recorded for six days: the recent totals still start
     # 35 days back and stop 6 days back, and the view leaves out what has left the
     # window since and adds the days after them from the daily totals.
-    db.execute(
-        "UPDATE pgsched.recent_run_totals_starts"
-        " SET first_day = first_day - 6, next_day = next_day - 6"
-    )
-    db.execute("DELETE FROM pgsched.recent_run_totals")
-    db.execute(
-        "INSERT INTO pgsched.recent_run_totals AS t SELECT job_name, sum(successful_runs),"
-        " sum(failed_runs), sum(duration_ms_sum), sum(timed_runs), max(last_run_at)"
-        " FROM pgsched.daily_run_totals"
-        " WHERE day >= (SELECT first_day FROM pgsched.recent_run_totals_starts)"
-        " AND day < (SELECT next_day FROM pgsched.recent_run_totals_starts)"
-        " GROUP BY job_name"
-    )
+    as_if_unrolled_for(db, 6)
     assert totals_disagree_with_runs(db) == []
     assert db.execute("SELECT * FROM pgsched.job_success_rates ORDER BY job_name").fetchall() == (
         expected

@@ -14,7 +14,8 @@ from typing import Any
 
 import psycopg
 
-from pgsched.engine.planner import DueJob, JobPlan, plan_job
+from pgsched.engine.plannable import Plannable
+from pgsched.engine.planner import JobPlan, plan_job
 from pgsched.engine.repository import Repository, WorkerIdentity
 from pgsched.engine.session import TRANSACTION_TIMEOUT_SINCE
 from pgsched.errors import DatabaseUnavailable
@@ -130,7 +131,7 @@ def test_a_claim_frozen_while_it_plans_frees_its_capped_queue_after_the_limit(
     db.execute("UPDATE pgsched.jobs SET next_run = now() - interval '1 second'")
     free: list[tuple[bool, bool]] = []
 
-    def frozen_while_planning(job: DueJob, now: datetime) -> JobPlan:
+    def frozen_while_planning(job: Plannable, now: datetime) -> JobPlan:
         time.sleep(1.0)  # the worker frozen: it sends nothing, the server waits on it
         free.append((db.execute(LIMIT_ROW_FREE).fetchone()[0], db.execute(FREE).fetchone()[0]))
         return plan_job(job, now)

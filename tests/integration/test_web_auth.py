@@ -69,6 +69,10 @@ def test_the_database_refuses_a_reader_even_where_a_route_check_is_missing(
         with database.transaction(admin, write=False) as connection:
             role = connection.execute("SELECT current_user AS role").fetchone()
             assert role == {"role": "pgsched_admin"}
+            # A request reads a page: JIT compiling a plan costed for every job (tens
+            # of ms, job_health's health filter at a million jobs) never pays there.
+            jit = connection.execute("SELECT current_setting('jit') AS jit").fetchone()
+            assert jit == {"jit": "off"}
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 connection.execute("SELECT pgsched.toggle_job('guarded', false)")
         with database.transaction(admin, write=True) as connection:
@@ -79,9 +83,10 @@ def test_the_database_refuses_a_reader_even_where_a_route_check_is_missing(
             row = connection.execute(
                 "SELECT current_user = session_user AS as_login,"
                 " coalesce(current_setting('pgsched.actor', true), '') AS actor,"
-                " current_setting('transaction_read_only') AS read_only"
+                " current_setting('transaction_read_only') AS read_only,"
+                " current_setting('jit') AS jit"
             ).fetchone()
-            assert row == {"as_login": True, "actor": "", "read_only": "off"}
+            assert row == {"as_login": True, "actor": "", "read_only": "off", "jit": "on"}
     finally:
         database.close()
     assert not enabled(db, "guarded")

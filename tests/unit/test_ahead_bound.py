@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from pgsched.engine.pacing import FIRE_AHEAD_CLAIM_MAX, PYTHON_ROOM_MAX, ClaimPacer
+from pgsched.engine.claim_sizing import FIRE_AHEAD_CLAIM_MAX, PYTHON_ROOM_MAX
+from pgsched.engine.pacing import ClaimPacer
 from pgsched.executors.python import PythonExecutor
 from tests.attempts import Sleeper
 from tests.unit.test_claim_room import Backlog, claim_for, drained, worker

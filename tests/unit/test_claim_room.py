@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pgsched.db.pooling import PoolMode
+from pgsched.engine.claim_sizing import PYTHON_ROOM_MAX, SIDE_SHARE_FADING
 from pgsched.engine.claims import DueIn
 from pgsched.engine.connections import ConnectionPlan
 from pgsched.engine.options import WorkerOptions
-from pgsched.engine.pacing import PYTHON_ROOM_MAX, SIDE_SHARE_FADING, ClaimPacer
+from pgsched.engine.pacing import ClaimPacer
 from pgsched.engine.rows import ClaimResult
 from pgsched.engine.worker import Worker
 from pgsched.executors.python import PythonExecutor

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pgsched.db.json_values import UndecodableJson, safe_loads, undecodable
-from pgsched.engine.planner import DueJob, plan_job
+from pgsched.engine.planner import plan_job
+from tests.claimed_jobs import claimed_job
 
 DEEP = ("[" * 5000 + "]" * 5000).encode()
 # How jsonb prints 1e5000: more digits than Python converts to an int (4,300).
@@ -31,14 +32,8 @@ def test_a_number_too_long_to_convert_is_replaced_by_a_marker() -> None:
 
 def test_a_job_whose_row_cannot_be_read_is_planned_with_its_error_and_no_run() -> None:
     now = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    job = DueJob(
-        schedule="* * * * * *",
-        timezone="UTC",
-        next_run=now,
-        overlap="skip",
-        misfire="run_once",
-        misfire_threshold_seconds=60,
-        unreadable="args: a JSON value nested too deeply",
+    job = claimed_job(
+        schedule="* * * * * *", next_run=now, unreadable="a JSON value nested too deeply"
     )
     plan = plan_job(job, now)
     assert plan.runs == [] and plan.next_run > now

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from pgsched.engine.claim_sizing import FIRE_AHEAD_CLAIM_MAX, HOLD_LAG_SECONDS, HOLD_MAX
 from pgsched.engine.claims import DueIn
 from pgsched.engine.pacing import (
     BACKLOG_PENDING_CHECK_SECONDS,
     CONTENDED_MAX_SECONDS,
     CONTENDED_RETRY_SECONDS,
-    FIRE_AHEAD_CLAIM_MAX,
     FIRE_AHEAD_MAX_SECONDS,
     FIRE_AHEAD_MIN_SECONDS,
     FIRE_AHEAD_WORST_LATENCIES,
-    HOLD_LAG_SECONDS,
-    HOLD_MAX,
     LATENCY_MEMORY,
     SHARE_LATE_CLAIM_LATENCIES,
     SURPLUS_CAUTION_SECONDS,

@@ -6,24 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pgsched.engine.planner import COUNT_LIMIT, MAX_QUEUED_SLOTS, RUN_ALL_LIMIT, DueJob, plan_job
+from pgsched.engine.job_rows import ClaimedJob
+from pgsched.engine.planner import COUNT_LIMIT, MAX_QUEUED_SLOTS, RUN_ALL_LIMIT, plan_job
 from pgsched.models import RunStatus, Trigger
+from tests.claimed_jobs import claimed_job
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
-def job(next_run: datetime | None, **overrides: object) -> DueJob:
-    fields: dict[str, object] = {
-        "schedule": "* * * * *",
-        "timezone": "UTC",
-        "next_run": next_run,
-        "overlap": "skip",
-        "misfire": "run_once",
-        "misfire_threshold_seconds": 60,
-        **overrides,
-    }
-    return DueJob(**fields)  # type: ignore[arg-type]
+def job(next_run: datetime | None, **overrides: object) -> ClaimedJob:
+    return claimed_job(next_run=next_run, **overrides)
 
 
 def summary(plan_runs: list) -> list[tuple[str, str, datetime]]:  # type: ignore[type-arg]

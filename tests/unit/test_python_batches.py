@@ -249,6 +249,28 @@ def test_after_many_short_attempts_a_few_still_run_each_once() -> None:
     assert [o.status for o in outcomes] == [RunStatus.SUCCEEDED] * 3
 
 
+def test_once_one_short_attempt_is_timed_short_ones_go_in_one_batch() -> None:
+    # One time per attempt, from the first timed: the batches follow it at once, not a
+    # second average still held near the start's guess (50 ms) for a hundred attempts.
+    async def go() -> tuple[float, set[str]]:
+        executor = PythonExecutor(("tests.",), 2, ignore_checkpoint)
+        await executor.start()
+        try:
+            await executor.execute(attempt(0, "noop"))
+            timed = executor.attempt_seconds
+            outcomes = await asyncio.gather(
+                *(executor.execute(attempt(n, "getpid")) for n in range(1, 6))
+            )
+            assert [o.status for o in outcomes] == [RunStatus.SUCCEEDED] * 5
+            return timed, {str(o.output) for o in outcomes}
+        finally:
+            await executor.close()
+
+    timed, processes = asyncio.run(asyncio.wait_for(go(), 60))
+    assert 0 < timed < 0.001  # a no-op: a batch of 5 is worth under BATCH_SECONDS
+    assert len(processes) == 1
+
+
 def test_a_timeout_counts_from_when_the_attempt_begins_not_while_it_waits_in_a_batch(
     tmp_path: Path,
 ) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,24 +10,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgsched.engine import shared_plans
-from pgsched.engine.planner import DueJob, JobPlan, plan_job
+from pgsched.engine.job_rows import ClaimedJob
+from pgsched.engine.planner import JobPlan, plan_job
 from pgsched.engine.shared_plans import SharedPlans
+from tests.claimed_jobs import claimed_job
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 500_000, tzinfo=UTC)
 
 
-def job(**overrides: object) -> DueJob:
+def job(**overrides: object) -> ClaimedJob:
     fields: dict[str, object] = {
         "schedule": "* * * * * *",
-        "timezone": "UTC",
         "next_run": NOW - timedelta(seconds=2.5),
-        "overlap": "skip",
-        "misfire": "run_once",
-        "misfire_threshold_seconds": 60,
-        "name": "a",
         **overrides,
     }
-    return DueJob(**fields)  # type: ignore[arg-type]
+    return claimed_job(**fields)
 
 
 jobs = st.builds(
@@ -50,7 +46,7 @@ jobs = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(claims=st.lists(st.tuples(jobs, st.sampled_from([NOW, NOW + timedelta(seconds=1)]))))
 def test_every_job_of_a_claim_gets_the_plan_it_would_get_alone(
-    claims: list[tuple[DueJob, datetime]],
+    claims: list[tuple[ClaimedJob, datetime]],
 ) -> None:
     # Consecutive jobs alike or not, claims at one instant or the next: the last
     # job's plan is reused only for the same job at the same instant.
@@ -63,7 +59,7 @@ def test_jobs_alike_share_one_plan_and_a_running_one_is_planned_alone() -> None:
     shared = SharedPlans()
     first, second = shared(job(name="a"), NOW), shared(job(name="b"), NOW)
     assert first is second  # no H: the name does not change the plan
-    running = dataclasses.replace(job(), running_run_ids=(3,))
+    running = job()._replace(running_run_ids=[3])
     assert shared(running, NOW) is not first
     assert shared(job(name="a", schedule="H * * * * *"), NOW) is not shared(
         job(name="b", schedule="H * * * * *"), NOW
@@ -71,9 +67,9 @@ def test_jobs_alike_share_one_plan_and_a_running_one_is_planned_alone() -> None:
 
 
 def test_plans_are_kept_for_one_claim_instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[DueJob] = []
+    calls: list[ClaimedJob] = []
 
-    def counted(due: DueJob, now: datetime) -> JobPlan:
+    def counted(due: ClaimedJob, now: datetime) -> JobPlan:
         calls.append(due)
         return plan_job(due, now)
 
