@@ -412,7 +412,8 @@ SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s);
 -- from the last ANALYZE, and one taken when no run was running (between two instants
 -- of an every-second load) made it expect one running run: it then scanned every run
 -- and compared each running one with each of the batch (500 x 1,000 comparisons, ten
--- times the statement's usual cost; bench/README.md, Round 10 claims and waits).
+-- times the statement's usual cost; bench/README.md, Round 10 claims and waits). And
+-- runs are read by the batch's ids (r.id = ANY): never a scan of every run to hash.
 WITH outcome AS (
     SELECT *
       FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
@@ -426,7 +427,8 @@ WITH outcome AS (
        SET status = o.status, started_at = o.started_at, finished_at = now(),
            duration_ms = o.duration_ms, error = o.error, output = o.output
       FROM outcome AS o
-     WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
+     WHERE r.id = ANY(%(run_ids)s::bigint[])
+       AND r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
               r.status, o.retryable, r.trigger
 ), retried AS (
@@ -483,7 +485,8 @@ UPDATE pgsched.runs AS r
               array_fill('running'::text,
                          ARRAY[coalesce(cardinality(%(run_ids)s::bigint[]), 0)]))
        AS o(run_id, fence, status, error, output, duration_ms, started_at, was)
- WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
+ WHERE r.id = ANY(%(run_ids)s::bigint[])
+   AND r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
 RETURNING r.id, NULL::bigint AS retry_run_id, NULL::timestamptz AS retry_at,
           NULL::text AS breaker_transition, NULL::integer AS breaker_failed_slots,
           NULL::timestamptz AS breaker_open_until, NULL::text AS breaker_queue;

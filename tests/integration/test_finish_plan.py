@@ -51,6 +51,11 @@ def _runs_running_after_an_analyze_that_saw_none(db: Connection) -> tuple[list[i
     return [row[0] for row in rows], [row[1] for row in rows]
 
 
+def _scans_of_runs(node: dict[str, Any]) -> list[str]:
+    own = [node["Node Type"]] if node.get("Relation Name") == "runs" else []
+    return own + [scan for child in node.get("Plans", []) for scan in _scans_of_runs(child)]
+
+
 def _join_filter_removed(node: dict[str, Any]) -> int:
     removed = int(node.get("Rows Removed by Join Filter", 0))
     return removed + sum(_join_filter_removed(child) for child in node.get("Plans", []))
@@ -86,3 +91,5 @@ def test_a_batch_is_matched_to_its_runs_by_key_when_statistics_saw_none_running(
     # Each attempt found by its key (or one hash of the runs): no comparison of every
     # running run with every attempt of the batch (main: 249,500 rows removed).
     assert _join_filter_removed(plan["Plan"]) < RUNNING
+    # Nor a scan of every run to hash: runs are read by the batch's ids.
+    assert "Seq Scan" not in _scans_of_runs(plan["Plan"])
