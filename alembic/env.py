@@ -5,7 +5,7 @@ alembic.ini to keep in step with the database URL.
 """
 
 from alembic import context
-from pgsched.db import breaker_schema  # noqa: F401  (adds its tables to metadata)
+from pgsched.db import breaker_schema, runs_schema  # noqa: F401  (add their tables to metadata)
 from pgsched.db.migrations import VERSION_TABLE, lock_and_prepare
 from pgsched.db.schema import SCHEMA, metadata
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
-from bench.harness.database import LIVE_WORKERS, Connection, scalar
+from bench.harness.database import LIVE_WORKERS, Connection, database_now, scalar
 from bench.harness.errors import Findings
 from bench.harness.workers import Workers
 
 # How long a started worker may take to register (imports, schema check) on a busy host.
 REGISTER_TIMEOUT_SECONDS = 60.0
+# How long workers may take to claim every job of a phase once (100,000 at 5x: ~7 s).
+CYCLE_TIMEOUT_SECONDS = 120.0
 FULL_IDLE_JOBS = 100_000
 QUICK_IDLE_JOBS = 10_000
 
@@ -73,3 +76,37 @@ def start_workers(
         REGISTER_TIMEOUT_SECONDS,
         f"{count} worker(s) to register",
     )
+
+
+# Whether the earliest next_run of the queue is after an instant (-infinity while a
+# job waits for its first one, which psycopg cannot read back).
+EARLIEST_DUE_AFTER = """
+SELECT coalesce(next_run, '-infinity') > %(after)s FROM pgsched.jobs
+ WHERE enabled AND queue = 'default'
+ ORDER BY coalesce(next_run, '-infinity') LIMIT 1
+"""
+
+
+def warm_up(connection: Connection, workers: Workers, seconds: float) -> None:
+    """Wait until the workers have claimed every job once, then ``seconds`` more.
+
+    Until each job has been claimed once, the window would count what only a job's
+    first claims cost (its first slot of the day adds a totals row, later ones update
+    it in place): at 20,000 jobs the first round takes ~1.3 s, well within the
+    warm-up, but at 100,000 (the 5x of ``overload``) ~7 s after the last job got its
+    first ``next_run``, and the window opened during it. Once every job is scheduled
+    (at T), each one's first slot is at most a second later; the earliest ``next_run``
+    past T + 1 s means every job was claimed since.
+    """
+    workers.wait_until(
+        lambda: scalar(connection, EARLIEST_DUE_AFTER, {"after": "-infinity"}),
+        CYCLE_TIMEOUT_SECONDS,
+        "every job to be scheduled",
+    )
+    claimed_after = {"after": database_now(connection) + timedelta(seconds=1)}
+    workers.wait_until(
+        lambda: scalar(connection, EARLIEST_DUE_AFTER, claimed_after),
+        CYCLE_TIMEOUT_SECONDS,
+        "every job to be claimed once",
+    )
+    workers.sleep(seconds)

@@ -25,14 +25,27 @@ SELECT count(*) FROM pgsched.runs
 LIVE_WORKERS = "SELECT count(*) FROM pgsched.workers WHERE stopped_at IS NULL"
 
 # Whether a herd on one instant still has work in its queue: a job not yet claimed for
-# the instant, or a run not yet finished. Both read a few index entries (the queue's
-# first due entry; the active runs' partial index) where counting the finished runs
-# scanned every run: polled every 50 ms, that count took over half a core from the
-# herd it measured (60 to 120 ms a scan at 100,000 runs).
+# the instant, or a run not yet finished. Both read a few index entries (each priority
+# level's first due entry, the levels walked as the worker's claim walks them; the
+# active runs' partial index) where counting the finished runs scanned every run:
+# polled every 50 ms, that count took over half a core from the herd it measured (60
+# to 120 ms a scan at 100,000 runs). The walk needs no jobs_queue_due_idx, which the
+# next release drops.
 HERD_OPEN = """
-SELECT (SELECT COALESCE(next_run, '-infinity') FROM pgsched.jobs
-         WHERE enabled AND queue = %(queue)s
-         ORDER BY COALESCE(next_run, '-infinity') LIMIT 1) <= %(instant)s
+WITH RECURSIVE levels (priority) AS (
+      (SELECT priority FROM pgsched.jobs
+        WHERE enabled AND queue = %(queue)s ORDER BY priority DESC LIMIT 1)
+      UNION ALL
+      SELECT (SELECT j.priority FROM pgsched.jobs AS j
+               WHERE j.enabled AND j.queue = %(queue)s AND j.priority < l.priority
+               ORDER BY j.priority DESC LIMIT 1)
+        FROM levels AS l
+       WHERE l.priority IS NOT NULL
+)
+SELECT EXISTS (SELECT 1 FROM levels AS l
+                WHERE (SELECT COALESCE(j.next_run, '-infinity') FROM pgsched.jobs AS j
+                        WHERE j.enabled AND j.queue = %(queue)s AND j.priority = l.priority
+                        ORDER BY COALESCE(j.next_run, '-infinity') LIMIT 1) <= %(instant)s)
     OR EXISTS (SELECT 1 FROM pgsched.runs
                 WHERE status IN ('pending', 'running') AND queue = %(queue)s)
 """

@@ -29,13 +29,25 @@ def at_least(value: float | None, bound: float) -> bool | None:
     return None if value is None else value >= bound
 
 
+def cpu_ms_per_run(cpu: dict[str, float | None], runs_per_second: float) -> float | None:
+    """The workers' and the whole PostgreSQL server's CPU per succeeded run, in ms.
+
+    Both halves of a run's cost, summed: on a machine whose speed drifts, a ratio of
+    these moves far less than a ratio of runs/s measured minutes apart.
+    """
+    workers, server = cpu["workers_cpu_pct"], cpu["postgres_server_cpu_pct"]
+    if workers is None or server is None or runs_per_second <= 0:
+        return None
+    return (workers + server) * 10 / runs_per_second
+
+
 def below(value: float | None, bound: float) -> bool | None:
     """Whether ``value`` stays under ``bound`` (None when it was not measured)."""
     return None if value is None else value < bound
 
 
 # Decimal places per unit; counts and ratios get two unless they are whole.
-DECIMALS = {"runs/s": 0, "req/s": 0, "ms": 1, "s": 1, "% core": 2}
+DECIMALS = {"runs/s": 0, "req/s": 0, "ms": 1, "ms/run": 4, "s": 1, "% core": 2}
 
 
 def _format_value(value: float | None, unit: str) -> str:

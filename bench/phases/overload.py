@@ -1,20 +1,23 @@
 """Phase ``overload``: five times more every-second jobs than two workers can run.
 
 ``5 x throughput_jobs`` no-op jobs fire every second (default ``overlap = 'skip'``)
-on two workers with the throughput phase's flags. Measured over a window: runs
+on two workers with the throughput phase's flags. Measured over a window that opens,
+as the throughput phase's, once every job was claimed once and 5 s after: runs
 succeeded per second (compared with ``throughput-2w``, the same workers at 1x, as
 ``overload_to_1x_ratio``), how many skip records were written for how many skipped
 slots (consecutive skips of a job are one record), and how long claimed attempts
 waited to begin (``started_at - claimed_at``): overload must wait in the database,
-not as claimed attempts that have not started.
+not as claimed attempts that have not started. The workers' and the server's CPU per
+succeeded run, against the 1x's (``overload_cpu_ratio``), says what the overload costs
+each run whatever the machine's speed did between the two windows.
 """
 
 from __future__ import annotations
 
-from bench.harness.context import BenchContext, start_workers
+from bench.harness.context import BenchContext, start_workers, warm_up
 from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
 from bench.harness.meter import measure_window
-from bench.harness.report import Figure
+from bench.harness.report import Figure, cpu_ms_per_run
 from bench.harness.server import scratch_database
 
 PHASE = "overload 5x"
@@ -44,7 +47,7 @@ def run(context: BenchContext) -> list[Figure]:
     ):
         register_noop_jobs(connection, jobs, "* * * * * *")
         start_workers(connection, workers, WORKERS, context.loaded_options())
-        workers.sleep(context.warmup_seconds)
+        warm_up(connection, workers, context.warmup_seconds)
         window = measure_window(connection, workers, context.window_seconds)
         bounds = {"started_at": window.started_at, "ended_at": window.ended_at}
         succeeded = scalar(connection, SUCCEEDED_IN_WINDOW, bounds)
@@ -52,12 +55,13 @@ def run(context: BenchContext) -> list[Figure]:
         waited = scalar(connection, WAIT_TO_BEGIN_P99_MS, bounds)
     assert row is not None
     records, slots = row
+    runs_per_second = succeeded / window.seconds
     return [
         Figure(
             "overload_runs_per_s",
             PHASE,
             f"succeeded runs/s, {jobs:,} jobs every second",
-            succeeded / window.seconds,
+            runs_per_second,
             "runs/s",
         ),
         Figure("overload_skip_records", PHASE, "skip records written", records, ""),
@@ -69,5 +73,19 @@ def run(context: BenchContext) -> list[Figure]:
             "worker CPU (+children)",
             window.cpu["workers_cpu_pct"],
             "% core",
+        ),
+        Figure(
+            "overload_postgres_server_cpu_pct",
+            PHASE,
+            "postgres CPU, whole server",
+            window.cpu["postgres_server_cpu_pct"],
+            "% core",
+        ),
+        Figure(
+            "overload_cpu_ms_per_run",
+            PHASE,
+            "CPU per run, workers + postgres",
+            cpu_ms_per_run(window.cpu, runs_per_second),
+            "ms/run",
         ),
     ]

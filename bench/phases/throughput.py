@@ -1,8 +1,9 @@
 """Phase 1, throughput: no-op python jobs recorded per second, by 1 and by 2 workers.
 
 ``throughput_jobs`` jobs fire every second, more than the workers can run, so they
-never wait for work. After a warm-up, the window counts runs that succeeded with
-``finished_at`` inside it (database clock).
+never wait for work. Once the workers have claimed every job once, and a warm-up
+after that (``warm_up``), the window counts runs that succeeded with ``finished_at``
+inside it (database clock).
 
 The jobs keep the default ``overlap = 'skip'``: a slot that comes due while the job's
 previous run is still waiting in a worker is recorded ``skipped``, as in production,
@@ -12,10 +13,10 @@ the backlog rather than the workers. Pending runs at the window's end are report
 
 from __future__ import annotations
 
-from bench.harness.context import BenchContext, start_workers
+from bench.harness.context import BenchContext, start_workers, warm_up
 from bench.harness.database import SUCCEEDED_IN_WINDOW, connect, register_noop_jobs, scalar
 from bench.harness.meter import measure_window
-from bench.harness.report import Figure, at_least
+from bench.harness.report import Figure, at_least, cpu_ms_per_run
 from bench.harness.server import scratch_database
 
 PHASE = "throughput"
@@ -34,7 +35,7 @@ def _measure(context: BenchContext, worker_count: int) -> list[Figure]:
     ):
         register_noop_jobs(connection, context.throughput_jobs, "* * * * * *")
         start_workers(connection, workers, worker_count, context.loaded_options())
-        workers.sleep(context.warmup_seconds)
+        warm_up(connection, workers, context.warmup_seconds)
         window = measure_window(connection, workers, context.window_seconds)
         backlog = scalar(connection, PENDING_RUNS)
         succeeded = scalar(
@@ -83,6 +84,13 @@ def _measure(context: BenchContext, worker_count: int) -> list[Figure]:
             f"postgres CPU, whole server, {suffix}",
             window.cpu["postgres_server_cpu_pct"],
             "% core",
+        ),
+        Figure(
+            f"throughput_{worker_count}w_cpu_ms_per_run",
+            PHASE,
+            f"CPU per run, workers + postgres, {suffix}",
+            cpu_ms_per_run(window.cpu, runs_per_second),
+            "ms/run",
         ),
     ]
 

@@ -86,7 +86,9 @@ def assert_levels_read_as_ranges(plan: str) -> None:
         if "Index Scan using jobs_queue_priority_due_idx on jobs" in line
     ]
     assert len(ranges) == 1, plan
-    assert "(queue = " in ranges[0] and "ROW(priority, COALESCE(next_run" in ranges[0], plan
+    assert "(queue = " in ranges[0] and "(priority = l" in ranges[0], plan
+    assert "(COALESCE(next_run, '-infinity'::timestamp with time zone) <= " in ranges[0], plan
+    assert "ROW(" not in ranges[0], plan
 
 
 def test_the_claim_is_planned_alike_with_or_without_its_parameters(

@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from pgsched.db import (
     breaker_schema,  # noqa: F401  (adds its tables to metadata)
     migrations,
+    runs_schema,  # noqa: F401  (adds its tables to metadata)
 )
 from pgsched.db.connection import session, sqlalchemy_engine
 from pgsched.db.schema import SCHEMA, metadata
