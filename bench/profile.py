@@ -221,6 +221,12 @@ def _report(connection: Connection, measured: Measured) -> None:
     per_run = (buffers / succeeded, calls / succeeded, 1000 * top_time / succeeded)
     template = "  PostgreSQL buffers {:.1f}/run, statements {:.2f}/run, top-level {:.1f} us/run"
     print(template.format(*per_run), f"(+ {1000 * top_planning / succeeded:.1f} planning)")
+    # A claim transaction opens with claim_settings(_limited); only one that took slots
+    # sends claim_settings_end. Counted here, not by cProfile (which counts resumptions).
+    calls_of = {row[4].split()[1]: row[0] for row in rows if row[4].startswith("-- ")}
+    claims = calls_of.get("claim_settings", 0) + calls_of.get("claim_settings_limited", 0)
+    empty = claims - calls_of.get("claim_settings_end", 0)
+    print(f"  claims of due jobs {claims:,} ({empty:,} took none), {claims / succeeded:.4f}/run")
     records, images, written = (value / succeeded for value in measured.wal)
     print(f"  WAL {records:.1f} records, {images:.2f} full-page images, {written:.0f} B per run")
     # Nested statements (pg_stat_statements.track = all: triggers, functions, foreign

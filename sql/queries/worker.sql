@@ -456,18 +456,28 @@ SELECT queue FROM pgsched.queue_limits WHERE queue = ANY(%(queues)s);
 -- the claim (never earlier than the truth). The retry, where pgsched.next_attempt_at
 -- grants one, is queued in the same statement; a worker reports lost only for an
 -- attempt it interrupted itself (shutdown past the grace period).
+-- The status each run must still have comes with the batch (o.was), so that it is a
+-- join condition and not a filter on runs alone: as a filter, the planner estimated it
+-- from the last ANALYZE, and one taken when no run was running (between two instants
+-- of an every-second load) made it expect one running run: it then scanned every run
+-- and compared each running one with each of the batch (500 x 1,000 comparisons, ten
+-- times the statement's usual cost; bench/README.md, Round 10 claims and waits). And
+-- runs are read by the batch's ids (r.id = ANY): never a scan of every run to hash.
 WITH outcome AS (
     SELECT *
       FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
                   %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
-                  %(retryables)s::boolean[], %(started_ats)s::timestamptz[])
-           AS o(run_id, fence, status, error, output, duration_ms, retryable, started_at)
+                  %(retryables)s::boolean[], %(started_ats)s::timestamptz[],
+                  array_fill('running'::text,
+                             ARRAY[coalesce(cardinality(%(run_ids)s::bigint[]), 0)]))
+           AS o(run_id, fence, status, error, output, duration_ms, retryable, started_at, was)
 ), finished AS (
     UPDATE pgsched.runs AS r
        SET status = o.status, started_at = o.started_at, finished_at = now(),
            duration_ms = o.duration_ms, error = o.error, output = o.output
       FROM outcome AS o
-     WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM 'running'
+     WHERE r.id = ANY(%(run_ids)s::bigint[])
+       AND r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
     RETURNING r.id, r.job_id, r.job_name, r.scheduled_for, r.shard, r.attempt, r.queue,
               r.status, o.retryable, r.trigger
 ), retried AS (
@@ -513,15 +523,19 @@ SELECT f.id, t.id AS retry_run_id, t.available_at AS retry_at,
 -- name: finish_succeeded_runs
 -- finish_runs for a batch whose attempts all succeeded, of jobs that had no circuit
 -- breaker when claimed (the usual batch): a success is never retried and moves no
--- breaker, so the outcomes are recorded, fence checked, without those steps.
+-- breaker, so the outcomes are recorded, fence checked, without those steps. The
+-- status a run must still have is a join condition, as in finish_runs (o.was).
 UPDATE pgsched.runs AS r
    SET status = o.status, started_at = o.started_at, finished_at = now(),
        duration_ms = o.duration_ms, error = o.error, output = o.output
   FROM unnest(%(run_ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[],
               %(errors)s::text[], %(outputs)s::text[], %(durations)s::float8[],
-              %(started_ats)s::timestamptz[])
-       AS o(run_id, fence, status, error, output, duration_ms, started_at)
- WHERE r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM 'running'
+              %(started_ats)s::timestamptz[],
+              array_fill('running'::text,
+                         ARRAY[coalesce(cardinality(%(run_ids)s::bigint[]), 0)]))
+       AS o(run_id, fence, status, error, output, duration_ms, started_at, was)
+ WHERE r.id = ANY(%(run_ids)s::bigint[])
+   AND r.id = o.run_id AND r.fence = o.fence AND r.status IS NOT DISTINCT FROM o.was
 RETURNING r.id, NULL::bigint AS retry_run_id, NULL::timestamptz AS retry_at,
           NULL::text AS breaker_transition, NULL::integer AS breaker_failed_slots,
           NULL::timestamptz AS breaker_open_until, NULL::text AS breaker_queue;
